@@ -1,0 +1,2 @@
+//! `berth`: the multi-call binary. TODO
+fn main() {}

@@ -1,0 +1,1 @@
+//! Berth's image store. TODO

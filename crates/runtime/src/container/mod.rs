@@ -1,0 +1,1 @@
+//! The lifecycle verbs and the on-disk state of a container.

@@ -1,0 +1,1 @@
+//! Root integration tests of the runtime, against the real kernel. TODO
