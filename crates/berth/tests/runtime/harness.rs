@@ -1,0 +1,183 @@
+//! The test harness: busybox bundles, the probe, running `berth runtime` and cleaning up.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+/// True when root tests are opted in; panics when opted in without root.
+pub fn root_tests() -> bool {
+    if std::env::var_os("BERTH_ROOT_TESTS").is_none_or(|v| v.is_empty() || v == "0") {
+        eprintln!("root test not run: set BERTH_ROOT_TESTS=1 (as root) to run it");
+        return false;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "BERTH_ROOT_TESTS is set but the tests do not run as root"
+    );
+    true
+}
+
+/// Skips the calling test unless root tests are opted in.
+#[macro_export]
+macro_rules! root_test {
+    () => {
+        if !$crate::harness::root_tests() {
+            return;
+        }
+    };
+}
+
+pub fn berth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+fn busybox_path() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("busybox not found: install Debian's busybox-static");
+}
+
+/// The probe, compiled once per test run with `cc -static`.
+pub fn probe_path() -> &'static Path {
+    static PROBE: OnceLock<PathBuf> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtime/probe.c");
+        let out = std::env::temp_dir().join(format!("berth-probe-{}", std::process::id()));
+        let status = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run cc to build the probe");
+        assert!(status.success(), "building the probe failed");
+        out
+    })
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique container id for this process and test.
+pub fn unique_id(name: &str) -> String {
+    format!(
+        "bt-{}-{}-{}",
+        name,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A busybox bundle with its own state root. Deletes its container on drop.
+pub struct Bundle {
+    pub dir: tempfile::TempDir,
+    pub id: String,
+    pub config: Value,
+}
+
+impl Bundle {
+    /// A bundle from `berth runtime spec`, with busybox and the probe in its rootfs, running `args`.
+    pub fn busybox(name: &str, args: &[&str]) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bundle-")
+            .tempdir()
+            .expect("create bundle dir");
+        let rootfs = dir.path().join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(d)).expect("create rootfs dirs");
+        }
+        std::fs::copy(busybox_path(), rootfs.join("bin/busybox")).expect("copy busybox");
+        std::fs::copy(probe_path(), rootfs.join("bin/probe")).expect("copy probe");
+        let list = Command::new(rootfs.join("bin/busybox"))
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").expect("write passwd");
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("write group");
+        let out = Command::new(berth_bin())
+            .args(["runtime", "spec", "--bundle"])
+            .arg(dir.path())
+            .output()
+            .expect("run berth runtime spec");
+        assert!(out.status.success(), "berth runtime spec failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(dir.path().join("config.json")).expect("read config.json");
+        let mut config: Value = serde_json::from_str(&text).expect("parse config.json");
+        let id = unique_id(name);
+        config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        config["process"]["terminal"] = Value::Bool(false);
+        config["linux"]["cgroupsPath"] = Value::from(format!("/berth-test/{id}"));
+        let bundle = Bundle { dir, id, config };
+        bundle.write_config();
+        bundle
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// The `--root` state directory of this bundle's runtime calls.
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes `self.config` to `config.json`; call after changing it.
+    pub fn write_config(&self) {
+        let text = serde_json::to_vec_pretty(&self.config).expect("serialize config");
+        std::fs::write(self.dir.path().join("config.json"), text).expect("write config.json");
+    }
+
+    /// A `berth runtime --root <state>` command with `args` appended.
+    pub fn runtime(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("runtime").arg("--root").arg(self.state_root()).args(args);
+        cmd
+    }
+
+    /// `berth runtime run --bundle <dir> <id>` in the foreground; stdin is empty.
+    pub fn run(&self) -> Output {
+        self.runtime(&["run", "--bundle"])
+            .arg(self.path())
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth runtime run")
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self
+            .runtime(&["delete", "--force", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Output as text, for assertions.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Waits for `cond` to hold, polling every 10 ms, up to `secs` seconds.
+pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

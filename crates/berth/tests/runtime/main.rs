@@ -1,0 +1,15 @@
+//! Root integration tests of `berth runtime`, run as the real binary against the real kernel.
+//!
+//! Opt in with `BERTH_ROOT_TESTS=1` (CI sets it); opted in without root, the tests fail. Each test
+//! builds its own busybox bundle and state root in a temp dir, uses a unique container id and cgroup
+//! path, and deletes its container on drop, so tests run in parallel and clean up when they fail.
+//!
+//! The rootfs holds Debian's static busybox and `probe`, a tiny static program (probe.c) that tries
+//! one syscall and prints the errno, so tests assert exact kernel answers.
+
+mod harness;
+
+mod cgroups;
+mod lifecycle;
+mod rootfs;
+mod security;

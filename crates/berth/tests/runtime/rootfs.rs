@@ -1,0 +1,1 @@
+//! Container-level root tests: rootfs. TODO

@@ -1,1 +1,0 @@
-//! Root integration tests of the runtime, against the real kernel. TODO
