@@ -1,0 +1,1 @@
+//! Layer apply and diff. TODO

@@ -1,0 +1,1 @@
+//! Manifests, indexes, configs, chain IDs. TODO
