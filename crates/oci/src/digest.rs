@@ -186,7 +186,7 @@ pub struct Sha256Writer<W> {
     hasher: Sha256Hasher,
 }
 
-impl<W: Write> Sha256Writer<W> {
+impl<W> Sha256Writer<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
         Self {
@@ -246,7 +246,7 @@ pub struct Sha256Reader<R> {
     hasher: Sha256Hasher,
 }
 
-impl<R: Read> Sha256Reader<R> {
+impl<R> Sha256Reader<R> {
     /// Wraps `inner`.
     pub fn new(inner: R) -> Self {
         Self {
@@ -281,6 +281,7 @@ impl<R: Read> Read for Sha256Reader<R> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -1,1 +1,0 @@
-//! Image metadata in SQLite. TODO

@@ -1,1 +1,0 @@
-//! Manifests, indexes, configs, chain IDs. TODO
