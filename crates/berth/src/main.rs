@@ -1,2 +1,46 @@
-//! `berth`: the multi-call binary. TODO
-fn main() {}
+//! `berth`: the multi-call binary. Each top-level subcommand is one face of Berth; today there is
+//! `berth runtime ...`, the runc-compatible OCI runtime ([`runtime_cmd`]). The Docker-like CLI,
+//! the daemon and the shim join here later as further subcommands.
+//!
+//! Invoked through a link named `berth-runtime`, the binary is the runtime itself
+//! (`berth-runtime create ...`), for engines that want one runc-like executable path.
+
+mod runtime_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Berth: a Docker-compatible container engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The built-in OCI runtime, compatible with runc's command line.
+    Runtime(runtime_cmd::RuntimeArgs),
+}
+
+/// The link name that makes this binary behave as `berth runtime`.
+const RUNTIME_ALIAS: &str = "berth-runtime";
+
+fn main() {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_os_string());
+    if invoked_as.as_deref() == Some(RUNTIME_ALIAS.as_ref()) {
+        args.insert(1, "runtime".into());
+    }
+    let cli = Cli::parse_from(args);
+    let code = match cli.command {
+        Command::Runtime(args) => runtime_cmd::main(args),
+    };
+    std::process::exit(code);
+}

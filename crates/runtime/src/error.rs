@@ -13,6 +13,8 @@ pub enum RuntimeError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Security(#[from] crate::security::SecurityError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("container {0:?} does not exist")]
     NotFound(String),
     #[error("container {0:?} already exists")]

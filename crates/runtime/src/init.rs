@@ -1,1 +1,433 @@
-//! TODO: init
+//! The setup process: the one child that `create` clones, and that becomes the container's PID 1 by
+//! `execve`. It runs single-threaded (a clone of a single-threaded runtime) and talks to its parent
+//! over a `SOCK_SEQPACKET` socketpair ([`Msg`]); it reports a failure as an `E` message and exits.
+//!
+//! The whole sequence, parent (P, in the runtime's namespaces) and child (C):
+//!  1. P: load and validate the spec, make the state dir, create the cgroup with its limits, make
+//!     the exec fifo and open it `O_PATH`, connect the console socket, join a pid namespace by
+//!     path, become non-dumpable (inherited by the child: no process of the container can open
+//!     `/proc/<pid>/exe`, the runtime binary, before the exec), then `clone` the one child with
+//!     the new namespaces' flags (user included, cgroup not).
+//!  2. C: unblock signals (`run` blocked them to forward them), stay non-dumpable, wait for `G`.
+//!  3. P: write the uid/gid maps (new user namespace), move the child into the cgroup, set its
+//!     oom_score_adj, send `G` with the state JSON for the hooks.
+//!  4. C: join namespaces by path (user first, mount last), unshare the rest when a user namespace
+//!     was joined, become root of a new user namespace, unshare the cgroup namespace (now that it
+//!     is in its cgroup), set hostname and domainname.
+//!  5. C: `rootfs::prepare` (propagation, bind rootfs, the spec's mounts, devices, /dev links).
+//!  6. C: with `process.terminal`: open a pty in the container's devpts, bind its slave on
+//!     /dev/console, send the master to the console socket (or to P with `T`, for `run` to relay).
+//!  7. C: ask P for the runtime-namespace hooks with `H`; P runs prestart and createRuntime, `D`.
+//!  8. C: createContainer hooks (container namespaces, before pivot_root).
+//!  9. C: `rootfs::pivot`, then `rootfs::finish` (masked/read-only paths, read-only root),
+//!     sysctls; the pty slave becomes stdio and controlling tty; chdir to `process.cwd`; resolve
+//!     the program in the process's `PATH`; mark every fd above stdio (and preserved fds) CLOEXEC.
+//! 10. C: `security::prepare_exec` (rlimits, bounding set, user, caps, no_new_privs, seccomp).
+//! 11. C: close the socketpair: P sees EOF with C alive, saves `state.json` (created) and returns.
+//! 12. C: open the exec fifo for writing through `/proc/self/fd`, which blocks until `start` opens
+//!     it for reading; write one byte; run startContainer hooks; `execve`.
+
+use crate::console::{self, Pty};
+use crate::namespaces::{self, Plan};
+use crate::sys::{RealSys, Sys};
+use crate::{hooks, rootfs, security, Result, RuntimeError};
+use berth_oci::runtime::Spec;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::socket::{send, MsgFlags};
+use nix::sys::stat::Mode;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// One message on the parent↔child socketpair: a tag byte and a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    /// P→C: maps written and cgroup joined; payload: the state JSON for hooks.
+    Go = b'G' as isize,
+    /// C→P: run the prestart and createRuntime hooks now.
+    Hooks = b'H' as isize,
+    /// P→C: hooks done.
+    HooksDone = b'D' as isize,
+    /// C→P: the pty master (SCM_RIGHTS) for the parent to relay.
+    Terminal = b'T' as isize,
+    /// C→P: setup failed; payload: the message.
+    Error = b'E' as isize,
+}
+
+/// Sends `msg` with `payload`.
+pub fn send_msg(sock: BorrowedFd<'_>, msg: Msg, payload: &[u8]) -> Result<()> {
+    let mut buf = Vec::with_capacity(payload.len() + 1);
+    buf.push(msg as u8);
+    buf.extend_from_slice(payload);
+    send(sock.as_raw_fd(), &buf, MsgFlags::empty())
+        .map(drop)
+        .map_err(|source| RuntimeError::Sys {
+            what: "write to setup socket".into(),
+            source,
+        })
+}
+
+/// A received message: its tag, payload and the fd it carried.
+pub type Received = (Msg, Vec<u8>, Option<OwnedFd>);
+
+/// Receives one message; `None` at EOF (the peer closed its end).
+pub fn recv_msg(sock: BorrowedFd<'_>) -> Result<Option<Received>> {
+    let (fd, data) = console::recv_msg(sock)?;
+    let Some((&tag, payload)) = data.split_first() else {
+        return Ok(None);
+    };
+    let msg = [
+        Msg::Go,
+        Msg::Hooks,
+        Msg::HooksDone,
+        Msg::Terminal,
+        Msg::Error,
+    ]
+    .into_iter()
+    .find(|m| *m as u8 == tag)
+    .ok_or_else(|| RuntimeError::Other(format!("setup socket: unknown message {tag:#x}")))?;
+    Ok(Some((msg, payload.to_vec(), fd)))
+}
+
+/// Waits for `want`, turning an `E` message or EOF into an error.
+pub fn expect_msg(sock: BorrowedFd<'_>, want: Msg) -> Result<Vec<u8>> {
+    match recv_msg(sock)? {
+        Some((m, payload, _)) if m == want => Ok(payload),
+        Some((Msg::Error, payload, _)) => Err(RuntimeError::Other(
+            String::from_utf8_lossy(&payload).into_owned(),
+        )),
+        Some((m, ..)) => Err(RuntimeError::Other(format!(
+            "setup socket: got {m:?}, want {want:?}"
+        ))),
+        None => Err(RuntimeError::Other(format!(
+            "setup socket closed while waiting for {want:?}"
+        ))),
+    }
+}
+
+/// Everything the child needs, prepared by the parent before `clone`.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    /// The child's end of the socketpair.
+    pub sync: OwnedFd,
+    /// A connected `--console-socket`.
+    pub console_socket: Option<OwnedFd>,
+    /// The exec fifo, opened `O_PATH`.
+    pub fifo: OwnedFd,
+    pub no_pivot: bool,
+    /// Descriptors 3..3+n passed to the container (`--preserve-fds`).
+    pub preserve_fds: i32,
+}
+
+/// The child's entry point after `clone`; never returns.
+pub fn child_main(args: InitArgs<'_>) -> ! {
+    let err = match setup(&args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // The socket may be closed already (after step 11): then stderr is all we have.
+    if send_msg(args.sync.as_fd(), Msg::Error, err.to_string().as_bytes()).is_err() {
+        eprintln!("berth init: {err}");
+    }
+    std::process::exit(1)
+}
+
+fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
+    let what = what.into();
+    move |source| RuntimeError::Sys { what, source }
+}
+
+/// Steps 2 to 12; returns only when something failed (else it has exec'ed).
+fn setup(args: &InitArgs<'_>) -> Result<std::convert::Infallible> {
+    let spec = args.spec;
+    let sys = RealSys;
+    let sync = args.sync.as_fd();
+    // 2. The parent blocked signals to forward them; the container must start with none blocked.
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(sys_err("unblock signals"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(sys_err("make setup process non-dumpable"))?;
+    let state_json = expect_msg(sync, Msg::Go)?;
+
+    // 4. Namespaces.
+    for (ns, path) in &args.plan.join {
+        namespaces::join(*ns, path)?;
+    }
+    namespaces::unshare_now(args.plan.unshare_flags)?;
+    if args.plan.new_user {
+        let root = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root, root, root)
+            .map_err(sys_err("become gid 0 in the user namespace"))?;
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root, root, root)
+            .map_err(sys_err("become uid 0 in the user namespace"))?;
+    }
+    if args.plan.new_cgroup {
+        namespaces::unshare_now(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
+    }
+    if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sys.sethostname(name)
+            .map_err(sys_err(format!("set hostname {name:?}")))?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        sys.setdomainname(name)
+            .map_err(sys_err(format!("set domainname {name:?}")))?;
+    }
+
+    // 5. Mounts.
+    rootfs::prepare(spec, args.rootfs, &sys)?;
+
+    // 6. Terminal.
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::Other("spec has no process".into()))?;
+    let pty = if process.terminal().unwrap_or(false) {
+        Some(open_console(args, &sys)?)
+    } else {
+        None
+    };
+
+    // 7, 8. Hooks before pivot_root.
+    if let Some(h) = spec.hooks() {
+        let runtime_side = h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty());
+        if runtime_side {
+            send_msg(sync, Msg::Hooks, &[])?;
+            expect_msg(sync, Msg::HooksDone)?;
+        }
+        hooks::run(
+            "createContainer",
+            h.create_container().as_ref(),
+            &state_json,
+        )?;
+    }
+
+    // 9. Into the rootfs.
+    rootfs::pivot(args.rootfs, args.no_pivot, &sys)?;
+    rootfs::finish(spec, &sys)?;
+    write_sysctls(spec)?;
+    if let Some(pty) = pty {
+        let slave = console::open_peer(pty.master.as_fd())?;
+        drop(pty);
+        console::make_stdio(slave)?;
+    }
+    nix::unistd::chdir(process.cwd()).map_err(sys_err(format!(
+        "chdir to process.cwd {}",
+        process.cwd().display()
+    )))?;
+    let argv: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| cstring(a.as_bytes(), "process.args"))
+        .collect::<Result<_>>()?;
+    let env: Vec<CString> = process
+        .env()
+        .iter()
+        .flatten()
+        .map(|a| cstring(a.as_bytes(), "process.env"))
+        .collect::<Result<_>>()?;
+    let program = resolve_program(
+        process.args().as_deref().unwrap_or_default(),
+        process.env().as_deref().unwrap_or_default(),
+    )?;
+    mark_cloexec(3 + args.preserve_fds.max(0))?;
+
+    // 10. Privileges.
+    security::prepare_exec(
+        process,
+        spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+    )?;
+
+    // 11. Ready: the parent sees EOF.
+    close_sync(&args.sync)?;
+
+    // 12. Wait for start, then exec.
+    wait_for_start(args.fifo.as_fd())?;
+    if let Some(h) = spec.hooks() {
+        hooks::run("startContainer", h.start_container().as_ref(), &state_json)?;
+    }
+    let err = nix::unistd::execve(&program, &argv, &env).err();
+    Err(RuntimeError::Other(format!(
+        "exec {:?}: {}",
+        program,
+        err.map(|e| e.desc()).unwrap_or("failed")
+    )))
+}
+
+/// Closes the setup socket while its `OwnedFd` lives on (borrowed by the caller): /dev/null takes
+/// its descriptor number, so the peer sees EOF and a later error report fails harmlessly.
+pub fn close_sync(sync: &OwnedFd) -> Result<()> {
+    let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(sys_err("open /dev/null"))?;
+    // SAFETY: replaces the socket behind `sync` with /dev/null; `sync` still owns a valid fd
+    // (now /dev/null, close-on-exec so it does not leak) and closes it when dropped.
+    if unsafe { libc::dup3(null.as_raw_fd(), sync.as_raw_fd(), libc::O_CLOEXEC) } < 0 {
+        return Err(sys_err("close setup socket")(nix::Error::last()));
+    }
+    Ok(())
+}
+
+fn open_console(args: &InitArgs<'_>, sys: &dyn Sys) -> Result<Pty> {
+    let pts = args.rootfs.join("dev/pts");
+    let ptmx = pts.join("ptmx");
+    let pty = Pty::open(if ptmx.exists() {
+        &ptmx
+    } else {
+        Path::new("/dev/ptmx")
+    })?;
+    rootfs::bind_console(args.rootfs, &pty.slave_path(&pts), sys)?;
+    if let Some(size) = args.spec.process().as_ref().and_then(|p| p.console_size()) {
+        console::set_size(
+            pty.master.as_fd(),
+            size.height() as u16,
+            size.width() as u16,
+        )?;
+    }
+    let name = format!("/dev/pts/{}", pty.number);
+    match &args.console_socket {
+        Some(sock) => console::send_fd(sock.as_fd(), pty.master.as_fd(), &name)?,
+        None => {
+            console::send_fd_tagged(args.sync.as_fd(), pty.master.as_fd(), Msg::Terminal as u8)?
+        }
+    }
+    Ok(pty)
+}
+
+fn cstring(bytes: &[u8], field: &str) -> Result<CString> {
+    CString::new(bytes).map_err(|_| RuntimeError::Other(format!("{field}: contains a NUL byte")))
+}
+
+/// Finds `args[0]` in the `PATH` of the process's environment (runc's rule), inside the container.
+pub fn resolve_program(args: &[String], env: &[String]) -> Result<CString> {
+    let name = args.first().map(String::as_str).unwrap_or_default();
+    if name.contains('/') {
+        return cstring(name.as_bytes(), "process.args[0]");
+    }
+    let path = env
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = PathBuf::from(dir).join(name);
+        if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok()
+            && candidate.is_file()
+        {
+            return cstring(candidate.as_os_str().as_bytes(), "process.args[0]");
+        }
+    }
+    Err(RuntimeError::Other(format!(
+        "process.args[0]: executable {name:?} not found in $PATH inside the container"
+    )))
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so nothing of the runtime leaks.
+pub fn mark_cloexec(first: i32) -> Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on our own descriptors.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc < 0 {
+        return Err(sys_err("mark descriptors close-on-exec")(nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Blocks until `start` opens the exec fifo, then writes the byte it waits for.
+fn wait_for_start(fifo: BorrowedFd<'_>) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys_err("open exec fifo"))?;
+    nix::unistd::write(&fd, b"0").map_err(sys_err("write exec fifo"))?;
+    Ok(())
+}
+
+fn write_sysctls(spec: &Spec) -> Result<()> {
+    let sysctls = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default();
+    for (key, value) in sysctls {
+        if key.is_empty()
+            || key.starts_with('/')
+            || key.split(['.', '/']).any(|c| c.is_empty() || c == "..")
+        {
+            return Err(RuntimeError::Other(format!(
+                "linux.sysctl: invalid key {key:?}"
+            )));
+        }
+        // `net.ipv4.ip_forward` or `net/ipv4/ip_forward` (the latter allows dots in names).
+        let rel = if key.contains('/') {
+            key.clone()
+        } else {
+            key.replace('.', "/")
+        };
+        let path = PathBuf::from("/proc/sys").join(rel);
+        std::fs::write(&path, value.as_bytes()).map_err(|source| RuntimeError::Io {
+            what: "write sysctl linux.sysctl",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_are_found_in_path() {
+        let env = vec!["PATH=/nonexistent:/bin".to_string()];
+        assert_eq!(
+            resolve_program(&["sh".into()], &env)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "/bin/sh"
+        );
+        assert_eq!(
+            resolve_program(&["/x/y".into()], &env)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "/x/y"
+        );
+        assert!(resolve_program(&["no-such-program".into()], &env).is_err());
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        send_msg(a.as_fd(), Msg::Go, b"{}").unwrap();
+        assert_eq!(expect_msg(b.as_fd(), Msg::Go).unwrap(), b"{}");
+        send_msg(a.as_fd(), Msg::Error, b"boom").unwrap();
+        assert_eq!(
+            expect_msg(b.as_fd(), Msg::Go).unwrap_err().to_string(),
+            "boom"
+        );
+        drop(a);
+        assert!(recv_msg(b.as_fd()).unwrap().is_none());
+    }
+}

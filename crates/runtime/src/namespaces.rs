@@ -1,1 +1,192 @@
-//! TODO: namespaces
+//! Namespaces: which ones the init creates with `clone`, which it joins by path with `setns` (and in
+//! which order), and how `exec` finds the namespaces of a running container.
+//!
+//! Rules: a new user namespace is created by the same `clone` as the others, so they are owned by it.
+//! The pid namespace cannot be entered by the caller itself: `setns` on it only affects children, so
+//! the parent joins it before `clone`/`fork`. The cgroup namespace is unshared by the child only
+//! after the parent has moved it into its cgroup, so the container sees its cgroup as `/`. When a
+//! user namespace is joined by path, the new namespaces are unshared after that join instead.
+
+use crate::{Result, RuntimeError};
+use berth_oci::runtime::{LinuxNamespaceType as Ns, Spec};
+use nix::sched::{setns, unshare, CloneFlags};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+/// How the init gets its namespaces.
+#[derive(Debug)]
+pub struct Plan {
+    /// Flags for the init's `clone`.
+    pub clone_flags: CloneFlags,
+    /// Flags the child unshares itself after joining `join` (with a joined user namespace).
+    pub unshare_flags: CloneFlags,
+    /// Namespaces the child joins by path, user first, mount last.
+    pub join: Vec<(Ns, PathBuf)>,
+    /// A pid namespace the parent joins before `clone`.
+    pub pid_path: Option<PathBuf>,
+    /// The child unshares a cgroup namespace once it is in its cgroup.
+    pub new_cgroup: bool,
+    /// The init is in a new user namespace: the parent writes its id maps.
+    pub new_user: bool,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            clone_flags: CloneFlags::empty(),
+            unshare_flags: CloneFlags::empty(),
+            join: Vec::new(),
+            pid_path: None,
+            new_cgroup: false,
+            new_user: false,
+        }
+    }
+}
+
+/// The `clone` flag of a namespace type.
+pub fn flag(ns: Ns) -> CloneFlags {
+    CloneFlags::from_bits_truncate(ns as i32)
+}
+
+/// The `/proc/<pid>/ns/<name>` file name of a namespace type.
+pub fn proc_name(ns: Ns) -> &'static str {
+    match ns {
+        Ns::Mount => "mnt",
+        Ns::Cgroup => "cgroup",
+        Ns::Uts => "uts",
+        Ns::Ipc => "ipc",
+        Ns::User => "user",
+        Ns::Pid => "pid",
+        Ns::Network => "net",
+        Ns::Time => "time",
+    }
+}
+
+/// The order of joining: user first (it grants the rights to join the rest), mount last (it changes
+/// the root the other paths would be resolved in).
+const JOIN_ORDER: [Ns; 7] = [
+    Ns::User,
+    Ns::Ipc,
+    Ns::Uts,
+    Ns::Network,
+    Ns::Pid,
+    Ns::Cgroup,
+    Ns::Mount,
+];
+
+pub fn plan(spec: &Spec) -> Plan {
+    let mut plan = Plan::default();
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let user_joined = namespaces
+        .iter()
+        .any(|n| n.typ() == Ns::User && n.path().is_some());
+    for ns in JOIN_ORDER {
+        let Some(n) = namespaces.iter().find(|n| n.typ() == ns) else {
+            continue;
+        };
+        match (ns, n.path()) {
+            (Ns::Pid, Some(p)) => plan.pid_path = Some(p.clone()),
+            (_, Some(p)) => plan.join.push((ns, p.clone())),
+            (Ns::Cgroup, None) => plan.new_cgroup = true,
+            (Ns::Pid | Ns::User, None) => plan.clone_flags |= flag(ns),
+            (_, None) if user_joined => plan.unshare_flags |= flag(ns),
+            (_, None) => plan.clone_flags |= flag(ns),
+        }
+        plan.new_user |= ns == Ns::User && n.path().is_none();
+    }
+    plan
+}
+
+/// Joins the namespace at `path`, which must be of type `ns`.
+pub fn join(ns: Ns, path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|source| RuntimeError::Io {
+        what: "open namespace",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    setns(file.as_fd(), flag(ns)).map_err(|source| RuntimeError::Sys {
+        what: format!("join {} namespace {}", proc_name(ns), path.display()),
+        source,
+    })
+}
+
+/// Unshares `flags` (nothing when empty).
+pub fn unshare_now(flags: CloneFlags) -> Result<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    unshare(flags).map_err(|source| RuntimeError::Sys {
+        what: format!("unshare namespaces {flags:?}"),
+        source,
+    })
+}
+
+/// The namespaces of process `pid` that differ from ours, in join order (for `exec`).
+pub fn of_process(pid: i32) -> Vec<(Ns, PathBuf)> {
+    JOIN_ORDER
+        .into_iter()
+        .filter_map(|ns| {
+            let theirs = PathBuf::from(format!("/proc/{pid}/ns/{}", proc_name(ns)));
+            let ours = PathBuf::from(format!("/proc/self/ns/{}", proc_name(ns)));
+            let same = match (std::fs::read_link(&theirs), std::fs::read_link(&ours)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => true,
+            };
+            (!same).then_some((ns, theirs))
+        })
+        .collect()
+}
+
+/// Writes `/proc/<pid>/{uid,gid}_map` from the spec's mappings (the parent does this for the
+/// child's new user namespace).
+pub fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let maps = [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ];
+    for (file, mappings) in maps {
+        let text: String = mappings
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        if text.is_empty() {
+            continue;
+        }
+        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+        std::fs::write(&path, text).map_err(|source| RuntimeError::Io {
+            what: "write id map",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_clones_all_but_cgroup() {
+        let mut spec = crate::spec::default_spec();
+        let mut nss = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        nss.push(berth_oci::runtime::LinuxNamespace::default());
+        nss.last_mut().unwrap().set_typ(Ns::Cgroup);
+        spec.linux_mut().as_mut().unwrap().set_namespaces(Some(nss));
+        let p = plan(&spec);
+        assert!(p
+            .clone_flags
+            .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+        assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP));
+        assert!(p.new_cgroup);
+        assert!(p.join.is_empty() && p.pid_path.is_none() && !p.new_user);
+    }
+}

@@ -47,7 +47,8 @@ pub fn probe_path() -> &'static Path {
     static PROBE: OnceLock<PathBuf> = OnceLock::new();
     PROBE.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtime/probe.c");
-        let out = std::env::temp_dir().join(format!("berth-probe-{}", std::process::id()));
+        let out =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("probe-{}", std::process::id()));
         let status = Command::new("cc")
             .args(["-static", "-O2", "-o"])
             .arg(&out)
@@ -91,22 +92,32 @@ impl Bundle {
         }
         std::fs::copy(busybox_path(), rootfs.join("bin/busybox")).expect("copy busybox");
         std::fs::copy(probe_path(), rootfs.join("bin/probe")).expect("copy probe");
-        let list = Command::new(rootfs.join("bin/busybox"))
+        let list = Command::new(busybox_path())
             .arg("--list")
             .output()
             .expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").expect("write passwd");
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("write group");
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .expect("write passwd");
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
+            .expect("write group");
         let out = Command::new(berth_bin())
             .args(["runtime", "spec", "--bundle"])
             .arg(dir.path())
             .output()
             .expect("run berth runtime spec");
-        assert!(out.status.success(), "berth runtime spec failed: {}", String::from_utf8_lossy(&out.stderr));
-        let text = std::fs::read_to_string(dir.path().join("config.json")).expect("read config.json");
+        assert!(
+            out.status.success(),
+            "berth runtime spec failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text =
+            std::fs::read_to_string(dir.path().join("config.json")).expect("read config.json");
         let mut config: Value = serde_json::from_str(&text).expect("parse config.json");
         let id = unique_id(name);
         config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
@@ -139,7 +150,10 @@ impl Bundle {
     /// A `berth runtime --root <state>` command with `args` appended.
     pub fn runtime(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(berth_bin());
-        cmd.arg("runtime").arg("--root").arg(self.state_root()).args(args);
+        cmd.arg("runtime")
+            .arg("--root")
+            .arg(self.state_root())
+            .args(args);
         cmd
     }
 
@@ -177,7 +191,111 @@ pub fn stderr(out: &Output) -> String {
 pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+impl Bundle {
+    /// `berth runtime <verb> <id>` (plus `extra`), returning its output.
+    pub fn verb(&self, verb: &str, extra: &[&str]) -> Output {
+        self.runtime(&[verb])
+            .args(extra)
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth runtime")
+    }
+
+    /// `berth runtime create --bundle <dir> <id>` (plus `extra` flags); asserts success.
+    pub fn create(&self, extra: &[&str]) {
+        let mut args = vec!["create"];
+        args.extend_from_slice(extra);
+        let out = self.detached(&args);
+        assert!(out.status.success(), "create failed: {}", stderr(&out));
+    }
+
+    /// Runs `berth runtime <args> --bundle <dir> <id>` for a command that leaves the container
+    /// behind (`create`, `run -d`): the container inherits its stdio, so stdout and stderr go to
+    /// files (a pipe would stay open as long as the container lives); returns them as output.
+    pub fn detached(&self, args: &[&str]) -> Output {
+        let out_path = self.path().join(format!("{}.stdout", args[0]));
+        let err_path = self.path().join(format!("{}.stderr", args[0]));
+        let status = self
+            .runtime(args)
+            .arg("--bundle")
+            .arg(self.path())
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).expect("create stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("create stderr file"))
+            .status()
+            .expect("run berth runtime");
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        }
+    }
+
+    /// The OCI state JSON, or None when `state` fails (no such container).
+    pub fn state(&self) -> Option<Value> {
+        let out = self.verb("state", &[]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("state prints JSON"))
+    }
+
+    /// The container's status (`created`, `running`, ...), or None when it does not exist.
+    pub fn status(&self) -> Option<String> {
+        self.state()
+            .map(|s| s["status"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Waits until the status is `want`.
+    pub fn wait_status(&self, want: &str) {
+        wait_for(10, &format!("{} to be {want}", self.id), || {
+            self.status().as_deref() == Some(want)
+        });
+    }
+
+    /// Asserts that nothing of the container is left: no state dir, no cgroup directory.
+    pub fn assert_gone(&self) {
+        assert!(
+            !self.state_root().join(&self.id).exists(),
+            "state dir of {} left behind",
+            self.id
+        );
+        let left = cgroup_dirs(&self.id);
+        assert!(left.is_empty(), "cgroup dirs left behind: {left:?}");
+    }
+
+    /// Makes the bundle dir traversable by unprivileged (e.g. user-namespaced) processes.
+    pub fn open_up(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod bundle");
+    }
+}
+
+/// The cgroup directories of container `id` under the harness's `/berth-test` parent, on any
+/// v1 controller or the unified mount.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let p = e.path().join("berth-test").join(id);
+            if p.exists() {
+                found.push(p);
+            }
+        }
+    }
+    let p = Path::new("/sys/fs/cgroup/berth-test").join(id);
+    if p.exists() {
+        found.push(p);
+    }
+    found
 }

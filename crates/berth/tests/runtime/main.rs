@@ -7,9 +7,16 @@
 //! The rootfs holds Debian's static busybox and `probe`, a tiny static program (probe.c) that tries
 //! one syscall and prints the errno, so tests assert exact kernel answers.
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
+mod bad_input;
 mod cgroups;
+mod console;
+mod hooks;
+mod isolation;
 mod lifecycle;
 mod rootfs;
 mod security;

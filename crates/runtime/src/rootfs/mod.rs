@@ -1,9 +1,160 @@
 //! The container's root filesystem: rootfs propagation, the spec's mounts (every destination resolved
 //! inside the rootfs), default devices and /dev symlinks, `pivot_root` with the old root detached,
 //! masked and read-only paths, and the read-only root.
+//!
+//! # Lifecycle (called by the container's init, in its new mount namespace, in this order)
+//! 1. [`prepare`]: make `/` rslave (or `linux.rootfsPropagation`), bind the rootfs on itself, mount
+//!    the spec's mounts in order, create the default and spec devices and the /dev symlinks.
+//! 2. [`bind_console`] when the process has a terminal.
+//! 3. [`pivot`]: `pivot_root` into the rootfs and detach the old root (or MS_MOVE + chroot).
+//! 4. [`finish`]: readonly paths, masked paths, rootfs propagation inside, read-only root.
+//!
+//! Every syscall goes through [`Sys`], so all of this is unit-tested with
+//! [`crate::sys::fake::RecordingSys`]. Every path inside the container is resolved by
+//! [`resolve`] (an fd walk) and mounted onto `/proc/self/fd/N`, never onto a joined string.
 
+mod cgroup;
+mod devices;
+pub mod mountinfo;
+mod mounts;
+pub mod options;
+mod paths;
+mod pivot;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use crate::sys::Sys;
+use berth_oci::runtime::{LinuxNamespaceType, Spec};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub use pivot::pivot;
+
+/// What went wrong while setting up the root filesystem; each names the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("{0}")]
-    Other(String),
+    #[error(
+        "{kind} {path:?} resolves outside the rootfs through symlink {link:?} -> {target:?}: \
+         refusing to follow it (use a real directory inside the rootfs)"
+    )]
+    Escape {
+        kind: &'static str,
+        path: PathBuf,
+        link: PathBuf,
+        target: PathBuf,
+    },
+    #[error("{kind} {path:?}: {what} inside the rootfs: {source}")]
+    Resolve {
+        kind: &'static str,
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: Errno,
+    },
+    #[error("mount destination {dest:?}: {what}: {source}")]
+    Mount {
+        dest: PathBuf,
+        what: String,
+        #[source]
+        source: Errno,
+    },
+    #[error("mount destination {dest:?}: {message}")]
+    Invalid { dest: PathBuf, message: String },
+    #[error("device {path:?}: {what}: {source}")]
+    Device {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: Errno,
+    },
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: Errno,
+    },
+}
+
+/// Facts about the spec that decide how things are mounted.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Namespaces {
+    pub user: bool,
+    pub net: bool,
+    pub cgroup: bool,
+}
+
+impl Namespaces {
+    /// Which namespaces the container gets new (a namespace joined by path counts as not new,
+    /// except the user namespace, whose restrictions apply either way).
+    pub fn of(spec: &Spec) -> Namespaces {
+        let mut ns = Namespaces::default();
+        let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+        for n in list.into_iter().flatten() {
+            let new = n.path().is_none();
+            match n.typ() {
+                LinuxNamespaceType::User => ns.user = true,
+                LinuxNamespaceType::Network => ns.net = new,
+                LinuxNamespaceType::Cgroup => ns.cgroup = true,
+                _ => {}
+            }
+        }
+        ns
+    }
+}
+
+/// The open rootfs and what mounting needs to know.
+pub(crate) struct Ctx<'a> {
+    pub sys: &'a dyn Sys,
+    /// The rootfs as the kernel names it (symlinks of the host path resolved).
+    pub rootfs_real: PathBuf,
+    pub root: OwnedFd,
+    pub ns: Namespaces,
+}
+
+impl Ctx<'_> {
+    pub fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+}
+
+/// Opens `path` as an `O_PATH` directory fd.
+pub(crate) fn open_dir(sys: &dyn Sys, path: &Path) -> Result<OwnedFd, RootfsError> {
+    sys.open(path, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+        .map_err(|source| RootfsError::Sys {
+            what: format!("open directory {}", path.display()),
+            source,
+        })
+}
+
+/// Sets up the rootfs at `rootfs` (absolute, on the host) in the init's new mount namespace: root
+/// propagation, the rootfs bind, the spec's mounts in order, devices and /dev symlinks.
+pub fn prepare(spec: &Spec, rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+    mounts::prepare_root(spec, rootfs, sys)?;
+    let ctx = Ctx {
+        sys,
+        rootfs_real: std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf()),
+        root: open_dir(sys, rootfs)?,
+        ns: Namespaces::of(spec),
+    };
+    for m in spec.mounts().iter().flatten() {
+        mounts::mount(&ctx, m)?;
+    }
+    devices::create(&ctx, spec)?;
+    Ok(())
+}
+
+/// Binds the terminal's slave `slave` (a host path such as `/dev/pts/3`) onto `/dev/console`.
+pub fn bind_console(rootfs: &Path, slave: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+    let root = open_dir(sys, rootfs)?;
+    devices::bind_console(sys, root.as_fd(), slave)
+}
+
+/// Runs after [`pivot`]: readonly paths, masked paths, the rootfs propagation and the read-only
+/// root.
+pub fn finish(spec: &Spec, sys: &dyn Sys) -> Result<(), RootfsError> {
+    paths::finish(spec, Path::new("/"), sys)
 }

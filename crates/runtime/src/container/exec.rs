@@ -1,0 +1,238 @@
+//! `exec`: runs one more process in a running container. The runtime joins the container's pid
+//! namespace itself (that only affects children), forks once, and the child joins the others (user
+//! first, mount last) after the parent has moved it into the container's cgroup; then it gets its
+//! terminal, applies the process config (user, caps, seccomp of the container) and execs. The child
+//! is non-dumpable until exec, so the container cannot reach the runtime binary through
+//! `/proc/<pid>/exe` while it is still the runtime.
+
+use super::create::{clone_child, write_pid_file};
+use super::run::{forwarded_signals, supervise};
+use super::state::State;
+use crate::console;
+use crate::init::{self, Msg};
+use crate::namespaces;
+use crate::{security, Result, RuntimeError};
+use berth_oci::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: i32,
+}
+
+/// Runs the process; returns its exit code (0 at once when detached).
+pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let state = State::load(&opts.root, &opts.id)?;
+    let status = state.status(&opts.root);
+    if !status.can_exec() {
+        return Err(RuntimeError::InvalidState {
+            id: opts.id.clone(),
+            state: status.to_string(),
+            action: "exec",
+        });
+    }
+    let process = &opts.process;
+    let seccomp = state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone());
+    security::validate(process, seccomp.as_ref())?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.detach && opts.console_socket.is_none() {
+        return Err(RuntimeError::Other(
+            "exec -t with -d needs --console-socket".into(),
+        ));
+    }
+    let cgroup = state.cgroup()?;
+    let namespaces = namespaces::of_process(state.pid);
+    let console_socket = match &opts.console_socket {
+        Some(p) => Some(OwnedFd::from(
+            std::os::unix::net::UnixStream::connect(p).map_err(|source| RuntimeError::Io {
+                what: "connect console socket",
+                path: p.clone(),
+                source,
+            })?,
+        )),
+        None => None,
+    };
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| RuntimeError::Sys {
+        what: "socketpair".into(),
+        source,
+    })?;
+    // Non-dumpable before the fork: the child is in the container's pid namespace from its first
+    // instruction, and must never expose /proc/<pid>/exe (the runtime binary) to the container.
+    nix::sys::prctl::set_dumpable(false).map_err(|source| RuntimeError::Sys {
+        what: "make the runtime non-dumpable".into(),
+        source,
+    })?;
+    if let Some((_, path)) = namespaces
+        .iter()
+        .find(|(ns, _)| *ns == LinuxNamespaceType::Pid)
+    {
+        namespaces::join(LinuxNamespaceType::Pid, path)?;
+    }
+    let mask = forwarded_signals();
+    if !opts.detach {
+        mask.thread_block().map_err(|source| RuntimeError::Sys {
+            what: "block signals".into(),
+            source,
+        })?;
+    }
+    let join: Vec<_> = namespaces
+        .into_iter()
+        .filter(|(ns, _)| *ns != LinuxNamespaceType::Pid)
+        .collect();
+    let parent_raw = parent_sock.as_raw_fd();
+    let child = ExecChild {
+        process,
+        seccomp: seccomp.as_ref(),
+        join: &join,
+        sync: child_sock,
+        console_socket,
+        preserve_fds: opts.preserve_fds,
+    };
+    let pid = clone_child(nix::sched::CloneFlags::empty(), || {
+        // SAFETY: closing the child's copy of the parent's end; the child never uses it.
+        unsafe { libc::close(parent_raw) };
+        child.main();
+    })?;
+    // Our copies of the child's end and the console socket: the parent must see EOF.
+    drop(child);
+    let fail = |e: RuntimeError| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        e
+    };
+    let sock = parent_sock.as_fd();
+    cgroup.add_process(pid).map_err(|e| fail(e.into()))?;
+    init::send_msg(sock, Msg::Go, &[]).map_err(fail)?;
+    let mut terminal_fd = None;
+    loop {
+        match init::recv_msg(sock).map_err(fail)? {
+            Some((Msg::Terminal, _, fd)) => terminal_fd = fd,
+            Some((Msg::Error, payload, _)) => {
+                return Err(fail(RuntimeError::Other(
+                    String::from_utf8_lossy(&payload).into_owned(),
+                )))
+            }
+            Some((m, ..)) => {
+                return Err(fail(RuntimeError::Other(format!(
+                    "setup socket: unexpected {m:?}"
+                ))))
+            }
+            None => break,
+        }
+    }
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid.as_raw())?;
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    supervise(pid, terminal_fd, &mask)
+}
+
+struct ExecChild<'a> {
+    process: &'a Process,
+    seccomp: Option<&'a LinuxSeccomp>,
+    join: &'a [(LinuxNamespaceType, PathBuf)],
+    sync: OwnedFd,
+    console_socket: Option<OwnedFd>,
+    preserve_fds: i32,
+}
+
+impl ExecChild<'_> {
+    fn main(&self) -> ! {
+        let err = match self.setup() {
+            Ok(()) => RuntimeError::Other("exec returned".into()),
+            Err(e) => e,
+        };
+        if init::send_msg(self.sync.as_fd(), Msg::Error, err.to_string().as_bytes()).is_err() {
+            eprintln!("berth exec: {err}");
+        }
+        std::process::exit(1)
+    }
+
+    fn setup(&self) -> Result<()> {
+        let sys = |what: &'static str| {
+            move |source| RuntimeError::Sys {
+                what: what.into(),
+                source,
+            }
+        };
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+            .map_err(sys("unblock signals"))?;
+        nix::sys::prctl::set_dumpable(false).map_err(sys("make exec process non-dumpable"))?;
+        init::expect_msg(self.sync.as_fd(), Msg::Go)?;
+        for (ns, path) in self.join {
+            namespaces::join(*ns, path)?;
+        }
+        let p = self.process;
+        if p.terminal().unwrap_or(false) {
+            let pty = console::Pty::open(Path::new("/dev/ptmx"))?;
+            if let Some(size) = p.console_size() {
+                console::set_size(
+                    pty.master.as_fd(),
+                    size.height() as u16,
+                    size.width() as u16,
+                )?;
+            }
+            match &self.console_socket {
+                Some(s) => console::send_fd(
+                    s.as_fd(),
+                    pty.master.as_fd(),
+                    &format!("/dev/pts/{}", pty.number),
+                )?,
+                None => console::send_fd_tagged(
+                    self.sync.as_fd(),
+                    pty.master.as_fd(),
+                    Msg::Terminal as u8,
+                )?,
+            }
+            let slave = console::open_peer(pty.master.as_fd())?;
+            drop(pty);
+            console::make_stdio(slave)?;
+        }
+        nix::unistd::chdir(p.cwd()).map_err(sys("chdir to process.cwd"))?;
+        let cstrings = |v: &Option<Vec<String>>, field: &str| -> Result<Vec<CString>> {
+            v.iter()
+                .flatten()
+                .map(|a| {
+                    CString::new(a.as_bytes())
+                        .map_err(|_| RuntimeError::Other(format!("{field}: NUL byte")))
+                })
+                .collect()
+        };
+        let argv = cstrings(p.args(), "process.args")?;
+        let env = cstrings(p.env(), "process.env")?;
+        let program = init::resolve_program(
+            p.args().as_deref().unwrap_or_default(),
+            p.env().as_deref().unwrap_or_default(),
+        )?;
+        init::mark_cloexec(3 + self.preserve_fds.max(0))?;
+        security::prepare_exec(p, self.seccomp)?;
+        init::close_sync(&self.sync)?;
+        let err = nix::unistd::execve(&program, &argv, &env).err();
+        Err(RuntimeError::Other(format!(
+            "exec {program:?}: {}",
+            err.map(|e| e.desc()).unwrap_or("failed")
+        )))
+    }
+}

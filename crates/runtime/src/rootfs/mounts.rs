@@ -1,0 +1,309 @@
+//! The spec's mounts: the rootfs bind and `/` propagation first, then each mount in order (proc,
+//! sysfs, tmpfs, devpts, mqueue, bind/rbind, any other file system; cgroup in [`super::cgroup`]).
+//! Each destination is resolved inside the rootfs and mounted onto `/proc/self/fd/N`; a bind with
+//! flags beyond `MS_BIND|MS_REC` is remounted, and propagation words are applied after the mount.
+
+use super::options::{self, MountOptions};
+use super::resolve::{resolve, Create};
+use super::{cgroup, mountinfo, Ctx, RootfsError};
+use crate::sys::{fd_path, Sys};
+use berth_oci::runtime::{Mount, Spec};
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use nix::sys::statvfs::FsFlags;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+pub(crate) const KIND: &str = "mount destination";
+
+/// Makes `/` rslave (or the spec's `linux.rootfsPropagation`) so nothing mounted for the container
+/// reaches the host, makes the rootfs's parent mount private when propagation is shared (so
+/// `pivot_root` can work), and binds the rootfs on itself.
+pub(crate) fn prepare_root(spec: &Spec, rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+    let word = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone());
+    let flags = match word.as_deref() {
+        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(w) => options::propagation(w).ok_or_else(|| RootfsError::Invalid {
+            dest: "/".into(),
+            message: format!(
+                "linux.rootfsPropagation {w:?} is not one of private, rprivate, shared, \
+                 rshared, slave, rslave, unbindable, runbindable"
+            ),
+        })?,
+    };
+    sys.mount(None, Path::new("/"), None, flags, None)
+        .map_err(|source| RootfsError::Sys {
+            what: format!("set the propagation of / to {flags:?}"),
+            source,
+        })?;
+    if flags.contains(MsFlags::MS_SHARED) {
+        make_parent_private(rootfs, sys)?;
+    }
+    sys.mount(
+        Some(rootfs),
+        rootfs,
+        Some("bind"),
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .map_err(|source| RootfsError::Sys {
+        what: format!("bind the rootfs {} on itself", rootfs.display()),
+        source,
+    })
+}
+
+/// `pivot_root` refuses a new root whose parent mount is shared.
+fn make_parent_private(rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+    let infos = mountinfo::read().map_err(|e| RootfsError::Sys {
+        what: "read /proc/self/mountinfo".into(),
+        source: io_errno(&e),
+    })?;
+    let parent = infos
+        .iter()
+        .filter(|m| rootfs.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.components().count());
+    if let Some(p) = parent.filter(|p| p.optional.iter().any(|o| o.starts_with("shared:"))) {
+        sys.mount(None, &p.mount_point, None, MsFlags::MS_PRIVATE, None)
+            .map_err(|source| RootfsError::Sys {
+                what: format!(
+                    "make the rootfs's parent mount {} private",
+                    p.mount_point.display()
+                ),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Mounts one entry of the spec's `mounts`.
+pub(crate) fn mount(ctx: &Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
+    let dest = m.destination().as_path();
+    let typ = m.typ().as_deref().unwrap_or_default();
+    let mut opts = options::parse(m.options().as_deref().unwrap_or_default());
+    if typ == "bind" {
+        opts.flags.insert(MsFlags::MS_BIND);
+    }
+    if opts.data.iter().any(|d| d == "idmap" || d == "ridmap") {
+        return Err(RootfsError::Invalid {
+            dest: dest.to_path_buf(),
+            message: "id-mapped mounts are not supported; remove the idmap option".into(),
+        });
+    }
+    if opts.is_bind() {
+        let source = m.source().as_deref().ok_or_else(|| RootfsError::Invalid {
+            dest: dest.to_path_buf(),
+            message: "a bind mount needs a source".into(),
+        })?;
+        bind(ctx, dest, source, &opts)?;
+    } else if typ == "cgroup" {
+        return cgroup::mount(ctx, dest, &opts);
+    } else {
+        if typ.is_empty() {
+            return Err(RootfsError::Invalid {
+                dest: dest.to_path_buf(),
+                message: "the mount has no type and is not a bind mount".into(),
+            });
+        }
+        filesystem(ctx, m, dest, typ, opts.clone())?;
+    }
+    propagate(ctx, dest, &opts)
+}
+
+/// A file-system mount (proc, sysfs, tmpfs, devpts, mqueue, overlay, ...).
+fn filesystem(
+    ctx: &Ctx<'_>,
+    m: &Mount,
+    dest: &Path,
+    typ: &str,
+    mut opts: MountOptions,
+) -> Result<(), RootfsError> {
+    match typ {
+        "devpts" => {
+            opts.data_default("newinstance", None);
+            opts.data_default("ptmxmode", Some("0666"));
+        }
+        // Without its own network namespace the container sees the host's /sys/class/net.
+        "sysfs" if !ctx.ns.net => opts.flags.insert(MsFlags::MS_RDONLY),
+        _ => {}
+    }
+    let target = resolve_at(ctx, dest, Create::Dir)?;
+    let source = m
+        .source()
+        .as_deref()
+        .unwrap_or_else(|| Path::new(typ))
+        .to_path_buf();
+    let data = opts.data();
+    let res = ctx.sys.mount(
+        Some(&source),
+        &fd_path(&target),
+        Some(typ),
+        opts.flags,
+        data.as_deref(),
+    );
+    match (res, typ) {
+        (Ok(()), _) => Ok(()),
+        // In a user namespace without its own network (sysfs) or ipc (mqueue) namespace, the
+        // kernel refuses a fresh mount: bind the host's instead, as runc does.
+        (Err(Errno::EPERM), "sysfs" | "mqueue") if ctx.ns.user => {
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            let mut flags = opts.flags;
+            flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
+            bind(
+                ctx,
+                dest,
+                Path::new(host),
+                &options::MountOptions { flags, ..opts },
+            )
+        }
+        (Err(source), _) => Err(RootfsError::Mount {
+            dest: dest.to_path_buf(),
+            what: format!("mount {typ} (flags {:?}, data {:?})", opts.flags, data),
+            source,
+        }),
+    }
+}
+
+/// A bind mount of the host path `source`, remounted when it has flags beyond the bind.
+pub(crate) fn bind(
+    ctx: &Ctx<'_>,
+    dest: &Path,
+    source: &Path,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
+        dest: dest.to_path_buf(),
+        what: format!("bind source {}", source.display()),
+        source: io_errno(&e),
+    })?;
+    let create = if meta.is_dir() {
+        Create::Dir
+    } else {
+        Create::File
+    };
+    let target = resolve_at(ctx, dest, create)?;
+    let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+    ctx.sys
+        .mount(Some(source), &fd_path(&target), None, bind_flags, None)
+        .map_err(|e| RootfsError::Mount {
+            dest: dest.to_path_buf(),
+            what: format!("bind {}", source.display()),
+            source: e,
+        })?;
+    let rest = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if !rest.is_empty() {
+        remount(ctx, dest, rest, false)?;
+    }
+    Ok(())
+}
+
+/// Remounts the bind mount now at `dest` with `flags`. The flags the kernel locks (nosuid, nodev,
+/// noexec, atime) of the mount are kept always when `keep` is set, else only when the kernel
+/// refuses to drop them (in a user namespace).
+pub(crate) fn remount(
+    ctx: &Ctx<'_>,
+    dest: &Path,
+    flags: MsFlags,
+    keep: bool,
+) -> Result<(), RootfsError> {
+    // A fresh fd: the one the bind was made on still points below the new mount.
+    let fd = resolve_at(ctx, dest, Create::Nothing)?;
+    let target = fd_path(&fd);
+    remount_path(ctx.sys, &target, flags, keep).map_err(|source| RootfsError::Mount {
+        dest: dest.to_path_buf(),
+        what: format!("remount with {flags:?}"),
+        source,
+    })
+}
+
+/// Remounts the bind mount at `target` (a path or `/proc/self/fd/N`); see [`remount`].
+pub(crate) fn remount_path(
+    sys: &dyn Sys,
+    target: &Path,
+    flags: MsFlags,
+    keep: bool,
+) -> Result<(), Errno> {
+    let base = flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    let locked = || sys.statvfs_flags(target).map(locked_flags);
+    let first = if keep { base | locked()? } else { base };
+    match sys.mount(None, target, None, first, None) {
+        Err(Errno::EPERM) if !keep => sys.mount(None, target, None, base | locked()?, None),
+        other => other,
+    }
+}
+
+/// The per-mount flags of a mount (from `statvfs`) that a remount must repeat to keep them.
+pub(crate) fn locked_flags(fs: FsFlags) -> MsFlags {
+    const MAP: &[(FsFlags, MsFlags)] = &[
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    MAP.iter()
+        .filter(|(st, _)| fs.contains(*st))
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
+}
+
+/// Applies the mount's propagation words to the mount now at `dest`.
+fn propagate(ctx: &Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
+    for flag in &opts.propagation {
+        let fd = resolve_at(ctx, dest, Create::Nothing)?;
+        let target = fd_path(&fd);
+        ctx.sys
+            .mount(None, &target, None, *flag, None)
+            .map_err(|source| RootfsError::Mount {
+                dest: dest.to_path_buf(),
+                what: format!("set propagation {flag:?}"),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Resolves `dest` inside the rootfs; with `Create::Nothing` a missing path is an error.
+pub(crate) fn resolve_at(
+    ctx: &Ctx<'_>,
+    dest: &Path,
+    create: Create,
+) -> Result<OwnedFd, RootfsError> {
+    let fd = resolve(ctx.sys, ctx.root(), KIND, dest, create)?.ok_or(RootfsError::Resolve {
+        kind: KIND,
+        path: dest.to_path_buf(),
+        what: "find the mount point".into(),
+        source: Errno::ENOENT,
+    })?;
+    check_inside(ctx, dest, &fd)?;
+    Ok(fd)
+}
+
+/// Defence in depth: the resolved fd must point inside the rootfs on the host.
+fn check_inside(ctx: &Ctx<'_>, dest: &Path, fd: &OwnedFd) -> Result<(), RootfsError> {
+    let Ok(real) = std::fs::read_link(fd_path(fd)) else {
+        return Ok(());
+    };
+    if !real.starts_with(&ctx.rootfs_real) {
+        return Err(RootfsError::Invalid {
+            dest: dest.to_path_buf(),
+            message: format!(
+                "resolved to {} outside the rootfs {}; refusing to mount there",
+                real.display(),
+                ctx.rootfs_real.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The errno of an I/O error (EIO when it has none).
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}

@@ -1,0 +1,295 @@
+//! [`RecordingSys`]: a [`Sys`] for unit tests that records every call and needs no root.
+//!
+//! Privileged calls (mount, umount2, pivot_root, chroot, chdir, fchdir, mknod, chown, host and
+//! domain names) are recorded and succeed, unless a failure rule installed with
+//! [`RecordingSys::fail_when`] answers an errno. Unprivileged file-system calls run for real, so
+//! a test builds a rootfs in a temp dir and the rootfs logic walks, creates and resolves in it;
+//! `mknodat` creates an empty regular file in place of the device node.
+//!
+//! Recorded paths are the real paths the kernel would have seen (`/proc/self/fd/N` and fd-relative
+//! names are turned into the path the descriptor points at), shown relative to the fake's root
+//! (as `/dev/null` for `<root>/dev/null`) when they lie inside it.
+
+use super::{RealSys, Sys};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::sys::statvfs::FsFlags;
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// One recorded call, with paths as described in the module documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Mount {
+        source: Option<String>,
+        target: String,
+        fstype: Option<String>,
+        flags: MsFlags,
+        data: Option<String>,
+    },
+    Umount2 {
+        target: String,
+        flags: MntFlags,
+    },
+    PivotRoot {
+        new_root: String,
+        put_old: String,
+    },
+    Chroot(String),
+    Chdir(String),
+    Fchdir(String),
+    Mkdir {
+        path: String,
+        mode: u32,
+    },
+    Mknod {
+        path: String,
+        kind: SFlag,
+        mode: u32,
+        dev: u64,
+    },
+    Symlink {
+        target: String,
+        path: String,
+    },
+    Unlink(String),
+    Chmod {
+        path: String,
+        mode: u32,
+    },
+    Chown {
+        path: String,
+        uid: u32,
+        gid: u32,
+    },
+    Sethostname(String),
+    Setdomainname(String),
+}
+
+impl Call {
+    /// The mount target, for mount calls.
+    pub fn mount_target(&self) -> Option<&str> {
+        match self {
+            Call::Mount { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+}
+
+type FailRule = Box<dyn Fn(&Call) -> Option<Errno>>;
+
+/// Records calls; see the module documentation.
+#[derive(Default)]
+pub struct RecordingSys {
+    root: Option<PathBuf>,
+    calls: RefCell<Vec<Call>>,
+    rules: RefCell<Vec<FailRule>>,
+}
+
+impl RecordingSys {
+    /// A fake with no root: recorded paths are shown as they are.
+    pub fn new() -> RecordingSys {
+        RecordingSys::default()
+    }
+
+    /// A fake whose recorded paths inside `root` are shown relative to it.
+    pub fn with_root(root: &Path) -> RecordingSys {
+        RecordingSys {
+            root: Some(root.canonicalize().unwrap_or_else(|_| root.to_path_buf())),
+            ..RecordingSys::default()
+        }
+    }
+
+    /// Makes every later call for which `rule` answers `Some(errno)` fail with that errno
+    /// (the call is still recorded).
+    pub fn fail_when(&self, rule: impl Fn(&Call) -> Option<Errno> + 'static) {
+        self.rules.borrow_mut().push(Box::new(rule));
+    }
+
+    /// All calls recorded so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.borrow().clone()
+    }
+
+    /// The recorded mount calls, in order.
+    pub fn mounts(&self) -> Vec<Call> {
+        self.calls
+            .borrow()
+            .iter()
+            .filter(|c| matches!(c, Call::Mount { .. }))
+            .cloned()
+            .collect()
+    }
+
+    fn record(&self, call: Call) -> Result<(), Errno> {
+        let failure = self.rules.borrow().iter().find_map(|rule| rule(&call));
+        self.calls.borrow_mut().push(call);
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// `path` as recorded: `/proc/self/fd/N` resolved, then shown relative to the root.
+    fn show(&self, path: &Path) -> String {
+        let mut real = path.to_path_buf();
+        if let Ok(rest) = path.strip_prefix("/proc/self/fd") {
+            if rest.components().count() == 1 {
+                if let Ok(target) = std::fs::read_link(path) {
+                    real = target;
+                }
+            }
+        }
+        self.relative(&real)
+    }
+
+    fn relative(&self, real: &Path) -> String {
+        if let Some(root) = &self.root {
+            if let Ok(rest) = real.strip_prefix(root) {
+                return Path::new("/").join(rest).display().to_string();
+            }
+        }
+        real.display().to_string()
+    }
+
+    /// `name` in `dir`, as recorded.
+    fn show_at(&self, dir: BorrowedFd<'_>, name: &Path) -> String {
+        let dir_path = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .unwrap_or_else(|_| PathBuf::from(format!("<fd {}>", dir.as_raw_fd())));
+        self.relative(&dir_path.join(name))
+    }
+}
+
+impl Sys for RecordingSys {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
+        self.record(Call::Mount {
+            source: source.map(|s| self.show(s)),
+            target: self.show(target),
+            fstype: fstype.map(str::to_owned),
+            flags,
+            data: data.map(str::to_owned),
+        })
+    }
+
+    fn umount2(&self, target: &Path, flags: MntFlags) -> Result<(), Errno> {
+        self.record(Call::Umount2 {
+            target: self.show(target),
+            flags,
+        })
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
+        self.record(Call::PivotRoot {
+            new_root: self.show(new_root),
+            put_old: self.show(put_old),
+        })
+    }
+
+    fn chroot(&self, path: &Path) -> Result<(), Errno> {
+        self.record(Call::Chroot(self.show(path)))
+    }
+
+    fn chdir(&self, path: &Path) -> Result<(), Errno> {
+        self.record(Call::Chdir(self.show(path)))
+    }
+
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<(), Errno> {
+        self.record(Call::Fchdir(self.show_at(dir, Path::new(""))))
+    }
+
+    fn open(&self, path: &Path, flags: OFlag, mode: Mode) -> Result<OwnedFd, Errno> {
+        RealSys.open(path, flags, mode)
+    }
+
+    fn openat(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &Path,
+        flags: OFlag,
+        mode: Mode,
+    ) -> Result<OwnedFd, Errno> {
+        RealSys.openat(dir, name, flags, mode)
+    }
+
+    fn mkdirat(&self, dir: BorrowedFd<'_>, name: &Path, mode: Mode) -> Result<(), Errno> {
+        self.record(Call::Mkdir {
+            path: self.show_at(dir, name),
+            mode: mode.bits(),
+        })?;
+        RealSys.mkdirat(dir, name, mode)
+    }
+
+    fn mknodat(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &Path,
+        kind: SFlag,
+        perm: Mode,
+        dev: u64,
+    ) -> Result<(), Errno> {
+        self.record(Call::Mknod {
+            path: self.show_at(dir, name),
+            kind,
+            mode: perm.bits(),
+            dev,
+        })?;
+        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY;
+        RealSys.openat(dir, name, flags, perm).map(drop)
+    }
+
+    fn symlinkat(&self, target: &Path, dir: BorrowedFd<'_>, name: &Path) -> Result<(), Errno> {
+        self.record(Call::Symlink {
+            target: target.display().to_string(),
+            path: self.show_at(dir, name),
+        })?;
+        RealSys.symlinkat(target, dir, name)
+    }
+
+    fn unlinkat(&self, dir: BorrowedFd<'_>, name: &Path, remove_dir: bool) -> Result<(), Errno> {
+        self.record(Call::Unlink(self.show_at(dir, name)))?;
+        RealSys.unlinkat(dir, name, remove_dir)
+    }
+
+    fn readlinkat(&self, dir: BorrowedFd<'_>, name: &Path) -> Result<PathBuf, Errno> {
+        RealSys.readlinkat(dir, name)
+    }
+
+    fn fstatat(&self, dir: BorrowedFd<'_>, name: &Path) -> Result<FileStat, Errno> {
+        RealSys.fstatat(dir, name)
+    }
+
+    fn fchmodat(&self, dir: BorrowedFd<'_>, name: &Path, mode: Mode) -> Result<(), Errno> {
+        self.record(Call::Chmod {
+            path: self.show_at(dir, name),
+            mode: mode.bits(),
+        })?;
+        RealSys.fchmodat(dir, name, mode)
+    }
+
+    fn fchownat(&self, dir: BorrowedFd<'_>, name: &Path, uid: u32, gid: u32) -> Result<(), Errno> {
+        self.record(Call::Chown {
+            path: self.show_at(dir, name),
+            uid,
+            gid,
+        })
+    }
+
+    fn statvfs_flags(&self, path: &Path) -> Result<FsFlags, Errno> {
+        RealSys.statvfs_flags(path)
+    }
+
+    fn sethostname(&self, name: &str) -> Result<(), Errno> {
+        self.record(Call::Sethostname(name.to_owned()))
+    }
+
+    fn setdomainname(&self, name: &str) -> Result<(), Errno> {
+        self.record(Call::Setdomainname(name.to_owned()))
+    }
+}
