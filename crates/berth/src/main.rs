@@ -1,6 +1,6 @@
 //! `berth`: the multi-call binary. Each top-level subcommand is one face of Berth; today there is
-//! `berth runtime ...`, the runc-compatible OCI runtime ([`runtime_cmd`]). The Docker-like CLI,
-//! the daemon and the shim join here later as further subcommands.
+//! `berth runtime ...`, the runc-compatible OCI runtime ([`runtime_cmd`]), and `berth daemon`, the
+//! Docker Engine API daemon (`berth_daemon`). The Docker-like CLI and the shim join here later.
 //!
 //! Invoked through a link named `berth-runtime`, the binary is the runtime itself
 //! (`berth-runtime create ...`), for engines that want one runc-like executable path.
@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// The built-in OCI runtime, compatible with runc's command line.
     Runtime(runtime_cmd::RuntimeArgs),
+    /// Run the Berth daemon (the Docker Engine API on a UNIX socket).
+    Daemon(berth_daemon::DaemonArgs),
 }
 
 /// The link name that makes this binary behave as `berth runtime`.
@@ -41,6 +43,7 @@ fn main() {
     let cli = Cli::parse_from(args);
     let code = match cli.command {
         Command::Runtime(args) => runtime_cmd::main(args),
+        Command::Daemon(args) => berth_daemon::main(args),
     };
     std::process::exit(code);
 }

@@ -1,1 +1,305 @@
-//! berth-daemon: being written.
+//! The Berth daemon: the engine and the Docker Engine API server in front of it.
+//!
+//! Module map:
+//! - [`config`]: flags ([`DaemonArgs`]) + daemon.json → [`DaemonConfig`];
+//! - [`error`]: [`DaemonError`] and its [`error::ErrorKind`];
+//! - [`events`]: the event bus (broadcast + bounded ring for `since`);
+//! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
+//! - [`system`]: host facts for `/version` and `/info`;
+//! - [`server`]: HTTP on UNIX sockets — routing, version negotiation, one module per API area,
+//!   and the one error-kind → status mapping (`server::error`).
+//!
+//! The [`Engine`] is composed explicitly of one struct per subsystem; containers, volumes and
+//! networks join as further fields. Engine services speak domain types (`berth_image` types,
+//! [`images::ImageFilter`], [`events::Event`]); only `server` knows HTTP and `berth_api`.
+//!
+//! # API notes
+//! - Announces API 1.50 (`Api-Version` on every response), accepts `/v1.24`..`/v1.50` prefixes and
+//!   unversioned paths (= 1.50); outside that range: 400 with Docker's "too old"/"too new" text.
+//! - Errors: `{"message": "..."}`; 400 invalid argument, 404 not found (`No such image: x:latest`,
+//!   `page not found`), 409 conflict, 501 known-but-unbuilt routes, 503 swarm routes, 500 internal.
+//! - `/images/load` answers JSON lines (`{"stream":"Loaded image: busybox:latest\n"}`) after the
+//!   archive is stored, so failures keep their status codes; `/images/create?fromSrc=-` answers
+//!   `{"status":"sha256:..."}`; save streams `application/x-tar` after resolving every name.
+//! - `/events` streams newline-separated JSON until `until`, the client leaves, or shutdown.
+//!
+//! # Entry points
+//! The `berth daemon` subcommand embeds [`DaemonArgs`] and calls [`main`]; tests use
+//! [`Daemon::start`] and [`Daemon::stop`] inside their own runtime.
+
+pub mod config;
+pub mod error;
+pub mod events;
+mod filter;
+pub mod images;
+pub mod server;
+pub mod system;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_image::snapshot::{OverlaySnapshotter, PlainSnapshotter, Snapshotter};
+use berth_image::ImageStore;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{DaemonArgs, DaemonConfig, StorageDriver};
+pub use error::DaemonError;
+use events::Events;
+use images::ImageService;
+use system::SystemService;
+
+/// How long a stop waits for requests in flight before dropping them.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The engine: one struct per subsystem, composed here and nowhere else.
+pub struct Engine {
+    pub images: ImageService,
+    pub events: Events,
+    pub system: SystemService,
+}
+
+impl Engine {
+    /// Opens every subsystem under the configured roots.
+    pub async fn open(config: &DaemonConfig) -> Result<Engine, DaemonError> {
+        for dir in [&config.data_root, &config.exec_root] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DaemonError::io("creating directory", dir, e))?;
+        }
+        let events = Events::new();
+        let system = SystemService::open(config)?;
+        let driver = config.storage_driver;
+        let image_root = config.image_root();
+        let snap_root = config.data_root.join(driver.name());
+        let store = tokio::task::spawn_blocking(move || -> Result<ImageStore, DaemonError> {
+            let snapshots: Box<dyn Snapshotter> = match driver {
+                StorageDriver::Overlay => Box::new(
+                    OverlaySnapshotter::open(&snap_root)
+                        .map_err(|e| DaemonError::Image(e.into()))?,
+                ),
+                StorageDriver::Vfs => Box::new(
+                    PlainSnapshotter::open(&snap_root).map_err(|e| DaemonError::Image(e.into()))?,
+                ),
+            };
+            Ok(ImageStore::open(&image_root, snapshots)?)
+        })
+        .await
+        .map_err(DaemonError::join)??;
+        Ok(Engine {
+            images: ImageService::new(store, events.clone(), driver),
+            events,
+            system,
+        })
+    }
+}
+
+/// A running daemon: its servers, sockets and pid file.
+pub struct Daemon {
+    engine: Arc<Engine>,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    sockets: Vec<PathBuf>,
+    pid_file: PathBuf,
+}
+
+impl Daemon {
+    /// Opens the engine, writes the pid file and starts serving every configured socket.
+    pub async fn start(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+        std::fs::create_dir_all(&config.exec_root)
+            .map_err(|e| DaemonError::io("creating directory", &config.exec_root, e))?;
+        let pid_file = config.pid_file();
+        write_pid_file(&pid_file)?;
+        let started = Self::start_servers(&config, pid_file.clone()).await;
+        if started.is_err() {
+            let _ = std::fs::remove_file(&pid_file);
+        }
+        started
+    }
+
+    async fn start_servers(
+        config: &DaemonConfig,
+        pid_file: PathBuf,
+    ) -> Result<Daemon, DaemonError> {
+        let engine = Arc::new(Engine::open(config).await?);
+        let (shutdown, rx) = watch::channel(false);
+        let mut daemon = Daemon {
+            engine: engine.clone(),
+            shutdown,
+            servers: Vec::new(),
+            sockets: Vec::new(),
+            pid_file,
+        };
+        let gid = socket_group(config.group.as_deref())?;
+        for host in &config.hosts {
+            let path = config::socket_path(host)?;
+            let listener = bind_socket(&path, gid)?;
+            daemon.sockets.push(path.clone());
+            let state = server::AppState {
+                engine: engine.clone(),
+                shutdown: rx.clone(),
+            };
+            let mut stop = rx.clone();
+            let signal = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tracing::info!(socket = %path.display(), "API listening");
+            daemon
+                .servers
+                .push(tokio::spawn(server::serve(listener, state, signal)));
+        }
+        Ok(daemon)
+    }
+
+    /// The engine (for tests and future front doors).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Stops serving: streams end, requests in flight get [`STOP_GRACE`] to finish; then the
+    /// sockets and the pid file are removed.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for mut server in self.servers {
+            match tokio::time::timeout(STOP_GRACE, &mut server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API server failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "API server task failed"),
+                Err(_) => {
+                    tracing::warn!(
+                        "requests still in flight after the grace period; dropping them"
+                    );
+                    server.abort();
+                }
+            }
+        }
+        for path in &self.sockets {
+            let _ = std::fs::remove_file(path);
+        }
+        let _ = std::fs::remove_file(&self.pid_file);
+        tracing::info!("daemon stopped");
+    }
+}
+
+/// Refuses to start when the pid file names a live process; else writes ours.
+fn write_pid_file(path: &Path) -> Result<(), DaemonError> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            let alive = pid > 0
+                && pid != std::process::id() as i32
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+            if alive {
+                return Err(DaemonError::Unavailable(format!(
+                    "pid file {} names running process {pid}: is another berth daemon using this exec root? stop it or remove the file",
+                    path.display()
+                )));
+            }
+        }
+    }
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .map_err(|e| DaemonError::io("writing pid file", path, e))
+}
+
+/// The gid of the socket group (`None`: keep root's).
+fn socket_group(group: Option<&str>) -> Result<Option<nix::unistd::Gid>, DaemonError> {
+    let Some(name) = group.filter(|g| !g.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(Some(nix::unistd::Gid::from_raw(gid)));
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(Some(g.gid)),
+        Ok(None) => Err(DaemonError::Config(format!(
+            "socket group {name:?} does not exist: create it or pick another with --group"
+        ))),
+        Err(e) => Err(DaemonError::Config(format!(
+            "looking up group {name:?}: {e}"
+        ))),
+    }
+}
+
+/// Binds a UNIX socket (replacing a stale one), mode 0660, group `gid`.
+fn bind_socket(path: &Path, gid: Option<nix::unistd::Gid>) -> Result<UnixListener, DaemonError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| DaemonError::io("creating directory", dir, e))?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(DaemonError::Config(format!(
+                "{} exists and is not a socket; remove it or choose another --host",
+                path.display()
+            )));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(DaemonError::Unavailable(format!(
+                "another daemon is listening on {}; stop it or choose another --host",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| DaemonError::io("removing stale socket", path, e))?;
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|e| DaemonError::io("listening on", path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| DaemonError::io("setting the mode of", path, e))?;
+    if let Some(gid) = gid {
+        nix::unistd::chown(path, None, Some(gid))
+            .map_err(|e| DaemonError::io("changing the group of", path, e.into()))?;
+    }
+    Ok(listener)
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then stops it gracefully.
+pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| DaemonError::Internal(format!("installing the SIGTERM handler: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| DaemonError::Internal(format!("installing the SIGINT handler: {e}")))?;
+    let daemon = Daemon::start(config).await?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+    daemon.stop().await;
+    Ok(())
+}
+
+/// `berth daemon`: merges flags and config file, sets up logging, runs until a signal. Returns
+/// the process exit code (0, or 1 after printing the error).
+pub fn main(args: DaemonArgs) -> i32 {
+    let config = match DaemonConfig::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            return 1;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth daemon: starting the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            1
+        }
+    }
+}

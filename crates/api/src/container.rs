@@ -1,0 +1,427 @@
+//! Container endpoints: the create body (`Config` + `HostConfig` + `NetworkingConfig`), inspect, list
+//! entries, wait and prune answers. Request types accept sparse bodies (docker-py sends only what the
+//! user set) and `null` for any collection; answers spell every field Docker's clients read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `Config` of a container (the create body without `HostConfig`/`NetworkingConfig`, and
+/// `Config` of inspect).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerConfig {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub healthcheck: Option<Value>,
+    pub args_escaped: Option<bool>,
+    pub image: String,
+    pub volumes: Option<BTreeMap<String, Value>>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub network_disabled: Option<bool>,
+    pub mac_address: Option<String>,
+    pub on_build: Option<Vec<String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub shell: Option<Vec<String>>,
+}
+
+/// `POST /containers/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerCreateRequest {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    pub host_config: Option<HostConfig>,
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+/// `201` answer of container create.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateResponse {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// `HostConfig`: how the container runs on this host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    // Resources.
+    pub cpu_shares: Option<i64>,
+    pub memory: Option<i64>,
+    pub cgroup_parent: Option<String>,
+    pub blkio_weight: Option<u16>,
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_realtime_period: Option<i64>,
+    pub cpu_realtime_runtime: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub devices: Option<Vec<DeviceMapping>>,
+    pub device_cgroup_rules: Option<Vec<String>>,
+    pub memory_reservation: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub memory_swappiness: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub oom_kill_disable: Option<bool>,
+    pub init: Option<bool>,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Option<Vec<Ulimit>>,
+    // Everything else.
+    pub binds: Option<Vec<String>>,
+    #[serde(rename = "ContainerIDFile")]
+    pub container_id_file: Option<String>,
+    pub log_config: Option<LogConfig>,
+    pub network_mode: Option<String>,
+    pub port_bindings: Option<BTreeMap<String, Option<Vec<PortBinding>>>>,
+    pub restart_policy: Option<RestartPolicy>,
+    pub auto_remove: bool,
+    pub volume_driver: Option<String>,
+    pub volumes_from: Option<Vec<String>>,
+    pub mounts: Option<Vec<Mount>>,
+    pub console_size: Option<[u32; 2]>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub cgroupns_mode: Option<String>,
+    pub dns: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub ipc_mode: Option<String>,
+    pub cgroup: Option<String>,
+    pub links: Option<Vec<String>>,
+    pub oom_score_adj: Option<i64>,
+    pub pid_mode: Option<String>,
+    pub privileged: bool,
+    pub publish_all_ports: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Option<Vec<String>>,
+    pub storage_opt: Option<BTreeMap<String, String>>,
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: Option<String>,
+    pub userns_mode: Option<String>,
+    pub shm_size: Option<i64>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    pub runtime: Option<String>,
+    pub isolation: Option<String>,
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+}
+
+/// `--device`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
+}
+
+/// `--ulimit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// `--log-driver` / `--log-opt`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub config: Option<BTreeMap<String, String>>,
+}
+
+/// One host binding of a published port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// `--restart`: `no`, `always`, `unless-stopped` or `on-failure` with a count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+/// `--mount` (types `bind`, `volume`, `tmpfs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Mount {
+    pub target: String,
+    pub source: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub read_only: bool,
+    pub consistency: Option<String>,
+    pub bind_options: Option<Value>,
+    pub volume_options: Option<Value>,
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+/// `TmpfsOptions` of a mount.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    pub size_bytes: Option<i64>,
+    pub mode: Option<u32>,
+}
+
+/// `NetworkingConfig` of create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    pub endpoints_config: Option<BTreeMap<String, EndpointSettings>>,
+}
+
+/// One network endpoint of a container (create and inspect).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<Value>,
+    pub links: Option<Vec<String>>,
+    pub aliases: Option<Vec<String>>,
+    pub mac_address: String,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: i64,
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: i64,
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Option<Vec<String>>,
+}
+
+/// `State` of container inspect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerState {
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    /// RFC 3339 with nanoseconds; `0001-01-01T00:00:00Z` for never.
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// One mount of inspect and list entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub source: String,
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+}
+
+/// `NetworkSettings` of inspect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    pub sandbox_id: String,
+    pub sandbox_key: String,
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// `GET /containers/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: ContainerState,
+    pub image: String,
+    pub resolv_conf_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub log_path: String,
+    /// With a leading `/`.
+    pub name: String,
+    pub restart_count: i64,
+    pub driver: String,
+    pub platform: String,
+    pub mount_label: String,
+    pub process_label: String,
+    pub app_armor_profile: String,
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
+    pub host_config: HostConfig,
+    pub graph_driver: crate::image::GraphDriver,
+    pub mounts: Vec<MountPoint>,
+    pub config: ContainerConfig,
+    pub network_settings: NetworkSettings,
+}
+
+/// One published port of a list entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Port {
+    #[serde(rename = "IP", default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub private_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_port: Option<u16>,
+    #[serde(rename = "Type")]
+    pub kind: String,
+}
+
+/// One entry of `GET /containers/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    pub id: String,
+    pub names: Vec<String>,
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    pub command: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub ports: Vec<Port>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+    /// `Up 5 minutes`, `Exited (0) 3 seconds ago`, ...
+    pub status: String,
+    pub host_config: SummaryHostConfig,
+    pub network_settings: SummaryNetworkSettings,
+    pub mounts: Vec<MountPoint>,
+}
+
+/// `HostConfig` of a list entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryHostConfig {
+    pub network_mode: String,
+}
+
+/// `NetworkSettings` of a list entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryNetworkSettings {
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// `POST /containers/{id}/wait` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitResponse {
+    pub status_code: i64,
+    pub error: Option<WaitError>,
+}
+
+/// `Error` of a wait answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitError {
+    pub message: String,
+}
+
+/// `POST /containers/prune` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerPruneResponse {
+    pub containers_deleted: Option<Vec<String>>,
+    pub space_reclaimed: u64,
+}
+
+/// `GET /containers/{id}/top` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerTopResponse {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_docker_py_create_body_parses() {
+        let body = r#"{"Tty":false,"OpenStdin":false,"StdinOnce":false,"AttachStdin":false,
+            "AttachStdout":true,"AttachStderr":true,"Cmd":["true"],"Image":"busybox",
+            "NetworkDisabled":false,"HostConfig":{"NetworkMode":"default"}}"#;
+        let req: ContainerCreateRequest = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(req.config.image, "busybox");
+        assert_eq!(req.config.cmd, Some(vec!["true".to_string()]));
+        assert_eq!(
+            req.host_config.and_then(|h| h.network_mode),
+            Some("default".to_string())
+        );
+    }
+
+    #[test]
+    fn cli_create_body_with_nulls_parses() {
+        let body = r#"{"Image":"busybox","Cmd":["sh"],"Entrypoint":null,"Env":null,
+            "Labels":{},"HostConfig":{"Binds":null,"AutoRemove":true,"ConsoleSize":[40,120],
+            "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},
+            "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}},
+            "NetworkingConfig":{"EndpointsConfig":{"default":{}}}}"#;
+        let req: Result<ContainerCreateRequest, _> = serde_json::from_str(body);
+        let req = req.map_err(|e| e.to_string());
+        assert!(req.is_ok(), "{req:?}");
+        let host = req.unwrap_or_default().host_config.unwrap_or_default();
+        assert!(host.auto_remove);
+        assert_eq!(host.console_size, Some([40, 120]));
+        assert_eq!(host.restart_policy.map(|r| r.maximum_retry_count), Some(2));
+    }
+}

@@ -1,0 +1,123 @@
+//! The daemon's error type. Every error has an [`ErrorKind`]; the HTTP server maps kinds to status
+//! codes in exactly one function (`server::error`). Messages the docker CLI shows verbatim keep
+//! Docker's wording (`No such image: busybox:latest`), which is the one exception to our lower-case
+//! message rule: clients and scripts match on it.
+
+use std::path::PathBuf;
+
+use berth_image::ImageError;
+
+/// What sort of failure a [`DaemonError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidArgument,
+    Unavailable,
+    NotImplemented,
+    Internal,
+}
+
+/// Errors of the engine and of the daemon's start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Docker's wording, with the name normalised as Docker does (`nope` → `nope:latest`).
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error(transparent)]
+    Image(ImageError),
+    /// Anything else that does not exist (a route, an object).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("daemon config: {0}")]
+    Config(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DaemonError {
+    /// The kind, for the status mapping.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DaemonError::NoSuchImage(_) | DaemonError::NotFound(_) => ErrorKind::NotFound,
+            DaemonError::Image(e) => match e.kind() {
+                berth_image::ErrorKind::NotFound => ErrorKind::NotFound,
+                berth_image::ErrorKind::Conflict => ErrorKind::Conflict,
+                berth_image::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                berth_image::ErrorKind::Unavailable => ErrorKind::Unavailable,
+                berth_image::ErrorKind::Internal => ErrorKind::Internal,
+            },
+            DaemonError::InvalidArgument(_) | DaemonError::Config(_) => ErrorKind::InvalidArgument,
+            DaemonError::NotImplemented(_) => ErrorKind::NotImplemented,
+            DaemonError::Unavailable(_) => ErrorKind::Unavailable,
+            DaemonError::Io { .. } | DaemonError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// An I/O error on `path` while doing `what` (`"creating directory"`, ...).
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DaemonError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A blocking task that panicked or was cancelled.
+    pub(crate) fn join(e: tokio::task::JoinError) -> Self {
+        DaemonError::Internal(format!("background task failed: {e}"))
+    }
+}
+
+impl From<ImageError> for DaemonError {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::NotFound(name) => DaemonError::NoSuchImage(docker_image_name(&name)),
+            other => DaemonError::Image(other),
+        }
+    }
+}
+
+/// How Docker names a missing image in its message: a reference gets its default tag
+/// (`nope` → `nope:latest`), anything else (an ID) stays as given.
+fn docker_image_name(name: &str) -> String {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    if name.starts_with("sha256:")
+        || (hex.len() >= 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return name.to_string();
+    }
+    match berth_oci::Reference::parse(name) {
+        Ok(r) => r.with_default_tag().familiar(),
+        Err(_) => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_images_are_named_like_docker() {
+        let e = DaemonError::from(ImageError::NotFound("nope".into()));
+        assert_eq!(e.to_string(), "No such image: nope:latest");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = DaemonError::from(ImageError::NotFound("docker.io/library/a:1".into()));
+        assert_eq!(e.to_string(), "No such image: a:1");
+        let e = DaemonError::from(ImageError::NotFound("sha256:abc".into()));
+        assert_eq!(e.to_string(), "No such image: sha256:abc");
+    }
+}

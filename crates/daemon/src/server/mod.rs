@@ -1,0 +1,213 @@
+//! The Docker Engine API server: routes, the version middleware, the fallback, and serving a UNIX
+//! listener until shutdown. One module per API area parses requests into engine calls and encodes
+//! the answers ([`system`], [`images`], [`containers`]); [`error`] is the one place where error kinds
+//! become status codes.
+//!
+//! Middleware, outermost first:
+//! - version: strips an optional `/v1.NN` prefix (unversioned paths mean [`ApiVersion::CURRENT`]),
+//!   refuses versions below 1.24 or above 1.50 with Docker's 400 messages, and stores the
+//!   negotiated [`ApiVersion`] in the request's extensions for handlers that gate on it;
+//! - every response gets `Api-Version`, `Ostype`, `Server` and `Docker-Experimental`.
+//!
+//! Unknown routes answer a JSON 404 `page not found`; known Docker routes Berth does not serve yet
+//! answer a JSON 501 (swarm routes 503, as a daemon outside a swarm does), never a hang or HTML.
+
+pub mod containers;
+pub mod error;
+pub mod images;
+pub mod params;
+pub mod stream;
+pub mod system;
+pub mod time;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::ApiVersion;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use crate::error::DaemonError;
+use crate::Engine;
+use error::ApiError;
+
+/// What every handler gets: the engine and the shutdown signal (streams end when it fires).
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The server string of the `Server` header.
+pub fn server_header() -> String {
+    format!("Berth/{} (linux)", crate::system::ENGINE_VERSION)
+}
+
+/// The full application: routes behind the version middleware.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/_ping", get(system::ping).head(system::ping_head))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/events", get(system::events))
+        .route("/system/df", get(system::disk_usage))
+        .route("/images/json", get(images::list))
+        .route("/images/prune", post(images::prune))
+        .route("/images/load", post(images::load))
+        .route("/images/get", get(images::save_many))
+        .route("/images/create", post(images::create))
+        .route(
+            "/images/{*rest}",
+            get(images::get_named)
+                .post(images::post_named)
+                .delete(images::delete),
+        )
+        .route("/containers/create", post(containers::create))
+        .fallback(fallback)
+        .method_not_allowed_fallback(fallback)
+        .with_state(state);
+    // The middleware must run before routing (it rewrites the path), so the routes sit behind it
+    // as the outer router's fallback service.
+    Router::new()
+        .fallback_service(api)
+        .layer(middleware::from_fn(version_middleware))
+}
+
+/// Splits `/v1.50/rest` into the version text and `/rest`; `None` when there is no prefix.
+fn split_version(path: &str) -> Option<(&str, &str)> {
+    let after = path.strip_prefix("/v")?;
+    let end = after.find('/').unwrap_or(after.len());
+    let version = &after[..end];
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let rest = &after[end..];
+    Some((version, if rest.is_empty() { "/" } else { rest }))
+}
+
+async fn version_middleware(mut req: Request, next: Next) -> Response {
+    let mut response = match negotiate(&mut req) {
+        Ok(version) => {
+            req.extensions_mut().insert(version);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    };
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("api-version", berth_api::API_VERSION);
+    set("ostype", "linux");
+    set("server", &server_header());
+    set("docker-experimental", "false");
+    response
+}
+
+/// Reads and checks the version prefix, rewriting the URI without it.
+fn negotiate(req: &mut Request) -> Result<ApiVersion, ApiError> {
+    let Some((text, rest)) = split_version(req.uri().path()) else {
+        return Ok(ApiVersion::CURRENT);
+    };
+    let Ok(version) = text.parse::<ApiVersion>() else {
+        // Not a version Docker's router would match either: let the fallback answer 404.
+        return Ok(ApiVersion::CURRENT);
+    };
+    if version < ApiVersion::MIN {
+        return Err(ApiError::bad_request(format!(
+            "client version {version} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            berth_api::MIN_API_VERSION
+        )));
+    }
+    if version > ApiVersion::CURRENT {
+        return Err(ApiError::bad_request(format!(
+            "client version {version} is too new. Maximum supported API version is {}",
+            berth_api::API_VERSION
+        )));
+    }
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    *req.uri_mut() = Uri::from_parts(parts)
+        .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
+    Ok(version)
+}
+
+/// Route families Docker has and Berth does not serve yet.
+const NOT_IMPLEMENTED: &[&str] = &[
+    "containers",
+    "exec",
+    "build",
+    "commit",
+    "networks",
+    "volumes",
+    "auth",
+    "plugins",
+    "session",
+    "grpc",
+    "distribution",
+    "images",
+    "system",
+];
+/// Swarm-mode route families.
+const SWARM: &[&str] = &["swarm", "nodes", "services", "tasks", "secrets", "configs"];
+
+async fn fallback(method: Method, uri: Uri) -> ApiError {
+    let first = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if SWARM.contains(&first) {
+        return ApiError(DaemonError::Unavailable(
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.".to_string(),
+        ));
+    }
+    if NOT_IMPLEMENTED.contains(&first) {
+        return ApiError(DaemonError::NotImplemented(format!(
+            "{method} {} is not implemented by berth yet",
+            uri.path()
+        )));
+    }
+    ApiError(DaemonError::NotFound("page not found".to_string()))
+}
+
+/// Serves `listener` until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: UnixListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_version;
+
+    #[test]
+    fn version_prefixes() {
+        assert_eq!(
+            split_version("/v1.50/images/json"),
+            Some(("1.50", "/images/json"))
+        );
+        assert_eq!(split_version("/v1.24"), Some(("1.24", "/")));
+        assert_eq!(split_version("/version"), None);
+        assert_eq!(split_version("/images/json"), None);
+        assert_eq!(split_version("/vx/images"), None);
+    }
+}

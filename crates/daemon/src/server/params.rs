@@ -1,0 +1,105 @@
+//! Request decoding at the edge: query parameters ([`Params`], with Docker's lenient booleans and
+//! repeated keys), `filters`, and JSON bodies ([`JsonBody`]). Every failure is an [`ApiError`] (400
+//! with a JSON body), never axum's plain-text rejections.
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use berth_api::Filters;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Largest JSON request body accepted.
+pub const MAX_JSON_BODY: usize = 16 << 20;
+
+/// The query parameters of a request, in order, repeated keys kept.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_none() {
+            return Ok(Params::default());
+        }
+        Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(v)| Params(v))
+            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
+    }
+}
+
+impl Params {
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first non-empty value of `key`.
+    pub fn non_empty(&self, key: &str) -> Option<&str> {
+        self.get(key).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// A boolean as Docker reads it: absent, empty, `0`, `no`, `false`, `none` are false.
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "" | "0" | "no" | "false" | "none"
+            )
+        })
+    }
+
+    /// The `filters` parameter.
+    pub fn filters(&self) -> Result<Filters, ApiError> {
+        Ok(Filters::parse(self.get("filters").unwrap_or(""))?)
+    }
+}
+
+/// A JSON body decoded into `T`; `Content-Type` must be JSON when there is a body (as Docker checks).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if bytes.is_empty() {
+            return serde_json::from_slice(b"{}")
+                .map(JsonBody)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
+        }
+        if let Some(ct) = content_type {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            if mime != "application/json" {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported Content-Type header ({ct}): must be 'application/json'"
+                )));
+            }
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}

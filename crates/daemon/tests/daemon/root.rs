@@ -1,0 +1,51 @@
+//! Root tests (opt in with `BERTH_ROOT_TESTS=1`): the production overlay storage driver behind the
+//! API. Opted in without root, they fail rather than skip.
+
+use berth_daemon::StorageDriver;
+
+use crate::harness::TestDaemon;
+
+/// Whether root tests are opted in; panics when opted in without root.
+fn opted_in() -> bool {
+    if std::env::var("BERTH_ROOT_TESTS").ok().as_deref() != Some("1") {
+        return false;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "BERTH_ROOT_TESTS=1 but not running as root"
+    );
+    true
+}
+
+#[test]
+fn overlay_driver_import_inspect_save_load() {
+    if !opted_in() {
+        return;
+    }
+    let d = TestDaemon::start(StorageDriver::Overlay);
+    let id = d.import_busybox("busybox:latest");
+    let driver = d.docker_ok(&[
+        "image",
+        "inspect",
+        "busybox",
+        "--format",
+        "{{.GraphDriver.Name}}",
+    ]);
+    assert_eq!(driver.trim(), "overlay2");
+    assert_eq!(
+        d.docker_ok(&["info", "--format", "{{.Driver}}"]).trim(),
+        "overlay2"
+    );
+    let saved = d.docker(&["save", "busybox"]);
+    assert!(saved.status.success());
+    d.docker_ok(&["rmi", "busybox"]);
+    let loaded = d.docker_in(&["load"], &saved.stdout);
+    assert!(loaded.status.success());
+    let again = d.docker_ok(&["image", "inspect", "busybox", "--format", "{{.Id}}"]);
+    assert_eq!(again.trim(), id);
+    d.docker_ok(&["rmi", "busybox"]);
+    // Nothing left mounted under the data root.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let root = d.dir.path().display().to_string();
+    assert!(!mounts.contains(&root), "mounts left under {root}");
+}
