@@ -13,7 +13,7 @@ cleanup() { "$berth" runtime --root "$work/state" delete --force "$id" >/dev/nul
 trap cleanup EXIT
 mkdir -p "$work/bundle/rootfs/bin"
 cp "$(command -v busybox)" "$work/bundle/rootfs/bin/busybox"
-for a in $("$work/bundle/rootfs/bin/busybox" --list); do ln -sf busybox "$work/bundle/rootfs/bin/$a"; done
+for a in $(busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/bundle/rootfs/bin/$a"; done
 "$berth" runtime spec --bundle "$work/bundle"
 jq '.process.terminal = false
     | .process.args = ["sh", "-c", "echo hello from a berth container: $(hostname), pid $$; ps"]' \
