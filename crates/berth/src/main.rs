@@ -1,6 +1,7 @@
 //! `berth`: the multi-call binary. Each top-level subcommand is one face of Berth; today there is
 //! `berth runtime ...`, the runc-compatible OCI runtime ([`runtime_cmd`]), and `berth daemon`, the
-//! Docker Engine API daemon (`berth_daemon`). The Docker-like CLI and the shim join here later.
+//! Docker Engine API daemon (`berth_daemon`). Every other command line is the Docker-compatible CLI
+//! (`berth_cli`): `berth ps`, `berth -H unix:///x run ...`. The shim joins here later.
 //!
 //! Invoked through a link named `berth-runtime`, the binary is the runtime itself
 //! (`berth-runtime create ...`), for engines that want one runc-like executable path.
@@ -31,6 +32,9 @@ enum Command {
 /// The link name that makes this binary behave as `berth runtime`.
 const RUNTIME_ALIAS: &str = "berth-runtime";
 
+/// The faces of Berth that are not the Docker-compatible CLI; any other first argument goes to the CLI.
+const ENGINE_COMMANDS: [&str; 2] = ["runtime", "daemon"];
+
 fn main() {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked_as = args
@@ -39,6 +43,10 @@ fn main() {
         .map(|n| n.to_os_string());
     if invoked_as.as_deref() == Some(RUNTIME_ALIAS.as_ref()) {
         args.insert(1, "runtime".into());
+    }
+    let first = args.get(1).and_then(|a| a.to_str());
+    if !first.is_some_and(|f| ENGINE_COMMANDS.contains(&f)) {
+        std::process::exit(berth_cli::main(args.split_off(1.min(args.len()))));
     }
     let cli = Cli::parse_from(args);
     let code = match cli.command {

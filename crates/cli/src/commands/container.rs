@@ -1,0 +1,574 @@
+//! Container lifecycle and query commands that are one request per container: `stop`,
+//! `restart`, `kill`, `rm`, `wait`, `rename`, `pause`, `unpause`, `top`, `port`, `update` and
+//! `container prune`.
+
+use super::{filters_json, for_each, int_flag, out, Ctx};
+use crate::client::{encode_path, query};
+use crate::error::{CliError, Result};
+use crate::flags::{list, switch, value, Args, Parsed, Spec};
+use crate::format::table;
+use crate::units;
+use serde_json::{Map, Value};
+
+const STOP_FLAGS: &[crate::flags::Flag] = &[
+    value(
+        "signal",
+        Some('s'),
+        "string",
+        "Signal to send to the container",
+    ),
+    value(
+        "timeout",
+        Some('t'),
+        "int",
+        "Seconds to wait before killing the container",
+    ),
+];
+
+pub const STOP: Spec = Spec {
+    name: "stop",
+    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+    about: "Stop one or more running containers",
+    flags: STOP_FLAGS,
+    args: Args::AtLeast(1),
+    stop_at_positional: false,
+};
+pub const RESTART: Spec = Spec {
+    name: "restart",
+    about: "Restart one or more containers",
+    ..STOP
+};
+
+fn cpath(name: &str, tail: &str) -> String {
+    format!("/containers/{}{tail}", encode_path(name))
+}
+
+async fn stop_or_restart(ctx: &Ctx, spec: &Spec, p: Parsed, verb: &str) -> Result<()> {
+    let mut q = Vec::new();
+    if let Some(s) = p.string("signal") {
+        q.push(("signal", s.to_string()));
+    }
+    if let Some(t) = int_flag(spec, &p, "timeout")? {
+        q.push(("t", t.to_string()));
+    }
+    let q = query(&q);
+    for_each(&p.args, |n| {
+        let path = cpath(&n, &format!("/{verb}{q}"));
+        async move { ctx.client.post(&path).await.map(|_| Some(n)) }
+    })
+    .await
+}
+
+pub async fn stop(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
+    stop_or_restart(ctx, spec, p, "stop").await
+}
+
+pub async fn restart(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
+    stop_or_restart(ctx, spec, p, "restart").await
+}
+
+pub const KILL: Spec = Spec {
+    name: "kill",
+    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+    about: "Kill one or more running containers",
+    flags: &[value(
+        "signal",
+        Some('s'),
+        "string",
+        "Signal to send to the container",
+    )],
+    args: Args::AtLeast(1),
+    stop_at_positional: false,
+};
+
+pub async fn kill(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let q = query(
+        &p.string("signal")
+            .map(|s| vec![("signal", s.to_string())])
+            .unwrap_or_default(),
+    );
+    for_each(&p.args, |n| {
+        let path = cpath(&n, &format!("/kill{q}"));
+        async move { ctx.client.post(&path).await.map(|_| Some(n)) }
+    })
+    .await
+}
+
+pub const RM: Spec = Spec {
+    name: "rm",
+    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+    about: "Remove one or more containers",
+    flags: &[
+        switch(
+            "force",
+            Some('f'),
+            "Force the removal of a running container (uses SIGKILL)",
+        ),
+        switch("link", Some('l'), "Remove the specified link"),
+        switch(
+            "volumes",
+            Some('v'),
+            "Remove anonymous volumes associated with the container",
+        ),
+    ],
+    args: Args::AtLeast(1),
+    stop_at_positional: false,
+};
+
+/// The query `rm` sends for its flags.
+pub fn rm_query(p: &Parsed) -> String {
+    let mut q = Vec::new();
+    for (flag, key) in [("force", "force"), ("link", "link"), ("volumes", "v")] {
+        if p.bool(flag) {
+            q.push((key, "1".to_string()));
+        }
+    }
+    query(&q)
+}
+
+pub async fn rm(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let q = rm_query(&p);
+    for_each(&p.args, |n| {
+        let path = cpath(&n, &q);
+        async move { ctx.client.delete(&path).await.map(|_| Some(n)) }
+    })
+    .await
+}
+
+pub const WAIT: Spec = Spec {
+    name: "wait",
+    usage: "CONTAINER [CONTAINER...]",
+    about: "Block until one or more containers stop, then print their exit codes",
+    flags: &[],
+    args: Args::AtLeast(1),
+    stop_at_positional: false,
+};
+
+pub async fn wait(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    for_each(&p.args, |n| async move {
+        let v: Value = ctx.client.post_for_json(&cpath(&n, "/wait")).await?;
+        Ok(Some(
+            v.get("StatusCode")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .to_string(),
+        ))
+    })
+    .await
+}
+
+pub const RENAME: Spec = Spec {
+    name: "rename",
+    usage: "CONTAINER NEW_NAME",
+    about: "Rename a container",
+    flags: &[],
+    args: Args::Exact(2),
+    stop_at_positional: false,
+};
+
+pub async fn rename(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let (old, new) = (p.args[0].trim(), p.args[1].trim());
+    if old.is_empty() || new.is_empty() {
+        return Err(CliError::Message(
+            "Error: Neither old nor new names may be empty".into(),
+        ));
+    }
+    ctx.client
+        .post(&cpath(
+            old,
+            &format!("/rename{}", query(&[("name", new.to_string())])),
+        ))
+        .await
+}
+
+pub const PAUSE: Spec = Spec {
+    name: "pause",
+    usage: "CONTAINER [CONTAINER...]",
+    about: "Pause all processes within one or more containers",
+    flags: &[],
+    args: Args::AtLeast(1),
+    stop_at_positional: false,
+};
+pub const UNPAUSE: Spec = Spec {
+    name: "unpause",
+    about: "Unpause all processes within one or more containers",
+    ..PAUSE
+};
+
+pub async fn pause(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    for_each(&p.args, |n| async move {
+        ctx.client.post(&cpath(&n, "/pause")).await.map(|_| Some(n))
+    })
+    .await
+}
+
+pub async fn unpause(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    for_each(&p.args, |n| async move {
+        ctx.client
+            .post(&cpath(&n, "/unpause"))
+            .await
+            .map(|_| Some(n))
+    })
+    .await
+}
+
+pub const TOP: Spec = Spec {
+    name: "top",
+    usage: "CONTAINER [ps OPTIONS]",
+    about: "Display the running processes of a container",
+    flags: &[],
+    args: Args::AtLeast(1),
+    stop_at_positional: true,
+};
+
+pub async fn top(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let q = if p.args.len() > 1 {
+        query(&[("ps_args", p.args[1..].join(" "))])
+    } else {
+        String::new()
+    };
+    let v: Value = ctx
+        .client
+        .get_json(&cpath(&p.args[0], &format!("/top{q}")))
+        .await?;
+    out(&top_table(&v));
+    Ok(())
+}
+
+/// The `top` table: titles then processes, tab-aligned (docker uses a minimum width of 20).
+pub fn top_table(v: &Value) -> String {
+    let row = |r: &Value| {
+        r.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c.as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .unwrap_or_default()
+    };
+    let mut text = row(v.get("Titles").unwrap_or(&Value::Null));
+    text.push('\n');
+    for pr in v
+        .get("Processes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        text.push_str(&row(pr));
+        text.push('\n');
+    }
+    table::align_with(&text, 20, 3)
+}
+
+pub const PORT: Spec = Spec {
+    name: "port",
+    usage: "CONTAINER [PRIVATE_PORT[/PROTO]]",
+    about: "List port mappings or a specific mapping for the container",
+    flags: &[],
+    args: Args::Range(1, 2),
+    stop_at_positional: false,
+};
+
+pub async fn port(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let v: Value = ctx.client.get_json(&cpath(&p.args[0], "/json")).await?;
+    let lines = port_lines(&v, p.args.get(1).map(String::as_str));
+    match (lines.is_empty(), p.args.get(1)) {
+        (true, Some(want)) => {
+            let want = if want.contains('/') {
+                want.clone()
+            } else {
+                format!("{want}/tcp")
+            };
+            Err(CliError::Message(format!(
+                "Error: No public port '{want}' published for {}",
+                p.args[0]
+            )))
+        }
+        _ => {
+            out(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+            Ok(())
+        }
+    }
+}
+
+/// `80/tcp -> 0.0.0.0:8080` lines from a container inspect's `NetworkSettings.Ports`.
+pub fn port_lines(inspect: &Value, want: Option<&str>) -> Vec<String> {
+    let want = want.map(|w| {
+        if w.contains('/') {
+            w.to_string()
+        } else {
+            format!("{w}/tcp")
+        }
+    });
+    let mut lines = Vec::new();
+    let Some(ports) = inspect
+        .pointer("/NetworkSettings/Ports")
+        .and_then(Value::as_object)
+    else {
+        return lines;
+    };
+    let mut keys: Vec<&String> = ports.keys().collect();
+    keys.sort();
+    for k in keys {
+        if want.as_ref().is_some_and(|w| w != k) {
+            continue;
+        }
+        for b in ports[k].as_array().into_iter().flatten() {
+            let ip = b.get("HostIp").and_then(Value::as_str).unwrap_or("");
+            let hp = b.get("HostPort").and_then(Value::as_str).unwrap_or("");
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
+            let addr = format!("{ip}:{hp}");
+            lines.push(if want.is_some() {
+                addr
+            } else {
+                format!("{k} -> {addr}")
+            });
+        }
+    }
+    lines
+}
+
+pub const UPDATE: Spec = Spec {
+    name: "update",
+    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+    about: "Update configuration of one or more containers",
+    flags: &[
+        value(
+            "blkio-weight",
+            None,
+            "uint16",
+            "Block IO (relative weight), between 10 and 1000, or 0 to disable",
+        ),
+        value(
+            "cpu-period",
+            None,
+            "int",
+            "Limit CPU CFS (Completely Fair Scheduler) period",
+        ),
+        value(
+            "cpu-quota",
+            None,
+            "int",
+            "Limit CPU CFS (Completely Fair Scheduler) quota",
+        ),
+        value(
+            "cpu-shares",
+            Some('c'),
+            "int",
+            "CPU shares (relative weight)",
+        ),
+        value("cpus", None, "decimal", "Number of CPUs"),
+        value(
+            "cpuset-cpus",
+            None,
+            "string",
+            "CPUs in which to allow execution (0-3, 0,1)",
+        ),
+        value(
+            "cpuset-mems",
+            None,
+            "string",
+            "MEMs in which to allow execution (0-3, 0,1)",
+        ),
+        value("memory", Some('m'), "bytes", "Memory limit"),
+        value("memory-reservation", None, "bytes", "Memory soft limit"),
+        value(
+            "memory-swap",
+            None,
+            "bytes",
+            "Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+        ),
+        value(
+            "pids-limit",
+            None,
+            "int",
+            "Tune container pids limit (set -1 for unlimited)",
+        ),
+        value(
+            "restart",
+            None,
+            "string",
+            "Restart policy to apply when a container exits",
+        ),
+    ],
+    args: Args::AtLeast(1),
+    stop_at_positional: false,
+};
+
+/// The `POST /containers/{id}/update` body for `update`'s flags: docker's full resources object
+/// (zero meaning "unchanged") with the given fields set.
+pub fn update_body(spec: &Spec, p: &Parsed) -> Result<Value> {
+    let mut m = Map::new();
+    for (flag, key) in [
+        ("blkio-weight", "BlkioWeight"),
+        ("cpu-period", "CpuPeriod"),
+        ("cpu-quota", "CpuQuota"),
+        ("cpu-shares", "CpuShares"),
+        ("pids-limit", "PidsLimit"),
+    ] {
+        if let Some(v) = int_flag(spec, p, flag)? {
+            m.insert(key.into(), v.into());
+        }
+    }
+    for (flag, key) in [
+        ("memory", "Memory"),
+        ("memory-reservation", "MemoryReservation"),
+        ("memory-swap", "MemorySwap"),
+    ] {
+        if let Some(v) = p.string(flag) {
+            let n = if v == "-1" {
+                -1
+            } else {
+                units::ram_in_bytes(v).map_err(|e| spec.invalid_value(flag, v, &e))?
+            };
+            m.insert(key.into(), n.into());
+        }
+    }
+    for (flag, key) in [("cpuset-cpus", "CpusetCpus"), ("cpuset-mems", "CpusetMems")] {
+        if let Some(v) = p.string(flag) {
+            m.insert(key.into(), v.into());
+        }
+    }
+    if let Some(v) = p.string("cpus") {
+        m.insert(
+            "NanoCpus".into(),
+            super::run_flags::nano_cpus(spec, v)?.into(),
+        );
+    }
+    if let Some(v) = p.string("restart") {
+        m.insert(
+            "RestartPolicy".into(),
+            super::run_flags::restart_policy(spec, v)?,
+        );
+    }
+    if m.is_empty() {
+        return Err(CliError::Message(
+            "you must provide one or more flags when using this command".into(),
+        ));
+    }
+    let mut full = serde_json::json!({
+        "BlkioDeviceReadBps": null, "BlkioDeviceReadIOps": null, "BlkioDeviceWriteBps": null, "BlkioDeviceWriteIOps": null,
+        "BlkioWeight": 0, "BlkioWeightDevice": null, "CgroupParent": "", "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": 0,
+        "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "",
+        "DeviceCgroupRules": null, "DeviceRequests": null, "Devices": null, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
+        "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null, "NanoCpus": 0, "OomKillDisable": null,
+        "PidsLimit": null, "RestartPolicy": {"MaximumRetryCount": 0, "Name": ""}, "Ulimits": null,
+    });
+    if let Some(f) = full.as_object_mut() {
+        f.extend(m);
+    }
+    Ok(full)
+}
+
+pub async fn update(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
+    let body = update_body(spec, &p)?;
+    for_each(&p.args, |n| {
+        let body = body.clone();
+        async move {
+            let v: Value = ctx.client.post_json(&cpath(&n, "/update"), &body).await?;
+            for w in v
+                .get("Warnings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                eprintln!("{}", w.as_str().unwrap_or(""));
+            }
+            Ok(Some(n))
+        }
+    })
+    .await
+}
+
+pub const PRUNE: Spec = Spec {
+    name: "container prune",
+    usage: "[OPTIONS]",
+    about: "Remove all stopped containers",
+    flags: &[
+        list(
+            "filter",
+            None,
+            "Provide filter values (e.g. \"until=<timestamp>\")",
+        ),
+        switch("force", Some('f'), "Do not prompt for confirmation"),
+    ],
+    args: Args::None,
+    stop_at_positional: false,
+};
+
+pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
+    if !p.bool("force")
+        && !super::confirm(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+        )
+    {
+        return Ok(());
+    }
+    let q = query(
+        &filters_json(spec, &p.list("filter"))?
+            .map(|f| vec![("filters", f)])
+            .unwrap_or_default(),
+    );
+    let v: Value = ctx
+        .client
+        .post_for_json(&format!("/containers/prune{q}"))
+        .await?;
+    let total = super::prune::print_pruned(&v, "ContainersDeleted", "Deleted Containers:");
+    out(&format!(
+        "Total reclaimed space: {}\n",
+        units::human_size(total as f64)
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ports_and_top() {
+        let v = json!({"NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}], "443/tcp": null}}});
+        assert_eq!(
+            port_lines(&v, None),
+            vec!["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080"]
+        );
+        assert_eq!(
+            port_lines(&v, Some("80")),
+            vec!["0.0.0.0:8080", "[::]:8080"]
+        );
+        let t = json!({"Titles": ["UID", "PID", "CMD"], "Processes": [["root", "1", "sleep 10"]]});
+        assert_eq!(top_table(&t), "UID                 PID                 CMD\nroot                1                   sleep 10\n");
+    }
+
+    #[test]
+    fn update_body_overlays_flags_on_docker_defaults() {
+        let mut p = Parsed::default();
+        p.set("memory", "64m");
+        p.set("cpus", "0.5");
+        p.set("restart", "always");
+        let b = update_body(&UPDATE, &p).unwrap();
+        assert_eq!(
+            (b["Memory"].clone(), b["NanoCpus"].clone()),
+            (json!(67108864), json!(500000000))
+        );
+        assert_eq!(
+            b["RestartPolicy"],
+            json!({"Name": "always", "MaximumRetryCount": 0})
+        );
+        assert_eq!(
+            (b["CpuShares"].clone(), b["PidsLimit"].clone()),
+            (json!(0), Value::Null)
+        );
+        assert!(update_body(&UPDATE, &Parsed::default()).is_err());
+        let mut rm = Parsed::default();
+        rm.set("force", "true");
+        rm.set("volumes", "true");
+        assert_eq!(rm_query(&rm), "?force=1&v=1");
+    }
+}

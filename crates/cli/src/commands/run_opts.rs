@@ -1,0 +1,323 @@
+//! Parsers for the structured values of `run`'s flags, as the docker CLI reads them: env and
+//! label files, `-p`/`--expose`, `--mount` CSV, `--device`, `--ulimit`, `--security-opt`
+//! (seccomp profiles inlined), capability names and the default endpoint settings.
+
+use crate::error::{CliError, Result};
+use crate::units;
+use serde_json::{json, Map, Value};
+
+/// Reads an env/label file: `KEY=value` lines, `#` comments and blank lines skipped.
+pub fn read_kv_file(path: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Message(format!("open {path}: {e}")))?;
+    Ok(text
+        .lines()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect())
+}
+
+/// `-e NAME` without a value takes NAME's value from this environment when set.
+pub fn expand_env(e: &str) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match std::env::var(e) {
+        Ok(v) => format!("{e}={v}"),
+        Err(_) => e.to_string(),
+    }
+}
+
+/// Whether a `-v` value is a bind/named volume (`src:dst[:opts]`) rather than an anonymous one.
+pub fn is_bind(v: &str) -> bool {
+    v.contains(':')
+}
+
+/// `ExposedPorts` and `PortBindings`.
+pub type PortMaps = (Map<String, Value>, Map<String, Value>);
+
+/// `-p` and `--expose` values → (`ExposedPorts`, `PortBindings`). Errors carry (value, reason).
+pub fn ports(
+    publish: &[String],
+    expose: &[String],
+) -> std::result::Result<PortMaps, (String, String)> {
+    let mut exposed = Map::new();
+    let mut bindings = Map::new();
+    let proto_split = |s: &str| match s.rsplit_once('/') {
+        Some((p, proto)) => (p.to_string(), proto.to_string()),
+        None => (s.to_string(), "tcp".to_string()),
+    };
+    for e in expose {
+        let (port, proto) = proto_split(e);
+        for p in port_range(&port).map_err(|r| (e.clone(), r))? {
+            exposed.insert(format!("{p}/{proto}"), json!({}));
+        }
+    }
+    for spec in publish {
+        let (rest, proto) = proto_split(spec);
+        let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
+        let (ip, host, ctr) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [c, h] => ("", *h, *c),
+            [c, h, ip] => (ip.trim_start_matches('[').trim_end_matches(']'), *h, *c),
+            _ => return Err((spec.clone(), "invalid port format".into())),
+        };
+        let ctr_ports = port_range(ctr).map_err(|r| (spec.clone(), r))?;
+        let host_ports = if host.is_empty() {
+            vec![]
+        } else {
+            port_range(host).map_err(|r| (spec.clone(), r))?
+        };
+        for (i, cp) in ctr_ports.iter().enumerate() {
+            let key = format!("{cp}/{proto}");
+            exposed.insert(key.clone(), json!({}));
+            let hp = match host_ports.len() {
+                0 => String::new(),
+                1 if ctr_ports.len() > 1 => host_ports[0].to_string(),
+                _ => host_ports.get(i).map(|p| p.to_string()).unwrap_or_default(),
+            };
+            let entry = bindings.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({"HostIp": ip, "HostPort": hp}));
+            }
+        }
+    }
+    Ok((exposed, bindings))
+}
+
+fn port_range(s: &str) -> std::result::Result<Vec<u16>, String> {
+    let parse = |p: &str| p.parse::<u16>().map_err(|_| format!("invalid port {p:?}"));
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (parse(a)?, parse(b)?);
+            if b < a {
+                return Err(format!("invalid range {s:?}"));
+            }
+            Ok((a..=b).collect())
+        }
+        None => Ok(vec![parse(s)?]),
+    }
+}
+
+/// A `--mount` CSV value → a `Mounts` entry.
+pub fn mount(v: &str) -> std::result::Result<Value, String> {
+    let mut m = Map::new();
+    let mut ty = "volume".to_string();
+    let mut bind = Map::new();
+    let mut tmpfs = Map::new();
+    let mut volume = Map::new();
+    let mut target = None;
+    for field in v.split(',') {
+        let (k, val) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim().to_string())),
+            None => (field.trim().to_lowercase(), None),
+        };
+        let flag = |val: &Option<String>| -> std::result::Result<bool, String> {
+            match val.as_deref() {
+                None | Some("1" | "true" | "True") => Ok(true),
+                Some("0" | "false" | "False") => Ok(false),
+                Some(o) => Err(format!("invalid value for {k}: {o}")),
+            }
+        };
+        let need = |val: Option<String>| {
+            val.ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
+        };
+        match k.as_str() {
+            "type" => ty = need(val)?,
+            "source" | "src" => {
+                m.insert("Source".into(), json!(need(val)?));
+            }
+            "target" | "destination" | "dst" => target = Some(need(val)?),
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), json!(flag(&val)?));
+            }
+            "consistency" => {
+                m.insert("Consistency".into(), json!(need(val)?));
+            }
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(need(val)?));
+            }
+            "bind-nonrecursive" => {
+                bind.insert("NonRecursive".into(), json!(flag(&val)?));
+            }
+            "volume-nocopy" => {
+                volume.insert("NoCopy".into(), json!(flag(&val)?));
+            }
+            "tmpfs-size" => {
+                let s = need(val)?;
+                tmpfs.insert("SizeBytes".into(), json!(units::ram_in_bytes(&s)?));
+            }
+            "tmpfs-mode" => {
+                let s = need(val)?;
+                let mode = u32::from_str_radix(&s, 8)
+                    .map_err(|_| format!("invalid value for tmpfs-mode: {s}"))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            _ => return Err(format!("unexpected key '{k}' in '{field}'")),
+        }
+    }
+    let target = target.ok_or_else(|| "target is required".to_string())?;
+    let mut out = Map::new();
+    out.insert("Type".into(), json!(ty));
+    if let Some(s) = m.remove("Source") {
+        out.insert("Source".into(), s);
+    }
+    out.insert("Target".into(), json!(target));
+    out.extend(m);
+    if !bind.is_empty() {
+        out.insert("BindOptions".into(), Value::Object(bind));
+    }
+    if !volume.is_empty() {
+        out.insert("VolumeOptions".into(), Value::Object(volume));
+    }
+    if !tmpfs.is_empty() {
+        out.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+    }
+    Ok(Value::Object(out))
+}
+
+/// `--device host[:container][:perms]`.
+pub fn device(v: &str) -> std::result::Result<Value, String> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let is_perm = |s: &str| !s.is_empty() && s.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    let (host, ctr, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if is_perm(p) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] if is_perm(p) => (*h, *c, *p),
+        _ => return Err(format!("bad format for path: {v}")),
+    };
+    Ok(json!({"PathOnHost": host, "PathInContainer": ctr, "CgroupPermissions": perms}))
+}
+
+/// `--ulimit name=soft[:hard]`.
+pub fn ulimit(v: &str) -> std::result::Result<Value, String> {
+    let (name, limits) = v
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| format!("invalid ulimit argument: {v}"))
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => (num(limits)?, num(limits)?),
+    };
+    if soft > hard {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
+    }
+    Ok(json!({"Name": name, "Hard": hard, "Soft": soft}))
+}
+
+/// `--security-opt`: `seccomp=<file>` is replaced by the file's compacted JSON, as docker does.
+pub fn security_opt(v: &str) -> std::result::Result<String, String> {
+    match v.split_once(['=', ':']) {
+        Some(("seccomp", f)) if f != "unconfined" && f != "builtin" => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("opening seccomp profile ({f}) failed: {e}"))?;
+            serde_json::from_str::<Value>(&text)
+                .map_err(|e| format!("compacting json for seccomp profile ({f}) failed: {e}"))?;
+            Ok(format!("seccomp={}", compact_json(&text)))
+        }
+        _ => Ok(v.to_string()),
+    }
+}
+
+/// Removes insignificant whitespace from JSON text, keeping key order.
+pub fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut esc) = (false, false);
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `net_admin` → `CAP_NET_ADMIN`; `ALL` stays.
+pub fn normalize_cap(c: &str) -> String {
+    let u = c.trim().to_uppercase();
+    if u == "ALL" || u.starts_with("CAP_") {
+        u
+    } else {
+        format!("CAP_{u}")
+    }
+}
+
+/// The endpoint settings the docker CLI sends for the implicit `default` network.
+pub fn default_endpoint() -> Value {
+    json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
+        "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_like_docker() {
+        let (e, b) = ports(
+            &["127.0.0.1:8080:80/udp".into(), "9000".into()],
+            &["7000".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(e),
+            json!({"7000/tcp": {}, "80/udp": {}, "9000/tcp": {}})
+        );
+        assert_eq!(
+            Value::Object(b),
+            json!({"80/udp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "9000/tcp": [{"HostIp": "", "HostPort": ""}]})
+        );
+    }
+
+    #[test]
+    fn mounts_devices_ulimits() {
+        assert_eq!(
+            mount("type=bind,src=/tmp,dst=/x,readonly,bind-propagation=rslave").unwrap(),
+            json!({"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": true, "BindOptions": {"Propagation": "rslave"}})
+        );
+        assert_eq!(
+            mount("type=tmpfs,dst=/t,tmpfs-mode=1770").unwrap(),
+            json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Mode": 1016}})
+        );
+        assert!(mount("type=bind,src=/tmp").is_err());
+        assert_eq!(
+            device("/dev/fuse").unwrap(),
+            json!({"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"})
+        );
+        assert_eq!(
+            device("/dev/null:/dev/x:r").unwrap()["CgroupPermissions"],
+            "r"
+        );
+        assert_eq!(
+            ulimit("nproc=10").unwrap(),
+            json!({"Name": "nproc", "Hard": 10, "Soft": 10})
+        );
+        assert!(ulimit("nofile=10:5").is_err());
+        assert_eq!(
+            compact_json("{ \"a\" : [1, 2],\n \"b c\": \"x y\" }\n"),
+            "{\"a\":[1,2],\"b c\":\"x y\"}"
+        );
+        assert_eq!(normalize_cap("net_admin"), "CAP_NET_ADMIN");
+    }
+}

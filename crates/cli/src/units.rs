@@ -1,0 +1,336 @@
+//! Human units as docker prints them: decimal sizes with Go's `%.Ng` ("4.26MB", "0B"), binary
+//! sizes for `-m 64m` style flags, durations ("2 hours", "About a minute"), "N ago" and the
+//! container status strings ("Up 5 minutes", "Exited (0) 3 seconds ago"); and timestamps.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/// `units.HumanSizeWithPrecision(size, precision)`: decimal (1000-based) units.
+pub fn human_size_precision(size: f64, precision: usize) -> String {
+    let mut s = size;
+    let mut i = 0;
+    while s >= 1000.0 && i < DECIMAL.len() - 1 {
+        s /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_g(s, precision), DECIMAL[i])
+}
+
+/// `units.HumanSize`: four significant digits.
+pub fn human_size(size: f64) -> String {
+    human_size_precision(size, 4)
+}
+
+/// Go's `%.Pg` for the non-negative magnitudes sizes have.
+pub fn go_g(v: f64, precision: usize) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let p = precision.max(1);
+    let sci = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= p as i32 {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{m}e{sign}{:02}", exp.abs());
+    }
+    let decimals = (p as i32 - 1 - exp).max(0) as usize;
+    trim_zeros(&format!("{v:.decimals$}"))
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Parses docker's `RAMInBytes` sizes ("64m", "1g", "512k", "100"; binary multiples). Errors as
+/// go-units words them: `invalid size: 'abc'`.
+pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, suffix) = lower.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    let mult: f64 = match suffix.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(format!("invalid suffix: '{}'", &t[split..])),
+    };
+    Ok((n * mult) as i64)
+}
+
+/// go-units `HumanDuration`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    let seconds = secs as i64;
+    let minutes = (secs / 60.0) as i64;
+    let hours = (secs / 3600.0 + 0.5) as i64;
+    if seconds < 1 {
+        "Less than a second".into()
+    } else if seconds == 1 {
+        "1 second".into()
+    } else if seconds < 60 {
+        format!("{seconds} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", (secs / 3600.0 / 24.0 / 365.0) as i64)
+    }
+}
+
+/// Seconds since the epoch, now.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// "2 hours ago" for a unix timestamp (relative to `now`).
+pub fn ago(created: i64, now: i64) -> String {
+    format!(
+        "{} ago",
+        human_duration(Duration::from_secs((now - created).max(0) as u64))
+    )
+}
+
+/// The daemon's container status line, for a state and times (unix seconds).
+pub fn container_status(
+    state: &str,
+    exit_code: i64,
+    started: i64,
+    finished: i64,
+    now: i64,
+) -> String {
+    let since = |t: i64| human_duration(Duration::from_secs((now - t).max(0) as u64));
+    match state {
+        "running" => format!("Up {}", since(started)),
+        "paused" => format!("Up {} (Paused)", since(started)),
+        "restarting" => format!("Restarting ({exit_code}) {} ago", since(finished)),
+        "exited" if finished > 0 => format!("Exited ({exit_code}) {} ago", since(finished)),
+        "dead" => "Dead".into(),
+        "removing" => "Removal In Progress".into(),
+        _ => "Created".into(),
+    }
+}
+
+/// RFC 3339 UTC text for a unix timestamp ("2026-11-25T10:00:00Z").
+pub fn rfc3339(t: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// docker's `CreatedAt` text ("2026-11-25 10:00:00 +0000 UTC").
+pub fn go_time(t: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+}
+
+/// Go's `time.ANSIC` layout in UTC ("Wed Nov 25 00:00:00 2026"; the day padded with a space).
+pub fn ansic(t: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d, h, mi, s) = civil(t);
+    let wd = (t.div_euclid(86400) + 4).rem_euclid(7) as usize;
+    format!(
+        "{} {} {d:>2} {h:02}:{mi:02}:{s:02} {y}",
+        DAYS[wd],
+        MONTHS[(mo - 1).clamp(0, 11) as usize]
+    )
+}
+
+fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// Parses an RFC 3339 timestamp ("2026-11-25T10:00:00.123Z", "+01:00" offsets) to unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, mo, d, h, mi, sec) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
+            let v = r[1..3].parse::<i64>().ok()? * 3600 + r[4..6].parse::<i64>().ok()? * 60;
+            if r.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+/// Parses a Go duration ("10m", "1h30m", "45s", "1.5h") to seconds.
+pub fn parse_go_duration(s: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..split].parse().ok()?;
+        rest = &rest[split..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// docker's `GetTimestamp` for `--since`/`--until`: a Go duration ago, a unix timestamp
+/// (`123` or `123.456`), or an RFC 3339 date. Returns the text the API expects.
+pub fn api_timestamp(value: &str, now: i64) -> Option<String> {
+    if let Some(d) = parse_go_duration(value) {
+        return Some(format!("{}", now - d as i64));
+    }
+    if value
+        .split('.')
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some(value.to_string());
+    }
+    if value.len() == 10 {
+        return parse_rfc3339(&format!("{value}T00:00:00Z")).map(|t| t.to_string());
+    }
+    parse_rfc3339(value).map(|t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_match_go_units() {
+        assert_eq!(human_size_precision(0.0, 3), "0B");
+        assert_eq!(human_size_precision(4_261_000.0, 3), "4.26MB");
+        assert_eq!(human_size_precision(1_234_567.0, 4), "1.235MB");
+        assert_eq!(human_size(999.0), "999B");
+        assert_eq!(human_size(1000.0), "1kB");
+        assert_eq!(human_size_precision(2_000_000_000.0, 3), "2GB");
+        assert_eq!(ram_in_bytes("64m"), Ok(67_108_864));
+        assert_eq!(ram_in_bytes("1g"), Ok(1_073_741_824));
+        assert_eq!(ram_in_bytes("100"), Ok(100));
+        assert_eq!(ram_in_bytes("abc"), Err("invalid size: 'abc'".into()));
+    }
+
+    #[test]
+    fn durations_match_go_units() {
+        let d = |s| human_duration(Duration::from_secs(s));
+        assert_eq!(d(0), "Less than a second");
+        assert_eq!(d(1), "1 second");
+        assert_eq!(d(3), "3 seconds");
+        assert_eq!(d(60), "About a minute");
+        assert_eq!(d(5 * 60), "5 minutes");
+        assert_eq!(d(3600), "About an hour");
+        assert_eq!(d(2 * 3600), "2 hours");
+        assert_eq!(d(3 * 86400), "3 days");
+        assert_eq!(d(20 * 86400), "2 weeks");
+        assert_eq!(d(90 * 86400), "3 months");
+        assert_eq!(d(800 * 86400), "2 years");
+        assert_eq!(ago(100, 7300), "2 hours ago");
+    }
+
+    #[test]
+    fn statuses_and_times() {
+        assert_eq!(
+            container_status("running", 0, 1000, 0, 1300),
+            "Up 5 minutes"
+        );
+        assert_eq!(
+            container_status("exited", 0, 1000, 1297, 1300),
+            "Exited (0) 3 seconds ago"
+        );
+        assert_eq!(container_status("created", 0, 0, 0, 1300), "Created");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(ansic(1_795_564_800), "Wed Nov 25 00:00:00 2026");
+        assert_eq!(ansic(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(parse_rfc3339("2026-11-25T10:00:00.5Z"), Some(1_795_600_800));
+        assert_eq!(rfc3339(1_795_600_800), "2026-11-25T10:00:00Z");
+        assert_eq!(
+            parse_rfc3339("2026-11-25T11:00:00+01:00"),
+            Some(1_795_600_800)
+        );
+        assert_eq!(api_timestamp("10m", 1000), Some("400".into()));
+        assert_eq!(
+            api_timestamp("1700000000.5", 0),
+            Some("1700000000.5".into())
+        );
+        assert_eq!(parse_go_duration("1h30m"), Some(5400.0));
+    }
+}
