@@ -1,0 +1,99 @@
+//! `berth shim`: the small per-container monitor process, its protocol and the daemon's client.
+//!
+//! The daemon execs one shim per container ([`client::spawn`]); the shim leaves the daemon's
+//! session ([`daemonize`]), creates the container with the built-in runtime so that the
+//! container's init is its child, and serves a line protocol on `<state-dir>/shim.sock`
+//! ([`protocol`], which documents the whole contract) from one single-threaded poll loop
+//! ([`server`]): start, state, signals, resize, attach and exec streams ([`io`], [`exec`]), the
+//! json-file log ([`log`]) and the exit status ([`exit`]). It outlives a daemon restart;
+//! [`client::recover`] finds it again.
+//!
+//! Memory: the shim reads through one 16 KiB buffer, holds at most one chunk per connection, and
+//! allocates nothing per byte; after setup it drops the resident pages of the code it ran once
+//! ([`memory`]). Measured with `VmRSS` of a shim streaming a running container (release build,
+//! kernel 6.18, the `reports_its_memory` root test): the `berth-shim` binary holds about 3.1-3.3 MB,
+//! of which about 0.54 MB is private (anonymous) memory and the rest code pages of the executable
+//! and libc shared by every shim; the multi-call `berth` binary (11 MB) sits at about 7 MB in the
+//! same kind of loop. So the daemon execs `berth-shim` (same arguments, see [`protocol`]).
+//!
+//! Wiring into the multi-call binary: before any argument parsing, when `argv[1] == "shim"`, call
+//! `std::process::exit(berth_shim::main(std::env::args_os().skip(2)))`; nothing may open a file
+//! before that (the ready pipe is fd 3).
+
+pub mod client;
+pub mod daemonize;
+pub mod exec;
+pub mod exit;
+pub mod io;
+pub mod log;
+pub mod memory;
+pub mod protocol;
+pub mod server;
+
+pub use client::{recover, spawn, Recovered, ShimError, ShimHandle};
+pub use protocol::{ExitStatus, ShimConfig};
+
+use std::path::{Path, PathBuf};
+
+/// Runs the shim with its command line (a leading `shim` is skipped); returns the exit code of
+/// the process. Only the detached shim returns from here; the intermediate process exits inside.
+pub fn main<I, S>(args: I) -> i32
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    let ready = daemonize::Ready::take();
+    let cfg = match protocol::ShimConfig::from_args(args).map_err(|e| e.to_string()) {
+        Ok(cfg) => absolute(cfg),
+        Err(e) => Err(e),
+    };
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            ready.fail(&e);
+            return 2;
+        }
+    };
+    if let Err(e) = daemonize::detach().and_then(|()| daemonize::settle(&cfg.state_dir)) {
+        eprintln!("{e}");
+        ready.fail(&e.to_string());
+        return 1;
+    }
+    if let Err(e) = server::blocked_signals().thread_block() {
+        let msg = format!("shim: block signals: {e}");
+        eprintln!("{msg}");
+        ready.fail(&msg);
+        return 1;
+    }
+    match server::Shim::create(cfg) {
+        Ok(shim) => {
+            ready.ok(std::process::id());
+            shim.run()
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ready.fail(&e);
+            1
+        }
+    }
+}
+
+/// Makes the paths absolute (the shim works in its state dir), creating the state dir.
+fn absolute(mut cfg: protocol::ShimConfig) -> Result<protocol::ShimConfig, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("shim: current dir: {e}"))?;
+    let abs = |p: &Path| -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }
+    };
+    std::fs::create_dir_all(&cfg.state_dir)
+        .map_err(|e| format!("shim: create state dir {}: {e}", cfg.state_dir.display()))?;
+    cfg.state_dir = abs(&cfg.state_dir);
+    cfg.bundle = abs(&cfg.bundle);
+    cfg.runtime_root = abs(&cfg.runtime_root);
+    cfg.log_path = cfg.log_path.as_deref().map(abs);
+    Ok(cfg)
+}

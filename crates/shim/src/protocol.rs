@@ -1,0 +1,435 @@
+//! The shim's contract with the daemon: how it is invoked, the files it leaves in its state dir,
+//! and the line protocol on its socket. Plain serde types; no I/O.
+//!
+//! ## Invocation
+//! `berth shim --id ID --bundle DIR --state-dir DIR --runtime-root DIR [--log-path FILE]
+//! [--log-max-size BYTES] [--log-max-file N] [--stdin] [--stdin-once] [--terminal]`
+//! (the `berth-shim` binary takes the same arguments, with or without the leading `shim`).
+//! [`ShimConfig::to_args`] and [`ShimConfig::from_args`] are the two directions. The spawner passes
+//! the write end of a pipe as fd 3 (the *ready fd*): the shim writes exactly one line on it,
+//! `ready <pid>` once the container is created and the socket serves, or `error <message>`
+//! (the runtime's message, e.g. `exec: "nope": executable file not found in $PATH`), and closes
+//! it. [`crate::client::spawn`] does all of this.
+//!
+//! ## State dir
+//! - `shim.sock` (0600): the socket, present while the shim serves.
+//! - `shim.pid`: the shim's pid.
+//! - `exit.json`: the container's [`ExitStatus`], written atomically (temp, fsync, rename) after
+//!   the runtime container (cgroup and runtime state) was deleted. Its presence means the
+//!   container is gone for good.
+//! - `shim.log`: the shim's own diagnostics (its stderr).
+//!
+//! ## Socket protocol
+//! One connection per request. The client writes one JSON [`Request`] line; the shim answers one
+//! JSON line: either `{"error": "..."}` ([`ErrorReply`]) or the op's reply:
+//!
+//! | op | reply |
+//! |---|---|
+//! | `start` | `{}` |
+//! | `state` | [`StateReply`] |
+//! | `kill` | `{}` |
+//! | `resize` | `{}` |
+//! | `pause` / `resume` | `{}` (extension: freezer) |
+//! | `wait` | [`ExitStatus`], once the container exited (blocks until then) |
+//! | `attach` | `{}`, then the connection is the raw stream (below) |
+//! | `exec` | [`ExecStarted`], then the connection is the exec's raw stream |
+//! | `exec-wait` | [`ExecExit`], once that exec exited (blocks until then) |
+//! | `exec-resize` | `{}` |
+//! | `shutdown` | `{}`; the shim quits once the container exited and the reply is sent |
+//!
+//! ## Raw streams (attach, exec)
+//! Shim→client bytes are in Docker's format already: raw for a tty, otherwise frames of an 8-byte
+//! header (`[stream, 0, 0, 0, len as u32 big-endian]`, stream 1 = stdout, 2 = stderr) and the
+//! payload. Client→shim bytes are the process's stdin (when asked for); the client's write
+//! half-close is stdin EOF: for an exec, and for an attach with `--stdin-once`, the process's stdin
+//! is closed then. The shim closes the stream once the process exited and its output was drained.
+//! A client that does not keep up slows the container's output down (as Docker's attach does).
+//!
+//! ## Lifetime
+//! The shim exits once the container exited and either a `shutdown` was answered or no client was
+//! connected for [`IDLE_EXIT_SECS`] seconds. `exit.json` stays for the daemon to read.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The socket's file name in the state dir.
+pub const SOCKET_NAME: &str = "shim.sock";
+/// The exit status file's name in the state dir.
+pub const EXIT_FILE: &str = "exit.json";
+/// The shim's pid file's name in the state dir.
+pub const PID_FILE: &str = "shim.pid";
+/// The shim's own diagnostics in the state dir.
+pub const SHIM_LOG: &str = "shim.log";
+/// The fd on which the shim reports readiness (see the module docs).
+pub const READY_FD: i32 = 3;
+/// After the container exited, the shim quits when no client was connected for this long.
+pub const IDLE_EXIT_SECS: u64 = 30;
+
+/// How a shim is invoked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShimConfig {
+    /// The container id (the runtime's id too).
+    pub id: String,
+    /// The OCI bundle (config.json + rootfs).
+    pub bundle: PathBuf,
+    /// The shim's own directory: socket, exit status, pid.
+    pub state_dir: PathBuf,
+    /// The built-in runtime's state root (`berth runtime --root`).
+    pub runtime_root: PathBuf,
+    /// The json-file log; none: output is only streamed to attached clients.
+    pub log_path: Option<PathBuf>,
+    /// Rotate the log when it reaches this size (0: never).
+    pub log_max_size: u64,
+    /// How many log files to keep, the current one included (at least 1).
+    pub log_max_file: u32,
+    /// Give the container a stdin pipe (Docker's OpenStdin); otherwise /dev/null.
+    pub stdin: bool,
+    /// Close the container's stdin when the first attached client closes its stdin.
+    pub stdin_once: bool,
+    /// The container has a terminal (its spec's `process.terminal` must agree).
+    pub terminal: bool,
+}
+
+/// A bad command line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ArgsError {
+    #[error("shim: unknown argument {0:?}")]
+    Unknown(String),
+    #[error("shim: {0} needs a value")]
+    Missing(&'static str),
+    #[error("shim: {flag}: invalid number {value:?}")]
+    Number { flag: &'static str, value: String },
+    #[error("shim: --{0} is required")]
+    Required(&'static str),
+}
+
+impl ShimConfig {
+    /// The command line (without the leading `shim`).
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = Vec::new();
+        let mut push = |flag: &str, value: &Path| {
+            a.push(flag.into());
+            a.push(value.as_os_str().to_owned());
+        };
+        push("--id", Path::new(&self.id));
+        push("--bundle", &self.bundle);
+        push("--state-dir", &self.state_dir);
+        push("--runtime-root", &self.runtime_root);
+        if let Some(p) = &self.log_path {
+            push("--log-path", p);
+        }
+        if self.log_max_size > 0 {
+            a.push("--log-max-size".into());
+            a.push(self.log_max_size.to_string().into());
+        }
+        if self.log_max_file > 1 {
+            a.push("--log-max-file".into());
+            a.push(self.log_max_file.to_string().into());
+        }
+        for (on, flag) in [
+            (self.stdin, "--stdin"),
+            (self.stdin_once, "--stdin-once"),
+            (self.terminal, "--terminal"),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        a
+    }
+
+    /// Parses the command line (a leading `shim` is skipped).
+    pub fn from_args<I, S>(args: I) -> Result<ShimConfig, ArgsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        let mut c = ShimConfig {
+            log_max_file: 1,
+            ..ShimConfig::default()
+        };
+        let mut it = args.into_iter().map(Into::into).peekable();
+        if it.peek().is_some_and(|a| a == "shim") {
+            it.next();
+        }
+        while let Some(arg) = it.next() {
+            let flag = arg.to_string_lossy().into_owned();
+            let mut value = |name: &'static str| it.next().ok_or(ArgsError::Missing(name));
+            let number = |name: &'static str, v: std::ffi::OsString| {
+                v.to_string_lossy()
+                    .parse::<u64>()
+                    .map_err(|_| ArgsError::Number {
+                        flag: name,
+                        value: v.to_string_lossy().into_owned(),
+                    })
+            };
+            match flag.as_str() {
+                "--id" => c.id = value("--id")?.to_string_lossy().into_owned(),
+                "--bundle" => c.bundle = value("--bundle")?.into(),
+                "--state-dir" => c.state_dir = value("--state-dir")?.into(),
+                "--runtime-root" => c.runtime_root = value("--runtime-root")?.into(),
+                "--log-path" => c.log_path = Some(value("--log-path")?.into()),
+                "--log-max-size" => {
+                    c.log_max_size = number("--log-max-size", value("--log-max-size")?)?
+                }
+                "--log-max-file" => {
+                    let n = number("--log-max-file", value("--log-max-file")?)?;
+                    c.log_max_file = u32::try_from(n).unwrap_or(u32::MAX).max(1);
+                }
+                "--stdin" => c.stdin = true,
+                "--stdin-once" => c.stdin_once = true,
+                "--terminal" => c.terminal = true,
+                _ => return Err(ArgsError::Unknown(flag)),
+            }
+        }
+        for (empty, name) in [
+            (c.id.is_empty(), "id"),
+            (c.bundle.as_os_str().is_empty(), "bundle"),
+            (c.state_dir.as_os_str().is_empty(), "state-dir"),
+            (c.runtime_root.as_os_str().is_empty(), "runtime-root"),
+        ] {
+            if empty {
+                return Err(ArgsError::Required(name));
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// One request, one JSON line, tagged by `op`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Releases the created container's init.
+    Start,
+    State,
+    /// Signals the init, or with `all` every process of the container.
+    Kill {
+        signal: i32,
+        #[serde(default)]
+        all: bool,
+    },
+    /// Sets the container's terminal size.
+    Resize {
+        height: u16,
+        width: u16,
+    },
+    /// Freezes the container (extension).
+    Pause,
+    /// Thaws the container (extension).
+    Resume,
+    /// Blocks until the container exited; replies its [`ExitStatus`].
+    Wait,
+    Attach {
+        #[serde(default)]
+        stdin: bool,
+        #[serde(default)]
+        stdout: bool,
+        #[serde(default)]
+        stderr: bool,
+    },
+    /// Runs `process` in the running container (its `terminal` is set from `tty`).
+    Exec {
+        exec_id: String,
+        process: Box<berth_oci::runtime::Process>,
+        #[serde(default)]
+        tty: bool,
+        #[serde(default)]
+        stdin: bool,
+    },
+    ExecWait {
+        exec_id: String,
+    },
+    ExecResize {
+        exec_id: String,
+        height: u16,
+        width: u16,
+    },
+    Shutdown,
+}
+
+/// The failure reply of any op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub error: String,
+}
+
+/// The empty success reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ok {}
+
+/// The container's lifecycle status as the shim sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+/// The reply to `state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateReply {
+    /// The init's pid (in the shim's pid namespace).
+    pub pid: i32,
+    pub status: Status,
+    /// A running container that is frozen (extension).
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitStatus>,
+}
+
+/// How the container ended: the reply to `wait` and the content of `exit.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// The exit code, 128 + signal when killed by one.
+    pub exit_code: i32,
+    /// The signal that killed the init.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// The container's cgroup saw an OOM kill.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// RFC 3339 UTC with nanoseconds.
+    pub finished_at: String,
+}
+
+/// The reply to `exec`, before the stream starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecStarted {
+    pub pid: i32,
+}
+
+/// The reply to `exec-wait`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecExit {
+    pub exec_id: String,
+    pub exit_code: i32,
+}
+
+/// Encodes one request line (with its newline).
+pub fn encode_request(req: &Request) -> Vec<u8> {
+    // A Request is plain data: serializing it cannot fail.
+    let mut line = serde_json::to_vec(req).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// Decodes one reply line into `T`, or the shim's error message.
+pub fn decode_reply<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| format!("shim reply is not JSON: {e}"))?;
+    if let Some(msg) = value.get("error").and_then(|e| e.as_str()) {
+        return Err(msg.to_string());
+    }
+    serde_json::from_value(value).map_err(|e| format!("shim reply: unexpected shape: {e}"))
+}
+
+/// Builds the 8-byte stdcopy header of a frame of `len` bytes on `stream` (1 stdout, 2 stderr).
+pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
+    let n = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    [stream, 0, 0, 0, n[0], n[1], n[2], n[3]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_round_trip() {
+        let c = ShimConfig {
+            id: "c1".into(),
+            bundle: "/b".into(),
+            state_dir: "/s".into(),
+            runtime_root: "/r".into(),
+            log_path: Some("/l/c1-json.log".into()),
+            log_max_size: 1024,
+            log_max_file: 3,
+            stdin: true,
+            stdin_once: true,
+            terminal: true,
+        };
+        let mut args = vec![std::ffi::OsString::from("shim")];
+        args.extend(c.to_args());
+        assert_eq!(ShimConfig::from_args(args).unwrap(), c);
+        let plain = ShimConfig {
+            log_max_file: 1,
+            log_path: None,
+            log_max_size: 0,
+            stdin: false,
+            stdin_once: false,
+            terminal: false,
+            ..c
+        };
+        assert_eq!(ShimConfig::from_args(plain.to_args()).unwrap(), plain);
+    }
+
+    #[test]
+    fn bad_args_are_named() {
+        assert_eq!(
+            ShimConfig::from_args(["--id"]),
+            Err(ArgsError::Missing("--id"))
+        );
+        assert_eq!(
+            ShimConfig::from_args(["--bogus"]),
+            Err(ArgsError::Unknown("--bogus".into()))
+        );
+        assert_eq!(
+            ShimConfig::from_args(["--id", "x"]),
+            Err(ArgsError::Required("bundle"))
+        );
+        assert!(matches!(
+            ShimConfig::from_args(["--log-max-size", "lots"]),
+            Err(ArgsError::Number { .. })
+        ));
+    }
+
+    #[test]
+    fn requests_have_the_documented_shape() {
+        let kill: Request = serde_json::from_str(r#"{"op":"kill","signal":9,"all":true}"#).unwrap();
+        assert_eq!(
+            kill,
+            Request::Kill {
+                signal: 9,
+                all: true
+            }
+        );
+        let line = encode_request(&Request::ExecWait {
+            exec_id: "e1".into(),
+        });
+        assert_eq!(line, b"{\"op\":\"exec-wait\",\"exec_id\":\"e1\"}\n");
+        let exec: Request = serde_json::from_str(
+            r#"{"op":"exec","exec_id":"e","process":{"cwd":"/","args":["ls"],"user":{"uid":0,"gid":0}},"tty":false}"#,
+        )
+        .unwrap();
+        assert!(matches!(exec, Request::Exec { stdin: false, .. }));
+        assert_eq!(
+            serde_json::to_string(&Request::Start).unwrap(),
+            r#"{"op":"start"}"#
+        );
+    }
+
+    #[test]
+    fn replies_decode_or_carry_the_error() {
+        let st: StateReply = decode_reply(br#"{"pid":4,"status":"running"}"#).unwrap();
+        assert_eq!(st.status, Status::Running);
+        assert_eq!(
+            decode_reply::<Ok>(br#"{"error":"no such exec"}"#),
+            Err("no such exec".into())
+        );
+        let exit = ExitStatus {
+            exit_code: 137,
+            signal: Some(9),
+            oom_killed: false,
+            finished_at: "2026-11-25T00:00:00.000000001Z".into(),
+        };
+        let text = serde_json::to_string(&exit).unwrap();
+        assert_eq!(decode_reply::<ExitStatus>(text.as_bytes()).unwrap(), exit);
+    }
+
+    #[test]
+    fn frame_headers_are_big_endian() {
+        assert_eq!(frame_header(2, 0x0102), [2, 0, 0, 0, 0, 0, 1, 2]);
+    }
+}
