@@ -6,6 +6,7 @@ pkgs=(
   libseccomp-dev   # seccomp filters (libseccomp crate)
   pkg-config gcc libc6-dev  # building libseccomp bindings and the static test probe
   iproute2 strace jq  # network and process inspection in tests and benchmarks
+  nftables         # Berth's NAT, isolation and published ports (the nft binary)
   skopeo umoci     # outside peers for image-format interoperability tests
   runc crun        # outside peers for runtime comparisons
 )

@@ -1,7 +1,8 @@
 //! `berth`: the multi-call binary. Each top-level subcommand is one face of Berth; today there is
 //! `berth runtime ...`, the runc-compatible OCI runtime ([`runtime_cmd`]), and `berth daemon`, the
 //! Docker Engine API daemon (`berth_daemon`). Every other command line is the Docker-compatible CLI
-//! (`berth_cli`): `berth ps`, `berth -H unix:///x run ...`. The shim joins here later.
+//! (`berth_cli`): `berth ps`, `berth -H unix:///x run ...`. `berth shim` is the per-container monitor
+//! (`berth_shim`), also built as the smaller `berth-shim` binary that the daemon prefers.
 //!
 //! Invoked through a link named `berth-runtime`, the binary is the runtime itself
 //! (`berth-runtime create ...`), for engines that want one runc-like executable path.
@@ -36,6 +37,10 @@ const RUNTIME_ALIAS: &str = "berth-runtime";
 const ENGINE_COMMANDS: [&str; 2] = ["runtime", "daemon"];
 
 fn main() {
+    // The shim reads its ready pipe as fd 3: dispatch before anything else opens a file.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
+        std::process::exit(berth_shim::main(std::env::args_os().skip(2)));
+    }
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked_as = args
         .first()

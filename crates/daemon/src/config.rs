@@ -75,6 +75,9 @@ pub struct DaemonArgs {
     /// Storage driver (overlay, vfs).
     #[arg(short = 's', long)]
     pub storage_driver: Option<String>,
+    /// The executable run as `<exe> shim ...` for each container (default: this binary).
+    #[arg(long, hide = true)]
+    pub shim_binary: Option<PathBuf>,
 }
 
 /// The merged configuration the daemon runs with.
@@ -88,6 +91,8 @@ pub struct DaemonConfig {
     pub group: Option<String>,
     pub log_level: String,
     pub storage_driver: StorageDriver,
+    /// The shim executable (`None`: the daemon's own binary, `berth shim`).
+    pub shim_binary: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -99,6 +104,7 @@ impl Default for DaemonConfig {
             group: None,
             log_level: "info".to_string(),
             storage_driver: StorageDriver::default(),
+            shim_binary: None,
         }
     }
 }
@@ -176,6 +182,7 @@ impl DaemonConfig {
                 Some(s) => StorageDriver::parse(&s)?,
                 None => d.storage_driver,
             },
+            shim_binary: args.shim_binary.clone(),
         };
         if !conflicts.is_empty() {
             return Err(DaemonError::Config(format!(

@@ -26,6 +26,12 @@ pub enum DaemonError {
     NoSuchImage(String),
     #[error(transparent)]
     Image(ImageError),
+    /// Docker's wording: `No such container: x`.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// A state or name conflict (409), with Docker's wording where clients match on it.
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else that does not exist (a route, an object).
     #[error("{0}")]
     NotFound(String),
@@ -52,7 +58,10 @@ impl DaemonError {
     /// The kind, for the status mapping.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            DaemonError::NoSuchImage(_) | DaemonError::NotFound(_) => ErrorKind::NotFound,
+            DaemonError::NoSuchImage(_)
+            | DaemonError::NoSuchContainer(_)
+            | DaemonError::NotFound(_) => ErrorKind::NotFound,
+            DaemonError::Conflict(_) => ErrorKind::Conflict,
             DaemonError::Image(e) => match e.kind() {
                 berth_image::ErrorKind::NotFound => ErrorKind::NotFound,
                 berth_image::ErrorKind::Conflict => ErrorKind::Conflict,

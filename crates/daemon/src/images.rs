@@ -109,6 +109,25 @@ impl ImageService {
         self.blocking(|store| Ok(store.list()?.len())).await
     }
 
+    /// A writable rootfs for container `key` on `image` (held against GC and rmi): the mounts
+    /// that assemble it.
+    pub async fn prepare_container_rootfs(
+        &self,
+        image: &str,
+        key: &str,
+    ) -> Result<Vec<berth_image::snapshot::Mount>, DaemonError> {
+        let (image, key) = (image.to_string(), key.to_string());
+        self.blocking(move |store| Ok(store.prepare_container_rootfs(&image, &key)?))
+            .await
+    }
+
+    /// Drops container `key`'s rootfs and holds (idempotent).
+    pub async fn release_container(&self, key: &str) -> Result<(), DaemonError> {
+        let key = key.to_string();
+        self.blocking(move |store| Ok(store.release_container(&key)?))
+            .await
+    }
+
     pub async fn inspect(&self, name: &str) -> Result<ImageDetails, DaemonError> {
         let name = name.to_string();
         self.blocking(move |store| Ok(store.inspect(&name)?)).await

@@ -2,6 +2,8 @@
 //!
 //! Module map:
 //! - [`config`]: flags ([`DaemonArgs`]) + daemon.json → [`DaemonConfig`];
+//! - [`containers`]: the container engine — lifecycle state machine, SQLite store, Docker config →
+//!   OCI spec, one file per verb, the shim adapter, per-container monitors and live restore;
 //! - [`error`]: [`DaemonError`] and its [`error::ErrorKind`];
 //! - [`events`]: the event bus (broadcast + bounded ring for `since`);
 //! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
@@ -9,8 +11,8 @@
 //! - [`server`]: HTTP on UNIX sockets — routing, version negotiation, one module per API area,
 //!   and the one error-kind → status mapping (`server::error`).
 //!
-//! The [`Engine`] is composed explicitly of one struct per subsystem; containers, volumes and
-//! networks join as further fields. Engine services speak domain types (`berth_image` types,
+//! The [`Engine`] is composed explicitly of one struct per subsystem (images, containers, events,
+//! system); volumes and networks join as further fields. Engine services speak domain types (`berth_image` types,
 //! [`images::ImageFilter`], [`events::Event`]); only `server` knows HTTP and `berth_api`.
 //!
 //! # API notes
@@ -28,6 +30,7 @@
 //! [`Daemon::start`] and [`Daemon::stop`] inside their own runtime.
 
 pub mod config;
+pub mod containers;
 pub mod error;
 pub mod events;
 mod filter;
@@ -47,6 +50,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{DaemonArgs, DaemonConfig, StorageDriver};
+use containers::{ContainerOptions, ContainerService};
 pub use error::DaemonError;
 use events::Events;
 use images::ImageService;
@@ -58,6 +62,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The engine: one struct per subsystem, composed here and nowhere else.
 pub struct Engine {
     pub images: ImageService,
+    pub containers: ContainerService,
     pub events: Events,
     pub system: SystemService,
 }
@@ -88,8 +93,24 @@ impl Engine {
         })
         .await
         .map_err(DaemonError::join)??;
+        let images = ImageService::new(store, events.clone(), driver);
+        let shim_exe = match &config.shim_binary {
+            Some(p) => p.clone(),
+            None => default_shim_exe()?,
+        };
+        let containers = ContainerService::open(
+            &ContainerOptions {
+                data_root: config.data_root.clone(),
+                exec_root: config.exec_root.clone(),
+                shim_exe,
+            },
+            images.clone(),
+            events.clone(),
+        )?;
+        containers.restore().await;
         Ok(Engine {
-            images: ImageService::new(store, events.clone(), driver),
+            images,
+            containers,
             events,
             system,
         })
@@ -302,4 +323,14 @@ pub fn main(args: DaemonArgs) -> i32 {
             1
         }
     }
+}
+
+/// The shim to exec when the config names none: the small `berth-shim` binary installed beside the
+/// daemon's executable (a shim's resident memory is a per-container cost), else the daemon's own
+/// multi-call binary, which serves `berth shim` too.
+fn default_shim_exe() -> Result<PathBuf, DaemonError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| DaemonError::io("finding the daemon's executable", "/proc/self/exe", e))?;
+    let small = exe.with_file_name("berth-shim");
+    Ok(if small.is_file() { small } else { exe })
 }

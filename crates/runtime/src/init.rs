@@ -15,6 +15,8 @@
 //!     was joined, become root of a new user namespace, unshare the cgroup namespace (now that it
 //!     is in its cgroup), set hostname and domainname.
 //!  5. C: `rootfs::prepare` (propagation, bind rootfs, the spec's mounts, devices, /dev links).
+//!     Without a mount namespace of its own, P bound the rootfs in step 1 (`rootfs::shared`) and
+//!     C mounts below that bind in the shared mount table, then enters with chroot in step 9.
 //!  6. C: with `process.terminal`: open a pty in the container's devpts, bind its slave on
 //!     /dev/console, send the master to the console socket (or to P with `T`, for `run` to relay).
 //!  7. C: ask P for the runtime-namespace hooks with `H`; P runs prestart and createRuntime, `D`.
@@ -207,7 +209,11 @@ fn setup(args: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
 
     // 9. Into the rootfs.
-    rootfs::pivot(args.rootfs, args.no_pivot, &sys)?;
+    if rootfs::shared::applies(spec) {
+        rootfs::chroot(args.rootfs, &sys)?;
+    } else {
+        rootfs::pivot(args.rootfs, args.no_pivot, &sys)?;
+    }
     rootfs::finish(spec, &sys)?;
     write_sysctls(spec)?;
     if let Some(pty) = pty {

@@ -119,7 +119,9 @@ fn validate(spec: &Spec, bundle: &Path) -> Result<(), (String, String)> {
         return Ok(());
     };
     let mut seen = HashSet::new();
-    let mut new_uts = false;
+    // A uts namespace of the container's own, new or joined by path (runc's rule): the hostname
+    // is set there, never in the runtime's.
+    let mut own_uts = false;
     let mut user = false;
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
@@ -142,17 +144,21 @@ fn validate(spec: &Spec, bundle: &Path) -> Result<(), (String, String)> {
                 );
             }
         }
-        new_uts |= ns.typ() == LinuxNamespaceType::Uts && ns.path().is_none();
+        own_uts |= ns.typ() == LinuxNamespaceType::Uts;
         user |= ns.typ() == LinuxNamespaceType::User && ns.path().is_none();
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return fail("hostname", "set, but there is no new uts namespace".into());
-    }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return fail(
-            "domainname",
-            "set, but there is no new uts namespace".into(),
-        );
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
+            return fail(
+                field,
+                "set, but the container has no uts namespace of its own (add {\"type\": \"uts\"}, \
+                 with or without a path)"
+                    .into(),
+            );
+        }
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if user && !has_maps {
@@ -255,6 +261,30 @@ mod tests {
         c["mounts"][0]["destination"] = "proc".into();
         let err = load(bundle_with(c).path()).unwrap_err();
         assert_eq!(field_of(err), "mounts[0].destination");
+    }
+
+    fn set_uts(c: &mut serde_json::Value, uts: Option<serde_json::Value>) {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "uts");
+        list.extend(uts);
+    }
+
+    #[test]
+    fn hostname_is_allowed_in_a_uts_namespace_joined_by_path() {
+        let mut c = default_json();
+        set_uts(
+            &mut c,
+            Some(serde_json::json!({"type": "uts", "path": "/proc/1/ns/uts"})),
+        );
+        load(bundle_with(c).path()).unwrap();
+    }
+
+    #[test]
+    fn hostname_without_a_uts_namespace_is_refused() {
+        let mut c = default_json();
+        set_uts(&mut c, None);
+        let err = load(bundle_with(c).path()).unwrap_err();
+        assert_eq!(field_of(err), "hostname");
     }
 
     #[test]

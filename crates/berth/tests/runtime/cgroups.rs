@@ -155,6 +155,24 @@ fn cgroup_files_hold_the_values_asked_for() {
 }
 
 #[test]
+fn kernel_tcp_limit_is_written_on_v1() {
+    root_test!();
+    let b = with_resources(
+        "kmemtcp",
+        &["sleep", "60"],
+        json!({"memory": {"limit": 67108864, "kernelTCP": 50593792}}),
+    );
+    start_detached(&b);
+    let cg = cgroup_of(&b);
+    if let Hierarchy::V1(_) = cg.hierarchy() {
+        assert_eq!(
+            read(&cg, "memory", "memory.kmem.tcp.limit_in_bytes"),
+            "50593792"
+        );
+    }
+}
+
+#[test]
 fn pause_and_resume_freeze_and_thaw_the_cgroup() {
     root_test!();
     let b = Bundle::busybox("pause", &["sleep", "60"]);

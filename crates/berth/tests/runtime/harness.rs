@@ -175,6 +175,18 @@ impl Drop for Bundle {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        remove_shared_cgroup_parent();
+    }
+}
+
+/// Removes the `/berth-test` parent cgroup that every bundle's cgroup lives under, in each hierarchy,
+/// once it is empty: a bundle still running in a parallel test keeps it (rmdir fails, and is ignored).
+fn remove_shared_cgroup_parent() {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let _ = std::fs::remove_dir(h.path().join("berth-test"));
     }
 }
 

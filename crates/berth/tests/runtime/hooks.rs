@@ -45,6 +45,10 @@ fn hooks_run_in_order_with_state() {
     let st: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(st["id"], b.id.as_str());
+    assert_eq!(
+        st["status"], "created",
+        "the environment exists once hooks run"
+    );
     assert!(st["pid"].as_i64().unwrap() > 0);
 }
 

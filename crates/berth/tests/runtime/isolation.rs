@@ -1,4 +1,5 @@
-//! Isolation observed from inside a busybox container: PID 1, hostname, its own mount table,
+//! Isolation observed from inside a busybox container: PID 1, hostname (also in a uts namespace
+//! joined by path), its own mount table,
 //! loopback-only network, host processes invisible, no leaked descriptors, user namespace mapping.
 
 use crate::harness::{stderr, stdout, Bundle};
@@ -30,6 +31,33 @@ fn hostname_and_domainname_are_set() {
         c["domainname"] = "bt.example".into();
     });
     assert_eq!(out, "bt-host\nbt.example\n");
+}
+
+#[test]
+fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
+    root_test!();
+    let holder = Bundle::busybox("utsholder", &["sleep", "100"]);
+    let out = holder.detached(&["run", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = holder.state().expect("state")["pid"].as_i64().unwrap();
+    let uts = format!("/proc/{pid}/ns/uts");
+    let mut b = Bundle::busybox("utsjoin", &["hostname"]);
+    b.config["hostname"] = "bt-joined".into();
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "uts" {
+            ns["path"] = uts.clone().into();
+        }
+    }
+    b.write_config();
+    let out = b.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "bt-joined\n");
+    // The holder's namespace is the one that was renamed.
+    let out = holder
+        .runtime(&["exec", &holder.id, "--", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "bt-joined\n", "{}", stderr(&out));
 }
 
 #[test]

@@ -18,5 +18,6 @@ mod console;
 mod hooks;
 mod isolation;
 mod lifecycle;
+mod mount_table;
 mod rootfs;
 mod security;

@@ -12,6 +12,7 @@
 //! Unknown routes answer a JSON 404 `page not found`; known Docker routes Berth does not serve yet
 //! answer a JSON 501 (swarm routes 503, as a daemon outside a swarm does), never a hang or HTML.
 
+pub mod attach;
 pub mod containers;
 pub mod error;
 pub mod images;
@@ -69,6 +70,19 @@ pub fn app(state: AppState) -> Router {
                 .delete(images::delete),
         )
         .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
         .fallback(fallback)
         .method_not_allowed_fallback(fallback)
         .with_state(state);

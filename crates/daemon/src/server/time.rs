@@ -48,6 +48,20 @@ pub fn unix_seconds(text: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
 
+/// Nanoseconds since the epoch of an RFC 3339 timestamp (fraction kept); `None` if malformed.
+pub fn unix_nanos(text: &str) -> Option<i64> {
+    let secs = unix_seconds(text)?;
+    let frac = text
+        .split_once('.')
+        .map(|(_, rest)| {
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let padded = format!("{digits:0<9}");
+            padded[..9].parse::<i64>().unwrap_or(0)
+        })
+        .unwrap_or(0);
+    Some(secs * 1_000_000_000 + frac)
+}
+
 /// RFC 3339 UTC with nanoseconds, as Docker prints times (`2026-11-25T19:31:04.000000001Z`).
 pub fn rfc3339_nanos(nanos: i64) -> String {
     let secs = nanos.div_euclid(1_000_000_000);

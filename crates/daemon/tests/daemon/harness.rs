@@ -34,6 +34,7 @@ impl TestDaemon {
             group: None,
             log_level: "info".to_string(),
             storage_driver: driver,
+            shim_binary: None,
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();

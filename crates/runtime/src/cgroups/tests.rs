@@ -148,6 +148,23 @@ fn v1_swap_without_swap_accounting_is_a_clear_error() {
 }
 
 #[test]
+fn v1_kernel_tcp_is_written_and_its_absence_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let h = fake_v1(tmp.path());
+    let file = "memory/berth-test/x/memory.kmem.tcp.limit_in_bytes";
+    let cg = Cgroup::with_root(h, Some(Path::new("berth-test/x")), "x").expect("cgroup");
+    let limits = resources(r#"{"memory": {"kernelTCP": 50593792}}"#);
+    let err = cg.update(&limits).expect_err("no kmem.tcp file yet");
+    assert!(
+        err.to_string().contains("linux.resources.memory.kernelTCP"),
+        "{err}"
+    );
+    put(tmp.path(), file, "");
+    cg.update(&limits).expect("update");
+    assert_eq!(get(tmp.path(), file), "50593792");
+}
+
+#[test]
 fn failed_create_removes_the_directories_it_made_and_names_the_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     fs::create_dir(tmp.path().join("memory")).expect("mkdir");

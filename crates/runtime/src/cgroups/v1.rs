@@ -178,6 +178,21 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     if let Some(s) = m.swappiness() {
         fs::write(&dir.join("memory.swappiness"), &s.to_string())?;
     }
+    // `kernel` is left alone: kernels since 5.4 accept memory.kmem.limit_in_bytes and ignore it.
+    // The TCP buffer limit still works on v1.
+    if let Some(k) = m.kernel_tcp().filter(|k| *k != 0) {
+        let file = dir.join("memory.kmem.tcp.limit_in_bytes");
+        if !file.exists() {
+            return Err(CgroupError::Unsupported {
+                what: "linux.resources.memory.kernelTCP".into(),
+                hint: format!(
+                    "{} is missing: the kernel has no TCP memory accounting — remove the limit",
+                    file.display()
+                ),
+            });
+        }
+        fs::write(&file, &k.to_string())?;
+    }
     if m.disable_oom_killer() == Some(true) {
         fs::write(&dir.join("memory.oom_control"), "1")?;
     }

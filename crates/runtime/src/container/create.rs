@@ -6,7 +6,8 @@ use super::state::{now_rfc3339, proc_stat, validate_id, State, EXEC_FIFO};
 use crate::cgroups::Cgroup;
 use crate::init::{self, InitArgs, Msg};
 use crate::namespaces;
-use crate::{hooks, security, spec, Result, RuntimeError};
+use crate::sys::RealSys;
+use crate::{hooks, rootfs, security, spec, Result, RuntimeError};
 use nix::fcntl::OFlag;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
@@ -41,6 +42,8 @@ struct Rollback {
     dir: PathBuf,
     cgroup: Option<Cgroup>,
     child: Option<Pid>,
+    /// The rootfs bind in the shared mount table and its mount id (no mount namespace).
+    shared_root: Option<(PathBuf, u64)>,
     armed: bool,
 }
 
@@ -53,6 +56,11 @@ impl Drop for Rollback {
             // The child's mounts live in its own mount namespace: they go with it.
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some((rootfs, id)) = &self.shared_root {
+            if let Err(e) = rootfs::shared::release(rootfs, *id, &RealSys) {
+                eprintln!("warning: roll back rootfs bind: {e}");
+            }
         }
         if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.destroy() {
@@ -95,21 +103,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     security::validate(process, seccomp)?;
     security::warn_unsupported_lsm(process);
     let plan = namespaces::plan(&spec);
-    let new_mnt = plan
-        .clone_flags
-        .contains(nix::sched::CloneFlags::CLONE_NEWNS)
-        || plan
-            .unshare_flags
-            .contains(nix::sched::CloneFlags::CLONE_NEWNS)
-        || plan
-            .join
-            .iter()
-            .any(|(ns, _)| *ns == berth_oci::runtime::LinuxNamespaceType::Mount);
-    if !new_mnt {
-        return Err(RuntimeError::Other(
-            "linux.namespaces: a mount namespace is required (add {\"type\": \"mount\"})".into(),
-        ));
-    }
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -128,12 +121,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         dir: dir.clone(),
         cgroup: None,
         child: None,
+        shared_root: None,
         armed: true,
     };
 
     let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     rollback.cgroup = Some(cgroup.clone());
+
+    if rootfs::shared::applies(&spec) {
+        let id = rootfs::shared::bind(&rootfs, &RealSys)?;
+        rollback.shared_root = Some((rootfs.clone(), id));
+        rootfs::shared::save(&dir, id).map_err(io("record the rootfs bind in", &dir))?;
+    }
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(|source| {
@@ -224,7 +224,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         config: spec.clone(),
     };
-    let hook_state = serde_json::to_vec(&state.oci(super::Status::Creating))
+    // The runtime environment exists now (lifecycle step 2): the spec calls that `created`, and
+    // so does the state that prestart, createRuntime and createContainer hooks read.
+    let hook_state = serde_json::to_vec(&state.oci(super::Status::Created))
         .map_err(|e| RuntimeError::Other(format!("encode state: {e}")))?;
     init::send_msg(sock, Msg::Go, &hook_state)?;
 

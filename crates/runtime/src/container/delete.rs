@@ -1,8 +1,10 @@
-//! `delete`: removes a container's cgroup and state, then runs poststop hooks. A running container
+//! `delete`: removes a container's cgroup, its rootfs bind in the shared mount table (when it has
+//! no mount namespace of its own) and its state, then runs poststop hooks. A running container
 //! is killed first only with `force`; a created one is killed always (it never ran).
 
 use super::state::{State, Status};
-use crate::{hooks, Result, RuntimeError};
+use crate::sys::RealSys;
+use crate::{hooks, rootfs, Result, RuntimeError};
 use nix::sys::signal::Signal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -82,6 +84,11 @@ pub fn destroy(root: &Path, state: &State) -> Result<()> {
     }
     cgroup.destroy()?;
     let dir = State::dir(root, &state.id);
+    // Without a mount namespace of its own, the container's mounts sit below a bind in the
+    // runtime's mount table: they go now, with the processes.
+    if let Some(id) = rootfs::shared::load(&dir) {
+        rootfs::shared::release(&state.rootfs, id, &RealSys)?;
+    }
     std::fs::remove_dir_all(&dir).map_err(|source| RuntimeError::Io {
         what: "remove state dir",
         path: dir,

@@ -1,6 +1,7 @@
 //! `exec`: runs one more process in a running container. The runtime joins the container's pid
 //! namespace itself (that only affects children), forks once, and the child joins the others (user
-//! first, mount last) after the parent has moved it into the container's cgroup; then it gets its
+//! first, mount last; or it chroots into the init's root when the container shares the runtime's
+//! mount table) after the parent has moved it into the container's cgroup; then it gets its
 //! terminal, applies the process config (user, caps, seccomp of the container) and execs. The child
 //! is non-dumpable until exec, so the container cannot reach the runtime binary through
 //! `/proc/<pid>/exe` while it is still the runtime.
@@ -11,7 +12,8 @@ use super::state::State;
 use crate::console;
 use crate::init::{self, Msg};
 use crate::namespaces;
-use crate::{security, Result, RuntimeError};
+use crate::sys::RealSys;
+use crate::{rootfs, security, Result, RuntimeError};
 use berth_oci::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -104,6 +106,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         process,
         seccomp: seccomp.as_ref(),
         join: &join,
+        chroot: rootfs::shared::applies(&state.config)
+            .then(|| PathBuf::from(format!("/proc/{}/root", state.pid))),
         sync: child_sock,
         console_socket,
         preserve_fds: opts.preserve_fds,
@@ -153,6 +157,9 @@ struct ExecChild<'a> {
     process: &'a Process,
     seccomp: Option<&'a LinuxSeccomp>,
     join: &'a [(LinuxNamespaceType, PathBuf)],
+    /// The init's root (`/proc/<pid>/root`) to chroot into, for a container that shares the
+    /// runtime's mount table (joining a mount namespace would set the root otherwise).
+    chroot: Option<PathBuf>,
     sync: OwnedFd,
     console_socket: Option<OwnedFd>,
     preserve_fds: i32,
@@ -183,6 +190,9 @@ impl ExecChild<'_> {
         init::expect_msg(self.sync.as_fd(), Msg::Go)?;
         for (ns, path) in self.join {
             namespaces::join(*ns, path)?;
+        }
+        if let Some(root) = &self.chroot {
+            rootfs::chroot(root, &RealSys)?;
         }
         let p = self.process;
         if p.terminal().unwrap_or(false) {

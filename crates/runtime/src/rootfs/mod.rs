@@ -6,8 +6,15 @@
 //! 1. [`prepare`]: make `/` rslave (or `linux.rootfsPropagation`), bind the rootfs on itself, mount
 //!    the spec's mounts in order, create the default and spec devices and the /dev symlinks.
 //! 2. [`bind_console`] when the process has a terminal.
-//! 3. [`pivot`]: `pivot_root` into the rootfs and detach the old root (or MS_MOVE + chroot).
-//! 4. [`finish`]: readonly paths, masked paths, rootfs propagation inside, read-only root.
+//! 3. [`pivot`]: `pivot_root` into the rootfs and detach the old root (or MS_MOVE + chroot);
+//!    [`chroot`] when the container has no mount namespace of its own.
+//! 4. [`finish`]: readonly paths, masked paths, read-only root, then `linux.rootfsPropagation`
+//!    on the new root (the pivot itself needs a non-shared, bindable root).
+//!
+//! Without a mount namespace of its own (none listed in `linux.namespaces`, as the spec allows),
+//! the container shares the runtime's mount table: [`shared`] binds the rootfs privately on itself
+//! before the init is cloned, everything is mounted below that bind, the init chroots, and
+//! `delete` detaches the bind with all below it. The host's `/` is never touched.
 //!
 //! Every syscall goes through [`Sys`], so all of this is unit-tested with
 //! [`crate::sys::fake::RecordingSys`]. Every path inside the container is resolved by
@@ -21,8 +28,11 @@ pub mod options;
 mod paths;
 mod pivot;
 mod resolve;
+pub mod shared;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_propagation;
 
 use crate::sys::Sys;
 use berth_oci::runtime::{LinuxNamespaceType, Spec};
@@ -32,7 +42,7 @@ use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub use pivot::pivot;
+pub use pivot::{chroot, pivot};
 
 /// What went wrong while setting up the root filesystem; each names the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +92,9 @@ pub enum RootfsError {
 /// Facts about the spec that decide how things are mounted.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Namespaces {
+    /// The container has a mount namespace of its own (new or joined by path); without one it
+    /// shares the runtime's mount table (see [`shared`]).
+    pub mount: bool,
     pub user: bool,
     pub net: bool,
     pub cgroup: bool,
@@ -96,6 +109,7 @@ impl Namespaces {
         for n in list.into_iter().flatten() {
             let new = n.path().is_none();
             match n.typ() {
+                LinuxNamespaceType::Mount => ns.mount = true,
                 LinuxNamespaceType::User => ns.user = true,
                 LinuxNamespaceType::Network => ns.net = new,
                 LinuxNamespaceType::Cgroup => ns.cgroup = true,
@@ -130,15 +144,23 @@ pub(crate) fn open_dir(sys: &dyn Sys, path: &Path) -> Result<OwnedFd, RootfsErro
         })
 }
 
-/// Sets up the rootfs at `rootfs` (absolute, on the host) in the init's new mount namespace: root
-/// propagation, the rootfs bind, the spec's mounts in order, devices and /dev symlinks.
+/// Sets up the rootfs at `rootfs` (absolute, on the host) in the init's mount namespace: root
+/// propagation, the rootfs bind, the spec's mounts in order, devices and /dev symlinks. Without a
+/// mount namespace of its own, the runtime has already bound the rootfs ([`shared::bind`]) and
+/// the mounts go below that bind, in the runtime's mount table.
 pub fn prepare(spec: &Spec, rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
-    mounts::prepare_root(spec, rootfs, sys)?;
+    let ns = Namespaces::of(spec);
+    if ns.mount {
+        mounts::prepare_root(spec, rootfs, sys)?;
+    } else {
+        // Still refuse a bad word before anything is mounted.
+        mounts::root_propagation(spec)?;
+    }
     let ctx = Ctx {
         sys,
         rootfs_real: std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf()),
         root: open_dir(sys, rootfs)?,
-        ns: Namespaces::of(spec),
+        ns,
     };
     for m in spec.mounts().iter().flatten() {
         mounts::mount(&ctx, m)?;
@@ -153,8 +175,9 @@ pub fn bind_console(rootfs: &Path, slave: &Path, sys: &dyn Sys) -> Result<(), Ro
     devices::bind_console(sys, root.as_fd(), slave)
 }
 
-/// Runs after [`pivot`]: readonly paths, masked paths, the rootfs propagation and the read-only
-/// root.
+/// Runs after [`pivot`] (or [`chroot`]): readonly paths, masked paths, the read-only root, and
+/// `linux.rootfsPropagation` on the new root.
 pub fn finish(spec: &Spec, sys: &dyn Sys) -> Result<(), RootfsError> {
-    paths::finish(spec, Path::new("/"), sys)
+    paths::finish(spec, Path::new("/"), sys)?;
+    mounts::apply_root_propagation(spec, Path::new("/"), sys)
 }

@@ -16,23 +16,34 @@ use std::path::Path;
 
 pub(crate) const KIND: &str = "mount destination";
 
-/// Makes `/` rslave (or the spec's `linux.rootfsPropagation`) so nothing mounted for the container
-/// reaches the host, makes the rootfs's parent mount private when propagation is shared (so
-/// `pivot_root` can work), and binds the rootfs on itself.
-pub(crate) fn prepare_root(spec: &Spec, rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+/// The spec's `linux.rootfsPropagation` as mount flags (`None` when unset).
+pub(crate) fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
     let word = spec
         .linux()
         .as_ref()
         .and_then(|l| l.rootfs_propagation().clone());
-    let flags = match word.as_deref() {
-        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some(w) => options::propagation(w).ok_or_else(|| RootfsError::Invalid {
-            dest: "/".into(),
-            message: format!(
-                "linux.rootfsPropagation {w:?} is not one of private, rprivate, shared, \
-                 rshared, slave, rslave, unbindable, runbindable"
-            ),
-        })?,
+    match word.as_deref() {
+        None | Some("") => Ok(None),
+        Some(w) => options::propagation(w)
+            .map(Some)
+            .ok_or_else(|| RootfsError::Invalid {
+                dest: "/".into(),
+                message: format!(
+                    "linux.rootfsPropagation {w:?} is not one of private, rprivate, shared, \
+                     rshared, slave, rslave, unbindable, runbindable"
+                ),
+            }),
+    }
+}
+
+/// Makes `/` rslave (or the spec's `linux.rootfsPropagation`) so nothing mounted for the container
+/// reaches the host, makes the rootfs's parent mount private when propagation is shared (so
+/// `pivot_root` can work), and binds the rootfs on itself. An unbindable propagation waits for
+/// [`apply_root_propagation`]: the rootfs could not be bound out of an unbindable `/`.
+pub(crate) fn prepare_root(spec: &Spec, rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+    let flags = match root_propagation(spec)? {
+        Some(f) if !f.contains(MsFlags::MS_UNBINDABLE) => f,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     sys.mount(None, Path::new("/"), None, flags, None)
         .map_err(|source| RootfsError::Sys {
@@ -53,6 +64,29 @@ pub(crate) fn prepare_root(spec: &Spec, rootfs: &Path, sys: &dyn Sys) -> Result<
         what: format!("bind the rootfs {} on itself", rootfs.display()),
         source,
     })
+}
+
+/// Once inside, gives the new root mount (`root`, `/` outside unit tests) the propagation the
+/// spec asks for: `pivot_root` needed it non-shared and binding it needed it bindable. Only the
+/// root mount itself, since [`prepare_root`] already applied the word recursively to what is
+/// below (and a mount's own propagation option must win there); an unbindable word is applied
+/// as given, as it was held back before. Nothing when the word is unset.
+pub(crate) fn apply_root_propagation(
+    spec: &Spec,
+    root: &Path,
+    sys: &dyn Sys,
+) -> Result<(), RootfsError> {
+    let Some(mut flags) = root_propagation(spec)? else {
+        return Ok(());
+    };
+    if !flags.contains(MsFlags::MS_UNBINDABLE) {
+        flags.remove(MsFlags::MS_REC);
+    }
+    sys.mount(None, root, None, flags, None)
+        .map_err(|source| RootfsError::Sys {
+            what: format!("set the propagation of the container's root to {flags:?}"),
+            source,
+        })
 }
 
 /// `pivot_root` refuses a new root whose parent mount is shared.

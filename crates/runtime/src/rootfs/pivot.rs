@@ -1,5 +1,7 @@
 //! Entering the rootfs: `pivot_root(".", ".")` with the old root made rslave and detached, or, when
-//! `pivot_root` cannot work (a ramfs/initramfs rootfs, `--no-pivot`), MS_MOVE + chroot.
+//! `pivot_root` cannot work (a ramfs/initramfs rootfs, `--no-pivot`), MS_MOVE + chroot; a plain
+//! chroot when the container shares the runtime's mount table (moving or pivoting its root there
+//! would change the root of every process of the host).
 
 use super::{open_dir, RootfsError};
 use crate::sys::Sys;
@@ -35,5 +37,17 @@ pub fn pivot(rootfs: &Path, no_pivot: bool, sys: &dyn Sys) -> Result<(), RootfsE
         sys.umount2(here, MntFlags::MNT_DETACH)
             .map_err(|e| fail("detach the old root", e))?;
     }
+    sys.chdir(Path::new("/")).map_err(|e| fail("chdir to /", e))
+}
+
+/// Makes `rootfs` the process's root with `chroot` alone, for a container without a mount
+/// namespace of its own.
+pub fn chroot(rootfs: &Path, sys: &dyn Sys) -> Result<(), RootfsError> {
+    let fail = |what: &str, source: Errno| RootfsError::Sys {
+        what: format!("enter the rootfs {}: {what}", rootfs.display()),
+        source,
+    };
+    sys.chdir(rootfs).map_err(|e| fail("chdir", e))?;
+    sys.chroot(Path::new(".")).map_err(|e| fail("chroot", e))?;
     sys.chdir(Path::new("/")).map_err(|e| fail("chdir to /", e))
 }

@@ -8,12 +8,12 @@ use serde_json::json;
 use std::os::unix::fs::symlink;
 
 /// A temp dir with a small rootfs under `rootfs/`.
-struct Fixture {
+pub(super) struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(super) fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         for d in [
             "rootfs/proc",
@@ -27,24 +27,30 @@ impl Fixture {
         Fixture { dir }
     }
 
-    fn rootfs(&self) -> PathBuf {
+    pub(super) fn rootfs(&self) -> PathBuf {
         self.dir.path().join("rootfs")
     }
 
-    fn sys(&self) -> RecordingSys {
+    pub(super) fn sys(&self) -> RecordingSys {
         RecordingSys::with_root(&self.rootfs())
     }
 }
 
-fn spec(value: serde_json::Value) -> Spec {
+/// A spec from `value` over a minimal base; the container gets a mount namespace of its own
+/// unless `value` lists `linux.namespaces` itself.
+pub(super) fn spec(value: serde_json::Value) -> Spec {
     let mut base = json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "mounts": []});
     if let (Some(b), Some(v)) = (base.as_object_mut(), value.as_object()) {
         b.extend(v.clone());
     }
+    let linux = &mut base["linux"];
+    if linux.get("namespaces").is_none() {
+        linux["namespaces"] = json!([{"type": "mount"}]);
+    }
     serde_json::from_value(base).expect("valid spec")
 }
 
-fn mount(
+pub(super) fn mount(
     source: Option<&str>,
     target: &str,
     fstype: Option<&str>,
@@ -380,30 +386,6 @@ fn symlinks_inside_the_rootfs_are_followed_within_it() {
         .collect();
     assert_eq!(targets[2..], ["/run/x.sock", "/proc"]);
     assert!(fx.rootfs().join("run/x.sock").is_file());
-}
-
-#[test]
-fn bad_rootfs_propagation_names_the_field() {
-    let fx = Fixture::new();
-    let s = spec(json!({"linux": {"rootfsPropagation": "sideways"}}));
-    let err = prepare(&s, &fx.rootfs(), &fx.sys()).expect_err("invalid");
-    assert!(
-        err.to_string()
-            .contains("linux.rootfsPropagation \"sideways\""),
-        "{err}"
-    );
-}
-
-#[test]
-fn shared_rootfs_propagation_is_applied_to_root() {
-    let fx = Fixture::new();
-    let sys = fx.sys();
-    let s = spec(json!({"linux": {"rootfsPropagation": "rshared"}}));
-    prepare(&s, &fx.rootfs(), &sys).expect("prepare");
-    assert_eq!(
-        sys.mounts()[0],
-        mount(None, "/", None, MsFlags::MS_SHARED | MsFlags::MS_REC, None)
-    );
 }
 
 #[test]

@@ -159,7 +159,11 @@ fn bulk_output_arrives_whole() {
     let (out, err) = read_frames(&mut stream);
     assert_eq!(err, "");
     let expected: String = (1..=30000).map(|i| format!("{i}\n")).collect();
-    assert!(out == expected, "attach output differs ({} bytes)", out.len());
+    assert!(
+        out == expected,
+        "attach output differs ({} bytes)",
+        out.len()
+    );
     assert_eq!(h.wait().unwrap().exit_code, 0);
     let logged: String = s
         .log_lines(&s.log_path())

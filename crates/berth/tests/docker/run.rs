@@ -1,0 +1,95 @@
+//! `docker run`: output, exit codes 0/3/125/126/127, piped stdin, a tty.
+
+use crate::harness::{code, opted_in, stderr, stdout, Daemon};
+
+#[test]
+fn run_rm_echo_and_exit_codes() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let out = d.docker(&["run", "--rm", "busybox", "echo", "hi"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), d.log());
+    assert_eq!(stdout(&out), "hi\n");
+    let out = d.docker(&["run", "--rm", "busybox", "sh", "-c", "echo err >&2; exit 3"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "err\n");
+    let out = d.docker(&["run", "--rm", "--bogus-flag", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    let out = d.docker(&["run", "--rm", "nosuchimage-berth", "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    let out = d.docker(&["run", "--rm", "busybox", "/etc"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+    let out = d.docker(&["run", "--rm", "busybox", "nope"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    // The private network namespace has its loopback up.
+    let lo = d.ok(&["run", "--rm", "busybox", "ip", "addr", "show", "lo"]);
+    assert!(
+        lo.contains("LOOPBACK,UP") && lo.contains("127.0.0.1"),
+        "{lo}"
+    );
+    // --rm removed all of them, the failed starts too.
+    crate::harness::eventually(std::time::Duration::from_secs(10), "auto-removal", || {
+        d.ok(&["ps", "-aq"]).is_empty()
+    });
+}
+
+#[test]
+fn piped_stdin_and_tty() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let out = d.docker_input(&["run", "-i", "--rm", "busybox", "cat"], b"hello\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello\n");
+    // A tty: docker needs a terminal on its side too; `script` gives it one.
+    let cmd = format!(
+        "docker -H unix://{} run -t --rm busybox tty",
+        d.sock.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script");
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/"),
+        "no tty: {text:?} {}",
+        stderr(&out)
+    );
+    let out = d.docker(&["run", "--rm", "busybox", "tty"]);
+    assert_ne!(code(&out), 0, "tty without -t: {}", stdout(&out));
+}
+
+#[test]
+fn interactive_shell_through_a_pty() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    // `script` runs docker on a pty and types what it reads on its stdin (raw mode: CR ends a line).
+    let cmd = format!(
+        "docker -H unix://{} run -it --rm busybox sh",
+        d.sock.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    if let Some(mut input) = child.stdin.take() {
+        use std::io::Write;
+        input
+            .write_all(b"echo marker$((40+2))\rexit 5\r")
+            .expect("typing");
+    }
+    let out = child.wait_with_output().expect("script output");
+    assert_eq!(code(&out), 5, "{}", stdout(&out));
+    assert!(stdout(&out).contains("marker42"), "{}", stdout(&out));
+}

@@ -1,0 +1,355 @@
+//! `create`: validates the request as Docker does (400 before anything is made), merges it with
+//! the image's defaults (Entrypoint/Cmd semantics, Env, WorkingDir, User, Labels, StopSignal),
+//! prepares the writable rootfs (holding the image), writes the container's own `/etc/hosts`,
+//! `/etc/hostname` and `/etc/resolv.conf`, and records the container as `created`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use berth_api::container::{ContainerConfig, HostConfig};
+use berth_image::store::ImageDetails;
+
+use super::model::{new_id, valid_name, Container, RunState};
+use super::{names, spec, ContainerService};
+use crate::error::DaemonError;
+
+/// The warning every bridge container gets until networking lands.
+pub const BRIDGE_WARNING: &str = "network bridge not yet supported: container has loopback only";
+
+/// What `create` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+}
+
+/// What `create` answers.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// `KEY=VALUE` lists merged by key, later ones winning, order of first appearance kept.
+fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in image.iter().chain(request) {
+        let key = e.split('=').next().unwrap_or("");
+        match out.iter_mut().find(|x| x.split('=').next() == Some(key)) {
+            Some(slot) => *slot = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+/// Docker's Entrypoint/Cmd rules: a request Entrypoint replaces the image's and drops the image's
+/// Cmd; an empty one (`--entrypoint ""`) clears it; a request Cmd replaces the image's.
+fn command(
+    image: &berth_image::model::ContainerConfig,
+    req: &ContainerConfig,
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let (entrypoint, inherit_cmd) = match &req.entrypoint {
+        Some(e) if e.is_empty() || (e.len() == 1 && e[0].is_empty()) => (None, false),
+        Some(e) => (Some(e.clone()), false),
+        None => (image.entrypoint.clone(), true),
+    };
+    let cmd = match &req.cmd {
+        Some(c) if !c.is_empty() => Some(c.clone()),
+        _ if inherit_cmd => image.cmd.clone(),
+        _ => None,
+    };
+    (entrypoint, cmd)
+}
+
+/// The config inspect shows: the request's merged with the image's.
+fn merged_config(img: &ImageDetails, req: &ContainerConfig, image_name: &str) -> ContainerConfig {
+    let ic = img.container_config();
+    let mut c = req.clone();
+    let (entrypoint, cmd) = command(&ic, req);
+    c.entrypoint = entrypoint;
+    c.cmd = cmd;
+    let mut env = merge_env(
+        ic.env.as_deref().unwrap_or_default(),
+        req.env.as_deref().unwrap_or_default(),
+    );
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={}", spec::DEFAULT_PATH));
+    }
+    c.env = Some(env);
+    if c.working_dir.is_empty() {
+        c.working_dir = ic.working_dir.clone().unwrap_or_default();
+    }
+    if c.user.is_empty() {
+        c.user = ic.user.clone().unwrap_or_default();
+    }
+    let mut labels: BTreeMap<String, String> = ic.labels.clone().unwrap_or_default();
+    labels.extend(req.labels.clone().unwrap_or_default());
+    c.labels = Some(labels);
+    if c.stop_signal.is_none() {
+        c.stop_signal = ic.stop_signal.clone();
+    }
+    if c.exposed_ports.is_none() {
+        c.exposed_ports = ic.exposed_ports.clone();
+    }
+    if c.volumes.is_none() {
+        c.volumes = ic.volumes.clone();
+    }
+    c.image = image_name.to_string();
+    c
+}
+
+/// Checks the host config as Docker does at create; returns warnings.
+fn validate_host(host: &mut HostConfig) -> Result<Vec<String>, DaemonError> {
+    let mut warnings = Vec::new();
+    let mode = host.network_mode.clone().unwrap_or_default();
+    match mode.as_str() {
+        // The implicit default stays quiet (scripts read stderr); asking for bridge is told.
+        "" | "default" => host.network_mode = Some("bridge".to_string()),
+        "bridge" => warnings.push(BRIDGE_WARNING.to_string()),
+        "none" | "host" => {}
+        other if other.starts_with("container:") => {
+            return Err(DaemonError::InvalidArgument(format!(
+                "network mode {other} is not supported by berth yet"
+            )))
+        }
+        other => return Err(DaemonError::NotFound(format!("network {other} not found"))),
+    }
+    if let Some(p) = &host.restart_policy {
+        match p.name.as_str() {
+            "" | "no" => {}
+            "always" | "unless-stopped" => {
+                if p.maximum_retry_count != 0 {
+                    return Err(DaemonError::InvalidArgument(
+                        "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                            .into(),
+                    ));
+                }
+            }
+            "on-failure" => {
+                if p.maximum_retry_count < 0 {
+                    return Err(DaemonError::InvalidArgument(
+                        "invalid restart policy: maximum retry count cannot be negative".into(),
+                    ));
+                }
+            }
+            other => {
+                return Err(DaemonError::InvalidArgument(format!(
+                    "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+                )))
+            }
+        }
+        if host.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+            return Err(DaemonError::InvalidArgument(
+                "conflicting options: cannot specify both --restart and --rm".into(),
+            ));
+        }
+    }
+    if host.memory.is_some_and(|m| m > 0 && m < 6 << 20) {
+        return Err(DaemonError::InvalidArgument(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    if let (Some(m), Some(s)) = (host.memory, host.memory_swap) {
+        if m > 0 && s > 0 && s < m {
+            return Err(DaemonError::InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            ));
+        }
+    }
+    spec::mounts::user_mounts(host)?;
+    spec::security::capabilities(
+        host.cap_add.as_deref().unwrap_or_default(),
+        host.cap_drop.as_deref().unwrap_or_default(),
+        host.privileged,
+    )?;
+    let secopts =
+        spec::security::security_options(host.security_opt.as_deref().unwrap_or_default())?;
+    if let Some(p) = &secopts.seccomp_profile {
+        berth_runtime::security::docker_profile::parse(p).map_err(|e| {
+            DaemonError::InvalidArgument(format!("decoding seccomp profile failed: {e}"))
+        })?;
+    }
+    spec::resources::resources(host, &mut warnings)?;
+    if host.init == Some(true) {
+        warnings.push("--init is not supported by berth yet: the command runs as PID 1".into());
+    }
+    Ok(warnings)
+}
+
+/// Writes the container's own files.
+fn write_files(dir: &Path, c: &Container) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(dir).map_err(|e| DaemonError::io("creating directory", dir, e))?;
+    let files = [
+        ("hosts", spec::hosts_file(c)),
+        ("hostname", format!("{}\n", spec::hostname(c))),
+        (
+            "resolv.conf",
+            spec::resolv_conf(Path::new("/etc/resolv.conf")),
+        ),
+    ];
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| DaemonError::io("writing", &p, e))?;
+    }
+    Ok(())
+}
+
+impl ContainerService {
+    /// `POST /containers/create`.
+    pub async fn create(&self, req: CreateRequest) -> Result<Created, DaemonError> {
+        if req.config.image.is_empty() {
+            return Err(DaemonError::InvalidArgument(
+                "config cannot be empty in order to create a container".into(),
+            ));
+        }
+        let name = match &req.name {
+            Some(n) if !n.is_empty() => {
+                if !valid_name(n) {
+                    return Err(DaemonError::InvalidArgument(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                let n = n.strip_prefix('/').unwrap_or(n).to_string();
+                if let Ok(other) = self.lookup(&format!("/{n}")) {
+                    if other.snapshot().name == n {
+                        return Err(super::name_conflict(&n, &other.id()));
+                    }
+                }
+                n
+            }
+            _ => self.unused_name(),
+        };
+        let mut host = req.host_config.clone();
+        let warnings = validate_host(&mut host)?;
+        let img = self.inner.images.inspect(&req.config.image).await?;
+        let config = merged_config(&img, &req.config, &req.config.image);
+        let mut argv = config.entrypoint.clone().unwrap_or_default();
+        argv.extend(config.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(DaemonError::InvalidArgument("No command specified".into()));
+        }
+        let id = new_id()?;
+        let mut c = Container {
+            id: id.clone(),
+            name,
+            created: super::now_nanos(),
+            image_name: req.config.image.clone(),
+            image_id: img.image.id.to_string(),
+            config,
+            host_config: host,
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            state: RunState::default(),
+            warnings: warnings.clone(),
+            rootfs_mounts: Vec::new(),
+        };
+        write_files(&self.paths().data_dir(&id), &c)?;
+        let mounts = match self
+            .inner
+            .images
+            .prepare_container_rootfs(img.image.id.as_ref(), &id)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+                return Err(e);
+            }
+        };
+        c.rootfs_mounts = mounts;
+        if let Err(e) = self.insert(c.clone()) {
+            let _ = self.inner.images.release_container(&id).await;
+            let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+            return Err(e);
+        }
+        self.event(&c, "create", &[]);
+        Ok(Created { id, warnings })
+    }
+
+    /// A random name no container has.
+    fn unused_name(&self) -> String {
+        for retry in 0..10 {
+            let n = names::random_name(retry);
+            if self.lookup(&format!("/{n}")).is_err() {
+                return n;
+            }
+        }
+        // Docker falls back to the ID's prefix after many clashes; a random suffix does as well.
+        format!("{}_{}", names::random_name(1), names::random_name(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_like_docker() {
+        let image = berth_image::model::ContainerConfig {
+            entrypoint: Some(s(&["/entry"])),
+            cmd: Some(s(&["default"])),
+            ..Default::default()
+        };
+        let req = |e: Option<Vec<String>>, c: Option<Vec<String>>| ContainerConfig {
+            entrypoint: e,
+            cmd: c,
+            ..Default::default()
+        };
+        assert_eq!(
+            command(&image, &req(None, None)),
+            (Some(s(&["/entry"])), Some(s(&["default"])))
+        );
+        assert_eq!(
+            command(&image, &req(None, Some(s(&["x"])))),
+            (Some(s(&["/entry"])), Some(s(&["x"])))
+        );
+        assert_eq!(
+            command(&image, &req(Some(s(&["sh"])), None)),
+            (Some(s(&["sh"])), None)
+        );
+        assert_eq!(
+            command(&image, &req(Some(s(&[""])), Some(s(&["ls"])))),
+            (None, Some(s(&["ls"])))
+        );
+    }
+
+    #[test]
+    fn env_merges_by_key() {
+        let m = merge_env(&s(&["PATH=/bin", "A=1"]), &s(&["A=2", "B=3"]));
+        assert_eq!(m, s(&["PATH=/bin", "A=2", "B=3"]));
+    }
+
+    #[test]
+    fn host_config_checks() {
+        let mut h = HostConfig::default();
+        assert!(validate_host(&mut h).unwrap().is_empty());
+        assert_eq!(h.network_mode.as_deref(), Some("bridge"));
+        assert_eq!(
+            validate_host(&mut h).unwrap(),
+            vec![BRIDGE_WARNING.to_string()]
+        );
+        let mut h = HostConfig {
+            auto_remove: true,
+            restart_policy: Some(berth_api::container::RestartPolicy {
+                name: "always".into(),
+                maximum_retry_count: 0,
+            }),
+            ..Default::default()
+        };
+        assert!(validate_host(&mut h).is_err());
+        let mut h = HostConfig {
+            network_mode: Some("nope".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate_host(&mut h),
+            Err(DaemonError::NotFound(_))
+        ));
+    }
+}

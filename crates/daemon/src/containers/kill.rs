@@ -1,0 +1,78 @@
+//! `kill`: sends a signal (name like `KILL`/`SIGKILL` or a number) to the container's init through
+//! its shim. Marks the container as stopped by the user, so restart policies leave it alone, as
+//! Docker does.
+
+use std::str::FromStr;
+
+use nix::sys::signal::Signal;
+
+use super::state::Status;
+use super::{shim, ContainerService};
+use crate::error::DaemonError;
+
+/// Parses a signal as Docker accepts it: `9`, `KILL`, `SIGKILL`, `sigkill`.
+pub fn parse_signal(text: &str) -> Result<i32, DaemonError> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    } else {
+        let upper = t.to_ascii_uppercase();
+        let name = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
+        if let Ok(s) = Signal::from_str(&name) {
+            return Ok(s as i32);
+        }
+    }
+    Err(DaemonError::InvalidArgument(format!(
+        "Invalid signal: {text}"
+    )))
+}
+
+impl ContainerService {
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, name_or_id: &str, signal: Option<&str>) -> Result<(), DaemonError> {
+        let sig = parse_signal(signal.unwrap_or("SIGKILL"))?;
+        let entry = self.lookup(name_or_id)?;
+        let _op = entry.op.lock().await;
+        let c = entry.snapshot();
+        if c.state.status == Status::Restarting {
+            // Nothing runs during the backoff: the kill just cancels the restart.
+            let c = self.commit(&entry, false, |c| {
+                c.state.manually_stopped = true;
+                c.state.status = Status::Exited;
+            })?;
+            self.event(&c, "kill", &[("signal", sig.to_string())]);
+            return Ok(());
+        }
+        if !c.state.status.can_kill() {
+            return Err(c.state.status.refusal(&c.id, "kill").into());
+        }
+        let handle = entry
+            .shim()
+            .ok_or_else(|| DaemonError::Conflict(format!("Container {} is not running", c.id)))?;
+        self.commit(&entry, false, |c| c.state.manually_stopped = true)?;
+        shim::kill(&handle, sig, false).await?;
+        self.event(&c, "kill", &[("signal", sig.to_string())]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), 10);
+        assert!(parse_signal("BOGUS").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! `ps`: the containers matching a [`ContainerFilter`] (id, name, label, status, exited, ancestor,
+//! before, since; values of one key ORed except labels, keys ANDed), newest first, with Docker's
+//! `Status` text ("Up 5 minutes", "Exited (0) 3 seconds ago").
+
+use std::collections::BTreeMap;
+
+use super::model::Container;
+use super::state::Status;
+use super::ContainerService;
+use crate::error::DaemonError;
+
+/// `docker ps` options, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFilter {
+    /// Include stopped containers.
+    pub all: bool,
+    /// At most this many (newest first); implies `all`.
+    pub limit: Option<usize>,
+    pub id: Vec<String>,
+    pub name: Vec<String>,
+    pub label: Vec<String>,
+    pub status: Vec<String>,
+    pub exited: Vec<i64>,
+    pub ancestor: Vec<String>,
+    pub before: Option<String>,
+    pub since: Option<String>,
+}
+
+/// Docker's human duration (`units.HumanDuration`).
+pub fn human_duration(secs: i64) -> String {
+    let minutes = secs / 60;
+    let hours = (secs + 1800) / 3600;
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", secs / 3600 / 24 / 365),
+    }
+}
+
+/// The `Status` column of a container at `now` (nanoseconds).
+pub fn status_text(c: &Container, now: i64) -> String {
+    let ago = |t: i64| human_duration((now - t) / 1_000_000_000);
+    let s = &c.state;
+    match s.status {
+        Status::Running => format!("Up {}", ago(s.started_at)),
+        Status::Paused => format!("Up {} (Paused)", ago(s.started_at)),
+        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, ago(s.finished_at)),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Exited if !s.has_been_started && s.finished_at == 0 => "Created".into(),
+        Status::Exited => format!("Exited ({}) {} ago", s.exit_code, ago(s.finished_at)),
+    }
+}
+
+fn matches(c: &Container, f: &ContainerFilter, image_ids: &BTreeMap<String, String>) -> bool {
+    let any =
+        |list: &[String], p: &dyn Fn(&str) -> bool| list.is_empty() || list.iter().any(|x| p(x));
+    any(&f.id, &|id| c.id.starts_with(id))
+        && any(&f.name, &|n| {
+            let n = n.strip_prefix('/').unwrap_or(n);
+            c.name.contains(n)
+        })
+        && crate::filter::labels_match(&f.label, &c.labels())
+        && any(&f.status, &|s| s == c.state.status.as_str())
+        && (f.exited.is_empty()
+            || (c.state.status == Status::Exited && f.exited.contains(&c.state.exit_code)))
+        && any(&f.ancestor, &|a| {
+            c.image_name == a
+                || c.image_name == format!("{a}:latest")
+                || image_ids.get(a).is_some_and(|id| *id == c.image_id)
+                || c.image_id
+                    .strip_prefix("sha256:")
+                    .unwrap_or(&c.image_id)
+                    .starts_with(a.strip_prefix("sha256:").unwrap_or(a))
+        })
+}
+
+impl ContainerService {
+    /// `GET /containers/json`.
+    pub async fn list(&self, f: ContainerFilter) -> Result<Vec<Container>, DaemonError> {
+        for s in &f.status {
+            if Status::parse(s).is_none() {
+                return Err(DaemonError::InvalidArgument(format!(
+                    "invalid filter 'status={s}'"
+                )));
+            }
+        }
+        // Ancestors given by name resolve to image IDs.
+        let mut image_ids = BTreeMap::new();
+        for a in &f.ancestor {
+            if let Ok(img) = self.inner.images.inspect(a).await {
+                image_ids.insert(a.clone(), img.image.id.to_string());
+            }
+        }
+        let created_of =
+            |name: &str| -> Result<i64, DaemonError> { Ok(self.lookup(name)?.snapshot().created) };
+        let before = f.before.as_deref().map(created_of).transpose()?;
+        let since = f.since.as_deref().map(created_of).transpose()?;
+        let all = f.all || f.limit.is_some() || !f.status.is_empty() || !f.exited.is_empty();
+        let mut out: Vec<Container> = self
+            .entries()
+            .iter()
+            .map(|e| e.snapshot())
+            .filter(|c| all || c.state.status.is_active())
+            .filter(|c| before.is_none_or(|b| c.created < b))
+            .filter(|c| since.is_none_or(|s| c.created > s))
+            .filter(|c| matches(c, &f, &image_ids))
+            .collect();
+        out.sort_by_key(|c| std::cmp::Reverse(c.created));
+        if let Some(n) = f.limit.filter(|n| *n > 0) {
+            out.truncate(n);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(60), "About a minute");
+        assert_eq!(human_duration(300), "5 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+}

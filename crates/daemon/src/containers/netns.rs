@@ -1,0 +1,84 @@
+//! A container's private network namespace with its loopback up (the `none` and, until networking
+//! lands, `bridge` modes). The namespace is made by a short-lived OS thread of its own — network
+//! namespaces are per thread, so `unshare` there leaves the daemon's threads untouched — bound to a
+//! file in the container's bundle, and handed to the runtime by path.
+
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+
+use crate::error::DaemonError;
+
+fn fail(path: &Path, what: &str, e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Internal(format!("network namespace {}: {what}: {e}", path.display()))
+}
+
+/// Brings `lo` up in the calling thread's network namespace.
+fn loopback_up(path: &Path) -> Result<(), DaemonError> {
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| fail(path, "opening a socket", e))?;
+    // SAFETY: ifreq is plain old data; an all-zero value is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    // SAFETY: SIOCGIFFLAGS reads the flags of the interface named in `req` into `req`; the
+    // pointer is valid for the duration of the call.
+    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(fail(
+            path,
+            "reading the flags of lo",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: the union's flags member is the one SIOCGIFFLAGS filled in.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, valid for the duration of the call.
+    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(fail(
+            path,
+            "bringing lo up",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a network namespace bound at `path` (replacing a stale one) with `lo` up.
+pub fn create(path: &Path) -> Result<(), DaemonError> {
+    remove(path);
+    std::fs::File::create(path).map_err(|e| DaemonError::io("creating", path, e))?;
+    let target = path.to_path_buf();
+    let made = std::thread::spawn(move || -> Result<(), DaemonError> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| fail(&target, "unshare", e))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| fail(&target, "binding", e))?;
+        loopback_up(&target)
+    })
+    .join()
+    .map_err(|_| fail(path, "creating", "the helper thread panicked"))?;
+    if made.is_err() {
+        remove(path);
+    }
+    made
+}
+
+/// Unbinds and deletes the namespace file (idempotent).
+pub fn remove(path: &Path) {
+    let _ = umount2(path, MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(path);
+}

@@ -1,0 +1,94 @@
+//! `rm`: refuses an active container without `force` (409, Docker's words); with it, kills the
+//! container and waits for its exit. Then marks it `removing`, unmounts and releases the rootfs
+//! (dropping the image hold), deletes its directories and its record, and publishes `destroy`.
+//! The `v` (volumes) flag is accepted and ignored until volumes exist.
+
+use std::time::Duration;
+
+use super::state::{StateError, Status};
+use super::stop::until_not_running;
+use super::{shim, start, ContainerService};
+use crate::error::DaemonError;
+
+/// How long a forced removal waits for the killed container to exit.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
+/// Options of `rm`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoveOptions {
+    pub force: bool,
+}
+
+impl ContainerService {
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(&self, name_or_id: &str, opts: RemoveOptions) -> Result<(), DaemonError> {
+        let entry = self.lookup(name_or_id)?;
+        let _op = entry.op.lock().await;
+        if entry.observed.borrow().removed {
+            return Err(DaemonError::NoSuchContainer(name_or_id.to_string()));
+        }
+        let c = entry.snapshot();
+        let status = c.state.status;
+        if !status.can_remove(opts.force) {
+            return Err(match status {
+                Status::Removing => StateError::RemovalInProgress(c.id.clone()).into(),
+                s => StateError::RemoveRunning {
+                    name: c.name.clone(),
+                    status: s.as_str(),
+                }
+                .into(),
+            });
+        }
+        if status.is_active() {
+            self.commit(&entry, false, |c| c.state.manually_stopped = true)?;
+            if let Some(h) = entry.shim() {
+                let _ = shim::kill(&h, start::libc_sigkill(), true).await;
+                if !until_not_running(&entry, Some(KILL_WAIT)).await {
+                    return Err(DaemonError::Internal(format!(
+                        "could not kill running container {}, cannot remove",
+                        c.id
+                    )));
+                }
+            }
+        }
+        let c = self.commit(&entry, false, |c| c.state.status = Status::Removing)?;
+        if let Some(h) = entry.shim() {
+            shim::shutdown(&h).await;
+        }
+        let paths = self.paths().clone();
+        let id = c.id.clone();
+        let cleaned = tokio::task::spawn_blocking(move || -> Result<(), DaemonError> {
+            start::unmount_rootfs(&paths, &id);
+            for dir in [paths.bundle(&id), paths.data_dir(&id), paths.shim_dir(&id)] {
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(DaemonError::io("removing", dir, e)),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(DaemonError::join)?;
+        let released = match cleaned {
+            Ok(()) => self.inner.images.release_container(&c.id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = released {
+            let _ = self.commit(&entry, false, |c| {
+                c.state.status = Status::Dead;
+                c.state.error = e.to_string();
+            });
+            return Err(e);
+        }
+        self.forget(&entry)?;
+        self.event(&c, "destroy", &[]);
+        Ok(())
+    }
+}
+
+impl From<StateError> for DaemonError {
+    fn from(e: StateError) -> Self {
+        DaemonError::Conflict(e.to_string())
+    }
+}

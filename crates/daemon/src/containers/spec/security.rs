@@ -1,0 +1,215 @@
+//! Capabilities and seccomp as Docker sets them: the default 14 capabilities adjusted by `CapAdd` /
+//! `CapDrop` (`ALL` allowed in both, names with or without `CAP_`), every capability when
+//! privileged; Docker's default seccomp profile unless `seccomp=unconfined` or privileged, or the
+//! profile given inline (`seccomp=<JSON>`, the CLI reads the file for the user) converted for this
+//! host; `no-new-privileges`.
+
+use berth_oci::runtime::Capability;
+use berth_runtime::security::{caps, docker_profile};
+use serde_json::Value;
+
+use super::SpecError;
+
+/// Every capability the kernel defines (Linux 6.x).
+const ALL_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// `NET_ADMIN` / `cap_net_admin` / `CAP_NET_ADMIN` → `CAP_NET_ADMIN`.
+fn normalize(name: &str) -> Result<String, SpecError> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    if bare == "ALL" {
+        return Ok("ALL".to_string());
+    }
+    if !ALL_CAPS.contains(&bare) {
+        return Err(SpecError::Invalid(format!(
+            "unknown capability: \"{name}\""
+        )));
+    }
+    Ok(format!("CAP_{bare}"))
+}
+
+fn default_names() -> Vec<String> {
+    caps::docker_default()
+        .into_iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
+}
+
+/// The container's capability names (`CAP_...`).
+pub fn capabilities(
+    add: &[String],
+    drop: &[String],
+    privileged: bool,
+) -> Result<Vec<String>, SpecError> {
+    let all: Vec<String> = ALL_CAPS.iter().map(|c| format!("CAP_{c}")).collect();
+    if privileged {
+        return Ok(all);
+    }
+    let add: Vec<String> = add.iter().map(|c| normalize(c)).collect::<Result<_, _>>()?;
+    let drop: Vec<String> = drop
+        .iter()
+        .map(|c| normalize(c))
+        .collect::<Result<_, _>>()?;
+    let mut set = if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        default_names()
+    };
+    if add.iter().any(|c| c == "ALL") {
+        set = all.clone();
+    }
+    for c in add.iter().filter(|c| *c != "ALL") {
+        if !set.contains(c) {
+            set.push(c.clone());
+        }
+    }
+    set.retain(|c| !drop.contains(c) || add.contains(c));
+    Ok(set)
+}
+
+/// What `SecurityOpt` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityOptions {
+    pub seccomp_unconfined: bool,
+    /// An inline Docker seccomp profile.
+    pub seccomp_profile: Option<String>,
+    pub no_new_privileges: bool,
+}
+
+/// Parses `SecurityOpt` (`key=value` or the legacy `key:value`).
+pub fn security_options(opts: &[String]) -> Result<SecurityOptions, SpecError> {
+    let mut out = SecurityOptions::default();
+    for o in opts {
+        if o == "no-new-privileges" {
+            out.no_new_privileges = true;
+            continue;
+        }
+        let (k, v) = o
+            .split_once('=')
+            .or_else(|| o.split_once(':'))
+            .ok_or_else(|| SpecError::Invalid(format!("Invalid --security-opt: {o:?}")))?;
+        match k {
+            "seccomp" if v == "unconfined" => out.seccomp_unconfined = true,
+            "seccomp" => out.seccomp_profile = Some(v.to_string()),
+            "no-new-privileges" => {
+                out.no_new_privileges = matches!(v, "true" | "1" | "");
+            }
+            "apparmor" | "label" => {}
+            _ => return Err(SpecError::Invalid(format!("Invalid --security-opt: {o:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// The `linux.seccomp` of the container; `None` when unconfined.
+pub fn seccomp(
+    opts: &SecurityOptions,
+    cap_names: &[String],
+    privileged: bool,
+) -> Result<Option<Value>, SpecError> {
+    if opts.seccomp_unconfined || (privileged && opts.seccomp_profile.is_none()) {
+        return Ok(None);
+    }
+    let caps: Vec<Capability> = cap_names
+        .iter()
+        .filter_map(|c| serde_json::from_value(Value::String(c.clone())).ok())
+        .collect();
+    let profile = match &opts.seccomp_profile {
+        None => docker_profile::docker_default(&caps),
+        Some(json) => {
+            let p = docker_profile::parse(json)
+                .map_err(|e| SpecError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
+            let target = docker_profile::Target {
+                goarch: docker_profile::host_goarch(),
+                caps: &caps,
+                kernel: docker_profile::host_kernel(),
+            };
+            docker_profile::convert(&p, &target)
+                .map_err(|e| SpecError::Invalid(format!("decoding seccomp profile failed: {e}")))?
+        }
+    };
+    serde_json::to_value(profile)
+        .map(Some)
+        .map_err(|e| SpecError::Invalid(format!("encoding the seccomp profile: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn caps_like_docker() {
+        let d = capabilities(&[], &[], false).unwrap();
+        assert_eq!(d.len(), 14);
+        assert!(d.contains(&"CAP_CHOWN".to_string()));
+        let c = capabilities(&s(&["NET_ADMIN"]), &s(&["chown"]), false).unwrap();
+        assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(!c.contains(&"CAP_CHOWN".to_string()));
+        let only = capabilities(&s(&["KILL"]), &s(&["ALL"]), false).unwrap();
+        assert_eq!(only, s(&["CAP_KILL"]));
+        assert_eq!(
+            capabilities(&s(&["ALL"]), &[], false).unwrap().len(),
+            ALL_CAPS.len()
+        );
+        assert!(capabilities(&s(&["BOGUS"]), &[], false).is_err());
+    }
+
+    #[test]
+    fn security_opts() {
+        let o = security_options(&s(&["seccomp=unconfined", "no-new-privileges"])).unwrap();
+        assert!(o.seccomp_unconfined && o.no_new_privileges);
+        assert!(security_options(&s(&["bogus"])).is_err());
+        assert!(seccomp(&o, &[], false).unwrap().is_none());
+        let d = seccomp(&SecurityOptions::default(), &s(&["CAP_CHOWN"]), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(d["defaultAction"], "SCMP_ACT_ERRNO");
+    }
+}

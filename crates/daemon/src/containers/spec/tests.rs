@@ -1,0 +1,155 @@
+use super::*;
+use crate::containers::model::RunState;
+use berth_api::container::{ContainerConfig, HostConfig};
+
+fn container(config: ContainerConfig, host: HostConfig) -> Container {
+    Container {
+        id: "0123456789abcdef".repeat(4),
+        name: "t".into(),
+        created: 0,
+        image_name: "busybox".into(),
+        image_id: "sha256:x".into(),
+        config,
+        host_config: host,
+        path: "sh".into(),
+        args: vec!["-c".into(), "true".into()],
+        state: RunState::default(),
+        warnings: vec![],
+        rootfs_mounts: vec![],
+    }
+}
+
+fn paths(root: &Path) -> SpecPaths {
+    SpecPaths {
+        rootfs: root.to_path_buf(),
+        hosts: root.join("hosts"),
+        hostname: root.join("hostname"),
+        resolv_conf: root.join("resolv.conf"),
+        cgroup: "/berth/x".into(),
+        netns: None,
+    }
+}
+
+#[test]
+fn default_spec_is_dockers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/sh"), "").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("bin/sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    let c = container(
+        ContainerConfig {
+            working_dir: "/work/dir".into(),
+            env: Some(vec!["A=B".into()]),
+            ..Default::default()
+        },
+        HostConfig::default(),
+    );
+    let mut w = Vec::new();
+    let spec = build(&c, &paths(dir.path()), &mut w).unwrap();
+    assert!(dir.path().join("work/dir").is_dir());
+    assert_eq!(spec["hostname"], "0123456789ab");
+    assert_eq!(spec["process"]["args"], json!(["sh", "-c", "true"]));
+    let env = spec["process"]["env"].as_array().unwrap();
+    assert!(env.contains(&json!("HOSTNAME=0123456789ab")));
+    assert!(env.contains(&json!("A=B")));
+    assert!(env.contains(&json!("HOME=/root")));
+    assert_eq!(
+        spec["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .len(),
+        14
+    );
+    assert!(spec["linux"]["seccomp"].is_object());
+    assert!(spec["linux"]["maskedPaths"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("/proc/kcore")));
+    let shm = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/dev/shm")
+        .unwrap();
+    assert!(shm["options"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("size=67108864")));
+    let ns = spec["linux"]["namespaces"].as_array().unwrap();
+    assert!(ns.contains(&json!({"type": "network"})));
+}
+
+#[test]
+fn host_network_privileged_and_users() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/sh"), "").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("bin/sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("etc/passwd"),
+        "web:x:1000:1000::/srv:/bin/sh\n",
+    )
+    .unwrap();
+    let c = container(
+        ContainerConfig {
+            user: "web".into(),
+            ..Default::default()
+        },
+        HostConfig {
+            network_mode: Some("host".into()),
+            privileged: true,
+            ..Default::default()
+        },
+    );
+    let spec = build(&c, &paths(dir.path()), &mut Vec::new()).unwrap();
+    assert_eq!(spec["process"]["user"]["uid"], 1000);
+    assert!(spec["linux"]["seccomp"].is_null());
+    assert!(spec["linux"]["maskedPaths"].is_null());
+    let ns = spec["linux"]["namespaces"].as_array().unwrap();
+    assert!(!ns.contains(&json!({"type": "network"})));
+    let bad = container(
+        ContainerConfig::default(),
+        HostConfig {
+            network_mode: Some("mynet".into()),
+            ..Default::default()
+        },
+    );
+    assert!(build(&bad, &paths(dir.path()), &mut Vec::new()).is_err());
+}
+
+#[test]
+fn commands_are_checked_like_execve() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/data"), "").unwrap();
+    let mut c = container(ContainerConfig::default(), HostConfig::default());
+    let env = vec!["PATH=/bin".to_string()];
+    c.path = "nope".into();
+    let e = check_command(&c, dir.path(), &env).unwrap_err().to_string();
+    assert!(e.contains("executable file not found"), "{e}");
+    c.path = "/bin".into();
+    assert!(check_command(&c, dir.path(), &env)
+        .unwrap_err()
+        .to_string()
+        .contains("permission denied"));
+    c.path = "data".into();
+    assert!(check_command(&c, dir.path(), &env)
+        .unwrap_err()
+        .to_string()
+        .contains("permission denied"));
+}

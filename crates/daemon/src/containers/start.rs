@@ -1,0 +1,271 @@
+//! `start`: mounts the rootfs from the image store's mount description, writes the bundle's
+//! `config.json` (see [`super::spec`]), spawns the shim (which creates the container, parked),
+//! connects the attach clients that were waiting, releases the container (`start` op), records it
+//! as running and hands it to its [`super::monitor`].
+//!
+//! A start that fails at create (a missing executable, a directory as command) leaves the container
+//! `exited` with Docker's codes (127, 126; 128 otherwise) and the runtime's message in
+//! `State.Error`; the error goes back with the runtime's words, which the docker CLI reads to
+//! choose its own exit code.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_shim::protocol::ShimConfig;
+
+use super::model::Container;
+use super::state::Status;
+use super::{monitor, shim, spec, ContainerService, Entry};
+use crate::error::DaemonError;
+
+/// What a start did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Started,
+    /// It was running already (Docker answers 304).
+    AlreadyRunning,
+}
+
+/// Bytes of a `max-size` log option (`10m`, `1k`, `512`).
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t.as_str(), 1),
+    };
+    num.trim_end_matches('b')
+        .parse::<u64>()
+        .ok()
+        .map(|n| n * mult)
+}
+
+/// Docker's exit code for a failed create: 127 not found, 126 not executable, 128 otherwise.
+pub fn create_failure_code(message: &str) -> i64 {
+    let m = message.to_ascii_lowercase();
+    if m.contains("not found") || m.contains("no such file or directory") {
+        127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
+    } else {
+        128
+    }
+}
+
+async fn blocking_io<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
+) -> Result<T, DaemonError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(DaemonError::join)?
+}
+
+/// Mounts the rootfs (fresh) and writes the bundle's config.json; returns warnings.
+fn prepare_bundle(c: &Container, paths: &super::Paths) -> Result<Vec<String>, DaemonError> {
+    let bundle = paths.bundle(&c.id);
+    let rootfs = paths.rootfs(&c.id);
+    std::fs::create_dir_all(&rootfs)
+        .map_err(|e| DaemonError::io("creating directory", &rootfs, e))?;
+    let _ = berth_image::snapshot::unmount_all(&rootfs);
+    berth_image::snapshot::mount_all(&c.rootfs_mounts, &rootfs).map_err(|e| {
+        DaemonError::Internal(format!("mounting the rootfs of container {}: {e}", c.id))
+    })?;
+    let data = paths.data_dir(&c.id);
+    let spec_paths = spec::SpecPaths {
+        rootfs: rootfs.clone(),
+        hosts: data.join("hosts"),
+        hostname: data.join("hostname"),
+        resolv_conf: data.join("resolv.conf"),
+        cgroup: format!("/berth/{}", c.id),
+        netns: None,
+    };
+    let mut spec_paths = spec_paths;
+    if c.host_config.network_mode.as_deref() != Some("host") {
+        let ns = paths.netns(&c.id);
+        if let Err(e) = super::netns::create(&ns) {
+            let _ = berth_image::snapshot::unmount_all(&rootfs);
+            return Err(e);
+        }
+        spec_paths.netns = Some(ns);
+    }
+    let mut warnings = Vec::new();
+    let built = spec::build(c, &spec_paths, &mut warnings).and_then(|s| {
+        serde_json::to_vec_pretty(&s)
+            .map_err(|e| spec::SpecError::Invalid(format!("encoding the runtime spec: {e}")))
+    });
+    let json = match built {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = berth_image::snapshot::unmount_all(&rootfs);
+            super::netns::remove(&paths.netns(&c.id));
+            return Err(e.into());
+        }
+    };
+    let config = bundle.join("config.json");
+    std::fs::write(&config, json).map_err(|e| DaemonError::io("writing", &config, e))?;
+    Ok(warnings)
+}
+
+/// Unmounts the rootfs of `id` (idempotent).
+pub(crate) fn unmount_rootfs(paths: &super::Paths, id: &str) {
+    let rootfs = paths.rootfs(id);
+    super::netns::remove(&paths.netns(id));
+    if let Err(e) = berth_image::snapshot::unmount_all(&rootfs) {
+        tracing::warn!(container = id, error = %e, "unmounting the rootfs");
+    }
+}
+
+impl ContainerService {
+    /// `POST /containers/{id}/start`.
+    pub async fn start(&self, name_or_id: &str) -> Result<Started, DaemonError> {
+        let entry = self.lookup(name_or_id)?;
+        let _op = entry.op.lock().await;
+        let status = entry.snapshot().state.status;
+        if status == Status::Running {
+            return Ok(Started::AlreadyRunning);
+        }
+        if status == Status::Paused {
+            return Err(DaemonError::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
+            ));
+        }
+        if !status.can_start() {
+            return Err(status.refusal(&entry.id(), "start").into());
+        }
+        self.commit(&entry, false, |c| c.state.manually_stopped = false)?;
+        self.start_locked(&entry).await?;
+        Ok(Started::Started)
+    }
+
+    /// Starts the container; the caller holds `entry.op`.
+    pub(crate) async fn start_locked(&self, entry: &Arc<Entry>) -> Result<(), DaemonError> {
+        let c = entry.snapshot();
+        let paths = self.paths().clone();
+        let state_dir = paths.shim_dir(&c.id);
+        let _ = std::fs::remove_dir_all(&state_dir);
+        let (c2, p2) = (c.clone(), paths.clone());
+        let prepared = blocking_io(move || prepare_bundle(&c2, &p2)).await;
+        if let Err(e) = prepared {
+            return Err(self.start_failed(entry, e).await);
+        }
+        let log = c.host_config.log_config.clone().unwrap_or_default();
+        let opts = log.config.clone().unwrap_or_default();
+        let config = ShimConfig {
+            id: c.id.clone(),
+            bundle: paths.bundle(&c.id),
+            state_dir: state_dir.clone(),
+            runtime_root: paths.runtime_root.clone(),
+            log_path: (log.kind != "none").then(|| paths.log_path(&c.id)),
+            log_max_size: opts
+                .get("max-size")
+                .and_then(|s| parse_size(s))
+                .unwrap_or(0),
+            log_max_file: opts
+                .get("max-file")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
+            stdin: c.config.open_stdin,
+            stdin_once: c.config.stdin_once,
+            terminal: c.config.tty,
+        };
+        let handle = match shim::spawn(config, &self.inner.shim_exe).await {
+            Ok(h) => h,
+            Err(e) => return Err(self.start_failed(entry, e).await),
+        };
+        entry.set_shim(Some(handle.clone()));
+        self.connect_waiting_attaches(entry, &handle).await;
+        if let Err(e) = shim::start(&handle).await {
+            let _ = shim::kill(&handle, libc_sigkill(), true).await;
+            return Err(self.start_failed(entry, e).await);
+        }
+        let h2 = handle.clone();
+        let pid = tokio::task::spawn_blocking(move || h2.state().map(|s| s.pid).unwrap_or(0))
+            .await
+            .unwrap_or(0);
+        let updated = self.commit(entry, false, |c| {
+            c.state.status = Status::Running;
+            c.state.pid = i64::from(pid);
+            c.state.started_at = super::now_nanos();
+            c.state.finished_at = 0;
+            c.state.exit_code = 0;
+            c.state.error.clear();
+            c.state.oom_killed = false;
+            c.state.has_been_started = true;
+        })?;
+        self.event(&updated, "start", &[]);
+        monitor::spawn(self.clone(), entry.clone(), handle);
+        Ok(())
+    }
+
+    /// Records a failed start (exited with Docker's code), cleans up, honours AutoRemove.
+    async fn start_failed(&self, entry: &Arc<Entry>, e: DaemonError) -> DaemonError {
+        let id = entry.id();
+        entry.set_shim(None);
+        let paths = self.paths().clone();
+        let id2 = id.clone();
+        let _ = tokio::task::spawn_blocking(move || unmount_rootfs(&paths, &id2)).await;
+        let message = e.to_string();
+        let code = create_failure_code(&message);
+        let recorded = self.commit(entry, true, |c| {
+            c.state.status = Status::Exited;
+            c.state.exit_code = code;
+            c.state.error = message.clone();
+            c.state.pid = 0;
+            c.state.finished_at = super::now_nanos();
+        });
+        if let Ok(c) = recorded {
+            self.event(&c, "die", &[("exitCode", code.to_string())]);
+            if c.host_config.auto_remove {
+                let svc = self.clone();
+                // After the caller released the container's lock.
+                tokio::spawn(async move {
+                    let _ = svc
+                        .remove(&id, super::remove::RemoveOptions { force: true })
+                        .await;
+                });
+            }
+        }
+        // Nobody will start this container for the attach clients that waited.
+        entry
+            .waiting_attaches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        e
+    }
+}
+
+pub(crate) fn libc_sigkill() -> i32 {
+    nix::sys::signal::Signal::SIGKILL as i32
+}
+
+/// Whether the bundle still holds a mounted rootfs (for tests and restore).
+pub fn rootfs_is_mounted(rootfs: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| {
+            let target = rootfs.display().to_string();
+            m.lines()
+                .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_codes() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(
+            create_failure_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(create_failure_code("exec /etc: permission denied"), 126);
+        assert_eq!(create_failure_code("boom"), 128);
+    }
+}

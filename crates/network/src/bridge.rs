@@ -1,0 +1,107 @@
+//! Linux bridges: one per Berth network, holding the network's gateway address.
+//!
+//! [`ensure`] is idempotent (creates what is missing, keeps what is there) so the daemon can call it at
+//! every start; [`remove`] is a no-op when the bridge is already gone.
+
+use std::net::Ipv4Addr;
+
+use crate::ipam::{choose_default_subnet, IpamError, Subnet};
+use crate::netlink::{Netlink, NetlinkError};
+
+/// The default bridge network's Linux bridge (Docker's `docker0`).
+pub const DEFAULT_BRIDGE: &str = "berth0";
+
+/// Errors from bridge management.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("bridge {name}: {source}")]
+    Netlink { name: String, source: NetlinkError },
+    #[error("bridge {name}: a link of that name exists but could not be found again")]
+    Vanished { name: String },
+    #[error("invalid bridge name {0:?}: use 1 to 15 characters without '/', ':' or spaces")]
+    InvalidName(String),
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+}
+
+/// Checks a Linux interface name (IFNAMSIZ is 16 including the terminating NUL).
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// Creates bridge `name` if missing, gives it `gateway/prefix` and brings it up; returns its index.
+pub fn ensure(
+    nl: &mut Netlink,
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<u32, BridgeError> {
+    if !valid_ifname(name) {
+        return Err(BridgeError::InvalidName(name.to_string()));
+    }
+    let wrap = |source| BridgeError::Netlink {
+        name: name.to_string(),
+        source,
+    };
+    let index = match nl.link_index(name).map_err(wrap)? {
+        Some(i) => i,
+        None => {
+            match nl.create_bridge(name) {
+                Err(e) if e.errno() == Some(libc::EEXIST) => {}
+                r => r.map_err(wrap)?,
+            }
+            nl.link_index(name)
+                .map_err(wrap)?
+                .ok_or_else(|| BridgeError::Vanished {
+                    name: name.to_string(),
+                })?
+        }
+    };
+    nl.add_address(index, gateway, prefix).map_err(wrap)?;
+    nl.set_up(index).map_err(wrap)?;
+    Ok(index)
+}
+
+/// Deletes bridge `name`; a missing bridge is not an error.
+pub fn remove(nl: &mut Netlink, name: &str) -> Result<(), BridgeError> {
+    let wrap = |source| BridgeError::Netlink {
+        name: name.to_string(),
+        source,
+    };
+    if let Some(index) = nl.link_index(name).map_err(wrap)? {
+        match nl.delete_link(index) {
+            Err(e) if e.errno() == Some(libc::ENODEV) => {}
+            r => r.map_err(wrap)?,
+        }
+    }
+    Ok(())
+}
+
+/// A subnet for a new network that clashes neither with the host's routes nor with `existing`.
+pub fn pick_subnet(nl: &mut Netlink, existing: &[Subnet]) -> Result<Subnet, BridgeError> {
+    let routes = nl.ipv4_routes().map_err(|source| BridgeError::Netlink {
+        name: "(routes)".to_string(),
+        source,
+    })?;
+    Ok(choose_default_subnet(&routes, existing)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names() {
+        assert!(valid_ifname("berth0"));
+        assert!(valid_ifname("br-0123456789ab"));
+        assert!(!valid_ifname("br-0123456789abc"));
+        assert!(!valid_ifname("a/b"));
+        assert!(!valid_ifname(""));
+    }
+}

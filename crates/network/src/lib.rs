@@ -1,0 +1,21 @@
+//! Berth's container networking, as a synchronous library the daemon calls from `spawn_blocking`.
+//!
+//! - [`ipam`]: a pure address allocator over state the caller persists;
+//! - [`netns`]: sockets created inside another network namespace by a forked helper (the caller never
+//!   `setns`es, so a multi-threaded daemon may use it);
+//! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes);
+//! - [`bridge`], [`endpoint`]: Linux bridges and per-container veth endpoints;
+//! - [`firewall`]: Berth's own nftables table (masquerade, isolation, published ports) and [`ports`]
+//!   (parsing and allocating published ports);
+//! - [`files`]: `/etc/hosts` and `/etc/resolv.conf` as Docker writes them;
+//! - [`dns`]: the embedded DNS server for user-defined networks.
+
+pub mod bridge;
+pub mod dns;
+pub mod endpoint;
+pub mod files;
+pub mod firewall;
+pub mod ipam;
+pub mod netlink;
+pub mod netns;
+pub mod ports;

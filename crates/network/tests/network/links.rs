@@ -1,0 +1,64 @@
+//! Bridges and veth endpoints: containers on one bridge reach each other; teardown leaves nothing.
+
+use std::net::Ipv4Addr;
+
+use berth_network::endpoint::{self, mac_from_ip, EndpointConfig};
+use berth_network::netlink::Netlink;
+
+use crate::harness::{link_exists, root_tests, unique, Bridge, Netns};
+
+pub fn endpoint_cfg(bridge: &str, ip: Ipv4Addr, gw: Ipv4Addr) -> EndpointConfig {
+    EndpointConfig {
+        bridge: bridge.to_string(),
+        host_ifname: unique("btv"),
+        ifname: "eth0".to_string(),
+        ip,
+        prefix: 24,
+        mac: mac_from_ip(ip),
+        default_gateway: Some(gw),
+    }
+}
+
+#[test]
+fn two_namespaces_on_one_bridge_reach_each_other() {
+    if !root_tests() {
+        return;
+    }
+    let gw = Ipv4Addr::new(10, 231, 7, 1);
+    let br = Bridge::new(gw, 24);
+    let (a, b) = (Netns::new(), Netns::new());
+    let mut nl = Netlink::open().unwrap();
+    let ca = endpoint_cfg(&br.name, Ipv4Addr::new(10, 231, 7, 2), gw);
+    let cb = endpoint_cfg(&br.name, Ipv4Addr::new(10, 231, 7, 3), gw);
+    endpoint::attach(&mut nl, a.fd(), &ca).unwrap();
+    endpoint::attach(&mut nl, b.fd(), &cb).unwrap();
+    assert!(link_exists(&ca.host_ifname));
+
+    let addr =
+        String::from_utf8_lossy(&a.exec(&["ip", "-4", "addr", "show", "eth0"]).stdout).into_owned();
+    assert!(addr.contains("10.231.7.2/24"), "{addr}");
+    let link =
+        String::from_utf8_lossy(&a.exec(&["ip", "link", "show", "eth0"]).stdout).into_owned();
+    assert!(link.contains("02:42:0a:e7:07:02"), "{link}");
+    let route = String::from_utf8_lossy(&a.exec(&["ip", "route"]).stdout).into_owned();
+    assert!(route.contains("default via 10.231.7.1"), "{route}");
+
+    let ping = a.exec(&["busybox", "ping", "-c1", "-W2", "10.231.7.3"]);
+    assert!(
+        ping.status.success(),
+        "ping b: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    let ping = b.exec(&["busybox", "ping", "-c1", "-W2", "10.231.7.1"]);
+    assert!(
+        ping.status.success(),
+        "ping gateway: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+
+    endpoint::detach(&mut nl, &ca.host_ifname).unwrap();
+    endpoint::detach(&mut nl, &ca.host_ifname).unwrap();
+    assert!(!link_exists(&ca.host_ifname));
+    let links = String::from_utf8_lossy(&a.exec(&["ip", "link"]).stdout).into_owned();
+    assert!(!links.contains("eth0"), "{links}");
+}
