@@ -5,10 +5,11 @@
 # Usage (as root):  bench/runtime.sh            # N=50 timed runs per runtime, 3 warm-up runs
 #                   N=200 WARMUP=5 bench/runtime.sh
 #                   BERTH=/path/to/berth bench/runtime.sh   # skip the release build
+#                   GAP=0 bench/runtime.sh      # back to back (default: 0.05 s pause before each run)
 #
 # It builds berth (release), makes one bundle in a temp dir (Debian's busybox-static + `berth
 # runtime spec`), runs the three runtimes in rotation (berth, crun, runc, berth, ...) so drift hits
-# all alike, and prints each median, the ratios berth/crun and berth/runc, and the processes (not
+# all alike, pausing GAP seconds before each run, and prints each median, the ratios berth/crun and berth/runc, and the processes (not
 # threads) forked per start, counted with strace. Missing peers are skipped.
 #
 # Host quirk: crun refuses a hybrid cgroup layout while a controller sits on the cgroup2 mount (on
@@ -20,6 +21,11 @@ export LC_ALL=C
 
 N=${N:-50}
 WARMUP=${WARMUP:-3}
+# A pause before each timed run. Runtimes that move a process into a cgroup with a write to
+# cgroup.procs take a kernel lock whose first taking waits for an RCU grace period; a taking
+# within a grace period or so of the last one is quick. Back to back, each run would thus inherit
+# a warm lock from the runtime before it; the pause makes every start pay what a lone start pays.
+GAP=${GAP:-0.05}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CGROUP_PATH="/berth-bench-$$"
 
@@ -130,6 +136,7 @@ mv "$WORK/config.json" "$BUNDLE/config.json"
 # --- timing -------------------------------------------------------------------------------------
 run_once() { # runtime id -> appends elapsed ms to $WORK/times-<runtime>
   local rt=$1 id=$2 t0 t1
+  [[ $GAP == 0 ]] || sleep "$GAP"
   t0=$EPOCHREALTIME
   if ! $(rt_cmd "$rt") run --bundle "$BUNDLE" "$id" >/dev/null 2>"$WORK/err-$rt"; then
     echo "bench/runtime.sh: $rt run failed:" >&2
@@ -182,4 +189,4 @@ for peer in crun runc; do
       'BEGIN { printf "berth/%s median ratio: %.2f\n", n, b / p }'
   fi
 done
-echo "($N timed runs each after $WARMUP warm-up runs; one bundle; /bin/true in busybox)"
+echo "($N timed runs each after $WARMUP warm-up runs, ${GAP}s apart; one bundle; /bin/true in busybox)"

@@ -6,11 +6,26 @@
 //!  1. P: load and validate the spec, make the state dir, create the cgroup with its limits, make
 //!     the exec fifo and open it `O_PATH`, connect the console socket, join a pid namespace by
 //!     path, become non-dumpable (inherited by the child: no process of the container can open
-//!     `/proc/<pid>/exe`, the runtime binary, before the exec), then `clone` the one child with
-//!     the new namespaces' flags (user included, cgroup not).
-//!  2. C: unblock signals (`run` blocked them to forward them), stay non-dumpable, wait for `G`.
-//!  3. P: write the uid/gid maps (new user namespace), move the child into the cgroup, set its
-//!     oom_score_adj, send `G` with the state JSON for the hooks.
+//!     `/proc/<pid>/exe`, the runtime binary, before the exec), open the cgroup's way in
+//!     ([`crate::cgroups::join`]: v1 `tasks` files, v2 the directory), then `clone` the one child
+//!     with the new namespaces' flags (user included, cgroup not); on v2 `clone3` with
+//!     `CLONE_INTO_CGROUP` puts it in its cgroup at birth.
+//!  2. C: on v1, write `0` to each inherited `tasks` file (moves itself into the cgroup) and close
+//!     them; unblock signals (`run` blocked them to forward them), stay non-dumpable, wait for `G`.
+//!  3. P (meanwhile): write the uid/gid maps (new user namespace); on v2 only if `clone3` was
+//!     refused, move the child in through `cgroup.procs`; set its oom_score_adj; send `G` with the
+//!     state JSON for the hooks.
+//!
+//!     Why the child moves itself: a write to `cgroup.procs` takes the kernel's global
+//!     `cgroup_threadgroup_rwsem` for writing, and the first taking after a quiet spell waits for
+//!     an RCU grace period (5–20 ms here, most of a start). A thread moving only itself (`0` into
+//!     v1's `tasks`) skips that lock, and `CLONE_INTO_CGROUP` takes only its read side. The files
+//!     are opened by P because the kernel checks the opener's credentials: C may already be an
+//!     unmapped uid of a new user namespace. C is single-threaded, so its one thread is the
+//!     whole process. Before the join C has only run the few instructions after `clone` (its
+//!     pages are P's, copied on write), so everything that must be accounted or limited —
+//!     memory touched during setup, pids, device access for `mknod`, the cgroup namespace's root —
+//!     happens inside the cgroup, as when P moved it in before `G`.
 //!  4. C: join namespaces by path (user first, mount last), unshare the rest when a user namespace
 //!     was joined, become root of a new user namespace, unshare the cgroup namespace (now that it
 //!     is in its cgroup), set hostname and domainname.
@@ -29,6 +44,7 @@
 //! 12. C: open the exec fifo for writing through `/proc/self/fd`, which blocks until `start` opens
 //!     it for reading; write one byte; run startContainer hooks; `execve`.
 
+use crate::cgroups::SelfJoin;
 use crate::console::{self, Pty};
 use crate::namespaces::{self, Plan};
 use crate::sys::{RealSys, Sys};
@@ -123,11 +139,13 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     /// Descriptors 3..3+n passed to the container (`--preserve-fds`).
     pub preserve_fds: i32,
+    /// cgroup v1: the `tasks` files the init writes itself into (step 2).
+    pub cgroup_join: Option<SelfJoin>,
 }
 
 /// The child's entry point after `clone`; never returns.
-pub fn child_main(args: InitArgs<'_>) -> ! {
-    let err = match setup(&args) {
+pub fn child_main(mut args: InitArgs<'_>) -> ! {
+    let err = match setup(&mut args) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -144,11 +162,16 @@ fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
 }
 
 /// Steps 2 to 12; returns only when something failed (else it has exec'ed).
-fn setup(args: &InitArgs<'_>) -> Result<std::convert::Infallible> {
+fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
+    // 2. Into the cgroup first: everything after this is accounted and limited there.
+    if let Some(join) = args.cgroup_join.take() {
+        join.join()?;
+    }
+    let args = &*args;
     let spec = args.spec;
     let sys = RealSys;
     let sync = args.sync.as_fd();
-    // 2. The parent blocked signals to forward them; the container must start with none blocked.
+    // The parent blocked signals to forward them; the container must start with none blocked.
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(sys_err("unblock signals"))?;
     nix::sys::prctl::set_dumpable(false).map_err(sys_err("make setup process non-dumpable"))?;

@@ -79,22 +79,23 @@ fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
 }
 
 /// Removes cgroup `dir` and its child cgroups, bottom-up. A missing directory is success; a busy
-/// one (tasks still exiting) is retried until `deadline`.
+/// one (tasks still exiting) is retried until `deadline`. The common case, a leaf, costs one
+/// `rmdir`: children are listed only when the kernel says the directory is busy.
 pub(crate) fn remove_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
-    let children = match child_dirs(dir) {
-        Ok(c) => c,
-        Err(CgroupError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(())
-        }
-        Err(e) => return Err(e),
-    };
-    for child in children {
-        remove_tree(&child, deadline)?;
-    }
+    let mut listed = false;
     loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // cgroupfs says EBUSY with child cgroups; a plain directory ENOTEMPTY.
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) && !listed =>
+            {
+                listed = true;
+                for child in child_dirs(dir)? {
+                    remove_tree(&child, deadline)?;
+                }
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }

@@ -17,14 +17,15 @@
 //! `BPF_PROG_TYPE_CGROUP_DEVICE` program ([`bpf`]).
 //!
 //! Cost: moving a process in ([`Cgroup::add_process`]) takes the kernel's threadgroup lock for
-//! writing, and the first such move of a start waits for an RCU grace period (several ms). On v2,
-//! `clone3(CLONE_INTO_CGROUP)` with a descriptor of [`Cgroup::controller_dir`] avoids it; on v1 the
-//! caller can let the child work while the parent moves it in.
+//! writing, and the first such move of a start waits for an RCU grace period (5–20 ms). [`join`]
+//! has the two ways around it that `create` uses: the init moves itself through `tasks` files
+//! opened for it (v1), or is cloned into its cgroup (v2).
 
 pub mod bpf;
 pub mod detect;
 pub mod devices;
 mod fs;
+pub mod join;
 pub mod v1;
 pub mod v2;
 pub mod validate;
@@ -36,6 +37,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 pub use detect::detect;
+pub use join::{clone_target, SelfJoin};
 
 /// How long [`Cgroup::destroy`], freezing and thawing wait for the kernel.
 const SETTLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -257,3 +257,105 @@ fn host_hierarchy_counts_oom_kills() {
     assert_eq!(cg.oom_kills().expect("oom kills"), 1);
     assert!(cg.memory_usage().expect("usage") < 16 * 1024 * 1024);
 }
+
+/// A clone of this process that waits in `pause` until killed (tests only: the closure may run
+/// next to the harness's threads, so it makes raw syscalls only).
+struct Paused(nix::unistd::Pid);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.0, None);
+    }
+}
+
+/// Polls until `pid` is listed in `dir/cgroup.procs`, or fails after a deadline.
+fn wait_listed(dir: &Path, pid: nix::unistd::Pid) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let file = dir.join("cgroup.procs");
+    loop {
+        let text = std::fs::read_to_string(&file).expect("read cgroup.procs");
+        if text.lines().any(|l| l.trim() == pid.to_string()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pid} never appeared in {}: {text:?}",
+            file.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn v1_init_joins_itself_through_tasks_files() {
+    if !root_tests() {
+        return;
+    }
+    let path = unique_path();
+    let cg = Cgroup::new(Some(&path), "c").expect("cgroup");
+    let _g = Guard {
+        cg: cg.clone(),
+        child: None,
+    };
+    cg.create(None).expect("create");
+    let Some(join) = SelfJoin::open(&cg).expect("open tasks files") else {
+        assert!(matches!(cg.hierarchy(), Hierarchy::V2(_)));
+        eprintln!("host uses cgroup v2: self-join not used");
+        return;
+    };
+    let (pid, _) =
+        crate::container::create::clone_into(nix::sched::CloneFlags::empty(), None, || {
+            let code = if join.join().is_ok() { 0 } else { 1 };
+            // SAFETY: raw syscalls only in the clone of a multi-threaded test process.
+            unsafe {
+                if code == 0 {
+                    libc::pause();
+                }
+                libc::_exit(code)
+            }
+        })
+        .expect("clone");
+    let _child = Paused(pid);
+    for dir in cg.dirs() {
+        wait_listed(&dir, pid);
+    }
+}
+
+#[test]
+fn v2_clone_into_cgroup_starts_the_child_there() {
+    if !root_tests() {
+        return;
+    }
+    let path = unique_path();
+    let cg = Cgroup::with_root(Hierarchy::V2(v2_root()), Some(&path), "c").expect("cgroup");
+    let _g = Guard {
+        cg: cg.clone(),
+        child: None,
+    };
+    cg.create(None).expect("create");
+    let fd = clone_target(&cg).expect("open dir").expect("a v2 target");
+    let (pid, into) = crate::container::create::clone_into(
+        nix::sched::CloneFlags::empty(),
+        Some(std::os::fd::AsFd::as_fd(&fd)),
+        || {
+            // SAFETY: raw syscalls only in the clone of a multi-threaded test process.
+            unsafe {
+                libc::pause();
+                libc::_exit(0)
+            }
+        },
+    )
+    .expect("clone");
+    let _child = Paused(pid);
+    assert!(into, "clone3(CLONE_INTO_CGROUP) should work on kernel 5.7+");
+    // In the cgroup at once: no writer, no polling needed.
+    let procs = std::fs::read_to_string(cg.dirs()[0].join("cgroup.procs")).expect("read");
+    assert_eq!(procs.trim(), pid.to_string());
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read");
+    assert!(
+        own.lines()
+            .any(|l| l == format!("0::/{}", path.display().to_string().trim_start_matches('/'))),
+        "{own}"
+    );
+}

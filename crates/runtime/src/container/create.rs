@@ -3,7 +3,7 @@
 //! [`Rollback`], so a failed create leaves nothing behind.
 
 use super::state::{now_rfc3339, proc_stat, validate_id, State, EXEC_FIFO};
-use crate::cgroups::Cgroup;
+use crate::cgroups::{self, Cgroup, SelfJoin};
 use crate::init::{self, InitArgs, Msg};
 use crate::namespaces;
 use crate::sys::RealSys;
@@ -13,7 +13,7 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -179,6 +179,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         source,
     })?;
 
+    // The init's way into its cgroup without the kernel's slow global lock (see cgroups::join):
+    // on v1 it moves itself through `tasks` files opened here, on v2 it is cloned into it.
+    let cgroup_join = SelfJoin::open(&cgroup)?;
+    let clone_target = cgroups::clone_target(&cgroup)?;
     let args = InitArgs {
         spec: &spec,
         rootfs: &rootfs,
@@ -188,22 +192,32 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         fifo,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
+        cgroup_join,
     };
     let parent_raw = parent_sock.as_raw_fd();
-    let pid = clone_child(plan.clone_flags, || {
-        // SAFETY: the child closes its copy of the parent's end, so it sees EOF if the parent
-        // dies; nothing in the child uses that descriptor.
-        unsafe { libc::close(parent_raw) };
-        init::child_main(args);
-    })?;
+    let (pid, in_cgroup) = clone_into(
+        plan.clone_flags,
+        clone_target.as_ref().map(|fd| fd.as_fd()),
+        || {
+            // SAFETY: the child closes its copy of the parent's end, so it sees EOF if the parent
+            // dies; nothing in the child uses that descriptor.
+            unsafe { libc::close(parent_raw) };
+            init::child_main(args);
+        },
+    )?;
     rollback.child = Some(pid);
-    // The child's end, console socket and fifo were moved into the closure and are closed now.
+    // The child's end, console socket, fifo and `tasks` files were moved into the closure and
+    // are closed now.
+    drop(clone_target);
     let sock = parent_sock.as_fd();
 
     if plan.new_user {
         namespaces::write_id_maps(&spec, pid.as_raw())?;
     }
-    cgroup.add_process(pid)?;
+    if !in_cgroup && matches!(cgroup.hierarchy(), cgroups::Hierarchy::V2(_)) {
+        // clone3 refused: the slow way.
+        cgroup.add_process(pid)?;
+    }
     if let Some(adj) = process.oom_score_adj() {
         security::set_oom_score_adj(pid, adj)?;
     }
@@ -228,7 +242,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // so does the state that prestart, createRuntime and createContainer hooks read.
     let hook_state = serde_json::to_vec(&state.oci(super::Status::Created))
         .map_err(|e| RuntimeError::Other(format!("encode state: {e}")))?;
-    init::send_msg(sock, Msg::Go, &hook_state)?;
+    if let Err(e) = init::send_msg(sock, Msg::Go, &hook_state) {
+        // The init can fail before the go-ahead (joining its cgroup); its report is then queued.
+        return Err(match init::recv_msg(sock) {
+            Ok(Some((Msg::Error, payload, _))) => {
+                RuntimeError::Other(String::from_utf8_lossy(&payload).into_owned())
+            }
+            _ => e,
+        });
+    }
 
     let mut terminal = None;
     loop {
@@ -275,22 +297,70 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     Ok(Created { state, terminal })
 }
 
+/// `clone3`'s argument block (linux/sched.h, `CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// Clones one child with `flags` (fork semantics: same stack, copied memory); the child runs
-/// `child`, which must not return.
-pub(crate) fn clone_child(flags: nix::sched::CloneFlags, child: impl FnOnce()) -> Result<Pid> {
-    // SAFETY: the runtime is single-threaded (the whole crate's contract), so the child is a
-    // consistent copy of this one thread, as after fork(2). With a null stack the child continues
-    // on a copy of ours; it only runs `child`, which ends in execve or exit.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+/// `child`, which must not return. With `cgroup` (a cgroup v2 directory) the child starts in that cgroup
+/// (`clone3` with `CLONE_INTO_CGROUP`). Returns whether it did; when the kernel refuses that
+/// (no `clone3`, a seccomp filter, a cgroup that takes no processes), it falls back to `clone`
+/// and the caller moves the child in itself (where the refusal gets a proper error).
+pub(crate) fn clone_into(
+    flags: nix::sched::CloneFlags,
+    cgroup: Option<BorrowedFd<'_>>,
+    child: impl FnOnce(),
+) -> Result<(Pid, bool)> {
+    let mut rc = -1;
+    let mut into = false;
+    if let Some(fd) = cgroup {
+        let args = CloneArgs {
+            flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd.as_raw_fd() as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: as for `clone` below (a single-threaded caller, fork semantics with stack 0
+        // and stack_size 0); `args` lives across the call and its size is passed with it.
+        rc = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        into = rc >= 0;
+    }
+    if rc < 0 {
+        // SAFETY: the runtime is single-threaded (the whole crate's contract), so the child is a
+        // consistent copy of this one thread, as after fork(2). With a null stack the child
+        // continues on a copy of ours; it only runs `child`, which ends in execve or exit.
+        rc = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+    }
     match rc {
         -1 => Err(RuntimeError::Sys {
             what: format!("clone the init with {flags:?}"),
@@ -300,7 +370,7 @@ pub(crate) fn clone_child(flags: nix::sched::CloneFlags, child: impl FnOnce()) -
             child();
             std::process::exit(127)
         }
-        pid => Ok(Pid::from_raw(pid as i32)),
+        pid => Ok((Pid::from_raw(pid as i32), into)),
     }
 }
 

@@ -6,9 +6,10 @@
 //! is non-dumpable until exec, so the container cannot reach the runtime binary through
 //! `/proc/<pid>/exe` while it is still the runtime.
 
-use super::create::{clone_child, write_pid_file};
+use super::create::{clone_into, write_pid_file};
 use super::run::{forwarded_signals, supervise};
 use super::state::State;
+use crate::cgroups::{self, SelfJoin};
 use crate::console;
 use crate::init::{self, Msg};
 use crate::namespaces;
@@ -101,8 +102,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .into_iter()
         .filter(|(ns, _)| *ns != LinuxNamespaceType::Pid)
         .collect();
+    // As for the init (see cgroups::join): the process moves itself into the container's cgroup
+    // through `tasks` files opened here (v1), or is cloned into it (v2), never waiting on the
+    // kernel's global lock that a `cgroup.procs` write from here takes.
+    let cgroup_join = SelfJoin::open(&cgroup).map_err(RuntimeError::from)?;
+    let clone_target = cgroups::clone_target(&cgroup).map_err(RuntimeError::from)?;
     let parent_raw = parent_sock.as_raw_fd();
-    let child = ExecChild {
+    let mut child = ExecChild {
         process,
         seccomp: seccomp.as_ref(),
         join: &join,
@@ -111,21 +117,31 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         sync: child_sock,
         console_socket,
         preserve_fds: opts.preserve_fds,
+        cgroup_join,
     };
-    let pid = clone_child(nix::sched::CloneFlags::empty(), || {
-        // SAFETY: closing the child's copy of the parent's end; the child never uses it.
-        unsafe { libc::close(parent_raw) };
-        child.main();
-    })?;
-    // Our copies of the child's end and the console socket: the parent must see EOF.
+    let (pid, in_cgroup) = clone_into(
+        nix::sched::CloneFlags::empty(),
+        clone_target.as_ref().map(|fd| fd.as_fd()),
+        || {
+            // SAFETY: closing the child's copy of the parent's end; the child never uses it.
+            unsafe { libc::close(parent_raw) };
+            child.main();
+        },
+    )?;
+    // Our copies of the child's end, the console socket and the `tasks` files: the parent must
+    // see EOF on the socket.
     drop(child);
+    drop(clone_target);
     let fail = |e: RuntimeError| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
         e
     };
     let sock = parent_sock.as_fd();
-    cgroup.add_process(pid).map_err(|e| fail(e.into()))?;
+    if !in_cgroup && matches!(cgroup.hierarchy(), cgroups::Hierarchy::V2(_)) {
+        // clone3 refused: the slow way.
+        cgroup.add_process(pid).map_err(|e| fail(e.into()))?;
+    }
     init::send_msg(sock, Msg::Go, &[]).map_err(fail)?;
     let mut terminal_fd = None;
     loop {
@@ -163,10 +179,12 @@ struct ExecChild<'a> {
     sync: OwnedFd,
     console_socket: Option<OwnedFd>,
     preserve_fds: i32,
+    /// The v1 `tasks` files the child writes itself into, first thing.
+    cgroup_join: Option<SelfJoin>,
 }
 
 impl ExecChild<'_> {
-    fn main(&self) -> ! {
+    fn main(&mut self) -> ! {
         let err = match self.setup() {
             Ok(()) => RuntimeError::Other("exec returned".into()),
             Err(e) => e,
@@ -177,7 +195,10 @@ impl ExecChild<'_> {
         std::process::exit(1)
     }
 
-    fn setup(&self) -> Result<()> {
+    fn setup(&mut self) -> Result<()> {
+        if let Some(join) = self.cgroup_join.take() {
+            join.join()?;
+        }
         let sys = |what: &'static str| {
             move |source| RuntimeError::Sys {
                 what: what.into(),
