@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
 scripts/install-deps.sh
-cargo build --release -p berth -p berth-shim
+cargo build --release -p berth -p berth-shim -p berth-init
 berth=$PWD/target/release/berth
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 sock=unix://$work/berth.sock

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Berth's build and tests need (idempotent; run as root).
+# Installs the Debian packages Berth's build and tests need, and the Python packages of the docker-py
+# compatibility suite (tests/python), pinned (idempotent; run as root).
 set -euo pipefail
 pkgs=(
   busybox-static   # the base image / test rootfs
@@ -18,4 +19,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# docker-py and pytest for tests/python; pip only runs when a pinned version is missing.
+py_pkgs=(docker==7.1.0 pytest==8.3.4 pytest-timeout==2.3.1)
+if ! python3 - "${py_pkgs[@]}" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+sys.exit(any(version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))
+PY
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${py_pkgs[@]}"
 fi

@@ -265,13 +265,32 @@ pub struct MountPoint {
     pub propagation: String,
 }
 
-/// `NetworkSettings` of inspect.
+/// `NetworkSettings` of inspect. The top-level address fields (deprecated in Docker but still
+/// read by scripts and older clients) describe the endpoint on the default `bridge` network and
+/// are empty otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkSettings {
+    #[serde(default)]
+    pub bridge: String,
+    #[serde(rename = "SandboxID")]
     pub sandbox_id: String,
+    #[serde(default)]
+    pub hairpin_mode: bool,
     pub sandbox_key: String,
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    #[serde(default, rename = "SecondaryIPAddresses")]
+    pub secondary_ip_addresses: Option<Vec<Value>>,
+    #[serde(default, rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub gateway: String,
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(default, rename = "IPPrefixLen")]
+    pub ip_prefix_len: i64,
+    #[serde(default)]
+    pub mac_address: String,
     pub networks: BTreeMap<String, EndpointSettings>,
 }
 
@@ -389,6 +408,21 @@ pub struct ContainerPruneResponse {
 pub struct ContainerTopResponse {
     pub titles: Vec<String>,
     pub processes: Vec<Vec<String>>,
+}
+
+/// One entry of `GET /containers/{id}/changes`: `Kind` 0 modified, 1 added, 2 deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilesystemChange {
+    pub path: String,
+    pub kind: u8,
+}
+
+/// `POST /containers/{id}/update` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerUpdateResponse {
+    pub warnings: Vec<String>,
 }
 
 #[cfg(test)]

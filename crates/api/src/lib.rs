@@ -18,6 +18,7 @@ pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod image;
+pub mod network;
 pub mod progress;
 pub mod system;
 pub mod version;

@@ -12,6 +12,8 @@ use berth_image::ImageError;
 pub enum ErrorKind {
     NotFound,
     Conflict,
+    /// Refused by policy whatever the state (Docker's 403: a predefined network, a network in use).
+    Forbidden,
     InvalidArgument,
     Unavailable,
     NotImplemented,
@@ -35,6 +37,9 @@ pub enum DaemonError {
     /// Anything else that does not exist (a route, an object).
     #[error("{0}")]
     NotFound(String),
+    /// An operation Docker forbids (403), with Docker's wording.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -62,6 +67,7 @@ impl DaemonError {
             | DaemonError::NoSuchContainer(_)
             | DaemonError::NotFound(_) => ErrorKind::NotFound,
             DaemonError::Conflict(_) => ErrorKind::Conflict,
+            DaemonError::Forbidden(_) => ErrorKind::Forbidden,
             DaemonError::Image(e) => match e.kind() {
                 berth_image::ErrorKind::NotFound => ErrorKind::NotFound,
                 berth_image::ErrorKind::Conflict => ErrorKind::Conflict,

@@ -1,5 +1,5 @@
 //! The image service: the engine's images verbs (list with filters, inspect, history, tag, remove,
-//! prune, load, save, import), each running the synchronous [`ImageStore`] on the blocking pool and
+//! prune, load, save, import, commit), each running the synchronous [`ImageStore`] on the blocking pool and
 //! publishing its events. No HTTP types here: the server parses requests into these calls.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use berth_image::formats::import::ImportOptions;
 use berth_image::formats::LoadedImage;
-use berth_image::store::{HistoryEntry, ImageDetails, RemoveAction, SaveFormat};
+use berth_image::store::{CommitOptions, HistoryEntry, ImageDetails, RemoveAction, SaveFormat};
 use berth_image::ImageStore;
 use berth_oci::{Digest, Reference};
 
@@ -250,6 +250,21 @@ impl ImageService {
             .await?;
         self.publish_image("import", &id, &name.unwrap_or_else(|| id.to_string()));
         Ok(id)
+    }
+
+    /// `docker commit`: the writable layer of container `key` (on `image`) becomes a new image.
+    pub async fn commit_container(
+        &self,
+        image: &str,
+        key: &str,
+        opts: CommitOptions,
+    ) -> Result<Digest, DaemonError> {
+        if let Some(r) = &opts.reference {
+            Reference::parse(r).map_err(|e| DaemonError::InvalidArgument(e.to_string()))?;
+        }
+        let (image, key) = (image.to_string(), key.to_string());
+        self.blocking(move |store| Ok(store.commit_container(&image, &key, &opts)?))
+            .await
     }
 
     fn publish_image(&self, action: &str, id: &Digest, name: &str) {

@@ -35,6 +35,7 @@ pub mod error;
 pub mod events;
 mod filter;
 pub mod images;
+pub mod networks;
 pub mod server;
 pub mod system;
 
@@ -54,6 +55,7 @@ use containers::{ContainerOptions, ContainerService};
 pub use error::DaemonError;
 use events::Events;
 use images::ImageService;
+use networks::NetworkService;
 use system::SystemService;
 
 /// How long a stop waits for requests in flight before dropping them.
@@ -63,6 +65,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct Engine {
     pub images: ImageService,
     pub containers: ContainerService,
+    pub networks: NetworkService,
     pub events: Events,
     pub system: SystemService,
 }
@@ -98,6 +101,10 @@ impl Engine {
             Some(p) => p.clone(),
             None => default_shim_exe()?,
         };
+        let (dr, er) = (config.data_root.clone(), config.exec_root.clone());
+        let networks = tokio::task::spawn_blocking(move || NetworkService::open(&dr, &er))
+            .await
+            .map_err(DaemonError::join)??;
         let containers = ContainerService::open(
             &ContainerOptions {
                 data_root: config.data_root.clone(),
@@ -108,9 +115,13 @@ impl Engine {
             events.clone(),
         )?;
         containers.restore().await;
+        let running = containers.running_netns();
+        let n2 = networks.clone();
+        let _ = tokio::task::spawn_blocking(move || n2.reconcile(&running)).await;
         Ok(Engine {
             images,
             containers,
+            networks,
             events,
             system,
         })
@@ -200,6 +211,8 @@ impl Daemon {
             let _ = std::fs::remove_file(path);
         }
         let _ = std::fs::remove_file(&self.pid_file);
+        let networks = self.engine.networks.clone();
+        let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
         tracing::info!("daemon stopped");
     }
 }

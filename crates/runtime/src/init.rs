@@ -36,8 +36,8 @@
 //!     /dev/console, send the master to the console socket (or to P with `T`, for `run` to relay).
 //!  7. C: ask P for the runtime-namespace hooks with `H`; P runs prestart and createRuntime, `D`.
 //!  8. C: createContainer hooks (container namespaces, before pivot_root).
-//!  9. C: `rootfs::pivot`, then `rootfs::finish` (masked/read-only paths, read-only root),
-//!     sysctls; the pty slave becomes stdio and controlling tty; chdir to `process.cwd`; resolve
+//!  9. C: `rootfs::pivot`, sysctls (while /proc/sys is still writable), then `rootfs::finish`
+//!     (masked/read-only paths, read-only root); the pty slave becomes stdio and controlling tty; chdir to `process.cwd`; resolve
 //!     the program in the process's `PATH`; mark every fd above stdio (and preserved fds) CLOEXEC.
 //! 10. C: `security::prepare_exec` (rlimits, bounding set, user, caps, no_new_privs, seccomp).
 //! 11. C: close the socketpair: P sees EOF with C alive, saves `state.json` (created) and returns.
@@ -237,8 +237,9 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     } else {
         rootfs::pivot(args.rootfs, args.no_pivot, &sys)?;
     }
-    rootfs::finish(spec, &sys)?;
+    // Sysctls go through the container's /proc/sys, before `finish` makes it read-only.
     write_sysctls(spec)?;
+    rootfs::finish(spec, &sys)?;
     if let Some(pty) = pty {
         let slave = console::open_peer(pty.master.as_fd())?;
         drop(pty);

@@ -2,8 +2,17 @@
 //! `berth daemon` (opt in with `BERTH_ROOT_TESTS=1`; they fail, not skip, without root).
 //! Each test runs its own daemon in its own temp root ([`harness::Daemon`]).
 
+mod attach_detach;
 mod bad_input;
+mod commit;
+mod events;
+mod exec;
 mod harness;
+mod hostconfig;
 mod lifecycle;
+mod logs_rotation;
+mod network;
 mod reliability;
+mod restart;
 mod run;
+mod verbs;

@@ -34,6 +34,22 @@ fn hostname_and_domainname_are_set() {
 }
 
 #[test]
+fn sysctls_are_written_although_proc_sys_is_read_only() {
+    root_test!();
+    let out = sh(
+        "sysctl",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax; echo 0 > /proc/sys/net/ipv4/ip_forward || echo refused",
+        |c| {
+            c["linux"]["sysctl"] = serde_json::json!({
+                "net.ipv4.ip_forward": "1",
+                "kernel.msgmax": "12345"
+            });
+        },
+    );
+    assert_eq!(out, "1\n12345\nrefused\n");
+}
+
+#[test]
 fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
     root_test!();
     let holder = Bundle::busybox("utsholder", &["sleep", "100"]);

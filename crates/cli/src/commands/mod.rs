@@ -6,6 +6,7 @@ pub mod exec;
 pub mod image_io;
 pub mod images;
 pub mod inspect;
+pub mod network;
 pub mod prune;
 pub mod ps;
 pub mod run;
@@ -44,6 +45,9 @@ Container Commands:
 
 Image Commands:
   history import inspect load prune rm save tag
+
+Network Commands:
+  network connect create disconnect inspect ls prune rm
 
 System Commands:
   df events prune
@@ -133,6 +137,9 @@ fn resolve_alias<'a>(cmd: &'a str, rest: &'a [String]) -> (&'a str, &'a [String]
         ("image", Some("prune")) => ("image prune", tail),
         ("image", Some("inspect")) => ("image inspect", tail),
         ("image", Some(s)) if !s.starts_with('-') => (s, tail),
+        ("network", Some(s)) if network::alias(s).is_some() => {
+            (network::alias(s).unwrap_or(cmd), tail)
+        }
         ("system", Some("df")) => ("system df", tail),
         ("system", Some("prune")) => ("system prune", tail),
         ("system", Some(s)) if !s.starts_with('-') => (s, tail),
@@ -199,6 +206,13 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "port" => container::PORT, container::port;
         "update" => container::UPDATE, container::update;
         "container prune" => container::PRUNE, container::prune;
+        "network create" => network::CREATE, network::create;
+        "network ls" => network::LS, network::ls;
+        "network inspect" => network::INSPECT, network::inspect;
+        "network rm" => network::RM, network::rm;
+        "network connect" => network::CONNECT, network::connect;
+        "network disconnect" => network::DISCONNECT, network::disconnect;
+        "network prune" => network::PRUNE, network::prune;
     )
 }
 

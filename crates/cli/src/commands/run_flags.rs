@@ -89,6 +89,19 @@ pub const RUN_FLAGS: &[Flag] = &[
     list("dns-option", None, "Set DNS options"),
     list("dns-search", None, "Set custom DNS search domains"),
     value("domainname", None, "string", "Container NIS domain name"),
+    value("ip", None, "string", "IPv4 address (e.g., 172.30.100.104)"),
+    value("ip6", None, "string", "IPv6 address (e.g., 2001:db8::33)"),
+    value(
+        "mac-address",
+        None,
+        "string",
+        "Container MAC address (e.g., 92:d0:c6:0a:29:33)",
+    ),
+    list(
+        "network-alias",
+        None,
+        "Add network-scoped alias for the container",
+    ),
     value(
         "entrypoint",
         None,
@@ -422,11 +435,7 @@ pub fn create_request(
         )
     };
     let network = p.string("network").unwrap_or("default").to_string();
-    let endpoints = if p.is_set("network") {
-        json!({})
-    } else {
-        json!({"default": run_opts::default_endpoint()})
-    };
+    let endpoints = endpoints_config(p, &network);
     let log_opts = kv_map(&p.list("log-opt"));
     let swappiness = match p.string("memory-swappiness") {
         Some(_) => int(spec, p, "memory-swappiness")?,
@@ -565,4 +574,34 @@ pub fn create_request(
         platform: p.string("platform").map(String::from),
         body,
     })
+}
+
+/// `NetworkingConfig.EndpointsConfig` as the docker CLI sends it: an endpoint for the network named
+/// by `--network` only when one of the per-endpoint flags is given (`{}` otherwise), and a
+/// `default` endpoint when no network is named.
+fn endpoints_config(p: &Parsed, network: &str) -> Value {
+    let aliases = p.list("network-alias");
+    let ip = p.str_or_empty("ip");
+    let ip6 = p.str_or_empty("ip6");
+    let mac = p.str_or_empty("mac-address");
+    let per_endpoint = !aliases.is_empty() || !ip.is_empty() || !ip6.is_empty() || !mac.is_empty();
+    if p.is_set("network") && !per_endpoint {
+        return json!({});
+    }
+    let mut endpoint = run_opts::default_endpoint();
+    let mut ipam = serde_json::Map::new();
+    if !ip.is_empty() {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if !ip6.is_empty() {
+        ipam.insert("IPv6Address".into(), json!(ip6));
+    }
+    if !ipam.is_empty() {
+        endpoint["IPAMConfig"] = Value::Object(ipam);
+    }
+    if !aliases.is_empty() {
+        endpoint["Aliases"] = json!(aliases);
+    }
+    endpoint["MacAddress"] = json!(mac);
+    json!({ network: endpoint })
 }

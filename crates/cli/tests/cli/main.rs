@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fake;
+mod network;
 mod output;
 
 use fake::{empty_reply, json_reply, Fake, Reply, Req};
@@ -467,7 +468,15 @@ fn run_create_body_matches_the_docker_cli() {
             "--oom-score-adj",
             "100",
             "--network",
-            "none",
+            "net1",
+            "--network-alias",
+            "a1",
+            "--network-alias",
+            "a2",
+            "--ip",
+            "10.9.0.5",
+            "--mac-address",
+            "02:42:0a:09:00:05",
             "--stop-signal",
             "SIGINT",
             "--stop-timeout",

@@ -113,6 +113,13 @@ impl ContainerService {
         })
     }
 
+    /// Records that an attach client detached with its detach keys (the `detach` event).
+    pub fn detached(&self, name_or_id: &str) {
+        if let Ok(entry) = self.lookup(name_or_id) {
+            self.event(&entry.snapshot(), "detach", &[]);
+        }
+    }
+
     /// Connects every waiting attach client to the container's new shim (called by start).
     pub(crate) async fn connect_waiting_attaches(&self, entry: &Entry, handle: &ShimHandle) {
         let waiting: Vec<PendingAttach> = std::mem::take(

@@ -13,15 +13,15 @@ use super::model::{new_id, valid_name, Container, RunState};
 use super::{names, spec, ContainerService};
 use crate::error::DaemonError;
 
-/// The warning every bridge container gets until networking lands.
-pub const BRIDGE_WARNING: &str = "network bridge not yet supported: container has loopback only";
-
 /// What `create` was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
     pub name: Option<String>,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// `NetworkingConfig.EndpointsConfig`: per network, aliases, `--ip`, `--mac-address`.
+    pub endpoints:
+        Option<std::collections::BTreeMap<String, berth_api::container::EndpointSettings>>,
 }
 
 /// What `create` answers.
@@ -107,14 +107,22 @@ fn validate_host(host: &mut HostConfig) -> Result<Vec<String>, DaemonError> {
     match mode.as_str() {
         // The implicit default stays quiet (scripts read stderr); asking for bridge is told.
         "" | "default" => host.network_mode = Some("bridge".to_string()),
-        "bridge" => warnings.push(BRIDGE_WARNING.to_string()),
-        "none" | "host" => {}
-        other if other.starts_with("container:") => {
+        "bridge" | "none" | "host" => {}
+        // Checked against the named container at create and start.
+        other if other.starts_with("container:") => {}
+        // A user-defined network: the network service checks it at register.
+        _ => {}
+    }
+    // The daemon's default log driver, as Docker fills it in (inspect shows it).
+    let log = host.log_config.get_or_insert_with(Default::default);
+    match log.kind.as_str() {
+        "" => log.kind = "json-file".to_string(),
+        "json-file" | "none" => {}
+        other => {
             return Err(DaemonError::InvalidArgument(format!(
-                "network mode {other} is not supported by berth yet"
+                "logger: no log driver named '{other}' is registered"
             )))
         }
-        other => return Err(DaemonError::NotFound(format!("network {other} not found"))),
     }
     if let Some(p) = &host.restart_policy {
         match p.name.as_str() {
@@ -172,8 +180,11 @@ fn validate_host(host: &mut HostConfig) -> Result<Vec<String>, DaemonError> {
         })?;
     }
     spec::resources::resources(host, &mut warnings)?;
-    if host.init == Some(true) {
-        warnings.push("--init is not supported by berth yet: the command runs as PID 1".into());
+    if host.init == Some(true) && spec::init::binary().is_none() {
+        warnings.push(format!(
+            "--init: {} is not installed beside the daemon: the command runs as PID 1",
+            spec::init::BINARY_NAME
+        ));
     }
     Ok(warnings)
 }
@@ -264,6 +275,14 @@ impl ContainerService {
             let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
             return Err(e);
         }
+        if let Err(e) = self.register_network(&c, req.endpoints.clone()).await {
+            if let Ok(entry) = self.lookup(&id) {
+                let _ = self.forget(&entry);
+            }
+            let _ = self.inner.images.release_container(&id).await;
+            let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+            return Err(e);
+        }
         self.event(&c, "create", &[]);
         Ok(Created { id, warnings })
     }
@@ -330,10 +349,7 @@ mod tests {
         let mut h = HostConfig::default();
         assert!(validate_host(&mut h).unwrap().is_empty());
         assert_eq!(h.network_mode.as_deref(), Some("bridge"));
-        assert_eq!(
-            validate_host(&mut h).unwrap(),
-            vec![BRIDGE_WARNING.to_string()]
-        );
+        assert!(validate_host(&mut h).unwrap().is_empty());
         let mut h = HostConfig {
             auto_remove: true,
             restart_policy: Some(berth_api::container::RestartPolicy {
@@ -343,13 +359,5 @@ mod tests {
             ..Default::default()
         };
         assert!(validate_host(&mut h).is_err());
-        let mut h = HostConfig {
-            network_mode: Some("nope".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            validate_host(&mut h),
-            Err(DaemonError::NotFound(_))
-        ));
     }
 }

@@ -90,18 +90,48 @@ impl ContainerService {
             mount_label: String::new(),
             process_label: String::new(),
             app_armor_profile: String::new(),
-            exec_ids: None,
+            exec_ids: Some(self.inner.execs.of_container(&c.id)).filter(|ids| !ids.is_empty()),
             host_config: c.host_config.clone(),
             graph_driver: graph_driver(self.inner.images.driver().name(), driver_data),
             mounts,
             config,
-            network_settings: NetworkSettings {
-                sandbox_id: String::new(),
-                sandbox_key: String::new(),
-                ports: BTreeMap::new(),
-                networks: networks_of(&c),
-            },
+            network_settings: self.network_settings(&c),
         })
+    }
+}
+
+impl ContainerService {
+    /// `NetworkSettings`: endpoints from the network service (the mode's name otherwise) and
+    /// published ports.
+    fn network_settings(&self, c: &Container) -> NetworkSettings {
+        let mut settings = NetworkSettings {
+            networks: networks_of(c),
+            ..Default::default()
+        };
+        let Some(net) = self.networks() else {
+            return settings;
+        };
+        let views = net.endpoints_of(&c.id);
+        if let Some(v) = views
+            .iter()
+            .find(|v| v.is_default_bridge() && v.endpoint.active)
+        {
+            v.fill_top_level(&mut settings);
+        }
+        if !views.is_empty() {
+            settings.networks = views
+                .iter()
+                .map(|v| (v.network_name.clone(), v.settings()))
+                .collect();
+        }
+        if c.state.status.is_active() {
+            settings.sandbox_key = self.paths().netns(&c.id).display().to_string();
+        }
+        settings.ports = crate::networks::publish::inspect_ports(
+            &net.ports_of(&c.id),
+            c.config.exposed_ports.as_ref(),
+        );
+        settings
     }
 }
 

@@ -1,6 +1,7 @@
 //! `kill`: sends a signal (name like `KILL`/`SIGKILL` or a number) to the container's init through
 //! its shim. Marks the container as stopped by the user, so restart policies leave it alone, as
-//! Docker does.
+//! Docker does. A paused container is thawed first when the signal should end it (see
+//! [`thaws_paused`]).
 
 use std::str::FromStr;
 
@@ -33,6 +34,16 @@ pub fn parse_signal(text: &str) -> Result<i32, DaemonError> {
     )))
 }
 
+/// Whether a kill with `sig` thaws a paused container first, as Docker's: SIGKILL always, any
+/// signal when the container has no `StopSignal`, else only its stop signal. Other signals wait,
+/// pending, until `unpause`.
+pub(crate) fn thaws_paused(sig: i32, stop_signal: Option<&str>) -> bool {
+    sig == super::start::libc_sigkill()
+        || stop_signal
+            .filter(|s| !s.is_empty())
+            .is_none_or(|s| parse_signal(s).is_ok_and(|stop| stop == sig))
+}
+
 impl ContainerService {
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, name_or_id: &str, signal: Option<&str>) -> Result<(), DaemonError> {
@@ -49,7 +60,10 @@ impl ContainerService {
             self.event(&c, "kill", &[("signal", sig.to_string())]);
             return Ok(());
         }
-        if !c.state.status.can_kill() {
+        let paused = c.state.status == Status::Paused;
+        if paused && thaws_paused(sig, c.config.stop_signal.as_deref()) {
+            self.thaw_before_kill(&entry).await?;
+        } else if !paused && !c.state.status.can_kill() {
             return Err(c.state.status.refusal(&c.id, "kill").into());
         }
         let handle = entry
@@ -74,5 +88,13 @@ mod tests {
         assert_eq!(parse_signal("SIGUSR1").unwrap(), 10);
         assert!(parse_signal("BOGUS").is_err());
         assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn which_kills_thaw_a_paused_container() {
+        assert!(thaws_paused(9, Some("SIGUSR1")));
+        assert!(thaws_paused(10, None));
+        assert!(thaws_paused(10, Some("USR1")));
+        assert!(!thaws_paused(15, Some("SIGUSR1")));
     }
 }

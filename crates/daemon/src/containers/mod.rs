@@ -15,7 +15,11 @@
 //! of the record. Never hold `record` across an await.
 
 pub mod attach;
+pub mod changes;
+pub mod commit;
 pub mod create;
+pub mod exec;
+pub mod export;
 pub mod inspect;
 pub mod kill;
 pub mod list;
@@ -24,8 +28,12 @@ pub mod model;
 pub mod monitor;
 pub mod names;
 pub mod netns;
+pub mod pause;
+pub mod prune;
 pub mod remove;
+pub mod rename;
 pub mod resize;
+pub mod restart;
 pub mod restore;
 pub mod shim;
 pub mod spec;
@@ -33,6 +41,8 @@ pub mod start;
 pub mod state;
 pub mod stop;
 pub mod store;
+pub mod top;
+pub mod update;
 pub mod wait;
 
 use std::collections::BTreeMap;
@@ -164,6 +174,8 @@ pub(crate) struct Inner {
     pub paths: Paths,
     pub shim_exe: PathBuf,
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
+    /// Exec instances (see [`exec`]).
+    pub execs: exec::ExecTable,
 }
 
 /// The containers subsystem of the engine. Cheap to clone.
@@ -202,6 +214,7 @@ impl ContainerService {
                 paths,
                 shim_exe: opts.shim_exe.clone(),
                 table: Mutex::new(table),
+                execs: exec::ExecTable::default(),
             }),
         })
     }

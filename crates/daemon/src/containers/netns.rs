@@ -82,3 +82,83 @@ pub fn remove(path: &Path) {
     let _ = umount2(path, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(path);
 }
+
+impl super::ContainerService {
+    /// The networks subsystem of this daemon (registered by [`crate::networks::NetworkService::open`]
+    /// under this engine's container exec dir); `None` in engines opened without one.
+    pub(crate) fn networks(&self) -> Option<crate::networks::NetworkService> {
+        crate::networks::NetworkService::for_containers(&self.paths().exec)
+    }
+
+    /// Running containers with a private network namespace, with its path, for the networks'
+    /// reconcile after live restore.
+    pub fn running_netns(&self) -> std::collections::BTreeMap<String, std::path::PathBuf> {
+        self.entries()
+            .iter()
+            .map(|e| e.snapshot())
+            .filter(|c| c.state.status.is_active())
+            .map(|c| (c.id.clone(), self.paths().netns(&c.id)))
+            .collect()
+    }
+}
+
+impl super::ContainerService {
+    /// At create: checks the network mode (`container:<x>` names a container; a user network
+    /// exists) and registers the container's endpoint (its address is allocated now and kept).
+    pub(crate) async fn register_network(
+        &self,
+        c: &super::model::Container,
+        endpoints: Option<
+            std::collections::BTreeMap<String, berth_api::container::EndpointSettings>,
+        >,
+    ) -> Result<(), DaemonError> {
+        let mode = c.host_config.network_mode.clone().unwrap_or_default();
+        if let Some(target) = mode.strip_prefix("container:") {
+            self.lookup(target)?;
+            return Ok(());
+        }
+        let Some(net) = self.networks() else {
+            return Ok(());
+        };
+        let c = c.clone();
+        tokio::task::spawn_blocking(move || {
+            // As Docker does, an unknown network fails the start, not the create.
+            if net.check_mode(&mode)? {
+                net.register(&c, endpoints.as_ref())?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(DaemonError::join)?
+    }
+
+    /// For `container:<x>`: the network namespace of running container `x`.
+    pub(crate) fn joined_netns(
+        &self,
+        c: &super::model::Container,
+    ) -> Result<Option<std::path::PathBuf>, DaemonError> {
+        let mode = c.host_config.network_mode.clone().unwrap_or_default();
+        let Some(target) = mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let other = self.lookup(target)?.snapshot();
+        if !other.state.status.is_active() || other.state.pid <= 0 {
+            return Err(DaemonError::Conflict(format!(
+                "cannot join network namespace of a non running container: container {} is {}",
+                other.id,
+                other.state.status.as_str()
+            )));
+        }
+        Ok(Some(std::path::PathBuf::from(format!(
+            "/proc/{}/ns/net",
+            other.state.pid
+        ))))
+    }
+}
+
+impl super::ContainerService {
+    /// The bound network namespace of container `id` (while it runs with its own stack).
+    pub fn netns_path(&self, id: &str) -> std::path::PathBuf {
+        self.paths().netns(id)
+    }
+}

@@ -41,6 +41,10 @@ impl ContainerService {
         }
         if status.is_active() {
             self.commit(&entry, false, |c| c.state.manually_stopped = true)?;
+            // A frozen container cannot die: thaw it so that the SIGKILL lands (as Docker does).
+            if let Err(e) = self.thaw_before_kill(&entry).await {
+                tracing::warn!(container = %c.id, error = %e, "thawing before kill failed");
+            }
             if let Some(h) = entry.shim() {
                 let _ = shim::kill(&h, start::libc_sigkill(), true).await;
                 if !until_not_running(&entry, Some(KILL_WAIT)).await {
@@ -81,6 +85,11 @@ impl ContainerService {
             });
             return Err(e);
         }
+        if let Some(net) = self.networks() {
+            let id = c.id.clone();
+            let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
+        }
+        self.inner.execs.forget_container(&c.id);
         self.forget(&entry)?;
         self.event(&c, "destroy", &[]);
         Ok(())

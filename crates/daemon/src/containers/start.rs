@@ -62,7 +62,11 @@ async fn blocking_io<T: Send + 'static>(
 }
 
 /// Mounts the rootfs (fresh) and writes the bundle's config.json; returns warnings.
-fn prepare_bundle(c: &Container, paths: &super::Paths) -> Result<Vec<String>, DaemonError> {
+fn prepare_bundle(
+    c: &Container,
+    paths: &super::Paths,
+    joined_netns: Option<std::path::PathBuf>,
+) -> Result<Vec<String>, DaemonError> {
     let bundle = paths.bundle(&c.id);
     let rootfs = paths.rootfs(&c.id);
     std::fs::create_dir_all(&rootfs)
@@ -81,11 +85,20 @@ fn prepare_bundle(c: &Container, paths: &super::Paths) -> Result<Vec<String>, Da
         netns: None,
     };
     let mut spec_paths = spec_paths;
-    if c.host_config.network_mode.as_deref() != Some("host") {
+    if joined_netns.is_some() {
+        spec_paths.netns = joined_netns;
+    } else if c.host_config.network_mode.as_deref() != Some("host") {
         let ns = paths.netns(&c.id);
         if let Err(e) = super::netns::create(&ns) {
             let _ = berth_image::snapshot::unmount_all(&rootfs);
             return Err(e);
+        }
+        if let Some(net) = crate::networks::NetworkService::for_containers(&paths.exec) {
+            if let Err(e) = net.attach(c, &ns, &paths.data_dir(&c.id)) {
+                let _ = berth_image::snapshot::unmount_all(&rootfs);
+                super::netns::remove(&ns);
+                return Err(e);
+            }
         }
         spec_paths.netns = Some(ns);
     }
@@ -97,8 +110,7 @@ fn prepare_bundle(c: &Container, paths: &super::Paths) -> Result<Vec<String>, Da
     let json = match built {
         Ok(j) => j,
         Err(e) => {
-            let _ = berth_image::snapshot::unmount_all(&rootfs);
-            super::netns::remove(&paths.netns(&c.id));
+            unmount_rootfs(paths, &c.id);
             return Err(e.into());
         }
     };
@@ -110,6 +122,9 @@ fn prepare_bundle(c: &Container, paths: &super::Paths) -> Result<Vec<String>, Da
 /// Unmounts the rootfs of `id` (idempotent).
 pub(crate) fn unmount_rootfs(paths: &super::Paths, id: &str) {
     let rootfs = paths.rootfs(id);
+    if let Some(net) = crate::networks::NetworkService::for_containers(&paths.exec) {
+        net.detach(id);
+    }
     super::netns::remove(&paths.netns(id));
     if let Err(e) = berth_image::snapshot::unmount_all(&rootfs) {
         tracing::warn!(container = id, error = %e, "unmounting the rootfs");
@@ -145,7 +160,11 @@ impl ContainerService {
         let state_dir = paths.shim_dir(&c.id);
         let _ = std::fs::remove_dir_all(&state_dir);
         let (c2, p2) = (c.clone(), paths.clone());
-        let prepared = blocking_io(move || prepare_bundle(&c2, &p2)).await;
+        let joined = match self.joined_netns(&c) {
+            Ok(j) => j,
+            Err(e) => return Err(self.start_failed(entry, e).await),
+        };
+        let prepared = blocking_io(move || prepare_bundle(&c2, &p2, joined)).await;
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
         }

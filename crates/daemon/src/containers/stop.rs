@@ -1,6 +1,7 @@
 //! `stop`: the stop signal (the request's, else `StopSignal`, else SIGTERM), then SIGKILL to every
 //! process of the container after the timeout (the request's `t`, else `StopTimeout`, else 10 s;
-//! negative waits forever). A container that is not running answers 304.
+//! negative waits forever). A container that is not running answers 304; a paused one is thawed
+//! first.
 
 use std::time::Duration;
 
@@ -53,7 +54,8 @@ impl ContainerService {
                 return Ok(Stopped::Stopped);
             }
             s if !s.is_active() => return Ok(Stopped::NotRunning),
-            Status::Paused => return Err(c.state.status.refusal(&c.id, "stop").into()),
+            // As Docker: the stop signal goes to a thawed container.
+            Status::Paused => self.thaw_before_kill(&entry).await?,
             _ => {}
         }
         let sig = parse_signal(

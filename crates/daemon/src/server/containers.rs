@@ -43,6 +43,7 @@ pub async fn create(
             name: params.non_empty("name").map(str::to_string),
             config: req.config,
             host_config: req.host_config.unwrap_or_default(),
+            endpoints: req.networking_config.and_then(|n| n.endpoints_config),
         })
         .await?;
     let body = ContainerCreateResponse {
@@ -218,7 +219,19 @@ pub async fn list(
     };
     let now = now_nanos();
     let list = s.engine.containers.list(filter).await?;
-    Ok(Json(list.iter().map(|c| summary(c, now)).collect()))
+    let mut list: Vec<ContainerSummary> = list
+        .iter()
+        .map(|c| {
+            let mut entry = summary(c, now);
+            let exposed = c.config.exposed_ports.as_ref();
+            s.engine.networks.fill_summary(&mut entry, exposed);
+            entry
+        })
+        .collect();
+    if params.flag("size") {
+        super::containers_extra::fill_sizes(&s, &mut list).await;
+    }
+    Ok(Json(list))
 }
 
 /// `since`/`until` of logs: unix seconds with an optional fraction, or RFC 3339.

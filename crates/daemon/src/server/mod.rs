@@ -14,8 +14,11 @@
 
 pub mod attach;
 pub mod containers;
+pub mod containers_extra;
 pub mod error;
+pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod params;
 pub mod stream;
 pub mod system;
@@ -79,10 +82,37 @@ pub fn app(state: AppState) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/prune", post(containers_extra::prune))
+        .route("/containers/{id}/top", get(containers_extra::top))
+        .route("/containers/{id}/rename", post(containers_extra::rename))
+        .route("/containers/{id}/pause", post(containers_extra::pause))
+        .route("/containers/{id}/unpause", post(containers_extra::unpause))
+        .route("/containers/{id}/update", post(containers_extra::update))
+        .route("/containers/{id}/restart", post(containers_extra::restart))
+        .route("/containers/{id}/export", get(containers_extra::export))
+        .route("/containers/{id}/changes", get(containers_extra::changes))
+        .route("/commit", post(containers_extra::commit))
+        .route("/volumes", get(system::volumes_list))
+        .route("/volumes/{name}", get(system::volume_inspect))
+        .route("/plugins", get(system::plugins_list))
+        .route("/plugins/{*rest}", get(system::plugin_inspect))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .fallback(fallback)
         .method_not_allowed_fallback(fallback)
         .with_state(state);
@@ -159,6 +189,9 @@ fn negotiate(req: &mut Request) -> Result<ApiVersion, ApiError> {
 }
 
 /// Route families Docker has and Berth does not serve yet.
+/// How much of an unrouted request's body the fallback reads before it answers.
+const FALLBACK_BODY_LIMIT: usize = 1 << 20;
+
 const NOT_IMPLEMENTED: &[&str] = &[
     "containers",
     "exec",
@@ -177,7 +210,26 @@ const NOT_IMPLEMENTED: &[&str] = &[
 /// Swarm-mode route families.
 const SWARM: &[&str] = &["swarm", "nodes", "services", "tasks", "secrets", "configs"];
 
-async fn fallback(method: Method, uri: Uri) -> ApiError {
+/// A `GET` of an object whose name holds a `/` (no route matches it): Docker's 404, so that
+/// `docker inspect NAME`, which tries every object type, moves on to the next one.
+fn missing_named(method: &Method, path: &str) -> Option<ApiError> {
+    if method != Method::GET {
+        return None;
+    }
+    let (kind, name) = path.strip_prefix('/')?.split_once('/')?;
+    let e = match kind {
+        "containers" => DaemonError::NoSuchContainer(name.strip_suffix("/json")?.to_string()),
+        "networks" => DaemonError::NotFound(format!("network {name} not found")),
+        "volumes" => DaemonError::NotFound(format!("get {name}: no such volume")),
+        _ => return None,
+    };
+    Some(ApiError(e))
+}
+
+async fn fallback(method: Method, uri: Uri, body: axum::body::Body) -> ApiError {
+    // Read what the client sends before answering: closing on an unread body would break the
+    // client's write of it (EPIPE) instead of showing our error.
+    let _ = axum::body::to_bytes(body, FALLBACK_BODY_LIMIT).await;
     let first = uri
         .path()
         .trim_start_matches('/')
@@ -188,6 +240,9 @@ async fn fallback(method: Method, uri: Uri) -> ApiError {
         return ApiError(DaemonError::Unavailable(
             "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.".to_string(),
         ));
+    }
+    if let Some(e) = missing_named(&method, uri.path()) {
+        return e;
     }
     if NOT_IMPLEMENTED.contains(&first) {
         return ApiError(DaemonError::NotImplemented(format!(

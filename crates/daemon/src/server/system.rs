@@ -1,5 +1,7 @@
 //! System routes: `/_ping` (GET and HEAD), `/version`, `/info`, `/events` (streamed, with `since`,
-//! `until` and `filters`) and `/system/df`.
+//! `until` and `filters`) and `/system/df`; and, until volumes and plugins exist, the empty answers
+//! of their list and inspect routes (so that `docker inspect NAME`, which tries every object type,
+//! reaches Docker's "No such object").
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,6 +31,32 @@ const PING_HEADERS: [(&str, &str); 4] = [
     ("cache-control", "no-cache, no-store, must-revalidate"),
     ("pragma", "no-cache"),
 ];
+
+/// `GET /volumes`: none yet.
+pub async fn volumes_list() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "Volumes": [], "Warnings": null }))
+}
+
+/// `GET /volumes/{name}`: Docker's 404 (no volume exists yet).
+pub async fn volume_inspect(axum::extract::Path(name): axum::extract::Path<String>) -> ApiError {
+    ApiError(crate::error::DaemonError::NotFound(format!(
+        "get {name}: no such volume"
+    )))
+}
+
+/// `GET /plugins`: none.
+pub async fn plugins_list() -> Json<Vec<serde_json::Value>> {
+    Json(Vec::new())
+}
+
+/// `GET /plugins/{name}/json` (names may hold `/`): Docker's 404, as Berth has no plugins.
+pub async fn plugin_inspect(axum::extract::Path(rest): axum::extract::Path<String>) -> ApiError {
+    let message = match rest.strip_suffix("/json") {
+        Some(name) => format!("plugin \"{name}\" not found"),
+        None => "page not found".to_string(),
+    };
+    ApiError(crate::error::DaemonError::NotFound(message))
+}
 
 /// `GET /_ping`.
 pub async fn ping() -> Response {
@@ -162,6 +190,7 @@ pub async fn disk_usage(State(s): State<AppState>) -> Result<Json<DiskUsage>, Ap
     let summaries: Vec<_> = list.iter().map(images::summary).collect();
     Ok(Json(DiskUsage {
         layers_size: summaries.iter().map(|i| i.size).sum(),
+        containers: super::containers_extra::disk_usage(&s).await?,
         images: summaries,
         ..Default::default()
     }))

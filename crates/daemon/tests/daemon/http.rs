@@ -80,7 +80,7 @@ fn errors_are_json_with_dockers_statuses() {
         (404, "No such image: nope:latest")
     );
 
-    let (status, _, body) = d.curl("GET", "/v1.50/containers/x/top", &[]);
+    let (status, _, body) = d.curl("GET", "/v1.50/containers/x/stats", &[]);
     assert_eq!(status, 501, "{body}");
     message(&body);
 

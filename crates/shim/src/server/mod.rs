@@ -450,7 +450,9 @@ impl Shim {
             c.dead = true;
             return;
         }
-        let once = self.cfg.stdin_once;
+        // As Docker: StdinOnce never closes a terminal's input (a detached `-it` client must be
+        // able to attach and type again).
+        let once = self.cfg.stdin_once && !self.cfg.terminal;
         match c.stdin_target() {
             Some(Src::Ctr) if once => {
                 self.ctr.stdin_eof = true;

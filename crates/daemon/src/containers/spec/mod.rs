@@ -1,10 +1,11 @@
 //! Docker container config → OCI runtime spec, as Docker builds it. The pieces live in submodules:
 //! [`mounts`] (defaults, binds, tmpfs), [`resources`] (cgroup limits, devices), [`security`]
-//! (capabilities, seccomp, no-new-privileges), [`user`] (names from the image's passwd/group) and
-//! [`rootfs`] (safe reads and mkdirs inside the image). [`build`] puts them together for one start:
-//! the rootfs must already be mounted, because users are resolved and the working directory is
-//! created inside it.
+//! (capabilities, seccomp, no-new-privileges), [`user`] (names from the image's passwd/group),
+//! [`rootfs`] (safe reads and mkdirs inside the image) and [`init`] (`--init`). [`build`] puts
+//! them together for one start: the rootfs must already be mounted, because users are resolved
+//! and the working directory is created inside it.
 
+pub mod init;
 pub mod mounts;
 pub mod resources;
 pub mod rootfs;
@@ -85,13 +86,8 @@ pub struct SpecPaths {
 
 /// The network mode's effect on the spec.
 fn network_namespace(mode: &str) -> Result<bool, SpecError> {
-    match mode {
-        "" | "default" | "bridge" | "none" => Ok(true),
-        "host" => Ok(false),
-        other => Err(SpecError::Invalid(format!(
-            "network {other} not found: berth supports the network modes none, host and bridge"
-        ))),
-    }
+    // `container:<x>` and user networks: a namespace prepared by the start (its path in `SpecPaths`).
+    Ok(mode != "host")
 }
 
 /// The process environment: the configured one plus `HOSTNAME`, `TERM` with a tty, `HOME`.
@@ -227,7 +223,7 @@ pub fn build(
     if let Some(profile) = security::seccomp(&secopts, &cap_names, host.privileged)? {
         linux["seccomp"] = profile;
     }
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": paths.rootfs, "readonly": ro},
@@ -248,6 +244,9 @@ pub fn build(
             .as_deref()
             .unwrap_or_default(),
     )?;
+    if let (Some(true), Some(init_exe)) = (host.init, init::binary()) {
+        init::apply(&mut spec, &init_exe);
+    }
     // The runtime's own types are the contract: refuse anything they would not read.
     serde_json::from_value::<berth_oci::runtime::Spec>(spec.clone())
         .map_err(|e| SpecError::Invalid(format!("building the runtime spec: {e}")))?;

@@ -78,15 +78,29 @@ fn default_names() -> Vec<String> {
         .collect()
 }
 
+/// The daemon's own capability bounding set (`CapBnd` of /proc/self/status; bit n is capability
+/// n, the order of [`ALL_CAPS`]). A privileged container gets every capability the daemon can
+/// grant: asking for one outside this set makes capset fail (as on hosts that withhold some).
+fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
 /// The container's capability names (`CAP_...`).
 pub fn capabilities(
     add: &[String],
     drop: &[String],
     privileged: bool,
 ) -> Result<Vec<String>, SpecError> {
-    let all: Vec<String> = ALL_CAPS.iter().map(|c| format!("CAP_{c}")).collect();
     if privileged {
-        return Ok(all);
+        let bounding = own_bounding_set();
+        return Ok(ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| bounding.is_none_or(|set| set & (1u64 << bit) != 0))
+            .map(|(_, c)| format!("CAP_{c}"))
+            .collect());
     }
     let add: Vec<String> = add.iter().map(|c| normalize(c)).collect::<Result<_, _>>()?;
     let drop: Vec<String> = drop
@@ -99,7 +113,7 @@ pub fn capabilities(
         default_names()
     };
     if add.iter().any(|c| c == "ALL") {
-        set = all.clone();
+        set = ALL_CAPS.iter().map(|c| format!("CAP_{c}")).collect();
     }
     for c in add.iter().filter(|c| *c != "ALL") {
         if !set.contains(c) {

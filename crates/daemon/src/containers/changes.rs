@@ -1,0 +1,178 @@
+//! `changes` (`docker diff`) and the size of a container's writable layer (`SizeRw`, system df,
+//! prune). Both read the writable directory of the container's rootfs mounts: the overlay's
+//! `upperdir`, or the source of a plain-copy snapshot's bind mount.
+//!
+//! A path in the upper dir is *deleted* (kind 2) when it is an overlay whiteout (a 0/0 character
+//! device), *modified* (kind 0) when a lower layer has it too, *added* (kind 1) otherwise; for a
+//! plain-copy snapshot (no lower dirs in the mounts) every path counts as modified or added by the
+//! same lower-dir test, and deletions are not seen.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use berth_image::snapshot::Mount;
+
+use super::ContainerService;
+use crate::error::DaemonError;
+
+/// One change: Docker's `Kind` (0 modified, 1 added, 2 deleted) and the path in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: u8,
+}
+
+fn resolve(m: &Mount, p: &str) -> PathBuf {
+    match &m.cwd {
+        Some(cwd) if !p.starts_with('/') => cwd.join(p),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// The writable directory and the lower directories (top first) of a rootfs.
+pub fn layer_dirs(mounts: &[Mount]) -> Option<(PathBuf, Vec<PathBuf>)> {
+    let m = mounts.last()?;
+    if m.kind == "overlay" {
+        let opt = |key: &str| {
+            m.options
+                .iter()
+                .flat_map(|o| o.split(','))
+                .find_map(|o| o.strip_prefix(key).map(String::from))
+        };
+        let upper = resolve(m, &opt("upperdir=")?);
+        let lower = opt("lowerdir=")
+            .map(|l| l.split(':').map(|p| resolve(m, p)).collect())
+            .unwrap_or_default();
+        Some((upper, lower))
+    } else {
+        Some((PathBuf::from(&m.source), Vec::new()))
+    }
+}
+
+/// Bytes used by the files under `dir` (hard links counted once per name, like `du -b` roughly).
+pub fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                total += md.len();
+            }
+        }
+    }
+    total
+}
+
+/// Walks `upper` and classifies each path against `lower`.
+pub fn diff(upper: &Path, lower: &[PathBuf]) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(upper.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let rel_path = rel.join(e.file_name());
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            let in_lower = lower
+                .iter()
+                .any(|l| l.join(&rel_path).symlink_metadata().is_ok());
+            let whiteout = md.file_type().is_char_device() && md.rdev() == 0;
+            let kind = if whiteout {
+                2
+            } else if in_lower {
+                0
+            } else {
+                1
+            };
+            out.push(Change {
+                path: format!("/{}", rel_path.display()),
+                kind,
+            });
+            if md.is_dir() {
+                stack.push(rel_path);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+impl ContainerService {
+    /// `GET /containers/{id}/changes`.
+    pub async fn changes(&self, name_or_id: &str) -> Result<Vec<Change>, DaemonError> {
+        let c = self.lookup(name_or_id)?.snapshot();
+        let (upper, lower) = layer_dirs(&c.rootfs_mounts).ok_or_else(|| {
+            DaemonError::Internal(format!("container {} has no writable layer", c.id))
+        })?;
+        tokio::task::spawn_blocking(move || diff(&upper, &lower))
+            .await
+            .map_err(DaemonError::join)
+    }
+
+    /// The size of the container's writable layer (0 when unknown).
+    pub async fn size_rw(&self, name_or_id: &str) -> Result<u64, DaemonError> {
+        let c = self.lookup(name_or_id)?.snapshot();
+        let Some((upper, _)) = layer_dirs(&c.rootfs_mounts) else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || dir_size(&upper))
+            .await
+            .map_err(DaemonError::join)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_give_upper_and_lowers() {
+        let m = Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec!["lowerdir=l/a:l/b,upperdir=/s/up,workdir=/s/work".into()],
+            cwd: Some(PathBuf::from("/snap")),
+        };
+        let (upper, lower) = layer_dirs(&[m]).unwrap();
+        assert_eq!(upper, PathBuf::from("/s/up"));
+        assert_eq!(
+            lower,
+            [PathBuf::from("/snap/l/a"), PathBuf::from("/snap/l/b")]
+        );
+    }
+
+    #[test]
+    fn added_and_modified_paths() {
+        let lower = tempfile::tempdir().unwrap();
+        let upper = tempfile::tempdir().unwrap();
+        std::fs::create_dir(lower.path().join("etc")).unwrap();
+        std::fs::create_dir(upper.path().join("etc")).unwrap();
+        std::fs::write(upper.path().join("etc/new"), b"x").unwrap();
+        let changes = diff(upper.path(), &[lower.path().to_path_buf()]);
+        assert_eq!(
+            changes,
+            [
+                Change {
+                    path: "/etc".into(),
+                    kind: 0
+                },
+                Change {
+                    path: "/etc/new".into(),
+                    kind: 1
+                },
+            ]
+        );
+        assert_eq!(dir_size(upper.path()), 1);
+    }
+}

@@ -1,0 +1,588 @@
+//! The container side of networking, called by the container verbs: [`NetworkService::register`]
+//! at create (the endpoint on the container's network, its address allocated and kept),
+//! [`NetworkService::attach`] at start (veths, published ports, `/etc/hosts` and
+//! `/etc/resolv.conf`, the embedded DNS server, the firewall), [`NetworkService::detach`] when it
+//! stops, [`NetworkService::forget`] at remove; plus `network connect`/`disconnect` and what
+//! inspect shows.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use berth_api::container::EndpointSettings;
+use berth_network::dns::DnsTable;
+use berth_network::endpoint::{self, EndpointConfig};
+use berth_network::files;
+use berth_network::ports::PortMapping;
+
+use super::model::{Driver, Endpoint, Network, PortRecord};
+use super::{dns, internal, netlink, publish, NetworkService, State};
+use crate::containers::model::Container;
+use crate::error::DaemonError;
+
+/// Makes the endpoint's names resolve on `net` (container name, aliases, short ID).
+pub fn dns_insert(table: &DnsTable, net: &str, container_id: &str, ep: &Endpoint) {
+    table.insert(net, &ep.container_name, ep.ip);
+    for a in &ep.aliases {
+        table.insert(net, a, ep.ip);
+    }
+    table.insert(net, &container_id[..12.min(container_id.len())], ep.ip);
+}
+
+/// The network a container's `NetworkMode` names (`None` for none/host/container:).
+pub fn mode_network(mode: &str) -> Option<&str> {
+    match mode {
+        "" | "default" | "bridge" => Some("bridge"),
+        "none" | "host" => None,
+        m if m.starts_with("container:") => None,
+        m => Some(m),
+    }
+}
+
+fn ipam_ip(cfg: Option<&EndpointSettings>) -> Result<Option<Ipv4Addr>, DaemonError> {
+    let Some(v) = cfg.and_then(|c| c.ipam_config.as_ref()) else {
+        return Ok(None);
+    };
+    match v.get("IPv4Address").and_then(|s| s.as_str()) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            DaemonError::InvalidArgument(format!("invalid IPv4 address {s:?} in --ip"))
+        }),
+    }
+}
+
+impl NetworkService {
+    /// Whether `mode` names a network the container can be registered on now: false for the
+    /// modes without one and for a network that does not exist (yet: as Docker does, that fails
+    /// the start, not the create).
+    pub fn check_mode(&self, mode: &str) -> Result<bool, DaemonError> {
+        let Some(name) = mode_network(mode) else {
+            return Ok(false);
+        };
+        let st = self.state();
+        let i = match Self::find(&st.networks, name) {
+            Ok(i) => i,
+            Err(DaemonError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if st.networks[i].driver != Driver::Bridge {
+            return Err(DaemonError::InvalidArgument(format!(
+                "container cannot be connected to network {name} this way"
+            )));
+        }
+        Ok(true)
+    }
+
+    /// At start: registers the endpoint a create could not (its network did not exist then).
+    fn ensure_registered(&self, c: &Container) -> Result<(), DaemonError> {
+        let mode = c.host_config.network_mode.clone().unwrap_or_default();
+        let Some(name) = mode_network(&mode) else {
+            return Ok(());
+        };
+        let mut st = self.state();
+        let i = Self::find(&st.networks, name)?;
+        if st.networks[i].endpoints.contains_key(&c.id) {
+            return Ok(());
+        }
+        let name = st.networks[i].name.clone();
+        self.add_endpoint(&mut st, &name, c, None, c.config.mac_address.as_deref())?;
+        Ok(())
+    }
+
+    /// At create: the endpoint on the network of the container's mode (address allocated).
+    pub fn register(
+        &self,
+        c: &Container,
+        config: Option<&BTreeMap<String, EndpointSettings>>,
+    ) -> Result<(), DaemonError> {
+        let mode = c.host_config.network_mode.clone().unwrap_or_default();
+        let Some(name) = mode_network(&mode) else {
+            return Ok(());
+        };
+        let cfg = config.and_then(|m| m.get(name).or_else(|| m.values().next()));
+        let mut st = self.state();
+        self.add_endpoint(&mut st, name, c, cfg, c.config.mac_address.as_deref())?;
+        Ok(())
+    }
+
+    fn add_endpoint(
+        &self,
+        st: &mut State,
+        net: &str,
+        c: &Container,
+        cfg: Option<&EndpointSettings>,
+        mac: Option<&str>,
+    ) -> Result<usize, DaemonError> {
+        let i = Self::find(&st.networks, net)?;
+        let n = &mut st.networks[i];
+        if n.endpoints.contains_key(&c.id) {
+            return Err(DaemonError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, n.name
+            )));
+        }
+        let Some(pool) = n.pool.as_mut() else {
+            return Err(DaemonError::InvalidArgument(format!(
+                "container cannot be disconnected from host network or connected to host network ({})",
+                n.name
+            )));
+        };
+        let requested = ipam_ip(cfg)?;
+        if requested.is_some() && n.predefined {
+            return Err(DaemonError::InvalidArgument(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if n.predefined && cfg.is_some_and(|c| c.aliases.as_ref().is_some_and(|a| !a.is_empty())) {
+            return Err(DaemonError::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        let ip = pool.allocate(requested).map_err(|e| match e {
+            // libnetwork marks a taken address forbidden (403).
+            berth_network::ipam::IpamError::InUse(_) => DaemonError::Forbidden(e.to_string()),
+            e => DaemonError::InvalidArgument(e.to_string()),
+        })?;
+        let mac = match mac.filter(|m| !m.is_empty()).or(cfg
+            .map(|c| c.mac_address.as_str())
+            .filter(|m| !m.is_empty()))
+        {
+            Some(m) => match endpoint::parse_mac(m) {
+                Ok(b) => endpoint::format_mac(&b),
+                Err(e) => {
+                    pool.release(ip);
+                    return Err(DaemonError::InvalidArgument(e.to_string()));
+                }
+            },
+            None => endpoint::format_mac(&endpoint::mac_from_ip(ip)),
+        };
+        let ep = Endpoint {
+            id: super::manage::new_id()?,
+            container_name: c.name.clone(),
+            ip,
+            static_ip: requested.is_some(),
+            mac,
+            aliases: cfg.and_then(|c| c.aliases.clone()).unwrap_or_default(),
+            active: false,
+            ifname: String::new(),
+        };
+        n.endpoints.insert(c.id.clone(), ep);
+        if let Err(e) = self.inner.store.put(n) {
+            n.endpoints.remove(&c.id);
+            if let Some(p) = n.pool.as_mut() {
+                p.release(ip);
+            }
+            return Err(e);
+        }
+        Ok(i)
+    }
+
+    /// At start: veths for every registered endpoint in the namespace at `netns_path`, ports,
+    /// hosts/resolv.conf in `files_dir`, DNS and the firewall. Undoes itself on failure.
+    pub fn attach(
+        &self,
+        c: &Container,
+        netns_path: &Path,
+        files_dir: &Path,
+    ) -> Result<(), DaemonError> {
+        let r = self
+            .ensure_registered(c)
+            .and_then(|()| self.attach_inner(c, netns_path, files_dir));
+        if r.is_err() {
+            self.detach(&c.id);
+        }
+        r
+    }
+
+    fn attach_inner(
+        &self,
+        c: &Container,
+        netns_path: &Path,
+        files_dir: &Path,
+    ) -> Result<(), DaemonError> {
+        let mode = c.host_config.network_mode.clone().unwrap_or_default();
+        let primary = mode_network(&mode).map(str::to_string);
+        let ns = berth_network::netns::open(netns_path)
+            .map_err(|e| internal("opening the container's network namespace", e))?;
+        let mut nl = netlink()?;
+        let mut st = self.state();
+        // The primary network first: it gets eth0 and the default route.
+        let mut order: Vec<usize> = (0..st.networks.len())
+            .filter(|i| st.networks[*i].endpoints.contains_key(&c.id))
+            .collect();
+        order.sort_by_key(|i| Some(&st.networks[*i].name) != primary.as_ref());
+        let mut ips: Vec<IpAddr> = Vec::new();
+        let mut dns_nets = Vec::new();
+        let mut primary_ip = None;
+        for (k, i) in order.iter().enumerate() {
+            let n = &mut st.networks[*i];
+            let Some(pool) = n.pool.clone() else { continue };
+            let has_dns = n.has_dns();
+            let Some(ep) = n.endpoints.get_mut(&c.id) else {
+                continue;
+            };
+            ep.ifname = format!("eth{k}");
+            let cfg = EndpointConfig {
+                bridge: n.bridge.clone(),
+                host_ifname: endpoint::host_ifname(&ep.id),
+                ifname: ep.ifname.clone(),
+                ip: ep.ip,
+                prefix: pool.subnet.prefix(),
+                mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|_| endpoint::mac_from_ip(ep.ip)),
+                default_gateway: (k == 0 && !n.internal).then_some(pool.gateway),
+            };
+            endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| {
+                internal(
+                    &format!("attaching container {} to network {}", c.name, n.name),
+                    e,
+                )
+            })?;
+            ep.active = true;
+            ips.push(IpAddr::V4(ep.ip));
+            if k == 0 {
+                primary_ip = Some(ep.ip);
+            }
+            if has_dns {
+                dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
+                dns_nets.push(n.id.clone());
+            }
+            self.inner.store.put(n)?;
+        }
+        if let Some(ip) = primary_ip {
+            let specs = publish::specs(&c.host_config, c.config.exposed_ports.as_ref())?;
+            if !specs.is_empty() {
+                let published: Vec<PortMapping> = st
+                    .ports
+                    .values()
+                    .flat_map(|r| r.mappings.iter().cloned())
+                    .collect();
+                let granted = publish::grant(&specs, ip, &published)?;
+                let (maps, held): (Vec<_>, Vec<_>) = granted.into_iter().unzip();
+                let rec = PortRecord { mappings: maps };
+                self.inner.store.put_ports(&c.id, &rec)?;
+                st.ports.insert(c.id.clone(), rec);
+                st.live.ports.insert(c.id.clone(), held);
+            }
+        }
+        if primary.is_some() {
+            write_files(c, files_dir, &ips, !dns_nets.is_empty())?;
+        }
+        if !dns_nets.is_empty() {
+            let server = dns::DnsServer::start(
+                &c.id,
+                netns_path,
+                self.inner.dns_table.clone(),
+                dns_nets,
+                dns::host_upstreams(&upstreams(c)),
+            )?;
+            st.live.dns.insert(c.id.clone(), server);
+        }
+        self.apply_firewall(&st)
+    }
+
+    /// When the container stopped (or a start failed): veths, ports and DNS go; addresses stay.
+    pub fn detach(&self, id: &str) {
+        let mut st = self.state();
+        if let Some(server) = st.live.dns.remove(id) {
+            server.stop();
+        }
+        st.live.ports.remove(id);
+        if st.ports.remove(id).is_some() {
+            let _ = self.inner.store.put_ports(id, &PortRecord::default());
+        }
+        let mut nl = netlink().ok();
+        let mut changed = false;
+        for n in st.networks.iter_mut() {
+            let Some(ep) = n.endpoints.get_mut(id) else {
+                continue;
+            };
+            if !ep.active {
+                continue;
+            }
+            if let Some(nl) = nl.as_mut() {
+                if let Err(e) = endpoint::detach(nl, &endpoint::host_ifname(&ep.id)) {
+                    tracing::warn!(container = id, error = %e, "removing an endpoint");
+                }
+            }
+            ep.active = false;
+            self.inner.dns_table.remove_ip(&n.id, ep.ip);
+            let _ = self.inner.store.put(n);
+            changed = true;
+        }
+        if changed || st.live.dns.is_empty() {
+            if let Err(e) = self.apply_firewall(&st) {
+                tracing::warn!(container = id, error = %e, "updating the firewall");
+            }
+        }
+    }
+
+    /// At remove: the container's endpoints and addresses go.
+    pub fn forget(&self, id: &str) {
+        self.detach(id);
+        let mut st = self.state();
+        for n in st.networks.iter_mut() {
+            if let Some(ep) = n.endpoints.remove(id) {
+                if let Some(p) = n.pool.as_mut() {
+                    p.release(ep.ip);
+                }
+                let _ = self.inner.store.put(n);
+            }
+        }
+    }
+
+    /// After `rename`: the endpoints carry the new name, and DNS answers it instead of the old.
+    pub fn renamed(&self, id: &str, new_name: &str) {
+        let mut st = self.state();
+        for n in st.networks.iter_mut() {
+            let has_dns = n.has_dns();
+            let Some(ep) = n.endpoints.get_mut(id) else {
+                continue;
+            };
+            ep.container_name = new_name.to_string();
+            if has_dns && ep.active {
+                self.inner.dns_table.remove_ip(&n.id, ep.ip);
+                dns_insert(&self.inner.dns_table, &n.id, id, ep);
+            }
+            if let Err(e) = self.inner.store.put(n) {
+                tracing::warn!(container = id, error = %e, "saving a renamed endpoint");
+            }
+        }
+    }
+
+    /// After a daemon restart, for a container still running in `netns_path`.
+    pub(crate) fn readopt(&self, id: &str, netns_path: &Path) {
+        let mut st = self.state();
+        let mut dns_nets = Vec::new();
+        for n in st.networks.iter() {
+            if let Some(ep) = n.endpoints.get(id).filter(|e| e.active) {
+                if n.has_dns() {
+                    dns_insert(&self.inner.dns_table, &n.id, id, ep);
+                    dns_nets.push(n.id.clone());
+                }
+            }
+        }
+        if let Some(rec) = st.ports.get(id).cloned() {
+            let held: Vec<_> = rec
+                .mappings
+                .iter()
+                .filter_map(|m| berth_network::ports::hold(m.host_ip, m.host_port, m.proto).ok())
+                .collect();
+            st.live.ports.insert(id.to_string(), held);
+        }
+        if !dns_nets.is_empty() && !st.live.dns.contains_key(id) {
+            let host = files::parse_resolv(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            );
+            match dns::DnsServer::start(
+                id,
+                netns_path,
+                self.inner.dns_table.clone(),
+                dns_nets,
+                dns::host_upstreams(&host.nameservers),
+            ) {
+                Ok(s) => {
+                    st.live.dns.insert(id.to_string(), s);
+                }
+                Err(e) => tracing::warn!(container = id, error = %e, "restarting the embedded dns"),
+            }
+        }
+    }
+
+    /// `POST /networks/{id}/connect`; `running_netns` is the container's namespace when it runs.
+    pub fn connect(
+        &self,
+        net: &str,
+        c: &Container,
+        cfg: Option<&EndpointSettings>,
+        running_netns: Option<&Path>,
+    ) -> Result<(), DaemonError> {
+        let mode = c.host_config.network_mode.clone().unwrap_or_default();
+        if mode_network(&mode).is_none() {
+            return Err(DaemonError::InvalidArgument(format!(
+                "container sharing network namespace with another container or host cannot be connected to any other network ({mode})"
+            )));
+        }
+        let i = {
+            let mut st = self.state();
+            self.add_endpoint(&mut st, net, c, cfg, None)?
+        };
+        let Some(netns_path) = running_netns else {
+            return Ok(());
+        };
+        let r = self.attach_one(i, c, netns_path);
+        if r.is_err() {
+            let _ = self.disconnect(net, &c.id, true, Some(netns_path));
+        }
+        r
+    }
+
+    fn attach_one(&self, i: usize, c: &Container, netns_path: &Path) -> Result<(), DaemonError> {
+        let ns = berth_network::netns::open(netns_path)
+            .map_err(|e| internal("opening the container's network namespace", e))?;
+        let mut nl = netlink()?;
+        let mut st = self.state();
+        let k = st
+            .networks
+            .iter()
+            .filter(|n| n.endpoints.get(&c.id).is_some_and(|e| e.active))
+            .count();
+        let n = &mut st.networks[i];
+        let pool = n
+            .pool
+            .clone()
+            .ok_or_else(|| internal("connecting", "network has no pool"))?;
+        let has_dns = n.has_dns();
+        let ep = n
+            .endpoints
+            .get_mut(&c.id)
+            .ok_or_else(|| internal("connecting", "endpoint vanished"))?;
+        ep.ifname = format!("eth{k}");
+        let cfg = EndpointConfig {
+            bridge: n.bridge.clone(),
+            host_ifname: endpoint::host_ifname(&ep.id),
+            ifname: ep.ifname.clone(),
+            ip: ep.ip,
+            prefix: pool.subnet.prefix(),
+            mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|_| endpoint::mac_from_ip(ep.ip)),
+            default_gateway: None,
+        };
+        endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| internal("connecting", e))?;
+        ep.active = true;
+        if has_dns {
+            dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
+        }
+        self.inner.store.put(n)?;
+        let nets = dns_networks(&st.networks, &c.id);
+        restart_dns(self, &mut st, &c.id, netns_path, nets, &upstreams(c))?;
+        self.apply_firewall(&st)
+    }
+
+    /// `POST /networks/{id}/disconnect`; `running_netns` is the container's namespace when it
+    /// runs (its embedded DNS then goes on serving the networks it is still on).
+    pub fn disconnect(
+        &self,
+        net: &str,
+        container_id: &str,
+        _force: bool,
+        running_netns: Option<&Path>,
+    ) -> Result<(), DaemonError> {
+        let mut st = self.state();
+        let i = Self::find(&st.networks, net)?;
+        let n = &mut st.networks[i];
+        let Some(ep) = n.endpoints.remove(container_id) else {
+            return Err(DaemonError::Conflict(format!(
+                "container {container_id} is not connected to network {}",
+                n.name
+            )));
+        };
+        if ep.active {
+            if let Ok(mut nl) = netlink() {
+                let _ = endpoint::detach(&mut nl, &endpoint::host_ifname(&ep.id));
+            }
+            self.inner.dns_table.remove_ip(&n.id, ep.ip);
+        }
+        if let Some(p) = n.pool.as_mut() {
+            p.release(ep.ip);
+        }
+        self.inner.store.put(n)?;
+        if let Some(server) = st.live.dns.remove(container_id) {
+            let upstreams = server.upstreams.clone();
+            server.stop();
+            let nets = dns_networks(&st.networks, container_id);
+            if let (Some(ns), false) = (running_netns, nets.is_empty()) {
+                let server = dns::DnsServer::start(
+                    container_id,
+                    ns,
+                    self.inner.dns_table.clone(),
+                    nets,
+                    upstreams,
+                )?;
+                st.live.dns.insert(container_id.to_string(), server);
+            }
+        }
+        self.apply_firewall(&st)
+    }
+}
+
+fn dns_networks(networks: &[Network], id: &str) -> Vec<String> {
+    networks
+        .iter()
+        .filter(|n| n.has_dns() && n.endpoints.get(id).is_some_and(|e| e.active))
+        .map(|n| n.id.clone())
+        .collect()
+}
+
+fn restart_dns(
+    svc: &NetworkService,
+    st: &mut State,
+    id: &str,
+    netns_path: &Path,
+    nets: Vec<String>,
+    upstreams: &[IpAddr],
+) -> Result<(), DaemonError> {
+    if let Some(server) = st.live.dns.remove(id) {
+        server.stop();
+    }
+    if nets.is_empty() {
+        return Ok(());
+    }
+    let server = dns::DnsServer::start(
+        id,
+        netns_path,
+        svc.inner.dns_table.clone(),
+        nets,
+        dns::host_upstreams(upstreams),
+    )?;
+    st.live.dns.insert(id.to_string(), server);
+    Ok(())
+}
+
+fn dns_config(c: &Container) -> files::DnsConfig {
+    let parse = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+    files::DnsConfig {
+        servers: parse(&c.host_config.dns)
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+        search: parse(&c.host_config.dns_search),
+        options: parse(&c.host_config.dns_options),
+    }
+}
+
+fn host_resolv() -> files::HostResolv {
+    files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}
+
+/// The servers the embedded DNS forwards to.
+fn upstreams(c: &Container) -> Vec<IpAddr> {
+    files::upstreams(&host_resolv(), &dns_config(c), true)
+}
+
+/// Writes `/etc/hosts` and `/etc/resolv.conf` as Docker does (in place: they are bind-mounted).
+fn write_files(
+    c: &Container,
+    dir: &Path,
+    ips: &[IpAddr],
+    embedded: bool,
+) -> Result<(), DaemonError> {
+    let hosts = files::HostsConfig {
+        hostname: crate::containers::spec::hostname(c),
+        domainname: Some(c.config.domainname.clone()).filter(|d| !d.is_empty()),
+        ips: ips.to_vec(),
+        extra_hosts: c
+            .host_config
+            .extra_hosts
+            .iter()
+            .flatten()
+            .filter_map(|h| files::parse_add_host(h))
+            .collect(),
+    };
+    let resolv = files::resolv_conf(&host_resolv(), &dns_config(c), embedded);
+    for (name, text) in [("hosts", files::hosts(&hosts)), ("resolv.conf", resolv)] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| DaemonError::io("writing", &p, e))?;
+    }
+    Ok(())
+}

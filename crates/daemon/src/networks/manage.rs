@@ -1,0 +1,349 @@
+//! Network verbs: create (bridge driver only; subnet, gateway, ip-range, `--internal`, labels,
+//! options), lookup (name, full ID, unique ID prefix), list with filters, remove (refused while a
+//! container is attached; predefined networks never) and prune. Errors carry Docker's words and
+//! kinds: 409 for a duplicate name; 403 for a predefined network's name, a pool overlap, removing a
+//! predefined network or one with endpoints (libnetwork marks those errors forbidden).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use berth_network::ipam::{Pool, PoolRequest, Subnet};
+
+use super::model::{Driver, Network};
+use super::{internal, netlink, NetworkService};
+use crate::error::DaemonError;
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    pub name: String,
+    /// `bridge` (or empty); anything else is refused.
+    pub driver: String,
+    pub internal: bool,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// `network ls` filters (each list is ORed; different keys are ANDed).
+#[derive(Debug, Clone, Default)]
+pub struct NetworkFilter {
+    pub name: Vec<String>,
+    pub id: Vec<String>,
+    pub label: Vec<String>,
+    pub driver: Vec<String>,
+    /// `custom` or `builtin`.
+    pub kind: Vec<String>,
+    /// `local` (every network here), `swarm` or `global` (none).
+    pub scope: Vec<String>,
+    /// `Some(true)`: only user networks without containers; `Some(false)`: the others.
+    pub dangling: Option<bool>,
+}
+
+impl NetworkFilter {
+    fn matches(&self, n: &Network) -> bool {
+        (self.name.is_empty() || self.name.iter().any(|p| n.name.contains(p.as_str())))
+            && (self.id.is_empty() || self.id.iter().any(|p| n.id.starts_with(p.as_str())))
+            && crate::filter::labels_match(&self.label, &n.labels)
+            && (self.driver.is_empty() || self.driver.iter().any(|d| d == n.driver.name()))
+            && (self.kind.is_empty()
+                || self
+                    .kind
+                    .iter()
+                    .any(|k| (k == "builtin" && n.predefined) || (k == "custom" && !n.predefined)))
+            && (self.scope.is_empty() || self.scope.iter().any(|s| s == "local"))
+            && self
+                .dangling
+                .is_none_or(|d| d == (!n.predefined && n.endpoints.is_empty()))
+    }
+}
+
+/// A new 64-hex ID (as containers get).
+pub fn new_id() -> Result<String, DaemonError> {
+    crate::containers::model::new_id()
+}
+
+fn no_such(name: &str) -> DaemonError {
+    DaemonError::NotFound(format!("network {name} not found"))
+}
+
+fn parse_ip(what: &str, s: &str) -> Result<Ipv4Addr, DaemonError> {
+    s.parse().map_err(|_| {
+        DaemonError::InvalidArgument(format!("invalid {what} address {s:?}: use IPv4"))
+    })
+}
+
+fn parse_subnet(s: &str) -> Result<Subnet, DaemonError> {
+    s.parse::<Subnet>()
+        .map_err(|e| DaemonError::InvalidArgument(e.to_string()))
+}
+
+impl NetworkService {
+    /// Index of the network named `name_or_id` (name, full ID, unique ID prefix).
+    pub(crate) fn find(networks: &[Network], name_or_id: &str) -> Result<usize, DaemonError> {
+        if let Some(i) = networks.iter().position(|n| n.name == name_or_id) {
+            return Ok(i);
+        }
+        if let Some(i) = networks.iter().position(|n| n.id == name_or_id) {
+            return Ok(i);
+        }
+        let hits: Vec<usize> = (0..networks.len())
+            .filter(|i| !name_or_id.is_empty() && networks[*i].id.starts_with(name_or_id))
+            .collect();
+        match hits.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(no_such(name_or_id)),
+            _ => Err(DaemonError::InvalidArgument(format!(
+                "network {name_or_id} is ambiguous ({} matches found based on ID prefix)",
+                hits.len()
+            ))),
+        }
+    }
+
+    /// One network.
+    pub fn inspect(&self, name_or_id: &str) -> Result<Network, DaemonError> {
+        let st = self.state();
+        let i = Self::find(&st.networks, name_or_id)?;
+        Ok(st.networks[i].clone())
+    }
+
+    /// Networks matching `filter`, oldest first.
+    pub fn list(&self, filter: &NetworkFilter) -> Vec<Network> {
+        let st = self.state();
+        let mut out: Vec<Network> = st
+            .networks
+            .iter()
+            .filter(|n| filter.matches(n))
+            .cloned()
+            .collect();
+        out.sort_by_key(|n| n.created);
+        out
+    }
+
+    /// `POST /networks/create`: returns the new network's ID.
+    pub fn create(&self, req: &CreateNetwork) -> Result<String, DaemonError> {
+        if !matches!(req.driver.as_str(), "" | "bridge") {
+            return Err(DaemonError::NotFound(format!(
+                "plugin \"{}\" not found",
+                req.driver
+            )));
+        }
+        if req.name.is_empty() || !crate::containers::model::valid_name(&req.name) {
+            return Err(DaemonError::InvalidArgument(format!(
+                "invalid network name {:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]",
+                req.name
+            )));
+        }
+        let mut st = self.state();
+        if st
+            .networks
+            .iter()
+            .any(|n| n.predefined && n.name == req.name)
+        {
+            return Err(DaemonError::Forbidden(format!(
+                "operation is not permitted on predefined {} network ",
+                req.name
+            )));
+        }
+        if st.networks.iter().any(|n| n.name == req.name) {
+            return Err(DaemonError::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let taken: Vec<Subnet> = st
+            .networks
+            .iter()
+            .filter_map(|n| n.pool.as_ref().map(|p| p.subnet))
+            .collect();
+        let subnet = match &req.subnet {
+            Some(s) => parse_subnet(s)?,
+            None => {
+                if req.gateway.is_some() || req.ip_range.is_some() {
+                    return Err(DaemonError::InvalidArgument(
+                        "no matching subnet for gateway or ip-range: give --subnet too".into(),
+                    ));
+                }
+                let mut nl = netlink()?;
+                berth_network::bridge::pick_subnet(&mut nl, &taken)
+                    .map_err(|e| DaemonError::Unavailable(e.to_string()))?
+            }
+        };
+        let pool_req = PoolRequest {
+            subnet: Some(subnet),
+            gateway: req
+                .gateway
+                .as_deref()
+                .map(|g| parse_ip("gateway", g))
+                .transpose()?,
+            ip_range: req.ip_range.as_deref().map(parse_subnet).transpose()?,
+        };
+        let pool = Pool::new(&pool_req, &taken).map_err(|e| match e {
+            berth_network::ipam::IpamError::Overlap => {
+                DaemonError::Forbidden(format!("invalid pool request: {e}"))
+            }
+            other => DaemonError::InvalidArgument(other.to_string()),
+        })?;
+        let id = new_id()?;
+        let bridge = match req.options.get("com.docker.network.bridge.name") {
+            Some(b) => b.clone(),
+            None => {
+                let prefix = &self.inner.naming.bridge_prefix;
+                format!("{prefix}{}", &id[..15 - prefix.len()])
+            }
+        };
+        if !berth_network::bridge::valid_ifname(&bridge) {
+            return Err(DaemonError::InvalidArgument(format!(
+                "invalid bridge name {bridge:?}: use 1 to 15 characters"
+            )));
+        }
+        let mut nl = netlink()?;
+        berth_network::bridge::ensure(&mut nl, &bridge, pool.gateway, pool.subnet.prefix())
+            .map_err(|e| internal("creating the bridge", e))?;
+        let n = Network {
+            id: id.clone(),
+            name: req.name.clone(),
+            created: crate::events::now_nanos(),
+            driver: Driver::Bridge,
+            bridge: bridge.clone(),
+            pool: Some(pool),
+            internal: req.internal,
+            labels: req.labels.clone(),
+            options: req.options.clone(),
+            predefined: false,
+            endpoints: BTreeMap::new(),
+        };
+        if let Err(e) = self.inner.store.put(&n) {
+            let _ = berth_network::bridge::remove(&mut nl, &bridge);
+            return Err(e);
+        }
+        st.networks.push(n);
+        Ok(id)
+    }
+
+    /// `DELETE /networks/{id}`.
+    pub fn remove(&self, name_or_id: &str) -> Result<Network, DaemonError> {
+        let mut st = self.state();
+        let i = Self::find(&st.networks, name_or_id)?;
+        let n = &st.networks[i];
+        if n.predefined {
+            return Err(DaemonError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        if !n.endpoints.is_empty() {
+            let names: Vec<String> = n
+                .endpoints
+                .values()
+                .map(|e| {
+                    format!(
+                        "name:{:?} id:{:?}",
+                        e.container_name,
+                        &e.id[..12.min(e.id.len())]
+                    )
+                })
+                .collect();
+            return Err(DaemonError::Forbidden(format!(
+                "error while removing network: network {} has active endpoints ({})",
+                n.name,
+                names.join(", ")
+            )));
+        }
+        let mut nl = netlink()?;
+        berth_network::bridge::remove(&mut nl, &n.bridge)
+            .map_err(|e| internal("removing the bridge", e))?;
+        self.inner.store.delete(&n.id)?;
+        self.inner.dns_table.remove_network(&n.id);
+        let n = st.networks.remove(i);
+        Ok(n)
+    }
+
+    /// `POST /networks/prune`: removes unused user networks matching `labels`; returns their names.
+    pub fn prune(&self, labels: &[String]) -> Vec<String> {
+        let names: Vec<String> = {
+            let st = self.state();
+            st.networks
+                .iter()
+                .filter(|n| !n.predefined && n.endpoints.is_empty())
+                .filter(|n| crate::filter::labels_match(labels, &n.labels))
+                .map(|n| n.name.clone())
+                .collect()
+        };
+        names
+            .into_iter()
+            .filter(|n| self.remove(n).is_ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::networks::model::Endpoint;
+
+    fn net(name: &str, predefined: bool, used: bool) -> Network {
+        let mut endpoints = BTreeMap::new();
+        if used {
+            endpoints.insert(
+                "c".repeat(64),
+                Endpoint {
+                    id: "e".repeat(64),
+                    container_name: "c1".into(),
+                    ip: Ipv4Addr::new(10, 0, 0, 2),
+                    static_ip: false,
+                    mac: String::new(),
+                    aliases: Vec::new(),
+                    active: true,
+                    ifname: "eth0".into(),
+                },
+            );
+        }
+        Network {
+            id: format!("{name:0>64}"),
+            name: name.into(),
+            created: 0,
+            driver: Driver::Bridge,
+            bridge: String::new(),
+            pool: None,
+            internal: false,
+            labels: BTreeMap::from([("a".to_string(), "1".to_string())]),
+            options: BTreeMap::new(),
+            predefined,
+            endpoints,
+        }
+    }
+
+    #[test]
+    fn filters_match_like_docker() {
+        let (bridge, used, idle) = (
+            net("bridge", true, false),
+            net("u", false, true),
+            net("i", false, false),
+        );
+        let f = NetworkFilter {
+            dangling: Some(true),
+            ..Default::default()
+        };
+        assert!(!f.matches(&bridge) && !f.matches(&used) && f.matches(&idle));
+        let f = NetworkFilter {
+            dangling: Some(false),
+            ..Default::default()
+        };
+        assert!(f.matches(&bridge) && f.matches(&used) && !f.matches(&idle));
+        let f = NetworkFilter {
+            kind: vec!["custom".into()],
+            scope: vec!["local".into()],
+            label: vec!["a=1".into()],
+            ..Default::default()
+        };
+        assert!(!f.matches(&bridge) && f.matches(&used));
+        let f = NetworkFilter {
+            scope: vec!["swarm".into()],
+            ..Default::default()
+        };
+        assert!(!f.matches(&idle));
+    }
+}

@@ -1,0 +1,100 @@
+//! The network records the daemon persists: a [`Network`] (Docker's network object in Berth's own
+//! vocabulary) with its address pool and its [`Endpoint`]s, one per container on it, and the
+//! published ports of running containers ([`PortRecord`]).
+//!
+//! An endpoint is *registered* (address allocated, kept across restarts) from the container's
+//! create or `network connect` until its removal or `network disconnect`; it is *active* (a veth
+//! exists in the container's namespace) while the container runs.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use berth_network::ipam::Pool;
+use berth_network::ports::PortMapping;
+use serde::{Deserialize, Serialize};
+
+/// Which kind of network this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// A Linux bridge with NAT (the default `bridge` and every user network).
+    Bridge,
+    /// The predefined `host` network (the host's own stack).
+    Host,
+    /// The predefined `none` network (loopback only).
+    Null,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Bridge => "bridge",
+            Driver::Host => "host",
+            Driver::Null => "null",
+        }
+    }
+}
+
+/// One network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    /// 64 lowercase hex digits.
+    pub id: String,
+    pub name: String,
+    /// Nanoseconds since the epoch.
+    pub created: i64,
+    pub driver: Driver,
+    /// The Linux bridge (bridge driver only).
+    #[serde(default)]
+    pub bridge: String,
+    /// The address pool (bridge driver only).
+    #[serde(default)]
+    pub pool: Option<Pool>,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// `bridge`, `host`, `none`: made by the daemon, never removed.
+    #[serde(default)]
+    pub predefined: bool,
+    /// Container ID → its endpoint.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+impl Network {
+    /// User-defined networks get the embedded DNS server.
+    pub fn has_dns(&self) -> bool {
+        self.driver == Driver::Bridge && !self.predefined
+    }
+}
+
+/// One container's membership of a network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// 64 lowercase hex digits.
+    pub id: String,
+    /// The container's name (without `/`), for DNS and inspect.
+    pub container_name: String,
+    pub ip: Ipv4Addr,
+    /// `--ip`: kept when the container restarts.
+    #[serde(default)]
+    pub static_ip: bool,
+    pub mac: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The veth exists (the container runs).
+    #[serde(default)]
+    pub active: bool,
+    /// The interface inside the container (`eth0`, ...).
+    #[serde(default)]
+    pub ifname: String,
+}
+
+/// The published ports of one running container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortRecord {
+    pub mappings: Vec<PortMapping>,
+}

@@ -1,0 +1,291 @@
+//! The container routes beyond the lifecycle core of [`super::containers`]: top, rename,
+//! pause/unpause, update, restart, prune, export, changes and commit. Each parses the request,
+//! makes one engine call and encodes Docker's answer.
+
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_api::container::{
+    ContainerPruneResponse, ContainerTopResponse, ContainerUpdateResponse, FilesystemChange,
+    HostConfig,
+};
+
+use super::error::ApiError;
+use super::params::{JsonBody, Params};
+use super::stream::body_writer;
+use super::AppState;
+use crate::containers::commit::CommitRequest;
+use crate::containers::now_nanos;
+use crate::containers::prune::PruneFilter;
+
+/// `GET /containers/{id}/top?ps_args=`.
+pub async fn top(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Json<ContainerTopResponse>, ApiError> {
+    let top = s
+        .engine
+        .containers
+        .top(&id, params.get("ps_args").unwrap_or(""))
+        .await?;
+    Ok(Json(ContainerTopResponse {
+        titles: top.titles,
+        processes: top.processes,
+    }))
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
+    s.engine
+        .containers
+        .rename(&id, params.get("name").unwrap_or(""))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/pause`.
+pub async fn pause(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.engine.containers.pause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/unpause`.
+pub async fn unpause(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.engine.containers.unpause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/update`: the body is the resources part of a `HostConfig` plus
+/// `RestartPolicy`.
+pub async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<HostConfig>,
+) -> Result<Json<ContainerUpdateResponse>, ApiError> {
+    let warnings = s.engine.containers.update(&id, req).await?;
+    Ok(Json(ContainerUpdateResponse { warnings }))
+}
+
+/// `POST /containers/{id}/restart?t=&signal=`.
+pub async fn restart(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
+    let t = params
+        .non_empty("t")
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid value for t: {v:?}")))
+        })
+        .transpose()?;
+    s.engine
+        .containers
+        .restart(&id, params.non_empty("signal"), t)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A prune `until`: a Go duration before now (`10m`, `24h`, `1h30m`), unix seconds, or RFC 3339.
+fn until_nanos(v: &str, now: i64) -> Option<i64> {
+    if let Some(n) = super::time::unix_nanos(v) {
+        return Some(n);
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some((secs * 1e9) as i64);
+    }
+    let mut total: f64 = 0.0;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch.is_ascii_digit() || ch == '.' {
+            num.push(ch);
+            continue;
+        }
+        let mut unit = ch.to_string();
+        if ch == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600e9,
+            "m" => 60e9,
+            "s" => 1e9,
+            "ms" => 1e6,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(now - total as i64)
+}
+
+/// `POST /containers/prune?filters=`.
+pub async fn prune(
+    State(s): State<AppState>,
+    params: Params,
+) -> Result<Json<ContainerPruneResponse>, ApiError> {
+    let f = params.filters()?;
+    f.allow_only(&["until", "label", "label!"])?;
+    let until = match f.get("until").first() {
+        Some(v) => Some(
+            until_nanos(v, now_nanos())
+                .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))?,
+        ),
+        None => None,
+    };
+    let report = s
+        .engine
+        .containers
+        .prune(PruneFilter {
+            until,
+            label: f.get("label").to_vec(),
+            label_not: f.get("label!").to_vec(),
+        })
+        .await?;
+    Ok(Json(ContainerPruneResponse {
+        containers_deleted: (!report.deleted.is_empty()).then_some(report.deleted),
+        space_reclaimed: report.space_reclaimed,
+    }))
+}
+
+/// `GET /containers/{id}/export`: a flat tar, streamed.
+pub async fn export(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.engine.containers.lookup(&id)?;
+    let (writer, abort, body) = body_writer();
+    let containers = s.engine.containers.clone();
+    tokio::spawn(async move {
+        if let Err(e) = containers.export(&id, writer).await {
+            tracing::warn!(container = %id, error = %e, "export failed");
+            let _ = abort.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    Ok(([(CONTENT_TYPE, "application/x-tar")], body).into_response())
+}
+
+/// `GET /containers/{id}/changes`.
+pub async fn changes(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<FilesystemChange>>, ApiError> {
+    let changes = s.engine.containers.changes(&id).await?;
+    Ok(Json(
+        changes
+            .into_iter()
+            .map(|c| FilesystemChange {
+                path: c.path,
+                kind: c.kind,
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: the body, if any, is the
+/// config to start from; `pause` defaults to true. Answers 201 `{"Id":"sha256:..."}`.
+pub async fn commit(
+    State(s): State<AppState>,
+    params: Params,
+    JsonBody(config): JsonBody<Option<berth_api::container::ContainerConfig>>,
+) -> Result<(StatusCode, Json<berth_api::exec::IdResponse>), ApiError> {
+    let container = params
+        .non_empty("container")
+        .ok_or_else(|| ApiError::bad_request("the container parameter is required"))?;
+    let reference = params
+        .non_empty("repo")
+        .map(|repo| match params.non_empty("tag") {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo.to_string(),
+        });
+    let req = CommitRequest {
+        reference,
+        comment: params.non_empty("comment").map(str::to_string),
+        author: params.non_empty("author").map(str::to_string),
+        pause: params.get("pause").is_none() || params.flag("pause"),
+        changes: params
+            .all("changes")
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        // An empty body decodes as the default config: commit the container's own then.
+        config: config.filter(|c| *c != Default::default()),
+    };
+    let id = s.engine.containers.commit_to_image(container, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(berth_api::exec::IdResponse { id: id.to_string() }),
+    ))
+}
+
+/// Fills `SizeRw` (the writable layer) and `SizeRootFs` (that plus the image's size) of listed
+/// containers (`GET /containers/json?size=1`, `docker ps --size`).
+pub async fn fill_sizes(s: &AppState, list: &mut [berth_api::container::ContainerSummary]) {
+    let mut image_sizes: std::collections::BTreeMap<String, i64> = Default::default();
+    for c in list {
+        let rw = s.engine.containers.size_rw(&c.id).await.unwrap_or(0) as i64;
+        let image = match image_sizes.get(&c.image_id) {
+            Some(size) => *size,
+            None => {
+                let size = s
+                    .engine
+                    .images
+                    .inspect(&c.image_id)
+                    .await
+                    .map_or(0, |d| i64::try_from(d.image.size).unwrap_or(i64::MAX));
+                image_sizes.insert(c.image_id.clone(), size);
+                size
+            }
+        };
+        c.size_rw = Some(rw);
+        c.size_root_fs = Some(rw + image);
+    }
+}
+
+/// The containers of `GET /system/df`: every container as `GET /containers/json?all=1&size=1`
+/// lists it, with its sizes.
+pub async fn disk_usage(
+    s: &AppState,
+) -> Result<Vec<berth_api::container::ContainerSummary>, ApiError> {
+    let (mut parts, ()) = axum::http::Request::builder()
+        .uri("/containers/json?all=1&size=1")
+        .body(())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .into_parts();
+    let params =
+        <Params as axum::extract::FromRequestParts<()>>::from_request_parts(&mut parts, &())
+            .await?;
+    let Json(list) = super::containers::list(State(s.clone()), params).await?;
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until_nanos;
+
+    #[test]
+    fn until_takes_durations_and_times() {
+        let now = 10_000 * 1_000_000_000;
+        assert_eq!(until_nanos("1h", now), Some(now - 3600 * 1_000_000_000));
+        assert_eq!(until_nanos("1m30s", now), Some(now - 90 * 1_000_000_000));
+        assert_eq!(until_nanos("12", now), Some(12 * 1_000_000_000));
+        assert_eq!(until_nanos("soon", now), None);
+    }
+}
