@@ -3,7 +3,8 @@
 //!
 //! The container side (address, link up, `lo` up, default route) is configured through a netlink socket
 //! created inside that namespace by [`crate::netns::socket_in`], so the caller never `setns`es.
-//! [`attach`] undoes its own partial work on failure; [`detach`] is a no-op when the veth is gone.
+//! [`attach`] undoes its own partial work on failure; [`detach`] is a no-op when the veth is gone;
+//! [`delete_later`] deletes veths off the caller's path (a stopped container's).
 
 use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
@@ -117,7 +118,15 @@ pub fn attach(
         mac: Some(cfg.mac),
         netns: Some(netns),
     };
-    host.create_veth(&cfg.host_ifname, &peer).map_err(nl_err)?;
+    match host.create_veth(&cfg.host_ifname, &peer) {
+        // The host end's name is the endpoint's own: a link by that name is this endpoint's
+        // previous veth, whose deletion (see [`delete_later`]) has not run yet.
+        Err(e) if e.errno() == Some(libc::EEXIST) => {
+            detach(host, &cfg.host_ifname)?;
+            host.create_veth(&cfg.host_ifname, &peer).map_err(nl_err)?;
+        }
+        r => r.map_err(nl_err)?,
+    }
     let result = configure(host, netns, bridge, cfg);
     if result.is_err() {
         let _ = detach(host, &cfg.host_ifname);
@@ -218,6 +227,42 @@ pub fn loopback_up(netns: BorrowedFd<'_>) -> Result<(), EndpointError> {
         inner.set_up(lo).map_err(nl_err)?;
     }
     Ok(())
+}
+
+/// Deletes the endpoints whose host ends have the links `indexes` (resolved by the caller with
+/// [`Netlink::link_index`]) on a thread of their own, and returns at once: the kernel takes a
+/// grace period (~20 ms on a small VM) to unregister a link, which a container's stop need not
+/// wait for. Indexes, not names: a new endpoint of the same name made meanwhile (a restart; see
+/// [`attach`]) has another index and is left alone. Errors go to `on_error`.
+pub fn delete_later(indexes: Vec<u32>, on_error: impl Fn(EndpointError) + Send + 'static) {
+    if indexes.is_empty() {
+        return;
+    }
+    std::thread::spawn(move || {
+        let mut nl = match Netlink::open() {
+            Ok(nl) => nl,
+            Err(e) => {
+                return on_error(EndpointError::Netlink {
+                    veth: format!("indexes {indexes:?}"),
+                    source: NetlinkError {
+                        op: "open",
+                        object: "socket".into(),
+                        source: e,
+                    },
+                })
+            }
+        };
+        for index in indexes {
+            match nl.delete_link(index) {
+                Ok(()) => {}
+                Err(e) if e.errno() == Some(libc::ENODEV) => {}
+                Err(source) => on_error(EndpointError::Netlink {
+                    veth: format!("index {index}"),
+                    source,
+                }),
+            }
+        }
+    });
 }
 
 /// Deletes the endpoint's veth pair (both ends go); a missing veth is not an error.

@@ -14,7 +14,7 @@
 //! ## State dir
 //! - `shim.sock` (0600): the socket, present while the shim serves.
 //! - `shim.pid`: the shim's pid.
-//! - `exit.json`: the container's [`ExitStatus`], written atomically (temp, fsync, rename) after
+//! - `exit.json`: the container's [`ExitStatus`], written atomically (temp, rename) after
 //!   the runtime container (cgroup and runtime state) was deleted. Its presence means the
 //!   container is gone for good.
 //! - `shim.log`: the shim's own diagnostics (its stderr).

@@ -85,7 +85,7 @@ impl ContainerService {
             });
             return Err(e);
         }
-        if let Some(net) = self.networks() {
+        if let Some(net) = start::network_of(self.paths(), &c.id) {
             let id = c.id.clone();
             let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
         }

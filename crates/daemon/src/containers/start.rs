@@ -72,9 +72,7 @@ fn prepare_bundle(
     std::fs::create_dir_all(&rootfs)
         .map_err(|e| DaemonError::io("creating directory", &rootfs, e))?;
     let _ = berth_image::snapshot::unmount_all(&rootfs);
-    berth_image::snapshot::mount_all(&c.rootfs_mounts, &rootfs).map_err(|e| {
-        DaemonError::Internal(format!("mounting the rootfs of container {}: {e}", c.id))
-    })?;
+    mount_rootfs(c, &rootfs)?;
     let data = paths.data_dir(&c.id);
     let spec_paths = spec::SpecPaths {
         rootfs: rootfs.clone(),
@@ -93,7 +91,7 @@ fn prepare_bundle(
             let _ = berth_image::snapshot::unmount_all(&rootfs);
             return Err(e);
         }
-        if let Some(net) = crate::networks::NetworkService::for_containers(&paths.exec) {
+        if let Some(net) = network_for_start(paths, c) {
             if let Err(e) = net.attach(c, &ns, &paths.data_dir(&c.id)) {
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
                 super::netns::remove(&ns);
@@ -119,10 +117,52 @@ fn prepare_bundle(
     Ok(warnings)
 }
 
+/// The network service, when the container has something on it: endpoints or published ports.
+/// A container without either (`--network none`, `host`, `container:`) changes nothing there,
+/// so its start and stop skip the network hooks (each one re-applies the firewall, an `nft`
+/// process of its own).
+pub(crate) fn network_of(
+    paths: &super::Paths,
+    id: &str,
+) -> Option<crate::networks::NetworkService> {
+    let net = crate::networks::NetworkService::for_containers(&paths.exec)?;
+    (!net.endpoints_of(id).is_empty() || !net.ports_of(id).is_empty()).then_some(net)
+}
+
+/// The network service for a start: always when the mode names a network (attach registers the
+/// endpoint if needed), else only when [`network_of`] finds the container on it.
+fn network_for_start(
+    paths: &super::Paths,
+    c: &Container,
+) -> Option<crate::networks::NetworkService> {
+    let mode = c.host_config.network_mode.as_deref().unwrap_or_default();
+    if crate::networks::endpoints::mode_network(mode).is_some() {
+        crate::networks::NetworkService::for_containers(&paths.exec)
+    } else {
+        network_of(paths, &c.id)
+    }
+}
+
+/// Mounts the container's rootfs. The writable layer of an auto-removed container dies with it,
+/// so its overlay is mounted `volatile` (never synced; see [`berth_image::snapshot::volatile`]),
+/// falling back to a plain mount on a kernel without the option.
+fn mount_rootfs(c: &Container, rootfs: &Path) -> Result<(), DaemonError> {
+    let plain = || berth_image::snapshot::mount_all(&c.rootfs_mounts, rootfs);
+    let mounted = if c.host_config.auto_remove {
+        berth_image::snapshot::mount_all(&berth_image::snapshot::volatile(&c.rootfs_mounts), rootfs)
+            .or_else(|_| plain())
+    } else {
+        plain()
+    };
+    mounted.map_err(|e| {
+        DaemonError::Internal(format!("mounting the rootfs of container {}: {e}", c.id))
+    })
+}
+
 /// Unmounts the rootfs of `id` (idempotent).
 pub(crate) fn unmount_rootfs(paths: &super::Paths, id: &str) {
     let rootfs = paths.rootfs(id);
-    if let Some(net) = crate::networks::NetworkService::for_containers(&paths.exec) {
+    if let Some(net) = network_of(paths, id) {
         net.detach(id);
     }
     super::netns::remove(&paths.netns(id));

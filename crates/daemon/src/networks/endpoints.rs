@@ -282,7 +282,8 @@ impl NetworkService {
         self.apply_firewall(&st)
     }
 
-    /// When the container stopped (or a start failed): veths, ports and DNS go; addresses stay.
+    /// When the container stopped (or a start failed): veths (in the background), ports and DNS
+    /// go; addresses stay.
     pub fn detach(&self, id: &str) {
         let mut st = self.state();
         if let Some(server) = st.live.dns.remove(id) {
@@ -294,6 +295,7 @@ impl NetworkService {
         }
         let mut nl = netlink().ok();
         let mut changed = false;
+        let mut veths = Vec::new();
         for n in st.networks.iter_mut() {
             let Some(ep) = n.endpoints.get_mut(id) else {
                 continue;
@@ -302,8 +304,10 @@ impl NetworkService {
                 continue;
             }
             if let Some(nl) = nl.as_mut() {
-                if let Err(e) = endpoint::detach(nl, &endpoint::host_ifname(&ep.id)) {
-                    tracing::warn!(container = id, error = %e, "removing an endpoint");
+                match nl.link_index(&endpoint::host_ifname(&ep.id)) {
+                    Ok(Some(index)) => veths.push(index),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(container = id, error = %e, "removing an endpoint"),
                 }
             }
             ep.active = false;
@@ -311,6 +315,11 @@ impl NetworkService {
             let _ = self.inner.store.put(n);
             changed = true;
         }
+        // The container is gone: its veths need not be deleted before the stop returns.
+        let container = id.to_string();
+        endpoint::delete_later(veths, move |e| {
+            tracing::warn!(container, error = %e, "removing an endpoint");
+        });
         if changed || st.live.dns.is_empty() {
             if let Err(e) = self.apply_firewall(&st) {
                 tracing::warn!(container = id, error = %e, "updating the firewall");

@@ -220,6 +220,7 @@ impl NetworkService {
             return Err(e);
         }
         st.networks.push(n);
+        self.refresh_firewall(&st);
         Ok(id)
     }
 
@@ -258,6 +259,7 @@ impl NetworkService {
         self.inner.store.delete(&n.id)?;
         self.inner.dns_table.remove_network(&n.id);
         let n = st.networks.remove(i);
+        self.refresh_firewall(&st);
         Ok(n)
     }
 

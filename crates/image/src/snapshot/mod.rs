@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use engine::{Backend, SnapDir, Snapshots};
-pub use mount::{mount_all, unmount_all};
+pub use mount::{mount_all, unmount_all, volatile};
 pub use overlay::{Overlay, MOUNT_OPTIONS_MAX};
 pub use plain::Plain;
 

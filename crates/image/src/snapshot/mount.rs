@@ -28,6 +28,36 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), SnapshotError> {
     Ok(())
 }
 
+/// overlayfs's option that spares a mount every sync of its upper layer.
+const VOLATILE: &str = "volatile";
+
+/// `mounts` with overlayfs's `volatile` option (Linux 5.10+) on every overlay: its upper layer is
+/// never synced, neither on `syncfs` nor at unmount, where an overlay otherwise syncs the whole
+/// filesystem under its upper dir (a journal commit, plus whatever else is dirty there). Meant for
+/// a writable layer thrown away with its container (`run --rm`): a crash loses such a layer anyway.
+/// Overlay marks a work dir it mounted volatile (`<workdir>/work/incompat/volatile`) and refuses it
+/// afterwards, so this removes that marker, left by an earlier mount, first; call it only when
+/// nothing is mounted from these directories. Callers fall back to `mounts` unchanged when the
+/// kernel refuses the option.
+pub fn volatile(mounts: &[Mount]) -> Vec<Mount> {
+    let mut out = mounts.to_vec();
+    for m in out.iter_mut().filter(|m| m.kind == "overlay") {
+        let longer = m.options.join(",").len() + 1 + VOLATILE.len();
+        if m.options.iter().any(|o| o == VOLATILE) || longer > super::MOUNT_OPTIONS_MAX {
+            continue;
+        }
+        if let Some(work) = m.options.iter().find_map(|o| o.strip_prefix("workdir=")) {
+            let work = match &m.cwd {
+                Some(cwd) => cwd.join(work),
+                None => Path::new(work).to_path_buf(),
+            };
+            let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
+        }
+        m.options.push(VOLATILE.to_string());
+    }
+    out
+}
+
 /// Unmounts everything stacked on `target`; succeeds when nothing is mounted there.
 pub fn unmount_all(target: &Path) -> Result<(), SnapshotError> {
     // Bounded: a stack deeper than this is not ours.
@@ -120,4 +150,51 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
             })
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overlay(options: &[&str], cwd: Option<&Path>) -> Mount {
+        Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            cwd: cwd.map(Path::to_path_buf),
+        }
+    }
+
+    #[test]
+    fn volatile_marks_overlays_and_clears_an_old_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("w/work/incompat/volatile");
+        std::fs::create_dir_all(&marker).unwrap();
+        let bind = Mount {
+            kind: "bind".into(),
+            source: "/x".into(),
+            options: vec!["rbind".into()],
+            cwd: None,
+        };
+        let out = volatile(&[
+            overlay(&["lowerdir=l", "upperdir=u", "workdir=w"], Some(dir.path())),
+            bind.clone(),
+        ]);
+        assert_eq!(out[0].options.last().map(String::as_str), Some("volatile"));
+        assert_eq!(out[1], bind);
+        assert!(!dir.path().join("w/work/incompat").exists());
+        assert!(dir.path().join("w/work").exists());
+        // Idempotent.
+        assert_eq!(volatile(&out), out);
+    }
+
+    #[test]
+    fn volatile_leaves_options_at_the_page_limit_alone() {
+        let long = format!(
+            "lowerdir={}",
+            "a".repeat(crate::snapshot::MOUNT_OPTIONS_MAX - 9)
+        );
+        let m = overlay(&[long.as_str()], None);
+        assert_eq!(volatile(std::slice::from_ref(&m)), vec![m]);
+    }
 }

@@ -62,3 +62,46 @@ fn two_namespaces_on_one_bridge_reach_each_other() {
     let links = String::from_utf8_lossy(&a.exec(&["ip", "link"]).stdout).into_owned();
     assert!(!links.contains("eth0"), "{links}");
 }
+
+#[test]
+fn a_restarted_endpoint_replaces_its_stale_veth_and_late_deletion_goes_by_index() {
+    if !root_tests() {
+        return;
+    }
+    let gw = Ipv4Addr::new(10, 231, 8, 1);
+    let br = Bridge::new(gw, 24);
+    let (old, new) = (Netns::new(), Netns::new());
+    let mut nl = Netlink::open().unwrap();
+    let cfg = endpoint_cfg(&br.name, Ipv4Addr::new(10, 231, 8, 2), gw);
+    endpoint::attach(&mut nl, old.fd(), &cfg).unwrap();
+    let stale = nl.link_index(&cfg.host_ifname).unwrap().unwrap();
+
+    // The container restarted before its old veth was deleted: same name, new namespace.
+    endpoint::attach(&mut nl, new.fd(), &cfg).unwrap();
+    let fresh = nl.link_index(&cfg.host_ifname).unwrap().unwrap();
+    assert_ne!(stale, fresh);
+    let links = String::from_utf8_lossy(&old.exec(&["ip", "link"]).stdout).into_owned();
+    assert!(!links.contains("eth0"), "the stale end is gone: {links}");
+    let addr = String::from_utf8_lossy(&new.exec(&["ip", "-4", "addr", "show", "eth0"]).stdout)
+        .into_owned();
+    assert!(addr.contains("10.231.8.2/24"), "{addr}");
+
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = errors.clone();
+    endpoint::delete_later(vec![fresh], move |e| {
+        sink.lock().unwrap().push(e.to_string())
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while link_exists(&cfg.host_ifname) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the veth was not deleted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
+}

@@ -82,6 +82,8 @@ pub struct Shim {
     idle_since: Instant,
     buf: Box<[u8]>,
     exec_seq: u32,
+    /// A request (or setup) ran since the last [`crate::memory::shrink`]: shrink before polling.
+    shrink_due: bool,
 }
 
 /// Removes the socket file on drop (a failed create, or the shim's end).
@@ -163,13 +165,13 @@ impl Shim {
             idle_since: Instant::now(),
             buf: vec![0u8; BUF].into_boxed_slice(),
             exec_seq: 0,
+            shrink_due: true,
         })
     }
 
     /// Serves until the container exited and the shim may quit; returns the process exit code.
     pub fn run(mut self) -> i32 {
         let _socket = SocketFile;
-        crate::memory::drop_text();
         loop {
             self.finish_execs();
             if self.reaped.is_some() && self.exit.is_none() {
@@ -187,6 +189,9 @@ impl Shim {
                 {
                     return 0;
                 }
+            }
+            if std::mem::take(&mut self.shrink_due) {
+                crate::memory::shrink();
             }
             let ready = match self.wait_ready() {
                 Ok(r) => r,

@@ -7,6 +7,8 @@ use nix::sys::signal::Signal;
 
 impl Shim {
     pub(super) fn dispatch(&mut self, i: usize, req: Request) {
+        // Requests run code the streaming loop does not: give its pages back after each one.
+        self.shrink_due = true;
         let root = self.cfg.runtime_root.clone();
         let id = self.cfg.id.clone();
         let exited = self.exit.is_some() || self.reaped.is_some();
@@ -104,7 +106,6 @@ impl Shim {
                                 } else {
                                     self.execs[slot] = exec;
                                 }
-                                crate::memory::drop_text();
                                 let c = &mut self.conns[i];
                                 c.reply(&ExecStarted {
                                     pid: started.pid.as_raw(),

@@ -114,9 +114,42 @@ fn reports_its_memory() {
     for _ in 0..20 {
         read_frame(&mut stream).expect("a tick");
     }
-    let rss = crate::harness::proc_status(h.pid, "VmRSS");
-    let hwm = crate::harness::proc_status(h.pid, "VmHWM");
-    let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", h.pid))
+    print_memory(h.pid);
+    h.kill(9, true).unwrap();
+    assert_eq!(h.wait().unwrap().exit_code, 137);
+    h.shutdown().unwrap();
+}
+
+/// Like [`reports_its_memory`], beside an idle running container (the benchmark's `sleep`).
+#[test]
+fn reports_its_memory_idle() {
+    root_test!();
+    let mut s = Setup::new("rssidle", &["sleep", "100"]);
+    let h = s.spawn();
+    h.start().unwrap();
+    assert_eq!(
+        h.state().unwrap().status,
+        berth_shim::protocol::Status::Running
+    );
+    // The shim gives back the pages a request used before its next poll: wait (up to 1 s) for it.
+    let rss = || crate::harness::proc_status(h.pid, "VmRSS");
+    let after_reply = rss();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while rss() == after_reply && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    print_memory(h.pid);
+    h.kill(9, true).unwrap();
+    assert_eq!(h.wait().unwrap().exit_code, 137);
+    h.shutdown().unwrap();
+}
+
+/// Prints `VmRSS`, `VmHWM`, `RssAnon` and the smaps rollup of the shim `pid` (and, with
+/// `BERTH_SHIM_SMAPS` set, the resident size of each mapping).
+fn print_memory(pid: i32) {
+    let rss = crate::harness::proc_status(pid, "VmRSS");
+    let hwm = crate::harness::proc_status(pid, "VmHWM");
+    let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", pid))
         .unwrap_or_default()
         .lines()
         .filter(|l| l.starts_with("Pss:") || l.starts_with("Private_"))
@@ -126,11 +159,11 @@ fn reports_its_memory() {
     eprintln!(
         "shim {}: {rss}, {hwm}, {}, {rollup}",
         crate::harness::shim_exe().display(),
-        crate::harness::proc_status(h.pid, "RssAnon")
+        crate::harness::proc_status(pid, "RssAnon")
     );
     assert!(rss.ends_with("kB"), "{rss}");
     if std::env::var_os("BERTH_SHIM_SMAPS").is_some() {
-        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", h.pid)).unwrap();
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", pid)).unwrap();
         let mut name = String::new();
         for l in smaps.lines() {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -141,9 +174,6 @@ fn reports_its_memory() {
             }
         }
     }
-    h.kill(9, true).unwrap();
-    assert_eq!(h.wait().unwrap().exit_code, 137);
-    h.shutdown().unwrap();
 }
 
 /// Much more output than a pipe holds reaches a slow attach client and the log complete and in
