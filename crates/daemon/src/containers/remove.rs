@@ -1,6 +1,7 @@
 //! `rm`: refuses an active container without `force` (409, Docker's words); with it, kills the
 //! container and waits for its exit. Then marks it `removing`, unmounts and releases the rootfs
-//! (dropping the image hold), deletes its directories and its record, and publishes `destroy`.
+//! (dropping the image hold), deletes its record, publishes `destroy`, and deletes its directories
+//! in the background (the snapshot's too), so that `run --rm` does not wait on slow `rmdir`s.
 //! The `v` (volumes) flag is accepted and ignored until volumes exist.
 
 use std::time::Duration;
@@ -61,24 +62,10 @@ impl ContainerService {
         }
         let paths = self.paths().clone();
         let id = c.id.clone();
-        let cleaned = tokio::task::spawn_blocking(move || -> Result<(), DaemonError> {
-            start::unmount_rootfs(&paths, &id);
-            for dir in [paths.bundle(&id), paths.data_dir(&id), paths.shim_dir(&id)] {
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(DaemonError::io("removing", dir, e)),
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(DaemonError::join)?;
-        let released = match cleaned {
-            Ok(()) => self.inner.images.release_container(&c.id).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = released {
+        tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, &id))
+            .await
+            .map_err(DaemonError::join)?;
+        if let Err(e) = self.inner.images.release_container(&c.id).await {
             let _ = self.commit(&entry, false, |c| {
                 c.state.status = Status::Dead;
                 c.state.error = e.to_string();
@@ -91,9 +78,29 @@ impl ContainerService {
         }
         self.inner.execs.forget_container(&c.id);
         self.forget(&entry)?;
+        // The files go after the answer (rmdir is slow here); `restore` sweeps what a crash leaves.
+        let paths = self.paths().clone();
+        let id = c.id.clone();
+        drop(tokio::task::spawn_blocking(move || {
+            if let Err(e) = remove_files(&paths, &id) {
+                tracing::warn!(container = %id, error = %e, "removing the container's files");
+            }
+        }));
         self.event(&c, "destroy", &[]);
         Ok(())
     }
+}
+
+/// Deletes a removed container's directories (its rootfs must be unmounted).
+pub(super) fn remove_files(paths: &super::Paths, id: &str) -> Result<(), DaemonError> {
+    for dir in [paths.bundle(id), paths.data_dir(id), paths.shim_dir(id)] {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DaemonError::io("removing", dir, e)),
+        }
+    }
+    Ok(())
 }
 
 impl From<StateError> for DaemonError {

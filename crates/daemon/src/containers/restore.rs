@@ -5,7 +5,8 @@
 //! exit, and exited containers start again as Docker's do when its daemon starts: `always` ones
 //! (even when the user stopped them), `unless-stopped` ones the user did not stop, and
 //! `on-failure[:N]` ones that failed and have retries left.
-//! A removal cut short is finished.
+//! A removal cut short is finished, and the directories of containers removed before a crash (they
+//! are deleted after `rm` answers) are swept.
 
 use berth_shim::client::Recovered;
 
@@ -34,9 +35,39 @@ pub fn restarts_on_daemon_start(c: &Container) -> bool {
     }
 }
 
+/// Unmounts and deletes the directories of containers the store no longer knows: bundles and data
+/// dirs are named by the 64-hex-digit ID, shim dirs by its first 32 digits.
+fn sweep_orphans(paths: &super::Paths, known: &[String]) {
+    let ids = |dir: &std::path::Path, len: usize| -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.len() == len && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|n| !known.iter().any(|k| k.starts_with(n.as_str())))
+            .collect()
+    };
+    let mut orphans = ids(&paths.exec, 64);
+    orphans.extend(ids(&paths.data, 64));
+    orphans.sort();
+    orphans.dedup();
+    for id in orphans {
+        super::start::unmount_rootfs(paths, &id);
+        if let Err(e) = super::remove::remove_files(paths, &id) {
+            tracing::warn!(container = %id, error = %e, "sweeping a removed container's files");
+        }
+    }
+    for short in ids(&paths.shims, 32) {
+        let _ = std::fs::remove_dir_all(paths.shims.join(short));
+    }
+}
+
 impl ContainerService {
     /// Reconciles every container with its shim (see the module docs).
     pub async fn restore(&self) {
+        let known: Vec<String> = self.entries().iter().map(|e| e.snapshot().id).collect();
+        let paths = self.paths().clone();
+        let _ = tokio::task::spawn_blocking(move || sweep_orphans(&paths, &known)).await;
         for entry in self.entries() {
             let c = entry.snapshot();
             match c.state.status {
@@ -74,5 +105,42 @@ impl ContainerService {
                 Status::Created | Status::Dead => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_only_unknown_container_dirs() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = super::super::Paths {
+            data: root.path().join("data"),
+            exec: root.path().join("exec"),
+            runtime_root: root.path().join("runtime"),
+            shims: root.path().join("s"),
+        };
+        let (known, orphan) = ("a".repeat(64), "b".repeat(64));
+        let mut dirs = Vec::new();
+        for id in [&known, &orphan] {
+            dirs.extend([paths.rootfs(id), paths.data_dir(id), paths.shim_dir(id)]);
+        }
+        let other = paths.exec.join("not-a-container");
+        for d in dirs.iter().chain([&other]) {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        sweep_orphans(&paths, std::slice::from_ref(&known));
+        for d in &dirs[..3] {
+            assert!(d.exists(), "{d:?} of a known container kept");
+        }
+        for d in [
+            paths.bundle(&orphan),
+            paths.data_dir(&orphan),
+            paths.shim_dir(&orphan),
+        ] {
+            assert!(!d.exists(), "{d:?} of a removed container swept");
+        }
+        assert!(other.exists(), "other entries kept");
     }
 }

@@ -125,6 +125,7 @@ pub(super) fn conformance<S: Snapshotter>(make: impl Fn(&Path) -> S + Sync) {
         ("unknown keys", |m| unknown_keys(m)),
         ("idempotency", |m| idempotency(m)),
         ("remove refuses parents", |m| remove_refuses_parents(m)),
+        ("remove detached", |m| remove_detached(m)),
         ("crash leftovers", |m| crash_leftovers(m)),
         ("reopen", |m| reopen(m)),
         ("concurrent", |m| concurrent(m)),
@@ -308,6 +309,33 @@ fn remove_refuses_parents<S: Snapshotter>(make: &dyn Fn(&Path) -> S) {
         .unwrap()
         .collect();
     assert!(left.is_empty(), "directories removed: {left:?}");
+}
+
+fn remove_detached<S: Snapshotter>(make: &dyn Fn(&Path) -> S) {
+    let root = tempfile::tempdir().unwrap();
+    let s = make(root.path());
+    s.prepare("a", None).unwrap();
+    s.commit("l1", "a").unwrap();
+    s.prepare("c", Some("l1")).unwrap();
+    assert!(matches!(
+        s.remove_detached("l1"),
+        Err(SnapshotError::HasChildren { .. })
+    ));
+    let dir = s.writable_dir("c").unwrap();
+    fs::write(dir.join("f"), "x").unwrap();
+    s.remove_detached("c").unwrap();
+    assert!(matches!(s.stat("c"), Err(SnapshotError::NotFound { .. })));
+    assert!(matches!(
+        s.remove_detached("c"),
+        Err(SnapshotError::NotFound { .. })
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dir.exists() {
+        assert!(std::time::Instant::now() < deadline, "{dir:?} still there");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    s.remove_detached("l1").unwrap();
+    assert!(s.list().unwrap().is_empty());
 }
 
 fn crash_leftovers<S: Snapshotter>(make: &dyn Fn(&Path) -> S) {

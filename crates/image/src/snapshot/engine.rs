@@ -272,6 +272,27 @@ impl Locked<'_> {
     }
 }
 
+impl<B: Backend> Snapshots<B> {
+    /// The index half of a removal: drops `key` (refusing while it has children) and tells the
+    /// backend; returns the directory left to delete.
+    fn forget(&self, key: &str) -> Result<SnapDir, SnapshotError> {
+        let mut locked = self.lock()?;
+        let id = locked.get(key)?.id;
+        let children = locked.children(key);
+        if !children.is_empty() {
+            return Err(SnapshotError::HasChildren {
+                key: key.to_string(),
+                children,
+            });
+        }
+        locked.state.snapshots.remove(key);
+        locked.save()?;
+        let snap = locked.snap_dir(id);
+        self.backend.removed(&snap)?;
+        Ok(snap)
+    }
+}
+
 fn remove_tree(path: &Path) -> Result<(), SnapshotError> {
     match fs::remove_dir_all(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(SnapshotError::Io {
@@ -329,20 +350,22 @@ impl<B: Backend> Snapshotter for Snapshots<B> {
     }
 
     fn remove(&self, key: &str) -> Result<(), SnapshotError> {
-        let mut locked = self.lock()?;
-        let id = locked.get(key)?.id;
-        let children = locked.children(key);
-        if !children.is_empty() {
-            return Err(SnapshotError::HasChildren {
-                key: key.to_string(),
-                children,
-            });
-        }
-        locked.state.snapshots.remove(key);
-        locked.save()?;
-        let snap = locked.snap_dir(id);
-        self.backend.removed(&snap)?;
+        let snap = self.forget(key)?;
         remove_tree(&snap.path)
+    }
+
+    fn remove_detached(&self, key: &str) -> Result<(), SnapshotError> {
+        let snap = self.forget(key)?;
+        // Ids are never reused, so nothing can claim the directory meanwhile; a crash leaves an
+        // orphan for `cleanup`.
+        let path = snap.path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-rm".into())
+            .spawn(move || remove_tree(&path));
+        match spawned {
+            Ok(_) => Ok(()),
+            Err(_) => remove_tree(&snap.path),
+        }
     }
 
     fn stat(&self, key: &str) -> Result<Info, SnapshotError> {

@@ -197,6 +197,13 @@ pub trait Snapshotter: Send + Sync {
     /// Removes a snapshot of any kind, refusing while it has children.
     fn remove(&self, key: &str) -> Result<(), SnapshotError>;
 
+    /// Like [`Snapshotter::remove`], but the snapshot's directory may be deleted after this returns
+    /// (on a background thread): the index forgets it at once, and [`Snapshotter::cleanup`] sweeps
+    /// what a crash leaves. For removals on a latency-sensitive path (`run --rm`).
+    fn remove_detached(&self, key: &str) -> Result<(), SnapshotError> {
+        self.remove(key)
+    }
+
     /// Kind and parent of one snapshot.
     fn stat(&self, key: &str) -> Result<Info, SnapshotError>;
 

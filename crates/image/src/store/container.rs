@@ -68,7 +68,7 @@ impl ImageStore {
 
     /// Removes the container's snapshot and its holds (idempotent).
     pub fn release_container(&self, container_key: &str) -> Result<(), ImageError> {
-        match self.snapshotter().remove(container_key) {
+        match self.snapshotter().remove_detached(container_key) {
             Ok(()) | Err(SnapshotError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
