@@ -8,6 +8,7 @@ they fail, they do not skip. Run them through `scripts/test.sh` (as root) or
 """
 
 import io
+import glob
 import os
 import shutil
 import signal
@@ -137,6 +138,12 @@ class Daemon:
         for point in mounts_under(self.root):
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        # The daemon's /berth parent cgroups, once empty (another daemon's containers keep them).
+        for hierarchy in glob.glob("/sys/fs/cgroup/*/berth"):
+            try:
+                os.rmdir(hierarchy)
+            except OSError:
+                pass
 
 
 @pytest.fixture(scope="session")

@@ -329,6 +329,19 @@ impl Drop for Daemon {
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
+        remove_empty_cgroup_parent();
+    }
+}
+
+/// Removes the daemon's `/berth` parent cgroup in each hierarchy once it is empty. A daemon still
+/// running in a parallel test keeps containers in it, and then rmdir fails (ignored): the last
+/// test to finish removes it.
+fn remove_empty_cgroup_parent() {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let _ = std::fs::remove_dir(h.path().join("berth"));
     }
 }
 
