@@ -310,35 +310,13 @@ pub async fn start(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         ));
     }
     let info = inspect_container(ctx, &p.args[0]).await?;
-    let id = info
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let tty_on = info
-        .pointer("/Config/Tty")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let stdin = p.bool("interactive")
-        && info
-            .pointer("/Config/OpenStdin")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-    let keys_text = p
-        .string("detach-keys")
-        .unwrap_or(DEFAULT_DETACH_KEYS)
-        .to_string();
-    let mut q = vec![
-        ("stream", "1".to_string()),
-        ("stdout", "1".into()),
-        ("stderr", "1".into()),
-    ];
-    if stdin {
-        q.push(("stdin", "1".into()));
-    }
-    if p.is_set("detach-keys") {
-        q.push(("detachKeys", keys_text.clone()));
-    }
+    let AttachSetup {
+        id,
+        tty_on,
+        stdin,
+        keys_text,
+        query: q,
+    } = attach_setup(&info, &p, p.bool("interactive"));
     let cpath = |tail: &str| format!("/containers/{id}{tail}");
     let hj = ctx
         .client
@@ -428,35 +406,13 @@ pub async fn attach(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             "You cannot attach to a paused container, unpause it first".into(),
         ));
     }
-    let id = info
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let tty_on = info
-        .pointer("/Config/Tty")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let stdin = !p.bool("no-stdin")
-        && info
-            .pointer("/Config/OpenStdin")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-    let keys_text = p
-        .string("detach-keys")
-        .unwrap_or(DEFAULT_DETACH_KEYS)
-        .to_string();
-    let mut q = vec![
-        ("stream", "1".to_string()),
-        ("stdout", "1".into()),
-        ("stderr", "1".into()),
-    ];
-    if stdin {
-        q.push(("stdin", "1".into()));
-    }
-    if p.is_set("detach-keys") {
-        q.push(("detachKeys", keys_text.clone()));
-    }
+    let AttachSetup {
+        id,
+        tty_on,
+        stdin,
+        keys_text,
+        query: q,
+    } = attach_setup(&info, &p, !p.bool("no-stdin"));
     let cpath = |tail: &str| format!("/containers/{id}{tail}");
     let wait = ctx
         .client
@@ -483,6 +439,49 @@ pub async fn attach(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         return Ok(());
     }
     exit_from_wait(read_json(wait).await?)
+}
+
+/// What `start -a` and `attach` derive from the container's inspect and the flags before they
+/// hijack `/attach`.
+struct AttachSetup {
+    id: String,
+    tty_on: bool,
+    /// Whether stdin is attached: asked for and the container keeps stdin open.
+    stdin: bool,
+    keys_text: String,
+    query: Vec<(&'static str, String)>,
+}
+
+fn attach_setup(info: &Value, p: &Parsed, wants_stdin: bool) -> AttachSetup {
+    let flag = |ptr: &str| info.pointer(ptr).and_then(Value::as_bool).unwrap_or(false);
+    let id = info
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let stdin = wants_stdin && flag("/Config/OpenStdin");
+    let keys_text = p
+        .string("detach-keys")
+        .unwrap_or(DEFAULT_DETACH_KEYS)
+        .to_string();
+    let mut query = vec![
+        ("stream", "1".to_string()),
+        ("stdout", "1".into()),
+        ("stderr", "1".into()),
+    ];
+    if stdin {
+        query.push(("stdin", "1".into()));
+    }
+    if p.is_set("detach-keys") {
+        query.push(("detachKeys", keys_text.clone()));
+    }
+    AttachSetup {
+        id,
+        tty_on: flag("/Config/Tty"),
+        stdin,
+        keys_text,
+        query,
+    }
 }
 
 #[cfg(test)]

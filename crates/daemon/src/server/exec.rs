@@ -90,17 +90,8 @@ pub async fn resize(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let dim = |k: &str| -> Result<u16, ApiError> {
-        params
-            .non_empty(k)
-            .unwrap_or("0")
-            .parse::<u16>()
-            .map_err(|_| ApiError::bad_request(format!("invalid value for {k}")))
-    };
-    s.engine
-        .containers
-        .exec_resize(&id, dim("h")?, dim("w")?)
-        .await?;
+    let (h, w) = params.tty_size()?;
+    s.engine.containers.exec_resize(&id, h, w).await?;
     Ok(StatusCode::OK)
 }
 

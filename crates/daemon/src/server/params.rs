@@ -44,6 +44,17 @@ impl Params {
         self.get(key).filter(|v| !v.is_empty())
     }
 
+    /// The `h` and `w` of a resize request (0 when absent), as Docker's resize endpoints take them.
+    pub fn tty_size(&self) -> Result<(u16, u16), ApiError> {
+        let dim = |k: &str| {
+            self.non_empty(k)
+                .unwrap_or("0")
+                .parse::<u16>()
+                .map_err(|_| ApiError::bad_request(format!("invalid value for {k}")))
+        };
+        Ok((dim("h")?, dim("w")?))
+    }
+
     /// Every value of `key`, in order.
     pub fn all(&self, key: &str) -> Vec<String> {
         self.0
