@@ -36,6 +36,8 @@ INSTALL=${INSTALL:-1}
 BERTH_PORT=${BERTH_PORT:-18471}
 DOCKER_PORT=${DOCKER_PORT:-18472}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 [[ $(id -u) == 0 ]] || { echo "bench/network.sh: run as root (engines need it)" >&2; exit 1; }
 if [[ -z ${BERTH_BENCH_PRIVATE_NS:-} ]]; then
@@ -181,26 +183,9 @@ trap 'exit 130' INT TERM
 
 # --- the busybox image: Debian's static busybox, with an httpd root ----------------------------------
 ROOTFS=$WORK/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,tmp,root,www}
-cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-for a in $("$BUSYBOX" --list); do [[ $a == busybox ]] || ln -s busybox "$ROOTFS/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOTFS/etc/passwd"
-echo 'root:x:0:' >"$ROOTFS/etc/group"
-chmod 1777 "$ROOTFS/tmp"
-tar -C "$ROOTFS" -cf "$WORK/busybox.tar" .
+busybox_tar "$ROOTFS" www
 
 # --- engines ------------------------------------------------------------------------------------------
-wait_sock() { # socket pid name
-  local i
-  for ((i = 0; i < 600; i++)); do
-    [[ -S $1 ]] && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "bench/network.sh: $3 did not start; its log:" >&2
-  tail -20 "$WORK/$3.log" >&2
-  exit 1
-}
 
 log "starting the berth daemon"
 "$BERTH" daemon -H "unix://$WORK/berth.sock" --data-root "$WORK/berth/data" \
