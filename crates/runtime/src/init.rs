@@ -141,6 +141,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: i32,
     /// cgroup v1: the `tasks` files the init writes itself into (step 2).
     pub cgroup_join: Option<SelfJoin>,
+    /// `linux.seccomp`, compiled (step 10 loads it).
+    pub seccomp: Option<&'a security::seccomp::Program>,
 }
 
 /// The child's entry point after `clone`; never returns.
@@ -268,10 +270,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     mark_cloexec(3 + args.preserve_fds.max(0))?;
 
     // 10. Privileges.
-    security::prepare_exec(
-        process,
-        spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
-    )?;
+    security::prepare_exec(process, args.seccomp)?;
 
     // 11. Ready: the parent sees EOF.
     close_sync(&args.sync)?;

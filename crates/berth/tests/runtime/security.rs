@@ -74,6 +74,32 @@ fn status_field(lines: &[String], field: &str) -> String {
 }
 
 #[test]
+fn a_filter_from_the_compiled_cache_is_enforced_like_a_fresh_one() {
+    root_test!();
+    // The first run compiles Docker's profile and caches the program under the state root; the
+    // second (same root, same profile) loads the cached program and must refuse the same calls.
+    // CAP_SYS_ADMIN granted: only the filter can refuse mount (see the test below).
+    let mut caps = docker_caps();
+    caps.push("CAP_SYS_ADMIN".to_string());
+    let mut bundle = shell("seccomp-cache", "probe mount; probe keyctl; echo after");
+    set_caps(&mut bundle, &caps);
+    set_docker_seccomp(&mut bundle);
+    let fresh = run_ok(&bundle);
+    let cache = bundle.state_root().join("@seccomp");
+    let entries = || std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        entries(),
+        1,
+        "one compiled program cached in {}",
+        cache.display()
+    );
+    let cached = run_ok(&bundle);
+    assert_eq!(fresh, ["errno=EPERM", "errno=EPERM", "after"]);
+    assert_eq!(cached, fresh);
+    assert_eq!(entries(), 1, "the second run reused the entry");
+}
+
+#[test]
 fn default_seccomp_refuses_mount_unshare_keyctl_and_kexec_with_eperm() {
     root_test!();
     // CAP_SYS_ADMIN is granted so that only the filter (built for Docker's default capabilities)

@@ -102,6 +102,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     security::validate(process, seccomp)?;
     security::warn_unsupported_lsm(process);
+    let filter = seccomp
+        .map(|s| security::seccomp::cached(&opts.root, s))
+        .transpose()?;
     let plan = namespaces::plan(&spec);
 
     std::fs::DirBuilder::new()
@@ -193,6 +196,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         cgroup_join,
+        seccomp: filter.as_ref(),
     };
     let parent_raw = parent_sock.as_raw_fd();
     let (pid, in_cgroup) = clone_into(

@@ -15,7 +15,7 @@ use crate::init::{self, Msg};
 use crate::namespaces;
 use crate::sys::RealSys;
 use crate::{rootfs, security, Result, RuntimeError};
-use berth_oci::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
+use berth_oci::runtime::{LinuxNamespaceType, Process};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use std::ffi::CString;
@@ -51,6 +51,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.seccomp().clone());
     security::validate(process, seccomp.as_ref())?;
+    let filter = seccomp
+        .as_ref()
+        .map(|s| security::seccomp::cached(&opts.root, s))
+        .transpose()?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
         return Err(RuntimeError::Other(
@@ -110,7 +114,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let parent_raw = parent_sock.as_raw_fd();
     let mut child = ExecChild {
         process,
-        seccomp: seccomp.as_ref(),
+        seccomp: filter.as_ref(),
         join: &join,
         chroot: rootfs::shared::applies(&state.config)
             .then(|| PathBuf::from(format!("/proc/{}/root", state.pid))),
@@ -171,7 +175,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
 
 struct ExecChild<'a> {
     process: &'a Process,
-    seccomp: Option<&'a LinuxSeccomp>,
+    seccomp: Option<&'a security::seccomp::Program>,
     join: &'a [(LinuxNamespaceType, PathBuf)],
     /// The init's root (`/proc/<pid>/root`) to chroot into, for a container that shares the
     /// runtime's mount table (joining a mount namespace would set the root otherwise).

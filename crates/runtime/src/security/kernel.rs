@@ -3,8 +3,8 @@
 //! recording fake of the unit tests logs each call in order (and fails the ones a test asks to),
 //! so the order of the setup and the rlimit clamping are tested without root.
 
+use super::seccomp::Program;
 use ::caps::{CapSet, Capability, CapsHashSet};
-use libseccomp::ScmpFilterContext;
 use nix::errno::Errno;
 use nix::sys::resource::Resource;
 use nix::unistd::{Gid, Uid};
@@ -28,7 +28,7 @@ pub(super) trait Kernel {
     fn set_keepcaps(&self, keep: bool) -> Result<(), Errno>;
     fn umask(&self, mask: u32);
     fn set_no_new_privs(&self) -> Result<(), Errno>;
-    fn load_seccomp(&self, filter: &ScmpFilterContext) -> Result<(), String>;
+    fn load_seccomp(&self, program: &Program) -> Result<(), Errno>;
 }
 
 /// The kernel itself.
@@ -77,8 +77,8 @@ impl Kernel for Real {
     fn set_no_new_privs(&self) -> Result<(), Errno> {
         nix::sys::prctl::set_no_new_privs()
     }
-    fn load_seccomp(&self, filter: &ScmpFilterContext) -> Result<(), String> {
-        filter.load().map_err(|e| e.to_string())
+    fn load_seccomp(&self, program: &Program) -> Result<(), Errno> {
+        program.load()
     }
 }
 
@@ -187,7 +187,7 @@ pub(super) mod fake {
             self.log("set_no_new_privs".into());
             Ok(())
         }
-        fn load_seccomp(&self, _filter: &ScmpFilterContext) -> Result<(), String> {
+        fn load_seccomp(&self, _program: &Program) -> Result<(), Errno> {
             self.log("load_seccomp".into());
             Ok(())
         }

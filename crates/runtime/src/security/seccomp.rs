@@ -1,4 +1,5 @@
-//! `linux.seccomp`: validating a profile, compiling it with libseccomp, and loading it.
+//! `linux.seccomp`: validating a profile and compiling it with libseccomp into a loadable
+//! [`Program`] (BPF), kept in a [`cache`] under the state root so each profile compiles once.
 //!
 //! Rules follow runc's reading of the spec: syscall names the kernel or libseccomp does not know
 //! are skipped (profiles list syscalls of every architecture and kernel); a rule whose action
@@ -10,6 +11,12 @@
 //! Loading does not set no_new_privs (libseccomp would by default): [`super::prepare_exec`]
 //! decides that from the spec, and loads the filter while the process still has CAP_SYS_ADMIN
 //! when no_new_privs is off.
+
+mod cache;
+mod program;
+
+pub use cache::cached;
+pub use program::Program;
 
 use super::SecurityError;
 use berth_oci::runtime::{
@@ -212,11 +219,28 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext, SecurityErro
     Ok(ctx)
 }
 
-/// Compiles and loads `seccomp` into the calling thread.
-pub fn load(seccomp: &LinuxSeccomp) -> Result<(), SecurityError> {
-    compile(seccomp)?
-        .load()
-        .map_err(lib_error("load the filter into the kernel".into()))
+/// Compiles `seccomp` into the BPF program libseccomp would load (no cache).
+pub fn program(seccomp: &LinuxSeccomp) -> Result<Program, SecurityError> {
+    use std::io::{Read, Seek};
+    let ctx = compile(seccomp)?;
+    let export = |what: &str, e: std::io::Error| SecurityError::Seccomp {
+        what: format!("export the compiled filter: {what}"),
+        message: e.to_string(),
+    };
+    let fd =
+        nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| export("memfd_create", e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    ctx.export_bpf(&file)
+        .map_err(lib_error("export the compiled filter".into()))?;
+    let mut bpf = Vec::new();
+    file.rewind()
+        .and_then(|()| file.read_to_end(&mut bpf))
+        .map_err(|e| export("read back", e))?;
+    Program::from_bpf(bpf, seccomp).map_err(|message| SecurityError::Seccomp {
+        what: "export the compiled filter".into(),
+        message,
+    })
 }
 
 #[cfg(test)]
