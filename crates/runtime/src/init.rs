@@ -28,7 +28,8 @@
 //!     happens inside the cgroup, as when P moved it in before `G`.
 //!  4. C: join namespaces by path (user first, mount last), unshare the rest when a user namespace
 //!     was joined, become root of a new user namespace, unshare the cgroup namespace (now that it
-//!     is in its cgroup), set hostname and domainname.
+//!     is in its cgroup), bring `lo` up in a network namespace of its own, set hostname and
+//!     domainname.
 //!  5. C: `rootfs::prepare` (propagation, bind rootfs, the spec's mounts, devices, /dev links).
 //!     Without a mount namespace of its own, P bound the rootfs in step 1 (`rootfs::shared`) and
 //!     C mounts below that bind in the shared mount table, then enters with chroot in step 9.
@@ -194,6 +195,9 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
     if args.plan.new_cgroup {
         namespaces::unshare_now(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
+    }
+    if args.plan.new_net() {
+        namespaces::loopback_up().map_err(sys_err("bring lo up in the new network namespace"))?;
     }
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sys.sethostname(name)

@@ -6,6 +6,8 @@
 //! the parent joins it before `clone`/`fork`. The cgroup namespace is unshared by the child only
 //! after the parent has moved it into its cgroup, so the container sees its cgroup as `/`. When a
 //! user namespace is joined by path, the new namespaces are unshared after that join instead.
+//! A network namespace the init creates gets its loopback up ([`loopback_up`], as crun does), so
+//! a container without networking still has a working 127.0.0.1; a joined one is left as it is.
 
 use crate::{Result, RuntimeError};
 use berth_oci::runtime::{LinuxNamespaceType as Ns, Spec};
@@ -28,6 +30,13 @@ pub struct Plan {
     pub new_cgroup: bool,
     /// The init is in a new user namespace: the parent writes its id maps.
     pub new_user: bool,
+}
+
+impl Plan {
+    /// Whether the init makes a network namespace of its own (rather than joining or sharing one).
+    pub fn new_net(&self) -> bool {
+        (self.clone_flags | self.unshare_flags).contains(CloneFlags::CLONE_NEWNET)
+    }
 }
 
 impl Default for Plan {
@@ -112,6 +121,35 @@ pub fn join(ns: Ns, path: &Path) -> Result<()> {
         what: format!("join {} namespace {}", proc_name(ns), path.display()),
         source,
     })
+}
+
+/// Brings `lo` up in the calling thread's network namespace.
+pub fn loopback_up() -> std::result::Result<(), nix::Error> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; an all-zero value is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the flags of the interface named in `req` into `req`; the
+    // pointer is valid for the duration of the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: the union's flags member is the one SIOCGIFFLAGS filled in.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads `req`, valid for the duration of the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
 }
 
 /// Unshares `flags` (nothing when empty).

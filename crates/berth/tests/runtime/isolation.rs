@@ -91,12 +91,20 @@ fn own_mount_table() {
 }
 
 #[test]
-fn network_is_loopback_only() {
+fn network_is_loopback_only_and_up() {
     root_test!();
-    let out = sh("net", "ip -o link", |_| {});
-    let links: Vec<&str> = out.lines().collect();
-    assert_eq!(links.len(), 1, "{out}");
-    assert!(links[0].contains(": lo:"), "{out}");
+    // A network namespace the runtime creates has lo up (as crun does), with 127.0.0.1.
+    let out = sh("net", "ip -o link; ip -o addr show lo", |_| {});
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains(": lo:") && lines[0].contains("UP"),
+        "{out}"
+    );
+    assert!(
+        !lines.iter().skip(1).any(|l| l.contains("link/ether")),
+        "only lo: {out}"
+    );
+    assert!(out.contains("inet 127.0.0.1/8"), "{out}");
 }
 
 #[test]

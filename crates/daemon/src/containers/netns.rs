@@ -1,55 +1,20 @@
-//! A container's private network namespace with its loopback up (the `none` and, until networking
-//! lands, `bridge` modes). The namespace is made by a short-lived OS thread of its own — network
-//! namespaces are per thread, so `unshare` there leaves the daemon's threads untouched — bound to a
-//! file in the container's bundle, and handed to the runtime by path.
+//! The network namespace of a container on a network (bridge or user-defined): the daemon makes it
+//! before the container exists, so the networks service can plug veths into it, with its loopback
+//! up. The namespace is made by a short-lived OS thread of its own — network namespaces are per
+//! thread, so `unshare` there leaves the daemon's threads untouched — bound to a file in the
+//! container's bundle, and handed to the runtime by path. A container without networking
+//! (`--network none`) gets its namespace from the runtime itself (which brings `lo` up), at no
+//! cost to the daemon; [`ContainerService::netns_path`] then names it through the init's pid.
 
 use std::path::Path;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
 use crate::error::DaemonError;
 
 fn fail(path: &Path, what: &str, e: impl std::fmt::Display) -> DaemonError {
     DaemonError::Internal(format!("network namespace {}: {what}: {e}", path.display()))
-}
-
-/// Brings `lo` up in the calling thread's network namespace.
-fn loopback_up(path: &Path) -> Result<(), DaemonError> {
-    let sock = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| fail(path, "opening a socket", e))?;
-    // SAFETY: ifreq is plain old data; an all-zero value is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
-    // SAFETY: SIOCGIFFLAGS reads the flags of the interface named in `req` into `req`; the
-    // pointer is valid for the duration of the call.
-    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) } < 0 {
-        return Err(fail(
-            path,
-            "reading the flags of lo",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: the union's flags member is the one SIOCGIFFLAGS filled in.
-    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    // SAFETY: SIOCSIFFLAGS reads `req`, valid for the duration of the call.
-    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) } < 0 {
-        return Err(fail(
-            path,
-            "bringing lo up",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 /// Creates a network namespace bound at `path` (replacing a stale one) with `lo` up.
@@ -67,7 +32,7 @@ pub fn create(path: &Path) -> Result<(), DaemonError> {
             None::<&str>,
         )
         .map_err(|e| fail(&target, "binding", e))?;
-        loopback_up(&target)
+        berth_runtime::namespaces::loopback_up().map_err(|e| fail(&target, "bringing lo up", e))
     })
     .join()
     .map_err(|_| fail(path, "creating", "the helper thread panicked"))?;
@@ -157,8 +122,16 @@ impl super::ContainerService {
 }
 
 impl super::ContainerService {
-    /// The bound network namespace of container `id` (while it runs with its own stack).
+    /// The network namespace of container `id` while it runs with its own stack: the bound file,
+    /// or (a namespace the runtime made) the init's.
     pub fn netns_path(&self, id: &str) -> std::path::PathBuf {
-        self.paths().netns(id)
+        let bound = self.paths().netns(id);
+        if bound.exists() {
+            return bound;
+        }
+        match self.lookup(id).map(|e| e.snapshot().state.pid) {
+            Ok(pid) if pid > 0 => std::path::PathBuf::from(format!("/proc/{pid}/ns/net")),
+            _ => bound,
+        }
     }
 }

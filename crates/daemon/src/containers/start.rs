@@ -86,19 +86,21 @@ fn prepare_bundle(
     if joined_netns.is_some() {
         spec_paths.netns = joined_netns;
     } else if c.host_config.network_mode.as_deref() != Some("host") {
-        let ns = paths.netns(&c.id);
-        if let Err(e) = super::netns::create(&ns) {
-            let _ = berth_image::snapshot::unmount_all(&rootfs);
-            return Err(e);
-        }
+        // On a network: the daemon makes the namespace and plugs the endpoints in. Otherwise
+        // (`none`) the runtime makes it with the container (`spec_paths.netns` stays `None`).
         if let Some(net) = network_for_start(paths, c) {
+            let ns = paths.netns(&c.id);
+            if let Err(e) = super::netns::create(&ns) {
+                let _ = berth_image::snapshot::unmount_all(&rootfs);
+                return Err(e);
+            }
             if let Err(e) = net.attach(c, &ns, &paths.data_dir(&c.id)) {
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
                 super::netns::remove(&ns);
                 return Err(e);
             }
+            spec_paths.netns = Some(ns);
         }
-        spec_paths.netns = Some(ns);
     }
     let mut warnings = Vec::new();
     let built = spec::build(c, &spec_paths, &mut warnings).and_then(|s| {
