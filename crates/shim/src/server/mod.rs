@@ -31,6 +31,9 @@ const BUF: usize = 16 * 1024;
 const MAX_REQUEST: usize = 1 << 20;
 /// Finished execs remembered (for `exec-wait`) before their slots are reused.
 const KEPT_EXECS: usize = 64;
+/// How long the shim waits before giving memory back after a burst of work: the request that
+/// usually follows (the daemon's `start` right after `create`) is served first, at full speed.
+const SHRINK_DELAY: Duration = Duration::from_millis(20);
 /// Most connections served at once.
 const MAX_CONNS: usize = 512;
 
@@ -82,8 +85,9 @@ pub struct Shim {
     idle_since: Instant,
     buf: Box<[u8]>,
     exec_seq: u32,
-    /// A request (or setup) ran since the last [`crate::memory::shrink`]: shrink before polling.
-    shrink_due: bool,
+    /// A request (or setup) ran since the last [`crate::memory::shrink`]: shrink at this time
+    /// ([`SHRINK_DELAY`] after it became due).
+    shrink_at: Option<Instant>,
 }
 
 /// Removes the socket file on drop (a failed create, or the shim's end).
@@ -165,7 +169,7 @@ impl Shim {
             idle_since: Instant::now(),
             buf: vec![0u8; BUF].into_boxed_slice(),
             exec_seq: 0,
-            shrink_due: true,
+            shrink_at: Some(Instant::now() + SHRINK_DELAY),
         })
     }
 
@@ -190,9 +194,6 @@ impl Shim {
                     return 0;
                 }
             }
-            if std::mem::take(&mut self.shrink_due) {
-                crate::memory::shrink();
-            }
             let ready = match self.wait_ready() {
                 Ok(r) => r,
                 Err(e) => {
@@ -203,7 +204,17 @@ impl Shim {
             for (token, flags) in ready {
                 self.handle(token, flags);
             }
+            if self.shrink_at.is_some_and(|at| Instant::now() >= at) {
+                self.shrink_at = None;
+                crate::memory::shrink();
+            }
         }
+    }
+
+    /// A burst of work ran: give its pages back soon (see [`SHRINK_DELAY`]).
+    pub(super) fn shrink_soon(&mut self) {
+        self.shrink_at
+            .get_or_insert_with(|| Instant::now() + SHRINK_DELAY);
     }
 
     fn blocked(&self, src: Src) -> bool {
@@ -265,11 +276,15 @@ impl Shim {
             fds.push(PollFd::new(c.sock.as_fd(), events));
             tokens.push(Token::Conn(i));
         }
-        let timeout = if self.exit.is_some() {
+        let mut timeout = if self.exit.is_some() {
             PollTimeout::from(1000u16)
         } else {
             PollTimeout::NONE
         };
+        if let Some(at) = self.shrink_at {
+            let ms = at.saturating_duration_since(Instant::now()).as_millis();
+            timeout = PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX).min(1000));
+        }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(e),

@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 impl Shim {
     pub(super) fn dispatch(&mut self, i: usize, req: Request) {
         // Requests run code the streaming loop does not: give its pages back after each one.
-        self.shrink_due = true;
+        self.shrink_soon();
         let root = self.cfg.runtime_root.clone();
         let id = self.cfg.id.clone();
         let exited = self.exit.is_some() || self.reaped.is_some();
