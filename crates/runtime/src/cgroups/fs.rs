@@ -22,6 +22,41 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     f.write_all(value.as_bytes()).map_err(err)
 }
 
+/// An existing cgroup file kept open for several writes, each taken by the kernel on its own
+/// (v1's `devices.allow` takes one rule per `write`).
+pub(crate) struct Writer {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Writer {
+    pub(crate) fn open(path: &Path) -> Result<Writer, CgroupError> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|source| CgroupError::Write {
+                path: path.to_path_buf(),
+                value: String::new(),
+                source,
+            })?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Writes `value` in one `write`.
+    pub(crate) fn write(&mut self, value: &str) -> Result<(), CgroupError> {
+        self.file
+            .write_all(value.as_bytes())
+            .map_err(|source| CgroupError::Write {
+                path: self.path.clone(),
+                value: value.to_string(),
+                source,
+            })
+    }
+}
+
 pub(crate) fn read(path: &Path) -> Result<String, CgroupError> {
     std::fs::read_to_string(path).map_err(|source| CgroupError::Read {
         path: path.to_path_buf(),
