@@ -326,6 +326,19 @@ pub struct ContainerInspect {
     pub network_settings: NetworkSettings,
 }
 
+/// `GET /containers/{id}/json?size=1`: the inspect answer with the container's sizes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerInspectWithSizes {
+    #[serde(flatten)]
+    pub inspect: ContainerInspect,
+    /// Bytes in the writable layer.
+    #[serde(rename = "SizeRw")]
+    pub size_rw: i64,
+    /// The writable layer plus the image's size.
+    #[serde(rename = "SizeRootFs")]
+    pub size_root_fs: i64,
+}
+
 /// One published port of a list entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

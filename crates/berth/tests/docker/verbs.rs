@@ -202,6 +202,21 @@ fn export_diff_prune_and_df() {
     assert!(has("added.txt") && has("bin/busybox"), "{names:?}");
     assert!(!has("etc/group"), "deleted file exported");
 
+    // `inspect -s`: the writable layer holds the new file and the changed passwd; the root fs
+    // is that plus the image.
+    let sizes = d.ok(&[
+        "inspect",
+        "-s",
+        "--format",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "changed",
+    ]);
+    let (rw, root) = sizes.split_once(' ').expect("two sizes");
+    let (rw, root): (i64, i64) = (rw.parse().expect(&sizes), root.parse().expect(&sizes));
+    assert!(rw > 0 && root > rw, "{sizes}");
+    let plain = d.ok(&["inspect", "--format", "{{json .}}", "changed"]);
+    assert!(!plain.contains("SizeRw"), "sizes only when asked: {plain}");
+
     let df = d.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.lines().any(|l| l == "Containers 1"), "{df}");
     let verbose = d.ok(&["system", "df", "-v"]);

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::container::{
-    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspectWithSizes, ContainerSummary,
     SummaryHostConfig, SummaryNetworkSettings, WaitError, WaitResponse,
 };
 use berth_shim::protocol::frame_header;
@@ -134,12 +134,26 @@ pub async fn wait(
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `GET /containers/{id}/json`.
+/// `GET /containers/{id}/json` (`?size=1` adds `SizeRw` and `SizeRootFs`, `docker inspect -s`).
 pub async fn inspect(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ContainerInspect>, ApiError> {
-    Ok(Json(s.engine.containers.inspect(&id)?))
+    params: Params,
+) -> Result<Response, ApiError> {
+    let inspect = s.engine.containers.inspect(&id)?;
+    if !params.flag("size") {
+        return Ok(Json(inspect).into_response());
+    }
+    let image_id = inspect.image.clone();
+    let (size_rw, size_root_fs) = super::containers_extra::Sizer::default()
+        .sizes(&s, &inspect.id, &image_id)
+        .await;
+    Ok(Json(ContainerInspectWithSizes {
+        inspect,
+        size_rw,
+        size_root_fs,
+    })
+    .into_response())
 }
 
 fn summary(c: &Container, now: i64) -> ContainerSummary {

@@ -235,27 +235,42 @@ pub async fn commit(
     ))
 }
 
-/// Fills `SizeRw` (the writable layer) and `SizeRootFs` (that plus the image's size) of listed
-/// containers (`GET /containers/json?size=1`, `docker ps --size`).
-pub async fn fill_sizes(s: &AppState, list: &mut [berth_api::container::ContainerSummary]) {
-    let mut image_sizes: std::collections::BTreeMap<String, i64> = Default::default();
-    for c in list {
-        let rw = s.engine.containers.size_rw(&c.id).await.unwrap_or(0) as i64;
-        let image = match image_sizes.get(&c.image_id) {
+/// The sizes of containers: `SizeRw` (the writable layer) and `SizeRootFs` (that plus the
+/// image's size), with each image's size looked up once.
+#[derive(Default)]
+pub struct Sizer {
+    image_sizes: std::collections::BTreeMap<String, i64>,
+}
+
+impl Sizer {
+    /// `(SizeRw, SizeRootFs)` of container `id` made from image `image_id`.
+    pub async fn sizes(&mut self, s: &AppState, id: &str, image_id: &str) -> (i64, i64) {
+        let rw =
+            i64::try_from(s.engine.containers.size_rw(id).await.unwrap_or(0)).unwrap_or(i64::MAX);
+        let image = match self.image_sizes.get(image_id) {
             Some(size) => *size,
             None => {
                 let size = s
                     .engine
                     .images
-                    .inspect(&c.image_id)
+                    .inspect(image_id)
                     .await
                     .map_or(0, |d| i64::try_from(d.image.size).unwrap_or(i64::MAX));
-                image_sizes.insert(c.image_id.clone(), size);
+                self.image_sizes.insert(image_id.to_string(), size);
                 size
             }
         };
+        (rw, rw.saturating_add(image))
+    }
+}
+
+/// Fills the sizes of listed containers (`GET /containers/json?size=1`, `docker ps --size`).
+pub async fn fill_sizes(s: &AppState, list: &mut [berth_api::container::ContainerSummary]) {
+    let mut sizer = Sizer::default();
+    for c in list {
+        let (rw, root) = sizer.sizes(s, &c.id, &c.image_id).await;
         c.size_rw = Some(rw);
-        c.size_root_fs = Some(rw + image);
+        c.size_root_fs = Some(root);
     }
 }
 
