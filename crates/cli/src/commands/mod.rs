@@ -5,6 +5,7 @@ pub mod container;
 pub mod exec;
 pub mod image_io;
 pub mod images;
+pub mod info;
 pub mod inspect;
 pub mod network;
 pub mod prune;
@@ -170,7 +171,7 @@ macro_rules! commands {
 async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
     commands!(ctx, name, argv;
         "version" => system::VERSION, system::version;
-        "info" => system::INFO, system::info;
+        "info" => info::INFO, info::info;
         "events" => system::EVENTS, system::events;
         "system df" => system::DF, system::df;
         "system prune" => prune::PRUNE, prune::prune;

@@ -1,4 +1,4 @@
-//! System commands: `version`, `info`, `events` and `system df`.
+//! System commands: `version`, `events` and `system df` (`info` has its own module).
 
 use super::{filters_json, out, Ctx};
 use crate::client::{self, body::JsonLines, query, CLIENT_API_VERSION};
@@ -100,111 +100,6 @@ pub async fn version(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     Ok(())
 }
 
-pub const INFO: Spec = Spec {
-    name: "info",
-    usage: "[OPTIONS]",
-    about: "Display system-wide information",
-    flags: &[value("format", Some('f'), "string", FORMAT_HELP)],
-    args: Args::None,
-    stop_at_positional: false,
-};
-
-/// `berth info`: `GET /info`, printed as docker prints its Server section.
-pub async fn info(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let v: Value = ctx.client.get_json("/info").await?;
-    if let Some(f) = p.string("format") {
-        let f = if f == "json" { "{{json .}}" } else { f };
-        out(&format!("{}\n", format::render_one(f, &v)?));
-        return Ok(());
-    }
-    let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let mut t = format!(
-        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\nServer:\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    t.push_str(&format!(
-        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n",
-        n("Containers"),
-        n("ContainersRunning"),
-        n("ContainersPaused"),
-        n("ContainersStopped"),
-        n("Images"),
-        s(&v, "ServerVersion"),
-        s(&v, "Driver")
-    ));
-    for pair in v
-        .get("DriverStatus")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some([k, val]) = pair.as_array().map(Vec::as_slice) {
-            t.push_str(&format!(
-                "  {}: {}\n",
-                k.as_str().unwrap_or(""),
-                val.as_str().unwrap_or("")
-            ));
-        }
-    }
-    t.push_str(&format!(
-        " Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n",
-        s(&v, "LoggingDriver"),
-        s(&v, "CgroupDriver"),
-        s(&v, "CgroupVersion")
-    ));
-    if let Some(rt) = v.get("Runtimes").and_then(Value::as_object) {
-        let mut names: Vec<&String> = rt.keys().collect();
-        names.sort();
-        t.push_str(&format!(
-            " Runtimes: {}\n",
-            names
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-    }
-    t.push_str(&format!(" Default Runtime: {}\n", s(&v, "DefaultRuntime")));
-    let sec: Vec<String> = v
-        .get("SecurityOptions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(String::from))
-        .collect();
-    if !sec.is_empty() {
-        t.push_str(" Security Options:\n");
-        for o in sec {
-            t.push_str(&format!("  {}\n", o.trim_start_matches("name=")));
-        }
-    }
-    t.push_str(&format!(
-        " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}\n Experimental: {}\n Live Restore Enabled: {}\n",
-        s(&v, "KernelVersion"),
-        s(&v, "OperatingSystem"),
-        s(&v, "OSType"),
-        s(&v, "Architecture"),
-        n("NCPU"),
-        binary_size(n("MemTotal") as f64),
-        s(&v, "Name"),
-        s(&v, "ID"),
-        s(&v, "DockerRootDir"),
-        v.get("Debug").and_then(Value::as_bool).unwrap_or(false),
-        v.get("ExperimentalBuild").and_then(Value::as_bool).unwrap_or(false),
-        v.get("LiveRestoreEnabled").and_then(Value::as_bool).unwrap_or(false),
-    ));
-    out(&t);
-    for w in v
-        .get("Warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        eprintln!("{}", w.as_str().unwrap_or(""));
-    }
-    Ok(())
-}
-
 /// This machine's architecture as Go names it (`amd64`, `arm64`), as docker prints it.
 fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -214,17 +109,6 @@ fn go_arch() -> &'static str {
         "powerpc64" => "ppc64le",
         other => other,
     }
-}
-
-/// go-units `BytesSize` (binary, "1.944GiB").
-fn binary_size(size: f64) -> String {
-    const U: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let (mut s, mut i) = (size, 0);
-    while s >= 1024.0 && i < U.len() - 1 {
-        s /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", units::go_g(s, 4), U[i])
 }
 
 pub const EVENTS: Spec = Spec {
@@ -465,6 +349,5 @@ mod tests {
             event_line(&ev),
             "2026-11-25T10:00:00.000000123Z container start abc (image=busybox, name=web)"
         );
-        assert_eq!(binary_size(2_087_354_368.0), "1.944GiB");
     }
 }

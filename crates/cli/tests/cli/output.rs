@@ -38,6 +38,18 @@ const DF: &str = r#"{"LayersSize":4261000,"Images":[{"Id":"sha256:1a","Size":426
  "Containers":[{"Id":"4f66","State":"running","SizeRw":12,"Names":["/web"]},{"Id":"0123","State":"exited","SizeRw":100,"Names":["/db"]}],
  "Volumes":[],"BuildCache":[]}"#;
 
+// (one runtime: docker lists several in Go's random map order)
+const INFO: &str = r#"{"ID":"20f7a4b9","Containers":3,"ContainersRunning":1,"ContainersPaused":1,"ContainersStopped":1,
+ "Images":2,"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]],
+ "Plugins":{"Volume":["local"],"Network":["bridge","host","null"],"Log":["json-file","local"]},
+ "MemoryLimit":true,"Debug":false,"NCPU":2,"MemTotal":25275158528,"Name":"vm","Labels":["zone=a","tier=b"],
+ "ExperimentalBuild":false,"ServerVersion":"0.1.0","Runtimes":{"berth":{"path":"berth"}},
+ "DefaultRuntime":"berth","Swarm":{"NodeID":"","NodeAddr":"","LocalNodeState":"inactive"},"LiveRestoreEnabled":true,
+ "Isolation":"","InitBinary":"berth-init","ContainerdCommit":{"ID":"c1"},"RuncCommit":{"ID":"r1"},"InitCommit":{"ID":"i1"},
+ "SecurityOptions":["name=seccomp,profile=builtin","name=cgroupns"],"KernelVersion":"6.18","OperatingSystem":"Debian GNU/Linux 12 (bookworm)",
+ "OSType":"linux","Architecture":"x86_64","DockerRootDir":"/var/lib/berth","LoggingDriver":"json-file","CgroupDriver":"cgroupfs",
+ "CgroupVersion":"1","Warnings":["WARNING: bridge-nf-call-iptables is disabled"]}"#;
+
 fn canned() -> Fake {
     Fake::start(|r| {
         let p = r.path.as_str();
@@ -81,7 +93,7 @@ fn canned() -> Fake {
                 r#"{"Platform":{"Name":"Berth Engine"},"Components":[{"Name":"Engine","Version":"0.1.0","Details":{"ApiVersion":"1.50","Arch":"amd64","BuildTime":"2026-11-25T00:00:00Z","Experimental":"false","GitCommit":"abc1234","GoVersion":"rust","KernelVersion":"6.18","MinAPIVersion":"1.24","Os":"linux"}},{"Name":"berth-runtime","Version":"0.1.0","Details":{"GitCommit":"abc1234"}}],"Version":"0.1.0","ApiVersion":"1.50","MinAPIVersion":"1.24","GitCommit":"abc1234","GoVersion":"rust","Os":"linux","Arch":"amd64","KernelVersion":"6.18","BuildTime":"2026-11-25T00:00:00Z"}"#,
             )
         } else if p.ends_with("/info") {
-            json_reply("200 OK", r#"{"Swarm":{"LocalNodeState":"inactive"}}"#)
+            json_reply("200 OK", INFO)
         } else if p.contains("/system/df") {
             json_reply("200 OK", DF)
         } else if p.contains("/images/busybox/tag") || p.contains("/start") {
@@ -142,6 +154,25 @@ fn version_server_section_matches_the_docker_cli() {
     let (dout, _, dcode) = run(std::path::Path::new("docker"), &f.host(), &["version"]);
     let (bout, _, bcode) = run(&berth_exe(), &f.host(), &["version"]);
     assert_eq!(server(bout), server(dout));
+    assert_eq!(bcode, dcode);
+}
+
+#[test]
+fn info_server_section_matches_the_docker_cli() {
+    if !super::docker_available() || !berth_exe().exists() {
+        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
+        return;
+    }
+    let f = canned();
+    let server = |out: String| {
+        out.split_once("\nServer:")
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_default()
+    };
+    let (dout, derr, dcode) = run(std::path::Path::new("docker"), &f.host(), &["info"]);
+    let (bout, berr, bcode) = run(&berth_exe(), &f.host(), &["info"]);
+    assert_eq!(server(bout), server(dout));
+    assert_eq!(berr, derr);
     assert_eq!(bcode, dcode);
 }
 
