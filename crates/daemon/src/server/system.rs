@@ -178,7 +178,7 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
         swarm: SwarmInfo::default(),
         live_restore_enabled: true,
         isolation: String::new(),
-        init_binary: "berth".to_string(),
+        init_binary: crate::containers::spec::init::BINARY_NAME.to_string(),
         security_options: vec!["name=seccomp,profile=builtin".to_string()],
         ..Default::default()
     }))
