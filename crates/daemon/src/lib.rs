@@ -6,6 +6,7 @@
 //!   OCI spec, one file per verb, the shim adapter, per-container monitors and live restore;
 //! - [`error`]: [`DaemonError`] and its [`error::ErrorKind`];
 //! - [`events`]: the event bus (broadcast + bounded ring for `since`);
+//! - `exec_root`: the exec root kept on a tmpfs;
 //! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
 //! - [`system`]: host facts for `/version` and `/info`;
 //! - [`server`]: HTTP on UNIX sockets — routing, version negotiation, one module per API area,
@@ -33,6 +34,7 @@ pub mod config;
 pub mod containers;
 pub mod error;
 pub mod events;
+mod exec_root;
 mod filter;
 pub mod images;
 pub mod networks;
@@ -135,6 +137,7 @@ pub struct Daemon {
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     sockets: Vec<PathBuf>,
     pid_file: PathBuf,
+    exec_root: exec_root::ExecRoot,
 }
 
 impl Daemon {
@@ -142,13 +145,23 @@ impl Daemon {
     pub async fn start(config: DaemonConfig) -> Result<Daemon, DaemonError> {
         std::fs::create_dir_all(&config.exec_root)
             .map_err(|e| DaemonError::io("creating directory", &config.exec_root, e))?;
+        let exec_root = exec_root::ExecRoot::prepare(&config.exec_root);
         let pid_file = config.pid_file();
-        write_pid_file(&pid_file)?;
-        let started = Self::start_servers(&config, pid_file.clone()).await;
-        if started.is_err() {
-            let _ = std::fs::remove_file(&pid_file);
+        if let Err(e) = write_pid_file(&pid_file) {
+            exec_root.release(false);
+            return Err(e);
         }
-        started
+        match Self::start_servers(&config, pid_file.clone()).await {
+            Ok(servers) => Ok(Daemon {
+                exec_root,
+                ..servers
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&pid_file);
+                exec_root.release(false);
+                Err(e)
+            }
+        }
     }
 
     async fn start_servers(
@@ -163,6 +176,7 @@ impl Daemon {
             servers: Vec::new(),
             sockets: Vec::new(),
             pid_file,
+            exec_root: exec_root::ExecRoot::unmanaged(&config.exec_root),
         };
         let gid = socket_group(config.group.as_deref())?;
         for host in &config.hosts {
@@ -213,6 +227,7 @@ impl Daemon {
         let _ = std::fs::remove_file(&self.pid_file);
         let networks = self.engine.networks.clone();
         let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
+        self.exec_root.release(self.engine.containers.any_active());
         tracing::info!("daemon stopped");
     }
 }

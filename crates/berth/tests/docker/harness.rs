@@ -280,6 +280,16 @@ impl Daemon {
             .collect()
     }
 
+    /// Mount points under the temp root that some container left: all but the exec root's own
+    /// tmpfs (the daemon keeps it while it runs).
+    pub fn leaked_mounts(&self) -> Vec<String> {
+        let exec = self.exec_root().display().to_string();
+        self.mounts_under_root()
+            .into_iter()
+            .filter(|m| *m != exec)
+            .collect()
+    }
+
     /// PIDs of shims still serving containers of this daemon.
     pub fn shim_pids(&self) -> Vec<i32> {
         let mut out = Vec::new();

@@ -82,11 +82,7 @@ fn hundred_parallel_runs_leave_nothing() {
     eventually(Duration::from_secs(20), "every container removed", || {
         d.ok(&["ps", "-aq"]).is_empty()
     });
-    assert!(
-        d.mounts_under_root().is_empty(),
-        "{:?}",
-        d.mounts_under_root()
-    );
+    assert!(d.leaked_mounts().is_empty(), "{:?}", d.leaked_mounts());
     eventually(Duration::from_secs(40), "every shim gone", || {
         d.shim_pids().is_empty()
     });

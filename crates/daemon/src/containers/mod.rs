@@ -234,6 +234,13 @@ impl ContainerService {
         all
     }
 
+    /// Whether some container is running or paused (its shim and state live on).
+    pub fn any_active(&self) -> bool {
+        self.table()
+            .values()
+            .any(|e| e.snapshot().state.status.is_active())
+    }
+
     /// Finds a container by full ID, name (with or without `/`) or unique ID prefix, as Docker does.
     pub fn lookup(&self, name_or_id: &str) -> Result<Arc<Entry>, DaemonError> {
         let table = self.table();
