@@ -4,6 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+// The workspace's one civil-time implementation.
+use berth_oci::time::{self as civil_time, Civil};
+
 const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 
 /// `units.HumanSizeWithPrecision(size, precision)`: decimal (1000-based) units.
@@ -138,90 +141,36 @@ pub fn container_status(
 }
 
 /// RFC 3339 UTC text for a unix timestamp ("2026-11-25T10:00:00Z").
-pub fn rfc3339(t: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
+pub use civil_time::rfc3339;
 
 /// docker's `CreatedAt` text ("2026-11-25 10:00:00 +0000 UTC").
 pub fn go_time(t: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+    let c = Civil::from_unix(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 /// Go's `time.ANSIC` layout in UTC ("Wed Nov 25 00:00:00 2026"; the day padded with a space).
 pub fn ansic(t: i64) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, mo, d, h, mi, s) = civil(t);
-    let wd = (t.div_euclid(86400) + 4).rem_euclid(7) as usize;
+    let c = Civil::from_unix(t);
     format!(
-        "{} {} {d:>2} {h:02}:{mi:02}:{s:02} {y}",
-        DAYS[wd],
-        MONTHS[(mo - 1).clamp(0, 11) as usize]
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        c.weekday_abbr(),
+        c.month_abbr(),
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        c.year
     )
 }
 
-fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = t.div_euclid(86400);
-    let secs = t.rem_euclid(86400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// Parses an RFC 3339 timestamp ("2026-11-25T10:00:00.123Z", "+01:00" offsets) to unix seconds.
+/// Parses an RFC 3339 timestamp ("2026-11-25T10:00:00.123Z", "+01:00" offsets) to unix seconds;
+/// text without a zone ("2026-11-25T10:00:00", docker's RFC3339Local) is read as UTC.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
-    let (y, mo, d, h, mi, sec) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
-            let v = r[1..3].parse::<i64>().ok()? * 3600 + r[4..6].parse::<i64>().ok()? * 60;
-            if r.starts_with('-') {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    let (yy, mm) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mm + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86400 + h * 3600 + mi * 60 + sec - offset)
+    civil_time::parse_rfc3339(s).or_else(|| civil_time::parse_rfc3339(&format!("{s}Z")))
 }
 
 /// Parses a Go duration ("10m", "1h30m", "45s", "1.5h") to seconds.
@@ -326,6 +275,10 @@ mod tests {
             parse_rfc3339("2026-11-25T11:00:00+01:00"),
             Some(1_795_600_800)
         );
+        assert_eq!(go_time(1_795_600_800), "2026-11-25 10:00:00 +0000 UTC");
+        assert_eq!(parse_rfc3339("2026-11-25T10:00:00"), Some(1_795_600_800));
+        assert_eq!(parse_rfc3339("2026-11-25T10:00:00+0\u{e9}00"), None);
+        assert_eq!(api_timestamp("2026-11-25", 0), Some("1795564800".into()));
         assert_eq!(api_timestamp("10m", 1000), Some("400".into()));
         assert_eq!(
             api_timestamp("1700000000.5", 0),

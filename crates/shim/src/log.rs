@@ -197,14 +197,7 @@ fn open_append(path: &Path) -> Result<File, LogError> {
 
 /// The time of an entry: RFC 3339 UTC, nanoseconds without trailing zeros (Go's RFC3339Nano).
 pub fn log_time() -> String {
-    let mut t = berth_runtime::container::state::now_rfc3339();
-    if let Some(dot) = t.find('.') {
-        let z = t.len() - 1;
-        let keep = t[dot + 1..z].trim_end_matches('0').len();
-        let cut = if keep == 0 { dot } else { dot + 1 + keep };
-        t.replace_range(cut..z, "");
-    }
-    t
+    berth_oci::time::rfc3339_nanos_trimmed(berth_oci::time::now_nanos())
 }
 
 /// Appends one entry line to `out`.

@@ -226,37 +226,20 @@ impl ImageStore {
 
 /// The current time as RFC 3339 UTC (`2026-11-25T19:31:04Z`).
 pub(crate) fn now_rfc3339() -> String {
-    rfc3339(metadata::now())
-}
-
-/// Formats seconds since the epoch as RFC 3339 UTC.
-pub(crate) fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    berth_oci::time::rfc3339(metadata::now())
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
+    use crate::metadata;
+
     #[test]
-    fn rfc3339_formats_civil_time() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_635_064), "2026-11-25T19:31:04Z");
+    fn now_is_rfc3339_to_the_second() {
+        let before = metadata::now();
+        let now = super::now_rfc3339();
+        let after = metadata::now();
+        assert_eq!(now.len(), "2026-11-25T19:31:04Z".len(), "{now}");
+        let parsed = berth_oci::time::parse_rfc3339(&now).unwrap_or(0);
+        assert!((before..=after).contains(&parsed), "{now}");
     }
 }

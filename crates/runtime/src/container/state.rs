@@ -246,31 +246,9 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// The current time as RFC 3339 UTC with nanoseconds.
+/// The current time as RFC 3339 UTC with nine fraction digits (`2026-11-25T19:31:04.000000001Z`).
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let days = (secs / 86_400) as i64;
-    let tod = secs % 86_400;
-    // Civil-from-days (proleptic Gregorian), valid for all dates after 1970.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        tod / 3600,
-        tod / 60 % 60,
-        tod % 60,
-        now.subsec_nanos()
-    )
+    berth_oci::time::rfc3339_nanos(berth_oci::time::now_nanos())
 }
 
 #[cfg(test)]
