@@ -187,9 +187,7 @@ pub fn event_line(ev: &Value) -> String {
         .get("timeNano")
         .and_then(Value::as_i64)
         .unwrap_or_else(|| ev.get("time").and_then(Value::as_i64).unwrap_or(0) * 1_000_000_000);
-    let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let time = units::rfc3339(secs).replace('Z', &format!(".{frac:09}Z"));
+    let time = berth_oci::time::rfc3339_nanos(nanos);
     let ty = s(ev, "Type");
     let action = s(ev, "Action");
     let id = ev
