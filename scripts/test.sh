@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   export BERTH_ROOT_TESTS=1
+  # The daemons under test turn IP forwarding on, as Docker does; give the host back its setting.
+  forward=$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || true)
+  [ -z "$forward" ] || trap 'echo "$forward" >/proc/sys/net/ipv4/ip_forward' EXIT
 else
   echo "not root: running the unprivileged tests only" >&2
 fi
