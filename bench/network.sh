@@ -7,6 +7,7 @@
 #
 # Usage (as root):  bench/network.sh
 #                   RUNS=7 WRK_SECS=10 N=30 bench/network.sh
+#                   PAUSE=0.2 bench/network.sh # timed starts 0.2 s apart (default: back to back)
 #                   BERTH=/path/to/target/release/berth bench/network.sh   # skip the build
 #                   USERLAND_PROXY=false bench/network.sh   # dockerd NATs 127.0.0.1 itself
 #                   INSTALL=0 bench/network.sh   # do not apt-get install docker.io, wrk
@@ -31,6 +32,7 @@ WRK_RUNS=${WRK_RUNS:-3}    # wrk runs per engine
 WRK_CONNS=${WRK_CONNS:-16}
 N=${N:-20}                 # timed `run --rm` per engine and network mode
 WARMUP=${WARMUP:-3}
+PAUSE=${PAUSE:-0}          # seconds between timed runs (0: back to back)
 USERLAND_PROXY=${USERLAND_PROXY:-true}   # dockerd's default
 INSTALL=${INSTALL:-1}
 BERTH_PORT=${BERTH_PORT:-18471}
@@ -274,12 +276,13 @@ MODES=(none bridge port)
 for e in "${ENGINES[@]}"; do
   for m in "${MODES[@]}"; do for ((i = 0; i < WARMUP; i++)); do run_true "$e" "$m"; done; done
 done
-log "start: $N runs of run --rm busybox true per engine and network, in rotation"
+log "start: $N runs of run --rm busybox true per engine and network, in rotation, ${PAUSE}s apart"
 for ((i = 0; i < N; i++)); do
   for e in "${ENGINES[@]}"; do
     for m in "${MODES[@]}"; do
       t0=$(now_ms); run_true "$e" "$m"; t1=$(now_ms)
       awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }' >>"$WORK/start-$e-$m"
+      sleep "$PAUSE"
     done
   done
 done

@@ -1,9 +1,10 @@
 //! The embedded DNS server for user-defined networks: container names and aliases resolve to their
-//! addresses on the networks a container shares; other names go to the host's resolvers.
+//! addresses on the networks a container shares; other names go to its upstreams (the container's
+//! `--dns` servers, else the host's resolvers).
 //!
 //! Reaching it at 127.0.0.11:53 inside a container: the daemon creates a UDP socket and a TCP listener
 //! bound to 127.0.0.11:53 *inside the container's network namespace* with [`crate::netns::socket_in`] (a
-//! forked helper; loopback holds all of 127/8, so no NAT is needed), and serves them from its own threads
+//! short-lived helper thread; loopback holds all of 127/8, so no NAT is needed), and serves them from its own threads
 //! with [`serve_udp`] / [`serve_tcp`]. Upstream queries leave from the daemon's namespace (the host's),
 //! where the host's resolvers are reachable. The container's resolv.conf says `nameserver 127.0.0.11`.
 //!

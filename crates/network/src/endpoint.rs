@@ -1,17 +1,19 @@
 //! Container endpoints: a veth pair per (container, network), the host end on the network's bridge, the
 //! container end created directly inside the container's network namespace as `eth0`, `eth1`, ...
 //!
-//! The container side (address, link up, `lo` up, default route) is configured through a netlink socket
-//! created inside that namespace by [`crate::netns::socket_in`], so the caller never `setns`es.
-//! [`attach`] undoes its own partial work on failure; [`detach`] is a no-op when the veth is gone;
-//! [`delete_later`] deletes veths off the caller's path (a stopped container's).
+//! The container side (`lo` up, address, default route) is configured through a netlink socket
+//! opened by a helper thread inside that namespace ([`crate::netns::run_in`]); the caller's own
+//! threads never `setns`.
+//! [`attach`] makes the pair, enslaves and raises the host end in one request, and undoes its own
+//! partial work on failure; [`detach`] is a no-op when the veth is gone; [`delete_later`] sweeps a
+//! stopped container's veths off the caller's path, if the kernel has not deleted them already.
 
 use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
 
 use crate::bridge::valid_ifname;
 use crate::netlink::{Netlink, NetlinkError, VethPeer};
-use crate::netns::{socket_in, NetnsError, SocketKind};
+use crate::netns::{run_in, NetnsError};
 
 /// Errors from endpoint setup and teardown.
 #[derive(Debug, thiserror::Error)]
@@ -24,11 +26,6 @@ pub enum EndpointError {
     Netns { veth: String, source: NetnsError },
     #[error("endpoint {0}: invalid interface name; use 1 to 15 characters")]
     InvalidName(String),
-    #[error("endpoint: write {path}: {source}")]
-    Sysfs {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("invalid MAC address {0:?}: expected six hex bytes such as 02:42:ac:11:00:02")]
     InvalidMac(String),
 }
@@ -118,127 +115,112 @@ pub fn attach(
         mac: Some(cfg.mac),
         netns: Some(netns),
     };
-    match host.create_veth(&cfg.host_ifname, &peer) {
+    // Both ends made, the host end on the bridge and up, in one request.
+    match host.create_veth(&cfg.host_ifname, Some(bridge), &peer) {
         // The host end's name is the endpoint's own: a link by that name is this endpoint's
         // previous veth, whose deletion (see [`delete_later`]) has not run yet.
         Err(e) if e.errno() == Some(libc::EEXIST) => {
             detach(host, &cfg.host_ifname)?;
-            host.create_veth(&cfg.host_ifname, &peer).map_err(nl_err)?;
+            host.create_veth(&cfg.host_ifname, Some(bridge), &peer)
+                .map_err(nl_err)?;
         }
         r => r.map_err(nl_err)?,
     }
-    let result = configure(host, netns, bridge, cfg);
+    // Hairpin: with br_netfilter, a container's packet to its own published port is DNATed on
+    // the bridge path and must go back out of the port it came in on.
+    let result = host
+        .set_hairpin(&cfg.host_ifname)
+        .map_err(nl_err)
+        .and_then(|()| configure(netns, cfg));
     if result.is_err() {
         let _ = detach(host, &cfg.host_ifname);
     }
     result
 }
 
-fn configure(
-    host: &mut Netlink,
+/// The container side of [`attach`], inside the namespace: `lo` up, the address, the link up
+/// and the default route.
+fn configure(netns: BorrowedFd<'_>, cfg: &EndpointConfig) -> Result<(), EndpointError> {
+    let cfg = cfg.clone();
+    in_netns(netns, &cfg.host_ifname.clone(), move |inner, nl_err| {
+        if let Some(lo) = inner.link_index("lo").map_err(nl_err)? {
+            inner.set_up(lo).map_err(nl_err)?;
+        }
+        let eth = inner
+            .link_index(&cfg.ifname)
+            .map_err(nl_err)?
+            .ok_or_else(|| {
+                nl_err(NetlinkError {
+                    op: "find link",
+                    object: cfg.ifname.clone(),
+                    source: std::io::Error::from_raw_os_error(libc::ENODEV),
+                })
+            })?;
+        inner.add_address(eth, cfg.ip, cfg.prefix).map_err(nl_err)?;
+        inner.set_up(eth).map_err(nl_err)?;
+        if let Some(gw) = cfg.default_gateway {
+            inner.add_default_route(gw).map_err(nl_err)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` with a netlink socket of the namespace `netns` ([`crate::netns::run_in`]) and a
+/// maker of errors naming `what` (the endpoint).
+fn in_netns(
     netns: BorrowedFd<'_>,
-    bridge: u32,
-    cfg: &EndpointConfig,
+    what: &str,
+    f: impl FnOnce(&mut Netlink, &dyn Fn(NetlinkError) -> EndpointError) -> Result<(), EndpointError>
+        + Send
+        + 'static,
 ) -> Result<(), EndpointError> {
-    let veth = cfg.host_ifname.clone();
-    let nl_err = |source| EndpointError::Netlink {
-        veth: veth.clone(),
-        source,
-    };
-    let missing = |name: &str| NetlinkError {
-        op: "find link",
-        object: name.to_string(),
-        source: std::io::Error::from_raw_os_error(libc::ENODEV),
-    };
-    let index = host
-        .link_index(&cfg.host_ifname)
-        .map_err(nl_err)?
-        .ok_or_else(|| nl_err(missing(&cfg.host_ifname)))?;
-    host.set_master(index, bridge).map_err(nl_err)?;
-    // Hairpin: with br_netfilter, a container's packet to its own published port is DNATed on the
-    // bridge path and must go back out of the port it came in on.
-    let hairpin = format!("/sys/class/net/{}/brport/hairpin_mode", cfg.host_ifname);
-    std::fs::write(&hairpin, "1").map_err(|source| EndpointError::Sysfs {
-        path: hairpin.clone(),
-        source,
-    })?;
-    host.set_up(index).map_err(nl_err)?;
-
-    let mut inner = container_netlink(netns).map_err(|source| match source {
-        ContainerNl::Netns(source) => EndpointError::Netns {
-            veth: veth.clone(),
+    let name = what.to_string();
+    let inner_name = name.clone();
+    run_in(netns, move || {
+        let nl_err = |source| EndpointError::Netlink {
+            veth: inner_name.clone(),
             source,
-        },
-        ContainerNl::Io(source) => nl_err(NetlinkError {
-            op: "open",
-            object: "netlink".into(),
-            source,
-        }),
-    })?;
-    let lo = inner
-        .link_index("lo")
-        .map_err(nl_err)?
-        .ok_or_else(|| nl_err(missing("lo")))?;
-    inner.set_up(lo).map_err(nl_err)?;
-    let eth = inner
-        .link_index(&cfg.ifname)
-        .map_err(nl_err)?
-        .ok_or_else(|| nl_err(missing(&cfg.ifname)))?;
-    inner.add_address(eth, cfg.ip, cfg.prefix).map_err(nl_err)?;
-    inner.set_up(eth).map_err(nl_err)?;
-    if let Some(gw) = cfg.default_gateway {
-        inner.add_default_route(gw).map_err(nl_err)?;
-    }
-    Ok(())
-}
-
-enum ContainerNl {
-    Netns(NetnsError),
-    Io(std::io::Error),
-}
-
-fn container_netlink(netns: BorrowedFd<'_>) -> Result<Netlink, ContainerNl> {
-    let sock = socket_in(netns, SocketKind::Netlink).map_err(ContainerNl::Netns)?;
-    Netlink::from_socket(sock).map_err(ContainerNl::Io)
+        };
+        let mut nl = Netlink::open().map_err(|source| {
+            nl_err(NetlinkError {
+                op: "open",
+                object: "netlink".into(),
+                source,
+            })
+        })?;
+        f(&mut nl, &nl_err)
+    })
+    .map_err(|source| EndpointError::Netns { veth: name, source })?
 }
 
 /// Brings up `lo` inside `netns` (for `--network none` and every container with its own stack).
 pub fn loopback_up(netns: BorrowedFd<'_>) -> Result<(), EndpointError> {
-    let veth = "lo".to_string();
-    let mut inner = container_netlink(netns).map_err(|e| match e {
-        ContainerNl::Netns(source) => EndpointError::Netns {
-            veth: veth.clone(),
-            source,
-        },
-        ContainerNl::Io(source) => EndpointError::Netlink {
-            veth: veth.clone(),
-            source: NetlinkError {
-                op: "open",
-                object: "netlink".into(),
-                source,
-            },
-        },
-    })?;
-    let nl_err = |source| EndpointError::Netlink {
-        veth: veth.clone(),
-        source,
-    };
-    if let Some(lo) = inner.link_index("lo").map_err(nl_err)? {
-        inner.set_up(lo).map_err(nl_err)?;
-    }
-    Ok(())
+    in_netns(netns, "lo", |nl, nl_err| {
+        if let Some(lo) = nl.link_index("lo").map_err(nl_err)? {
+            nl.set_up(lo).map_err(nl_err)?;
+        }
+        Ok(())
+    })
 }
 
+/// How long [`delete_later`] leaves the kernel to delete a stopped container's veths itself.
+pub const LATE_DELETE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Deletes the endpoints whose host ends have the links `indexes` (resolved by the caller with
-/// [`Netlink::link_index`]) on a thread of their own, and returns at once: the kernel takes a
-/// grace period (~20 ms on a small VM) to unregister a link, which a container's stop need not
-/// wait for. Indexes, not names: a new endpoint of the same name made meanwhile (a restart; see
-/// [`attach`]) has another index and is left alone. Errors go to `on_error`.
+/// [`Netlink::link_index`]) on a thread of their own, [`LATE_DELETE_AFTER`] from now, and returns
+/// at once. A stopped container's veths need no deletion as a rule: their inner ends live in its
+/// namespace, and when that goes the kernel deletes both ends in the same teardown. Deleting
+/// them first costs a second unregistration, which holds the rtnl lock through a grace period
+/// (~10–20 ms on a small VM) that the next container's start would wait behind. So this only
+/// sweeps what is still there later (a namespace kept alive by someone else). Indexes, not
+/// names: a new endpoint of the same name made meanwhile (a restart; see [`attach`]) has
+/// another index and is left alone. Errors go to `on_error`.
 pub fn delete_later(indexes: Vec<u32>, on_error: impl Fn(EndpointError) + Send + 'static) {
     if indexes.is_empty() {
         return;
     }
     std::thread::spawn(move || {
+        std::thread::sleep(LATE_DELETE_AFTER);
         let mut nl = match Netlink::open() {
             Ok(nl) => nl,
             Err(e) => {

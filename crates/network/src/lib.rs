@@ -1,8 +1,8 @@
 //! Berth's container networking, as a synchronous library the daemon calls from `spawn_blocking`.
 //!
 //! - [`ipam`]: a pure address allocator over state the caller persists;
-//! - [`netns`]: sockets created inside another network namespace by a forked helper (the caller never
-//!   `setns`es, so a multi-threaded daemon may use it);
+//! - [`netns`]: sockets created inside another network namespace by a short-lived helper thread
+//!   (the caller's threads never `setns`, so a multi-threaded daemon may use it);
 //! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes);
 //! - [`bridge`], [`endpoint`]: Linux bridges and per-container veth endpoints;
 //! - [`firewall`]: Berth's own nftables table (masquerade, isolation, published ports) and [`ports`]

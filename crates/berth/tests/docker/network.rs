@@ -3,31 +3,15 @@
 //! `none`, `host` and `container:` modes, and Docker's errors for bad input. Traffic stays on
 //! this machine (loopback and the test daemon's own bridges).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod support;
+
 use std::time::Duration;
 
 use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
+use support::{free_port, http_get, links_of, nft_tables, FakeDns};
 
 const HTTPD: &str =
     "mkdir -p /www && echo hello-berth > /www/index.html && exec httpd -f -p 80 -h /www";
-
-fn http_get(addr: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-/// A TCP port free on 127.0.0.1 right now (the kernel picks it; tests run in parallel).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn fetch_in(d: &Daemon, args: &[&str], host: &str) -> std::process::Output {
     let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80");
@@ -368,40 +352,6 @@ fn aliases_static_ip_rename_and_stop_in_dns() {
     d.ok(&["network", "rm", "aliasnet"]);
 }
 
-/// Host links whose name is `name` or that are enslaved to it.
-fn links_of(name: &str) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "link"])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            l.split(": ")
-                .nth(1)
-                .is_some_and(|n| n.split('@').next() == Some(name))
-                || l.contains(&format!(" master {name} "))
-        })
-        .map(|l| {
-            l.split(": ")
-                .nth(1)
-                .unwrap_or("")
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect()
-}
-
-fn nft_tables() -> String {
-    let out = std::process::Command::new("nft")
-        .args(["list", "tables"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 #[test]
 fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
     if !opted_in() {
@@ -416,6 +366,36 @@ fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
         "run", "-d", "--name", "keep", "-p", &publish, "busybox", "sh", "-c", HTTPD,
     ]);
     d.ok(&["network", "connect", "keepnet", "keep"]);
+    // A container whose embedded DNS forwards to its own --dns server: a fake one on the
+    // network's gateway address (this machine), which answers NXDOMAIN and notes the names.
+    let gateway = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "keepnet",
+    ]);
+    let upstream = FakeDns::start(&format!("{gateway}:53"));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dnsc",
+        "--network",
+        "keepnet",
+        "--dns",
+        &gateway,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let asked = |d: &Daemon, name: &str| {
+        eventually(Duration::from_secs(15), "the query reaches --dns", || {
+            let _ = d.docker(&["exec", "dnsc", "nslookup", "-type=a", name]);
+            upstream.saw(name)
+        });
+    };
+    asked(&d, "probe-before.test");
     eventually(Duration::from_secs(10), "published port answers", || {
         http_get(&hostport).is_some_and(|b| b.contains("hello-berth"))
     });
@@ -442,6 +422,8 @@ fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
     d.kill9();
     d.spawn();
     assert_eq!(d.inspect("keep", "{{.State.Status}}"), "running");
+    // The embedded DNS forwards to the container's --dns again, not to the host's resolvers.
+    asked(&d, "probe-after.test");
     eventually(
         Duration::from_secs(10),
         "the port after the restart",
@@ -458,7 +440,7 @@ fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
     );
     let _ = d.docker(&["rm", "-f", "thief"]);
 
-    d.ok(&["rm", "-f", "keep"]);
+    d.ok(&["rm", "-f", "keep", "dnsc"]);
     d.ok(&["network", "rm", "keepnet"]);
     d.stop();
     let left: Vec<String> = ours
@@ -468,4 +450,112 @@ fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "links left behind: {left:?}");
     assert!(!nft_tables().contains(&table), "{}", nft_tables());
+}
+
+#[test]
+fn stopped_members_show_no_address_and_do_not_keep_their_network() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    d.ok(&["network", "create", "--subnet", "10.237.0.0/24", "gonenet"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "member",
+        "--network",
+        "gonenet",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.ok(&["run", "-d", "--name", "outsider", "busybox", "sleep", "300"]);
+    d.ok(&["create", "--name", "idle", "busybox", "true"]);
+    let ip = d.inspect("member", "{{.NetworkSettings.Networks.gonenet.IPAddress}}");
+    assert!(ip.starts_with("10.237.0."), "{ip}");
+
+    // Disconnecting a container that is not on the network: moby's plain error (500), worded
+    // one way for a running container and another for a stopped one.
+    let body = |c: &str| format!(r#"{{"Container":"{c}"}}"#);
+    let outsider = d.inspect("outsider", "{{.Id}}");
+    let (status, msg) = d.curl(
+        "POST",
+        "/networks/gonenet/disconnect",
+        Some(&body("outsider")),
+    );
+    assert_eq!(status, 500, "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "container {outsider} is not connected to network gonenet"
+        )),
+        "{msg}"
+    );
+    let idle = d.inspect("idle", "{{.Id}}");
+    let (status, msg) = d.curl("POST", "/networks/gonenet/disconnect", Some(&body("idle")));
+    assert_eq!(status, 500, "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "container {idle} is not connected to the network gonenet"
+        )),
+        "{msg}"
+    );
+    let out = d.docker(&["network", "disconnect", "gonenet", "idle"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("is not connected to the network gonenet"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A running member keeps the network.
+    let (status, msg) = d.curl("DELETE", "/networks/gonenet", None);
+    assert_eq!(status, 403, "{msg}");
+    assert!(msg.contains("has active endpoints"), "{msg}");
+
+    // Stopped: the entry stays, its operational data goes (as Docker shows it).
+    d.ok(&["kill", "member"]);
+    eventually(Duration::from_secs(10), "member exits", || {
+        d.inspect("member", "{{.State.Status}}") == "exited"
+    });
+    let stopped = d.inspect(
+        "member",
+        "{{with .NetworkSettings.Networks.gonenet}}{{.IPAddress}}|{{.Gateway}}|{{.MacAddress}}|{{.IPPrefixLen}}|{{.EndpointID}}|{{.NetworkID}}{{end}}",
+    );
+    let network_id = d.ok(&["network", "inspect", "-f", "{{.Id}}", "gonenet"]);
+    assert_eq!(stopped, format!("|||0||{network_id}"));
+    d.ok(&["kill", "outsider"]);
+    eventually(Duration::from_secs(10), "outsider exits", || {
+        d.inspect("outsider", "{{.State.Status}}") == "exited"
+    });
+    let top = d.inspect(
+        "outsider",
+        "{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.Gateway}}|{{.NetworkSettings.MacAddress}}|{{.NetworkSettings.Networks.bridge.IPAddress}}",
+    );
+    assert_eq!(top, "|||");
+
+    // Only stopped members: the network goes, and starting one of them fails cleanly.
+    d.ok(&["network", "rm", "gonenet"]);
+    let keys = d.inspect(
+        "member",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert_eq!(keys.trim(), "gonenet");
+    let out = d.docker(&["start", "member"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("network gonenet not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.curl("POST", "/containers/member/start", None).0, 404);
+    assert_eq!(d.inspect("member", "{{.State.Status}}"), "exited");
+    let id = d.inspect("member", "{{.Id}}");
+    let left: Vec<String> = d
+        .mounts_under_root()
+        .into_iter()
+        .filter(|m| m.contains(&id))
+        .collect();
+    assert!(left.is_empty(), "mounts left by the failed start: {left:?}");
+    d.ok(&["rm", "-f", "member", "outsider", "idle"]);
 }

@@ -1,9 +1,11 @@
 //! One embedded DNS server per running container on a user-defined network: a UDP socket and a TCP
 //! listener bound to 127.0.0.11:53 *inside* the container's namespace (made by
-//! [`berth_network::netns::socket_in`], so the daemon never `setns`es), each served by a plain OS
-//! thread until [`DnsServer::stop`].
+//! [`berth_network::netns::socket_in`]: the daemon's own threads never `setns`), each served by a plain OS
+//! thread until [`DnsServer::stop`]; plus what the servers answer from: the names of the
+//! container's endpoints ([`dns_insert`]) and its upstreams (its `--dns`, else the host's
+//! resolvers; recorded on its endpoints so that a daemon restart forwards to the same ones).
 
-use std::net::{SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +17,11 @@ use berth_network::dns::{serve_tcp, serve_udp, DnsTable, Resolver};
 use berth_network::files::EMBEDDED_DNS;
 use berth_network::netns::{self, SocketKind};
 
+use super::model::{Endpoint, Network};
+use super::{NetworkService, State};
+use crate::containers::model::Container;
 use crate::error::DaemonError;
+use berth_network::files;
 
 /// A running server; dropping it without [`DnsServer::stop`] leaves the threads to exit on their own.
 pub struct DnsServer {
@@ -28,6 +34,73 @@ pub struct DnsServer {
 /// The host's resolvers as upstreams (port 53).
 pub fn host_upstreams(servers: &[std::net::IpAddr]) -> Vec<SocketAddr> {
     servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()
+}
+
+/// Makes the endpoint's names resolve on `net` (container name, aliases, short ID).
+pub fn dns_insert(table: &DnsTable, net: &str, container_id: &str, ep: &Endpoint) {
+    table.insert(net, &ep.container_name, ep.ip);
+    for a in &ep.aliases {
+        table.insert(net, a, ep.ip);
+    }
+    table.insert(net, &container_id[..12.min(container_id.len())], ep.ip);
+}
+
+pub(crate) fn dns_networks(networks: &[Network], id: &str) -> Vec<String> {
+    networks
+        .iter()
+        .filter(|n| n.has_dns() && n.endpoints.get(id).is_some_and(|e| e.active))
+        .map(|n| n.id.clone())
+        .collect()
+}
+
+/// The embedded DNS upstreams recorded on the container's active endpoints (see
+/// [`Endpoint::dns_upstreams`]); `None` when no record has them.
+pub(crate) fn recorded_upstreams(networks: &[Network], id: &str) -> Option<Vec<SocketAddr>> {
+    networks
+        .iter()
+        .filter(|n| n.has_dns())
+        .filter_map(|n| n.endpoints.get(id).filter(|e| e.active))
+        .find_map(|e| e.dns_upstreams.clone())
+}
+
+pub(crate) fn restart_dns(
+    svc: &NetworkService,
+    st: &mut State,
+    id: &str,
+    netns_path: &Path,
+    nets: Vec<String>,
+    upstreams: Vec<SocketAddr>,
+) -> Result<(), DaemonError> {
+    if let Some(server) = st.live.dns.remove(id) {
+        server.stop();
+    }
+    if nets.is_empty() {
+        return Ok(());
+    }
+    let server = DnsServer::start(id, netns_path, svc.inner.dns_table.clone(), nets, upstreams)?;
+    st.live.dns.insert(id.to_string(), server);
+    Ok(())
+}
+
+pub(crate) fn dns_config(c: &Container) -> files::DnsConfig {
+    let parse = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+    files::DnsConfig {
+        servers: parse(&c.host_config.dns)
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+        search: parse(&c.host_config.dns_search),
+        options: parse(&c.host_config.dns_options),
+    }
+}
+
+pub(crate) fn host_resolv() -> files::HostResolv {
+    files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}
+
+/// The servers the embedded DNS forwards to.
+pub(crate) fn upstreams(c: &Container) -> Vec<IpAddr> {
+    files::upstreams(&host_resolv(), &dns_config(c), true)
 }
 
 impl DnsServer {
@@ -105,5 +178,47 @@ impl DnsServer {
         for t in self.threads {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::networks::model::fixtures::network;
+
+    fn endpoint(active: bool, ups: Option<Vec<SocketAddr>>) -> Endpoint {
+        Endpoint {
+            active,
+            dns_upstreams: ups,
+            ..crate::networks::model::fixtures::endpoint()
+        }
+    }
+
+    #[test]
+    fn a_restart_forwards_to_the_recorded_upstreams() {
+        let mine: SocketAddr = "10.5.0.1:53".parse().unwrap();
+        let id = "c".repeat(64);
+        // The default bridge has no embedded DNS: what its endpoint holds does not count.
+        let nets = vec![
+            network("bridge", true, Some(endpoint(true, Some(vec![])))),
+            network("front", false, Some(endpoint(true, Some(vec![mine])))),
+        ];
+        assert_eq!(recorded_upstreams(&nets, &id), Some(vec![mine]));
+        // Records from before upstreams were kept, or a container not running: unknown.
+        let old = vec![network("front", false, Some(endpoint(true, None)))];
+        assert_eq!(recorded_upstreams(&old, &id), None);
+        let stopped = vec![network(
+            "front",
+            false,
+            Some(endpoint(false, Some(vec![mine]))),
+        )];
+        assert_eq!(recorded_upstreams(&stopped, &id), None);
+        // An endpoint record written before the field existed still loads.
+        let json = serde_json::to_value(endpoint(true, None)).unwrap();
+        let mut obj = json.as_object().unwrap().clone();
+        obj.remove("dns_upstreams");
+        let back: Endpoint = serde_json::from_value(obj.into()).unwrap();
+        assert_eq!(back.dns_upstreams, None);
     }
 }

@@ -11,24 +11,14 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use berth_api::container::EndpointSettings;
-use berth_network::dns::DnsTable;
 use berth_network::endpoint::{self, EndpointConfig};
 use berth_network::files;
 use berth_network::ports::PortMapping;
 
-use super::model::{Driver, Endpoint, Network, PortRecord};
+use super::model::{Driver, Endpoint, PortRecord};
 use super::{dns, internal, netlink, publish, NetworkService, State};
 use crate::containers::model::Container;
 use crate::error::DaemonError;
-
-/// Makes the endpoint's names resolve on `net` (container name, aliases, short ID).
-pub fn dns_insert(table: &DnsTable, net: &str, container_id: &str, ep: &Endpoint) {
-    table.insert(net, &ep.container_name, ep.ip);
-    for a in &ep.aliases {
-        table.insert(net, a, ep.ip);
-    }
-    table.insert(net, &container_id[..12.min(container_id.len())], ep.ip);
-}
 
 /// The network a container's `NetworkMode` names (`None` for none/host/container:).
 pub fn mode_network(mode: &str) -> Option<&str> {
@@ -167,6 +157,7 @@ impl NetworkService {
             aliases: cfg.and_then(|c| c.aliases.clone()).unwrap_or_default(),
             active: false,
             ifname: String::new(),
+            dns_upstreams: None,
         };
         n.endpoints.insert(c.id.clone(), ep);
         if let Err(e) = self.inner.store.put(n) {
@@ -216,6 +207,10 @@ impl NetworkService {
         let mut ips: Vec<IpAddr> = Vec::new();
         let mut dns_nets = Vec::new();
         let mut primary_ip = None;
+        let dns_upstreams = order
+            .iter()
+            .any(|i| st.networks[*i].has_dns())
+            .then(|| dns::host_upstreams(&dns::upstreams(c)));
         for (k, i) in order.iter().enumerate() {
             let n = &mut st.networks[*i];
             let Some(pool) = n.pool.clone() else { continue };
@@ -245,7 +240,8 @@ impl NetworkService {
                 primary_ip = Some(ep.ip);
             }
             if has_dns {
-                dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
+                ep.dns_upstreams = dns_upstreams.clone();
+                dns::dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
                 dns_nets.push(n.id.clone());
             }
             self.inner.store.put(n)?;
@@ -269,13 +265,13 @@ impl NetworkService {
         if primary.is_some() {
             write_files(c, files_dir, &ips, !dns_nets.is_empty())?;
         }
-        if !dns_nets.is_empty() {
+        if let (false, Some(ups)) = (dns_nets.is_empty(), dns_upstreams) {
             let server = dns::DnsServer::start(
                 &c.id,
                 netns_path,
                 self.inner.dns_table.clone(),
                 dns_nets,
-                dns::host_upstreams(&upstreams(c)),
+                ups,
             )?;
             st.live.dns.insert(c.id.clone(), server);
         }
@@ -293,7 +289,7 @@ impl NetworkService {
         if st.ports.remove(id).is_some() {
             let _ = self.inner.store.put_ports(id, &PortRecord::default());
         }
-        let mut nl = netlink().ok();
+        let mut nl = None;
         let mut changed = false;
         let mut veths = Vec::new();
         for n in st.networks.iter_mut() {
@@ -302,6 +298,9 @@ impl NetworkService {
             };
             if !ep.active {
                 continue;
+            }
+            if nl.is_none() {
+                nl = netlink().ok();
             }
             if let Some(nl) = nl.as_mut() {
                 match nl.link_index(&endpoint::host_ifname(&ep.id)) {
@@ -315,7 +314,8 @@ impl NetworkService {
             let _ = self.inner.store.put(n);
             changed = true;
         }
-        // The container is gone: its veths need not be deleted before the stop returns.
+        // The container is gone: its namespace takes its veths with it (a sweep deletes them
+        // later if it did not).
         let container = id.to_string();
         endpoint::delete_later(veths, move |e| {
             tracing::warn!(container, error = %e, "removing an endpoint");
@@ -352,7 +352,7 @@ impl NetworkService {
             ep.container_name = new_name.to_string();
             if has_dns && ep.active {
                 self.inner.dns_table.remove_ip(&n.id, ep.ip);
-                dns_insert(&self.inner.dns_table, &n.id, id, ep);
+                dns::dns_insert(&self.inner.dns_table, &n.id, id, ep);
             }
             if let Err(e) = self.inner.store.put(n) {
                 tracing::warn!(container = id, error = %e, "saving a renamed endpoint");
@@ -367,7 +367,7 @@ impl NetworkService {
         for n in st.networks.iter() {
             if let Some(ep) = n.endpoints.get(id).filter(|e| e.active) {
                 if n.has_dns() {
-                    dns_insert(&self.inner.dns_table, &n.id, id, ep);
+                    dns::dns_insert(&self.inner.dns_table, &n.id, id, ep);
                     dns_nets.push(n.id.clone());
                 }
             }
@@ -381,16 +381,10 @@ impl NetworkService {
             st.live.ports.insert(id.to_string(), held);
         }
         if !dns_nets.is_empty() && !st.live.dns.contains_key(id) {
-            let host = files::parse_resolv(
-                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            );
-            match dns::DnsServer::start(
-                id,
-                netns_path,
-                self.inner.dns_table.clone(),
-                dns_nets,
-                dns::host_upstreams(&host.nameservers),
-            ) {
+            let ups = dns::recorded_upstreams(&st.networks, id)
+                .unwrap_or_else(|| dns::host_upstreams(&dns::host_resolv().nameservers));
+            match dns::DnsServer::start(id, netns_path, self.inner.dns_table.clone(), dns_nets, ups)
+            {
                 Ok(s) => {
                     st.live.dns.insert(id.to_string(), s);
                 }
@@ -459,12 +453,14 @@ impl NetworkService {
         };
         endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| internal("connecting", e))?;
         ep.active = true;
+        let ups = dns::host_upstreams(&dns::upstreams(c));
         if has_dns {
-            dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
+            ep.dns_upstreams = Some(ups.clone());
+            dns::dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
         }
         self.inner.store.put(n)?;
-        let nets = dns_networks(&st.networks, &c.id);
-        restart_dns(self, &mut st, &c.id, netns_path, nets, &upstreams(c))?;
+        let nets = dns::dns_networks(&st.networks, &c.id);
+        dns::restart_dns(self, &mut st, &c.id, netns_path, nets, ups)?;
         self.apply_firewall(&st)
     }
 
@@ -481,10 +477,11 @@ impl NetworkService {
         let i = Self::find(&st.networks, net)?;
         let n = &mut st.networks[i];
         let Some(ep) = n.endpoints.remove(container_id) else {
-            return Err(DaemonError::Conflict(format!(
-                "container {container_id} is not connected to network {}",
-                n.name
-            )));
+            return Err(not_connected(
+                container_id,
+                &n.name,
+                running_netns.is_some(),
+            ));
         };
         if ep.active {
             if let Ok(mut nl) = netlink() {
@@ -499,7 +496,7 @@ impl NetworkService {
         if let Some(server) = st.live.dns.remove(container_id) {
             let upstreams = server.upstreams.clone();
             server.stop();
-            let nets = dns_networks(&st.networks, container_id);
+            let nets = dns::dns_networks(&st.networks, container_id);
             if let (Some(ns), false) = (running_netns, nets.is_empty()) {
                 let server = dns::DnsServer::start(
                     container_id,
@@ -515,58 +512,13 @@ impl NetworkService {
     }
 }
 
-fn dns_networks(networks: &[Network], id: &str) -> Vec<String> {
-    networks
-        .iter()
-        .filter(|n| n.has_dns() && n.endpoints.get(id).is_some_and(|e| e.active))
-        .map(|n| n.id.clone())
-        .collect()
-}
-
-fn restart_dns(
-    svc: &NetworkService,
-    st: &mut State,
-    id: &str,
-    netns_path: &Path,
-    nets: Vec<String>,
-    upstreams: &[IpAddr],
-) -> Result<(), DaemonError> {
-    if let Some(server) = st.live.dns.remove(id) {
-        server.stop();
-    }
-    if nets.is_empty() {
-        return Ok(());
-    }
-    let server = dns::DnsServer::start(
-        id,
-        netns_path,
-        svc.inner.dns_table.clone(),
-        nets,
-        dns::host_upstreams(upstreams),
-    )?;
-    st.live.dns.insert(id.to_string(), server);
-    Ok(())
-}
-
-fn dns_config(c: &Container) -> files::DnsConfig {
-    let parse = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
-    files::DnsConfig {
-        servers: parse(&c.host_config.dns)
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect(),
-        search: parse(&c.host_config.dns_search),
-        options: parse(&c.host_config.dns_options),
-    }
-}
-
-fn host_resolv() -> files::HostResolv {
-    files::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
-}
-
-/// The servers the embedded DNS forwards to.
-fn upstreams(c: &Container) -> Vec<IpAddr> {
-    files::upstreams(&host_resolv(), &dns_config(c), true)
+/// `network disconnect` of a container that is not on the network: moby answers with a plain
+/// error (500), worded differently for a running container and a stopped one.
+fn not_connected(container_id: &str, network: &str, running: bool) -> DaemonError {
+    let the = if running { "" } else { "the " };
+    DaemonError::Internal(format!(
+        "container {container_id} is not connected to {the}network {network}"
+    ))
 }
 
 /// Writes `/etc/hosts` and `/etc/resolv.conf` as Docker does (in place: they are bind-mounted).
@@ -588,10 +540,27 @@ fn write_files(
             .filter_map(|h| files::parse_add_host(h))
             .collect(),
     };
-    let resolv = files::resolv_conf(&host_resolv(), &dns_config(c), embedded);
+    let resolv = files::resolv_conf(&dns::host_resolv(), &dns::dns_config(c), embedded);
     for (name, text) in [("hosts", files::hosts(&hosts)), ("resolv.conf", resolv)] {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| DaemonError::io("writing", &p, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnecting_a_non_member_is_mobys_plain_error() {
+        let e = not_connected("abc", "front", true);
+        assert!(
+            matches!(&e, DaemonError::Internal(m) if m == "container abc is not connected to network front")
+        );
+        let e = not_connected("abc", "front", false);
+        assert!(
+            matches!(&e, DaemonError::Internal(m) if m == "container abc is not connected to the network front")
+        );
+    }
 }

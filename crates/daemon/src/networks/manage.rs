@@ -1,8 +1,8 @@
 //! Network verbs: create (bridge driver only; subnet, gateway, ip-range, `--internal`, labels,
 //! options), lookup (name, full ID, unique ID prefix), list with filters, remove (refused while a
-//! container is attached; predefined networks never) and prune. Errors carry Docker's words and
+//! running container is attached; predefined networks never) and prune. Errors carry Docker's words and
 //! kinds: 409 for a duplicate name; 403 for a predefined network's name, a pool overlap, removing a
-//! predefined network or one with endpoints (libnetwork marks those errors forbidden).
+//! predefined network or one with active endpoints (libnetwork marks those errors forbidden).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -38,7 +38,7 @@ pub struct NetworkFilter {
     pub kind: Vec<String>,
     /// `local` (every network here), `swarm` or `global` (none).
     pub scope: Vec<String>,
-    /// `Some(true)`: only user networks without containers; `Some(false)`: the others.
+    /// `Some(true)`: only user networks without running containers; `Some(false)`: the others.
     pub dangling: Option<bool>,
 }
 
@@ -56,7 +56,7 @@ impl NetworkFilter {
             && (self.scope.is_empty() || self.scope.iter().any(|s| s == "local"))
             && self
                 .dangling
-                .is_none_or(|d| d == (!n.predefined && n.endpoints.is_empty()))
+                .is_none_or(|d| d == (!n.predefined && !in_use(n)))
     }
 }
 
@@ -78,6 +78,44 @@ fn parse_ip(what: &str, s: &str) -> Result<Ipv4Addr, DaemonError> {
 fn parse_subnet(s: &str) -> Result<Subnet, DaemonError> {
     s.parse::<Subnet>()
         .map_err(|e| DaemonError::InvalidArgument(e.to_string()))
+}
+
+/// Whether a running container is on `n` (an active endpoint). Stopped members do not count:
+/// Docker has endpoints only for running containers.
+fn in_use(n: &Network) -> bool {
+    n.endpoints.values().any(|e| e.active)
+}
+
+/// Why `n` cannot be removed: it is predefined, or a running container is on it (Docker's
+/// words, 403). A network whose members are all stopped goes; starting one of them then fails
+/// with "network ... not found".
+fn removal_refused(n: &Network) -> Option<DaemonError> {
+    if n.predefined {
+        return Some(DaemonError::Forbidden(format!(
+            "{} is a pre-defined network and cannot be removed",
+            n.name
+        )));
+    }
+    if !in_use(n) {
+        return None;
+    }
+    let names: Vec<String> = n
+        .endpoints
+        .values()
+        .filter(|e| e.active)
+        .map(|e| {
+            format!(
+                "name:{:?} id:{:?}",
+                e.container_name,
+                &e.id[..12.min(e.id.len())]
+            )
+        })
+        .collect();
+    Some(DaemonError::Forbidden(format!(
+        "error while removing network: network {} has active endpoints ({})",
+        n.name,
+        names.join(", ")
+    )))
 }
 
 impl NetworkService {
@@ -229,29 +267,8 @@ impl NetworkService {
         let mut st = self.state();
         let i = Self::find(&st.networks, name_or_id)?;
         let n = &st.networks[i];
-        if n.predefined {
-            return Err(DaemonError::Forbidden(format!(
-                "{} is a pre-defined network and cannot be removed",
-                n.name
-            )));
-        }
-        if !n.endpoints.is_empty() {
-            let names: Vec<String> = n
-                .endpoints
-                .values()
-                .map(|e| {
-                    format!(
-                        "name:{:?} id:{:?}",
-                        e.container_name,
-                        &e.id[..12.min(e.id.len())]
-                    )
-                })
-                .collect();
-            return Err(DaemonError::Forbidden(format!(
-                "error while removing network: network {} has active endpoints ({})",
-                n.name,
-                names.join(", ")
-            )));
+        if let Some(e) = removal_refused(n) {
+            return Err(e);
         }
         let mut nl = netlink()?;
         berth_network::bridge::remove(&mut nl, &n.bridge)
@@ -263,13 +280,14 @@ impl NetworkService {
         Ok(n)
     }
 
-    /// `POST /networks/prune`: removes unused user networks matching `labels`; returns their names.
+    /// `POST /networks/prune`: removes user networks without running containers matching
+    /// `labels` (as Docker does: stopped members do not keep a network); returns their names.
     pub fn prune(&self, labels: &[String]) -> Vec<String> {
         let names: Vec<String> = {
             let st = self.state();
             st.networks
                 .iter()
-                .filter(|n| !n.predefined && n.endpoints.is_empty())
+                .filter(|n| !n.predefined && !in_use(n))
                 .filter(|n| crate::filter::labels_match(labels, &n.labels))
                 .map(|n| n.name.clone())
                 .collect()
@@ -284,37 +302,36 @@ impl NetworkService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::networks::model::Endpoint;
+
+    #[test]
+    fn only_running_members_keep_a_network() {
+        assert!(matches!(
+            removal_refused(&net("bridge", true, false)),
+            Some(DaemonError::Forbidden(m)) if m.contains("pre-defined")
+        ));
+        let used = net("u", false, true);
+        assert!(matches!(
+            removal_refused(&used),
+            Some(DaemonError::Forbidden(m))
+                if m == "error while removing network: network u has active endpoints (name:\"web\" id:\"eeeeeeeeeeee\")"
+        ));
+        let mut stopped = used.clone();
+        for e in stopped.endpoints.values_mut() {
+            e.active = false;
+        }
+        assert!(removal_refused(&stopped).is_none());
+        let f = NetworkFilter {
+            dangling: Some(true),
+            ..Default::default()
+        };
+        assert!(f.matches(&stopped) && !f.matches(&used));
+    }
 
     fn net(name: &str, predefined: bool, used: bool) -> Network {
-        let mut endpoints = BTreeMap::new();
-        if used {
-            endpoints.insert(
-                "c".repeat(64),
-                Endpoint {
-                    id: "e".repeat(64),
-                    container_name: "c1".into(),
-                    ip: Ipv4Addr::new(10, 0, 0, 2),
-                    static_ip: false,
-                    mac: String::new(),
-                    aliases: Vec::new(),
-                    active: true,
-                    ifname: "eth0".into(),
-                },
-            );
-        }
+        use crate::networks::model::fixtures;
         Network {
-            id: format!("{name:0>64}"),
-            name: name.into(),
-            created: 0,
-            driver: Driver::Bridge,
-            bridge: String::new(),
-            pool: None,
-            internal: false,
             labels: BTreeMap::from([("a".to_string(), "1".to_string())]),
-            options: BTreeMap::new(),
-            predefined,
-            endpoints,
+            ..fixtures::network(name, predefined, used.then(fixtures::endpoint))
         }
     }
 

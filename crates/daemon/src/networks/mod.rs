@@ -14,8 +14,8 @@
 //! Files: [`manage`] (create, list, inspect, remove, prune), [`views`] (what inspect and list
 //! show), [`endpoints`] (the container hooks:
 //! register at create, attach at start, detach at stop, forget at remove, connect, disconnect),
-//! [`publish`] (`-p`/`-P`), [`dns`]. Every method is synchronous (netlink, `nft`, forks for
-//! [`berth_network::netns::socket_in`]); async callers use `spawn_blocking`.
+//! [`publish`] (`-p`/`-P`), [`dns`]. Every method is synchronous (netlink, `nft`, helper threads
+//! for [`berth_network::netns::socket_in`]); async callers use `spawn_blocking`.
 //!
 //! Reconcile: [`NetworkService::open`] re-creates the bridges; [`NetworkService::reconcile`] (after
 //! the containers' live restore) deactivates endpoints of containers that no longer run, re-holds
@@ -163,7 +163,7 @@ impl NetworkService {
             }
             if n.has_dns() {
                 for (cid, ep) in &n.endpoints {
-                    endpoints::dns_insert(&svc.inner.dns_table, &n.id, cid, ep);
+                    dns::dns_insert(&svc.inner.dns_table, &n.id, cid, ep);
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! exists in the container's namespace) while the container runs.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use berth_network::ipam::Pool;
 use berth_network::ports::PortMapping;
@@ -91,10 +91,54 @@ pub struct Endpoint {
     /// The interface inside the container (`eth0`, ...).
     #[serde(default)]
     pub ifname: String,
+    /// Where the container's embedded DNS forwards (its `--dns` servers, else the host's), as
+    /// recorded when it started on this network (user-defined networks only): a daemon restart
+    /// serves the same upstreams again. `None` in records from before it was kept.
+    #[serde(default)]
+    pub dns_upstreams: Option<Vec<SocketAddr>>,
 }
 
 /// The published ports of one running container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PortRecord {
     pub mappings: Vec<PortMapping>,
+}
+
+/// Records for unit tests: a bridge network with one member (or none) and its endpoint.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// An active endpoint of container `web` at 10.5.0.2.
+    pub fn endpoint() -> Endpoint {
+        Endpoint {
+            id: "e".repeat(64),
+            container_name: "web".into(),
+            ip: Ipv4Addr::new(10, 5, 0, 2),
+            static_ip: false,
+            mac: String::new(),
+            aliases: Vec::new(),
+            active: true,
+            ifname: "eth0".into(),
+            dns_upstreams: None,
+        }
+    }
+
+    /// Bridge network `name`, with `member` as container `c…c`'s endpoint.
+    pub fn network(name: &str, predefined: bool, member: Option<Endpoint>) -> Network {
+        Network {
+            id: format!("{name:0>64}"),
+            name: name.into(),
+            created: 0,
+            driver: Driver::Bridge,
+            bridge: String::new(),
+            pool: None,
+            internal: false,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            predefined,
+            endpoints: member.into_iter().map(|e| ("c".repeat(64), e)).collect(),
+        }
+    }
 }

@@ -2,6 +2,13 @@
 //! [`Network`] record (endpoints and pool included) as JSON with the name in a UNIQUE column, and
 //! one row per running container holding its published ports. Every change is one transaction;
 //! schema changes go through [`MIGRATIONS`] (by `user_version`), as the container store does.
+//!
+//! Durability: `synchronous=NORMAL` in WAL mode, so a container's start and stop (each writes its
+//! endpoints' `active` flag) cost no fsync. A daemon killed at any point loses nothing (the
+//! kernel holds the written WAL); an OS crash or power loss may roll back the last transactions,
+//! and what they held does not outlive a reboot anyway: the running containers and their ports
+//! are gone, reconcile recomputes every `active` flag, and a container whose endpoint was lost
+//! is registered again at its next start.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,6 +40,10 @@ impl NetworkStore {
         let sql = |e: rusqlite::Error| sql_error(path, e);
         let mut conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        // No fsync per transaction (see the module header): WAL with `synchronous=NORMAL` stays
+        // consistent, and only an OS crash can roll back the last transactions.
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;

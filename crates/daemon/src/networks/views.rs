@@ -38,8 +38,24 @@ impl EndpointView {
         s.mac_address = e.mac.clone();
     }
 
+    /// The `Networks` entry. As Docker does, a container that is not running keeps the entry
+    /// (network, aliases, DNS names) without the operational data: endpoint ID, address,
+    /// gateway, prefix length and MAC are empty until it runs again.
     pub fn settings(&self) -> EndpointSettings {
         let e = &self.endpoint;
+        let dns_names = (!self.predefined).then(|| {
+            let mut n = vec![e.container_name.clone()];
+            n.extend(e.aliases.iter().cloned());
+            n
+        });
+        if !e.active {
+            return EndpointSettings {
+                aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
+                network_id: self.network_id.clone(),
+                dns_names,
+                ..Default::default()
+            };
+        }
         EndpointSettings {
             aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
             mac_address: e.mac.clone(),
@@ -48,11 +64,7 @@ impl EndpointView {
             gateway: self.gateway.to_string(),
             ip_address: e.ip.to_string(),
             ip_prefix_len: i64::from(self.prefix),
-            dns_names: (!self.predefined).then(|| {
-                let mut n = vec![e.container_name.clone()];
-                n.extend(e.aliases.iter().cloned());
-                n
-            }),
+            dns_names,
             ..Default::default()
         }
     }
@@ -142,6 +154,51 @@ pub fn summary_ports(
 mod tests {
     use super::*;
     use berth_network::ports::Proto;
+
+    fn view(active: bool) -> EndpointView {
+        EndpointView {
+            network_name: "front".into(),
+            network_id: "n".repeat(64),
+            endpoint: Endpoint {
+                id: "e".repeat(64),
+                container_name: "web".into(),
+                ip: Ipv4Addr::new(10, 5, 0, 2),
+                static_ip: false,
+                mac: "02:42:0a:05:00:02".into(),
+                aliases: vec!["svc".into()],
+                active,
+                ifname: "eth0".into(),
+                dns_upstreams: None,
+            },
+            gateway: Ipv4Addr::new(10, 5, 0, 1),
+            prefix: 24,
+            predefined: false,
+        }
+    }
+
+    #[test]
+    fn a_stopped_containers_entry_has_no_operational_data() {
+        let running = view(true).settings();
+        assert_eq!(running.ip_address, "10.5.0.2");
+        assert_eq!(running.gateway, "10.5.0.1");
+        assert_eq!(running.ip_prefix_len, 24);
+        assert_eq!(running.mac_address, "02:42:0a:05:00:02");
+        assert_eq!(running.endpoint_id, "e".repeat(64));
+        let stopped = view(false).settings();
+        assert_eq!(
+            (
+                stopped.ip_address.as_str(),
+                stopped.gateway.as_str(),
+                stopped.ip_prefix_len,
+                stopped.mac_address.as_str(),
+                stopped.endpoint_id.as_str()
+            ),
+            ("", "", 0, "", "")
+        );
+        assert_eq!(stopped.network_id, "n".repeat(64));
+        assert_eq!(stopped.aliases, Some(vec!["svc".to_string()]));
+        assert_eq!(stopped.dns_names, running.dns_names);
+    }
 
     #[test]
     fn list_ports_show_published_then_exposed() {

@@ -37,9 +37,11 @@ pub fn resource(n: &Network) -> NetworkResource {
             gateway: p.gateway.to_string(),
         }]
     });
+    // Only running members, as Docker lists them (a stopped one has no endpoint there).
     let containers = n
         .endpoints
         .iter()
+        .filter(|(_, e)| e.active)
         .map(|(id, e)| {
             let prefix = n.pool.as_ref().map(|p| p.subnet.prefix()).unwrap_or(32);
             (

@@ -33,6 +33,17 @@ fn two_namespaces_on_one_bridge_reach_each_other() {
     endpoint::attach(&mut nl, a.fd(), &ca).unwrap();
     endpoint::attach(&mut nl, b.fd(), &cb).unwrap();
     assert!(link_exists(&ca.host_ifname));
+    // The host end is on the bridge, up, with hairpin on (made by one request, then one more).
+    let sys = |f: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{}/{f}", ca.host_ifname))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(sys("brport/hairpin_mode"), "1");
+    assert_eq!(sys("operstate"), "up");
+    let master = std::fs::read_link(format!("/sys/class/net/{}/master", ca.host_ifname)).unwrap();
+    assert!(master.ends_with(&br.name), "{master:?}");
 
     let addr =
         String::from_utf8_lossy(&a.exec(&["ip", "-4", "addr", "show", "eth0"]).stdout).into_owned();
@@ -104,4 +115,29 @@ fn a_restarted_endpoint_replaces_its_stale_veth_and_late_deletion_goes_by_index(
         "{:?}",
         errors.lock().unwrap()
     );
+}
+
+#[test]
+fn run_in_works_inside_the_namespace_and_leaves_no_thread_there() {
+    if !root_tests() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(p).unwrap().ino();
+    let ns = Netns::new();
+    let target = ino(&format!("/run/netns/{}", ns.name));
+    let mine = ino("/proc/thread-self/ns/net");
+    assert_ne!(target, mine);
+    for _ in 0..3 {
+        let (inside, tid) = berth_network::netns::run_in(ns.fd(), move || {
+            (
+                ino("/proc/thread-self/ns/net"),
+                nix::unistd::gettid().as_raw(),
+            )
+        })
+        .unwrap();
+        assert_eq!(inside, target, "the closure runs in the namespace");
+        // The helper is back in the caller's namespace before run_in returns.
+        assert_eq!(ino(&format!("/proc/self/task/{tid}/ns/net")), mine);
+    }
 }
