@@ -233,6 +233,9 @@ for e in berth docker podman; do
   id=$(${CLI[$e]} run -d --network none busybox sleep 1000)
   pid=$(${CLI[$e]} inspect -f '{{.State.Pid}}' "$id")
   ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status")
+  # Steady state: each shim gets a second of idleness before it is measured (berth-shim gives its
+  # setup pages back 20 ms after the last request; every engine waits alike).
+  sleep 1
   SHIM[$e]=$(rss_kb "$ppid"); SHIM_NAME[$e]=$(cat "/proc/$ppid/comm")
   ${CLI[$e]} kill "$id" >/dev/null   # (podman's rm -f would wait for a stop timeout)
   ${CLI[$e]} rm -f "$id" >/dev/null
