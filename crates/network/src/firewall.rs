@@ -2,14 +2,19 @@
 //! networks, and published ports. No other table is ever read or touched.
 //!
 //! The table is a pure function of the desired state ([`Desired`]: networks and port mappings, which the
-//! daemon keeps in its store). Every change — a network or endpoint added or removed, a daemon restart —
-//! calls [`Firewall::apply`], which replaces the whole table in one atomic `nft -f` transaction, so the
-//! kernel never sees half a ruleset and a restart reconciles by construction. An empty state deletes the
-//! table.
+//! daemon keeps in its store). [`Firewall::apply`] replaces the whole table in one atomic `nft -f`
+//! transaction, so the kernel never sees half a ruleset and a restart reconciles by construction; an
+//! empty state deletes the table. [`Firewall::update`] goes from one state to the next: when only the
+//! published ports changed — a container with `-p` starting or stopping — it adds and deletes elements
+//! of the table's maps instead (no rule changes: ~5 ms here where a replacement costs ~28 ms, the
+//! deleted rules waiting for an RCU grace period).
 //!
-//! Published ports are DNAT rules in `prerouting` (traffic from outside and from containers, including a
-//! container reaching its own port through the host's address: hairpin, masqueraded so replies come back
-//! through the host; the endpoint's bridge port is in hairpin mode for it) and in `output` (traffic from the host itself, to any of its addresses). Traffic to
+//! Published ports are elements of two maps that DNAT rules look up — `publish_ip` for a given host
+//! address (`addr . proto . port : container addr . port`), `publish_any` for all of them — in a chain
+//! jumped to from `prerouting` (traffic from outside and from containers, including a container reaching
+//! its own port through the host's address: hairpin, masqueraded through the `hairpin` set so replies
+//! come back through the host; the endpoint's bridge port is in hairpin mode for it) and from `output`
+//! (traffic from the host itself, to any of its addresses). Traffic to
 //! 127.0.0.1 is DNATed too: each bridge gets `route_localnet=1` so the kernel routes a 127.0.0.1-sourced
 //! packet onto it, and the table masquerades such packets to the bridge's address. No userland proxy runs.
 
@@ -45,6 +50,58 @@ pub struct NetworkRules {
 pub struct Desired {
     pub networks: Vec<NetworkRules>,
     pub ports: Vec<PortMapping>,
+}
+
+impl Desired {
+    /// Whether this state needs a table at all.
+    fn has_table(&self) -> bool {
+        !(self.networks.is_empty() && self.ports.is_empty())
+    }
+}
+
+/// The elements of the port maps and the hairpin set for some mappings, in `nft` syntax, sorted
+/// and without duplicates (two host ports may lead to one container port).
+struct Elements {
+    ip: Vec<String>,
+    any: Vec<String>,
+    hairpin: Vec<String>,
+}
+
+impl Elements {
+    fn of(ports: &[PortMapping]) -> Elements {
+        let mut e = Elements {
+            ip: Vec::new(),
+            any: Vec::new(),
+            hairpin: Vec::new(),
+        };
+        for p in ports {
+            let target = format!("{} . {}", p.container_ip, p.container_port);
+            if p.host_ip.is_unspecified() {
+                e.any
+                    .push(format!("{} . {} : {target}", p.proto, p.host_port));
+            } else {
+                e.ip.push(format!(
+                    "{} . {} . {} : {target}",
+                    p.host_ip, p.proto, p.host_port
+                ));
+            }
+            e.hairpin.push(format!(
+                "{c} . {c} . {} . {}",
+                p.proto,
+                p.container_port,
+                c = p.container_ip
+            ));
+        }
+        for v in [&mut e.ip, &mut e.any, &mut e.hairpin] {
+            v.sort();
+            v.dedup();
+        }
+        e
+    }
+}
+
+fn join(items: &[String]) -> String {
+    items.join(", ")
 }
 
 /// Programs one nftables table (family `ip`), `berth` for the daemon.
@@ -105,22 +162,33 @@ impl Firewall {
         }
         s.push_str("  }\n");
 
-        s.push_str("  chain publish {\n");
-        for p in &desired.ports {
-            let daddr = if p.host_ip.is_unspecified() {
-                String::new()
-            } else {
-                format!("ip daddr {} ", p.host_ip)
-            };
-            let _ = writeln!(
-                s,
-                "    {daddr}{proto} dport {hp} dnat to {cip}:{cp}",
-                proto = p.proto,
-                hp = p.host_port,
-                cip = p.container_ip,
-                cp = p.container_port
-            );
+        let els = Elements::of(&desired.ports);
+        for (name, ty, elements) in [
+            (
+                "map publish_ip",
+                "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
+                &els.ip,
+            ),
+            (
+                "map publish_any",
+                "inet_proto . inet_service : ipv4_addr . inet_service",
+                &els.any,
+            ),
+            (
+                "set hairpin",
+                "ipv4_addr . ipv4_addr . inet_proto . inet_service",
+                &els.hairpin,
+            ),
+        ] {
+            let _ = write!(s, "  {name} {{\n    type {ty}\n");
+            if !elements.is_empty() {
+                let _ = writeln!(s, "    elements = {{ {} }}", join(elements));
+            }
+            s.push_str("  }\n");
         }
+        s.push_str("  chain publish {\n");
+        s.push_str("    dnat to ip daddr . meta l4proto . th dport map @publish_ip\n");
+        s.push_str("    dnat to meta l4proto . th dport map @publish_any\n");
         s.push_str("  }\n");
         s.push_str(
             "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
@@ -137,15 +205,7 @@ impl Firewall {
             }
             let _ = writeln!(s, "    oifname \"{b}\" ip saddr 127.0.0.0/8 masquerade");
         }
-        for p in &desired.ports {
-            let _ = writeln!(
-                s,
-                "    ip saddr {c} ip daddr {c} {proto} dport {cp} masquerade",
-                c = p.container_ip,
-                proto = p.proto,
-                cp = p.container_port
-            );
-        }
+        s.push_str("    ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade\n");
         s.push_str("  }\n}\n");
         s
     }
@@ -160,6 +220,58 @@ impl Firewall {
             )?;
         }
         self.run(&self.render(desired))
+    }
+
+    /// Goes from `prev` (what was applied last; `None`: unknown) to `next`: element changes when
+    /// only the published ports differ, else [`Firewall::apply`].
+    pub fn update(&self, prev: Option<&Desired>, next: &Desired) -> Result<(), FirewallError> {
+        match prev {
+            Some(p) if p.networks == next.networks && p.has_table() && next.has_table() => {
+                let script = self.render_port_changes(&p.ports, &next.ports);
+                if script.is_empty() {
+                    Ok(())
+                } else {
+                    self.run(&script)
+                }
+            }
+            _ => self.apply(next),
+        }
+    }
+
+    /// The `nft -f` script that turns the port elements of `from` into those of `to` (empty when
+    /// they are the same): deletions first, so that a key can change its target.
+    pub fn render_port_changes(&self, from: &[PortMapping], to: &[PortMapping]) -> String {
+        let (old, new) = (Elements::of(from), Elements::of(to));
+        let t = &self.table;
+        let mut s = String::new();
+        let sets = |e: &Elements| {
+            [
+                ("publish_ip", e.ip.clone()),
+                ("publish_any", e.any.clone()),
+                ("hairpin", e.hairpin.clone()),
+            ]
+        };
+        for ((name, before), (_, after)) in sets(&old).into_iter().zip(sets(&new)) {
+            let gone: Vec<String> = before
+                .iter()
+                .filter(|e| !after.contains(e))
+                .map(|e| e.split(" : ").next().unwrap_or(e).to_string())
+                .collect();
+            if !gone.is_empty() {
+                let _ = writeln!(s, "delete element ip {t} {name} {{ {} }}", join(&gone));
+            }
+        }
+        for ((name, before), (_, after)) in sets(&old).into_iter().zip(sets(&new)) {
+            let added: Vec<String> = after
+                .iter()
+                .filter(|e| !before.contains(e))
+                .cloned()
+                .collect();
+            if !added.is_empty() {
+                let _ = writeln!(s, "add element ip {t} {name} {{ {} }}", join(&added));
+            }
+        }
+        s
     }
 
     /// Deletes Berth's table (if there is one).
@@ -278,9 +390,52 @@ mod tests {
             "internal networks are not masqueraded"
         );
         assert!(s.contains("iifname \"br-1\" drop"));
-        assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.17.0.2:80"));
-        assert!(s.contains("ip saddr 172.17.0.2 ip daddr 172.17.0.2 tcp dport 80 masquerade"));
+        assert!(
+            s.contains("elements = { 127.0.0.1 . tcp . 8080 : 172.17.0.2 . 80 }"),
+            "{s}"
+        );
+        assert!(
+            s.contains("elements = { 172.17.0.2 . 172.17.0.2 . tcp . 80 }"),
+            "{s}"
+        );
+        assert!(s.contains("dnat to ip daddr . meta l4proto . th dport map @publish_ip"));
         // Same-bridge traffic is accepted before the isolation drop.
         assert!(s.find("iifname \"berth0\" oifname \"berth0\" accept") < s.find("iifname {"));
+    }
+
+    fn mapping(
+        host_ip: [u8; 4],
+        host_port: u16,
+        container: u8,
+        container_port: u16,
+    ) -> PortMapping {
+        PortMapping {
+            host_ip: Ipv4Addr::from(host_ip),
+            host_port,
+            container_ip: Ipv4Addr::new(172, 17, 0, container),
+            container_port,
+            proto: Proto::Tcp,
+        }
+    }
+
+    #[test]
+    fn port_changes_are_element_deletions_then_additions() {
+        let fw = Firewall::default();
+        let a = mapping([0, 0, 0, 0], 8080, 2, 80);
+        let b = mapping([127, 0, 0, 1], 9090, 3, 80);
+        let one = std::slice::from_ref(&a);
+        assert_eq!(fw.render_port_changes(one, one), "");
+        let s = fw.render_port_changes(one, &[b]);
+        assert_eq!(
+            s,
+            "delete element ip berth publish_any { tcp . 8080 }\n\
+             delete element ip berth hairpin { 172.17.0.2 . 172.17.0.2 . tcp . 80 }\n\
+             add element ip berth publish_ip { 127.0.0.1 . tcp . 9090 : 172.17.0.3 . 80 }\n\
+             add element ip berth hairpin { 172.17.0.3 . 172.17.0.3 . tcp . 80 }\n"
+        );
+        // Two host ports to one container port share a hairpin element: it stays while one does.
+        let c = mapping([0, 0, 0, 0], 8081, 2, 80);
+        let s = fw.render_port_changes(&[a.clone(), c], &[a]);
+        assert_eq!(s, "delete element ip berth publish_any { tcp . 8081 }\n");
     }
 }

@@ -321,9 +321,8 @@ impl NetworkService {
             tracing::warn!(container, error = %e, "removing an endpoint");
         });
         if changed || st.live.dns.is_empty() {
-            if let Err(e) = self.apply_firewall(&st) {
-                tracing::warn!(container = id, error = %e, "updating the firewall");
-            }
+            // Deletions wait for a grace period: `rm` does not wait for them (see `firewall`).
+            self.push_firewall_later(self.firewall_target(&st));
         }
     }
 

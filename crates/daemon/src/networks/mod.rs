@@ -5,11 +5,10 @@
 //! DNS servers of containers on user-defined networks ([`dns`]).
 //!
 //! Firewall cost: an `nft -f` transaction takes ~5 ms when it only adds and ~20 ms when it deletes
-//! rules (the kernel waits for a grace period). The table therefore holds the rules of every
-//! bridge network that exists, not only of those with running containers, and
-//! [`NetworkService::apply_firewall`] skips `nft` when the rendered table equals the one applied
-//! last: a container without published ports starts and stops without touching nftables
-//! (`bench/network.sh` measures what is left).
+//! (the kernel waits for a grace period). The table therefore holds the rules of every bridge
+//! network that exists, not only of those with running containers; published ports are map
+//! elements; and `firewall` runs `nft` only for a change, deletions of a stopping container in the
+//! background (`bench/network.sh` measures what is left).
 //!
 //! Files: [`manage`] (create, list, inspect, remove, prune), [`views`] (what inspect and list
 //! show), [`endpoints`] (the container hooks:
@@ -27,6 +26,7 @@
 
 pub mod dns;
 pub mod endpoints;
+mod firewall;
 pub mod manage;
 pub mod model;
 pub mod publish;
@@ -35,10 +35,10 @@ pub mod views;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use berth_network::firewall::{Desired, Firewall, NetworkRules};
+use berth_network::firewall::Firewall;
 use berth_network::netlink::Netlink;
 use berth_network::ports::HeldPort;
 
@@ -102,8 +102,9 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// ip_forward was switched on by this daemon.
     forward_on: AtomicBool,
-    /// The table as last applied (`None`: unknown, apply again).
-    applied: Mutex<Option<String>>,
+    /// The table as last applied, and the number of the last target computed.
+    firewall_applied: Mutex<firewall::Applied>,
+    firewall_generation: AtomicU64,
 }
 
 /// The networks subsystem of the engine. Cheap to clone.
@@ -145,7 +146,8 @@ impl NetworkService {
                     live: Live::default(),
                 }),
                 forward_on: AtomicBool::new(false),
-                applied: Mutex::new(None),
+                firewall_applied: Mutex::default(),
+                firewall_generation: AtomicU64::new(0),
             }),
         };
         svc.ensure_predefined()?;
@@ -242,54 +244,6 @@ impl NetworkService {
         Ok(())
     }
 
-    /// Replaces Berth's nftables table with what the bridge networks and published ports need
-    /// (deletes it when nothing does); does nothing when that is the table applied last.
-    pub(crate) fn apply_firewall(&self, st: &State) -> Result<(), DaemonError> {
-        let networks: Vec<NetworkRules> = st
-            .networks
-            .iter()
-            .filter(|n| n.driver == Driver::Bridge)
-            .filter_map(|n| {
-                Some(NetworkRules {
-                    bridge: n.bridge.clone(),
-                    subnet: n.pool.as_ref()?.subnet,
-                    internal: n.internal,
-                })
-            })
-            .collect();
-        let ports = st
-            .ports
-            .values()
-            .flat_map(|r| r.mappings.iter().cloned())
-            .collect();
-        let desired = Desired { networks, ports };
-        let script = self.inner.firewall.render(&desired);
-        let mut applied = self.inner.applied.lock().unwrap_or_else(|p| p.into_inner());
-        if applied.as_deref() == Some(script.as_str()) {
-            return Ok(());
-        }
-        if !desired.networks.is_empty() && !self.inner.forward_on.swap(true, Ordering::Relaxed) {
-            // As Docker does, forwarding stays on (other daemons may need it).
-            berth_network::firewall::set_ip_forward(true)
-                .map_err(|e| internal("enabling ip forwarding", e))?;
-        }
-        *applied = None;
-        self.inner
-            .firewall
-            .apply(&desired)
-            .map_err(|e| internal("applying the firewall", e))?;
-        *applied = Some(script);
-        Ok(())
-    }
-
-    /// [`Self::apply_firewall`] for the network verbs, whose change is made already: a failure
-    /// is logged (the next change applies the table again).
-    pub(crate) fn refresh_firewall(&self, st: &State) {
-        if let Err(e) = self.apply_firewall(st) {
-            tracing::warn!(error = %e, "updating the firewall");
-        }
-    }
-
     /// After live restore: `running` maps the IDs of running containers to their network
     /// namespace paths. Endpoints of other containers are deactivated (veths removed, ports
     /// dropped); running ones get their ports held and their DNS servers started again.
@@ -337,8 +291,7 @@ impl NetworkService {
             .iter()
             .any(|n| n.endpoints.values().any(|e| e.active));
         if !busy && st.ports.is_empty() {
-            *self.inner.applied.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            let _ = self.inner.firewall.remove();
+            self.remove_firewall();
             if let Ok(mut nl) = netlink() {
                 for n in st.networks.iter().filter(|n| n.driver == Driver::Bridge) {
                     let _ = berth_network::bridge::remove(&mut nl, &n.bridge);

@@ -101,9 +101,13 @@ fn networks_are_isolated_and_published_ports_reach_the_container() {
         .unwrap()
         .pop()
         .unwrap();
-    desired.ports.push(mapping.clone());
-    table.0.apply(&desired).unwrap();
+    // The networks first; the port then comes as map elements (Firewall::update), as when a
+    // container with `-p` starts on an existing network.
+    let without_ports = desired.clone();
+    table.0.apply(&without_ports).unwrap();
     assert!(nft_tables().contains(&format!("table ip {}", table.0.table)));
+    desired.ports.push(mapping.clone());
+    table.0.update(Some(&without_ports), &desired).unwrap();
 
     assert!(!ping(&c, "10.232.1.2"), "another network must not reach a");
     assert!(ping(&a2, "10.232.1.2"), "the same network reaches a");
@@ -143,6 +147,24 @@ fn networks_are_isolated_and_published_ports_reach_the_container() {
         }
     );
     drop(held);
+
+    // The container stops: its elements go, the rest of the table stays.
+    let listing = || {
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table.0.table])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        listing().contains(&format!("tcp . {port} :")),
+        "{}",
+        listing()
+    );
+    table.0.update(Some(&desired), &without_ports).unwrap();
+    let left = listing();
+    assert!(!left.contains(&format!(". {port}")), "{left}");
+    assert!(left.contains("chain publish"), "{left}");
 
     // Reconcile to "nothing": table, veths and bridges go.
     table.0.apply(&Desired::default()).unwrap();
