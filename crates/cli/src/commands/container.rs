@@ -471,14 +471,7 @@ pub async fn update(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
         let body = body.clone();
         async move {
             let v: Value = ctx.client.post_json(&cpath(&n, "/update"), &body).await?;
-            for w in v
-                .get("Warnings")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                eprintln!("{}", w.as_str().unwrap_or(""));
-            }
+            super::print_warnings(&v, "");
             Ok(Some(n))
         }
     })

@@ -30,14 +30,7 @@ pub async fn info(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         return Ok(());
     }
     out(&render(&v, env!("CARGO_PKG_VERSION")));
-    for w in v
-        .get("Warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        eprintln!("{}", w.as_str().unwrap_or(""));
-    }
+    super::print_warnings(&v, "");
     Ok(())
 }
 

@@ -248,6 +248,19 @@ pub fn out(text: &str) {
     let _ = o.flush();
 }
 
+/// Prints each of an answer's `Warnings` on stderr, after `prefix` (`"WARNING: "` for `run`,
+/// nothing elsewhere, as docker does).
+pub fn print_warnings(answer: &serde_json::Value, prefix: &str) {
+    for w in answer
+        .get("Warnings")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        eprintln!("{prefix}{}", w.as_str().unwrap_or(""));
+    }
+}
+
 /// Asks a yes/no question (`[y/N]`) and reads the answer from stdin, terminal or not, as
 /// docker does (`echo y | berth image prune` confirms; EOF declines).
 pub fn confirm(question: &str) -> bool {

@@ -85,14 +85,7 @@ async fn create_container(ctx: &Ctx, req: &CreateRequest, pull: &str) -> Result<
         }
         other => other?,
     };
-    for w in created
-        .get("Warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        eprintln!("WARNING: {}", w.as_str().unwrap_or(""));
-    }
+    super::print_warnings(&created, "WARNING: ");
     let id = created
         .get("Id")
         .and_then(Value::as_str)

@@ -139,8 +139,9 @@ fn run(program: &std::path::Path, host: &str, args: &[&str]) -> (String, String,
     )
 }
 
-#[test]
-fn version_server_section_matches_the_docker_cli() {
+/// `berth <command>` and `docker <command>` against the canned daemon: the Server sections (the
+/// Client sections name each client's own version), stderr and exit codes are the same.
+fn server_section_matches(command: &str) {
     if !super::docker_available() || !berth_exe().exists() {
         eprintln!("docker CLI or the berth example binary missing: comparison skipped");
         return;
@@ -151,29 +152,21 @@ fn version_server_section_matches_the_docker_cli() {
             .map(|(_, s)| s.to_string())
             .unwrap_or_default()
     };
-    let (dout, _, dcode) = run(std::path::Path::new("docker"), &f.host(), &["version"]);
-    let (bout, _, bcode) = run(&berth_exe(), &f.host(), &["version"]);
-    assert_eq!(server(bout), server(dout));
-    assert_eq!(bcode, dcode);
+    let (dout, derr, dcode) = run(std::path::Path::new("docker"), &f.host(), &[command]);
+    let (bout, berr, bcode) = run(&berth_exe(), &f.host(), &[command]);
+    assert_eq!(server(bout), server(dout), "stdout of {command}");
+    assert_eq!(berr, derr, "stderr of {command}");
+    assert_eq!(bcode, dcode, "exit code of {command}");
+}
+
+#[test]
+fn version_server_section_matches_the_docker_cli() {
+    server_section_matches("version");
 }
 
 #[test]
 fn info_server_section_matches_the_docker_cli() {
-    if !super::docker_available() || !berth_exe().exists() {
-        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
-        return;
-    }
-    let f = canned();
-    let server = |out: String| {
-        out.split_once("\nServer:")
-            .map(|(_, s)| s.to_string())
-            .unwrap_or_default()
-    };
-    let (dout, derr, dcode) = run(std::path::Path::new("docker"), &f.host(), &["info"]);
-    let (bout, berr, bcode) = run(&berth_exe(), &f.host(), &["info"]);
-    assert_eq!(server(bout), server(dout));
-    assert_eq!(berr, derr);
-    assert_eq!(bcode, dcode);
+    server_section_matches("info");
 }
 
 #[test]
