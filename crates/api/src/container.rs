@@ -245,6 +245,60 @@ pub struct ContainerState {
     /// RFC 3339 with nanoseconds; `0001-01-01T00:00:00Z` for never.
     pub started_at: String,
     pub finished_at: String,
+    /// Absent when the container has no healthcheck (as Docker's `omitempty`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// `Config.Healthcheck`: how to probe a container. Durations are nanoseconds; 0 means "inherit"
+/// (from the image) or "default". `Test` is `["CMD", args...]`, `["CMD-SHELL", command]`,
+/// `["NONE"]`, or empty to inherit the image's test.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_zero")]
+    pub interval: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_zero")]
+    pub timeout: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_zero")]
+    pub start_period: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_zero")]
+    pub start_interval: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_zero")]
+    pub retries: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// docker-py sends `null` for the durations the user left out.
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
+}
+
+/// `State.Health` of container inspect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    /// The last probes, oldest first.
+    pub log: Vec<HealthcheckResult>,
+}
+
+/// One probe of `State.Health.Log`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthcheckResult {
+    /// RFC 3339 with nanoseconds.
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 /// One mount of inspect and list entries.

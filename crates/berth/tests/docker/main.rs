@@ -8,6 +8,7 @@ mod commit;
 mod events;
 mod exec;
 mod harness;
+mod health;
 mod hostconfig;
 mod lifecycle;
 mod logs_rotation;

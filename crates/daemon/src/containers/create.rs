@@ -96,6 +96,7 @@ fn merged_config(img: &ImageDetails, req: &ContainerConfig, image_name: &str) ->
     if c.volumes.is_none() {
         c.volumes = ic.volumes.clone();
     }
+    c.healthcheck = super::health::merge(req.healthcheck.as_ref(), ic.healthcheck.as_ref());
     c.image = image_name.to_string();
     c
 }

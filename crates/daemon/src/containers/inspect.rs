@@ -38,6 +38,7 @@ pub fn state_of(c: &Container) -> ContainerState {
         error: s.error.clone(),
         started_at: time_or_zero(s.started_at),
         finished_at: time_or_zero(s.finished_at),
+        health: s.health.as_ref().map(super::health::Health::to_wire),
     }
 }
 

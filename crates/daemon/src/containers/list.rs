@@ -22,6 +22,8 @@ pub struct ContainerFilter {
     pub status: Vec<String>,
     pub exited: Vec<i64>,
     pub ancestor: Vec<String>,
+    /// `healthy`, `unhealthy`, `starting` or `none`.
+    pub health: Vec<String>,
     pub before: Option<String>,
     pub since: Option<String>,
 }
@@ -50,7 +52,10 @@ pub fn status_text(c: &Container, now: i64) -> String {
     let ago = |t: i64| human_duration((now - t) / 1_000_000_000);
     let s = &c.state;
     match s.status {
-        Status::Running => format!("Up {}", ago(s.started_at)),
+        Status::Running => match &s.health {
+            Some(h) => format!("Up {} ({})", ago(s.started_at), h.ps_text()),
+            None => format!("Up {}", ago(s.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", ago(s.started_at)),
         Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, ago(s.finished_at)),
         Status::Removing => "Removal In Progress".into(),
@@ -82,11 +87,13 @@ fn matches(c: &Container, f: &ContainerFilter, image_ids: &BTreeMap<String, Stri
                     .unwrap_or(&c.image_id)
                     .starts_with(a.strip_prefix("sha256:").unwrap_or(a))
         })
+        && super::health::filter_matches(c, &f.health)
 }
 
 impl ContainerService {
     /// `GET /containers/json`.
     pub async fn list(&self, f: ContainerFilter) -> Result<Vec<Container>, DaemonError> {
+        super::health::check_filter(&f.health)?;
         for s in &f.status {
             if Status::parse(s).is_none() {
                 return Err(DaemonError::InvalidArgument(format!(

@@ -20,6 +20,7 @@ pub mod commit;
 pub mod create;
 pub mod exec;
 pub mod export;
+pub mod health;
 pub mod inspect;
 pub mod kill;
 pub mod list;

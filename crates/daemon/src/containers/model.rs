@@ -60,6 +60,9 @@ pub struct RunState {
     pub manually_stopped: bool,
     /// Started at least once (restart policies only apply then).
     pub has_been_started: bool,
+    /// The healthcheck's state; `None` for a container without one (see [`super::health`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 impl Default for RunState {
@@ -75,6 +78,7 @@ impl Default for RunState {
             restart_count: 0,
             manually_stopped: false,
             has_been_started: false,
+            health: None,
         }
     }
 }

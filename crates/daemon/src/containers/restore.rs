@@ -77,6 +77,7 @@ impl ContainerService {
                             tracing::info!(container = %c.id, "re-adopted running container");
                             entry.set_shim(Some(h.clone()));
                             monitor::spawn(self.clone(), entry.clone(), h);
+                            self.spawn_health_monitor(entry.clone(), false);
                         }
                         Recovered::Exited(s) => {
                             tracing::info!(container = %c.id, code = s.exit_code, "container exited while the daemon was down");

@@ -253,9 +253,11 @@ impl ContainerService {
             c.state.error.clear();
             c.state.oom_killed = false;
             c.state.has_been_started = true;
+            super::health::monitor::reset_on_start(c);
         })?;
         self.event(&updated, "start", &[]);
         monitor::spawn(self.clone(), entry.clone(), handle);
+        self.spawn_health_monitor(entry.clone(), true);
         Ok(())
     }
 

@@ -228,6 +228,7 @@ pub async fn list(
         status: f.get("status").to_vec(),
         exited,
         ancestor: f.get("ancestor").to_vec(),
+        health: f.get("health").to_vec(),
         before: one("before"),
         since: one("since"),
     };
