@@ -5,6 +5,7 @@
 mod attach_detach;
 mod bad_input;
 mod commit;
+mod cp;
 mod events;
 mod exec;
 mod harness;

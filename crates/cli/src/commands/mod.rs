@@ -2,6 +2,7 @@
 //! the shared context and helpers (filters, prompts, printing) every command family uses.
 
 pub mod container;
+pub mod cp;
 pub mod exec;
 pub mod image_io;
 pub mod images;
@@ -188,6 +189,7 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "import" => image_io::IMPORT, image_io::import;
         "export" => image_io::EXPORT, image_io::export;
         "commit" => image_io::COMMIT, image_io::commit;
+        "cp" => cp::CP, cp::cp;
         "ps" => ps::PS, ps::ps;
         "run" => run::RUN, run::run;
         "create" => run::CREATE, run::create;

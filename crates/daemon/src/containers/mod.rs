@@ -14,6 +14,7 @@
 //! verb for its whole run (async lock); `Entry::record` is a short std lock around reads and writes
 //! of the record. Never hold `record` across an await.
 
+pub mod archive;
 pub mod attach;
 pub mod changes;
 pub mod commit;

@@ -12,6 +12,7 @@
 //! Unknown routes answer a JSON 404 `page not found`; known Docker routes Berth does not serve yet
 //! answer a JSON 501 (swarm routes 503, as a daemon outside a swarm does), never a hang or HTML.
 
+pub mod archive;
 pub mod attach;
 pub mod containers;
 pub mod containers_extra;
@@ -92,6 +93,10 @@ pub fn app(state: AppState) -> Router {
         .route("/containers/{id}/restart", post(containers_extra::restart))
         .route("/containers/{id}/export", get(containers_extra::export))
         .route("/containers/{id}/changes", get(containers_extra::changes))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/commit", post(containers_extra::commit))
         .route("/volumes", get(system::volumes_list))
         .route("/volumes/{name}", get(system::volume_inspect))

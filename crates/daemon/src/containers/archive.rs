@@ -1,0 +1,264 @@
+//! `docker cp`: stat a path in a container, read it as a tar, extract a tar into a directory
+//! (`HEAD|GET|PUT /containers/{id}/archive`).
+//!
+//! The container's root is reached as `export` reaches it: a running container's rootfs is mounted
+//! already; a stopped one is mounted on a private temp dir for the length of the operation (a
+//! plain-copy snapshot is read in place). The verb lock is held throughout, so the container is
+//! neither started nor removed under us, as Docker holds the container lock.
+//!
+//! Paths are resolved fd-relative inside that root ([`resolve`]); extraction is the image crate's
+//! layer applier aimed at the destination directory's descriptor, so no entry of the tar (`..`,
+//! absolute names, symlink or hard-link tricks) writes outside it. Bind mounts and volumes inside
+//! the container are not looked at yet: copies see the rootfs underneath them.
+
+mod resolve;
+mod tarball;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use berth_image::layer::{ApplyOptions, LayerError, WhiteoutMode};
+use berth_image::snapshot::Mount;
+use nix::fcntl::OFlag;
+use tokio::sync::oneshot;
+
+pub use resolve::PathStat;
+use resolve::ResolveError;
+
+use super::{ContainerService, Paths};
+use crate::error::DaemonError;
+
+/// How much of a refused upload is read before answering.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Options of [`ContainerService::extract_to_dir`] (Docker's query flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    /// Refuse to replace a directory with a non-directory and the reverse. Not enforced yet: the
+    /// layer applier replaces either way.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Give the files the container user's uid/gid instead of the tar's (root users only yet).
+    pub copy_uid_gid: bool,
+}
+
+/// The container's root, mounted for as long as this lives.
+struct RootAccess {
+    path: PathBuf,
+    /// A temp mount point this access made (unmounted and removed on drop).
+    temp: Option<PathBuf>,
+}
+
+impl RootAccess {
+    fn open(paths: &Paths, id: &str, mounts: &[Mount]) -> Result<RootAccess, DaemonError> {
+        let rootfs = paths.rootfs(id);
+        if super::start::rootfs_is_mounted(&rootfs) {
+            return Ok(RootAccess {
+                path: rootfs,
+                temp: None,
+            });
+        }
+        if let [m] = mounts {
+            if m.kind == "bind" {
+                return Ok(RootAccess {
+                    path: PathBuf::from(&m.source),
+                    temp: None,
+                });
+            }
+        }
+        let nanos = super::now_nanos();
+        let temp = paths
+            .data
+            .join(format!("archive-{}-{nanos}", &id[..12.min(id.len())]));
+        std::fs::create_dir(&temp).map_err(|source| DaemonError::Io {
+            what: "creating a temp mount point",
+            path: temp.clone(),
+            source,
+        })?;
+        if let Err(e) = berth_image::snapshot::mount_all(mounts, &temp) {
+            let _ = std::fs::remove_dir(&temp);
+            return Err(DaemonError::Internal(format!(
+                "mounting the rootfs of container {id}: {e}"
+            )));
+        }
+        Ok(RootAccess {
+            path: temp.clone(),
+            temp: Some(temp),
+        })
+    }
+}
+
+impl Drop for RootAccess {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            if let Err(e) = berth_image::snapshot::unmount_all(temp) {
+                tracing::warn!(path = %temp.display(), error = %e, "unmounting a cp mount");
+                return;
+            }
+            let _ = std::fs::remove_dir(temp);
+        }
+    }
+}
+
+/// Docker's error for a path missing in a container.
+fn not_found(path: &str, name: &str) -> DaemonError {
+    DaemonError::NotFound(format!(
+        "Could not find the file {path} in container {name}"
+    ))
+}
+
+fn resolve_error(e: ResolveError, path: &str, name: &str) -> DaemonError {
+    match e {
+        ResolveError::NotFound(_) => not_found(path, name),
+        ResolveError::NotADirectory(_) => {
+            DaemonError::InvalidArgument(format!("{path} in container {name}: not a directory"))
+        }
+        ResolveError::Io { .. } => DaemonError::Internal(e.to_string()),
+    }
+}
+
+impl ContainerService {
+    /// Runs `f` on the blocking pool with the container's root open, holding the verb lock.
+    async fn with_root<T: Send + 'static>(
+        &self,
+        name_or_id: &str,
+        f: impl FnOnce(&Path, &super::model::Container) -> Result<T, DaemonError> + Send + 'static,
+    ) -> Result<T, DaemonError> {
+        let entry = self.lookup(name_or_id)?;
+        let _op = entry.op.lock().await;
+        let c = entry.snapshot();
+        let paths = self.paths().clone();
+        tokio::task::spawn_blocking(move || {
+            let root = RootAccess::open(&paths, &c.id, &c.rootfs_mounts)?;
+            f(&root.path, &c)
+        })
+        .await
+        .map_err(DaemonError::join)?
+    }
+
+    /// `HEAD /containers/{id}/archive?path=`.
+    pub async fn stat_path(&self, name_or_id: &str, path: &str) -> Result<PathStat, DaemonError> {
+        let (path, name) = (path.to_string(), name_or_id.to_string());
+        self.with_root(name_or_id, move |root, _| {
+            let fd = resolve::open_root(root).map_err(|e| DaemonError::Internal(e.to_string()))?;
+            resolve::stat_path(&fd, &path)
+                .map(|(_, st)| st)
+                .map_err(|e| resolve_error(e, &path, &name))
+        })
+        .await
+    }
+
+    /// `GET /containers/{id}/archive?path=`: sends the stat on `ready`, then writes the tar to
+    /// `out`. An error before `ready` is sent is the request's error; after, the stream's.
+    pub async fn archive_path(
+        &self,
+        name_or_id: &str,
+        path: &str,
+        ready: oneshot::Sender<PathStat>,
+        out: impl Write + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let (path, name) = (path.to_string(), name_or_id.to_string());
+        let c = self
+            .with_root(name_or_id, move |root, c| {
+                let fd =
+                    resolve::open_root(root).map_err(|e| DaemonError::Internal(e.to_string()))?;
+                let (resolved, st) =
+                    resolve::stat_path(&fd, &path).map_err(|e| resolve_error(e, &path, &name))?;
+                let top = st.name.clone();
+                if ready.send(st).is_err() {
+                    return Ok(c.clone()); // the client went away
+                }
+                tarball::write_tar(&resolved, &top, out).map_err(|e| {
+                    DaemonError::Internal(format!("archiving {path} of container {}: {e}", c.id))
+                })?;
+                Ok(c.clone())
+            })
+            .await?;
+        self.event(&c, "archive-path", &[]);
+        Ok(())
+    }
+
+    /// `PUT /containers/{id}/archive?path=`: extracts the tar `body` into directory `path`.
+    pub async fn extract_to_dir(
+        &self,
+        name_or_id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: impl Read + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let (path, name) = (path.to_string(), name_or_id.to_string());
+        let c = self
+            .with_root(name_or_id, move |root, c| {
+                let fd =
+                    resolve::open_root(root).map_err(|e| DaemonError::Internal(e.to_string()))?;
+                let abs = resolve::absolute(&path);
+                let dir = resolve::open_in_root(&fd, &abs, OFlag::O_PATH)
+                    .map_err(|e| resolve_error(e, &path, &name))?;
+                let st = nix::sys::stat::fstat(&dir)
+                    .map_err(|e| DaemonError::Internal(format!("stat of {path}: {e}")))?;
+                if !resolve::is_type(&st, nix::sys::stat::SFlag::S_IFDIR) {
+                    return Err(DaemonError::InvalidArgument(
+                        "extraction point is not a directory".into(),
+                    ));
+                }
+                if c.host_config.readonly_rootfs {
+                    return Err(DaemonError::InvalidArgument(
+                        "container rootfs is marked read-only".into(),
+                    ));
+                }
+                // The applier opens its target by path: the descriptor's /proc link names the
+                // directory already resolved, whatever happens to the path meanwhile.
+                let mut apply_opts = ApplyOptions::new(WhiteoutMode::Delete);
+                if opts.copy_uid_gid {
+                    if !is_root_user(&c.config.user) {
+                        return Err(DaemonError::NotImplemented(format!(
+                            "copyUIDGID for container user {:?} is not supported by berth yet",
+                            c.config.user
+                        )));
+                    }
+                    // The container's root: files belong to the daemon's (root) user.
+                    apply_opts.same_owner = false;
+                }
+                let mut body = body;
+                let applied =
+                    berth_image::layer::apply(&mut body, &resolve::fd_path(&dir), &apply_opts);
+                if let Err(e) = applied {
+                    // Read what the client still sends (bounded), so it sees our answer.
+                    let _ = std::io::copy(&mut body.take(DRAIN_LIMIT), &mut std::io::sink());
+                    return Err(extract_error(e, &path, &c.id));
+                }
+                Ok(c.clone())
+            })
+            .await?;
+        self.event(&c, "extract-to-dir", &[]);
+        Ok(())
+    }
+}
+
+/// Whether a container's `User` is root (`""`, `0`, `root`, with an optional root group).
+fn is_root_user(user: &str) -> bool {
+    let (u, g) = user.split_once(':').unwrap_or((user, ""));
+    matches!(u, "" | "0" | "root") && matches!(g, "" | "0" | "root")
+}
+
+fn extract_error(e: LayerError, path: &str, id: &str) -> DaemonError {
+    if e.is_refusal() {
+        DaemonError::InvalidArgument(format!("extracting into {path} of container {id}: {e}"))
+    } else {
+        DaemonError::Internal(format!("extracting into {path} of container {id}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_root_user;
+
+    #[test]
+    fn root_users() {
+        for u in ["", "0", "root", "0:0", "root:root"] {
+            assert!(is_root_user(u), "{u}");
+        }
+        for u in ["1000", "nobody", "0:100"] {
+            assert!(!is_root_user(u), "{u}");
+        }
+    }
+}
