@@ -20,6 +20,7 @@ pub mod filters;
 pub mod image;
 pub mod network;
 pub mod progress;
+pub mod stats;
 pub mod system;
 pub mod version;
 

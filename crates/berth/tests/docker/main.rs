@@ -17,4 +17,5 @@ mod network;
 mod reliability;
 mod restart;
 mod run;
+mod stats;
 mod verbs;

@@ -14,6 +14,7 @@ pub mod ps;
 pub mod run;
 pub mod run_flags;
 pub mod run_opts;
+pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod tty;
@@ -42,8 +43,8 @@ Common Commands:
   info        Display system-wide information
 
 Container Commands:
-  attach commit create export kill logs pause port prune rename restart rm start stop top
-  unpause update wait
+  attach commit cp create export kill logs pause port prune rename restart rm start stats stop
+  top unpause update wait
 
 Image Commands:
   history import inspect load prune rm save tag
@@ -206,6 +207,7 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "pause" => container::PAUSE, container::pause;
         "unpause" => container::UNPAUSE, container::unpause;
         "top" => container::TOP, container::top;
+        "stats" => stats::STATS, stats::stats;
         "port" => container::PORT, container::port;
         "update" => container::UPDATE, container::update;
         "container prune" => container::PRUNE, container::prune;

@@ -41,6 +41,7 @@ pub mod shim;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod stats;
 pub mod stop;
 pub mod store;
 pub mod top;

@@ -21,6 +21,7 @@ pub mod exec;
 pub mod images;
 pub mod networks;
 pub mod params;
+pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod time;
@@ -86,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/prune", post(containers_extra::prune))
         .route("/containers/{id}/top", get(containers_extra::top))
+        .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/rename", post(containers_extra::rename))
         .route("/containers/{id}/pause", post(containers_extra::pause))
         .route("/containers/{id}/unpause", post(containers_extra::unpause))

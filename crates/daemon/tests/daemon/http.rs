@@ -80,9 +80,15 @@ fn errors_are_json_with_dockers_statuses() {
         (404, "No such image: nope:latest")
     );
 
-    let (status, _, body) = d.curl("GET", "/v1.50/containers/x/stats", &[]);
+    let (status, _, body) = d.curl("GET", "/v1.50/containers/x/checkpoints", &[]);
     assert_eq!(status, 501, "{body}");
     message(&body);
+
+    let (status, _, body) = d.curl("GET", "/v1.50/containers/x/stats?stream=false", &[]);
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (404, "No such container: x")
+    );
 
     let (status, _, body) = d.curl("GET", "/v1.50/swarm", &[]);
     assert_eq!(status, 503, "{body}");
