@@ -182,12 +182,9 @@ fn timed_out_probe_is_a_failure() {
     );
 }
 
-#[test]
-fn starting_and_no_healthcheck() {
-    if !opted_in() {
-        return;
-    }
-    let d = Daemon::start();
+/// Four containers: `hf-start` (a check not run yet), `hf-ok` (healthy, waited for), `hf-none`
+/// (`--no-healthcheck`) and `hf-plain` (no check).
+fn run_one_of_each(d: &Daemon) {
     let run = |name: &str, flags: &[&str]| {
         let mut args = vec!["run", "-d", "--name", name];
         args.extend_from_slice(flags);
@@ -204,7 +201,16 @@ fn starting_and_no_healthcheck() {
     );
     run("hf-none", &["--no-healthcheck"]);
     run("hf-plain", &[]);
-    wait_status(&d, "hf-ok", "healthy");
+    wait_status(d, "hf-ok", "healthy");
+}
+
+#[test]
+fn starting_and_no_healthcheck() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    run_one_of_each(&d);
     assert_eq!(health(&d, "hf-start")["Status"], "starting");
     let status = ps_status(&d, "hf-start");
     assert!(status.ends_with("(health: starting)"), "{status}");
@@ -223,23 +229,7 @@ fn ps_filters_by_health() {
         return;
     }
     let d = Daemon::start();
-    let run = |name: &str, flags: &[&str]| {
-        let mut args = vec!["run", "-d", "--name", name];
-        args.extend_from_slice(flags);
-        args.extend_from_slice(&["busybox", "sleep", "300"]);
-        d.ok(&args);
-    };
-    run(
-        "hf-start",
-        &["--health-cmd", "true", "--health-interval", "1h"],
-    );
-    run(
-        "hf-ok",
-        &["--health-cmd", "true", "--health-interval", "200ms"],
-    );
-    run("hf-none", &["--no-healthcheck"]);
-    run("hf-plain", &[]);
-    wait_status(&d, "hf-ok", "healthy");
+    run_one_of_each(&d);
     let names = |value: &str| {
         let out = d.ok(&[
             "ps",
