@@ -60,6 +60,29 @@ fn sweep_orphans(paths: &super::Paths, known: &[String]) {
     for short in ids(&paths.shims, 32) {
         let _ = std::fs::remove_dir_all(paths.shims.join(short));
     }
+    sweep_copy_mounts(&paths.data);
+}
+
+/// Unmounts and deletes the temp roots `docker cp` of a stopped container mounts
+/// (`archive-<id>-<nanos>` in the data dir) that a daemon killed mid-copy left behind.
+fn sweep_copy_mounts(data: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(data) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let leftover = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("archive-"));
+        if leftover {
+            let path = e.path();
+            if let Err(err) = berth_image::snapshot::unmount_all(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "unmounting a cp leftover");
+                continue;
+            }
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
 }
 
 impl ContainerService {
@@ -112,6 +135,16 @@ impl ContainerService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_removes_cp_leftovers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("archive-0123456789ab-17")).unwrap();
+        std::fs::create_dir(dir.path().join("keep")).unwrap();
+        sweep_copy_mounts(dir.path());
+        assert!(!dir.path().join("archive-0123456789ab-17").exists());
+        assert!(dir.path().join("keep").exists());
+    }
 
     #[test]
     fn sweep_removes_only_unknown_container_dirs() {
