@@ -207,7 +207,8 @@ impl ContainerService {
                 }
                 // The applier opens its target by path: the descriptor's /proc link names the
                 // directory already resolved, whatever happens to the path meanwhile.
-                let mut apply_opts = ApplyOptions::new(WhiteoutMode::Delete);
+                // A user's tar, not a layer: `.wh.` names are files like any other.
+                let mut apply_opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
                 if opts.copy_uid_gid {
                     if !is_root_user(&c.config.user) {
                         return Err(DaemonError::NotImplemented(format!(

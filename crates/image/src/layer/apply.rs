@@ -151,7 +151,12 @@ impl Applier<'_> {
             // The target root itself: its metadata belongs to the snapshot, not to the layer.
             return Ok(());
         };
-        match path::special(&raw, &path)? {
+        let special = if self.opts.literal_names {
+            Special::None
+        } else {
+            path::special(&raw, &path)?
+        };
+        match special {
             Special::AufsMeta => return Ok(()),
             Special::Opaque => return self.opaque(&raw, parent),
             Special::Whiteout(hidden) => return self.whiteout(&raw, parent, hidden),

@@ -84,6 +84,9 @@ pub struct ApplyOptions {
     pub max_bytes: Option<u64>,
     /// Apply the owners recorded in the tar (needs root). When false, files belong to the caller.
     pub same_owner: bool,
+    /// Take `.wh.` names as ordinary file names instead of whiteouts: for a tar that is not a
+    /// layer (`docker cp` uploads), where such a name is just a file.
+    pub literal_names: bool,
 }
 
 impl ApplyOptions {
@@ -93,7 +96,14 @@ impl ApplyOptions {
             whiteouts,
             max_bytes: None,
             same_owner: is_root(),
+            literal_names: false,
         }
+    }
+
+    /// Sets [`ApplyOptions::literal_names`].
+    pub fn with_literal_names(mut self) -> Self {
+        self.literal_names = true;
+        self
     }
 
     /// Sets [`ApplyOptions::max_bytes`].

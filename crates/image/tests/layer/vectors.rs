@@ -474,6 +474,7 @@ fn check(vector: &Vector, bytes: &[u8]) {
         whiteouts: vector.mode,
         max_bytes: vector.max_bytes,
         same_owner: false,
+        literal_names: false,
     };
     let result = apply(bytes, &fx.target(), &opts);
     assert_eq!(
