@@ -235,6 +235,7 @@ impl ContainerService {
         };
         let mut host = req.host_config.clone();
         let warnings = validate_host(&mut host)?;
+        super::health::validate(req.config.healthcheck.as_ref())?;
         let img = self.inner.images.inspect(&req.config.image).await?;
         let config = merged_config(&img, &req.config, &req.config.image);
         let mut argv = config.entrypoint.clone().unwrap_or_default();

@@ -63,6 +63,35 @@ fn parse_config(v: &Value) -> Option<HealthConfig> {
     serde_json::from_value(v.clone()).ok()
 }
 
+/// Checks a create request's healthcheck as Docker does: durations, when given, of at least 1 ms;
+/// no negative retry count.
+pub fn validate(config: Option<&Value>) -> Result<(), DaemonError> {
+    let Some(v) = config.filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let hc: HealthConfig = serde_json::from_value(v.clone())
+        .map_err(|e| DaemonError::InvalidArgument(format!("invalid Healthcheck: {e}")))?;
+    const MIN_NANOS: i64 = 1_000_000;
+    for (field, nanos) in [
+        ("Interval", hc.interval),
+        ("Timeout", hc.timeout),
+        ("StartPeriod", hc.start_period),
+        ("StartInterval", hc.start_interval),
+    ] {
+        if nanos != 0 && nanos < MIN_NANOS {
+            return Err(DaemonError::InvalidArgument(format!(
+                "{field} in Healthcheck cannot be less than 1ms"
+            )));
+        }
+    }
+    if hc.retries < 0 {
+        return Err(DaemonError::InvalidArgument(
+            "Retries in Healthcheck cannot be negative".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn duration_or(nanos: i64, default: Duration) -> Duration {
     if nanos > 0 {
         Duration::from_nanos(nanos as u64)

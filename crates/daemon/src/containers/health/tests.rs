@@ -167,3 +167,24 @@ fn filter_by_status_or_none() {
     assert!(filter_matches(&c, &v(&["healthy", "starting"])));
     assert!(!filter_matches(&c, &v(&["none", "unhealthy"])));
 }
+
+#[test]
+fn create_refuses_sub_millisecond_durations_and_negative_retries() {
+    assert!(validate(None).is_ok());
+    assert!(validate(Some(
+        &json!({"Test": ["CMD", "true"], "Interval": 1_000_000})
+    ))
+    .is_ok());
+    let e = validate(Some(&json!({"Interval": 999_999}))).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Interval in Healthcheck cannot be less than 1ms"
+    );
+    let e = validate(Some(&json!({"Timeout": -5}))).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Timeout in Healthcheck cannot be less than 1ms"
+    );
+    let e = validate(Some(&json!({"Retries": -1}))).unwrap_err();
+    assert_eq!(e.to_string(), "Retries in Healthcheck cannot be negative");
+}
