@@ -112,6 +112,7 @@ impl Engine {
                 data_root: config.data_root.clone(),
                 exec_root: config.exec_root.clone(),
                 shim_exe,
+                networks: Some(networks.clone()),
             },
             images.clone(),
             events.clone(),

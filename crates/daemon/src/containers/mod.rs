@@ -168,6 +168,8 @@ pub struct ContainerOptions {
     pub exec_root: PathBuf,
     /// The executable run as `<exe> shim ...`.
     pub shim_exe: PathBuf,
+    /// The networks subsystem the container verbs plug containers into (`None`: no networking).
+    pub networks: Option<crate::networks::NetworkService>,
 }
 
 pub(crate) struct Inner {
@@ -176,6 +178,7 @@ pub(crate) struct Inner {
     pub events: Events,
     pub paths: Paths,
     pub shim_exe: PathBuf,
+    pub networks: Option<crate::networks::NetworkService>,
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Exec instances (see [`exec`]).
     pub execs: exec::ExecTable,
@@ -216,6 +219,7 @@ impl ContainerService {
                 events,
                 paths,
                 shim_exe: opts.shim_exe.clone(),
+                networks: opts.networks.clone(),
                 table: Mutex::new(table),
                 execs: exec::ExecTable::default(),
             }),

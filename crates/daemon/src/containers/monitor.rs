@@ -82,7 +82,10 @@ impl ContainerService {
         let id = entry.id();
         let paths = self.paths().clone();
         let id2 = id.clone();
-        let _ = tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, &id2)).await;
+        let net = self.networks();
+        let _ =
+            tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, net.as_ref(), &id2))
+                .await;
         let (code, oom, finished, error) = match &status {
             Some(s) => (
                 i64::from(s.exit_code),

@@ -49,10 +49,10 @@ pub fn remove(path: &Path) {
 }
 
 impl super::ContainerService {
-    /// The networks subsystem of this daemon (registered by [`crate::networks::NetworkService::open`]
-    /// under this engine's container exec dir); `None` in engines opened without one.
+    /// The networks subsystem of this engine ([`super::ContainerOptions::networks`]); `None` in
+    /// engines opened without one.
     pub(crate) fn networks(&self) -> Option<crate::networks::NetworkService> {
-        crate::networks::NetworkService::for_containers(&self.paths().exec)
+        self.inner.networks.clone()
     }
 
     /// Running containers with a private network namespace, with its path, for the networks'

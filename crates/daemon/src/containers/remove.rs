@@ -62,7 +62,8 @@ impl ContainerService {
         }
         let paths = self.paths().clone();
         let id = c.id.clone();
-        tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, &id))
+        let net = self.networks();
+        tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, net.as_ref(), &id))
             .await
             .map_err(DaemonError::join)?;
         if let Err(e) = self.inner.images.release_container(&c.id).await {
@@ -72,7 +73,7 @@ impl ContainerService {
             });
             return Err(e);
         }
-        if let Some(net) = start::network_of(self.paths(), &c.id) {
+        if let Some(net) = start::network_of(self.inner.networks.as_ref(), &c.id) {
             let id = c.id.clone();
             let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
         }

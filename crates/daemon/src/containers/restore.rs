@@ -37,7 +37,11 @@ pub fn restarts_on_daemon_start(c: &Container) -> bool {
 
 /// Unmounts and deletes the directories of containers the store no longer knows: bundles and data
 /// dirs are named by the 64-hex-digit ID, shim dirs by its first 32 digits.
-fn sweep_orphans(paths: &super::Paths, known: &[String]) {
+fn sweep_orphans(
+    paths: &super::Paths,
+    net: Option<&crate::networks::NetworkService>,
+    known: &[String],
+) {
     let ids = |dir: &std::path::Path, len: usize| -> Vec<String> {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return Vec::new();
@@ -52,7 +56,7 @@ fn sweep_orphans(paths: &super::Paths, known: &[String]) {
     orphans.sort();
     orphans.dedup();
     for id in orphans {
-        super::start::unmount_rootfs(paths, &id);
+        super::start::unmount_rootfs(paths, net, &id);
         if let Err(e) = super::remove::remove_files(paths, &id) {
             tracing::warn!(container = %id, error = %e, "sweeping a removed container's files");
         }
@@ -90,7 +94,9 @@ impl ContainerService {
     pub async fn restore(&self) {
         let known: Vec<String> = self.entries().iter().map(|e| e.snapshot().id).collect();
         let paths = self.paths().clone();
-        let _ = tokio::task::spawn_blocking(move || sweep_orphans(&paths, &known)).await;
+        let net = self.networks();
+        let _ =
+            tokio::task::spawn_blocking(move || sweep_orphans(&paths, net.as_ref(), &known)).await;
         for entry in self.entries() {
             let c = entry.snapshot();
             match c.state.status {
@@ -164,7 +170,7 @@ mod tests {
         for d in dirs.iter().chain([&other]) {
             std::fs::create_dir_all(d).unwrap();
         }
-        sweep_orphans(&paths, std::slice::from_ref(&known));
+        sweep_orphans(&paths, None, std::slice::from_ref(&known));
         for d in &dirs[..3] {
             assert!(d.exists(), "{d:?} of a known container kept");
         }

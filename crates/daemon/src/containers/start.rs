@@ -65,6 +65,7 @@ async fn blocking_io<T: Send + 'static>(
 fn prepare_bundle(
     c: &Container,
     paths: &super::Paths,
+    net: Option<crate::networks::NetworkService>,
     joined_netns: Option<std::path::PathBuf>,
 ) -> Result<Vec<String>, DaemonError> {
     let bundle = paths.bundle(&c.id);
@@ -88,7 +89,7 @@ fn prepare_bundle(
     } else if c.host_config.network_mode.as_deref() != Some("host") {
         // On a network: the daemon makes the namespace and plugs the endpoints in. Otherwise
         // (`none`) the runtime makes it with the container (`spec_paths.netns` stays `None`).
-        if let Some(net) = network_for_start(paths, c) {
+        if let Some(net) = network_for_start(net.as_ref(), c) {
             let ns = paths.netns(&c.id);
             if let Err(e) = super::netns::create(&ns) {
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
@@ -110,7 +111,7 @@ fn prepare_bundle(
     let json = match built {
         Ok(j) => j,
         Err(e) => {
-            unmount_rootfs(paths, &c.id);
+            unmount_rootfs(paths, net.as_ref(), &c.id);
             return Err(e.into());
         }
     };
@@ -124,24 +125,24 @@ fn prepare_bundle(
 /// so its start and stop skip the network hooks (each one re-applies the firewall, an `nft`
 /// process of its own).
 pub(crate) fn network_of(
-    paths: &super::Paths,
+    net: Option<&crate::networks::NetworkService>,
     id: &str,
 ) -> Option<crate::networks::NetworkService> {
-    let net = crate::networks::NetworkService::for_containers(&paths.exec)?;
-    (!net.endpoints_of(id).is_empty() || !net.ports_of(id).is_empty()).then_some(net)
+    let net = net?;
+    (!net.endpoints_of(id).is_empty() || !net.ports_of(id).is_empty()).then(|| net.clone())
 }
 
 /// The network service for a start: always when the mode names a network (attach registers the
 /// endpoint if needed), else only when [`network_of`] finds the container on it.
 fn network_for_start(
-    paths: &super::Paths,
+    net: Option<&crate::networks::NetworkService>,
     c: &Container,
 ) -> Option<crate::networks::NetworkService> {
     let mode = c.host_config.network_mode.as_deref().unwrap_or_default();
     if crate::networks::endpoints::mode_network(mode).is_some() {
-        crate::networks::NetworkService::for_containers(&paths.exec)
+        net.cloned()
     } else {
-        network_of(paths, &c.id)
+        network_of(net, &c.id)
     }
 }
 
@@ -161,10 +162,14 @@ fn mount_rootfs(c: &Container, rootfs: &Path) -> Result<(), DaemonError> {
     })
 }
 
-/// Unmounts the rootfs of `id` (idempotent).
-pub(crate) fn unmount_rootfs(paths: &super::Paths, id: &str) {
+/// Unmounts the rootfs of `id` and takes it off its networks (idempotent).
+pub(crate) fn unmount_rootfs(
+    paths: &super::Paths,
+    net: Option<&crate::networks::NetworkService>,
+    id: &str,
+) {
     let rootfs = paths.rootfs(id);
-    if let Some(net) = network_of(paths, id) {
+    if let Some(net) = network_of(net, id) {
         net.detach(id);
     }
     super::netns::remove(&paths.netns(id));
@@ -206,7 +211,8 @@ impl ContainerService {
             Ok(j) => j,
             Err(e) => return Err(self.start_failed(entry, e).await),
         };
-        let prepared = blocking_io(move || prepare_bundle(&c2, &p2, joined)).await;
+        let net = self.networks();
+        let prepared = blocking_io(move || prepare_bundle(&c2, &p2, net, joined)).await;
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
         }
@@ -267,7 +273,9 @@ impl ContainerService {
         entry.set_shim(None);
         let paths = self.paths().clone();
         let id2 = id.clone();
-        let _ = tokio::task::spawn_blocking(move || unmount_rootfs(&paths, &id2)).await;
+        let net = self.networks();
+        let _ =
+            tokio::task::spawn_blocking(move || unmount_rootfs(&paths, net.as_ref(), &id2)).await;
         let message = e.to_string();
         let code = create_failure_code(&message);
         let recorded = self.commit(entry, true, |c| {

@@ -113,7 +113,13 @@ pub struct NetworkService {
     pub(crate) inner: Arc<Inner>,
 }
 
-static REGISTRY: Mutex<BTreeMap<PathBuf, NetworkService>> = Mutex::new(BTreeMap::new());
+impl std::fmt::Debug for NetworkService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkService")
+            .field("table", &self.inner.firewall.table)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Maps a networks error from the library into the daemon's kinds.
 pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> DaemonError {
@@ -170,21 +176,7 @@ impl NetworkService {
             }
         }
         drop(st);
-        REGISTRY
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(exec_root.join("containers"), svc.clone());
         Ok(svc)
-    }
-
-    /// The service of the daemon whose containers live under `containers_exec` (the container
-    /// engine's `<exec-root>/containers`), for the container verbs' hooks.
-    pub fn for_containers(containers_exec: &Path) -> Option<NetworkService> {
-        REGISTRY
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(containers_exec)
-            .cloned()
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -298,9 +290,5 @@ impl NetworkService {
                 }
             }
         }
-        REGISTRY
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, s| !Arc::ptr_eq(&s.inner, &self.inner));
     }
 }
