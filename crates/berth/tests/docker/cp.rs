@@ -212,6 +212,23 @@ fn cp_streams_and_errors() {
     std::fs::write(&src, b"x").expect("src");
     let out = d.docker(&["cp", src.to_str().expect("utf-8"), "cpstream:/no/such/dir/"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
+    // The docker CLI asks not to replace a directory with a file (noOverwriteDirNonDir): a
+    // stream whose `streamed` is a file meets the directory of that name.
+    let mut clash = Vec::new();
+    tar_entry(&mut clash, "streamed", b'0', "", b"a file now\n");
+    tar_end(&mut clash);
+    let out = d.docker_input(&["cp", "-", "cpstream:/tmp"], &clash);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot overwrite directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        d.ok(&["exec", "cpstream", "cat", "/tmp/streamed/x"]),
+        "from stdin",
+        "the directory is untouched"
+    );
     // An unknown container.
     let out = d.docker(&["cp", "nosuchctr:/etc/passwd", "-"]);
     assert_eq!(code(&out), 1);

@@ -34,8 +34,7 @@ const DRAIN_LIMIT: u64 = 64 << 20;
 /// Options of [`ContainerService::extract_to_dir`] (Docker's query flags).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExtractOptions {
-    /// Refuse to replace a directory with a non-directory and the reverse. Not enforced yet: the
-    /// layer applier replaces either way.
+    /// Refuse to replace a directory with a non-directory and the reverse.
     pub no_overwrite_dir_non_dir: bool,
     /// Give the files the container user's uid/gid instead of the tar's (root users only yet).
     pub copy_uid_gid: bool,
@@ -209,6 +208,7 @@ impl ContainerService {
                 // directory already resolved, whatever happens to the path meanwhile.
                 // A user's tar, not a layer: `.wh.` names are files like any other.
                 let mut apply_opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+                apply_opts.no_overwrite_dir_non_dir = opts.no_overwrite_dir_non_dir;
                 if opts.copy_uid_gid {
                     if !is_root_user(&c.config.user) {
                         return Err(DaemonError::NotImplemented(format!(

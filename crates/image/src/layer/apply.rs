@@ -235,6 +235,15 @@ impl Applier<'_> {
     ) -> Result<T, LayerError> {
         match create(dir) {
             Err(Errno::EEXIST) => {
+                if self.opts.no_overwrite_dir_non_dir
+                    && root::lstat_at(dir, name).is_ok_and(|st| root::is_type(&st, SFlag::S_IFDIR))
+                {
+                    return Err(LayerError::Overwrite {
+                        entry: entry.to_string(),
+                        existing: "directory",
+                        new: "non-directory",
+                    });
+                }
                 root::remove_all(dir, name).map_err(|source| LayerError::Entry {
                     op: "replace",
                     entry: entry.to_string(),
@@ -313,6 +322,13 @@ impl Applier<'_> {
             Ok(()) => {}
             Err(Errno::EEXIST) => match root::lstat_at(dir, name) {
                 Ok(st) if root::is_type(&st, SFlag::S_IFDIR) => {}
+                _ if self.opts.no_overwrite_dir_non_dir => {
+                    return Err(LayerError::Overwrite {
+                        entry: entry_s.to_string(),
+                        existing: "non-directory",
+                        new: "directory",
+                    })
+                }
                 _ => self.replace(dir, name, entry_s, "create the directory", |d| {
                     mkdirat(d, name, initial)
                 })?,

@@ -64,6 +64,14 @@ pub enum LayerError {
     /// A whiteout that names `.`, `..` or nothing.
     #[error("layer entry {entry:?} is a whiteout of {name:?}, which names no file of its directory; refusing")]
     InvalidWhiteout { entry: String, name: String },
+    /// With [`super::ApplyOptions::no_overwrite_dir_non_dir`]: an entry would replace a directory
+    /// with a non-directory or the reverse (Docker's words).
+    #[error("cannot overwrite {existing} {entry:?} with {new} {entry:?}")]
+    Overwrite {
+        entry: String,
+        existing: &'static str,
+        new: &'static str,
+    },
     /// A tar entry type Berth does not extract.
     #[error("layer entry {entry:?} has unsupported tar type {kind:?}")]
     Unsupported { entry: String, kind: char },
@@ -114,6 +122,7 @@ impl LayerError {
                 | LayerError::SymlinkLoop { .. }
                 | LayerError::HardlinkEscape { .. }
                 | LayerError::InvalidWhiteout { .. }
+                | LayerError::Overwrite { .. }
         )
     }
 }

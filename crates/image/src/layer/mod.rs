@@ -87,6 +87,9 @@ pub struct ApplyOptions {
     /// Take `.wh.` names as ordinary file names instead of whiteouts: for a tar that is not a
     /// layer (`docker cp` uploads), where such a name is just a file.
     pub literal_names: bool,
+    /// Refuse to replace an existing directory with a non-directory or the reverse (`docker cp`'s
+    /// `noOverwriteDirNonDir`); a layer replaces either way.
+    pub no_overwrite_dir_non_dir: bool,
 }
 
 impl ApplyOptions {
@@ -97,6 +100,7 @@ impl ApplyOptions {
             max_bytes: None,
             same_owner: is_root(),
             literal_names: false,
+            no_overwrite_dir_non_dir: false,
         }
     }
 

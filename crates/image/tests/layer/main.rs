@@ -1,9 +1,11 @@
-//! Integration tests of layer apply and diff: malicious vectors, round trips, whiteouts.
+//! Integration tests of layer apply and diff: malicious vectors, round trips, whiteouts, and the
+//! options for tars that are not layers (uploads).
 
 // Tests may unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
 mod roundtrip;
 mod support;
+mod uploads;
 mod vectors;
 mod whiteouts;

@@ -475,6 +475,7 @@ fn check(vector: &Vector, bytes: &[u8]) {
         max_bytes: vector.max_bytes,
         same_owner: false,
         literal_names: false,
+        no_overwrite_dir_non_dir: false,
     };
     let result = apply(bytes, &fx.target(), &opts);
     assert_eq!(

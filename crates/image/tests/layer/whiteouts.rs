@@ -95,24 +95,6 @@ fn whiteout_of_missing_names_is_harmless_in_delete_mode() {
     assert!(names(base.path()).is_empty());
 }
 
-#[test]
-fn literal_names_are_files_not_whiteouts() {
-    // A tar that is not a layer (`docker cp` uploads): `.wh.` names are ordinary files and
-    // delete nothing.
-    let base = tempfile::tempdir().unwrap();
-    let opts = ApplyOptions::new(WhiteoutMode::Delete);
-    apply(&lower_layer()[..], base.path(), &opts).unwrap();
-    let upload = RawTar::new()
-        .file("a/.wh.x", b"")
-        .file("b/.wh..wh..opq", b"")
-        .end();
-    apply(&upload[..], base.path(), &opts.clone().with_literal_names()).unwrap();
-    let got = names(base.path());
-    for kept in ["a/x", "a/.wh.x", "b/old", "b/sub/deep", "b/.wh..wh..opq"] {
-        assert!(got.iter().any(|n| n == kept), "{kept} missing: {got:?}");
-    }
-}
-
 /// An overlay mount, unmounted on drop.
 struct Mount(PathBuf);
 
