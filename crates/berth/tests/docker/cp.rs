@@ -178,6 +178,15 @@ fn cp_streams_and_errors() {
         "/tmp/mapped",
     ]);
     assert_eq!(owners.lines().collect::<Vec<_>>(), ["1234:4321", "0:0"]);
+    // With -a, a container running as another user gets that user's ids (its passwd's nobody).
+    d.ok(&[
+        "run", "-d", "-u", "nobody", "--name", "cpuser", "busybox", "sleep", "600",
+    ]);
+    d.ok(&["cp", "-a", owned, "cpuser:/tmp/mine"]);
+    assert_eq!(
+        d.ok(&["exec", "cpuser", "stat", "-c", "%u:%g", "/tmp/mine"]),
+        "65534:65534"
+    );
 
     // `docker cp ctr:/path -` writes a tar to stdout.
     let out = d.docker(&["cp", "cpstream:/tmp/streamed", "-"]);

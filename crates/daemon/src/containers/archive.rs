@@ -36,7 +36,7 @@ const DRAIN_LIMIT: u64 = 64 << 20;
 pub struct ExtractOptions {
     /// Refuse to replace a directory with a non-directory and the reverse.
     pub no_overwrite_dir_non_dir: bool,
-    /// Give the files the container user's uid/gid instead of the tar's (root users only yet).
+    /// Give the files the container user's uid/gid (from its passwd and group) instead of the tar's.
     pub copy_uid_gid: bool,
 }
 
@@ -210,14 +210,9 @@ impl ContainerService {
                 let mut apply_opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
                 apply_opts.no_overwrite_dir_non_dir = opts.no_overwrite_dir_non_dir;
                 if opts.copy_uid_gid {
-                    if !is_root_user(&c.config.user) {
-                        return Err(DaemonError::NotImplemented(format!(
-                            "copyUIDGID for container user {:?} is not supported by berth yet",
-                            c.config.user
-                        )));
-                    }
-                    // The container's root: files belong to the daemon's (root) user.
-                    apply_opts.same_owner = false;
+                    // The container user's ids, from the container's own passwd and group.
+                    let id = super::spec::user::resolve(root, &c.config.user, &[])?;
+                    apply_opts.owner = Some((id.uid, id.gid));
                 }
                 let mut body = body;
                 let applied =
@@ -235,31 +230,10 @@ impl ContainerService {
     }
 }
 
-/// Whether a container's `User` is root (`""`, `0`, `root`, with an optional root group).
-fn is_root_user(user: &str) -> bool {
-    let (u, g) = user.split_once(':').unwrap_or((user, ""));
-    matches!(u, "" | "0" | "root") && matches!(g, "" | "0" | "root")
-}
-
 fn extract_error(e: LayerError, path: &str, id: &str) -> DaemonError {
     if e.is_refusal() {
         DaemonError::InvalidArgument(format!("extracting into {path} of container {id}: {e}"))
     } else {
         DaemonError::Internal(format!("extracting into {path} of container {id}: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_root_user;
-
-    #[test]
-    fn root_users() {
-        for u in ["", "0", "root", "0:0", "root:root"] {
-            assert!(is_root_user(u), "{u}");
-        }
-        for u in ["1000", "nobody", "0:100"] {
-            assert!(!is_root_user(u), "{u}");
-        }
     }
 }

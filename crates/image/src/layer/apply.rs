@@ -112,6 +112,14 @@ pub(super) struct Applier<'o> {
 }
 
 impl Applier<'_> {
+    /// The owner to give an entry: [`super::ApplyOptions::owner`] when set, else the tar's with
+    /// [`super::ApplyOptions::same_owner`], else none (the caller's).
+    fn owner_of(&self, meta: &Meta) -> Option<(u32, u32)> {
+        self.opts
+            .owner
+            .or(self.opts.same_owner.then_some((meta.uid, meta.gid)))
+    }
+
     fn run<R: Read>(
         &mut self,
         archive: &mut tar::Archive<R>,
@@ -293,13 +301,9 @@ impl Applier<'_> {
                 format!("entry {entry_s:?} has {copied} of {} bytes", entry.size()),
             )));
         }
-        if self.opts.same_owner {
-            fchown(
-                &file,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-            )
-            .map_err(|e| LayerError::entry("set the owner of", entry_s, e))?;
+        if let Some((uid, gid)) = self.owner_of(meta) {
+            fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                .map_err(|e| LayerError::entry("set the owner of", entry_s, e))?;
         }
         fchmod(&file, Mode::from_bits_truncate(meta.mode))
             .map_err(|e| LayerError::entry("set the mode of", entry_s, e))?;
@@ -335,12 +339,12 @@ impl Applier<'_> {
             },
             Err(e) => return Err(LayerError::entry("create the directory", entry_s, e)),
         }
-        if self.opts.same_owner {
+        if let Some((uid, gid)) = self.owner_of(meta) {
             fchownat(
                 dir,
                 name,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
                 AtFlags::AT_SYMLINK_NOFOLLOW,
             )
             .map_err(|e| LayerError::entry("set the owner of", entry_s, e))?;
@@ -456,12 +460,12 @@ impl Applier<'_> {
         meta: &Meta,
         mode: Option<u32>,
     ) -> Result<(), LayerError> {
-        if self.opts.same_owner {
+        if let Some((uid, gid)) = self.owner_of(meta) {
             fchownat(
                 dir,
                 name,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
                 AtFlags::AT_SYMLINK_NOFOLLOW,
             )
             .map_err(|e| LayerError::entry("set the owner of", entry_s, e))?;

@@ -90,6 +90,9 @@ pub struct ApplyOptions {
     /// Refuse to replace an existing directory with a non-directory or the reverse (`docker cp`'s
     /// `noOverwriteDirNonDir`); a layer replaces either way.
     pub no_overwrite_dir_non_dir: bool,
+    /// Give every entry this `(uid, gid)` instead of the tar's (`docker cp -a`: the container
+    /// user's); needs root.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl ApplyOptions {
@@ -101,6 +104,7 @@ impl ApplyOptions {
             same_owner: is_root(),
             literal_names: false,
             no_overwrite_dir_non_dir: false,
+            owner: None,
         }
     }
 

@@ -476,6 +476,7 @@ fn check(vector: &Vector, bytes: &[u8]) {
         same_owner: false,
         literal_names: false,
         no_overwrite_dir_non_dir: false,
+        owner: None,
     };
     let result = apply(bytes, &fx.target(), &opts);
     assert_eq!(
