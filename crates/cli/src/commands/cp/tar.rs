@@ -1,25 +1,20 @@
 //! The tar side of `berth cp` on the client: writing a local file or directory as a tar (our own
-//! walk, symlinks stored, never followed; entries encoded by the `tar` crate as GNU headers) and
-//! classifying the entries of the daemon's tar, read with [`::tar::Archive`], for extraction.
-//!
-//! Names and link targets are written byte for byte (the daemon rebases `./child` names under a
-//! `.` top, so they must not be normalised): in the header when they fit, else through GNU
-//! long-name and long-link records.
+//! walk, symlinks stored, never followed; entries through [`berth_archive::ArchiveWriter`], which
+//! keeps names byte for byte) and classifying the entries of the daemon's tar, read with
+//! [`::tar::Archive`], for extraction.
 
-use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use ::tar::{Builder, EntryType, Header};
+use berth_archive::{ArchiveWriter, EntryStat, EntryType};
 
 /// Deepest local tree written.
 const MAX_DEPTH: usize = 512;
-/// Size of a header's name and link-name fields.
-const NAME_FIELD: usize = 100;
+/// Output buffer (the request body is written in chunks of this size).
+const OUT_BUFFER: usize = 64 * 1024;
 
 /// Kinds of entry `berth cp` handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,46 +46,34 @@ pub fn kind(h: &::tar::Header, name: &str) -> Kind {
 /// as `top/child`); symlinks are stored as links, never followed.
 pub fn write_local(path: &Path, top: &str, out: impl Write) -> io::Result<()> {
     let mut w = Writer {
-        tar: Builder::new(Cutoff {
-            out: io::BufWriter::new(out),
-            cut: false,
-        }),
-        links: HashMap::new(),
+        tar: ArchiveWriter::new(out, OUT_BUFFER),
     };
     match w.add(path, top.as_bytes(), 0) {
-        Ok(()) => w.tar.into_inner()?.out.flush(),
+        Ok(()) => w.tar.finish(),
         Err(e) => {
-            // No end-of-archive blocks after a failure (the builder writes them when dropped):
-            // the daemon must see a truncated tar, not a whole one.
-            w.tar.get_mut().cut = true;
+            w.tar.abandon();
             Err(e)
         }
     }
 }
 
-/// The archive's sink; once `cut`, it refuses every write.
-struct Cutoff<W: Write> {
-    out: io::BufWriter<W>,
-    cut: bool,
-}
-
-impl<W: Write> Write for Cutoff<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.cut {
-            return Err(io::Error::other("the archive was abandoned"));
-        }
-        self.out.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
 struct Writer<W: Write> {
-    tar: Builder<Cutoff<W>>,
-    /// (device, inode) of files with several links → the name first written.
-    links: HashMap<(u64, u64), Vec<u8>>,
+    tar: ArchiveWriter<W>,
+}
+
+/// What a header records of `md`.
+fn entry_stat(md: &std::fs::Metadata) -> EntryStat {
+    let device = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    EntryStat {
+        mode: md.mode(),
+        uid: md.uid(),
+        gid: md.gid(),
+        mtime: md.mtime(),
+        device: Some((
+            device(nix::sys::stat::major(md.rdev())),
+            device(nix::sys::stat::minor(md.rdev())),
+        )),
+    }
 }
 
 impl<W: Write> Writer<W> {
@@ -123,10 +106,9 @@ impl<W: Write> Writer<W> {
             return Ok(());
         }
         if md.nlink() > 1 {
-            if let Some(first) = self.links.get(&(md.dev(), md.ino())).cloned() {
+            if let Some(first) = self.tar.earlier_link(md.dev(), md.ino(), name) {
                 return self.entry(&md, EntryType::Link, name, Some(&first));
             }
-            self.links.insert((md.dev(), md.ino()), name.to_vec());
         }
         if ft.is_symlink() {
             let target = std::fs::read_link(path)?;
@@ -156,9 +138,9 @@ impl<W: Write> Writer<W> {
         let file = File::open(path)?;
         let md = file.metadata()?;
         let size = md.len();
-        let mut h = header(&md, EntryType::Regular, size)?;
+        let mut h = entry_stat(&md).header(EntryType::Regular, size)?;
         let data = file.take(size).chain(io::repeat(0)).take(size);
-        append(&mut self.tar, &mut h, name, None, data)
+        self.tar.append(&mut h, name, None, data)
     }
 
     /// An entry without data.
@@ -169,52 +151,8 @@ impl<W: Write> Writer<W> {
         name: &[u8],
         link: Option<&[u8]>,
     ) -> io::Result<()> {
-        let mut h = header(md, kind, 0)?;
-        append(&mut self.tar, &mut h, name, link, io::empty())
-    }
-}
-
-/// A GNU header carrying `md`'s mode, owner, mtime and device numbers.
-fn header(md: &std::fs::Metadata, kind: EntryType, size: u64) -> io::Result<Header> {
-    let mut h = Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(md.mode() & 0o7777);
-    h.set_uid(u64::from(md.uid()));
-    h.set_gid(u64::from(md.gid()));
-    h.set_mtime(u64::try_from(md.mtime()).unwrap_or(0));
-    h.set_size(size);
-    if matches!(kind, EntryType::Char | EntryType::Block) {
-        let number = |n: u64| u32::try_from(n).map_err(io::Error::other);
-        h.set_device_major(number(nix::sys::stat::major(md.rdev()))?)?;
-        h.set_device_minor(number(nix::sys::stat::minor(md.rdev()))?)?;
-    }
-    Ok(h)
-}
-
-/// Appends an entry named `name` (linking to `link`) with its data, both byte for byte (the
-/// builder's own path setters would normalise `./x` to `x`).
-fn append<W: Write>(
-    tar: &mut Builder<W>,
-    h: &mut Header,
-    name: &[u8],
-    link: Option<&[u8]>,
-    data: impl Read,
-) -> io::Result<()> {
-    if let Some(link) = link {
-        if link.len() > NAME_FIELD {
-            let mut long = Header::new_gnu();
-            long.set_entry_type(EntryType::GNULongLink);
-            long.set_size(link.len() as u64 + 1);
-            tar.append_data(&mut long, "././@LongLink", link.chain(&[0u8][..]))?;
-        }
-        h.set_link_name_literal(&link[..link.len().min(NAME_FIELD)])?;
-    }
-    if name.len() <= NAME_FIELD {
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        h.set_cksum();
-        tar.append(h, data)
-    } else {
-        tar.append_data(h, Path::new(OsStr::from_bytes(name)), data)
+        let mut h = entry_stat(md).header(kind, 0)?;
+        self.tar.append(&mut h, name, link, io::empty())
     }
 }
 

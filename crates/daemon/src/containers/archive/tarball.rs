@@ -2,91 +2,57 @@
 //! fd-relative (every child opened with `O_NOFOLLOW` from its directory's descriptor, so a
 //! container swapping a directory for a symlink mid-walk cannot send us outside its root).
 //!
-//! Entries are encoded by the `tar` crate as GNU headers (GNU long-name and long-link records and
-//! base-256 numbers for what the fields cannot hold; Go's `archive/tar` reads them). Names and
-//! link targets are kept byte for byte: the client rebases `./child` names under a `.` top, so
-//! they must not be normalised. Hard links inside the walk are written as link entries; sockets
-//! are skipped (Docker skips them too).
+//! Entries go through [`berth_archive::ArchiveWriter`] (GNU headers, names byte for byte, hard
+//! links, no end marker after a failure); sockets are skipped (Docker skips them too).
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
+use berth_archive::{join, ArchiveWriter, EntryStat, EntryType};
 use nix::dir::Dir;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, major, minor, FileStat, Mode, SFlag};
-use tar::{Builder, EntryType, Header};
 
 use super::resolve::{fd_path, is_type, Resolved};
 
 /// Deepest directory tree written (each level holds a descriptor).
 const MAX_DEPTH: usize = 512;
-/// Size of a header's name and link-name fields.
-const NAME_FIELD: usize = 100;
 /// Output buffer; the HTTP body writer is unbuffered.
 const OUT_BUFFER: usize = 256 * 1024;
 
 /// Writes the tar of `r` with `top` as the name of its first entry.
 pub fn write_tar(r: &Resolved, top: &str, out: impl Write) -> io::Result<()> {
     let mut w = TarOut {
-        tar: Builder::new(Cutoff {
-            out: io::BufWriter::with_capacity(OUT_BUFFER, out),
-            cut: false,
-        }),
-        links: HashMap::new(),
+        tar: ArchiveWriter::new(out, OUT_BUFFER),
     };
     // A `/` top names its children `/etc`, … as Docker does.
-    w.tar.preserve_absolute(true);
+    w.tar.preserve_absolute();
     match w.top(r, top.as_bytes()) {
-        Ok(()) => {
-            let mut out = w.tar.into_inner()?;
-            out.out.flush()
-        }
+        Ok(()) => w.tar.finish(),
         Err(e) => {
-            // No end-of-archive blocks after a failure: the client must not take a truncated
-            // tar for a whole one (the builder writes them when dropped).
-            w.tar.get_mut().cut = true;
+            w.tar.abandon();
             Err(e)
         }
     }
 }
 
-/// The archive's sink; once `cut`, it refuses every write.
-struct Cutoff<W: Write> {
-    out: io::BufWriter<W>,
-    cut: bool,
-}
-
-impl<W: Write> Write for Cutoff<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.cut {
-            return Err(io::Error::other("the archive was abandoned"));
-        }
-        self.out.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
 struct TarOut<W: Write> {
-    tar: Builder<Cutoff<W>>,
-    /// (device, inode) of files with several links → the name first written.
-    links: HashMap<(u64, u64), Vec<u8>>,
+    tar: ArchiveWriter<W>,
 }
 
-fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = parent.to_vec();
-    if !p.ends_with(b"/") {
-        p.push(b'/');
+/// What a header records of `st`.
+fn entry_stat(st: &FileStat) -> EntryStat {
+    let device = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    EntryStat {
+        mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mtime: st.st_mtime,
+        device: Some((device(major(st.st_rdev)), device(minor(st.st_rdev)))),
     }
-    p.extend_from_slice(name);
-    p
 }
 
 impl<W: Write> TarOut<W> {
@@ -163,11 +129,9 @@ impl<W: Write> TarOut<W> {
             return Ok(());
         }
         if st.st_nlink > 1 {
-            let key = (st.st_dev, st.st_ino);
-            if let Some(first) = self.links.get(&key).cloned() {
+            if let Some(first) = self.tar.earlier_link(st.st_dev, st.st_ino, &path) {
                 return self.hard_link(&path, &st, &first);
             }
-            self.links.insert(key, path.clone());
         }
         if is_type(&st, SFlag::S_IFLNK) {
             let target = readlinkat(dir, os)?;
@@ -187,8 +151,8 @@ impl<W: Write> TarOut<W> {
 
     /// A second name of a file already written.
     fn hard_link(&mut self, path: &[u8], st: &FileStat, first: &[u8]) -> io::Result<()> {
-        let mut h = header(st, EntryType::Link, 0)?;
-        append(&mut self.tar, &mut h, path, Some(first), io::empty())
+        let mut h = entry_stat(st).header(EntryType::Link, 0)?;
+        self.tar.append(&mut h, path, Some(first), io::empty())
     }
 
     /// A regular file, streamed from its descriptor: its size is taken from the open
@@ -197,9 +161,9 @@ impl<W: Write> TarOut<W> {
     fn file(&mut self, path: &[u8], file: File) -> io::Result<()> {
         let st = fstat(file.as_fd())?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let mut h = header(&st, EntryType::Regular, size)?;
+        let mut h = entry_stat(&st).header(EntryType::Regular, size)?;
         let data = file.take(size).chain(io::repeat(0)).take(size);
-        append(&mut self.tar, &mut h, path, None, data)
+        self.tar.append(&mut h, path, None, data)
     }
 
     /// An entry without data (directory, symlink, device, fifo).
@@ -216,53 +180,8 @@ impl<W: Write> TarOut<W> {
         if kind == EntryType::Directory && !name.ends_with(b"/") {
             name.push(b'/');
         }
-        let mut h = header(st, kind, 0)?;
-        append(&mut self.tar, &mut h, &name, link, io::empty())
-    }
-}
-
-/// A GNU header carrying `st`'s mode, owner, mtime and device numbers.
-fn header(st: &FileStat, kind: EntryType, size: u64) -> io::Result<Header> {
-    let mut h = Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(u64::from(st.st_uid));
-    h.set_gid(u64::from(st.st_gid));
-    h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
-    h.set_size(size);
-    if matches!(kind, EntryType::Char | EntryType::Block) {
-        let number = |n: u64| u32::try_from(n).map_err(io::Error::other);
-        h.set_device_major(number(major(st.st_rdev))?)?;
-        h.set_device_minor(number(minor(st.st_rdev))?)?;
-    }
-    Ok(h)
-}
-
-/// Appends an entry named `name` (linking to `link`) with its data. Both are written byte for
-/// byte: in the header when they fit, else through GNU long-name and long-link records (the
-/// builder's own path setters would normalise `./x` to `x`).
-fn append<W: Write>(
-    tar: &mut Builder<W>,
-    h: &mut Header,
-    name: &[u8],
-    link: Option<&[u8]>,
-    data: impl Read,
-) -> io::Result<()> {
-    if let Some(link) = link {
-        if link.len() > NAME_FIELD {
-            let mut long = Header::new_gnu();
-            long.set_entry_type(EntryType::GNULongLink);
-            long.set_size(link.len() as u64 + 1);
-            tar.append_data(&mut long, "././@LongLink", link.chain(&[0u8][..]))?;
-        }
-        h.set_link_name_literal(&link[..link.len().min(NAME_FIELD)])?;
-    }
-    if name.len() <= NAME_FIELD {
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        h.set_cksum();
-        tar.append(h, data)
-    } else {
-        tar.append_data(h, Path::new(OsStr::from_bytes(name)), data)
+        let mut h = entry_stat(st).header(kind, 0)?;
+        self.tar.append(&mut h, &name, link, io::empty())
     }
 }
 
@@ -341,13 +260,18 @@ mod tests {
     #[test]
     fn a_shrinking_file_is_padded_to_its_header_size() {
         let mut buf = Vec::new();
-        let mut tar = Builder::new(&mut buf);
-        let mut h = Header::new_gnu();
-        h.set_size(10);
+        let mut tar = ArchiveWriter::new(&mut buf, 4096);
+        let st = EntryStat {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            device: None,
+        };
+        let mut h = st.header(EntryType::Regular, 10).unwrap();
         let data = (&b"abc"[..]).take(10).chain(io::repeat(0)).take(10);
-        append(&mut tar, &mut h, b"f", None, data).unwrap();
+        tar.append(&mut h, b"f", None, data).unwrap();
         tar.finish().unwrap();
-        drop(tar);
         assert_eq!(
             entries(&buf),
             [("f".into(), EntryType::Regular, 10, String::new())]
