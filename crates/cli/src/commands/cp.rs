@@ -12,6 +12,8 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use hyper::Method;
 
 use super::Ctx;
@@ -92,39 +94,6 @@ pub fn split_arg(arg: &str) -> Side {
     }
 }
 
-/// Standard base64 (padding optional) to bytes; `None` when malformed.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = text.trim_end_matches('=').bytes().collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= value(c)? << (18 - 6 * i);
-        }
-        out.push((n >> 16) as u8);
-        if chunk.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if chunk.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
-}
-
 fn archive_path(container: &str, path: &str) -> String {
     format!(
         "/containers/{}/archive{}",
@@ -153,7 +122,7 @@ fn decode_stat(headers: &hyper::HeaderMap) -> Result<PathStat> {
         .get("x-docker-container-path-stat")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(bad)?;
-    let json = base64_decode(raw).ok_or_else(bad)?;
+    let json = BASE64.decode(raw).map_err(|_| bad())?;
     serde_json::from_slice(&json).map_err(|_| bad())
 }
 
@@ -532,10 +501,6 @@ mod tests {
 
     #[test]
     fn stat_header_decodes() {
-        assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
-        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
-        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
-        assert!(base64_decode("Z").is_none());
         let json = br#"{"name":"tmp","size":4096,"mode":2147484671,"mtime":"2026-11-25T00:00:00Z","linkTarget":""}"#;
         let stat: PathStat = serde_json::from_slice(json).unwrap();
         assert!(stat.is_dir() && !stat.is_symlink());

@@ -6,6 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -33,28 +35,6 @@ struct WireStat<'a> {
     link_target: &'a str,
 }
 
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn stat_header(st: &PathStat) -> Result<(HeaderName, HeaderValue), ApiError> {
     let wire = WireStat {
         name: &st.name,
@@ -65,7 +45,7 @@ fn stat_header(st: &PathStat) -> Result<(HeaderName, HeaderValue), ApiError> {
     };
     let json = serde_json::to_vec(&wire)
         .map_err(|e| ApiError(DaemonError::Internal(format!("encoding a path stat: {e}"))))?;
-    let value = HeaderValue::from_str(&base64(&json))
+    let value = HeaderValue::from_str(&BASE64.encode(&json))
         .map_err(|e| ApiError(DaemonError::Internal(format!("encoding a path stat: {e}"))))?;
     Ok((HeaderName::from_static(PATH_STAT_HEADER), value))
 }
@@ -146,18 +126,4 @@ pub async fn put(
         .extract_to_dir(&id, &path, opts, body_reader(body))
         .await?;
     Ok(().into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_pads_like_go() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"{\"name\":\"x\"}"), "eyJuYW1lIjoieCJ9");
-    }
 }
