@@ -6,7 +6,7 @@
 //!   OCI spec, one file per verb, the shim adapter, per-container monitors and live restore;
 //! - [`error`]: [`DaemonError`] and its [`error::ErrorKind`];
 //! - [`events`]: the event bus (broadcast + bounded ring for `since`);
-//! - `exec_root`: the exec root kept on a tmpfs;
+//! - `exec_root`: the exec root kept on a tmpfs; `sqlite`: how the stores open their databases;
 //! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
 //! - [`system`]: host facts for `/version` and `/info`;
 //! - [`server`]: HTTP on UNIX sockets — routing, version negotiation, one module per API area,
@@ -39,6 +39,7 @@ mod filter;
 pub mod images;
 pub mod networks;
 pub mod server;
+mod sqlite;
 pub mod system;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};

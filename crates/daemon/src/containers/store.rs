@@ -57,27 +57,11 @@ pub struct ContainerStore {
 impl ContainerStore {
     /// Opens (creating and migrating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let sql = |source| StoreError::Sql {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut conn = Connection::open(path).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
-        let done: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)?;
-        let tx = conn.transaction().map_err(sql)?;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
-            tx.execute_batch(m).map_err(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .map_err(sql)?;
-        }
-        tx.commit().map_err(sql)?;
+        let conn =
+            crate::sqlite::open_migrated(path, MIGRATIONS).map_err(|source| StoreError::Sql {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(ContainerStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
