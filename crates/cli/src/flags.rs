@@ -28,6 +28,27 @@ pub struct Flag {
     pub help: &'static str,
 }
 
+/// One flag table made of two (commands that share a group of flags, e.g. the resource flags
+/// of `run` and `update`); `C` must be `A + B`, checked when the constant is evaluated. The help
+/// text sorts the rows, so the order of the parts does not show.
+pub const fn concat<const A: usize, const B: usize, const C: usize>(
+    a: [Flag; A],
+    b: [Flag; B],
+) -> [Flag; C] {
+    assert!(A + B == C, "concat: C must be A + B");
+    let mut out = [HELP; C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < C {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
+
 /// Shorthand constructors keep command flag tables readable.
 pub const fn switch(long: &'static str, short: Option<char>, help: &'static str) -> Flag {
     Flag {
@@ -354,6 +375,20 @@ fn parse_bool(v: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concat_keeps_both_parts_in_order() {
+        const JOINED: [Flag; 3] = concat::<1, 2, 3>(
+            [switch("a", None, "first")],
+            [
+                switch("b", None, "second"),
+                value("c", Some('c'), "int", "third"),
+            ],
+        );
+        let names: Vec<&str> = JOINED.iter().map(|f| f.long).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(JOINED[2].short, Some('c'));
+    }
 
     const FLAGS: &[Flag] = &[
         switch("interactive", Some('i'), "Keep STDIN open"),

@@ -5,7 +5,7 @@
 use super::{filters_json, for_each, int_flag, out, Ctx};
 use crate::client::{encode_path, query};
 use crate::error::{CliError, Result};
-use crate::flags::{list, switch, value, Args, Parsed, Spec};
+use crate::flags::{concat, list, switch, value, Args, Parsed, Spec};
 use crate::format::table;
 use crate::units;
 use serde_json::{Map, Value};
@@ -337,65 +337,23 @@ pub const UPDATE: Spec = Spec {
     name: "update",
     usage: "[OPTIONS] CONTAINER [CONTAINER...]",
     about: "Update configuration of one or more containers",
-    flags: &[
-        value(
-            "blkio-weight",
-            None,
-            "uint16",
-            "Block IO (relative weight), between 10 and 1000, or 0 to disable",
-        ),
-        value(
-            "cpu-period",
-            None,
-            "int",
-            "Limit CPU CFS (Completely Fair Scheduler) period",
-        ),
-        value(
-            "cpu-quota",
-            None,
-            "int",
-            "Limit CPU CFS (Completely Fair Scheduler) quota",
-        ),
-        value(
-            "cpu-shares",
-            Some('c'),
-            "int",
-            "CPU shares (relative weight)",
-        ),
-        value("cpus", None, "decimal", "Number of CPUs"),
-        value(
-            "cpuset-cpus",
-            None,
-            "string",
-            "CPUs in which to allow execution (0-3, 0,1)",
-        ),
-        value(
-            "cpuset-mems",
-            None,
-            "string",
-            "MEMs in which to allow execution (0-3, 0,1)",
-        ),
-        value("memory", Some('m'), "bytes", "Memory limit"),
-        value("memory-reservation", None, "bytes", "Memory soft limit"),
-        value(
-            "memory-swap",
-            None,
-            "bytes",
-            "Swap limit equal to memory plus swap: -1 to enable unlimited swap",
-        ),
-        value(
-            "pids-limit",
-            None,
-            "int",
-            "Tune container pids limit (set -1 for unlimited)",
-        ),
-        value(
-            "restart",
-            None,
-            "string",
-            "Restart policy to apply when a container exits",
-        ),
-    ],
+    flags: &concat::<2, 10, 12>(
+        [
+            value(
+                "memory-swap",
+                None,
+                "bytes",
+                "Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+            ),
+            value(
+                "restart",
+                None,
+                "string",
+                "Restart policy to apply when a container exits",
+            ),
+        ],
+        super::run_flags::RESOURCE_FLAGS,
+    ),
     args: Args::AtLeast(1),
     stop_at_positional: false,
 };

@@ -4,43 +4,20 @@
 
 use super::run_opts;
 use crate::error::{CliError, Result};
-use crate::flags::{list, switch, value, Flag, Parsed, Spec};
+use crate::flags::{concat, list, switch, value, Flag, Parsed, Spec};
 use crate::units;
 use serde_json::{json, Map, Value};
 
 /// `run`'s flags (`create` uses the same table; the attach/detach ones are ignored there).
-pub const RUN_FLAGS: &[Flag] = &[
-    list(
-        "add-host",
-        None,
-        "Add a custom host-to-IP mapping (host:ip)",
-    ),
-    list("attach", Some('a'), "Attach to STDIN, STDOUT or STDERR"),
+pub const RUN_FLAGS: &[Flag] = &concat::<65, 10, 75>(RUN_ONLY_FLAGS, RESOURCE_FLAGS);
+
+/// The resource flags `run`, `create` and `update` share (same names, types and help texts).
+pub const RESOURCE_FLAGS: [Flag; 10] = [
     value(
         "blkio-weight",
         None,
         "uint16",
         "Block IO (relative weight), between 10 and 1000, or 0 to disable",
-    ),
-    list("cap-add", None, "Add Linux capabilities"),
-    list("cap-drop", None, "Drop Linux capabilities"),
-    value(
-        "cgroup-parent",
-        None,
-        "string",
-        "Optional parent cgroup for the container",
-    ),
-    value(
-        "cgroupns",
-        None,
-        "string",
-        "Cgroup namespace to use (host|private)",
-    ),
-    value(
-        "cidfile",
-        None,
-        "string",
-        "Write the container ID to the file",
     ),
     value(
         "cpu-period",
@@ -72,6 +49,44 @@ pub const RUN_FLAGS: &[Flag] = &[
         None,
         "string",
         "MEMs in which to allow execution (0-3, 0,1)",
+    ),
+    value("memory", Some('m'), "bytes", "Memory limit"),
+    value("memory-reservation", None, "bytes", "Memory soft limit"),
+    value(
+        "pids-limit",
+        None,
+        "int",
+        "Tune container pids limit (set -1 for unlimited)",
+    ),
+];
+
+/// `run`'s other flags.
+const RUN_ONLY_FLAGS: [Flag; 65] = [
+    list(
+        "add-host",
+        None,
+        "Add a custom host-to-IP mapping (host:ip)",
+    ),
+    list("attach", Some('a'), "Attach to STDIN, STDOUT or STDERR"),
+    list("cap-add", None, "Add Linux capabilities"),
+    list("cap-drop", None, "Drop Linux capabilities"),
+    value(
+        "cgroup-parent",
+        None,
+        "string",
+        "Optional parent cgroup for the container",
+    ),
+    value(
+        "cgroupns",
+        None,
+        "string",
+        "Cgroup namespace to use (host|private)",
+    ),
+    value(
+        "cidfile",
+        None,
+        "string",
+        "Write the container ID to the file",
     ),
     switch(
         "detach",
@@ -137,8 +152,6 @@ pub const RUN_FLAGS: &[Flag] = &[
         "Logging driver for the container",
     ),
     list("log-opt", None, "Log driver options"),
-    value("memory", Some('m'), "bytes", "Memory limit"),
-    value("memory-reservation", None, "bytes", "Memory soft limit"),
     value(
         "memory-swap",
         None,
@@ -172,12 +185,6 @@ pub const RUN_FLAGS: &[Flag] = &[
         "Tune host's OOM preferences (-1000 to 1000)",
     ),
     value("pid", None, "string", "PID namespace to use"),
-    value(
-        "pids-limit",
-        None,
-        "int",
-        "Tune container pids limit (set -1 for unlimited)",
-    ),
     value(
         "platform",
         None,
