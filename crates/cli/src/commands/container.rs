@@ -2,7 +2,7 @@
 //! `restart`, `kill`, `rm`, `wait`, `rename`, `pause`, `unpause`, `top`, `port`, `update` and
 //! `container prune`.
 
-use super::{filters_json, for_each, int_flag, out, Ctx};
+use super::{for_each, int_flag, out, Ctx};
 use crate::client::{encode_path, query};
 use crate::error::{CliError, Result};
 use crate::flags::{concat, list, switch, value, Args, Parsed, Spec};
@@ -460,20 +460,9 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     {
         return Ok(());
     }
-    let q = query(
-        &filters_json(spec, &p.list("filter"))?
-            .map(|f| vec![("filters", f)])
-            .unwrap_or_default(),
-    );
-    let v: Value = ctx
-        .client
-        .post_for_json(&format!("/containers/prune{q}"))
-        .await?;
+    let v = super::prune::post_prune(ctx, spec, "/containers/prune", &p.list("filter")).await?;
     let total = super::prune::print_pruned(&v, "ContainersDeleted", "Deleted Containers:");
-    out(&format!(
-        "Total reclaimed space: {}\n",
-        units::human_size(total as f64)
-    ));
+    super::prune::print_total(total);
     Ok(())
 }
 

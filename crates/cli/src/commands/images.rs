@@ -368,20 +368,9 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     }
     let mut filters = p.list("filter");
     filters.insert(0, format!("dangling={}", !all));
-    let q = query(
-        &filters_json(spec, &filters)?
-            .map(|f| vec![("filters", f)])
-            .unwrap_or_default(),
-    );
-    let v: Value = ctx
-        .client
-        .post_for_json(&format!("/images/prune{q}"))
-        .await?;
+    let v = super::prune::post_prune(ctx, spec, "/images/prune", &filters).await?;
     let total = super::prune::print_images_pruned(&v);
-    out(&format!(
-        "Total reclaimed space: {}\n",
-        units::human_size(total as f64)
-    ));
+    super::prune::print_total(total);
     Ok(())
 }
 

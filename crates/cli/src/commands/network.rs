@@ -438,38 +438,9 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     {
         return Ok(());
     }
-    let q = query(
-        &filters_json(spec, &p.list("filter"))?
-            .map(|f| vec![("filters", f)])
-            .unwrap_or_default(),
-    );
-    let v: Value = ctx
-        .client
-        .post_for_json(&format!("/networks/prune{q}"))
-        .await?;
-    out(&prune_report(&v));
+    let v = super::prune::post_prune(ctx, spec, "/networks/prune", &p.list("filter")).await?;
+    super::prune::print_pruned(&v, "NetworksDeleted", "Deleted Networks:");
     Ok(())
-}
-
-/// `Deleted Networks:` and the names, then a blank line (nothing when none went).
-pub fn prune_report(v: &Value) -> String {
-    let names: Vec<&str> = v
-        .get("NetworksDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if names.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from("Deleted Networks:\n");
-    for n in names {
-        s.push_str(n);
-        s.push('\n');
-    }
-    s.push('\n');
-    s
 }
 
 /// `network <sub>` → the command name used by dispatch (`network ls`, ...).
@@ -517,9 +488,20 @@ mod tests {
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Labels"], "a=1,b=2");
         assert_eq!(
-            prune_report(&json!({"NetworksDeleted":["a"]})),
+            super::super::prune::pruned_text(
+                &json!({"NetworksDeleted":["a"]}),
+                "NetworksDeleted",
+                "Deleted Networks:"
+            ),
             "Deleted Networks:\na\n\n"
         );
-        assert_eq!(prune_report(&json!({"NetworksDeleted":null})), "");
+        assert_eq!(
+            super::super::prune::pruned_text(
+                &json!({"NetworksDeleted":null}),
+                "NetworksDeleted",
+                "Deleted Networks:"
+            ),
+            ""
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `system prune` (containers, networks, volumes, images and build cache in docker's order) and
-//! the printing of prune answers shared with `image prune` and `container prune`.
+//! what every prune shares: the request with its filters, the printing of the answers and the
+//! `Total reclaimed space` line (`image prune`, `container prune`, `network prune`).
 
 use super::{filters_json, out, Ctx};
 use crate::client::query;
@@ -52,39 +53,19 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     }
     let filters = p.list("filter");
     let mut total = 0i64;
-    let cf = filters_json(spec, &filters)?;
-    let q =
-        |f: &Option<String>| query(&f.iter().map(|f| ("filters", f.clone())).collect::<Vec<_>>());
-    let c: Value = ctx
-        .client
-        .post_for_json(&format!("/containers/prune{}", q(&cf)))
-        .await?;
+    let c = post_prune(ctx, spec, "/containers/prune", &filters).await?;
     total += print_pruned(&c, "ContainersDeleted", "Deleted Containers:");
-    let n: Result<Value> = ctx
-        .client
-        .post_for_json(&format!("/networks/prune{}", q(&cf)))
-        .await;
-    if let Ok(n) = n {
+    if let Ok(n) = post_prune(ctx, spec, "/networks/prune", &filters).await {
         print_pruned(&n, "NetworksDeleted", "Deleted Networks:");
     }
     if p.bool("volumes") {
-        if let Ok(v) = ctx
-            .client
-            .post_for_json::<Value>(&format!("/volumes/prune{}", q(&cf)))
-            .await
-        {
+        if let Ok(v) = post_prune(ctx, spec, "/volumes/prune", &filters).await {
             total += print_pruned(&v, "VolumesDeleted", "Deleted Volumes:");
         }
     }
     let mut ifilters = filters.clone();
     ifilters.push(format!("dangling={}", !all));
-    let i: Value = ctx
-        .client
-        .post_for_json(&format!(
-            "/images/prune{}",
-            q(&filters_json(spec, &ifilters)?)
-        ))
-        .await?;
+    let i = post_prune(ctx, spec, "/images/prune", &ifilters).await?;
     total += print_images_pruned(&i);
     if let Ok(b) = ctx
         .client
@@ -96,15 +77,30 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     {
         total += print_pruned(&b, "CachesDeleted", "Deleted build cache objects:");
     }
+    print_total(total);
+    Ok(())
+}
+
+/// `POST <path>?filters=...`: one prune with the command's `--filter` values.
+pub async fn post_prune(ctx: &Ctx, spec: &Spec, path: &str, filters: &[String]) -> Result<Value> {
+    let q = query(
+        &filters_json(spec, filters)?
+            .map(|f| vec![("filters", f)])
+            .unwrap_or_default(),
+    );
+    ctx.client.post_for_json(&format!("{path}{q}")).await
+}
+
+/// docker's last line of a prune.
+pub fn print_total(total: i64) {
     out(&format!(
         "Total reclaimed space: {}\n",
         units::human_size(total as f64)
     ));
-    Ok(())
 }
 
-/// Prints a prune answer's deleted list under `title`; returns the reclaimed bytes.
-pub fn print_pruned(v: &Value, key: &str, title: &str) -> i64 {
+/// A prune answer's deleted list under `title`, then a blank line (nothing when none went).
+pub fn pruned_text(v: &Value, key: &str, title: &str) -> String {
     let items: Vec<&str> = v
         .get(key)
         .and_then(Value::as_array)
@@ -112,9 +108,16 @@ pub fn print_pruned(v: &Value, key: &str, title: &str) -> i64 {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    if !items.is_empty() {
-        out(&format!("{title}\n{}\n\n", items.join("\n")));
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("{title}\n{}\n\n", items.join("\n"))
     }
+}
+
+/// Prints a prune answer's deleted list under `title`; returns the reclaimed bytes.
+pub fn print_pruned(v: &Value, key: &str, title: &str) -> i64 {
+    out(&pruned_text(v, key, title));
     v.get("SpaceReclaimed").and_then(Value::as_i64).unwrap_or(0)
 }
 
