@@ -4,17 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::harness::{opted_in, Daemon};
-
-/// Now, as the fractional unix seconds `docker events --since/--until` take.
-fn unix_now() -> String {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
-}
+use crate::harness::{opted_in, unix_now, Daemon};
 
 #[test]
 fn bounded_events_list_the_lifecycle_in_order() {

@@ -376,3 +376,11 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// Now, as the fractional unix seconds `docker events --since/--until` take.
+pub fn unix_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}

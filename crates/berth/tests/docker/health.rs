@@ -5,11 +5,11 @@
 //! filters by it, the event stream carries `health_status`, and a daemon restart keeps the status
 //! and resumes probing.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{eventually, opted_in, Daemon};
+use crate::harness::{eventually, opted_in, unix_now, Daemon};
 
 /// Bound on every wait for a health status (probes run every few hundred milliseconds).
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -34,13 +34,6 @@ fn ps_status(d: &Daemon, name: &str) -> String {
         "--format",
         "{{.Status}}",
     ])
-}
-
-fn unix_now() -> String {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }
 
 #[test]
