@@ -90,21 +90,6 @@ stop_pid() { # pid: SIGTERM, then SIGKILL after 20 s
   kill -9 "$pid" 2>/dev/null
 }
 
-release_hierarchy() { # v1 mount point named after its controller: give it back to cgroup2
-  local mp=$1 c=${1##*/} i
-  for ((i = 0; i < 500; i++)); do
-    [[ $(awk -v c="$c" '$1 == c { print $3 }' /proc/cgroups) == 1 ]] && break
-    sleep 0.01
-  done
-  umount "$mp" || log "could not unmount $mp"
-  for ((i = 0; i < 500; i++)); do
-    grep -qw "$c" "$unified/cgroup.controllers" && return 0
-    ((i == 100)) && mount -t cgroup -o "$c" cgroup "$mp" 2>/dev/null && umount "$mp"
-    sleep 0.01
-  done
-  log "the $c controller did not return to $unified: check /proc/cgroups"
-}
-
 cleanup() {
   set +e
   if [[ -n $HAVE_PODMAN ]]; then $PODMAN rm -af -t 0 >/dev/null 2>&1; fi
@@ -169,15 +154,7 @@ else
 fi
 
 if [[ -n $HAVE_PODMAN ]]; then
-  unified=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2" && $5 != "/sys/fs/cgroup") print $5; break } }' /proc/self/mountinfo | head -n1)
-  controllers=$([[ -n $unified ]] && cat "$unified/cgroup.controllers" || true)
-  for c in $controllers; do
-    mp=/sys/fs/cgroup/$c
-    if [[ ! -d $mp ]]; then mkdir "$mp"; MADE_DIRS+=("$mp"); fi
-    log "mounting the $c controller as a v1 hierarchy at $mp for crun (undone on exit)"
-    mount -t cgroup -o "$c" cgroup "$mp"
-    MOUNTED+=("$mp")
-  done
+  mount_unified_as_v1
   nofile=$(ulimit -Hn)
   cat >"$CONTAINERS_CONF" <<CONF
 [containers]

@@ -27,6 +27,8 @@ WARMUP=${WARMUP:-3}
 # a warm lock from the runtime before it; the pause makes every start pay what a lone start pays.
 GAP=${GAP:-0.05}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 CGROUP_PATH="/berth-bench-$$"
 
 [[ $(id -u) == 0 ]] || { echo "bench/runtime.sh: run as root (runtimes need it)" >&2; exit 1; }
@@ -49,25 +51,6 @@ rt_cmd() {
     berth) echo "$BERTH runtime --root $WORK/state-berth" ;;
     *) echo "$1 --root $WORK/state-$1" ;;
   esac
-}
-
-# Unmounts the v1 hierarchy at $1 (named after its controller) so that the controller returns to
-# the cgroup2 mount. The kernel keeps an unmounted v1 hierarchy alive for good if it still has child
-# cgroups (removed ones linger briefly), so wait for those to go first, and if the controller is
-# still not back (some other holder), mount and unmount it once more.
-release_hierarchy() {
-  local mp=$1 c=${1##*/} i
-  for ((i = 0; i < 500; i++)); do
-    [[ $(awk -v c="$c" '$1 == c { print $3 }' /proc/cgroups) == 1 ]] && break
-    sleep 0.01
-  done
-  umount "$mp" || log "could not unmount $mp"
-  for ((i = 0; i < 500; i++)); do
-    grep -qw "$c" "$unified/cgroup.controllers" && return 0
-    ((i == 100)) && mount -t cgroup -o "$c" cgroup "$mp" 2>/dev/null && umount "$mp"
-    sleep 0.01
-  done
-  log "the $c controller did not return to $unified: check /proc/cgroups"
 }
 
 cleanup() {
@@ -108,18 +91,8 @@ for peer in crun runc; do
 done
 
 # --- crun and the hybrid layout -----------------------------------------------------------------
-unified=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2" && $5 != "/sys/fs/cgroup") print $5; break } }' /proc/self/mountinfo | head -n1)
-# (cgroupfs files report size 0, so read the list rather than testing the file's size)
-controllers=$([[ -n $unified ]] && cat "$unified/cgroup.controllers" || true)
-if [[ " ${RUNTIMES[*]} " == *" crun "* && -n $controllers ]]; then
-  for c in $controllers; do
-    mp=/sys/fs/cgroup/$c
-    if [[ ! -d $mp ]]; then mkdir "$mp"; MADE_DIRS+=("$mp"); fi
-    log "mounting the $c controller as a v1 hierarchy at $mp for crun (undone on exit)"
-    mount -t cgroup -o "$c" cgroup "$mp"
-    MOUNTED+=("$mp")
-  done
-fi
+unified=
+if [[ " ${RUNTIMES[*]} " == *" crun "* ]]; then mount_unified_as_v1; fi
 
 # --- the bundle ---------------------------------------------------------------------------------
 BUNDLE=$WORK/bundle
