@@ -56,6 +56,36 @@ impl Fake {
         Fake::start_raw(move |r, _| Some(handler(r)))
     }
 
+    /// A daemon for `run`: answers the ping, create (container `id`) and wait (`status`), hands the
+    /// hijacked `/attach` connection to `attach` (which writes the 101 itself), gives `extra` a
+    /// first look at every other request, and answers the rest 204.
+    pub fn start_run<E, A>(id: &'static str, status: i32, extra: E, attach: A) -> Fake
+    where
+        E: Fn(&Req) -> Option<Reply> + Send + Sync + 'static,
+        A: Fn(&mut UnixStream) + Send + Sync + 'static,
+    {
+        Fake::start_raw(move |r, stream| {
+            let p = r.path.as_str();
+            if p == "/_ping" {
+                return Some(json_reply("200 OK", ""));
+            }
+            if p.contains("/containers/create") {
+                let body = format!(r#"{{"Id":"{id}","Warnings":[]}}"#);
+                return Some(json_reply("201 Created", &body));
+            }
+            if p.contains("/wait") {
+                let body = format!(r#"{{"StatusCode":{status}}}"#);
+                return Some(json_reply("200 OK", &body));
+            }
+            if p.contains("/attach") {
+                attach(stream);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return None;
+            }
+            extra(r).or_else(|| Some(empty_reply("204 No Content")))
+        })
+    }
+
     /// Like [`Fake::start`], but the handler may take over the connection (hijack) by
     /// answering `None` after writing to the stream itself.
     pub fn start_raw<H>(handler: H) -> Fake

@@ -242,18 +242,11 @@ fn piped_stdin_is_forwarded_and_half_closed() {
         eprintln!("berth example binary missing (run `cargo test -p berth-cli`): skipped");
         return;
     }
-    let f = Fake::start_raw(|r, stream| {
-        let p = r.path.as_str();
-        if p == "/_ping" {
-            return Some(json_reply("200 OK", ""));
-        }
-        if p.contains("/containers/create") {
-            return Some(json_reply("201 Created", r#"{"Id":"c1","Warnings":[]}"#));
-        }
-        if p.contains("/wait") {
-            return Some(json_reply("200 OK", r#"{"StatusCode":7}"#));
-        }
-        if p.contains("/attach") {
+    let f = Fake::start_run(
+        "c1",
+        7,
+        |_| None,
+        |stream| {
             use std::io::{Read, Write};
             let head = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
             stream.write_all(head).unwrap();
@@ -263,11 +256,8 @@ fn piped_stdin_is_forwarded_and_half_closed() {
             stream
                 .write_all(&berth_cli::client::stdcopy::encode(1, upper.as_bytes()))
                 .unwrap();
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-            return None;
-        }
-        Some(empty_reply("204 No Content"))
-    });
+        },
+    );
     let mut child = Command::new(berth_exe())
         .args(["-H", &f.host(), "run", "-i", "busybox", "cat"])
         .stdin(std::process::Stdio::piped())
@@ -317,18 +307,11 @@ fn interactive_tty_session_through_a_pty() {
         eprintln!("berth example binary or util-linux script missing: skipped");
         return;
     }
-    let f = Fake::start_raw(|r, stream| {
-        let p = r.path.as_str();
-        if p == "/_ping" {
-            return Some(json_reply("200 OK", ""));
-        }
-        if p.contains("/containers/create") {
-            return Some(json_reply("201 Created", r#"{"Id":"t1","Warnings":[]}"#));
-        }
-        if p.contains("/wait") {
-            return Some(json_reply("200 OK", r#"{"StatusCode":0}"#));
-        }
-        if p.contains("/attach") {
+    let f = Fake::start_run(
+        "t1",
+        0,
+        |_| Some(empty_reply("200 OK")),
+        |stream| {
             use std::io::{Read, Write};
             let head = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
             stream.write_all(head).unwrap();
@@ -342,11 +325,8 @@ fn interactive_tty_session_through_a_pty() {
             }
             let reply = format!("typed:{}\r\n", String::from_utf8_lossy(&seen).trim());
             stream.write_all(reply.as_bytes()).unwrap();
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-            return None;
-        }
-        Some(empty_reply("200 OK"))
-    });
+        },
+    );
     let cmd = format!(
         "stty rows 40 cols 120; {} -H {} run -it --rm busybox sh; echo status=$?",
         berth_exe().display(),
@@ -396,38 +376,30 @@ fn signals_are_proxied_to_the_container() {
     }
     let killed = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
     let k2 = killed.clone();
-    let f = Fake::start_raw(move |r, stream| {
-        let p = r.path.as_str();
-        if p == "/_ping" {
-            return Some(json_reply("200 OK", ""));
-        }
-        if p.contains("/containers/create") {
-            return Some(json_reply("201 Created", r#"{"Id":"s1","Warnings":[]}"#));
-        }
-        if p.contains("/kill") {
-            *k2.0.lock().unwrap() = true;
-            k2.1.notify_all();
-            return Some(empty_reply("204 No Content"));
-        }
-        if p.contains("/wait") {
-            return Some(json_reply("200 OK", r#"{"StatusCode":143}"#));
-        }
-        if p.contains("/attach") {
+    let k3 = killed.clone();
+    let f = Fake::start_run(
+        "s1",
+        143,
+        move |r| {
+            r.path.contains("/kill").then(|| {
+                *k2.0.lock().unwrap() = true;
+                k2.1.notify_all();
+                empty_reply("204 No Content")
+            })
+        },
+        move |stream| {
             use std::io::Write;
             stream
                 .write_all(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
                 .unwrap();
             // The stream stays open until the container is "killed" (bounded by a deadline).
-            let (lock, cv) = &*k2;
+            let (lock, cv) = &*k3;
             let guard = lock.lock().unwrap();
             let _ = cv
                 .wait_timeout_while(guard, std::time::Duration::from_secs(20), |k| !*k)
                 .unwrap();
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-            return None;
-        }
-        Some(empty_reply("204 No Content"))
-    });
+        },
+    );
     let child = Command::new(berth_exe())
         .args(["-H", &f.host(), "run", "busybox", "sleep", "100"])
         .stdout(std::process::Stdio::piped())
