@@ -3,7 +3,13 @@
 //! does, a setting given both as a flag and in the file is an error, not a silent override.
 //!
 //! daemon.json keys understood: `data-root`, `exec-root`, `hosts`, `group`, `log-level`,
-//! `storage-driver`; unknown keys are rejected so typos do not go unnoticed.
+//! `storage-driver`, `tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`; unknown keys are
+//! rejected so typos do not go unnoticed.
+//!
+//! Hosts are `unix:///path` (or a bare absolute path) and `tcp://ADDR:PORT` (or a bare
+//! `ADDR:PORT`). A TCP host needs TLS (`--tlsverify`: client certificates signed by
+//! `--tlscacert` required; `--tls`: server TLS only) unless plain TCP is asked for explicitly
+//! with `--tls=false` or `--tlsverify=false` ([`TcpSecurity`]); see `docs/daemon-tls.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -54,7 +60,7 @@ impl StorageDriver {
 /// `berth daemon` flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DaemonArgs {
-    /// Daemon socket(s) to listen on (unix:///path).
+    /// Daemon socket(s) to listen on (unix:///path, tcp://ADDR:PORT).
     #[arg(short = 'H', long = "host")]
     pub hosts: Vec<String>,
     /// Root directory of persistent state.
@@ -78,6 +84,86 @@ pub struct DaemonArgs {
     /// The executable run as `<exe> shim ...` for each container (default: this binary).
     #[arg(long, hide = true)]
     pub shim_binary: Option<PathBuf>,
+    /// Use TLS on TCP hosts; implied by --tlsverify (--tls=false: plain TCP, insecure).
+    #[arg(long = "tls", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS and require client certificates signed by --tlscacert.
+    #[arg(long = "tlsverify", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls_verify: Option<bool>,
+    /// Trust client certificates signed only by this CA (default: $DOCKER_CERT_PATH/ca.pem or ~/.docker/ca.pem).
+    #[arg(long = "tlscacert")]
+    pub tls_ca_cert: Option<PathBuf>,
+    /// Path to the server's TLS certificate (default: $DOCKER_CERT_PATH/cert.pem or ~/.docker/cert.pem).
+    #[arg(long = "tlscert")]
+    pub tls_cert: Option<PathBuf>,
+    /// Path to the server's TLS key (default: $DOCKER_CERT_PATH/key.pem or ~/.docker/key.pem).
+    #[arg(long = "tlskey")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The TLS settings as given (flags merged with daemon.json); [`TlsOptions::security`] decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// `--tls` / `"tls"`: `Some(false)` is an explicit opt-out of TLS.
+    pub tls: Option<bool>,
+    /// `--tlsverify` / `"tlsverify"`: implies TLS; `Some(false)` is an explicit opt-out too.
+    pub verify: Option<bool>,
+    pub ca_cert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// How the TCP listeners are secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpSecurity {
+    /// TLS with client certificates required and verified against `ca` (`--tlsverify`).
+    MutualTls {
+        ca: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// TLS with the server's certificate only; any client may connect (`--tls`).
+    ServerTls { cert: PathBuf, key: PathBuf },
+    /// No TLS at all, asked for explicitly (`--tls=false` or `--tlsverify=false`).
+    Plain,
+}
+
+impl TlsOptions {
+    /// Whether TLS is on (`--tls`, or `--tlsverify` which implies it).
+    pub fn enabled(&self) -> bool {
+        self.tls == Some(true) || self.verify == Some(true)
+    }
+
+    /// The security of TCP listeners; `None` when TLS is neither on nor explicitly refused
+    /// (then TCP hosts are refused). Missing file paths default to `cert_dir`'s `ca.pem`,
+    /// `cert.pem` and `key.pem`, as dockerd's do.
+    pub fn security(&self, cert_dir: &Path) -> Option<TcpSecurity> {
+        let pick =
+            |p: &Option<PathBuf>, name: &str| p.clone().unwrap_or_else(|| cert_dir.join(name));
+        if self.verify == Some(true) {
+            return Some(TcpSecurity::MutualTls {
+                ca: pick(&self.ca_cert, "ca.pem"),
+                cert: pick(&self.cert, "cert.pem"),
+                key: pick(&self.key, "key.pem"),
+            });
+        }
+        if self.tls == Some(true) {
+            return Some(TcpSecurity::ServerTls {
+                cert: pick(&self.cert, "cert.pem"),
+                key: pick(&self.key, "key.pem"),
+            });
+        }
+        (self.tls == Some(false) || self.verify == Some(false)).then_some(TcpSecurity::Plain)
+    }
+}
+
+/// dockerd's default directory of TLS files: `$DOCKER_CERT_PATH`, else `~/.docker`.
+pub fn default_cert_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DOCKER_CERT_PATH").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".docker")
 }
 
 /// The merged configuration the daemon runs with.
@@ -85,7 +171,7 @@ pub struct DaemonArgs {
 pub struct DaemonConfig {
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
-    /// Listen addresses (`unix:///path`).
+    /// Listen addresses (`unix:///path`, `tcp://ADDR:PORT`).
     pub hosts: Vec<String>,
     /// Group owning the sockets; `None` leaves root's group.
     pub group: Option<String>,
@@ -93,6 +179,10 @@ pub struct DaemonConfig {
     pub storage_driver: StorageDriver,
     /// The shim executable (`None`: the daemon's own binary, `berth shim`).
     pub shim_binary: Option<PathBuf>,
+    /// TLS for TCP hosts.
+    pub tls: TlsOptions,
+    /// Where TLS files not named default to ([`default_cert_dir`]).
+    pub cert_dir: PathBuf,
 }
 
 impl Default for DaemonConfig {
@@ -105,6 +195,8 @@ impl Default for DaemonConfig {
             log_level: "info".to_string(),
             storage_driver: StorageDriver::default(),
             shim_binary: None,
+            tls: TlsOptions::default(),
+            cert_dir: default_cert_dir(),
         }
     }
 }
@@ -119,6 +211,11 @@ struct FileConfig {
     group: Option<String>,
     log_level: Option<String>,
     storage_driver: Option<String>,
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
 }
 
 impl DaemonConfig {
@@ -131,10 +228,10 @@ impl DaemonConfig {
             }
             None => None,
         };
-        Self::merge(args, file.unwrap_or_default())
+        Self::merge(args, file.unwrap_or_default(), default_cert_dir())
     }
 
-    fn merge(args: &DaemonArgs, file: FileConfig) -> Result<Self, DaemonError> {
+    fn merge(args: &DaemonArgs, file: FileConfig, cert_dir: PathBuf) -> Result<Self, DaemonError> {
         let mut conflicts = Vec::new();
         fn pick<T>(
             flag: Option<T>,
@@ -183,6 +280,24 @@ impl DaemonConfig {
                 None => d.storage_driver,
             },
             shim_binary: args.shim_binary.clone(),
+            tls: TlsOptions {
+                tls: pick(args.tls, file.tls, "tls", &mut conflicts),
+                verify: pick(args.tls_verify, file.tlsverify, "tlsverify", &mut conflicts),
+                ca_cert: pick(
+                    args.tls_ca_cert.clone(),
+                    file.tlscacert,
+                    "tlscacert",
+                    &mut conflicts,
+                ),
+                cert: pick(
+                    args.tls_cert.clone(),
+                    file.tlscert,
+                    "tlscert",
+                    &mut conflicts,
+                ),
+                key: pick(args.tls_key.clone(), file.tlskey, "tlskey", &mut conflicts),
+            },
+            cert_dir,
         };
         if !conflicts.is_empty() {
             return Err(DaemonError::Config(format!(
@@ -190,10 +305,28 @@ impl DaemonConfig {
                 conflicts.join(", ")
             )));
         }
-        for h in &config.hosts {
-            socket_path(h)?;
-        }
+        config.listeners()?;
         Ok(config)
+    }
+
+    /// The parsed hosts, each with its security; refuses a TCP host without TLS unless plain
+    /// TCP was asked for explicitly (`--tls=false`).
+    pub fn listeners(&self) -> Result<Vec<Listen>, DaemonError> {
+        let security = self.tls.security(&self.cert_dir);
+        self.hosts
+            .iter()
+            .map(|h| match parse_host(h, self.tls.enabled())? {
+                Host::Unix(path) => Ok(Listen::Unix(path)),
+                Host::Tcp(addr) => match &security {
+                    Some(s) => Ok(Listen::Tcp(addr, s.clone())),
+                    None => Err(DaemonError::Config(format!(
+                        "host {h:?}: the API over TCP without TLS gives root on this machine to anyone who can reach the port; \
+                         use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls for server TLS only), \
+                         or pass --tls=false to run without TLS anyway"
+                    ))),
+                },
+            })
+            .collect()
     }
 
     /// The image store's root.
@@ -214,21 +347,72 @@ fn read_file(path: &Path) -> Result<FileConfig, DaemonError> {
         .map_err(|e| DaemonError::Config(format!("config file {}: {e}", path.display())))
 }
 
-/// The socket path of a `unix://` host (a bare absolute path is accepted too).
-pub fn socket_path(host: &str) -> Result<PathBuf, DaemonError> {
-    let path = match host.strip_prefix("unix://") {
-        Some(p) => p,
-        None if host.starts_with('/') => host,
-        None => {
-            return Err(DaemonError::Config(format!(
-                "host {host:?}: only unix:///path sockets are supported"
-            )))
+/// One parsed `-H` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A UNIX socket path.
+    Unix(PathBuf),
+    /// A TCP `ADDR:PORT` (a name, an IPv4 address or a bracketed IPv6 address).
+    Tcp(String),
+}
+
+/// A host with what the daemon needs to listen on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Unix(PathBuf),
+    Tcp(String, TcpSecurity),
+}
+
+/// Parses a host as dockerd does: `unix:///path` (empty path: the default socket), a bare
+/// absolute path, `tcp://ADDR:PORT` or a bare `ADDR:PORT`. A TCP host without an address means
+/// `127.0.0.1`, without a port 2376 with TLS and 2375 without.
+pub fn parse_host(host: &str, tls: bool) -> Result<Host, DaemonError> {
+    let (scheme, rest) = match host.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest),
+        None if host.starts_with('/') => ("unix", host),
+        None => ("tcp", host),
+    };
+    match scheme {
+        "unix" if rest.is_empty() => Ok(Host::Unix(PathBuf::from("/run/berth/berth.sock"))),
+        "unix" => Ok(Host::Unix(PathBuf::from(rest))),
+        "tcp" => tcp_addr(host, rest, tls).map(Host::Tcp),
+        _ => Err(DaemonError::Config(format!(
+            "host {host:?}: unsupported scheme {scheme:?}; use unix:///path or tcp://ADDR:PORT"
+        ))),
+    }
+}
+
+fn tcp_addr(host: &str, rest: &str, tls: bool) -> Result<String, DaemonError> {
+    let bad = |why: &str| DaemonError::Config(format!("host {host:?}: {why}; use tcp://ADDR:PORT"));
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('/') || rest.contains('?') || rest.contains('@') {
+        return Err(bad("a TCP host takes no path, query or user"));
+    }
+    let default_port = if tls { "2376" } else { "2375" };
+    let (addr, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (a, p) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        let p = match p.strip_prefix(':') {
+            Some(p) => p,
+            None if p.is_empty() => "",
+            None => return Err(bad("junk after the IPv6 address")),
+        };
+        (format!("[{a}]"), p)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((a, _)) if a.contains(':') => return Err(bad("IPv6 addresses go in brackets")),
+            Some((a, p)) => (a.to_string(), p),
+            None => (rest.to_string(), ""),
         }
     };
-    if path.is_empty() {
-        return Ok(PathBuf::from("/run/berth/berth.sock"));
-    }
-    Ok(PathBuf::from(path))
+    let addr = if addr.is_empty() {
+        "127.0.0.1".to_string()
+    } else {
+        addr
+    };
+    let port = if port.is_empty() { default_port } else { port };
+    port.parse::<u16>()
+        .map_err(|_| bad(&format!("invalid port {port:?}")))?;
+    Ok(format!("{addr}:{port}"))
 }
 
 #[cfg(test)]
@@ -239,16 +423,24 @@ mod tests {
         serde_json::from_str(json).unwrap_or_default()
     }
 
+    fn merge(args: &DaemonArgs, f: FileConfig) -> Result<DaemonConfig, DaemonError> {
+        DaemonConfig::merge(args, f, PathBuf::from("/certs"))
+    }
+
     #[test]
     fn defaults_flags_and_file_merge() {
-        let c = DaemonConfig::merge(&DaemonArgs::default(), FileConfig::default());
+        let c = DaemonConfig::merge(
+            &DaemonArgs::default(),
+            FileConfig::default(),
+            default_cert_dir(),
+        );
         assert_eq!(c.ok(), Some(DaemonConfig::default()));
         let args = DaemonArgs {
             data_root: Some("/d".into()),
             storage_driver: Some("vfs".into()),
             ..Default::default()
         };
-        let c = DaemonConfig::merge(&args, file(r#"{"exec-root":"/e","hosts":["unix:///e/s"]}"#));
+        let c = merge(&args, file(r#"{"exec-root":"/e","hosts":["unix:///e/s"]}"#));
         let c = c.unwrap_or_default();
         assert_eq!(c.data_root, PathBuf::from("/d"));
         assert_eq!(c.exec_root, PathBuf::from("/e"));
@@ -262,27 +454,100 @@ mod tests {
             data_root: Some("/d".into()),
             ..Default::default()
         };
-        let e = DaemonConfig::merge(&args, file(r#"{"data-root":"/x"}"#)).err();
+        let e = merge(&args, file(r#"{"data-root":"/x"}"#)).err();
         assert!(e.is_some_and(|e| e.to_string().contains("data-root")));
         assert!(serde_json::from_str::<FileConfig>(r#"{"data_root":"/x"}"#).is_err());
         let args = DaemonArgs {
-            hosts: vec!["tcp://0.0.0.0:2375".into()],
+            tls_verify: Some(true),
             ..Default::default()
         };
-        assert!(DaemonConfig::merge(&args, FileConfig::default()).is_err());
+        let e = merge(&args, file(r#"{"tlsverify":true}"#)).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("tlsverify")));
         assert!(StorageDriver::parse("zfs").is_err());
     }
 
     #[test]
-    fn socket_paths() {
+    fn plain_tcp_is_refused_without_the_explicit_opt_out() {
+        let tcp = |tls: Option<bool>, verify: Option<bool>| DaemonArgs {
+            hosts: vec!["tcp://0.0.0.0:2375".into()],
+            tls,
+            tls_verify: verify,
+            ..Default::default()
+        };
+        let e = merge(&tcp(None, None), FileConfig::default()).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("--tls=false")));
+        for (tls, verify) in [(Some(false), None), (None, Some(false))] {
+            let c = merge(&tcp(tls, verify), FileConfig::default()).unwrap_or_default();
+            assert_eq!(
+                c.listeners().ok(),
+                Some(vec![Listen::Tcp("0.0.0.0:2375".into(), TcpSecurity::Plain)])
+            );
+        }
+        // The opt-out from daemon.json counts as well.
+        let c = merge(&tcp(None, None).clone(), file(r#"{"tls":false}"#));
+        assert!(c.is_ok());
+    }
+
+    #[test]
+    fn tls_flags_and_keys_pick_the_security() {
+        let args = DaemonArgs {
+            hosts: vec!["unix:///s".into(), "tcp://127.0.0.1".into()],
+            tls_verify: Some(true),
+            tls_cert: Some("/x/c.pem".into()),
+            ..Default::default()
+        };
+        let c = merge(&args, FileConfig::default()).unwrap_or_default();
+        let mutual = TcpSecurity::MutualTls {
+            ca: "/certs/ca.pem".into(),
+            cert: "/x/c.pem".into(),
+            key: "/certs/key.pem".into(),
+        };
         assert_eq!(
-            socket_path("unix:///a/b.sock").ok(),
-            Some(PathBuf::from("/a/b.sock"))
+            c.listeners().ok(),
+            Some(vec![
+                Listen::Unix("/s".into()),
+                Listen::Tcp("127.0.0.1:2376".into(), mutual)
+            ])
         );
+        let json = r#"{"hosts":["tcp://:2376"],"tls":true,"tlscert":"/c","tlskey":"/k"}"#;
+        let c = merge(&DaemonArgs::default(), file(json)).unwrap_or_default();
+        let server = TcpSecurity::ServerTls {
+            cert: "/c".into(),
+            key: "/k".into(),
+        };
         assert_eq!(
-            socket_path("/a/b.sock").ok(),
-            Some(PathBuf::from("/a/b.sock"))
+            c.listeners().ok(),
+            Some(vec![Listen::Tcp("127.0.0.1:2376".into(), server)])
         );
-        assert!(socket_path("fd://").is_err());
+    }
+
+    #[test]
+    fn hosts_parse_as_dockerd_parses_them() {
+        let unix = |p: &str| Some(Host::Unix(PathBuf::from(p)));
+        let tcp = |a: &str| Some(Host::Tcp(a.to_string()));
+        assert_eq!(
+            parse_host("unix:///a/b.sock", false).ok(),
+            unix("/a/b.sock")
+        );
+        assert_eq!(parse_host("/a/b.sock", false).ok(), unix("/a/b.sock"));
+        assert_eq!(
+            parse_host("tcp://0.0.0.0:2375", false).ok(),
+            tcp("0.0.0.0:2375")
+        );
+        assert_eq!(parse_host("tcp://", true).ok(), tcp("127.0.0.1:2376"));
+        assert_eq!(parse_host("tcp://host", false).ok(), tcp("host:2375"));
+        assert_eq!(parse_host("10.0.0.1:99", true).ok(), tcp("10.0.0.1:99"));
+        assert_eq!(parse_host("tcp://[::1]:2376", true).ok(), tcp("[::1]:2376"));
+        assert_eq!(parse_host("tcp://[::1]", true).ok(), tcp("[::1]:2376"));
+        for bad in [
+            "fd://",
+            "tcp://h:port",
+            "tcp://::1:2",
+            "tcp://h:1/x",
+            "tcp://[::1",
+            "ssh://h",
+        ] {
+            assert!(parse_host(bad, true).is_err(), "{bad}");
+        }
     }
 }

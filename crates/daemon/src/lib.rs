@@ -9,8 +9,10 @@
 //! - `exec_root`: the exec root kept on a tmpfs; `sqlite`: how the stores open their databases;
 //! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
 //! - [`system`]: host facts for `/version` and `/info`;
-//! - [`server`]: HTTP on UNIX sockets — routing, version negotiation, one module per API area,
-//!   and the one error-kind → status mapping (`server::error`).
+//! - `listen`: the front doors — UNIX sockets (never reachable with the umask's mode) and TCP
+//!   with TLS (`--tlsverify` mutual TLS, `--tls`) or, asked for explicitly, plain TCP;
+//! - [`server`]: HTTP — routing, version negotiation, one module per API area, and the one
+//!   error-kind → status mapping (`server::error`).
 //!
 //! The [`Engine`] is composed explicitly of one struct per subsystem (images, containers, events,
 //! system); volumes and networks join as further fields. Engine services speak domain types (`berth_image` types,
@@ -37,19 +39,18 @@ pub mod events;
 mod exec_root;
 mod filter;
 pub mod images;
+mod listen;
 pub mod networks;
 pub mod server;
 mod sqlite;
 pub mod system;
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_image::snapshot::{OverlaySnapshotter, PlainSnapshotter, Snapshotter};
 use berth_image::ImageStore;
-use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -180,11 +181,20 @@ impl Daemon {
             pid_file,
             exec_root: exec_root::ExecRoot::unmanaged(&config.exec_root),
         };
-        let gid = socket_group(config.group.as_deref())?;
-        for host in &config.hosts {
-            let path = config::socket_path(host)?;
-            let listener = bind_socket(&path, gid)?;
-            daemon.sockets.push(path.clone());
+        let gid = listen::socket_group(config.group.as_deref())?;
+        for host in &config.listeners()? {
+            let bound = match listen::bind(host, gid).await {
+                Ok(b) => b,
+                Err(e) => {
+                    for path in &daemon.sockets {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(e);
+                }
+            };
+            if let config::Listen::Unix(path) = host {
+                daemon.sockets.push(path.clone());
+            }
             let state = server::AppState {
                 engine: engine.clone(),
                 shutdown: rx.clone(),
@@ -193,10 +203,12 @@ impl Daemon {
             let signal = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            tracing::info!(socket = %path.display(), "API listening");
-            daemon
-                .servers
-                .push(tokio::spawn(server::serve(listener, state, signal)));
+            tracing::info!(host = %bound.describe(), "API listening");
+            daemon.servers.push(tokio::spawn(listen::serve(
+                bound,
+                server::app(state),
+                signal,
+            )));
         }
         Ok(daemon)
     }
@@ -251,57 +263,6 @@ fn write_pid_file(path: &Path) -> Result<(), DaemonError> {
     }
     std::fs::write(path, format!("{}\n", std::process::id()))
         .map_err(|e| DaemonError::io("writing pid file", path, e))
-}
-
-/// The gid of the socket group (`None`: keep root's).
-fn socket_group(group: Option<&str>) -> Result<Option<nix::unistd::Gid>, DaemonError> {
-    let Some(name) = group.filter(|g| !g.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(gid) = name.parse::<u32>() {
-        return Ok(Some(nix::unistd::Gid::from_raw(gid)));
-    }
-    match nix::unistd::Group::from_name(name) {
-        Ok(Some(g)) => Ok(Some(g.gid)),
-        Ok(None) => Err(DaemonError::Config(format!(
-            "socket group {name:?} does not exist: create it or pick another with --group"
-        ))),
-        Err(e) => Err(DaemonError::Config(format!(
-            "looking up group {name:?}: {e}"
-        ))),
-    }
-}
-
-/// Binds a UNIX socket (replacing a stale one), mode 0660, group `gid`.
-fn bind_socket(path: &Path, gid: Option<nix::unistd::Gid>) -> Result<UnixListener, DaemonError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| DaemonError::io("creating directory", dir, e))?;
-    }
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(DaemonError::Config(format!(
-                "{} exists and is not a socket; remove it or choose another --host",
-                path.display()
-            )));
-        }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(DaemonError::Unavailable(format!(
-                "another daemon is listening on {}; stop it or choose another --host",
-                path.display()
-            )));
-        }
-        std::fs::remove_file(path)
-            .map_err(|e| DaemonError::io("removing stale socket", path, e))?;
-    }
-    let listener =
-        UnixListener::bind(path).map_err(|e| DaemonError::io("listening on", path, e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| DaemonError::io("setting the mode of", path, e))?;
-    if let Some(gid) = gid {
-        nix::unistd::chown(path, None, Some(gid))
-            .map_err(|e| DaemonError::io("changing the group of", path, e.into()))?;
-    }
-    Ok(listener)
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then stops it gracefully.

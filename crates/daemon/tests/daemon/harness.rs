@@ -35,6 +35,7 @@ impl TestDaemon {
             log_level: "info".to_string(),
             storage_driver: driver,
             shim_binary: None,
+            ..Default::default()
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
