@@ -56,7 +56,7 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::socket::{send, MsgFlags};
 use nix::sys::stat::Mode;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -170,6 +170,17 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     if let Some(join) = args.cgroup_join.take() {
         join.join()?;
     }
+    // Nothing of the runtime's may stay open where the container's code or its cwd can reach it
+    // (CVE-2024-21626): only stdio, the preserved fds and the three we still need.
+    let keep = [
+        Some(args.sync.as_raw_fd()),
+        Some(args.fifo.as_raw_fd()),
+        args.console_socket.as_ref().map(|s| s.as_raw_fd()),
+    ];
+    close_other_fds(
+        args.preserve_fds,
+        &keep.into_iter().flatten().collect::<Vec<_>>(),
+    )?;
     let args = &*args;
     let spec = args.spec;
     let sys = RealSys;
@@ -251,10 +262,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         drop(pty);
         console::make_stdio(slave)?;
     }
-    nix::unistd::chdir(process.cwd()).map_err(sys_err(format!(
-        "chdir to process.cwd {}",
-        process.cwd().display()
-    )))?;
+    enter_cwd(process.cwd())?;
     let argv: Vec<CString> = process
         .args()
         .iter()
@@ -356,6 +364,61 @@ pub fn resolve_program(args: &[String], env: &[String]) -> Result<CString> {
     Err(RuntimeError::Other(format!(
         "process.args[0]: executable {name:?} not found in $PATH inside the container"
     )))
+}
+
+/// Closes every descriptor above stdio except the preserved ones (`3..3+preserve_fds`) and `keep`.
+/// Runs in the process that will become the container's, before anything the container controls
+/// (its cwd, its mounts, its program) is used: an inherited descriptor of a host directory (the
+/// cgroup directory opened for `clone3`, anything of the shim's) would let `cwd` or the program
+/// reach the host through `/proc/self/fd/N` (CVE-2024-21626).
+pub fn close_other_fds(preserve_fds: i32, keep: &[RawFd]) -> Result<()> {
+    let first = 3 + preserve_fds.max(0);
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first as libc::c_uint;
+    for fd in keep {
+        let fd = fd as libc::c_uint;
+        if fd > from {
+            close_range(from, fd - 1)?;
+        }
+        from = fd + 1;
+    }
+    close_range(from, libc::c_uint::MAX)
+}
+
+fn close_range(first: libc::c_uint, last: libc::c_uint) -> Result<()> {
+    // SAFETY: close_range closes descriptors of this process only; the caller keeps every
+    // descriptor an owned object still refers to out of the range (or never uses it again: the
+    // process is the container's from here on, and std objects of the parent are not used).
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+    if rc < 0 {
+        return Err(sys_err("close the runtime's descriptors")(
+            nix::Error::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// Changes to the process's working directory and makes sure it lies inside the container's root:
+/// a cwd reached through a magic link (`/proc/self/fd/N`, `/proc/<pid>/cwd`) can be a directory
+/// outside it, from which `..` walks the host (CVE-2024-21626). The kernel reports such a cwd as
+/// unreachable: `getcwd` fails (ENOENT) or answers a path that does not start with `/`.
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).map_err(sys_err(format!("chdir to process.cwd {}", cwd.display())))?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: getcwd writes at most `buf.len()` bytes into our buffer. The raw syscall (not libc's
+    // wrapper) so the kernel's "(unreachable)" answer is seen as it is.
+    let rc = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    let inside = rc > 0 && buf.first() == Some(&b'/');
+    if !inside {
+        return Err(RuntimeError::Other(format!(
+            "process.cwd {}: the working directory is outside the container's root; refusing to \
+             start (possible container breakout)",
+            cwd.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Marks every descriptor from `first` up close-on-exec, so nothing of the runtime leaks.

@@ -12,6 +12,8 @@
 //! - [`rootfs`]: mounts, devices, `pivot_root`, masked and read-only paths.
 //! - [`cgroups`]: resource limits, v1 and v2, detected at run time.
 //! - [`security`]: capabilities, seccomp, rlimits, user switching, no_new_privs.
+//! - [`sealed_exe`]: the sealed memfd copy of the runtime's executable that container processes are
+//!   cloned from (no container can write the host's binary through `/proc/<pid>/exe`).
 //! - [`sys`]: the seam through which rootfs setup reaches the kernel, with a recording fake for tests.
 
 pub mod cgroups;
@@ -22,6 +24,7 @@ pub mod hooks;
 pub mod init;
 pub mod namespaces;
 pub mod rootfs;
+pub mod sealed_exe;
 pub mod security;
 pub mod spec;
 pub mod sys;

@@ -203,6 +203,15 @@ impl ExecChild<'_> {
         if let Some(join) = self.cgroup_join.take() {
             join.join()?;
         }
+        // Only stdio, the preserved fds and our two sockets stay open (see init::close_other_fds).
+        let keep = [
+            Some(self.sync.as_raw_fd()),
+            self.console_socket.as_ref().map(|s| s.as_raw_fd()),
+        ];
+        init::close_other_fds(
+            self.preserve_fds,
+            &keep.into_iter().flatten().collect::<Vec<_>>(),
+        )?;
         let sys = |what: &'static str| {
             move |source| RuntimeError::Sys {
                 what: what.into(),
@@ -245,7 +254,7 @@ impl ExecChild<'_> {
             drop(pty);
             console::make_stdio(slave)?;
         }
-        nix::unistd::chdir(p.cwd()).map_err(sys("chdir to process.cwd"))?;
+        init::enter_cwd(p.cwd())?;
         let cstrings = |v: &Option<Vec<String>>, field: &str| -> Result<Vec<CString>> {
             v.iter()
                 .flatten()
