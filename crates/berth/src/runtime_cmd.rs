@@ -164,7 +164,7 @@ struct ExecArgs {
 
 /// Runs one `berth runtime` command; returns the process exit status.
 pub fn main(args: RuntimeArgs) -> i32 {
-    match dispatch(&args) {
+    match seal(&args).and_then(|()| dispatch(&args)) {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
@@ -175,6 +175,18 @@ pub fn main(args: RuntimeArgs) -> i32 {
             1
         }
     }
+}
+
+/// The verbs that clone into a container run from a sealed copy of this executable (see
+/// `berth_runtime::sealed_exe`): re-exec through one unless already running from it.
+fn seal(args: &RuntimeArgs) -> Result<()> {
+    if matches!(
+        args.command,
+        RuntimeCommand::Create(_) | RuntimeCommand::Run { .. } | RuntimeCommand::Exec(_)
+    ) {
+        berth_runtime::sealed_exe::reexec_sealed()?;
+    }
+    Ok(())
 }
 
 fn log_error(path: &Path, format: LogFormat, msg: &str) {

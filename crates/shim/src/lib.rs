@@ -17,6 +17,10 @@
 //! 3.6 MB and 3.8 MB dynamically linked; the multi-call `berth` binary (11 MB) sits at about 7 MB
 //! in the same kind of loop. So the daemon execs `berth-shim` (same arguments, see [`protocol`]).
 //!
+//! The shim runs from a sealed in-memory copy of its executable (`berth_runtime::sealed_exe`): the
+//! daemon execs every shim from one such copy, and a shim started otherwise re-execs itself through
+//! one before anything else, so no container process can write the host's binary.
+//!
 //! Wiring into the multi-call binary: before any argument parsing, when `argv[1] == "shim"`, call
 //! `std::process::exit(berth_shim::main(std::env::args_os().skip(2)))`; nothing may open a file
 //! before that (the ready pipe is fd 3).
@@ -43,7 +47,16 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString>,
 {
+    // Containers are cloned from the shim: it must run from a sealed copy of its executable
+    // (the daemon execs it from one; anything else re-execs here, fd 3 staying open).
+    let sealed = berth_runtime::sealed_exe::reexec_sealed();
     let ready = daemonize::Ready::take();
+    if let Err(e) = sealed {
+        let msg = format!("shim: {e}");
+        eprintln!("{msg}");
+        ready.fail(&msg);
+        return 1;
+    }
     let cfg = match protocol::ShimConfig::from_args(args).map_err(|e| e.to_string()) {
         Ok(cfg) => absolute(cfg),
         Err(e) => Err(e),

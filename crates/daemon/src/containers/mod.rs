@@ -177,7 +177,12 @@ pub(crate) struct Inner {
     pub images: ImageService,
     pub events: Events,
     pub paths: Paths,
+    /// Where shims are exec'ed from: the sealed copy's `/proc/self/fd` path.
     pub shim_exe: PathBuf,
+    /// The sealed in-memory copy of the shim's executable that every shim runs from (its
+    /// descriptor must live as long as the service): containers are cloned from shims, so none
+    /// of them can reach the host's binary through `/proc/<pid>/exe` (CVE-2019-5736).
+    _shim_copy: berth_runtime::sealed_exe::SealedExe,
     pub networks: Option<crate::networks::NetworkService>,
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Exec instances (see [`exec`]).
@@ -207,6 +212,8 @@ impl ContainerService {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DaemonError::io("creating directory", dir, e))?;
         }
+        let shim_copy = berth_runtime::sealed_exe::SealedExe::copy_of(&opts.shim_exe)
+            .map_err(|e| DaemonError::Config(format!("shim executable: {e}")))?;
         let store = ContainerStore::open(&opts.data_root.join("containers.db"))?;
         let mut table = BTreeMap::new();
         for c in store.load_all()? {
@@ -218,7 +225,8 @@ impl ContainerService {
                 images,
                 events,
                 paths,
-                shim_exe: opts.shim_exe.clone(),
+                shim_exe: shim_copy.path(),
+                _shim_copy: shim_copy,
                 networks: opts.networks.clone(),
                 table: Mutex::new(table),
                 execs: exec::ExecTable::default(),
