@@ -97,4 +97,12 @@ fn a_working_dir_through_proc_self_fd_never_reaches_the_host() {
         }
     }
     d.ok(&["rm", "-f", "target"]);
+    // A relative one is refused at create, with Docker's words.
+    let out = d.docker(&["run", "--rm", "-w", "rel/dir", "busybox", "pwd"]);
+    assert_eq!(code(&out), 125, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("it needs to be an absolute path"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -63,6 +63,31 @@ fn command(
     (entrypoint, cmd)
 }
 
+/// Checks a working directory as Docker does (absolute, or empty for the default) and cleans it
+/// lexically. The runtime refuses a cwd that ends up outside the container's root whatever path
+/// led there (`/proc/self/fd/N`); this refuses the relative ones early, with Docker's words.
+fn working_dir(dir: &str) -> Result<String, DaemonError> {
+    if dir.is_empty() {
+        return Ok(String::new());
+    }
+    if !dir.starts_with('/') {
+        return Err(DaemonError::InvalidArgument(format!(
+            "the working directory '{dir}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in dir.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
 /// The config inspect shows: the request's merged with the image's.
 fn merged_config(img: &ImageDetails, req: &ContainerConfig, image_name: &str) -> ContainerConfig {
     let ic = img.container_config();
@@ -236,8 +261,11 @@ impl ContainerService {
         let mut host = req.host_config.clone();
         let warnings = validate_host(&mut host)?;
         super::health::validate(req.config.healthcheck.as_ref())?;
+        working_dir(&req.config.working_dir)?;
         let img = self.inner.images.inspect(&req.config.image).await?;
-        let config = merged_config(&img, &req.config, &req.config.image);
+        let mut config = merged_config(&img, &req.config, &req.config.image);
+        // The image's WorkingDir is the image author's: held to the same rule, and cleaned.
+        config.working_dir = working_dir(&config.working_dir)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
         argv.extend(config.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -361,5 +389,21 @@ mod tests {
             ..Default::default()
         };
         assert!(validate_host(&mut h).is_err());
+    }
+
+    #[test]
+    fn working_dirs_are_absolute_and_clean() {
+        assert_eq!(working_dir("").ok().as_deref(), Some(""));
+        assert_eq!(
+            working_dir("/a//b/./c/../d/").ok().as_deref(),
+            Some("/a/b/d")
+        );
+        assert_eq!(working_dir("/../../etc").ok().as_deref(), Some("/etc"));
+        let err = working_dir("relative/dir").err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("it needs to be an absolute path")),
+            "{err:?}"
+        );
     }
 }
