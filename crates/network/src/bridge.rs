@@ -5,6 +5,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::ifname::IfName;
 use crate::ipam::{choose_default_subnet, IpamError, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
 
@@ -18,33 +19,18 @@ pub enum BridgeError {
     Netlink { name: String, source: NetlinkError },
     #[error("bridge {name}: a link of that name exists but could not be found again")]
     Vanished { name: String },
-    #[error("invalid bridge name {0:?}: use 1 to 15 characters without '/', ':' or spaces")]
-    InvalidName(String),
     #[error(transparent)]
     Ipam(#[from] IpamError),
-}
-
-/// Checks a Linux interface name (IFNAMSIZ is 16 including the terminating NUL).
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
 }
 
 /// Creates bridge `name` if missing, gives it `gateway/prefix` and brings it up; returns its index.
 pub fn ensure(
     nl: &mut Netlink,
-    name: &str,
+    name: &IfName,
     gateway: Ipv4Addr,
     prefix: u8,
 ) -> Result<u32, BridgeError> {
-    if !valid_ifname(name) {
-        return Err(BridgeError::InvalidName(name.to_string()));
-    }
+    let name = name.as_str();
     let wrap = |source| BridgeError::Netlink {
         name: name.to_string(),
         source,
@@ -68,7 +54,8 @@ pub fn ensure(
     Ok(index)
 }
 
-/// Deletes bridge `name`; a missing bridge is not an error.
+/// Deletes bridge `name`; a missing bridge is not an error. Any name goes (netlink takes it as
+/// bytes), so a bridge made under rules older than [`IfName`]'s can still be removed.
 pub fn remove(nl: &mut Netlink, name: &str) -> Result<(), BridgeError> {
     let wrap = |source| BridgeError::Netlink {
         name: name.to_string(),
@@ -90,18 +77,4 @@ pub fn pick_subnet(nl: &mut Netlink, existing: &[Subnet]) -> Result<Subnet, Brid
         source,
     })?;
     Ok(choose_default_subnet(&routes, existing)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interface_names() {
-        assert!(valid_ifname("berth0"));
-        assert!(valid_ifname("br-0123456789ab"));
-        assert!(!valid_ifname("br-0123456789abc"));
-        assert!(!valid_ifname("a/b"));
-        assert!(!valid_ifname(""));
-    }
 }

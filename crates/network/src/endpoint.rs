@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
 
-use crate::bridge::valid_ifname;
+use crate::ifname::IfName;
 use crate::netlink::{Netlink, NetlinkError, VethPeer};
 use crate::netns::{run_in, NetnsError};
 
@@ -24,8 +24,11 @@ pub enum EndpointError {
     Netlink { veth: String, source: NetlinkError },
     #[error("endpoint {veth}: {source}")]
     Netns { veth: String, source: NetnsError },
-    #[error("endpoint {0}: invalid interface name; use 1 to 15 characters")]
-    InvalidName(String),
+    #[error("endpoint {veth}: {source}")]
+    InvalidName {
+        veth: String,
+        source: crate::ifname::InvalidIfName,
+    },
     #[error("invalid MAC address {0:?}: expected six hex bytes such as 02:42:ac:11:00:02")]
     InvalidMac(String),
 }
@@ -94,10 +97,11 @@ pub fn attach(
     cfg: &EndpointConfig,
 ) -> Result<(), EndpointError> {
     let veth = cfg.host_ifname.clone();
-    for name in [&cfg.host_ifname, &cfg.ifname] {
-        if !valid_ifname(name) {
-            return Err(EndpointError::InvalidName(name.clone()));
-        }
+    for name in [&cfg.bridge, &cfg.host_ifname, &cfg.ifname] {
+        IfName::new(name).map_err(|source| EndpointError::InvalidName {
+            veth: veth.clone(),
+            source,
+        })?;
     }
     let nl_err = |source| EndpointError::Netlink {
         veth: veth.clone(),
@@ -282,6 +286,6 @@ mod tests {
         assert_eq!(a, host_ifname("c0ffee/net1"));
         assert_ne!(a, host_ifname("c0ffee/net2"));
         assert_eq!(a.len(), 11);
-        assert!(valid_ifname(&a));
+        assert!(IfName::new(&a).is_ok());
     }
 }

@@ -17,11 +17,16 @@
 //! (traffic from the host itself, to any of its addresses). Traffic to
 //! 127.0.0.1 is DNATed too: each bridge gets `route_localnet=1` so the kernel routes a 127.0.0.1-sourced
 //! packet onto it, and the table masquerades such packets to the bridge's address. No userland proxy runs.
+//!
+//! No text from outside is ever pasted into the ruleset: bridges are [`IfName`]s (letters, digits,
+//! `-`, `_`, `.`), addresses, subnets, ports and protocols are typed values, and the table's name
+//! is the daemon's own.
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::process::{Command, Stdio};
 
+use crate::ifname::IfName;
 use crate::ipam::Subnet;
 use crate::ports::PortMapping;
 
@@ -39,7 +44,8 @@ pub enum FirewallError {
 /// One network as the firewall sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRules {
-    pub bridge: String,
+    /// A checked name: it is written into the ruleset in quotes.
+    pub bridge: IfName,
     pub subnet: Subnet,
     /// `--internal`: no traffic in or out of the bridge except among its containers.
     pub internal: bool,
@@ -120,7 +126,7 @@ impl Default for Firewall {
     }
 }
 
-fn quote_list(names: &[&str]) -> String {
+fn quote_list(names: &[&IfName]) -> String {
     names
         .iter()
         .map(|n| format!("\"{n}\""))
@@ -150,7 +156,7 @@ impl Firewall {
             }
         }
         if desired.networks.len() > 1 {
-            let all: Vec<&str> = desired.networks.iter().map(|n| n.bridge.as_str()).collect();
+            let all: Vec<&IfName> = desired.networks.iter().map(|n| &n.bridge).collect();
             let set = quote_list(&all);
             let _ = writeln!(s, "    iifname {{ {set} }} oifname {{ {set} }} drop");
         }
@@ -358,12 +364,12 @@ mod tests {
         let desired = Desired {
             networks: vec![
                 NetworkRules {
-                    bridge: "berth0".into(),
+                    bridge: IfName::new("berth0").unwrap(),
                     subnet: "172.17.0.0/16".parse().unwrap(),
                     internal: false,
                 },
                 NetworkRules {
-                    bridge: "br-1".into(),
+                    bridge: IfName::new("br-1").unwrap(),
                     subnet: "172.18.0.0/16".parse().unwrap(),
                     internal: true,
                 },
@@ -401,6 +407,35 @@ mod tests {
         assert!(s.contains("dnat to ip daddr . meta l4proto . th dport map @publish_ip"));
         // Same-bridge traffic is accepted before the isolation drop.
         assert!(s.find("iifname \"berth0\" oifname \"berth0\" accept") < s.find("iifname {"));
+    }
+
+    #[test]
+    fn bridge_names_are_written_as_plain_quoted_words() {
+        // `x"accept#` would close the quotes and comment out the rest of the line:
+        // `oifname "x"accept#" drop` is `oifname "x" accept` to nft. It cannot be an IfName.
+        assert!(IfName::new("x\"accept#").is_err());
+        let fw = Firewall::default();
+        let bridge = IfName::new("a-b_c.d").unwrap();
+        let desired = Desired {
+            networks: vec![NetworkRules {
+                bridge,
+                subnet: "10.9.0.0/24".parse().unwrap(),
+                internal: true,
+            }],
+            ports: vec![],
+        };
+        let s = fw.render(&desired);
+        for want in [
+            "    iifname \"a-b_c.d\" oifname \"a-b_c.d\" accept\n",
+            "    iifname \"a-b_c.d\" drop\n",
+            "    oifname \"a-b_c.d\" drop\n",
+        ] {
+            assert!(s.contains(want), "{want:?} in {s}");
+        }
+        for line in s.lines() {
+            assert_eq!(line.matches('"').count() % 2, 0, "{line}");
+            assert!(!line.contains('#'), "{line}");
+        }
     }
 
     fn mapping(

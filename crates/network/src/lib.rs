@@ -4,6 +4,7 @@
 //! - [`netns`]: sockets created inside another network namespace by a short-lived helper thread
 //!   (the caller's threads never `setns`, so a multi-threaded daemon may use it);
 //! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes);
+//! - [`ifname`]: checked interface names, the only kind the firewall and the bridges take;
 //! - [`bridge`], [`endpoint`]: Linux bridges and per-container veth endpoints;
 //! - [`firewall`]: Berth's own nftables table (masquerade, isolation, published ports) and [`ports`]
 //!   (parsing and allocating published ports);
@@ -15,6 +16,7 @@ pub mod dns;
 pub mod endpoint;
 pub mod files;
 pub mod firewall;
+pub mod ifname;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;

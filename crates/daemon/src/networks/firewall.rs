@@ -15,6 +15,7 @@
 use std::sync::atomic::Ordering;
 
 use berth_network::firewall::{Desired, NetworkRules};
+use berth_network::ifname::IfName;
 
 use super::model::Driver;
 use super::{internal, NetworkService, State};
@@ -44,7 +45,8 @@ impl NetworkService {
             .filter(|n| n.driver == Driver::Bridge)
             .filter_map(|n| {
                 Some(NetworkRules {
-                    bridge: n.bridge.clone(),
+                    // A record with a name not valid now has no bridge (see `checked_bridge`).
+                    bridge: IfName::new(&n.bridge).ok()?,
                     subnet: n.pool.as_ref()?.subnet,
                     internal: n.internal,
                 })

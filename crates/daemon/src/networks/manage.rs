@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use berth_network::ifname::IfName;
 use berth_network::ipam::{Pool, PoolRequest, Subnet};
 
 use super::model::{Driver, Network};
@@ -118,6 +119,29 @@ fn removal_refused(n: &Network) -> Option<DaemonError> {
     )))
 }
 
+/// The option naming a bridge network's Linux bridge.
+const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+
+/// The Linux bridge of a new network: its `com.docker.network.bridge.name` option, checked
+/// (it is written into the nftables ruleset), else `prefix` and the start of the network's ID.
+fn bridge_name(
+    options: &BTreeMap<String, String>,
+    id: &str,
+    prefix: &str,
+) -> Result<IfName, DaemonError> {
+    let name = match options.get(BRIDGE_NAME) {
+        Some(b) => b.clone(),
+        None => format!("{prefix}{}", id.get(..15 - prefix.len()).unwrap_or(id)),
+    };
+    IfName::new(&name).map_err(|e| {
+        DaemonError::InvalidArgument(format!(
+            "invalid bridge name {:?} in option {BRIDGE_NAME}: {}; an interface name is 1 to 15 \
+             letters, digits, '-', '_' or '.'",
+            e.name, e.reason
+        ))
+    })
+}
+
 impl NetworkService {
     /// Index of the network named `name_or_id` (name, full ID, unique ID prefix).
     pub(crate) fn find(networks: &[Network], name_or_id: &str) -> Result<usize, DaemonError> {
@@ -174,6 +198,8 @@ impl NetworkService {
                 req.name
             )));
         }
+        let id = new_id()?;
+        let bridge = bridge_name(&req.options, &id, &self.inner.naming.bridge_prefix)?;
         let mut st = self.state();
         if st
             .networks
@@ -224,19 +250,6 @@ impl NetworkService {
             }
             other => DaemonError::InvalidArgument(other.to_string()),
         })?;
-        let id = new_id()?;
-        let bridge = match req.options.get("com.docker.network.bridge.name") {
-            Some(b) => b.clone(),
-            None => {
-                let prefix = &self.inner.naming.bridge_prefix;
-                format!("{prefix}{}", &id[..15 - prefix.len()])
-            }
-        };
-        if !berth_network::bridge::valid_ifname(&bridge) {
-            return Err(DaemonError::InvalidArgument(format!(
-                "invalid bridge name {bridge:?}: use 1 to 15 characters"
-            )));
-        }
         let mut nl = netlink()?;
         berth_network::bridge::ensure(&mut nl, &bridge, pool.gateway, pool.subnet.prefix())
             .map_err(|e| internal("creating the bridge", e))?;
@@ -245,7 +258,7 @@ impl NetworkService {
             name: req.name.clone(),
             created: crate::events::now_nanos(),
             driver: Driver::Bridge,
-            bridge: bridge.clone(),
+            bridge: bridge.to_string(),
             pool: Some(pool),
             internal: req.internal,
             labels: req.labels.clone(),
@@ -254,7 +267,7 @@ impl NetworkService {
             endpoints: BTreeMap::new(),
         };
         if let Err(e) = self.inner.store.put(&n) {
-            let _ = berth_network::bridge::remove(&mut nl, &bridge);
+            let _ = berth_network::bridge::remove(&mut nl, bridge.as_str());
             return Err(e);
         }
         st.networks.push(n);
@@ -332,6 +345,47 @@ mod tests {
         Network {
             labels: BTreeMap::from([("a".to_string(), "1".to_string())]),
             ..fixtures::network(name, predefined, used.then(fixtures::endpoint))
+        }
+    }
+
+    #[test]
+    fn bridge_names_are_checked_before_anything_is_made() {
+        let id = "0123456789abcdef".repeat(4);
+        let opts = |v: &str| BTreeMap::from([(BRIDGE_NAME.to_string(), v.to_string())]);
+        assert_eq!(
+            bridge_name(&BTreeMap::new(), &id, "br-").unwrap().as_str(),
+            "br-0123456789ab"
+        );
+        assert_eq!(
+            bridge_name(&BTreeMap::new(), &id, "b1a2b3c-")
+                .unwrap()
+                .as_str(),
+            "b1a2b3c-0123456"
+        );
+        assert_eq!(
+            bridge_name(&opts("mybr0"), &id, "br-").unwrap().as_str(),
+            "mybr0"
+        );
+        for bad in [
+            "x\"accept#",
+            "a;b",
+            "a{b",
+            "a#b",
+            "a b",
+            "a/b",
+            "..",
+            "",
+            "abcdefghijklmnop",
+        ] {
+            match bridge_name(&opts(bad), &id, "br-") {
+                Err(DaemonError::InvalidArgument(m)) => assert!(
+                    m.starts_with(&format!(
+                        "invalid bridge name {bad:?} in option {BRIDGE_NAME}"
+                    )),
+                    "{m}"
+                ),
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
     }
 

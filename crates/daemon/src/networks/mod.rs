@@ -160,14 +160,12 @@ impl NetworkService {
         let mut nl = netlink()?;
         let st = svc.state();
         for n in st.networks.iter().filter(|n| n.driver == Driver::Bridge) {
+            let Some(bridge) = n.checked_bridge() else {
+                continue;
+            };
             if let Some(pool) = &n.pool {
-                berth_network::bridge::ensure(
-                    &mut nl,
-                    &n.bridge,
-                    pool.gateway,
-                    pool.subnet.prefix(),
-                )
-                .map_err(|e| internal("creating the bridge", e))?;
+                berth_network::bridge::ensure(&mut nl, &bridge, pool.gateway, pool.subnet.prefix())
+                    .map_err(|e| internal("creating the bridge", e))?;
             }
             if n.has_dns() {
                 for (cid, ep) in &n.endpoints {

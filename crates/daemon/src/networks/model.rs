@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use berth_network::ifname::IfName;
 use berth_network::ipam::Pool;
 use berth_network::ports::PortMapping;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,19 @@ impl Network {
     /// User-defined networks get the embedded DNS server.
     pub fn has_dns(&self) -> bool {
         self.driver == Driver::Bridge && !self.predefined
+    }
+
+    /// The bridge as the firewall and the bridge functions take it; `None` (logged) for a
+    /// record from before names were checked whose name is not a valid one now: such a
+    /// network gets no bridge, no rules and no endpoints, and can only be removed.
+    pub fn checked_bridge(&self) -> Option<IfName> {
+        match IfName::new(&self.bridge) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(network = %self.name, error = %e, "ignoring the network's bridge; remove the network");
+                None
+            }
+        }
     }
 }
 

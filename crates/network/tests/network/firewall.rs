@@ -83,12 +83,12 @@ fn networks_are_isolated_and_published_ports_reach_the_container() {
     let mut desired = Desired {
         networks: vec![
             NetworkRules {
-                bridge: b1.name.clone(),
+                bridge: b1.ifname(),
                 subnet: subnet("10.232.1.0/24"),
                 internal: false,
             },
             NetworkRules {
-                bridge: b2.name.clone(),
+                bridge: b2.ifname(),
                 subnet: subnet("10.232.2.0/24"),
                 internal: false,
             },
@@ -207,7 +207,7 @@ fn internal_networks_have_no_way_out() {
     let table = Table::new();
     let desired = Desired {
         networks: vec![NetworkRules {
-            bridge: b1.name.clone(),
+            bridge: b1.ifname(),
             subnet: "10.233.1.0/24".parse().unwrap(),
             internal: true,
         }],

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use berth_network::bridge;
+use berth_network::ifname::IfName;
 use berth_network::netlink::Netlink;
 
 /// Whether root tests run; panics when opted in without root (they must fail, not skip).
@@ -90,8 +91,13 @@ impl Bridge {
         let mut nl = Netlink::open().expect("netlink");
         // Own the name before creating, so a failing `ensure` is still cleaned up.
         let guard = Bridge { name };
-        bridge::ensure(&mut nl, &guard.name, gateway, prefix).expect("create bridge");
+        bridge::ensure(&mut nl, &guard.ifname(), gateway, prefix).expect("create bridge");
         guard
+    }
+
+    /// The name as the firewall and [`bridge::ensure`] take it.
+    pub fn ifname(&self) -> IfName {
+        IfName::new(&self.name).expect("a valid test bridge name")
     }
 }
 
