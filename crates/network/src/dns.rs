@@ -11,6 +11,10 @@
 //! Answers: A for known names (AA set); AAAA for known names is an empty NOERROR (IPv4 only for now);
 //! PTR for known addresses; everything else is forwarded verbatim with a timeout (SERVFAIL on failure),
 //! and answered NXDOMAIN when no upstream is configured.
+//!
+//! Forwarding is off ([`Resolver::forward`]) for a container only on `--internal` networks: its
+//! queries would leave from the host's namespace, past the network's isolation, and could carry
+//! data out (moby's CVE-2024-29018). As moby answers then: SERVFAIL, nothing sent anywhere.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -93,6 +97,9 @@ pub struct Resolver {
     pub networks: Vec<String>,
     /// The host's resolvers (from its resolv.conf, loopback ones included: queries leave from the host).
     pub upstreams: Vec<SocketAddr>,
+    /// Whether unknown names go to `upstreams` at all: false when the container has no network
+    /// with outside access (only `--internal` ones); they are answered SERVFAIL then.
+    pub forward: bool,
     pub timeout: Duration,
 }
 
@@ -210,6 +217,9 @@ impl Resolver {
             }
         }
         let _ = TYPE_AAAA;
+        if !self.forward {
+            return Some(respond(&q, RCODE_SERVFAIL, false, &[]));
+        }
         if self.upstreams.is_empty() {
             return Some(respond(&q, RCODE_NXDOMAIN, false, &[]));
         }

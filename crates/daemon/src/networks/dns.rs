@@ -4,6 +4,10 @@
 //! thread until [`DnsServer::stop`]; plus what the servers answer from: the names of the
 //! container's endpoints ([`dns_insert`]) and its upstreams (its `--dns`, else the host's
 //! resolvers; recorded on its endpoints so that a daemon restart forwards to the same ones).
+//!
+//! Forwarding is on only for a container with a way out ([`forwards`]): one only on `--internal`
+//! networks gets SERVFAIL for other names and its upstreams are never asked, since the queries
+//! would leave from the host's namespace, past the network's isolation (moby's CVE-2024-29018).
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
@@ -17,7 +21,7 @@ use berth_network::dns::{serve_tcp, serve_udp, DnsTable, Resolver};
 use berth_network::files::EMBEDDED_DNS;
 use berth_network::netns::{self, SocketKind};
 
-use super::model::{Endpoint, Network};
+use super::model::{Driver, Endpoint, Network};
 use super::{NetworkService, State};
 use crate::containers::model::Container;
 use crate::error::DaemonError;
@@ -43,6 +47,15 @@ pub fn dns_insert(table: &DnsTable, net: &str, container_id: &str, ep: &Endpoint
         table.insert(net, a, ep.ip);
     }
     table.insert(net, &container_id[..12.min(container_id.len())], ep.ip);
+}
+
+/// Whether the embedded DNS of container `id` forwards names it does not know: only when one of
+/// its active endpoints is on a network with outside access (a bridge network that is not
+/// `--internal`), as moby decides since its fix for CVE-2024-29018.
+pub(crate) fn forwards(networks: &[Network], id: &str) -> bool {
+    networks.iter().any(|n| {
+        n.driver == Driver::Bridge && !n.internal && n.endpoints.get(id).is_some_and(|e| e.active)
+    })
 }
 
 pub(crate) fn dns_networks(networks: &[Network], id: &str) -> Vec<String> {
@@ -77,7 +90,15 @@ pub(crate) fn restart_dns(
     if nets.is_empty() {
         return Ok(());
     }
-    let server = DnsServer::start(id, netns_path, svc.inner.dns_table.clone(), nets, upstreams)?;
+    let forward = forwards(&st.networks, id);
+    let server = DnsServer::start(
+        id,
+        netns_path,
+        svc.inner.dns_table.clone(),
+        nets,
+        upstreams,
+        forward,
+    )?;
     st.live.dns.insert(id.to_string(), server);
     Ok(())
 }
@@ -104,13 +125,15 @@ pub(crate) fn upstreams(c: &Container) -> Vec<IpAddr> {
 }
 
 impl DnsServer {
-    /// Binds 127.0.0.11:53 (udp + tcp) in the namespace at `netns_path` and serves `networks`.
+    /// Binds 127.0.0.11:53 (udp + tcp) in the namespace at `netns_path` and serves `networks`;
+    /// other names go to `upstreams` only with `forward` (see [`forwards`]).
     pub fn start(
         id: &str,
         netns_path: &Path,
         table: Arc<DnsTable>,
         networks: Vec<String>,
         upstreams: Vec<SocketAddr>,
+        forward: bool,
     ) -> Result<DnsServer, DaemonError> {
         let fail = |e: netns::NetnsError| {
             DaemonError::Internal(format!(
@@ -129,6 +152,7 @@ impl DnsServer {
             table,
             networks,
             upstreams: upstreams.clone(),
+            forward,
             timeout: Duration::from_secs(3),
         };
         let stop = Arc::new(AtomicBool::new(false));
@@ -193,6 +217,26 @@ mod tests {
             dns_upstreams: ups,
             ..crate::networks::model::fixtures::endpoint()
         }
+    }
+
+    #[test]
+    fn only_a_container_with_a_way_out_forwards() {
+        let id = "c".repeat(64);
+        let internal = |name: &str, active: bool| Network {
+            internal: true,
+            ..network(name, false, Some(endpoint(active, None)))
+        };
+        let open = |name: &str, active: bool| network(name, false, Some(endpoint(active, None)));
+        // Only internal networks: no forwarding (the CVE-2024-29018 class).
+        assert!(!forwards(&[internal("int", true)], &id));
+        assert!(!forwards(&[internal("a", true), internal("b", true)], &id));
+        // One network with outside access is enough, the default bridge included.
+        assert!(forwards(&[internal("int", true), open("ext", true)], &id));
+        let bridge = network("bridge", true, Some(endpoint(true, None)));
+        assert!(forwards(&[internal("int", true), bridge], &id));
+        // An open network the container is not running on does not count, nor another's.
+        assert!(!forwards(&[internal("int", true), open("ext", false)], &id));
+        assert!(!forwards(&[open("ext", true)], &"d".repeat(64)));
     }
 
     #[test]

@@ -272,6 +272,7 @@ impl NetworkService {
                 self.inner.dns_table.clone(),
                 dns_nets,
                 ups,
+                dns::forwards(&st.networks, &c.id),
             )?;
             st.live.dns.insert(c.id.clone(), server);
         }
@@ -382,8 +383,9 @@ impl NetworkService {
         if !dns_nets.is_empty() && !st.live.dns.contains_key(id) {
             let ups = dns::recorded_upstreams(&st.networks, id)
                 .unwrap_or_else(|| dns::host_upstreams(&dns::host_resolv().nameservers));
-            match dns::DnsServer::start(id, netns_path, self.inner.dns_table.clone(), dns_nets, ups)
-            {
+            let forward = dns::forwards(&st.networks, id);
+            let table = self.inner.dns_table.clone();
+            match dns::DnsServer::start(id, netns_path, table, dns_nets, ups, forward) {
                 Ok(s) => {
                     st.live.dns.insert(id.to_string(), s);
                 }
@@ -503,6 +505,7 @@ impl NetworkService {
                     self.inner.dns_table.clone(),
                     nets,
                     upstreams,
+                    dns::forwards(&st.networks, container_id),
                 )?;
                 st.live.dns.insert(container_id.to_string(), server);
             }

@@ -9,6 +9,7 @@ fn resolver(upstreams: Vec<SocketAddr>) -> Resolver {
         table,
         networks: vec!["front".into()],
         upstreams,
+        forward: true,
         timeout: Duration::from_millis(500),
     }
 }
@@ -85,6 +86,37 @@ fn unknown_names_are_forwarded_and_dead_upstreams_give_servfail() {
     let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
     let r = resolver(vec![dead.local_addr().unwrap()]);
     assert_eq!(ask(&r, "example.test", qtype::A), (RCODE_SERVFAIL, vec![]));
+}
+
+#[test]
+fn without_forwarding_unknown_names_are_servfail_and_nothing_is_sent() {
+    // An upstream that would answer; it must never see a query.
+    let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+    up.set_nonblocking(true).unwrap();
+    let r = Resolver {
+        forward: false,
+        ..resolver(vec![up.local_addr().unwrap()])
+    };
+    assert_eq!(ask(&r, "example.test", qtype::A), (RCODE_SERVFAIL, vec![]));
+    assert_eq!(
+        ask(&r, "example.test", qtype::AAAA),
+        (RCODE_SERVFAIL, vec![])
+    );
+    assert_eq!(
+        ask(&r, "9.9.9.9.in-addr.arpa", qtype::PTR),
+        (RCODE_SERVFAIL, vec![])
+    );
+    // Names on the container's networks still resolve.
+    assert_eq!(
+        ask(&r, "web", qtype::A),
+        (0, vec![Ipv4Addr::new(10, 5, 0, 2)])
+    );
+    let mut buf = [0u8; 512];
+    let got = up.recv_from(&mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the upstream was asked: {got:?}"
+    );
 }
 
 #[test]

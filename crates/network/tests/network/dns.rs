@@ -43,6 +43,7 @@ fn embedded_dns_answers_names_aliases_and_nxdomain_inside_the_namespace() {
         table,
         networks: vec!["net1".into()],
         upstreams: vec![],
+        forward: true,
         timeout: Duration::from_secs(1),
     };
     let server = socket_in(
@@ -129,6 +130,7 @@ fn embedded_dns_answers_over_tcp_and_aaaa_of_a_known_name_is_empty_noerror() {
         table,
         networks: vec!["net1".into()],
         upstreams: vec![up_addr],
+        forward: true,
         timeout: Duration::from_secs(3),
     };
     let addr = SocketAddrV4::new(EMBEDDED_DNS, 53);
