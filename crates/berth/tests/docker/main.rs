@@ -14,6 +14,7 @@ mod health;
 mod hostconfig;
 mod lifecycle;
 mod logs_rotation;
+mod net_security;
 mod network;
 mod reliability;
 mod restart;

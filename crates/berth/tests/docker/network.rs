@@ -3,7 +3,7 @@
 //! `none`, `host` and `container:` modes, and Docker's errors for bad input. Traffic stays on
 //! this machine (loopback and the test daemon's own bridges).
 
-mod support;
+pub(crate) mod support;
 
 use std::time::Duration;
 

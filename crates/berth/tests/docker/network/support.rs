@@ -105,6 +105,11 @@ impl FakeDns {
         }
     }
 
+    /// Every name asked so far, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.seen.lock().expect("names lock").clone()
+    }
+
     pub fn saw(&self, name: &str) -> bool {
         self.seen
             .lock()
