@@ -33,6 +33,9 @@ pub enum ImageError {
     Digest(#[from] berth_oci::DigestError),
     #[error("invalid archive: {0}")]
     Archive(String),
+    /// A loaded archive is larger than [`crate::store::Limits::load_bytes`].
+    #[error("the archive is larger than the load limit of {limit} bytes uncompressed; refusing (nothing was stored)")]
+    LoadTooLarge { limit: u64 },
     #[error("invalid image {what}: {reason}")]
     Invalid { what: String, reason: String },
     #[error("invalid image: {0}")]
@@ -80,6 +83,7 @@ impl ImageError {
             | ImageError::Reference(_)
             | ImageError::Digest(_)
             | ImageError::Archive(_)
+            | ImageError::LoadTooLarge { .. }
             | ImageError::Invalid { .. }
             | ImageError::Verify(_)
             | ImageError::Manifest(_)

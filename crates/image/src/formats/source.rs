@@ -1,17 +1,22 @@
 //! [`Source`]: the files of an archive or a layout directory, by their path inside it.
 //!
 //! A tar stream (plain or compressed) is spooled into a private temp directory first, because the
-//! formats name their files in any order (Docker writes `manifest.json` last). Paths are kept as
+//! formats name their files in any order (Docker writes `manifest.json` last). The spool is bounded:
+//! the uncompressed stream and the members' sizes (sparse ones expanded) by a cap, the headers before
+//! one member by the layer applier's header budget; on any failure the temp directory goes away. Paths are kept as
 //! names only — nothing in the archive chooses where a file lands — and `..` or absolute names are
 //! refused. Symlinks and hardlinks between archive members (older `docker save` links duplicate
 //! layers) are resolved inside the archive.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::error::{ImageError, IoContext};
+use crate::layer::{HeaderWindow, HEADER_BUDGET};
 
 /// Files by archive path.
 #[derive(Debug)]
@@ -40,28 +45,57 @@ fn clean(name: &str) -> Result<String, ImageError> {
 }
 
 impl Source {
-    /// Spools a tar stream (plain, gzip or zstd) into a temp dir under `spool_in`.
-    pub fn from_tar(reader: impl Read, spool_in: &Path) -> Result<Source, ImageError> {
+    /// Spools a tar stream (plain, gzip or zstd) into a temp dir under `spool_in`, refusing
+    /// archives of more than `max_bytes` uncompressed ([`ImageError::LoadTooLarge`]).
+    pub fn from_tar(
+        reader: impl Read,
+        spool_in: &Path,
+        max_bytes: u64,
+    ) -> Result<Source, ImageError> {
         let spool = tempfile::Builder::new()
             .prefix("load-")
             .tempdir_in(spool_in)
             .at(spool_in)?;
-        let corrupt = |e: io::Error| {
+        let (_, plain) = crate::layer::decompress(reader).map_err(|e| {
             ImageError::archive(format!("the tar stream is truncated or corrupt: {e}"))
+        })?;
+        let capped = Capped::new(plain, max_bytes);
+        let (read, window) = (capped.read.clone(), capped.window.clone());
+        // Why reading failed: the cap, the header budget, or a broken stream.
+        let failed = |e: io::Error| {
+            if read.get() > max_bytes {
+                ImageError::LoadTooLarge { limit: max_bytes }
+            } else if window.tripped() {
+                ImageError::archive(format!(
+                    "more than {HEADER_BUDGET} bytes of tar headers before one member; refusing"
+                ))
+            } else {
+                ImageError::archive(format!("the tar stream is truncated or corrupt: {e}"))
+            }
         };
-        let (_, plain) = crate::layer::decompress(reader).map_err(corrupt)?;
-        let mut archive = tar::Archive::new(plain);
+        let mut archive = tar::Archive::new(capped);
         let mut files = BTreeMap::new();
         let mut links = BTreeMap::new();
-        for (n, entry) in archive.entries().map_err(corrupt)?.enumerate() {
-            let mut entry = entry.map_err(corrupt)?;
+        let mut spooled = 0u64;
+        let mut entries = archive.entries().map_err(&failed)?;
+        for n in 0.. {
+            window.open();
+            let next = entries.next();
+            window.close();
+            let Some(entry) = next else { break };
+            let mut entry = entry.map_err(&failed)?;
             let raw = entry.path_bytes();
             let name = clean(&String::from_utf8_lossy(&raw))?;
             let kind = entry.header().entry_type();
-            if kind.is_file() {
+            if kind.is_file() || kind.is_gnu_sparse() {
+                // A sparse member's size is its expanded one, which is what lands on disk.
+                spooled = spooled.saturating_add(entry.size());
+                if spooled > max_bytes {
+                    return Err(ImageError::LoadTooLarge { limit: max_bytes });
+                }
                 let path = spool.path().join(format!("f{n}"));
                 let mut out = File::create(&path).at(&path)?;
-                io::copy(&mut entry, &mut out).map_err(corrupt)?;
+                io::copy(&mut entry, &mut out).map_err(&failed)?;
                 files.insert(name, path);
             } else if kind.is_symlink() || kind.is_hard_link() {
                 let target = entry
@@ -76,6 +110,8 @@ impl Source {
                 };
                 links.insert(name, resolve_dots(&joined));
             }
+            // Whatever data a member we do not keep has is read here, outside the header window.
+            io::copy(&mut entry, &mut io::sink()).map_err(&failed)?;
         }
         Ok(Source {
             files,
@@ -144,6 +180,44 @@ impl Source {
             )));
         }
         Ok(buf)
+    }
+}
+
+/// The uncompressed archive as the tar parser reads it: counted against the cap (failing once past
+/// it) and accounted to a [`HeaderWindow`] while the parser steps to the next member.
+struct Capped<R> {
+    inner: R,
+    cap: u64,
+    read: Rc<Cell<u64>>,
+    window: Rc<HeaderWindow>,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, cap: u64) -> Self {
+        Capped {
+            inner,
+            cap,
+            read: Rc::default(),
+            window: Rc::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One byte past the cap, so an archive of exactly the cap still reaches its end.
+        let left = self.cap.saturating_sub(self.read.get()).saturating_add(1);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.read.set(self.read.get() + n as u64);
+        if self.read.get() > self.cap {
+            return Err(io::Error::other(format!(
+                "the archive exceeds {} bytes",
+                self.cap
+            )));
+        }
+        self.window.consume(n)?;
+        Ok(n)
     }
 }
 

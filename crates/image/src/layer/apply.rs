@@ -29,6 +29,7 @@ use super::meta::{self, Meta};
 use super::path::{self, display, Special};
 use super::pipeline::{self, read_full};
 use super::root::{self, Root};
+use super::sparse::{self, CopyError};
 use super::{is_root, Applied, ApplyOptions, LayerError, WhiteoutMode};
 
 /// Copy buffer of file data.
@@ -52,6 +53,7 @@ pub fn apply<R: Read + Send>(
         deferred: Vec::new(),
         written: HashSet::new(),
         warnings: Vec::new(),
+        apparent: 0,
         buf: vec![0; BUFFER],
     };
     let (result, produced, window) = std::thread::scope(|scope| {
@@ -108,6 +110,8 @@ pub(super) struct Applier<'o> {
     /// Paths this layer wrote ([`WhiteoutMode::Delete`] only): opaque markers keep them.
     pub(super) written: HashSet<PathBuf>,
     pub(super) warnings: Vec<String>,
+    /// Sum of the apparent sizes of the files written so far (sparse ones expanded).
+    apparent: u64,
     buf: Vec<u8>,
 }
 
@@ -142,7 +146,12 @@ impl Applier<'_> {
         if kind == EntryType::Regular && raw.ends_with(b"/") {
             kind = EntryType::Directory; // old (v7) tars mark directories by the slash alone
         }
+        let is_file = matches!(
+            kind,
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+        );
         if let Some(limit) = self.opts.max_bytes {
+            // For a GNU sparse entry the size is the expanded (apparent) one.
             if entry.size() > limit {
                 return Err(LayerError::EntryTooLarge {
                     entry: display(&raw),
@@ -150,11 +159,23 @@ impl Applier<'_> {
                     limit,
                 });
             }
+            if is_file {
+                self.apparent = self.apparent.saturating_add(entry.size());
+                if self.apparent > limit {
+                    return Err(LayerError::ExpandedTooLarge {
+                        entry: display(&raw),
+                        limit,
+                    });
+                }
+            }
         }
         if kind.is_pax_global_extensions() {
             return Ok(());
         }
         let path = path::normalize(&raw, &raw)?;
+        let entry_s = display(&raw);
+        // Before anything is created: refuses overlayfs xattrs and PAX sparse files.
+        let meta = meta::read(entry, &entry_s)?;
         let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
             // The target root itself: its metadata belongs to the snapshot, not to the layer.
             return Ok(());
@@ -173,11 +194,10 @@ impl Applier<'_> {
         let dir = self.root.dir(&raw, parent, true)?.ok_or_else(|| {
             LayerError::entry("find the directory of", &display(&raw), Errno::ENOENT)
         })?;
-        let meta = meta::read(entry)?;
-        let entry_s = display(&raw);
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.file(entry, dir.as_fd(), name, &entry_s, &meta)?
+                let sparse = kind == EntryType::GNUSparse;
+                self.file(entry, sparse, dir.as_fd(), name, &entry_s, &meta)?
             }
             EntryType::Directory => self.directory(dir.as_fd(), name, &path, &entry_s, &meta)?,
             EntryType::Symlink => {
@@ -264,9 +284,11 @@ impl Applier<'_> {
         }
     }
 
+    /// A regular file; a GNU sparse one (`sparse`) gets holes where its map has them.
     fn file<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
+        sparse: bool,
         dir: BorrowedFd<'_>,
         name: &OsStr,
         entry_s: &str,
@@ -284,15 +306,22 @@ impl Applier<'_> {
             source,
         };
         let mut copied = 0u64;
-        loop {
-            let n = read_full(entry, &mut self.buf).map_err(LayerError::Corrupt)?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&self.buf[..n]).map_err(write_err)?;
-            copied += n as u64;
-            if n < self.buf.len() {
-                break;
+        if sparse {
+            copied = sparse::copy(entry, &file, &mut self.buf).map_err(|e| match e {
+                CopyError::Read(e) => LayerError::Corrupt(e),
+                CopyError::Write(e) => write_err(e),
+            })?;
+        } else {
+            loop {
+                let n = read_full(entry, &mut self.buf).map_err(LayerError::Corrupt)?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&self.buf[..n]).map_err(write_err)?;
+                copied += n as u64;
+                if n < self.buf.len() {
+                    break;
+                }
             }
         }
         if copied != entry.size() {

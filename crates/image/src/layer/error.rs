@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// Why a layer could not be applied or diffed.
 ///
 /// Refusals of malicious input (`ParentComponent`, `SymlinkEscape`, `HardlinkEscape`,
-/// `InvalidWhiteout`, `TooLarge`, `EntryTooLarge`, `PathTooLong`) are distinct variants so callers and
+/// `InvalidWhiteout`, `TooLarge`, `EntryTooLarge`, `ExpandedTooLarge`, `PaxSparse`, `OverlayXattr`,
+/// `PathTooLong`) are distinct variants so callers and
 /// tests can tell an attack from an I/O failure.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -35,6 +36,17 @@ pub enum LayerError {
         size: u64,
         limit: u64,
     },
+    /// The files of the layer, sparse ones at their apparent size, exceed
+    /// [`super::ApplyOptions::max_bytes`] once this entry is added.
+    #[error("layer entry {entry:?} takes the layer's files past the limit of {limit} bytes (sparse files count at their apparent size); refusing")]
+    ExpandedTooLarge { entry: String, limit: u64 },
+    /// A PAX sparse file (`GNU.sparse.*` records), which Berth does not decode.
+    #[error("layer entry {entry:?} is a PAX sparse file (GNU.sparse.* records), which is not supported; refusing")]
+    PaxSparse { entry: String },
+    /// An xattr overlayfs reads (`trusted.overlay.*`, `user.overlay.*`): a layer must not steer
+    /// overlayfs (opaque, redirect, metacopy, origin).
+    #[error("layer entry {entry:?} sets xattr {xattr:?}, which overlayfs interprets; refusing")]
+    OverlayXattr { entry: String, xattr: String },
     /// An entry name (or hard link target) has a `..` component.
     #[error("layer entry {entry:?} has a \"..\" component in {path:?}; refusing to write outside the target")]
     ParentComponent { entry: String, path: String },
@@ -116,6 +128,9 @@ impl LayerError {
             LayerError::TooLarge { .. }
                 | LayerError::HeadersTooLarge { .. }
                 | LayerError::EntryTooLarge { .. }
+                | LayerError::ExpandedTooLarge { .. }
+                | LayerError::PaxSparse { .. }
+                | LayerError::OverlayXattr { .. }
                 | LayerError::ParentComponent { .. }
                 | LayerError::PathTooLong { .. }
                 | LayerError::SymlinkEscape { .. }

@@ -1,4 +1,9 @@
 //! Entry metadata on apply: owners, modes, mtimes and the xattrs Berth accepts from a layer.
+//!
+//! Two kinds of PAX records refuse the whole layer rather than being skipped: xattrs in overlayfs'
+//! namespaces (`trusted.overlay.*`, and `user.overlay.*` that overlayfs reads when mounted with
+//! `userxattr`), which would let a layer forge opaque directories, redirects, metacopy files or
+//! origins; and `GNU.sparse.*` (PAX sparse files), whose content the tar crate does not decode.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -20,9 +25,15 @@ pub(crate) struct Meta {
 }
 
 const PAX_XATTR: &str = "SCHILY.xattr.";
+/// Prefix of the PAX records of GNU tar's sparse formats 0.0, 0.1 and 1.0.
+const PAX_SPARSE: &str = "GNU.sparse.";
 
-/// Reads the metadata of `entry` (header fields, PAX `mtime` and `SCHILY.xattr.*`).
-pub(crate) fn read<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, LayerError> {
+/// Reads the metadata of `entry` (header fields, PAX `mtime` and `SCHILY.xattr.*`); `entry_s` names
+/// it in errors. Refuses overlayfs xattrs and PAX sparse records (see the module docs).
+pub(crate) fn read<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    entry_s: &str,
+) -> Result<Meta, LayerError> {
     let header = entry.header();
     let old = header.as_old();
     let id = |v: io::Result<u64>, field: &[u8]| -> Result<u32, LayerError> {
@@ -45,7 +56,17 @@ pub(crate) fn read<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, Layer
                 if let Some(t) = parse_pax_time(ext.value_bytes()) {
                     mtime = t;
                 }
+            } else if key.starts_with(PAX_SPARSE.as_bytes()) {
+                return Err(LayerError::PaxSparse {
+                    entry: entry_s.to_string(),
+                });
             } else if let Some(name) = key.strip_prefix(PAX_XATTR.as_bytes()) {
+                if is_overlay_xattr(name) {
+                    return Err(LayerError::OverlayXattr {
+                        entry: entry_s.to_string(),
+                        xattr: String::from_utf8_lossy(name).into_owned(),
+                    });
+                }
                 xattrs.push((
                     OsString::from_vec(name.to_vec()),
                     ext.value_bytes().to_vec(),
@@ -97,12 +118,20 @@ fn parse_pax_time(raw: &[u8]) -> Option<TimeSpec> {
     })
 }
 
-/// Whether a layer may set this xattr: `user.*`, `security.capability`, and `trusted.*` as root
-/// except `trusted.overlay.*`, which would let a layer steer overlayfs.
+/// Whether overlayfs reads this xattr: `trusted.overlay.*`, or `user.overlay.*` on a `userxattr`
+/// mount. Apply refuses layers that set one; diffs leave them out (our snapshots mark opaque
+/// directories with `trusted.overlay.opaque`, which diffs turn into `.wh..wh..opq`).
+pub(crate) fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
+
+/// Whether a layer may set this xattr: `user.*`, `security.capability`, and `trusted.*` as root,
+/// except overlayfs' own ([`is_overlay_xattr`]).
 pub(crate) fn xattr_allowed(name: &[u8], root: bool) -> bool {
-    name.starts_with(b"user.")
-        || name == b"security.capability"
-        || (root && name.starts_with(b"trusted.") && !name.starts_with(b"trusted.overlay."))
+    !is_overlay_xattr(name)
+        && (name.starts_with(b"user.")
+            || name == b"security.capability"
+            || (root && name.starts_with(b"trusted.")))
 }
 
 /// Sets the accepted xattrs of `meta` on an open file or directory; refused or unsupported ones
@@ -162,5 +191,8 @@ mod tests {
         assert!(xattr_allowed(b"trusted.foo", true));
         assert!(!xattr_allowed(b"trusted.overlay.opaque", true));
         assert!(!xattr_allowed(b"trusted.overlay.redirect", true));
+        assert!(!xattr_allowed(b"user.overlay.opaque", true));
+        assert!(!xattr_allowed(b"user.overlay.metacopy", false));
+        assert!(xattr_allowed(b"user.overlayish", false));
     }
 }

@@ -24,10 +24,15 @@
 //! - hard links must name a non-directory already in the target, resolved the same way;
 //! - whiteouts of `.`, `..` or nothing are refused;
 //! - device nodes are created only as root (skipped with a warning otherwise); `trusted.*` xattrs
-//!   only as root and never `trusted.overlay.*`; owners only with [`ApplyOptions::same_owner`];
-//! - sizes: [`ApplyOptions::max_bytes`] bounds the uncompressed stream and each entry's announced
-//!   size; PAX records and GNU long names are bounded to 16 MiB per entry whatever the limit;
-//!   a truncated or corrupt stream (short tar, bad checksum, gzip CRC, zstd frame) fails.
+//!   only as root; owners only with [`ApplyOptions::same_owner`];
+//! - xattrs overlayfs interprets (`trusted.overlay.*`, `user.overlay.*`: opaque, redirect,
+//!   metacopy, origin) refuse the layer, on any entry: only whiteout entries make whiteouts;
+//! - sparse files: GNU sparse entries are written with holes (never zeros for a hole); PAX sparse
+//!   files (`GNU.sparse.*` records, which the tar crate does not decode) are refused;
+//! - sizes: [`ApplyOptions::max_bytes`] bounds the uncompressed stream, each entry's announced
+//!   size and the sum of the files' apparent sizes (sparse files expanded); PAX records and GNU long
+//!   names are bounded to 16 MiB per entry whatever the limit; a truncated or corrupt stream (short
+//!   tar, bad checksum, gzip CRC, zstd frame) fails.
 //!
 //! [`diff_upper`], [`tar_dir`] and [`diff_dirs`] write deterministic tars (sorted entries, no user or
 //! group names, PAX records only when needed, optionally clamped mtimes) such that applying their
@@ -50,6 +55,7 @@ mod meta;
 mod path;
 mod pipeline;
 mod root;
+mod sparse;
 mod tarwrite;
 mod tree;
 mod whiteout;
@@ -58,6 +64,7 @@ pub use apply::apply;
 pub use compression::{decompress, detect, Compression, Decompressor, Sniffed};
 pub use diff::{diff_dirs, diff_upper, tar_dir};
 pub use error::LayerError;
+pub(crate) use hash::{HeaderWindow, HEADER_BUDGET};
 
 use berth_oci::Digest;
 
@@ -78,9 +85,10 @@ pub enum WhiteoutMode {
 pub struct ApplyOptions {
     /// How whiteouts are materialised.
     pub whiteouts: WhiteoutMode,
-    /// Upper bound of the uncompressed stream and of each entry's announced size, in bytes
-    /// (decompression bombs, huge headers). `None` means unbounded; the store should set one. Tar
-    /// extension headers are bounded separately (16 MiB before any one entry).
+    /// Upper bound of the uncompressed stream, of each entry's announced size and of the sum of
+    /// the files' apparent sizes (sparse files expanded), in bytes (decompression bombs, huge
+    /// headers, sparse bombs). `None` means unbounded; the store sets one ([`crate::store::Limits`]).
+    /// Tar extension headers are bounded separately (16 MiB before any one entry).
     pub max_bytes: Option<u64>,
     /// Apply the owners recorded in the tar (needs root). When false, files belong to the caller.
     pub same_owner: bool,

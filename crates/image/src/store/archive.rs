@@ -26,7 +26,8 @@ pub enum SaveFormat {
 
 impl ImageStore {
     /// `docker load`: reads a Docker save archive or an OCI layout tar (plain or compressed) and
-    /// stores every image in it with its names, all or nothing. `default_repo` names OCI layout
+    /// stores every image in it with its names, all or nothing. The archive is spooled under
+    /// `tmp/` first, at most [`super::Limits::load_bytes`] of it. `default_repo` names OCI layout
     /// entries whose ref name is only a tag.
     pub fn load(
         &self,
@@ -34,7 +35,7 @@ impl ImageStore {
         default_repo: Option<&str>,
     ) -> Result<Vec<LoadedImage>, ImageError> {
         let _op = self.shared_op();
-        let src = Source::from_tar(reader, &self.tmp_dir())?;
+        let src = Source::from_tar(reader, &self.tmp_dir(), self.limits.load_bytes)?;
         self.load_source(&src, default_repo)
     }
 
@@ -193,7 +194,7 @@ impl ImageStore {
             source,
         })?;
         let mut hasher = berth_oci::digest::Sha256Writer::new(std::io::sink());
-        let mut limited = plain.take(super::MAX_LAYER_BYTES);
+        let mut limited = plain.take(self.limits.layer_bytes);
         std::io::copy(&mut limited, &mut hasher).map_err(|e| {
             ImageError::archive(format!("the rootfs tar is truncated or corrupt: {e}"))
         })?;

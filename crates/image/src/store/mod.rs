@@ -93,14 +93,38 @@ pub struct HistoryEntry {
     pub tags: Vec<String>,
 }
 
-/// Upper bound of one uncompressed layer (decompression bombs).
+/// Default upper bound of one uncompressed layer and of the apparent size of the files it writes
+/// (decompression bombs, sparse files).
 pub const MAX_LAYER_BYTES: u64 = 64 << 30;
+
+/// Default upper bound of one `docker load` archive, uncompressed, as spooled under `tmp/`.
+pub const MAX_LOAD_BYTES: u64 = 256 << 30;
+
+/// Size limits of a store; see [`ImageStore::with_limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Upper bound of one uncompressed layer and of the apparent size of its files
+    /// ([`crate::layer::ApplyOptions::max_bytes`]); also bounds an imported rootfs tar.
+    pub layer_bytes: u64,
+    /// Upper bound of one loaded archive: its uncompressed tar stream and the files spooled from it.
+    pub load_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            layer_bytes: MAX_LAYER_BYTES,
+            load_bytes: MAX_LOAD_BYTES,
+        }
+    }
+}
 
 /// The image store.
 pub struct ImageStore {
     root: PathBuf,
     content: ContentStore,
     snapshots: Box<dyn Snapshotter>,
+    limits: Limits,
     meta: Mutex<Metadata>,
     pins: pins::Pins,
     unpack_locks: pins::KeyLocks,
@@ -133,6 +157,7 @@ impl ImageStore {
             root: root.to_path_buf(),
             content,
             snapshots,
+            limits: Limits::default(),
             meta: Mutex::new(meta),
             pins: pins::Pins::default(),
             unpack_locks: pins::KeyLocks::default(),
@@ -140,6 +165,18 @@ impl ImageStore {
         };
         store.sweep()?;
         Ok(store)
+    }
+
+    /// The store with these size limits instead of the defaults ([`MAX_LAYER_BYTES`],
+    /// [`MAX_LOAD_BYTES`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The size limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The store's root directory.

@@ -61,7 +61,7 @@ impl ImageStore {
             let dir = self.snapshotter().writable_dir(&key)?;
             let blob = self.content().open_blob(job.blob)?;
             let opts = ApplyOptions::new(self.snapshotter().whiteout_mode())
-                .with_max_bytes(super::MAX_LAYER_BYTES);
+                .with_max_bytes(self.limits.layer_bytes);
             let applied = layer::apply(std::io::BufReader::new(blob), &dir, &opts)?;
             if &applied.diff_id != job.diff_id {
                 return Err(ImageError::DiffId {

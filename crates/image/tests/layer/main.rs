@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod roundtrip;
+mod sparse;
 mod support;
 mod uploads;
 mod vectors;
 mod whiteouts;
+mod xattrs;

@@ -80,15 +80,50 @@ impl RawTar {
 
     /// A PAX extended header for the next entry.
     pub fn pax(&mut self, key: &str, value: &[u8]) -> &mut Self {
-        let base = key.len() + value.len() + 3;
-        let mut len = base + 1;
-        while base + len.to_string().len() != len {
-            len = base + len.to_string().len();
+        self.pax_records(&[(key, value)])
+    }
+
+    /// A PAX extended header with several records for the next entry.
+    pub fn pax_records(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
+        let mut data = Vec::new();
+        for (key, value) in records {
+            data.extend_from_slice(&pax_record(key, value));
         }
-        let mut rec = format!("{len} {key}=").into_bytes();
-        rec.extend_from_slice(value);
-        rec.push(b'\n');
-        self.entry(b"PaxHeader", b'x', b"", &rec)
+        self.entry(b"PaxHeader", b'x', b"", &data)
+    }
+
+    /// A GNU sparse (`S`) file of `real_size` apparent bytes holding `segments` (offset, data) and
+    /// zeros elsewhere; at most 4 segments (no extension headers), each but the last a multiple of
+    /// 512 bytes long. A trailing hole needs a last empty segment at `real_size`, as GNU tar writes.
+    pub fn gnu_sparse(
+        &mut self,
+        name: &str,
+        real_size: u64,
+        segments: &[(u64, &[u8])],
+    ) -> &mut Self {
+        assert!(segments.len() <= 4 && name.len() <= 100);
+        let stored: u64 = segments.iter().map(|(_, d)| d.len() as u64).sum();
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(tar::EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_mtime(1_600_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(stored);
+        let gnu = h.as_gnu_mut().unwrap();
+        for (slot, (offset, data)) in gnu.sparse.iter_mut().zip(segments) {
+            slot.set_offset(*offset);
+            slot.set_length(data.len() as u64);
+        }
+        gnu.set_real_size(real_size);
+        h.set_cksum();
+        self.bytes.extend_from_slice(h.as_bytes());
+        let mut all = Vec::new();
+        for (_, data) in segments {
+            all.extend_from_slice(data);
+        }
+        self.data(&all)
     }
 
     /// The two end-of-archive blocks.
@@ -96,6 +131,19 @@ impl RawTar {
         self.bytes.extend_from_slice(&[0u8; 1024]);
         std::mem::take(&mut self.bytes)
     }
+}
+
+/// One PAX record: `<len> <key>=<value>\n`, `len` counting itself.
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let base = key.len() + value.len() + 3;
+    let mut len = base + 1;
+    while base + len.to_string().len() != len {
+        len = base + len.to_string().len();
+    }
+    let mut rec = format!("{len} {key}=").into_bytes();
+    rec.extend_from_slice(value);
+    rec.push(b'\n');
+    rec
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {

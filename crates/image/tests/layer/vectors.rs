@@ -34,13 +34,13 @@ pub struct Vector {
     pub expect: Expect,
 }
 
-const MIB: u64 = 1024 * 1024;
+pub const MIB: u64 = 1024 * 1024;
 
-fn refused(variant: &'static str, entry: &'static str) -> Expect {
+pub fn refused(variant: &'static str, entry: &'static str) -> Expect {
     Expect::Refused { variant, entry }
 }
 
-fn v(name: &'static str, build: fn() -> Vec<u8>, expect: Expect) -> Vector {
+pub fn v(name: &'static str, build: fn() -> Vec<u8>, expect: Expect) -> Vector {
     Vector {
         name,
         committed: None,
@@ -467,7 +467,7 @@ fn vectors_dir() -> PathBuf {
 }
 
 /// Applies one vector and checks its expectation and the sentinel.
-fn check(vector: &Vector, bytes: &[u8]) {
+pub fn check(vector: &Vector, bytes: &[u8]) {
     let fx = Fixture::new();
     let before = fx.outside();
     let opts = ApplyOptions {

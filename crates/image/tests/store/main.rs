@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod catalog;
 mod common;
 mod crash;
 mod interop;

@@ -10,7 +10,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Tar of named members.
-fn archive(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+pub fn archive(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let refs: Vec<(&str, &[u8])> = files
         .iter()
         .map(|(n, d)| (n.as_str(), d.as_slice()))
@@ -75,7 +75,7 @@ fn entry(digest: &Digest, size: usize, media_type: &str) -> String {
 
 /// Loads `bytes` into a store holding one image; asserts the error mentions `needle` and that the
 /// store is exactly as before.
-fn assert_rejected(bytes: &[u8], needle: &str) {
+pub fn assert_rejected(bytes: &[u8], needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
     import(&store, "existing:1", &[("keep", b"me")]);
