@@ -5,8 +5,10 @@
 mod api_tls;
 mod attach_detach;
 mod bad_input;
+mod bounded;
 mod commit;
 mod cp;
+mod escapes;
 mod events;
 mod exec;
 mod harness;
@@ -20,4 +22,5 @@ mod reliability;
 mod restart;
 mod run;
 mod stats;
+mod user_db;
 mod verbs;
