@@ -2,6 +2,14 @@
 //! fd-relative (every child opened with `O_NOFOLLOW` from its directory's descriptor, so a
 //! container swapping a directory for a symlink mid-walk cannot send us outside its root).
 //!
+//! Nothing is opened for reading before its descriptor's `fstat` shows a regular file: each name
+//! is opened `O_PATH` (which never blocks, even on a FIFO, and opens no device), stat'ed, and only
+//! that same inode is then opened for its data. A FIFO or a device swapped in under a name after
+//! a lookup is written as what the descriptor shows, never read (a FIFO would block the copy for
+//! good while the container's lock is held). Nothing here looks users up or loads code: owners
+//! are the numeric ids of the stat (CVE-2019-14271 had Docker's tar helper load the image's NSS
+//! modules).
+//!
 //! Entries go through [`berth_archive::ArchiveWriter`] (GNU headers, names byte for byte, hard
 //! links, no end marker after a failure); sockets are skipped (Docker skips them too).
 
@@ -13,8 +21,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use berth_archive::{join, ArchiveWriter, EntryStat, EntryType};
 use nix::dir::Dir;
-use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fstat, fstatat, major, minor, FileStat, Mode, SFlag};
+use nix::fcntl::{openat, readlinkat, FcntlArg, OFlag};
+use nix::sys::stat::{fstat, major, minor, FileStat, Mode, SFlag};
 
 use super::resolve::{fd_path, is_type, Resolved};
 
@@ -39,6 +47,45 @@ pub fn write_tar(r: &Resolved, top: &str, out: impl Write) -> io::Result<()> {
     }
 }
 
+/// The directory an `O_PATH` descriptor stands for, opened for listing.
+fn open_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    Ok(openat(
+        fd.as_fd(),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Opens for reading the regular file an `O_PATH` descriptor stands for, through its `/proc` link
+/// (the same inode, whatever its name names by now). `O_NONBLOCK` and `O_NOCTTY` are belt and
+/// braces; the opened descriptor must still be the regular file `st` describes (same device and
+/// inode), else the copy fails rather than read something else.
+pub(super) fn reopen_regular(fd: &OwnedFd, st: &FileStat) -> io::Result<File> {
+    let file = File::from(nix::fcntl::open(
+        &fd_path(fd),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?);
+    let now = fstat(file.as_fd())?;
+    if !same_regular_file(st, &now) {
+        return Err(io::Error::other(
+            "a file changed between its stat and its open",
+        ));
+    }
+    // Reads block as usual again (a regular file never blocks, but a reader may assume it).
+    let flags = OFlag::from_bits_retain(nix::fcntl::fcntl(file.as_fd(), FcntlArg::F_GETFL)?);
+    nix::fcntl::fcntl(file.as_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(file)
+}
+
+/// Whether `opened` is the regular file `statted` described.
+fn same_regular_file(statted: &FileStat, opened: &FileStat) -> bool {
+    is_type(statted, SFlag::S_IFREG)
+        && is_type(opened, SFlag::S_IFREG)
+        && (statted.st_dev, statted.st_ino) == (opened.st_dev, opened.st_ino)
+}
+
 struct TarOut<W: Write> {
     tar: ArchiveWriter<W>,
 }
@@ -58,21 +105,14 @@ fn entry_stat(st: &FileStat) -> EntryStat {
 impl<W: Write> TarOut<W> {
     fn top(&mut self, r: &Resolved, top: &[u8]) -> io::Result<()> {
         if is_type(&r.stat, SFlag::S_IFDIR) {
-            let dir = openat(
-                r.fd.as_fd(),
-                ".",
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )?;
+            let dir = open_dir(&r.fd)?;
             self.special(top, &r.stat, None)?;
             self.walk(dir, top, 0)
         } else if is_type(&r.stat, SFlag::S_IFLNK) {
             let target = readlinkat(r.fd.as_fd(), "")?;
             self.special(top, &r.stat, Some(target.as_bytes()))
         } else if is_type(&r.stat, SFlag::S_IFREG) {
-            // Reopen the O_PATH descriptor for reading through its /proc link (the same inode).
-            let file = File::open(fd_path(&r.fd))?;
-            self.file(top, file)
+            self.file(top, reopen_regular(&r.fd, &r.stat)?)
         } else {
             self.special(top, &r.stat, None)
         }
@@ -101,6 +141,11 @@ impl<W: Write> TarOut<W> {
         Ok(())
     }
 
+    /// One directory entry. It is opened `O_PATH | O_NOFOLLOW` first (which opens nothing and
+    /// never blocks), and everything after works on that descriptor: its `fstat` decides the
+    /// entry's type and header, a directory is opened from it, a symlink read through it, and a
+    /// regular file's data read from the same inode ([`reopen_regular`]). A container that swaps
+    /// the name for a FIFO, a device or a symlink meanwhile changes nothing we read.
     fn child(
         &mut self,
         dir: BorrowedFd<'_>,
@@ -110,18 +155,19 @@ impl<W: Write> TarOut<W> {
     ) -> io::Result<()> {
         let os = OsStr::from_bytes(name);
         let path = join(prefix, name);
-        let st = match fstatat(dir, os, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
+        let fd = match openat(
+            dir,
+            os,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
             Err(nix::errno::Errno::ENOENT) => return Ok(()), // removed meanwhile
             Err(e) => return Err(e.into()),
         };
+        let st = fstat(fd.as_fd())?;
         if is_type(&st, SFlag::S_IFDIR) {
-            let sub = openat(
-                dir,
-                os,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )?;
+            let sub = open_dir(&fd)?;
             self.special(&path, &st, None)?;
             return self.walk(sub, &path, depth + 1);
         }
@@ -134,17 +180,11 @@ impl<W: Write> TarOut<W> {
             }
         }
         if is_type(&st, SFlag::S_IFLNK) {
-            let target = readlinkat(dir, os)?;
+            let target = readlinkat(fd.as_fd(), "")?;
             return self.special(&path, &st, Some(target.as_bytes()));
         }
         if is_type(&st, SFlag::S_IFREG) {
-            let fd = openat(
-                dir,
-                os,
-                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )?;
-            return self.file(&path, File::from(fd));
+            return self.file(&path, reopen_regular(&fd, &st)?);
         }
         self.special(&path, &st, None)
     }
@@ -187,6 +227,13 @@ impl<W: Write> TarOut<W> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use nix::fcntl::{renameat2, RenameFlags};
+
     use super::super::resolve::{open_root, resolve};
     use super::*;
 
@@ -275,6 +322,114 @@ mod tests {
         assert_eq!(
             entries(&buf),
             [("f".into(), EntryType::Regular, 10, String::new())]
+        );
+    }
+
+    /// Runs `write_tar` of `/d` under `root` on a thread and waits for it with a deadline; on
+    /// timeout it opens `fifos` for writing to let a blocked reader go, and fails the test.
+    fn tar_of_d_within_deadline(root: &Path, fifos: &[PathBuf]) -> Vec<u8> {
+        let root = open_root(root).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = resolve(&root, "/d").unwrap();
+            let mut buf = Vec::new();
+            let res = write_tar(&r, "d", &mut buf).map(|()| buf);
+            let _ = tx.send(res);
+        });
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(res) => res.unwrap(),
+            Err(_) => {
+                for f in fifos {
+                    let _ = nix::fcntl::open(f, OFlag::O_WRONLY | OFlag::O_NONBLOCK, Mode::empty());
+                }
+                panic!("the tar blocked opening a FIFO");
+            }
+        }
+    }
+
+    #[test]
+    fn fifos_are_headers_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        std::fs::create_dir(&d).unwrap();
+        nix::unistd::mkfifo(&d.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        let buf = tar_of_d_within_deadline(dir.path(), &[d.join("fifo")]);
+        let seen = entries(&buf);
+        assert_eq!(
+            seen[1],
+            ("d/fifo".into(), EntryType::Fifo, 0, String::new())
+        );
+    }
+
+    /// A racer swaps a regular file and a FIFO under two names as fast as it can
+    /// (`RENAME_EXCHANGE`) while the directory is archived: every run ends, and each name is
+    /// either the whole file or a FIFO header. Reading by name after a stat hung on the FIFO in
+    /// nearly every run.
+    #[test]
+    fn a_file_swapped_for_a_fifo_never_blocks_the_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("a"), b"hello").unwrap();
+        nix::unistd::mkfifo(&d.join("b"), Mode::from_bits_truncate(0o600)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let racer = {
+            let (stop, d) = (stop.clone(), d.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    renameat2(
+                        nix::fcntl::AT_FDCWD,
+                        &d.join("a"),
+                        nix::fcntl::AT_FDCWD,
+                        &d.join("b"),
+                        RenameFlags::RENAME_EXCHANGE,
+                    )
+                    .unwrap();
+                }
+            })
+        };
+        let stopper = StopOnDrop(stop);
+        for _ in 0..200 {
+            let buf = tar_of_d_within_deadline(dir.path(), &[d.join("a"), d.join("b")]);
+            let seen = entries(&buf);
+            assert_eq!(seen.len(), 3, "{seen:?}");
+            for (name, kind, len, _) in &seen[1..] {
+                match *kind {
+                    EntryType::Regular => assert_eq!(*len, 5, "{name}"),
+                    EntryType::Fifo => assert_eq!(*len, 0, "{name}"),
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+        }
+        drop(stopper);
+        racer.join().unwrap();
+    }
+
+    struct StopOnDrop(Arc<AtomicBool>);
+
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn only_the_statted_regular_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"a").unwrap();
+        std::fs::write(dir.path().join("b"), b"b").unwrap();
+        let root = open_root(dir.path()).unwrap();
+        let a = resolve(&root, "/a").unwrap();
+        let b = resolve(&root, "/b").unwrap();
+        assert!(reopen_regular(&a.fd, &a.stat).is_ok());
+        // The stat of another inode: refused, not read.
+        let e = reopen_regular(&a.fd, &b.stat).unwrap_err();
+        assert!(e.to_string().contains("changed between its stat"), "{e}");
+        let file = reopen_regular(&b.fd, &b.stat).unwrap();
+        let flags = nix::fcntl::fcntl(file.as_fd(), FcntlArg::F_GETFL).unwrap();
+        assert_eq!(
+            OFlag::from_bits_retain(flags) & OFlag::O_NONBLOCK,
+            OFlag::empty()
         );
     }
 
