@@ -8,6 +8,7 @@ mod bad_input;
 mod bounded;
 mod commit;
 mod cp;
+mod cp_security;
 mod escapes;
 mod events;
 mod exec;
