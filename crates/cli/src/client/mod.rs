@@ -42,6 +42,13 @@ impl Client {
     pub fn new(host: &str, pinned: Option<String>) -> Result<Client> {
         let socket = match host.split_once("://") {
             Some(("unix", path)) => PathBuf::from(path),
+            // Never plaintext: the API over TCP is root on the daemon's machine, and this
+            // client has no TLS yet.
+            Some(("tcp" | "http" | "https", _)) => {
+                return Err(CliError::Message(format!(
+                    "cannot connect to {host:?}: berth's CLI speaks only unix:// and never sends the API over TCP unencrypted; use the docker CLI with --tlsverify for a TCP daemon (docs/daemon-tls.md)"
+                )))
+            }
             Some((scheme, _)) => {
                 return Err(CliError::Message(format!(
                     "unsupported daemon host scheme {scheme:?} in {host:?}: berth's CLI speaks only unix://"
@@ -353,6 +360,7 @@ mod tests {
     #[test]
     fn hosts_parse() {
         assert!(Client::new("unix:///run/x.sock", None).is_ok());
-        assert!(Client::new("tcp://1.2.3.4:2375", None).is_err());
+        let tcp = Client::new("tcp://1.2.3.4:2376", None).err();
+        assert!(tcp.is_some_and(|e| e.to_string().contains("--tlsverify")));
     }
 }
