@@ -4,11 +4,8 @@
 //! and `exec`, never leaves the process in a host directory).
 
 use crate::harness::{code, opted_in, stderr, stdout, Daemon};
-use std::io::Write;
+use crate::protected::assert_write_protected;
 use std::path::PathBuf;
-
-/// The seals of a runtime copy: seal, shrink, grow, write.
-const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// The shim binary the harness's daemon runs (the `berth-shim` beside `berth`, else `berth`).
 fn shim_binary() -> PathBuf {
@@ -36,19 +33,7 @@ fn shims_and_their_containers_run_from_a_sealed_copy() {
     let pids = d.shim_pids();
     assert_eq!(pids.len(), 1, "{pids:?}");
     let exe = format!("/proc/{}/exe", pids[0]);
-    let target = std::fs::read_link(&exe).expect("read the shim's exe link");
-    assert!(
-        target.to_string_lossy().starts_with("/memfd:"),
-        "the shim runs from {target:?}, not from a sealed copy"
-    );
-    let copy = std::fs::File::open(&exe).expect("open the shim's exe");
-    let seals = nix::fcntl::fcntl(&copy, nix::fcntl::FcntlArg::F_GET_SEALS).expect("seals");
-    assert_eq!(seals & SEALS, SEALS, "seals of the shim copy: {seals:#x}");
-    let write = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&exe)
-        .and_then(|mut f| f.write_all(b"\x7fELF overwritten"));
-    assert!(write.is_err(), "the shim's copy took a write");
+    assert_write_protected(&exe);
 
     // A container whose entrypoint is /proc/self/exe runs the sealed copy (its shim's executable),
     // which fails inside the container (no arguments); the host's binary stays as it was.

@@ -13,6 +13,8 @@ mod escapes;
 mod events;
 mod exec;
 mod harness;
+#[path = "../common/protected.rs"]
+mod protected;
 mod health;
 mod hostconfig;
 mod lifecycle;

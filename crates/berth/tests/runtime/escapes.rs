@@ -5,15 +5,13 @@
 //!   through `/proc/self/fd/N` never puts the process in a host directory.
 
 use crate::harness::{berth_bin, stderr, stdout, Bundle};
+use crate::protected::assert_write_protected;
 use crate::root_test;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
-
-/// The seals of a runtime copy: seal, shrink, grow, write.
-const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// Size, modification time and first bytes of a file: a write through `/proc/<pid>/exe` changes
 /// at least one of them.
@@ -33,25 +31,7 @@ fn the_init_runs_from_a_sealed_copy_of_the_runtime() {
     b.create(&[]);
     let pid = b.state().unwrap()["pid"].as_i64().unwrap();
     // Parked on the exec fifo, the init is still a clone of the runtime process.
-    let exe = format!("/proc/{pid}/exe");
-    let target = std::fs::read_link(&exe).unwrap();
-    assert!(
-        target.to_string_lossy().starts_with("/memfd:"),
-        "the init runs from {target:?}, not from a sealed copy"
-    );
-    let copy = std::fs::File::open(&exe).unwrap();
-    let seals = nix::fcntl::fcntl(&copy, nix::fcntl::FcntlArg::F_GET_SEALS).unwrap();
-    assert_eq!(
-        seals & SEALS,
-        SEALS,
-        "seals of the runtime copy: {seals:#x}"
-    );
-    // Even root on the host cannot change it through the link a container process would use.
-    let write = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&exe)
-        .and_then(|mut f| f.write_all(b"\x7fELF overwritten"));
-    assert!(write.is_err(), "the runtime copy took a write");
+    assert_write_protected(&format!("/proc/{pid}/exe"));
     assert!(b.verb("delete", &["--force"]).status.success());
     assert_eq!(fingerprint(Path::new(berth_bin())), before);
 }

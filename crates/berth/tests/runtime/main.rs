@@ -11,6 +11,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+#[path = "../common/protected.rs"]
+mod protected;
 
 mod bad_input;
 mod cgroups;

@@ -212,7 +212,7 @@ impl ContainerService {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DaemonError::io("creating directory", dir, e))?;
         }
-        let shim_copy = berth_runtime::sealed_exe::SealedExe::copy_of(&opts.shim_exe)
+        let shim_copy = berth_runtime::sealed_exe::SealedExe::of(&opts.shim_exe)
             .map_err(|e| DaemonError::Config(format!("shim executable: {e}")))?;
         let store = ContainerStore::open(&opts.data_root.join("containers.db"))?;
         let mut table = BTreeMap::new();
