@@ -4,7 +4,8 @@
 //! domain names) are recorded and succeed, unless a failure rule installed with
 //! [`RecordingSys::fail_when`] answers an errno. Unprivileged file-system calls run for real, so
 //! a test builds a rootfs in a temp dir and the rootfs logic walks, creates and resolves in it;
-//! `mknodat` creates an empty regular file in place of the device node.
+//! `mknodat` creates an empty regular file in place of the device node; `fstatfs` answers the real
+//! file system unless the test made a directory pass for another with [`RecordingSys::pretend_fs`].
 //!
 //! Recorded paths are the real paths the kernel would have seen (`/proc/self/fd/N` and fd-relative
 //! names are turned into the path the descriptor points at), shown relative to the fake's root
@@ -15,6 +16,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::sys::statfs::FsType;
 use nix::sys::statvfs::FsFlags;
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -87,6 +89,7 @@ pub struct RecordingSys {
     root: Option<PathBuf>,
     calls: RefCell<Vec<Call>>,
     rules: RefCell<Vec<FailRule>>,
+    pretend: RefCell<Vec<(PathBuf, FsType)>>,
 }
 
 impl RecordingSys {
@@ -107,6 +110,12 @@ impl RecordingSys {
     /// (the call is still recorded).
     pub fn fail_when(&self, rule: impl Fn(&Call) -> Option<Errno> + 'static) {
         self.rules.borrow_mut().push(Box::new(rule));
+    }
+
+    /// Makes `fstatfs` answer `fs` for everything at or below `dir` (a path as recorded, e.g.
+    /// `/proc` for `<root>/proc`), so a test tree can pass for procfs.
+    pub fn pretend_fs(&self, dir: &Path, fs: FsType) {
+        self.pretend.borrow_mut().push((dir.to_path_buf(), fs));
     }
 
     /// All calls recorded so far, in order.
@@ -283,6 +292,18 @@ impl Sys for RecordingSys {
 
     fn statvfs_flags(&self, path: &Path) -> Result<FsFlags, Errno> {
         RealSys.statvfs_flags(path)
+    }
+
+    fn fstatfs_type(&self, fd: BorrowedFd<'_>) -> Result<FsType, Errno> {
+        let shown = self.show_at(fd, Path::new(""));
+        let pretend = self.pretend.borrow();
+        match pretend
+            .iter()
+            .find(|(dir, _)| Path::new(&shown).starts_with(dir))
+        {
+            Some((_, fs)) => Ok(*fs),
+            None => RealSys.fstatfs_type(fd),
+        }
     }
 
     fn sethostname(&self, name: &str) -> Result<(), Errno> {

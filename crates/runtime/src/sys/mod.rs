@@ -12,7 +12,8 @@
 //!   chroot, chdir, mknod of devices, host/domain names) only record and succeed, or fail with an
 //!   errno a test asked for; unprivileged file-system calls (open, mkdir, symlink, stat, readlink)
 //!   really run, on a temporary directory tree the test built, so the resolution logic is
-//!   exercised for real without root.
+//!   exercised for real without root. `fstatfs` runs too, unless a test said which file system a
+//!   directory of its tree should pass for ([`fake::RecordingSys::pretend_fs`]: procfs, say).
 //!
 //! # Rules
 //! - The caller is a single-threaded setup process; implementations keep no global state.
@@ -38,6 +39,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::sys::statfs::FsType;
 use nix::sys::statvfs::FsFlags;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -99,6 +101,8 @@ pub trait Sys {
     fn fchownat(&self, dir: BorrowedFd<'_>, name: &Path, uid: u32, gid: u32) -> Result<(), Errno>;
     /// `statvfs(3)`: the flags (`ST_RDONLY`, `ST_NOSUID`, ...) of the mount holding `path`.
     fn statvfs_flags(&self, path: &Path) -> Result<FsFlags, Errno>;
+    /// `fstatfs(2)`: the file system type (magic) of what `fd` (an `O_PATH` fd will do) is on.
+    fn fstatfs_type(&self, fd: BorrowedFd<'_>) -> Result<FsType, Errno>;
     /// `sethostname(2)`.
     fn sethostname(&self, name: &str) -> Result<(), Errno>;
     /// `setdomainname(2)`.

@@ -5,6 +5,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{FchmodatFlags, FileStat, Mode, SFlag};
+use nix::sys::statfs::FsType;
 use nix::sys::statvfs::FsFlags;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -116,6 +117,10 @@ impl Sys for RealSys {
 
     fn statvfs_flags(&self, path: &Path) -> Result<FsFlags, Errno> {
         nix::sys::statvfs::statvfs(path).map(|s| s.flags())
+    }
+
+    fn fstatfs_type(&self, fd: BorrowedFd<'_>) -> Result<FsType, Errno> {
+        nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type())
     }
 
     fn sethostname(&self, name: &str) -> Result<(), Errno> {
