@@ -109,6 +109,9 @@ pub(crate) fn create(ctx: &Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
     if host_dev {
         return Ok(());
     }
+    // The nodes and links go into the rootfs's own /dev, never through a symlink in its place.
+    let rule = "device nodes must be made in";
+    super::procfs::ordinary_dir(ctx.sys, ctx.root(), Path::new("/dev"), rule)?;
     for d in list(spec)? {
         node(ctx, &d)?;
     }

@@ -11,6 +11,12 @@
 //! 4. [`finish`]: readonly paths, masked paths, read-only root, then `linux.rootfsPropagation`
 //!    on the new root (the pivot itself needs a non-shared, bindable root).
 //!
+//! `/proc` stays the container's procfs throughout ([`procfs`]): proc, sysfs and `/dev` go on
+//! ordinary directories, nothing but procfs covers `/proc` and nothing covers a file inside it
+//! but a short allow-list, and what is masked, made read-only or written under `/proc` is checked
+//! with `fstatfs` to be procfs. Masked files get the container's `/dev/null` only once it is
+//! verified (by `fstat` of the fd the bind is made from) to be the null device, char 1:3.
+//!
 //! Without a mount namespace of its own (none listed in `linux.namespaces`, as the spec allows),
 //! the container shares the runtime's mount table: [`shared`] binds the rootfs privately on itself
 //! before the init is cloned, everything is mounted below that bind, the init chroots, and
@@ -27,10 +33,13 @@ mod mounts;
 pub mod options;
 mod paths;
 mod pivot;
+pub mod procfs;
 mod resolve;
 pub mod shared;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_procfs;
 #[cfg(test)]
 mod tests_propagation;
 
@@ -81,6 +90,20 @@ pub enum RootfsError {
         #[source]
         source: Errno,
     },
+    #[error(
+        "{kind} {path:?} is not on procfs (file system magic {magic}): something is mounted over \
+         /proc there; refusing to use it"
+    )]
+    NotProcfs {
+        kind: &'static str,
+        path: PathBuf,
+        magic: String,
+    },
+    #[error(
+        "/dev/null in the container is {found}, not the null device (char 1:3): refusing to \
+         mask paths with it"
+    )]
+    NotNullDevice { found: String },
     #[error("{what}: {source}")]
     Sys {
         what: String,

@@ -2,17 +2,22 @@
 //! sysfs, tmpfs, devpts, mqueue, bind/rbind, any other file system; cgroup in [`super::cgroup`]).
 //! Each destination is resolved inside the rootfs and mounted onto `/proc/self/fd/N`; a bind with
 //! flags beyond `MS_BIND|MS_REC` is remounted, and propagation words are applied after the mount.
+//! Destinations at or inside `/proc`, as written and as resolved, go through [`procfs::check_dest`].
 
 use super::options::{self, MountOptions};
+use super::procfs::{self, OnProc};
 use super::resolve::{resolve, Create};
 use super::{cgroup, mountinfo, Ctx, RootfsError};
 use crate::sys::{fd_path, Sys};
 use berth_oci::runtime::{Mount, Spec};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
+use nix::sys::stat::Mode;
+use nix::sys::statfs::PROC_SUPER_MAGIC;
 use nix::sys::statvfs::FsFlags;
-use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 pub(crate) const KIND: &str = "mount destination";
 
@@ -126,6 +131,12 @@ pub(crate) fn mount(ctx: &Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
             message: "id-mapped mounts are not supported; remove the idmap option".into(),
         });
     }
+    // Never through a symlink the image put there (runc's rule, and /dev for CVE-2026-41579).
+    if typ == "proc" || typ == "sysfs" || procfs::clean(dest) == Path::new("/dev") {
+        let what = if opts.is_bind() { "bind" } else { typ };
+        let rule = format!("filesystem {what:?} must be mounted on");
+        procfs::ordinary_dir(ctx.sys, ctx.root(), dest, &rule)?;
+    }
     if opts.is_bind() {
         let source = m.source().as_deref().ok_or_else(|| RootfsError::Invalid {
             dest: dest.to_path_buf(),
@@ -163,7 +174,12 @@ fn filesystem(
         "sysfs" if !ctx.ns.net => opts.flags.insert(MsFlags::MS_RDONLY),
         _ => {}
     }
-    let target = resolve_at(ctx, dest, Create::Dir)?;
+    let on_proc = if typ == "proc" {
+        OnProc::Procfs
+    } else {
+        OnProc::Other
+    };
+    let target = resolve_mount_at(ctx, dest, Create::Dir, on_proc)?;
     let source = m
         .source()
         .as_deref()
@@ -221,7 +237,7 @@ pub(crate) fn bind(
     } else {
         Create::File
     };
-    let target = resolve_at(ctx, dest, create)?;
+    let target = resolve_mount_at(ctx, dest, create, procfs_source(ctx, source))?;
     let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
     ctx.sys
         .mount(Some(source), &fd_path(&target), None, bind_flags, None)
@@ -247,7 +263,7 @@ pub(crate) fn remount(
     keep: bool,
 ) -> Result<(), RootfsError> {
     // A fresh fd: the one the bind was made on still points below the new mount.
-    let fd = resolve_at(ctx, dest, Create::Nothing)?;
+    let fd = resolve_mount_at(ctx, dest, Create::Nothing, OnProc::Procfs)?;
     let target = fd_path(&fd);
     remount_path(ctx.sys, &target, flags, keep).map_err(|source| RootfsError::Mount {
         dest: dest.to_path_buf(),
@@ -290,7 +306,7 @@ pub(crate) fn locked_flags(fs: FsFlags) -> MsFlags {
 /// Applies the mount's propagation words to the mount now at `dest`.
 fn propagate(ctx: &Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
     for flag in &opts.propagation {
-        let fd = resolve_at(ctx, dest, Create::Nothing)?;
+        let fd = resolve_mount_at(ctx, dest, Create::Nothing, OnProc::Procfs)?;
         let target = fd_path(&fd);
         ctx.sys
             .mount(None, &target, None, *flag, None)
@@ -303,38 +319,66 @@ fn propagate(ctx: &Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), Root
     Ok(())
 }
 
-/// Resolves `dest` inside the rootfs; with `Create::Nothing` a missing path is an error.
+/// Whether the bind source `source` (a host path) is procfs: only such a bind may cover `/proc`.
+fn procfs_source(ctx: &Ctx<'_>, source: &Path) -> OnProc {
+    let fd = ctx.sys.open(source, OFlag::O_PATH, Mode::empty());
+    match fd.and_then(|fd| ctx.sys.fstatfs_type(fd.as_fd())) {
+        Ok(fs) if fs == PROC_SUPER_MAGIC => OnProc::Procfs,
+        _ => OnProc::Other,
+    }
+}
+
+/// Resolves the mount destination `dest` inside the rootfs; with `Create::Nothing` a missing path
+/// is an error. Nothing but procfs may be mounted at `/proc` and nothing inside it (see
+/// [`procfs::check_dest`]): callers that mount procfs there use [`resolve_mount_at`].
 pub(crate) fn resolve_at(
     ctx: &Ctx<'_>,
     dest: &Path,
     create: Create,
 ) -> Result<OwnedFd, RootfsError> {
+    resolve_mount_at(ctx, dest, create, OnProc::Other)
+}
+
+/// [`resolve_at`], saying what the mount puts on `/proc` if `dest` is there. The destination is
+/// checked as written before anything is created, and again where it resolved.
+pub(crate) fn resolve_mount_at(
+    ctx: &Ctx<'_>,
+    dest: &Path,
+    create: Create,
+    on_proc: OnProc,
+) -> Result<OwnedFd, RootfsError> {
+    procfs::check_dest(dest, &procfs::clean(dest), on_proc)?;
     let fd = resolve(ctx.sys, ctx.root(), KIND, dest, create)?.ok_or(RootfsError::Resolve {
         kind: KIND,
         path: dest.to_path_buf(),
         what: "find the mount point".into(),
         source: Errno::ENOENT,
     })?;
-    check_inside(ctx, dest, &fd)?;
+    let at = in_root(ctx, dest, &fd)?;
+    procfs::check_dest(dest, &at, on_proc)?;
     Ok(fd)
 }
 
-/// Defence in depth: the resolved fd must point inside the rootfs on the host.
-fn check_inside(ctx: &Ctx<'_>, dest: &Path, fd: &OwnedFd) -> Result<(), RootfsError> {
-    let Ok(real) = std::fs::read_link(fd_path(fd)) else {
-        return Ok(());
-    };
-    if !real.starts_with(&ctx.rootfs_real) {
-        return Err(RootfsError::Invalid {
+/// Where the resolved `fd` lies inside the rootfs (as the container will name it). Defence in
+/// depth: a path outside the rootfs on the host is refused.
+fn in_root(ctx: &Ctx<'_>, dest: &Path, fd: &OwnedFd) -> Result<PathBuf, RootfsError> {
+    let real = std::fs::read_link(fd_path(fd)).map_err(|e| RootfsError::Resolve {
+        kind: KIND,
+        path: dest.to_path_buf(),
+        what: "read where the mount point resolved".into(),
+        source: io_errno(&e),
+    })?;
+    match real.strip_prefix(&ctx.rootfs_real) {
+        Ok(rest) => Ok(Path::new("/").join(rest)),
+        Err(_) => Err(RootfsError::Invalid {
             dest: dest.to_path_buf(),
             message: format!(
                 "resolved to {} outside the rootfs {}; refusing to mount there",
                 real.display(),
                 ctx.rootfs_real.display()
             ),
-        });
+        }),
     }
-    Ok(())
 }
 
 /// The errno of an I/O error (EIO when it has none).

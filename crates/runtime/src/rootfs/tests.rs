@@ -370,13 +370,13 @@ fn symlinks_inside_the_rootfs_are_followed_within_it() {
     std::fs::create_dir_all(fx.rootfs().join("run")).expect("mkdir run");
     std::fs::create_dir_all(fx.rootfs().join("var")).expect("mkdir var");
     symlink("/run", fx.rootfs().join("var/run")).expect("absolute in-root symlink");
-    symlink("../proc", fx.rootfs().join("etc/p")).expect("relative in-root symlink");
+    symlink("../tmp", fx.rootfs().join("etc/t")).expect("relative in-root symlink");
     let sock = fx.dir.path().join("sock");
     std::fs::write(&sock, "").expect("source file");
     let sys = fx.sys();
     let s = spec(json!({"mounts": [
         {"destination": "/var/run/x.sock", "type": "bind", "source": sock, "options": ["bind"]},
-        {"destination": "/etc/p", "type": "proc", "source": "proc"}
+        {"destination": "/etc/t", "type": "tmpfs", "source": "tmpfs"}
     ]}));
     prepare(&s, &fx.rootfs(), &sys).expect("prepare");
     let targets: Vec<_> = sys
@@ -384,7 +384,7 @@ fn symlinks_inside_the_rootfs_are_followed_within_it() {
         .iter()
         .filter_map(|c| c.mount_target().map(str::to_owned))
         .collect();
-    assert_eq!(targets[2..], ["/run/x.sock", "/proc"]);
+    assert_eq!(targets[2..], ["/run/x.sock", "/tmp"]);
     assert!(fx.rootfs().join("run/x.sock").is_file());
 }
 
@@ -415,7 +415,10 @@ fn finish_masks_files_and_dirs_and_makes_paths_and_root_read_only() {
     std::fs::create_dir_all(root.join("proc/acpi")).expect("mkdir");
     std::fs::create_dir_all(root.join("proc/sys")).expect("mkdir");
     std::fs::write(root.join("proc/kcore"), "secret").expect("write");
+    // As after pivot_root: the container's /dev/null is the null device.
+    symlink("/dev/null", root.join("dev/null")).expect("symlink dev/null");
     let sys = fx.sys();
+    sys.pretend_fs(Path::new("/proc"), nix::sys::statfs::PROC_SUPER_MAGIC);
     let s = spec(json!({
         "root": {"path": "rootfs", "readonly": true},
         "linux": {
