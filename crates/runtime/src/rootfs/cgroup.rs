@@ -3,6 +3,11 @@
 //! symlinks, `memory`, `systemd`, `unified`, ...). With a cgroup namespace each hierarchy is
 //! mounted fresh (the kernel shows the namespace's root); without one, the container's own cgroup
 //! directory is bind-mounted from the host, so it never sees its siblings.
+//!
+//! On a v1 host the runtime makes the container's cgroup in the controller hierarchies only. A
+//! named hierarchy (`name=systemd`) or the cgroup2 mount of a hybrid host still holds the
+//! container where the runtime was (often the host's root): such a hierarchy is left out unless
+//! the container's path there is its own cgroup's, so no other cgroup of the host shows.
 
 use super::mountinfo::{self, MountInfo};
 use super::mounts::{bind, io_errno, resolve_at};
@@ -39,10 +44,21 @@ pub(crate) fn plan(mounts: &[MountInfo], own: &str) -> Vec<Hierarchy> {
             Some((ctrl.split(',').filter(|c| !c.is_empty()).collect(), path))
         })
         .collect();
-    let hierarchies = mounts
+    let hierarchies: Vec<&MountInfo> = mounts
         .iter()
         .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-        .filter(|m| m.mount_point.starts_with(CGROUP_ROOT));
+        .filter(|m| m.mount_point.starts_with(CGROUP_ROOT))
+        .collect();
+    let v1_host = hierarchies.iter().any(|m| m.fstype == "cgroup");
+    // The container's own cgroup: where it is in the controller hierarchies, which the runtime
+    // made for it.
+    let controller =
+        |ctrl: &[&str]| !ctrl.is_empty() && !ctrl.iter().any(|c| c.starts_with("name="));
+    let mine: Vec<&str> = own
+        .iter()
+        .filter(|(ctrl, _)| controller(ctrl))
+        .map(|(_, path)| *path)
+        .collect();
     let mut out = Vec::new();
     for m in hierarchies {
         let v2 = m.fstype == "cgroup2";
@@ -53,7 +69,10 @@ pub(crate) fn plan(mounts: &[MountInfo], own: &str) -> Vec<Hierarchy> {
                 !ctrl.is_empty() && ctrl.iter().all(|c| m.super_options.iter().any(|o| o == c))
             }
         });
-        let Some((_, path)) = path else { continue };
+        let Some((ctrl, path)) = path else { continue };
+        if v1_host && !controller(ctrl) && !mine.contains(path) {
+            continue;
+        }
         let rel = Path::new(path)
             .strip_prefix(&m.root)
             .unwrap_or(Path::new(path));
@@ -180,22 +199,47 @@ mod tests {
 ";
     const OWN: &str = "4:memory:/berth/c1\n3:cpu,cpuacct:/berth/c1\n1:name=systemd:/\n0::/\n";
 
-    #[test]
-    fn v1_hybrid_host_gets_one_directory_per_hierarchy() {
-        let plan = plan(&mountinfo::parse(HYBRID), OWN);
-        let names: Vec<_> = plan
-            .iter()
+    fn names(plan: &[Hierarchy]) -> Vec<String> {
+        plan.iter()
             .map(|h| h.name.clone().unwrap_or_default())
-            .collect();
-        assert_eq!(names, ["unified", "systemd", "cpu,cpuacct", "memory"]);
-        assert_eq!(plan[2].data.as_deref(), Some("cpu,cpuacct"));
+            .collect()
+    }
+
+    #[test]
+    fn v1_hybrid_host_gets_one_directory_per_controller_hierarchy() {
+        let plan = plan(&mountinfo::parse(HYBRID), OWN);
+        assert_eq!(names(&plan), ["cpu,cpuacct", "memory"]);
+        assert_eq!(plan[0].data.as_deref(), Some("cpu,cpuacct"));
+        assert_eq!(
+            plan[1].host_dir,
+            PathBuf::from("/sys/fs/cgroup/memory/berth/c1")
+        );
+    }
+
+    #[test]
+    fn named_and_unified_hierarchies_at_another_cgroup_than_the_containers_are_left_out() {
+        // The runtime's systemd cgroup, not the host root, is just as foreign.
+        let own = "4:memory:/berth/c1\n3:cpu,cpuacct:/berth/c1\n\
+                   1:name=systemd:/system.slice/berth.service\n0::/system.slice/berth.service\n";
+        let plan = plan(&mountinfo::parse(HYBRID), own);
+        assert_eq!(names(&plan), ["cpu,cpuacct", "memory"]);
+    }
+
+    #[test]
+    fn named_and_unified_hierarchies_at_the_containers_own_cgroup_are_bound() {
+        let own =
+            "4:memory:/berth/c1\n3:cpu,cpuacct:/berth/c1\n1:name=systemd:/berth/c1\n0::/berth/c1\n";
+        let plan = plan(&mountinfo::parse(HYBRID), own);
+        assert_eq!(
+            names(&plan),
+            ["unified", "systemd", "cpu,cpuacct", "memory"]
+        );
         assert_eq!(plan[1].data.as_deref(), Some("xattr,name=systemd"));
         assert_eq!(plan[0].data, None);
         assert_eq!(
-            plan[3].host_dir,
-            PathBuf::from("/sys/fs/cgroup/memory/berth/c1")
+            plan[1].host_dir,
+            PathBuf::from("/sys/fs/cgroup/systemd/berth/c1")
         );
-        assert_eq!(plan[1].host_dir, PathBuf::from("/sys/fs/cgroup/systemd"));
     }
 
     #[test]
