@@ -254,3 +254,21 @@ fn without_a_cgroup_namespace_every_cgroup_mount_is_the_containers_own_cgroup() 
         );
     }
 }
+
+#[test]
+fn in_a_cgroup_namespace_no_hierarchy_shows_a_host_root_cgroup() {
+    root_test!();
+    // A v1 hierarchy's root alone has release_agent; a cgroup2 root alone lacks cgroup.events.
+    let script = "for d in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do \
+                  [ -e \"$d/release_agent\" ] && echo \"host root: $d\"; \
+                  [ -e \"$d/cgroup.controllers\" ] && [ ! -e \"$d/cgroup.events\" ] \
+                  && echo \"host root: $d\"; done; echo checked";
+    let mut b = Bundle::busybox("cgnsroot", &["sh", "-c", script]);
+    if let Some(ns) = b.config["linux"]["namespaces"].as_array_mut() {
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
+    }
+    b.write_config();
+    assert_eq!(run(&b).expect("container runs"), "checked\n");
+}

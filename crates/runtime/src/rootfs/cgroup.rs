@@ -6,8 +6,10 @@
 //!
 //! On a v1 host the runtime makes the container's cgroup in the controller hierarchies only. A
 //! named hierarchy (`name=systemd`) or the cgroup2 mount of a hybrid host still holds the
-//! container where the runtime was (often the host's root): such a hierarchy is left out unless
-//! the container's path there is its own cgroup's, so no other cgroup of the host shows.
+//! container where the runtime was (often the host's root), and a cgroup namespace is rooted
+//! there too: such a hierarchy is left out, so no other cgroup of the host shows. Without a cgroup
+//! namespace it is bound after all when the container's path there is its own cgroup's (with one,
+//! every path reads `/`, relative to each hierarchy's namespace root, and proves nothing).
 
 use super::mountinfo::{self, MountInfo};
 use super::mounts::{bind, io_errno, resolve_at};
@@ -34,8 +36,8 @@ pub(crate) struct Hierarchy {
 }
 
 /// Works out the hierarchies from the host's mounts and the init's `/proc/self/cgroup` lines
-/// (`id:controllers:path`).
-pub(crate) fn plan(mounts: &[MountInfo], own: &str) -> Vec<Hierarchy> {
+/// (`id:controllers:path`); `cgroupns` when the init is in a cgroup namespace of its own.
+pub(crate) fn plan(mounts: &[MountInfo], own: &str, cgroupns: bool) -> Vec<Hierarchy> {
     let own: Vec<(Vec<&str>, &str)> = own
         .lines()
         .filter_map(|l| {
@@ -70,7 +72,7 @@ pub(crate) fn plan(mounts: &[MountInfo], own: &str) -> Vec<Hierarchy> {
             }
         });
         let Some((ctrl, path)) = path else { continue };
-        if v1_host && !controller(ctrl) && !mine.contains(path) {
+        if v1_host && !controller(ctrl) && (cgroupns || !mine.contains(path)) {
             continue;
         }
         let rel = Path::new(path)
@@ -112,7 +114,7 @@ pub(crate) fn mount(ctx: &Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<(
     let mounts = mountinfo::read().map_err(|e| io("/proc/self/mountinfo", e))?;
     let own =
         std::fs::read_to_string("/proc/self/cgroup").map_err(|e| io("/proc/self/cgroup", e))?;
-    let plan = plan(&mounts, &own);
+    let plan = plan(&mounts, &own, ctx.ns.cgroup);
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if let [h @ Hierarchy { name: None, .. }] = plan.as_slice() {
         return hierarchy(ctx, dest, h, flags);
@@ -207,7 +209,7 @@ mod tests {
 
     #[test]
     fn v1_hybrid_host_gets_one_directory_per_controller_hierarchy() {
-        let plan = plan(&mountinfo::parse(HYBRID), OWN);
+        let plan = plan(&mountinfo::parse(HYBRID), OWN, false);
         assert_eq!(names(&plan), ["cpu,cpuacct", "memory"]);
         assert_eq!(plan[0].data.as_deref(), Some("cpu,cpuacct"));
         assert_eq!(
@@ -221,15 +223,24 @@ mod tests {
         // The runtime's systemd cgroup, not the host root, is just as foreign.
         let own = "4:memory:/berth/c1\n3:cpu,cpuacct:/berth/c1\n\
                    1:name=systemd:/system.slice/berth.service\n0::/system.slice/berth.service\n";
-        let plan = plan(&mountinfo::parse(HYBRID), own);
+        let plan = plan(&mountinfo::parse(HYBRID), own, false);
         assert_eq!(names(&plan), ["cpu,cpuacct", "memory"]);
+    }
+
+    #[test]
+    fn in_a_cgroup_namespace_only_the_controller_hierarchies_are_mounted() {
+        // Every path is `/` in a namespace: the systemd one is the runtime's, not the container's.
+        let own = "4:memory:/\n3:cpu,cpuacct:/\n1:name=systemd:/\n0::/\n";
+        let plan = plan(&mountinfo::parse(HYBRID), own, true);
+        assert_eq!(names(&plan), ["cpu,cpuacct", "memory"]);
+        assert_eq!(plan[1].data.as_deref(), Some("memory"));
     }
 
     #[test]
     fn named_and_unified_hierarchies_at_the_containers_own_cgroup_are_bound() {
         let own =
             "4:memory:/berth/c1\n3:cpu,cpuacct:/berth/c1\n1:name=systemd:/berth/c1\n0::/berth/c1\n";
-        let plan = plan(&mountinfo::parse(HYBRID), own);
+        let plan = plan(&mountinfo::parse(HYBRID), own, false);
         assert_eq!(
             names(&plan),
             ["unified", "systemd", "cpu,cpuacct", "memory"]
@@ -245,9 +256,13 @@ mod tests {
     #[test]
     fn v2_host_is_one_mount_at_the_destination() {
         let mi = "30 20 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
-        let plan = plan(&mountinfo::parse(mi), "0::/berth/c2\n");
+        let plan = plan(&mountinfo::parse(mi), "0::/berth/c2\n", false);
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].name, None);
         assert_eq!(plan[0].host_dir, PathBuf::from("/sys/fs/cgroup/berth/c2"));
+        // In a cgroup namespace the one cgroup2 hierarchy is mounted fresh, as before.
+        let in_ns = super::plan(&mountinfo::parse(mi), "0::/\n", true);
+        assert_eq!(in_ns.len(), 1);
+        assert_eq!(in_ns[0].fstype, "cgroup2");
     }
 }
