@@ -272,3 +272,27 @@ fn in_a_cgroup_namespace_no_hierarchy_shows_a_host_root_cgroup() {
     b.write_config();
     assert_eq!(run(&b).expect("container runs"), "checked\n");
 }
+
+/// The catalog's CVE-07 as written: the image's own /dev (no tmpfs) with `null` a symlink to
+/// core_pattern. The runtime replaces it with a fresh node, so the mask is the null device.
+#[test]
+fn an_image_dev_null_symlink_is_replaced_by_the_null_device() {
+    root_test!();
+    let mut b = Bundle::busybox(
+        "imgnull",
+        &[
+            "sh",
+            "-c",
+            "stat -c '%t:%T %F' /dev/null; wc -c < /proc/version",
+        ],
+    );
+    drop_mount(&mut b, "/dev");
+    symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null"))
+        .expect("symlink dev/null");
+    b.config["linux"]["maskedPaths"] = json!(["/proc/version"]);
+    b.write_config();
+    assert_eq!(
+        run(&b).expect("container runs"),
+        "1:3 character special file\n0\n"
+    );
+}

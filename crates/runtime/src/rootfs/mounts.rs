@@ -131,8 +131,12 @@ pub(crate) fn mount(ctx: &Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
             message: "id-mapped mounts are not supported; remove the idmap option".into(),
         });
     }
-    // Never through a symlink the image put there (runc's rule, and /dev for CVE-2026-41579).
-    if typ == "proc" || typ == "sysfs" || procfs::clean(dest) == Path::new("/dev") {
+    // Never through a symlink the image put there (runc's rule; /dev for CVE-2026-41579, and
+    // /dev/pts, where the init opens the console's ptmx by its host path).
+    let dev = ["/dev", "/dev/pts"]
+        .map(Path::new)
+        .contains(&procfs::clean(dest).as_path());
+    if typ == "proc" || typ == "sysfs" || dev {
         let what = if opts.is_bind() { "bind" } else { typ };
         let rule = format!("filesystem {what:?} must be mounted on");
         procfs::ordinary_dir(ctx.sys, ctx.root(), dest, &rule)?;

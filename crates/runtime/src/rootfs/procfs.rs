@@ -1,6 +1,6 @@
 //! Keeping `/proc` the container's procfs, as runc does (`checkProcMount`):
-//! - `proc` and `sysfs` mounts, and any mount on `/dev`, go on an ordinary directory: a symlink (or
-//!   file) there in the image is refused, never followed ([`ordinary_dir`]);
+//! - `proc` and `sysfs` mounts, and any mount on `/dev` or `/dev/pts`, go on an ordinary
+//!   directory: a symlink (or file) there in the image is refused, never followed ([`ordinary_dir`]);
 //! - nothing is mounted *on* `/proc` but a proc mount or a bind of a procfs, and nothing *inside*
 //!   it but the few files that lxcfs-style tools emulate ([`check_dest`], on the destination as
 //!   written and again on where it resolved inside the rootfs);

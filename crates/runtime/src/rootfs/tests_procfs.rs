@@ -73,6 +73,24 @@ fn a_dev_symlink_is_refused_before_any_device_is_made() {
 }
 
 #[test]
+fn a_dev_pts_symlink_is_refused() {
+    let fx = Fixture::new();
+    std::fs::create_dir_all(fx.rootfs().join("run/pts")).expect("mkdir run/pts");
+    symlink("/run/pts", fx.rootfs().join("dev/pts")).expect("symlink dev/pts");
+    let sys = fx.sys();
+    let err = prepare_err(
+        &fx,
+        &sys,
+        json!([{"destination": "/dev/pts", "type": "devpts", "source": "devpts"}]),
+    );
+    assert!(
+        err.contains("filesystem \"devpts\" must be mounted on an ordinary directory"),
+        "{err}"
+    );
+    assert!(spec_mount_targets(&sys).is_empty());
+}
+
+#[test]
 fn only_procfs_may_be_mounted_on_proc() {
     let fx = Fixture::new();
     let vol = fx.rootfs().with_file_name("vol");
