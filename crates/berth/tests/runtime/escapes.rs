@@ -177,3 +177,53 @@ fn a_cwd_through_a_leaked_descriptor_never_reaches_the_host() {
         }
     }
 }
+
+/// The review's confirmed case: on a cgroup v2 host the runtime opens the container's cgroup
+/// directory for `clone3(CLONE_INTO_CGROUP)`; before the fix the init inherited it, and a cwd of
+/// `/proc/self/fd/N` put the process in the host's cgroup tree. This host is cgroup v1, so the
+/// test runs the runtime in a private mount namespace with only cgroup2 mounted (torn down with
+/// the namespace).
+#[test]
+fn a_cwd_through_the_cgroup_v2_descriptor_never_reaches_the_host() {
+    root_test!();
+    for n in 3..=10 {
+        let mut b = Bundle::busybox(
+            "v2cwd",
+            &[
+                "sh",
+                "-c",
+                "[ -e cgroup.procs ] && echo HOST-CGROUP-DIR; true",
+            ],
+        );
+        b.config["process"]["cwd"] = format!("/proc/self/fd/{n}").into();
+        b.write_config();
+        let cgroup = b.config["linux"]["cgroupsPath"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let script = format!(
+            "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup || exit 99; \
+             \"$0\" runtime --root \"$1\" run --bundle \"$2\" \"$3\"; rc=$?; \
+             rmdir /sys/fs/cgroup{cgroup} /sys/fs/cgroup/berth-test 2>/dev/null; exit $rc"
+        );
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .arg(berth_bin())
+            .arg(b.state_root())
+            .arg(b.path())
+            .arg(&b.id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(99),
+            "cgroup2 mount: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stdout(&out).contains("HOST-CGROUP-DIR"),
+            "cwd /proc/self/fd/{n} is the host's cgroup directory"
+        );
+    }
+}
