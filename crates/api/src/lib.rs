@@ -1,4 +1,5 @@
-//! Docker Engine API wire types, the API version constants and the JSON error body; serde only, no I/O.
+//! Docker Engine API wire types, the API version constants and the JSON error body; serde only, no
+//! I/O but for random IDs ([`id`], from the kernel through `getrandom`).
 //!
 //! Every type here is spelt as Docker sends it (PascalCase fields, Docker's optionality), so the
 //! daemon's server and the CLI's client share one definition of the wire. Module map, by API area:
@@ -10,18 +11,22 @@
 //! - [`image`]: the `/images` routes;
 //! - [`container`]: `/containers/...` (create body, inspect, list entries, `HostConfig`);
 //! - [`exec`]: `/containers/{id}/exec` and `/exec/...`;
-//! - [`events`]: `/events` messages.
+//! - [`events`]: `/events` messages;
+//! - [`units`]: Go durations, binary sizes and human durations as Docker writes and reads them;
+//! - [`id`]: random 64-hex IDs (through `getrandom`).
 
 pub mod container;
 pub mod error;
 pub mod events;
 pub mod exec;
 pub mod filters;
+pub mod id;
 pub mod image;
 pub mod network;
 pub mod progress;
 pub mod stats;
 pub mod system;
+pub mod units;
 pub mod version;
 
 pub use error::ErrorResponse;

@@ -7,6 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 // The workspace's one civil-time implementation.
 use berth_oci::time::{self as civil_time, Civil};
 
+// The one owner of Go durations, binary sizes and human durations (shared with the daemon).
+use berth_api::units;
+pub use berth_api::units::{human_duration, ram_in_bytes};
+
 const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 
 /// `units.HumanSizeWithPrecision(size, precision)`: decimal (1000-based) units.
@@ -48,59 +52,6 @@ fn trim_zeros(s: &str) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s.to_string()
-    }
-}
-
-/// Parses docker's `RAMInBytes` sizes ("64m", "1g", "512k", "100"; binary multiples). Errors as
-/// go-units words them: `invalid size: 'abc'`.
-pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, suffix) = lower.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
-    let mult: f64 = match suffix.trim_end_matches('b').trim_end_matches('i') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(format!("invalid suffix: '{}'", &t[split..])),
-    };
-    Ok((n * mult) as i64)
-}
-
-/// go-units `HumanDuration`.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    let seconds = secs as i64;
-    let minutes = (secs / 60.0) as i64;
-    let hours = (secs / 3600.0 + 0.5) as i64;
-    if seconds < 1 {
-        "Less than a second".into()
-    } else if seconds == 1 {
-        "1 second".into()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".into()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", (secs / 3600.0 / 24.0 / 365.0) as i64)
     }
 }
 
@@ -173,40 +124,14 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     civil_time::parse_rfc3339(s).or_else(|| civil_time::parse_rfc3339(&format!("{s}Z")))
 }
 
-/// Parses a Go duration ("10m", "1h30m", "45s", "1.5h") to seconds.
-pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..split].parse().ok()?;
-        rest = &rest[split..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
-}
-
 /// docker's `GetTimestamp` for `--since`/`--until`: a Go duration ago, a unix timestamp
 /// (`123` or `123.456`), or an RFC 3339 date. Returns the text the API expects.
 pub fn api_timestamp(value: &str, now: i64) -> Option<String> {
-    if let Some(d) = parse_go_duration(value) {
-        return Some(format!("{}", now - d as i64));
+    // As docker's: a bare `0` is a timestamp, not a duration.
+    if let Ok(d) = units::parse_go_duration(value).map(|ns| ns / 1_000_000_000) {
+        if value != "0" {
+            return Some(format!("{}", now - d));
+        }
     }
     if value
         .split('.')
@@ -232,10 +157,6 @@ mod tests {
         assert_eq!(human_size(999.0), "999B");
         assert_eq!(human_size(1000.0), "1kB");
         assert_eq!(human_size_precision(2_000_000_000.0, 3), "2GB");
-        assert_eq!(ram_in_bytes("64m"), Ok(67_108_864));
-        assert_eq!(ram_in_bytes("1g"), Ok(1_073_741_824));
-        assert_eq!(ram_in_bytes("100"), Ok(100));
-        assert_eq!(ram_in_bytes("abc"), Err("invalid size: 'abc'".into()));
     }
 
     #[test]
@@ -284,6 +205,7 @@ mod tests {
             api_timestamp("1700000000.5", 0),
             Some("1700000000.5".into())
         );
-        assert_eq!(parse_go_duration("1h30m"), Some(5400.0));
+        assert_eq!(api_timestamp("1h30m", 10_000), Some("4600".into()));
+        assert_eq!(api_timestamp("0", 10_000), Some("0".into()));
     }
 }

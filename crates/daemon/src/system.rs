@@ -85,11 +85,7 @@ fn engine_id(path: &Path) -> Result<String, DaemonError> {
             return Ok(id);
         }
     }
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(|e| DaemonError::io("reading", "/dev/urandom", e))?;
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = berth_api::id::new_id().map_err(|e| DaemonError::Internal(e.to_string()))?;
     std::fs::write(path, &id).map_err(|e| DaemonError::io("writing engine id", path, e))?;
     Ok(id)
 }

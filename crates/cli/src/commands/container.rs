@@ -382,7 +382,7 @@ pub fn update_body(spec: &Spec, p: &Parsed) -> Result<Value> {
             let n = if v == "-1" {
                 -1
             } else {
-                units::ram_in_bytes(v).map_err(|e| spec.invalid_value(flag, v, &e))?
+                units::ram_in_bytes(v).map_err(|e| spec.invalid_value(flag, v, &e.to_string()))?
             };
             m.insert(key.into(), n.into());
         }

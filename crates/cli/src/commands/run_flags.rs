@@ -322,7 +322,7 @@ fn bytes(spec: &Spec, p: &Parsed, name: &str) -> Result<i64> {
     match p.string(name) {
         None | Some("") => Ok(0),
         Some("-1") if name == "memory-swap" => Ok(-1),
-        Some(v) => units::ram_in_bytes(v).map_err(|e| spec.invalid_value(name, v, &e)),
+        Some(v) => units::ram_in_bytes(v).map_err(|e| spec.invalid_value(name, v, &e.to_string())),
     }
 }
 

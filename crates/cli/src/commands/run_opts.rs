@@ -146,7 +146,10 @@ pub fn mount(v: &str) -> std::result::Result<Value, String> {
             }
             "tmpfs-size" => {
                 let s = need(val)?;
-                tmpfs.insert("SizeBytes".into(), json!(units::ram_in_bytes(&s)?));
+                tmpfs.insert(
+                    "SizeBytes".into(),
+                    json!(units::ram_in_bytes(&s).map_err(|e| e.to_string())?),
+                );
             }
             "tmpfs-mode" => {
                 let s = need(val)?;

@@ -3,35 +3,14 @@
 //! Docker does. A paused container is thawed first when the signal should end it (see
 //! [`thaws_paused`]).
 
-use std::str::FromStr;
-
-use nix::sys::signal::Signal;
-
 use super::state::Status;
 use super::{shim, ContainerService};
 use crate::error::DaemonError;
 
 /// Parses a signal as Docker accepts it: `9`, `KILL`, `SIGKILL`, `sigkill`.
 pub fn parse_signal(text: &str) -> Result<i32, DaemonError> {
-    let t = text.trim();
-    if let Ok(n) = t.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-    } else {
-        let upper = t.to_ascii_uppercase();
-        let name = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        if let Ok(s) = Signal::from_str(&name) {
-            return Ok(s as i32);
-        }
-    }
-    Err(DaemonError::InvalidArgument(format!(
-        "Invalid signal: {text}"
-    )))
+    berth_oci::signal::parse_signal(text)
+        .map_err(|_| DaemonError::InvalidArgument(format!("Invalid signal: {text}")))
 }
 
 /// Whether a kill with `sig` thaws a paused container first, as Docker's: SIGKILL always, any

@@ -28,28 +28,9 @@ pub struct ContainerFilter {
     pub since: Option<String>,
 }
 
-/// Docker's human duration (`units.HumanDuration`).
-pub fn human_duration(secs: i64) -> String {
-    let minutes = secs / 60;
-    let hours = (secs + 1800) / 3600;
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", secs / 3600 / 24 / 365),
-    }
-}
-
 /// The `Status` column of a container at `now` (nanoseconds).
 pub fn status_text(c: &Container, now: i64) -> String {
-    let ago = |t: i64| human_duration((now - t) / 1_000_000_000);
+    let ago = |t: i64| berth_api::units::human_duration_secs((now - t) / 1_000_000_000);
     let s = &c.state;
     match s.status {
         Status::Running => match &s.health {
@@ -127,22 +108,5 @@ impl ContainerService {
             out.truncate(n);
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_like_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(300), "5 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
     }
 }

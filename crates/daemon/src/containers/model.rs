@@ -6,8 +6,6 @@
 //! HostConfig}`): it *is* the user's request, and inspect must give it back unchanged. Everything the
 //! engine derives from it (the OCI spec, restart decisions) is computed by the verbs.
 
-use std::io::Read;
-
 use berth_api::container::{ContainerConfig, HostConfig};
 use serde::{Deserialize, Serialize};
 
@@ -105,16 +103,7 @@ impl Container {
 
 /// A fresh random container ID.
 pub fn new_id() -> Result<String, DaemonError> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| DaemonError::io("reading random bytes from", "/dev/urandom", e))?;
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    // Docker never hands out all-digit short IDs (they would read as numbers); neither do we.
-    if id[..12].bytes().all(|b| b.is_ascii_digit()) {
-        return new_id();
-    }
-    Ok(id)
+    berth_api::id::new_id().map_err(|e| DaemonError::Internal(e.to_string()))
 }
 
 /// Whether `name` is a valid container name (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`, a leading `/` allowed).

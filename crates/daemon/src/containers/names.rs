@@ -1,7 +1,5 @@
 //! Docker-style random names (`adjective_surname`) for containers created without `--name`.
 
-use std::io::Read;
-
 const LEFT: &[&str] = &[
     "admiring",
     "adoring",
@@ -221,18 +219,13 @@ const RIGHT: &[&str] = &[
 ];
 
 fn random_index(len: usize) -> usize {
-    let mut bytes = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_err()
-    {
-        let nanos = std::time::SystemTime::now()
+    // Without the kernel's random source the clock picks; a name needs no strength.
+    let n = berth_api::id::random_u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        return nanos as usize % len;
-    }
-    (u64::from_le_bytes(bytes) % len as u64) as usize
+            .map_or(0, |d| u64::from(d.subsec_nanos()))
+    });
+    (n % len as u64) as usize
 }
 
 /// A random name; after the first clash (`retry > 0`) a digit is appended, as Docker does.

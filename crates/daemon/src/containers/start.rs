@@ -26,21 +26,6 @@ pub enum Started {
     AlreadyRunning,
 }
 
-/// Bytes of a `max-size` log option (`10m`, `1k`, `512`).
-fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let (num, mult) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1u64 << 10),
-        'm' => (&t[..t.len() - 1], 1 << 20),
-        'g' => (&t[..t.len() - 1], 1 << 30),
-        _ => (t.as_str(), 1),
-    };
-    num.trim_end_matches('b')
-        .parse::<u64>()
-        .ok()
-        .map(|n| n * mult)
-}
-
 /// Docker's exit code for a failed create: 127 not found, 126 not executable, 128 otherwise.
 pub fn create_failure_code(message: &str) -> i64 {
     let m = message.to_ascii_lowercase();
@@ -226,7 +211,7 @@ impl ContainerService {
             log_path: (log.kind != "none").then(|| paths.log_path(&c.id)),
             log_max_size: opts
                 .get("max-size")
-                .and_then(|s| parse_size(s))
+                .and_then(|s| berth_api::units::ram_in_bytes(s).ok().map(|n| n as u64))
                 .unwrap_or(0),
             log_max_file: opts
                 .get("max-file")
@@ -328,10 +313,6 @@ mod tests {
 
     #[test]
     fn sizes_and_codes() {
-        assert_eq!(parse_size("10m"), Some(10 << 20));
-        assert_eq!(parse_size("1k"), Some(1024));
-        assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("x"), None);
         assert_eq!(
             create_failure_code("exec: \"nope\": executable file not found in $PATH"),
             127

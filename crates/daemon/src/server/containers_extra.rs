@@ -107,33 +107,7 @@ fn until_nanos(v: &str, now: i64) -> Option<i64> {
     if let Ok(secs) = v.parse::<f64>() {
         return Some((secs * 1e9) as i64);
     }
-    let mut total: f64 = 0.0;
-    let mut num = String::new();
-    let mut chars = v.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch.is_ascii_digit() || ch == '.' {
-            num.push(ch);
-            continue;
-        }
-        let mut unit = ch.to_string();
-        if ch == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600e9,
-            "m" => 60e9,
-            "s" => 1e9,
-            "ms" => 1e6,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(now - total as i64)
+    berth_api::units::parse_go_duration(v).ok().map(|d| now - d)
 }
 
 /// `POST /containers/prune?filters=`.

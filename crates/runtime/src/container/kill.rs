@@ -4,21 +4,12 @@ use super::state::State;
 use crate::{Result, RuntimeError};
 use nix::sys::signal::Signal;
 use std::path::Path;
-use std::str::FromStr;
 
 /// Parses `KILL`, `SIGKILL` or `9`.
 pub fn parse_signal(text: &str) -> Result<Signal> {
     let bad = || RuntimeError::Other(format!("unknown signal {text:?}"));
-    if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&name).map_err(|_| bad())
+    let number = berth_oci::signal::parse_signal(text).map_err(|_| bad())?;
+    Signal::try_from(number).map_err(|_| bad())
 }
 
 pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
