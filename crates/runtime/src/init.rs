@@ -80,7 +80,7 @@ pub fn send_msg(sock: BorrowedFd<'_>, msg: Msg, payload: &[u8]) -> Result<()> {
     let mut buf = Vec::with_capacity(payload.len() + 1);
     buf.push(msg as u8);
     buf.extend_from_slice(payload);
-    send(sock.as_raw_fd(), &buf, MsgFlags::empty())
+    send(sock.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
         .map(drop)
         .map_err(|source| RuntimeError::Sys {
             what: "write to setup socket".into(),
@@ -255,7 +255,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         rootfs::pivot(args.rootfs, args.no_pivot, &sys)?;
     }
     // Sysctls go through the container's /proc/sys, before `finish` makes it read-only.
-    write_sysctls(spec)?;
+    write_sysctls(spec, &sys)?;
     rootfs::finish(spec, &sys)?;
     if let Some(pty) = pty {
         let slave = console::open_peer(pty.master.as_fd())?;
@@ -300,17 +300,13 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     )))
 }
 
-/// Closes the setup socket while its `OwnedFd` lives on (borrowed by the caller): /dev/null takes
-/// its descriptor number, so the peer sees EOF and a later error report fails harmlessly.
+/// Ends the setup conversation while the socket's `OwnedFd` lives on (borrowed by the caller):
+/// shutting the socket down makes the peer see EOF, and a later error report fails harmlessly
+/// (EPIPE; sends use MSG_NOSIGNAL). Nothing is opened by path: at this point the paths are the
+/// container's.
 pub fn close_sync(sync: &OwnedFd) -> Result<()> {
-    let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(sys_err("open /dev/null"))?;
-    // SAFETY: replaces the socket behind `sync` with /dev/null; `sync` still owns a valid fd
-    // (now /dev/null, close-on-exec so it does not leak) and closes it when dropped.
-    if unsafe { libc::dup3(null.as_raw_fd(), sync.as_raw_fd(), libc::O_CLOEXEC) } < 0 {
-        return Err(sys_err("close setup socket")(nix::Error::last()));
-    }
-    Ok(())
+    nix::sys::socket::shutdown(sync.as_raw_fd(), nix::sys::socket::Shutdown::Both)
+        .map_err(sys_err("close setup socket"))
 }
 
 fn open_console(args: &InitArgs<'_>, sys: &dyn Sys) -> Result<Pty> {
@@ -451,7 +447,7 @@ fn wait_for_start(fifo: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
-fn write_sysctls(spec: &Spec) -> Result<()> {
+fn write_sysctls(spec: &Spec, sys: &dyn Sys) -> Result<()> {
     let sysctls = spec
         .linux()
         .as_ref()
@@ -472,12 +468,10 @@ fn write_sysctls(spec: &Spec) -> Result<()> {
         } else {
             key.replace('.', "/")
         };
+        // Through the procfs helper: a mount over /proc/sys (CVE-2025-52881 class) is refused,
+        // never written.
         let path = PathBuf::from("/proc/sys").join(rel);
-        std::fs::write(&path, value.as_bytes()).map_err(|source| RuntimeError::Io {
-            what: "write sysctl linux.sysctl",
-            path,
-            source,
-        })?;
+        rootfs::procfs::write(sys, &path, value.as_bytes())?;
     }
     Ok(())
 }
