@@ -225,6 +225,24 @@ pub struct EndpointSettings {
     pub global_ipv6_prefix_len: i64,
     #[serde(rename = "DNSNames")]
     pub dns_names: Option<Vec<String>>,
+    /// Sent by clients (`network connect --driver-opt`); not reported by our inspect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Sent by clients (`--gw-priority`); not reported by our inspect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gw_priority: Option<i64>,
+}
+
+/// `IPAMConfig` of an endpoint, as clients send it (`--ip`, `--ip6`, `--link-local-ip`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointIpamConfig {
+    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
+    pub ipv4_address: String,
+    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6_address: String,
+    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
 }
 
 /// `State` of container inspect.

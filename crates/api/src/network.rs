@@ -51,7 +51,8 @@ pub struct NetworkResource {
     pub created: String,
     pub scope: String,
     pub driver: String,
-    #[serde(rename = "EnableIPv4")]
+    /// Absent from daemons before API 1.47, which always assigned IPv4: read as `true` then.
+    #[serde(rename = "EnableIPv4", default = "yes")]
     pub enable_ipv4: bool,
     #[serde(rename = "EnableIPv6")]
     pub enable_ipv6: bool,
@@ -66,18 +67,31 @@ pub struct NetworkResource {
     pub labels: BTreeMap<String, String>,
 }
 
-/// `POST /networks/create`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+fn yes() -> bool {
+    true
+}
+
+/// `POST /networks/create`. Read sparse (compose sends a few fields); written as the docker CLI
+/// writes it (`EnableIPv4`/`EnableIPv6` only when given, no `CheckDuplicate`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkCreateRequest {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check_duplicate: Option<bool>,
     pub driver: Option<String>,
+    pub scope: Option<String>,
     pub internal: Option<bool>,
     pub attachable: Option<bool>,
+    pub ingress: Option<bool>,
+    pub config_only: Option<bool>,
+    /// Swarm's config-from network (`{"Network": name}`); never set by us, sent as `null`.
+    pub config_from: Option<serde_json::Value>,
     #[serde(rename = "IPAM")]
     pub ipam: Option<Ipam>,
-    #[serde(rename = "EnableIPv6")]
+    #[serde(rename = "EnableIPv4", skip_serializing_if = "Option::is_none")]
+    pub enable_ipv4: Option<bool>,
+    #[serde(rename = "EnableIPv6", skip_serializing_if = "Option::is_none")]
     pub enable_ipv6: Option<bool>,
     pub options: Option<BTreeMap<String, String>>,
     pub labels: Option<BTreeMap<String, String>>,

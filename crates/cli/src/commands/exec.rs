@@ -6,8 +6,9 @@ use super::{out, tty, Ctx};
 use crate::client::{body, encode_path};
 use crate::error::{CliError, Result};
 use crate::flags::{list, switch, value, Args, Parsed, Spec};
+use berth_api::exec::{ExecCreateRequest, ExecInspect, ExecStartRequest, IdResponse};
 use hyper::Method;
-use serde_json::{json, Value};
+use serde::de::IgnoredAny;
 use std::io::IsTerminal;
 
 pub const EXEC: Spec = Spec {
@@ -57,7 +58,7 @@ pub const EXEC: Spec = Spec {
 };
 
 /// The `POST /containers/{id}/exec` body for `exec`'s flags.
-pub fn exec_body(p: &Parsed, console: Option<(u16, u16)>) -> Result<Value> {
+pub fn exec_body(p: &Parsed, console: Option<(u16, u16)>) -> Result<ExecCreateRequest> {
     let mut env = Vec::new();
     for f in p.list("env-file") {
         env.extend(super::run_opts::read_kv_file(&f)?);
@@ -66,23 +67,27 @@ pub fn exec_body(p: &Parsed, console: Option<(u16, u16)>) -> Result<Value> {
     let env: Vec<String> = env.iter().map(|e| super::run_opts::expand_env(e)).collect();
     let detach = p.bool("detach");
     let tty_on = p.bool("tty");
-    let mut b = json!({
-        "User": p.str_or_empty("user"),
-        "Privileged": p.bool("privileged"),
-        "Tty": tty_on,
-        "AttachStdin": p.bool("interactive") && !detach,
-        "AttachStderr": !detach,
-        "AttachStdout": !detach,
-        "Detach": detach,
-        "DetachKeys": p.str_or_empty("detach-keys"),
-        "Env": if env.is_empty() { Value::Null } else { json!(env) },
-        "WorkingDir": p.str_or_empty("workdir"),
-        "Cmd": p.args[1..].to_vec(),
-    });
-    if let (Some((h, w)), Some(obj)) = (console.filter(|_| tty_on), b.as_object_mut()) {
-        obj.insert("ConsoleSize".into(), json!([h, w]));
-    }
-    Ok(b)
+    Ok(ExecCreateRequest {
+        user: Some(p.str_or_empty("user").to_string()),
+        privileged: p.bool("privileged"),
+        tty: tty_on,
+        console_size: console_size(console, tty_on),
+        attach_stdin: p.bool("interactive") && !detach,
+        attach_stderr: !detach,
+        attach_stdout: !detach,
+        detach,
+        detach_keys: Some(p.str_or_empty("detach-keys").to_string()),
+        env: (!env.is_empty()).then_some(env),
+        working_dir: Some(p.str_or_empty("workdir").to_string()),
+        cmd: Some(p.args[1..].to_vec()),
+    })
+}
+
+/// `ConsoleSize` as the docker CLI sends it: only with a TTY.
+fn console_size(console: Option<(u16, u16)>, tty_on: bool) -> Option<[u32; 2]> {
+    console
+        .filter(|_| tty_on)
+        .map(|(h, w)| [u32::from(h), u32::from(w)])
 }
 
 pub async fn exec(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
@@ -96,29 +101,26 @@ pub async fn exec(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     if tty_on && interactive && !p.bool("detach") && !std::io::stdin().is_terminal() {
         return Err(CliError::Message("the input device is not a TTY".into()));
     }
-    let created: Value = ctx
+    let created: IdResponse = ctx
         .client
         .post_json(&format!("/containers/{container}/exec"), &body_v)
         .await?;
-    let id = created
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let id = created.id;
     let start_path = format!("/exec/{id}/start");
+    let start = ExecStartRequest {
+        detach: p.bool("detach"),
+        tty: tty_on,
+        console_size: console_size(console, tty_on && !p.bool("detach")),
+    };
     if p.bool("detach") {
         ctx.client
-            .post_json::<_, Value>(&start_path, &json!({"Detach": true, "Tty": tty_on}))
+            .post_json::<_, IgnoredAny>(&start_path, &start)
             .await
             .or_else(|e| match e {
-                CliError::Message(_) => Ok(Value::Null),
+                CliError::Message(_) => Ok(IgnoredAny),
                 other => Err(other),
             })?;
         return Ok(());
-    }
-    let mut start = json!({"Detach": false, "Tty": tty_on});
-    if let (Some((h, w)), true) = (console, tty_on) {
-        start["ConsoleSize"] = json!([h, w]);
     }
     let hj = ctx
         .client
@@ -139,8 +141,8 @@ pub async fn exec(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         .client
         .request(Method::GET, &format!("/exec/{id}/json"), body::empty(), &[])
         .await?;
-    let info: Value = crate::client::read_json(resp).await?;
-    match info.get("ExitCode").and_then(Value::as_i64).unwrap_or(0) {
+    let info: ExecInspect = crate::client::read_json(resp).await?;
+    match info.exit_code.unwrap_or(0) {
         0 => Ok(()),
         code => {
             out("");
@@ -152,19 +154,22 @@ pub async fn exec(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn exec_body_like_docker() {
         let mut p = Parsed::default();
         p.args = vec!["foo".into(), "ls".into(), "/".into()];
+        let body =
+            |p: &Parsed| serde_json::to_value(exec_body(p, Some((40, 120))).unwrap()).unwrap();
         assert_eq!(
-            exec_body(&p, Some((40, 120))).unwrap(),
+            body(&p),
             json!({"User": "", "Privileged": false, "Tty": false, "AttachStdin": false, "AttachStderr": true, "AttachStdout": true,
                    "Detach": false, "DetachKeys": "", "Env": null, "WorkingDir": "", "Cmd": ["ls", "/"]})
         );
         p.set("tty", "true");
         p.set("interactive", "true");
-        let b = exec_body(&p, Some((40, 120))).unwrap();
+        let b = body(&p);
         assert_eq!(b["ConsoleSize"], json!([40, 120]));
         assert_eq!(b["AttachStdin"], true);
     }

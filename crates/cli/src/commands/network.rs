@@ -8,7 +8,14 @@ use crate::client::{encode_path, query};
 use crate::error::{CliError, Result};
 use crate::flags::{list, switch, value, Args, Parsed, Spec};
 use crate::format::{short_id, Format};
+use berth_api::container::{EndpointIpamConfig, EndpointSettings};
+use berth_api::network::{
+    Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, NetworkResource,
+};
+use serde::de::IgnoredAny;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 pub const CREATE: Spec = Spec {
     name: "network create",
@@ -56,20 +63,19 @@ pub const CREATE: Spec = Spec {
     stop_at_positional: false,
 };
 
-/// `key=value` flags as a JSON object (a bare `key` maps to "").
-fn kv(items: &[String]) -> Value {
-    let m: serde_json::Map<String, Value> = items
+/// `key=value` flags as a map (a bare `key` maps to "").
+fn kv(items: &[String]) -> BTreeMap<String, String> {
+    items
         .iter()
         .map(|s| {
             let (k, v) = s.split_once('=').unwrap_or((s, ""));
-            (k.to_string(), Value::String(v.to_string()))
+            (k.to_string(), v.to_string())
         })
-        .collect();
-    Value::Object(m)
+        .collect()
 }
 
 /// The `IPAM.Config` entries: the n-th `--gateway`/`--ip-range` belongs to the n-th `--subnet`.
-fn ipam_config(spec: &Spec, p: &Parsed) -> Result<Vec<Value>> {
+fn ipam_config(spec: &Spec, p: &Parsed) -> Result<Vec<IpamConfig>> {
     let subnets = p.list("subnet");
     let (gateways, ranges) = (p.list("gateway"), p.list("ip-range"));
     if gateways.len() > subnets.len() || ranges.len() > subnets.len() {
@@ -87,49 +93,38 @@ fn ipam_config(spec: &Spec, p: &Parsed) -> Result<Vec<Value>> {
     Ok(subnets
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let mut c = json!({"Subnet": s});
-            if let Some(r) = ranges.get(i) {
-                c["IPRange"] = json!(r);
-            }
-            if let Some(g) = gateways.get(i) {
-                c["Gateway"] = json!(g);
-            }
-            c
+        .map(|(i, s)| IpamConfig {
+            subnet: s.clone(),
+            ip_range: ranges.get(i).cloned().unwrap_or_default(),
+            gateway: gateways.get(i).cloned().unwrap_or_default(),
         })
         .collect())
 }
 
 /// `berth network create`: `POST /networks/create`; prints the new ID.
 pub async fn create(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
-    let mut body = json!({
-        "Driver": p.string("driver").unwrap_or("bridge"),
-        "Scope": p.str_or_empty("scope"),
-        "IPAM": {
-            "Driver": p.string("ipam-driver").unwrap_or("default"),
-            "Options": kv(&p.list("ipam-opt")),
-            "Config": ipam_config(spec, &p)?,
-        },
-        "Internal": p.bool("internal"),
-        "Attachable": p.bool("attachable"),
-        "Ingress": false,
-        "ConfigOnly": false,
-        "ConfigFrom": null,
-        "Options": kv(&p.list("opt")),
-        "Labels": kv(&p.list("label")),
-        "Name": p.args[0],
-    });
-    if p.is_set("ipv4") {
-        body["EnableIPv4"] = json!(p.bool("ipv4"));
-    }
-    if p.is_set("ipv6") {
-        body["EnableIPv6"] = json!(p.bool("ipv6"));
-    }
-    let v: Value = ctx.client.post_json("/networks/create", &body).await?;
-    out(&format!(
-        "{}\n",
-        v.get("Id").and_then(Value::as_str).unwrap_or("")
-    ));
+    let body = NetworkCreateRequest {
+        name: p.args[0].clone(),
+        check_duplicate: None,
+        driver: Some(p.string("driver").unwrap_or("bridge").to_string()),
+        scope: Some(p.str_or_empty("scope").to_string()),
+        ipam: Some(Ipam {
+            driver: p.string("ipam-driver").unwrap_or("default").to_string(),
+            options: Some(kv(&p.list("ipam-opt"))),
+            config: Some(ipam_config(spec, &p)?),
+        }),
+        internal: Some(p.bool("internal")),
+        attachable: Some(p.bool("attachable")),
+        ingress: Some(false),
+        config_only: Some(false),
+        config_from: None,
+        options: Some(kv(&p.list("opt"))),
+        labels: Some(kv(&p.list("label"))),
+        enable_ipv4: p.is_set("ipv4").then(|| p.bool("ipv4")),
+        enable_ipv6: p.is_set("ipv6").then(|| p.bool("ipv6")),
+    };
+    let v: NetworkCreateResponse = ctx.client.post_json("/networks/create", &body).await?;
+    out(&format!("{}\n", v.id));
     Ok(())
 }
 
@@ -211,29 +206,20 @@ pub fn go_time_string(rfc3339: &str) -> String {
     )
 }
 
-/// One network as a `network ls` row with docker's context fields.
-pub fn ls_row(n: &Value, no_trunc: bool) -> Value {
-    let s = |k: &str| n.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let id = s("Id");
-    let mut labels: Vec<String> = n
-        .get("Labels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
+/// One network as a `network ls` row with docker's context fields (a template context, so JSON).
+pub fn ls_row(n: &NetworkResource, no_trunc: bool) -> Value {
+    let mut labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     labels.sort();
-    let b = |k: &str| n.get(k).and_then(Value::as_bool).unwrap_or(false);
     json!({
-        "ID": if no_trunc { id } else { short_id(&id) },
-        "Name": s("Name"),
-        "Driver": s("Driver"),
-        "Scope": s("Scope"),
-        "IPv4": n.get("EnableIPv4").and_then(Value::as_bool).unwrap_or(true).to_string(),
-        "IPv6": b("EnableIPv6").to_string(),
-        "Internal": b("Internal").to_string(),
+        "ID": if no_trunc { n.id.clone() } else { short_id(&n.id) },
+        "Name": n.name,
+        "Driver": n.driver,
+        "Scope": n.scope,
+        "IPv4": n.enable_ipv4.to_string(),
+        "IPv6": n.enable_ipv6.to_string(),
+        "Internal": n.internal.to_string(),
         "Labels": labels.join(","),
-        "CreatedAt": go_time_string(&s("Created")),
+        "CreatedAt": go_time_string(&n.created),
     })
 }
 
@@ -244,14 +230,8 @@ pub async fn ls(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
             .map(|f| vec![("filters", f)])
             .unwrap_or_default(),
     );
-    let mut nets: Vec<Value> = ctx.client.get_json(&format!("/networks{q}")).await?;
-    let name = |v: &Value| {
-        v.get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    nets.sort_by(|a, b| natural_cmp(&name(a), &name(b)));
+    let mut nets: Vec<NetworkResource> = ctx.client.get_json(&format!("/networks{q}")).await?;
+    nets.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     let rows: Vec<Value> = nets.iter().map(|n| ls_row(n, p.bool("no-trunc"))).collect();
     if p.bool("quiet") && p.string("format").is_none() {
         out(&rows
@@ -310,7 +290,7 @@ pub async fn rm(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let force = p.bool("force");
     for_each(&p.args, |name| async move {
         let path = format!("/networks/{}", encode_path(&name));
-        let _ = ctx.client.get_json::<Value>(&path).await;
+        let _ = ctx.client.get_json::<IgnoredAny>(&path).await;
         match ctx.client.delete(&path).await {
             Ok(_) => Ok(Some(name)),
             Err(e) if force && e.is_status(404) => Ok(None),
@@ -346,35 +326,27 @@ pub const CONNECT: Spec = Spec {
 
 /// `berth network connect`: `POST /networks/{id}/connect` with the endpoint's settings.
 pub async fn connect(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
-    let null_or = |v: Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-    let mut ipam = serde_json::Map::new();
-    for (flag, key) in [("ip", "IPv4Address"), ("ip6", "IPv6Address")] {
-        if let Some(v) = p.string(flag).filter(|v| !v.is_empty()) {
-            ipam.insert(key.into(), json!(v));
-        }
-    }
-    let local = p.list("link-local-ip");
-    if !local.is_empty() {
-        ipam.insert("LinkLocalIPs".into(), json!(local));
-    }
-    let endpoint = json!({
-        "IPAMConfig": Value::Object(ipam),
-        "Links": null_or(p.list("link")),
-        "Aliases": p.list("alias"),
-        "MacAddress": "",
-        "DriverOpts": kv(&p.list("driver-opt")),
-        "GwPriority": super::int_flag(spec, &p, "gw-priority")?.unwrap_or(0),
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null,
-    });
-    let body = json!({"Container": p.args[1], "EndpointConfig": endpoint});
+    let ipam = EndpointIpamConfig {
+        ipv4_address: p.str_or_empty("ip").to_string(),
+        ipv6_address: p.str_or_empty("ip6").to_string(),
+        link_local_ips: p.list("link-local-ip"),
+    };
+    let links = p.list("link");
+    let endpoint = EndpointSettings {
+        // The shared field is still untyped (the daemon reads it as JSON): the typed value goes in.
+        ipam_config: Some(
+            serde_json::to_value(ipam).map_err(|e| CliError::Message(e.to_string()))?,
+        ),
+        links: (!links.is_empty()).then_some(links),
+        aliases: Some(p.list("alias")),
+        driver_opts: Some(kv(&p.list("driver-opt"))),
+        gw_priority: Some(super::int_flag(spec, &p, "gw-priority")?.unwrap_or(0)),
+        ..EndpointSettings::default()
+    };
+    let body = NetworkConnectRequest {
+        container: p.args[1].clone(),
+        endpoint_config: Some(endpoint),
+    };
     post_action(ctx, &p.args[0], "connect", &body).await
 }
 
@@ -393,11 +365,19 @@ pub const DISCONNECT: Spec = Spec {
 
 /// `berth network disconnect`: `POST /networks/{id}/disconnect`.
 pub async fn disconnect(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let body = json!({"Container": p.args[1], "Force": p.bool("force")});
+    let body = NetworkDisconnectRequest {
+        container: p.args[1].clone(),
+        force: p.bool("force"),
+    };
     post_action(ctx, &p.args[0], "disconnect", &body).await
 }
 
-async fn post_action(ctx: &Ctx, net: &str, action: &str, body: &Value) -> Result<()> {
+async fn post_action<B: serde::Serialize>(
+    ctx: &Ctx,
+    net: &str,
+    action: &str,
+    body: &B,
+) -> Result<()> {
     let path = format!("/networks/{}/{action}", encode_path(net));
     let resp = ctx
         .client
@@ -484,7 +464,9 @@ mod tests {
     fn ls_rows_and_prune_report() {
         let n = json!({"Name":"n1","Id":"0123456789abcdef0123","Driver":"bridge","Scope":"local",
             "Labels":{"b":"2","a":"1"},"Created":"2026-11-25T20:38:06Z"});
+        let n: NetworkResource = serde_json::from_value(n).unwrap();
         let r = ls_row(&n, false);
+        assert_eq!(r["IPv4"], "true");
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Labels"], "a=1,b=2");
         assert_eq!(
