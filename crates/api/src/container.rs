@@ -247,7 +247,7 @@ pub struct EndpointIpamConfig {
 
 /// `State` of container inspect.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerState {
     /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
     pub status: String,
@@ -341,7 +341,7 @@ pub struct MountPoint {
 /// read by scripts and older clients) describe the endpoint on the default `bridge` network and
 /// are empty otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct NetworkSettings {
     #[serde(default)]
     pub bridge: String,
@@ -368,7 +368,7 @@ pub struct NetworkSettings {
 
 /// `GET /containers/{id}/json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerInspect {
     pub id: String,
     /// RFC 3339 with nanoseconds.
@@ -464,9 +464,10 @@ pub struct SummaryNetworkSettings {
     pub networks: BTreeMap<String, EndpointSettings>,
 }
 
-/// `POST /containers/{id}/wait` answer.
+/// `POST /containers/{id}/wait` answer (read leniently, as every answer the CLI reads: a field
+/// left out is its default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct WaitResponse {
     pub status_code: i64,
     pub error: Option<WaitError>,
@@ -489,7 +490,7 @@ pub struct ContainerPruneResponse {
 
 /// `GET /containers/{id}/top` answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerTopResponse {
     pub titles: Vec<String>,
     pub processes: Vec<Vec<String>>,

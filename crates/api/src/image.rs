@@ -79,7 +79,7 @@ pub struct ImageConfig {
 
 /// `GraphDriver` of inspect: the storage driver and its paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct GraphDriver {
     pub name: String,
     pub data: BTreeMap<String, String>,

@@ -8,6 +8,7 @@ use crate::error::{CliError, Result};
 use crate::flags::{concat, list, switch, value, Args, Parsed, Spec};
 use crate::format::table;
 use crate::units;
+use berth_api::container::{ContainerInspect, ContainerTopResponse, WaitResponse};
 use serde_json::{Map, Value};
 
 const STOP_FLAGS: &[crate::flags::Flag] = &[
@@ -146,13 +147,8 @@ pub const WAIT: Spec = Spec {
 
 pub async fn wait(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     for_each(&p.args, |n| async move {
-        let v: Value = ctx.client.post_for_json(&cpath(&n, "/wait")).await?;
-        Ok(Some(
-            v.get("StatusCode")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .to_string(),
-        ))
+        let v: WaitResponse = ctx.client.post_for_json(&cpath(&n, "/wait")).await?;
+        Ok(Some(v.status_code.to_string()))
     })
     .await
 }
@@ -227,7 +223,7 @@ pub async fn top(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     } else {
         String::new()
     };
-    let v: Value = ctx
+    let v: ContainerTopResponse = ctx
         .client
         .get_json(&cpath(&p.args[0], &format!("/top{q}")))
         .await?;
@@ -236,26 +232,11 @@ pub async fn top(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
 }
 
 /// The `top` table: titles then processes, tab-aligned (docker uses a minimum width of 20).
-pub fn top_table(v: &Value) -> String {
-    let row = |r: &Value| {
-        r.as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| c.as_str().unwrap_or("").to_string())
-                    .collect::<Vec<_>>()
-                    .join("\t")
-            })
-            .unwrap_or_default()
-    };
-    let mut text = row(v.get("Titles").unwrap_or(&Value::Null));
+pub fn top_table(v: &ContainerTopResponse) -> String {
+    let mut text = v.titles.join("\t");
     text.push('\n');
-    for pr in v
-        .get("Processes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        text.push_str(&row(pr));
+    for pr in &v.processes {
+        text.push_str(&pr.join("\t"));
         text.push('\n');
     }
     table::align_with(&text, 20, 3)
@@ -271,7 +252,7 @@ pub const PORT: Spec = Spec {
 };
 
 pub async fn port(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let v: Value = ctx.client.get_json(&cpath(&p.args[0], "/json")).await?;
+    let v: ContainerInspect = ctx.client.get_json(&cpath(&p.args[0], "/json")).await?;
     let lines = port_lines(&v, p.args.get(1).map(String::as_str));
     match (lines.is_empty(), p.args.get(1)) {
         (true, Some(want)) => {
@@ -293,7 +274,7 @@ pub async fn port(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
 }
 
 /// `80/tcp -> 0.0.0.0:8080` lines from a container inspect's `NetworkSettings.Ports`.
-pub fn port_lines(inspect: &Value, want: Option<&str>) -> Vec<String> {
+pub fn port_lines(inspect: &ContainerInspect, want: Option<&str>) -> Vec<String> {
     let want = want.map(|w| {
         if w.contains('/') {
             w.to_string()
@@ -302,21 +283,13 @@ pub fn port_lines(inspect: &Value, want: Option<&str>) -> Vec<String> {
         }
     });
     let mut lines = Vec::new();
-    let Some(ports) = inspect
-        .pointer("/NetworkSettings/Ports")
-        .and_then(Value::as_object)
-    else {
-        return lines;
-    };
-    let mut keys: Vec<&String> = ports.keys().collect();
-    keys.sort();
-    for k in keys {
+    let ports = &inspect.network_settings.ports;
+    for (k, bindings) in ports {
         if want.as_ref().is_some_and(|w| w != k) {
             continue;
         }
-        for b in ports[k].as_array().into_iter().flatten() {
-            let ip = b.get("HostIp").and_then(Value::as_str).unwrap_or("");
-            let hp = b.get("HostPort").and_then(Value::as_str).unwrap_or("");
+        for b in bindings.iter().flatten() {
+            let (ip, hp) = (&b.host_ip, &b.host_port);
             let ip = if ip.contains(':') {
                 format!("[{ip}]")
             } else {
@@ -474,6 +447,7 @@ mod tests {
     #[test]
     fn ports_and_top() {
         let v = json!({"NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}], "443/tcp": null}}});
+        let v: ContainerInspect = serde_json::from_value(v).unwrap();
         assert_eq!(
             port_lines(&v, None),
             vec!["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080"]
@@ -483,6 +457,7 @@ mod tests {
             vec!["0.0.0.0:8080", "[::]:8080"]
         );
         let t = json!({"Titles": ["UID", "PID", "CMD"], "Processes": [["root", "1", "sleep 10"]]});
+        let t: ContainerTopResponse = serde_json::from_value(t).unwrap();
         assert_eq!(top_table(&t), "UID                 PID                 CMD\nroot                1                   sleep 10\n");
     }
 
