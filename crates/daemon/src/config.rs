@@ -99,6 +99,9 @@ pub struct DaemonArgs {
     /// Path to the server's TLS key (default: $DOCKER_CERT_PATH/key.pem or ~/.docker/key.pem).
     #[arg(long = "tlskey")]
     pub tls_key: Option<PathBuf>,
+    /// Check the stores of a stopped daemon and exit (`check.rs`).
+    #[arg(long, hide = true)]
+    pub check: bool,
 }
 
 /// The TLS settings as given (flags merged with daemon.json); [`TlsOptions::security`] decides.

@@ -9,6 +9,8 @@
 //! - `exec_root`: the exec root kept on a tmpfs; `sqlite`: how the stores open their databases;
 //! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
 //! - [`system`]: host facts for `/version` and `/info`;
+//! - [`fault`]: crash points for fault-injection tests (`BERTH_CRASH_AT`, test builds only);
+//!   `check`: `berth daemon --check`, the stores' consistency check on a stopped daemon;
 //! - `listen`: the front doors — UNIX sockets (never reachable with the umask's mode) and TCP
 //!   with TLS (`--tlsverify` mutual TLS, `--tls`) or, asked for explicitly, plain TCP;
 //! - [`server`]: HTTP — routing, version negotiation, one module per API area, and the one
@@ -32,11 +34,13 @@
 //! The `berth daemon` subcommand embeds [`DaemonArgs`] and calls [`main`]; tests use
 //! [`Daemon::start`] and [`Daemon::stop`] inside their own runtime.
 
+mod check;
 pub mod config;
 pub mod containers;
 pub mod error;
 pub mod events;
 mod exec_root;
+pub mod fault;
 mod filter;
 pub mod images;
 mod listen;
@@ -297,6 +301,13 @@ pub fn main(args: DaemonArgs) -> i32 {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    if args.check {
+        return check::main(&config);
+    }
+    if let Err(e) = fault::arm() {
+        eprintln!("berth daemon: {e}");
+        return 1;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -14,6 +14,7 @@
 pub mod check;
 pub mod content;
 pub mod error;
+mod fault;
 pub mod formats;
 pub mod gc;
 pub mod layer;

@@ -299,6 +299,7 @@ impl ContainerService {
                 return Err(e);
             }
         };
+        crate::fault::crash_point!("container.create.after-rootfs");
         c.rootfs_mounts = mounts;
         if let Err(e) = self.insert(c.clone()) {
             let _ = self.inner.images.release_container(&id).await;

@@ -231,6 +231,7 @@ impl ContainerService {
             let _ = shim::kill(&handle, libc_sigkill(), true).await;
             return Err(self.start_failed(entry, e).await);
         }
+        crate::fault::crash_point!("container.start.after-shim");
         let h2 = handle.clone();
         let pid = tokio::task::spawn_blocking(move || h2.state().map(|s| s.pid).unwrap_or(0))
             .await

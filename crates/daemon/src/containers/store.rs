@@ -137,6 +137,7 @@ impl ContainerStore {
     /// Saves the container's new state (one transaction).
     pub fn update(&self, c: &Container) -> Result<(), StoreError> {
         self.with(|conn| {
+            crate::fault::crash_point!("container.store.update");
             conn.execute(
                 "UPDATE containers SET name = ?2, body = ?3 WHERE id = ?1",
                 params![c.id, c.name, Self::encode(c)],

@@ -453,6 +453,7 @@ impl NetworkService {
             default_gateway: None,
         };
         endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| internal("connecting", e))?;
+        crate::fault::crash_point!("network.connect.after-veth");
         ep.active = true;
         let ups = dns::host_upstreams(&dns::upstreams(c));
         if has_dns {

@@ -137,6 +137,7 @@ impl Metadata {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(MetadataError::from)?;
         let out = f(&tx)?;
+        crate::fault::crash_point!("image.metadata.before-commit");
         tx.commit().map_err(MetadataError::from)?;
         Ok(out)
     }

@@ -110,6 +110,7 @@ impl ImageStore {
                 ],
             });
         }
+        crate::fault::crash_point!("image.load.before-tag");
         let mut loaded = Vec::new();
         self.meta().write(|tx| -> Result<(), ImageError> {
             for (new, p) in staged.iter().zip(pending) {

@@ -114,6 +114,7 @@ impl ImageStore {
             .content()
             .write_blob(Some(&diff.diff_id), Some(diff.size), f)?;
         let _pin = self.pins().pin([blob.to_string()]);
+        crate::fault::crash_point!("image.commit.after-diff");
         let created = super::archive::now_rfc3339();
         let mut config = base.config.clone();
         config.created = Some(created.clone());
