@@ -1,0 +1,14 @@
+//! Berth's Dockerfile builder: a pure parser ([`parser`]) and an executor ([`exec`]) that drives a
+//! [`exec::BuildHost`] — the daemon implements the host with its containers and images, the tests
+//! with an in-memory fake. Synchronous: the daemon calls it from its blocking pool.
+//!
+//! - [`parser`]: directives, continuations, heredocs, typed instructions, variable expansion;
+//! - [`dockerignore`]: `.dockerignore` patterns (Go's `filepath.Match` with `**`, `!` exceptions);
+//! - [`context`]: the build context on disk — sources resolved inside it, content hashes, tars;
+
+pub mod context;
+pub mod dockerignore;
+
+pub mod parser;
+
+pub use parser::{parse, Dockerfile, ParseError};
