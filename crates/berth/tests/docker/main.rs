@@ -9,11 +9,9 @@ mod bounded;
 mod commit;
 mod cp;
 mod cp_security;
-mod disk_full;
 mod escapes;
 mod events;
 mod exec;
-mod fault;
 mod harness;
 #[path = "../common/protected.rs"]
 mod protected;
