@@ -47,6 +47,7 @@
 
 use crate::cgroups::SelfJoin;
 use crate::console::{self, Pty};
+use crate::error::ErrorKind;
 use crate::namespaces::{self, Plan};
 use crate::sys::{RealSys, Sys};
 use crate::{hooks, rootfs, security, Result, RuntimeError};
@@ -71,7 +72,8 @@ pub enum Msg {
     HooksDone = b'D' as isize,
     /// C→P: the pty master (SCM_RIGHTS) for the parent to relay.
     Terminal = b'T' as isize,
-    /// C→P: setup failed; payload: the message.
+    /// C→P: setup failed; payload: the [`ErrorKind`] tag byte, then the message
+    /// ([`send_error`], [`reported_error`]).
     Error = b'E' as isize,
 }
 
@@ -110,13 +112,30 @@ pub fn recv_msg(sock: BorrowedFd<'_>) -> Result<Option<Received>> {
     Ok(Some((msg, payload.to_vec(), fd)))
 }
 
+/// Reports `err` to the parent as an `E` message: its kind's tag byte, then its message.
+pub fn send_error(sock: BorrowedFd<'_>, err: &RuntimeError) -> Result<()> {
+    let message = err.to_string();
+    let mut payload = Vec::with_capacity(message.len() + 1);
+    payload.push(err.kind().tag());
+    payload.extend_from_slice(message.as_bytes());
+    send_msg(sock, Msg::Error, &payload)
+}
+
+/// The error an `E` message's payload reports, with the kind the child gave it.
+pub fn reported_error(payload: &[u8]) -> RuntimeError {
+    match payload.split_first() {
+        Some((&tag, message)) => {
+            RuntimeError::failed(ErrorKind::from_tag(tag), String::from_utf8_lossy(message))
+        }
+        None => RuntimeError::Other("container setup failed without a message".into()),
+    }
+}
+
 /// Waits for `want`, turning an `E` message or EOF into an error.
 pub fn expect_msg(sock: BorrowedFd<'_>, want: Msg) -> Result<Vec<u8>> {
     match recv_msg(sock)? {
         Some((m, payload, _)) if m == want => Ok(payload),
-        Some((Msg::Error, payload, _)) => Err(RuntimeError::Other(
-            String::from_utf8_lossy(&payload).into_owned(),
-        )),
+        Some((Msg::Error, payload, _)) => Err(reported_error(&payload)),
         Some((m, ..)) => Err(RuntimeError::Other(format!(
             "setup socket: got {m:?}, want {want:?}"
         ))),
@@ -153,7 +172,7 @@ pub fn child_main(mut args: InitArgs<'_>) -> ! {
         Err(e) => e,
     };
     // The socket may be closed already (after step 11): then stderr is all we have.
-    if send_msg(args.sync.as_fd(), Msg::Error, err.to_string().as_bytes()).is_err() {
+    if send_error(args.sync.as_fd(), &err).is_err() {
         eprintln!("berth init: {err}");
     }
     std::process::exit(1)
@@ -293,17 +312,24 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         hooks::run("startContainer", h.start_container().as_ref(), &state_json)?;
     }
     let err = nix::unistd::execve(&program, &argv, &env).err();
-    Err(RuntimeError::Other(format!(
-        "exec {:?}: {}",
-        program,
-        err.map(|e| e.desc()).unwrap_or("failed")
-    )))
+    Err(exec_failed(
+        &program,
+        err.unwrap_or(nix::Error::UnknownErrno),
+    ))
+}
+
+/// The error of a failed `execve` of `program`, with Docker's kinds: ENOENT is
+/// [`ErrorKind::CommandNotFound`], EACCES, ENOEXEC and EISDIR [`ErrorKind::NotExecutable`].
+pub fn exec_failed(program: &std::ffi::CStr, errno: nix::Error) -> RuntimeError {
+    RuntimeError::failed(
+        ErrorKind::of_exec_errno(errno),
+        format!("exec {:?}: {}", program, errno.desc()),
+    )
 }
 
 /// Ends the setup conversation while the socket's `OwnedFd` lives on (borrowed by the caller):
 /// shutting the socket down makes the peer see EOF, and a later error report fails harmlessly
-/// (EPIPE; sends use MSG_NOSIGNAL). Nothing is opened by path: at this point the paths are the
-/// container's.
+/// (EPIPE). Nothing is opened by path: at this point the paths are the container's.
 pub fn close_sync(sync: &OwnedFd) -> Result<()> {
     nix::sys::socket::shutdown(sync.as_raw_fd(), nix::sys::socket::Shutdown::Both)
         .map_err(sys_err("close setup socket"))
@@ -336,30 +362,63 @@ fn open_console(args: &InitArgs<'_>, sys: &dyn Sys) -> Result<Pty> {
 }
 
 fn cstring(bytes: &[u8], field: &str) -> Result<CString> {
-    CString::new(bytes).map_err(|_| RuntimeError::Other(format!("{field}: contains a NUL byte")))
+    CString::new(bytes).map_err(|_| RuntimeError::invalid(format!("{field}: contains a NUL byte")))
 }
 
-/// Finds `args[0]` in the `PATH` of the process's environment (runc's rule), inside the container.
+/// Finds `args[0]` as runc does (Go's `exec.LookPath`), inside the container, before the parent
+/// is told the container is ready, so that a command that cannot run fails `create` with a kind:
+/// a name without a slash is looked up in the process's `PATH` (entries that are not executable
+/// files are skipped), a path is checked as it is. Missing is [`ErrorKind::CommandNotFound`]
+/// (Docker exits 127), a directory or a file without execute permission for us
+/// [`ErrorKind::NotExecutable`] (126); the messages are runc's, which the docker CLI reads.
 pub fn resolve_program(args: &[String], env: &[String]) -> Result<CString> {
     let name = args.first().map(String::as_str).unwrap_or_default();
+    if name.is_empty() {
+        return Err(RuntimeError::invalid(
+            "process.args: no program to run (args[0] is missing or empty)",
+        ));
+    }
     if name.contains('/') {
-        return cstring(name.as_bytes(), "process.args[0]");
+        return match executable(Path::new(name)) {
+            Ok(()) => cstring(name.as_bytes(), "process.args[0]"),
+            Err(errno @ (nix::Error::ENOENT | nix::Error::ENOTDIR)) => Err(RuntimeError::failed(
+                ErrorKind::of_exec_errno(errno),
+                format!(
+                    "exec: {name:?}: stat {name}: {}",
+                    errno.desc().to_lowercase()
+                ),
+            )),
+            Err(errno) => Err(RuntimeError::failed(
+                ErrorKind::of_exec_errno(errno),
+                format!("exec: {name:?}: {}", errno.desc().to_lowercase()),
+            )),
+        };
     }
     let path = env
         .iter()
+        .rev()
         .find_map(|kv| kv.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let candidate = PathBuf::from(dir).join(name);
-        if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok()
-            && candidate.is_file()
-        {
+        if executable(&candidate).is_ok() {
             return cstring(candidate.as_os_str().as_bytes(), "process.args[0]");
         }
     }
-    Err(RuntimeError::Other(format!(
-        "process.args[0]: executable {name:?} not found in $PATH inside the container"
-    )))
+    Err(RuntimeError::failed(
+        ErrorKind::CommandNotFound,
+        format!("exec: {name:?}: executable file not found in $PATH"),
+    ))
+}
+
+/// Whether `execve` could run `path`: it exists, is not a directory, and we may execute it
+/// (`access(X_OK)`, which also refuses a file on a `noexec` mount). The errno says why not.
+fn executable(path: &Path) -> std::result::Result<(), nix::Error> {
+    let st = nix::sys::stat::stat(path)?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        return Err(nix::Error::EISDIR);
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
 }
 
 /// Closes every descriptor above stdio except the preserved ones (`3..3+preserve_fds`) and `keep`.
@@ -491,13 +550,70 @@ mod tests {
             "/bin/sh"
         );
         assert_eq!(
-            resolve_program(&["/x/y".into()], &env)
+            resolve_program(&["/bin/sh".into()], &env)
                 .unwrap()
                 .to_str()
                 .unwrap(),
-            "/x/y"
+            "/bin/sh"
         );
-        assert!(resolve_program(&["no-such-program".into()], &env).is_err());
+        let kind = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            resolve_program(&args, &env).map_err(|e| (e.kind(), e.to_string()))
+        };
+        assert_eq!(
+            kind(&["no-such-program"]).unwrap_err(),
+            (
+                ErrorKind::CommandNotFound,
+                "exec: \"no-such-program\": executable file not found in $PATH".into()
+            )
+        );
+        assert_eq!(
+            kind(&["/no/such/program"]).unwrap_err(),
+            (
+                ErrorKind::CommandNotFound,
+                "exec: \"/no/such/program\": stat /no/such/program: no such file or directory"
+                    .into()
+            )
+        );
+        assert_eq!(
+            kind(&["/etc"]).unwrap_err(),
+            (
+                ErrorKind::NotExecutable,
+                "exec: \"/etc\": is a directory".into()
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        let plain = plain.to_str().unwrap();
+        let (k, message) = kind(&[plain]).unwrap_err();
+        assert_eq!(k, ErrorKind::NotExecutable, "{message}");
+        assert!(message.ends_with(": permission denied"), "{message}");
+        assert_eq!(kind(&[""]).unwrap_err().0, ErrorKind::InvalidArgument);
+        // A directory of the same name earlier in PATH is skipped, as runc does.
+        std::fs::create_dir(dir.path().join("sh")).unwrap();
+        let env = vec![format!("PATH={}:/bin", dir.path().display())];
+        assert_eq!(
+            resolve_program(&["sh".into()], &env)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "/bin/sh"
+        );
+    }
+
+    #[test]
+    fn a_failed_execve_has_dockers_kinds() {
+        let program = CString::new("/bin/x").unwrap();
+        let e = exec_failed(&program, nix::Error::ENOENT);
+        assert_eq!(e.kind(), ErrorKind::CommandNotFound);
+        assert_eq!(e.to_string(), "exec \"/bin/x\": No such file or directory");
+        for errno in [nix::Error::EACCES, nix::Error::ENOEXEC, nix::Error::EISDIR] {
+            assert_eq!(
+                exec_failed(&program, errno).kind(),
+                ErrorKind::NotExecutable
+            );
+        }
     }
 
     #[test]
@@ -512,12 +628,47 @@ mod tests {
         .unwrap();
         send_msg(a.as_fd(), Msg::Go, b"{}").unwrap();
         assert_eq!(expect_msg(b.as_fd(), Msg::Go).unwrap(), b"{}");
-        send_msg(a.as_fd(), Msg::Error, b"boom").unwrap();
+        send_error(a.as_fd(), &RuntimeError::Other("boom".into())).unwrap();
+        let e = expect_msg(b.as_fd(), Msg::Go).unwrap_err();
         assert_eq!(
-            expect_msg(b.as_fd(), Msg::Go).unwrap_err().to_string(),
-            "boom"
+            (e.kind(), e.to_string()),
+            (ErrorKind::System, "boom".into())
         );
         drop(a);
         assert!(recv_msg(b.as_fd()).unwrap().is_none());
+    }
+
+    /// What the setup process reports reaches the parent with its kind, for every kind.
+    #[test]
+    fn error_kinds_survive_the_setup_socket() {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (child, parent) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let missing = resolve_program(&["no-such-program".into()], &[]).unwrap_err();
+        send_error(child.as_fd(), &missing).unwrap();
+        let got = expect_msg(parent.as_fd(), Msg::Go).unwrap_err();
+        assert_eq!(got.kind(), ErrorKind::CommandNotFound);
+        assert_eq!(got.to_string(), missing.to_string());
+        for kind in ErrorKind::ALL {
+            send_error(child.as_fd(), &RuntimeError::failed(kind, "what failed")).unwrap();
+            let Some((Msg::Error, payload, None)) = recv_msg(parent.as_fd()).unwrap() else {
+                panic!("expected an E message");
+            };
+            let got = reported_error(&payload);
+            assert_eq!((got.kind(), got.to_string()), (kind, "what failed".into()));
+        }
+        // The kind is its own byte: a message that starts like a tag is not read as one.
+        send_error(child.as_fd(), &RuntimeError::Other("Conflicting".into())).unwrap();
+        let got = expect_msg(parent.as_fd(), Msg::HooksDone).unwrap_err();
+        assert_eq!(
+            (got.kind(), got.to_string()),
+            (ErrorKind::System, "Conflicting".into())
+        );
+        assert_eq!(reported_error(b"").kind(), ErrorKind::System);
     }
 }

@@ -79,7 +79,10 @@ fn mount_destination_escaping_through_a_symlink() {
 fn missing_program() {
     root_test!();
     let b = Bundle::busybox("noprog", &["no-such-program"]);
-    refused(&b, &["process.args[0]", "no-such-program"]);
+    refused(
+        &b,
+        &["exec: \"no-such-program\": executable file not found in $PATH"],
+    );
 }
 
 #[test]

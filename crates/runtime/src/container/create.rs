@@ -86,16 +86,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let process = spec
         .process()
         .as_ref()
-        .ok_or_else(|| RuntimeError::Other("spec has no process".into()))?;
+        .ok_or_else(|| RuntimeError::invalid("spec has no process"))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.relay_terminal {
-        return Err(RuntimeError::Other(
-            "process.terminal is set: pass --console-socket (or run in the foreground)".into(),
+        return Err(RuntimeError::invalid(
+            "process.terminal is set: pass --console-socket (or run in the foreground)",
         ));
     }
     if !terminal && opts.console_socket.is_some() {
-        return Err(RuntimeError::Other(
-            "--console-socket given but process.terminal is false".into(),
+        return Err(RuntimeError::invalid(
+            "--console-socket given but process.terminal is false",
         ));
     }
     let linux = spec.linux().as_ref();
@@ -249,9 +249,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if let Err(e) = init::send_msg(sock, Msg::Go, &hook_state) {
         // The init can fail before the go-ahead (joining its cgroup); its report is then queued.
         return Err(match init::recv_msg(sock) {
-            Ok(Some((Msg::Error, payload, _))) => {
-                RuntimeError::Other(String::from_utf8_lossy(&payload).into_owned())
-            }
+            Ok(Some((Msg::Error, payload, _))) => init::reported_error(&payload),
             _ => e,
         });
     }
@@ -274,11 +272,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 init::send_msg(sock, Msg::HooksDone, &[])?;
             }
             Some((Msg::Terminal, _, fd)) => terminal = fd,
-            Some((Msg::Error, payload, _)) => {
-                return Err(RuntimeError::Other(
-                    String::from_utf8_lossy(&payload).into_owned(),
-                ))
-            }
+            Some((Msg::Error, payload, _)) => return Err(init::reported_error(&payload)),
             Some((m, ..)) => {
                 return Err(RuntimeError::Other(format!(
                     "setup socket: unexpected {m:?}"

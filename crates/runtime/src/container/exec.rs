@@ -57,8 +57,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .transpose()?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
-        return Err(RuntimeError::Other(
-            "exec -t with -d needs --console-socket".into(),
+        return Err(RuntimeError::invalid(
+            "exec -t with -d needs --console-socket",
         ));
     }
     let cgroup = state.cgroup()?;
@@ -151,11 +151,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     loop {
         match init::recv_msg(sock).map_err(fail)? {
             Some((Msg::Terminal, _, fd)) => terminal_fd = fd,
-            Some((Msg::Error, payload, _)) => {
-                return Err(fail(RuntimeError::Other(
-                    String::from_utf8_lossy(&payload).into_owned(),
-                )))
-            }
+            Some((Msg::Error, payload, _)) => return Err(fail(init::reported_error(&payload))),
             Some((m, ..)) => {
                 return Err(fail(RuntimeError::Other(format!(
                     "setup socket: unexpected {m:?}"
@@ -193,7 +189,7 @@ impl ExecChild<'_> {
             Ok(()) => RuntimeError::Other("exec returned".into()),
             Err(e) => e,
         };
-        if init::send_msg(self.sync.as_fd(), Msg::Error, err.to_string().as_bytes()).is_err() {
+        if init::send_error(self.sync.as_fd(), &err).is_err() {
             eprintln!("berth exec: {err}");
         }
         std::process::exit(1)
@@ -260,7 +256,7 @@ impl ExecChild<'_> {
                 .flatten()
                 .map(|a| {
                     CString::new(a.as_bytes())
-                        .map_err(|_| RuntimeError::Other(format!("{field}: NUL byte")))
+                        .map_err(|_| RuntimeError::invalid(format!("{field}: NUL byte")))
                 })
                 .collect()
         };
@@ -274,9 +270,9 @@ impl ExecChild<'_> {
         security::prepare_exec(p, self.seccomp)?;
         init::close_sync(&self.sync)?;
         let err = nix::unistd::execve(&program, &argv, &env).err();
-        Err(RuntimeError::Other(format!(
-            "exec {program:?}: {}",
-            err.map(|e| e.desc()).unwrap_or("failed")
-        )))
+        Err(init::exec_failed(
+            &program,
+            err.unwrap_or(nix::Error::UnknownErrno),
+        ))
     }
 }
