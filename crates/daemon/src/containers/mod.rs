@@ -288,7 +288,8 @@ impl ContainerService {
         Err(DaemonError::NoSuchContainer(name_or_id.to_string()))
     }
 
-    /// Applies `change` to the record, persists it (one transaction) and tells the watchers.
+    /// Applies `change` to the record, checks the status move against the lifecycle
+    /// ([`state::Status::check_move`]), persists it (one transaction) and tells the watchers.
     /// `exited` counts an exit for `next-exit` waiters.
     pub(crate) fn commit(
         &self,
@@ -300,6 +301,9 @@ impl ContainerService {
             let mut rec = entry.record.lock().unwrap_or_else(|p| p.into_inner());
             let mut next = rec.clone();
             change(&mut next);
+            // The state machine is enforced here, on the one write path: an illegal move is
+            // refused before anything is stored.
+            rec.state.status.check_move(&next.id, next.state.status)?;
             self.inner.store.update(&next)?;
             *rec = next.clone();
             next

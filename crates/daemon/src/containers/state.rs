@@ -1,7 +1,8 @@
 //! The container lifecycle as an explicit state machine. Every verb asks [`Status`] whether it may
-//! run (`can_start`, `can_kill`, `can_remove`, ...) and moves the container with
-//! [`Status::transition`]; an illegal move is a typed [`StateError`] that the server answers with
-//! 409, never a panic.
+//! run (`can_start`, `can_kill`, `can_remove`, ...); every change of a record goes through the
+//! service's one write path (`ContainerService::commit`), which checks the move with
+//! [`Status::check_move`] and refuses an illegal one before anything is stored. An illegal move is a
+//! typed [`StateError`] that the server answers with 409, never a panic.
 //!
 //! ```text
 //!   create ──► created ──start──► running ──exit──► exited ──start──► running
@@ -44,6 +45,12 @@ pub enum StateError {
     RemovalInProgress(String),
     #[error("Container {0} is paused, unpause the container before stopping or killing")]
     Paused(String),
+    #[error("container {id} is {from}: it cannot become {to}")]
+    IllegalMove {
+        id: String,
+        from: &'static str,
+        to: &'static str,
+    },
 }
 
 impl Status {
@@ -106,6 +113,8 @@ impl Status {
             (_, Removing) | (_, Dead) => true,
             (Created | Exited | Restarting, Running) => true,
             (Running | Paused | Restarting, Exited) => true,
+            // A paused process can still die (killed from the host): its policy applies.
+            (Paused, Restarting) => true,
             // A start that failed before the process ran leaves the container exited too.
             (Created, Exited) => true,
             (Running, Paused) | (Paused, Running) => true,
@@ -126,6 +135,20 @@ impl Status {
             Ok(to)
         } else {
             Err(self.refusal(id, verb))
+        }
+    }
+
+    /// The check of the one write path: staying in a state is always allowed (a record changes
+    /// more than its status), any other move must be an edge of the lifecycle.
+    pub fn check_move(self, id: &str, to: Status) -> Result<(), StateError> {
+        if self == to || self.allows(to) {
+            Ok(())
+        } else {
+            Err(StateError::IllegalMove {
+                id: id.to_string(),
+                from: self.as_str(),
+                to: to.as_str(),
+            })
         }
     }
 
@@ -169,6 +192,49 @@ mod tests {
         assert!(Status::Created.allows(Status::Running));
         assert!(!Status::Created.allows(Status::Paused));
         assert!(!Status::Exited.allows(Status::Paused));
+    }
+
+    #[test]
+    fn the_write_path_refuses_moves_off_the_lifecycle() {
+        use Status::*;
+        let all = [Created, Running, Paused, Restarting, Removing, Exited, Dead];
+        // Every move the verbs make.
+        for (from, to) in [
+            (Created, Running),
+            (Exited, Running),
+            (Restarting, Running),
+            (Created, Exited),
+            (Running, Exited),
+            (Running, Restarting),
+            (Paused, Restarting),
+            (Running, Paused),
+            (Paused, Running),
+            (Exited, Removing),
+            (Running, Removing),
+            (Removing, Dead),
+            (Removing, Exited),
+        ] {
+            assert!(from.check_move("c", to).is_ok(), "{from} -> {to}");
+        }
+        for s in all {
+            assert!(s.check_move("c", s).is_ok(), "{s} -> {s}");
+        }
+        // And some that no verb may make.
+        for (from, to) in [
+            (Exited, Paused),
+            (Created, Paused),
+            (Dead, Running),
+            (Removing, Running),
+            (Dead, Exited),
+            (Exited, Created),
+            (Running, Created),
+        ] {
+            let err = from.check_move("c", to).unwrap_err();
+            assert!(
+                matches!(err, StateError::IllegalMove { .. }),
+                "{from} -> {to}"
+            );
+        }
     }
 
     #[test]
