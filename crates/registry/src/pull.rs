@@ -1,0 +1,342 @@
+//! Pulling an image into the image store.
+//!
+//! 1. Resolve the reference: `GET` the manifest by tag or digest; the digest is always computed from
+//!    the bytes received (a pull by digest must match it; a `Docker-Content-Digest` header is never
+//!    trusted). Schema 1 is refused.
+//! 2. An index / manifest list: pick the entry for the wanted platform (the host's by default) and
+//!    fetch that manifest by digest, verified against its descriptor.
+//! 3. Fetch the config (verified) and check it against the manifest before any layer is fetched.
+//! 4. Download the layers in parallel (at most [`PullOptions::max_concurrent`]), each verified into
+//!    the content store ([`crate::download`]).
+//! 5. Commit through [`ImageStore::commit_pending`]: layers unpacked, diff IDs checked against the
+//!    config, then one transaction makes the image, its tag and its repo digest visible — or nothing.
+
+use std::sync::Arc;
+
+use berth_image::formats::{LayerSource, PendingImage, MAX_JSON_BYTES};
+use berth_image::model::{self, media, select_platform, Descriptor, ManifestOrIndex, Platform};
+use berth_image::ImageStore;
+use berth_oci::{Digest, Reference};
+use tokio::sync::Semaphore;
+
+use crate::auth::Credentials;
+use crate::client::{Client, FetchedManifest, Repo};
+use crate::download::fetch_blob;
+use crate::error::RegistryError;
+use crate::progress::{short_id, Progress, ProgressSink};
+
+/// Layers downloaded at once by default (Docker's `max-concurrent-downloads`).
+pub const DEFAULT_CONCURRENT_DOWNLOADS: usize = 3;
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The platform to pick from an index; the host's when `None`.
+    pub platform: Option<Platform>,
+    pub credentials: Credentials,
+    pub max_concurrent: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            platform: None,
+            credentials: Credentials::default(),
+            max_concurrent: DEFAULT_CONCURRENT_DOWNLOADS,
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The image ID (config digest).
+    pub id: Digest,
+    /// The digest of what the reference resolved to (the index for a multi-platform image): the
+    /// repo digest recorded.
+    pub digest: Digest,
+    /// Whether the reference already pointed at this image.
+    pub up_to_date: bool,
+}
+
+/// Parses `os/arch[/variant]` (`--platform`).
+pub fn parse_platform(s: &str) -> Result<Platform, RegistryError> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let bad = || RegistryError::Reference {
+        reference: s.to_string(),
+        reason: "a platform is os/arch[/variant], e.g. linux/amd64".to_string(),
+    };
+    if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(bad());
+    }
+    let arch = match parts[1] {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    Ok(Platform {
+        os: parts[0].to_lowercase(),
+        architecture: arch.to_lowercase(),
+        os_version: None,
+        variant: parts.get(2).map(|v| v.to_lowercase()),
+    })
+}
+
+fn bad(repo: &Repo, what: impl Into<String>, reason: impl std::fmt::Display) -> RegistryError {
+    RegistryError::BadContent {
+        host: repo.registry().to_string(),
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Pulls `reference` into `store`.
+pub async fn pull(
+    client: &Client,
+    store: Arc<ImageStore>,
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &ProgressSink,
+) -> Result<Pulled, RegistryError> {
+    let repo = Arc::new(
+        client
+            .repo(
+                reference.registry(),
+                reference.repository(),
+                false,
+                opts.credentials.clone(),
+            )
+            .await?,
+    );
+    let (label, wanted) = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => (d.to_string(), Some(d.clone())),
+        (None, Some(t)) => (t.to_string(), None),
+        (None, None) => (berth_oci::reference::DEFAULT_TAG.to_string(), None),
+    };
+    let top = repo.get_manifest(&label).await?;
+    if let Some(w) = &wanted {
+        if &top.digest != w {
+            return Err(RegistryError::DigestMismatch {
+                host: repo.registry().to_string(),
+                what: format!("manifest {}@{w}", repo.name()),
+                expected: w.clone(),
+                actual: top.digest.clone(),
+            });
+        }
+    }
+    let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+    let manifest_blob = resolve_platform(&repo, reference, top.clone(), &platform).await?;
+    let manifest = match ManifestOrIndex::parse(
+        manifest_blob.digest.as_str(),
+        Some(&manifest_blob.media_type),
+        &manifest_blob.bytes,
+    )
+    .map_err(|e| bad(&repo, "manifest", e))?
+    {
+        ManifestOrIndex::Manifest(m) => m,
+        ManifestOrIndex::Index(_) => {
+            return Err(bad(
+                &repo,
+                "manifest",
+                "an index inside an index is not supported",
+            ))
+        }
+    };
+    for l in &manifest.layers {
+        if !is_layer_type(&l.media_type) {
+            return Err(bad(
+                &repo,
+                format!("layer {}", l.digest),
+                format!("unsupported layer media type {:?}", l.media_type),
+            ));
+        }
+    }
+    let config_bytes = repo
+        .get_small_blob(
+            &manifest.config.digest,
+            manifest.config.size,
+            MAX_JSON_BYTES,
+        )
+        .await?;
+    let mut names = Vec::new();
+    if reference.digest().is_none() {
+        names.push(reference.with_default_tag());
+    }
+    names.push(reference.name_only().with_digest(top.digest.clone()));
+    let manifest_mt = if manifest_blob.media_type.is_empty() {
+        manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| media::OCI_MANIFEST.to_string())
+    } else {
+        manifest_blob.media_type.clone()
+    };
+    let pending = PendingImage::new(
+        config_bytes.to_vec(),
+        manifest
+            .layers
+            .iter()
+            .cloned()
+            .map(LayerSource::Blob)
+            .collect(),
+        Some((manifest_mt, manifest_blob.bytes.to_vec())),
+        names,
+    )?;
+    let id = pending.config_digest.clone();
+    // The first line goes out once the reference resolved: earlier failures keep their status code.
+    progress.send(Progress::item(
+        &label,
+        format!("Pulling from {}", reference.repository()),
+    ));
+    let before = {
+        let (s, full) = (store.clone(), reference.with_default_tag().full());
+        tokio::task::spawn_blocking(move || s.get(&full).ok().map(|i| i.id))
+            .await
+            .map_err(RegistryError::internal)?
+    };
+    // A blob removed by a concurrent GC between its download and the commit: fetch again once.
+    let mut tries = 0;
+    loop {
+        download_layers(
+            &repo,
+            &store,
+            &manifest.layers,
+            opts.max_concurrent,
+            progress,
+        )
+        .await?;
+        let (s, p) = (store.clone(), pending.clone());
+        let committed = tokio::task::spawn_blocking(move || s.commit_pending(vec![p]))
+            .await
+            .map_err(RegistryError::internal)?;
+        match committed {
+            Ok(_) => break,
+            Err(e) if e.kind() == berth_image::ErrorKind::NotFound && tries == 0 => {
+                tries += 1;
+                tracing::info!(error = %e, "a pulled blob went missing before the commit; fetching again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for l in &manifest.layers {
+        progress.send(Progress::item(short_id(&l.digest), "Pull complete"));
+    }
+    Ok(Pulled {
+        up_to_date: before.as_ref() == Some(&id),
+        id,
+        digest: top.digest,
+    })
+}
+
+/// Follows an index to the manifest for `platform` (verified against the index entry).
+async fn resolve_platform(
+    repo: &Repo,
+    reference: &Reference,
+    top: FetchedManifest,
+    platform: &Platform,
+) -> Result<FetchedManifest, RegistryError> {
+    let parsed = ManifestOrIndex::parse(top.digest.as_str(), Some(&top.media_type), &top.bytes)
+        .map_err(|e| bad(repo, "manifest", e))?;
+    let ManifestOrIndex::Index(index) = parsed else {
+        return Ok(top);
+    };
+    let entry = select_platform(&index, platform).ok_or_else(|| RegistryError::NoPlatform {
+        reference: reference.familiar(),
+        platform: platform_text(platform),
+    })?;
+    let m = repo.get_manifest(entry.digest.as_str()).await?;
+    model::verify_bytes("manifest", entry, &m.bytes).map_err(|e| match e {
+        model::VerifyError::Digest {
+            expected, actual, ..
+        } => RegistryError::DigestMismatch {
+            host: repo.registry().to_string(),
+            what: format!("manifest {}", entry.digest),
+            expected,
+            actual,
+        },
+        other => bad(repo, format!("manifest {}", entry.digest), other),
+    })?;
+    Ok(FetchedManifest {
+        media_type: if m.media_type.is_empty() {
+            entry.media_type.clone()
+        } else {
+            m.media_type
+        },
+        ..m
+    })
+}
+
+fn platform_text(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+fn is_layer_type(mt: &str) -> bool {
+    [
+        media::OCI_LAYER,
+        media::OCI_LAYER_GZIP,
+        media::OCI_LAYER_ZSTD,
+        media::DOCKER_LAYER,
+        media::DOCKER_LAYER_GZIP,
+    ]
+    .contains(&mt)
+}
+
+/// Downloads `layers` with at most `max` at once; the first failure stops the others.
+async fn download_layers(
+    repo: &Arc<Repo>,
+    store: &Arc<ImageStore>,
+    layers: &[Descriptor],
+    max: usize,
+    progress: &ProgressSink,
+) -> Result<(), RegistryError> {
+    let permits = Arc::new(Semaphore::new(max.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut seen = std::collections::HashSet::new();
+    for l in layers {
+        if !seen.insert(l.digest.clone()) {
+            continue;
+        }
+        let (repo, store, l, progress, permits) = (
+            repo.clone(),
+            store.clone(),
+            l.clone(),
+            progress.clone(),
+            permits.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(RegistryError::internal)?;
+            fetch_blob(&repo, &store, &l, &progress).await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(RegistryError::internal)??;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_parse_like_docker() {
+        let p = parse_platform("linux/arm64/v8").unwrap_or_else(|_| Platform::host());
+        assert_eq!((p.os.as_str(), p.architecture.as_str()), ("linux", "arm64"));
+        assert_eq!(p.variant.as_deref(), Some("v8"));
+        assert_eq!(
+            parse_platform("linux/x86_64")
+                .map(|p| p.architecture)
+                .ok()
+                .as_deref(),
+            Some("amd64")
+        );
+        assert!(parse_platform("linux").is_err());
+        assert!(parse_platform("linux//").is_err());
+    }
+}
