@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use berth_image::ImageError;
+use berth_runtime::error::ErrorKind as RuntimeKind;
 
 /// What sort of failure a [`DaemonError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,12 @@ pub enum DaemonError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A failure of the container runtime (reported through the shim, or found by the same
+    /// rules before it), with the runtime's kind: the status comes from [`Self::kind`], Docker's
+    /// exit code for a command that cannot run from [`Self::runtime_kind`]. The message is the
+    /// runtime's, in runc's words, which the docker CLI reads.
+    #[error("{message}")]
+    Runtime { kind: RuntimeKind, message: String },
 }
 
 impl DaemonError {
@@ -79,6 +86,25 @@ impl DaemonError {
             DaemonError::NotImplemented(_) => ErrorKind::NotImplemented,
             DaemonError::Unavailable(_) => ErrorKind::Unavailable,
             DaemonError::Io { .. } | DaemonError::Internal(_) => ErrorKind::Internal,
+            DaemonError::Runtime { kind, .. } => match kind {
+                RuntimeKind::NotFound => ErrorKind::NotFound,
+                // What the container was given cannot work: Docker's "invalid config" (400).
+                RuntimeKind::CommandNotFound
+                | RuntimeKind::NotExecutable
+                | RuntimeKind::PermissionDenied
+                | RuntimeKind::InvalidArgument => ErrorKind::InvalidArgument,
+                RuntimeKind::Conflict => ErrorKind::Conflict,
+                RuntimeKind::ResourceExhausted => ErrorKind::Unavailable,
+                RuntimeKind::System => ErrorKind::Internal,
+            },
+        }
+    }
+
+    /// The runtime's kind, for an error of the container runtime.
+    pub fn runtime_kind(&self) -> Option<RuntimeKind> {
+        match self {
+            DaemonError::Runtime { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 

@@ -5,8 +5,8 @@
 
 use crate::exit;
 use crate::protocol::{
-    self, ExecExit, ExecStarted, ExitStatus, Request, ShimConfig, StateReply, Status, PID_FILE,
-    READY_FD, SOCKET_NAME,
+    self, ErrorKind, ErrorReply, ExecExit, ExecStarted, ExitStatus, Ready, ReplyError, Request,
+    ShimConfig, StateReply, Status, PID_FILE, READY_FD, SOCKET_NAME,
 };
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -28,15 +28,53 @@ pub enum ShimError {
         #[source]
         source: std::io::Error,
     },
-    /// The container could not be created; the runtime's message, verbatim (the daemon maps
-    /// "executable file not found" to 127 and "permission denied" to 126, as Docker does).
-    #[error("{0}")]
-    Create(String),
-    /// The shim refused a request; its message, verbatim.
-    #[error("{0}")]
-    Refused(String),
+    /// The container could not be created: the runtime's kind and message, verbatim (the daemon
+    /// picks Docker's exit code from the kind: 127 command not found, 126 not executable).
+    #[error("{message}")]
+    Create { kind: ErrorKind, message: String },
+    /// The shim refused a request: its kind and message, verbatim.
+    #[error("{message}")]
+    Refused { kind: ErrorKind, message: String },
     #[error("shim {path}: protocol: {message}")]
     Protocol { path: PathBuf, message: String },
+}
+
+impl ShimError {
+    /// The kind the shim gave the failure; [`ErrorKind::System`] when it could not be asked
+    /// (I/O, protocol).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ShimError::Create { kind, .. } | ShimError::Refused { kind, .. } => *kind,
+            ShimError::Io { .. } | ShimError::Protocol { .. } => ErrorKind::System,
+        }
+    }
+
+    /// A failure to create, as the shim reported it.
+    pub fn create(e: ErrorReply) -> ShimError {
+        ShimError::Create {
+            kind: e.kind,
+            message: e.error,
+        }
+    }
+
+    /// A refused request, as the shim answered it.
+    pub fn refused(e: ErrorReply) -> ShimError {
+        ShimError::Refused {
+            kind: e.kind,
+            message: e.error,
+        }
+    }
+}
+
+/// A reply that is not the op's: the shim's refusal, or a broken reply from the shim at `path`.
+pub fn reply_error(e: ReplyError, path: &Path) -> ShimError {
+    match e {
+        ReplyError::Refused(e) => ShimError::refused(e),
+        ReplyError::Malformed(message) => ShimError::Protocol {
+            path: path.to_path_buf(),
+            message,
+        },
+    }
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError {
@@ -101,20 +139,20 @@ pub fn spawn(config: &ShimConfig, exe: &Path) -> Result<ShimHandle, ShimError> {
     let _ = child.wait();
     let mut pipe = std::fs::File::from(read_end);
     let line = read_line(&mut pipe).map_err(io_err("read ready line", &config.state_dir))?;
-    let line = String::from_utf8_lossy(&line);
-    if let Some(pid) = line.strip_prefix("ready ") {
-        return Ok(ShimHandle {
+    match protocol::parse_ready(&String::from_utf8_lossy(&line)) {
+        Ready::Ready { pid } => Ok(ShimHandle {
             state_dir: config.state_dir.clone(),
-            pid: pid.trim().parse().unwrap_or(0),
-        });
-    }
-    match line.strip_prefix("error ") {
-        Some(msg) => Err(ShimError::Create(msg.to_string())),
-        None => Err(ShimError::Create(format!(
-            "shim for {} exited without reporting (see {})",
-            config.id,
-            config.state_dir.join(protocol::SHIM_LOG).display()
-        ))),
+            pid,
+        }),
+        Ready::Failed(e) => Err(ShimError::create(e)),
+        Ready::Silent => Err(ShimError::Create {
+            kind: ErrorKind::System,
+            message: format!(
+                "shim for {} exited without reporting (see {})",
+                config.id,
+                config.state_dir.join(protocol::SHIM_LOG).display()
+            ),
+        }),
     }
 }
 
@@ -206,16 +244,7 @@ impl ShimHandle {
                 message: "connection closed without a reply".into(),
             });
         }
-        let reply = protocol::decode_reply(&line).map_err(|message| {
-            if message.starts_with("shim reply") {
-                ShimError::Protocol {
-                    path: path.clone(),
-                    message,
-                }
-            } else {
-                ShimError::Refused(message)
-            }
-        })?;
+        let reply = protocol::decode_reply(&line).map_err(|e| reply_error(e, &path))?;
         Ok((reply, sock))
     }
 
@@ -336,6 +365,57 @@ mod tests {
         };
         exit::write(dir.path(), &status).unwrap();
         assert_eq!(recover(dir.path()), Recovered::Exited(status));
+    }
+
+    /// A shim from before error kinds writes `error <text>` on its ready fd: that is a failure of
+    /// the generic kind, with the text as its message.
+    #[test]
+    fn an_old_shims_ready_error_is_a_system_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("old-shim");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'error exec: \"nope\": executable file not found in $PATH' >&3\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = ShimConfig {
+            id: "c1".into(),
+            bundle: dir.path().join("bundle"),
+            state_dir: dir.path().join("state"),
+            runtime_root: dir.path().join("rt"),
+            ..ShimConfig::default()
+        };
+        match spawn(&config, &script) {
+            Err(ShimError::Create { kind, message }) => {
+                assert_eq!(kind, ErrorKind::System);
+                assert_eq!(
+                    message,
+                    "exec: \"nope\": executable file not found in $PATH"
+                );
+            }
+            other => panic!("expected a create error, got {other:?}"),
+        }
+    }
+
+    /// An old shim's error reply (no kind) is a refusal of the generic kind; a new one keeps its
+    /// kind; a reply that is no reply is a protocol error.
+    #[test]
+    fn refusals_keep_their_kind() {
+        let path = Path::new("/s/shim.sock");
+        let refused = |line: &[u8]| {
+            reply_error(
+                protocol::decode_reply::<protocol::Ok>(line).unwrap_err(),
+                path,
+            )
+        };
+        let old = refused(br#"{"error":"container c1 is not running"}"#);
+        assert_eq!(old.kind(), ErrorKind::System);
+        assert_eq!(old.to_string(), "container c1 is not running");
+        let new = refused(br#"{"error":"exec: \"x\": is a directory","kind":"not-executable"}"#);
+        assert_eq!(new.kind(), ErrorKind::NotExecutable);
+        assert!(matches!(refused(b"[1]"), ShimError::Protocol { .. }));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! subreaper, stdio on /dev/null and `shim.log`, the state dir as working directory (short relative
 //! socket paths), and the one-line ready report on fd 3.
 
-use crate::protocol::{PID_FILE, READY_FD, SHIM_LOG};
+use crate::protocol::{self, ErrorReply, PID_FILE, READY_FD, SHIM_LOG};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::unistd::ForkResult;
 use std::io::Write;
@@ -42,12 +42,12 @@ impl Ready {
 
     /// Reports success.
     pub fn ok(mut self, pid: u32) {
-        self.send(&format!("ready {pid}\n"));
+        self.send(&protocol::ready_line(Ok(pid)));
     }
 
-    /// Reports a failure (one line).
-    pub fn fail(mut self, message: &str) {
-        self.send(&format!("error {}\n", message.replace('\n', " ")));
+    /// Reports a failure with its kind (one line).
+    pub fn fail(mut self, error: &ErrorReply) {
+        self.send(&protocol::ready_line(Err(error)));
     }
 
     fn send(&mut self, line: &str) {

@@ -4,7 +4,7 @@
 //! shim's working directory, so the path stays short).
 
 use crate::io::{self, ProcIo};
-use crate::protocol::ShimConfig;
+use crate::protocol::{ErrorKind, ErrorReply, ShimConfig};
 use berth_runtime::container::{exec, ExecOptions};
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
@@ -29,14 +29,18 @@ impl Drop for Temp {
 }
 
 /// Runs `process` in the container of `cfg`; `seq` makes the temporary names unique. Errors are
-/// the runtime's messages.
+/// the runtime's, kind and message (a command that cannot run is
+/// [`ErrorKind::CommandNotFound`] or [`ErrorKind::NotExecutable`]).
 pub fn start(
     cfg: &ShimConfig,
     seq: u32,
     mut process: berth_oci::runtime::Process,
     tty: bool,
     stdin: bool,
-) -> Result<Started, String> {
+) -> Result<Started, ErrorReply> {
+    let io_err = |what: String| {
+        move |e: std::io::Error| ErrorReply::new(ErrorKind::of_io(&e), format!("exec: {what}: {e}"))
+    };
     process.set_terminal(Some(tty));
     let pid_file = PathBuf::from(format!("exec-{seq}.pid"));
     let console = PathBuf::from(format!("exec-{seq}.sock"));
@@ -44,7 +48,7 @@ pub fn start(
     let listener = if tty {
         let _ = std::fs::remove_file(&console);
         let l = UnixListener::bind(&console)
-            .map_err(|e| format!("exec: bind console socket {}: {e}", console.display()))?;
+            .map_err(io_err(format!("bind console socket {}", console.display())))?;
         temp.0.push(console.clone());
         Some(l)
     } else {
@@ -61,30 +65,28 @@ pub fn start(
     };
     let io = match listener {
         None => {
-            let (io, child) = ProcIo::pipes(stdin).map_err(|e| e.to_string())?;
-            io::with_stdio(&child, || exec(&opts))
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let (io, child) = ProcIo::pipes(stdin)?;
+            io::with_stdio(&child, || exec(&opts))??;
             io
         }
         Some(listener) => {
-            exec(&opts).map_err(|e| e.to_string())?;
+            exec(&opts)?;
             // The process sent the master before it exec'd: the connection is queued already.
             listener
                 .set_nonblocking(true)
-                .map_err(|e| format!("exec: console socket: {e}"))?;
+                .map_err(io_err("console socket".into()))?;
             let (conn, _) = listener
                 .accept()
-                .map_err(|e| format!("exec: console socket: no terminal received: {e}"))?;
+                .map_err(io_err("console socket: no terminal received".into()))?;
             let (master, _) = berth_runtime::console::recv_fd(conn.as_fd())
-                .map_err(|e| format!("exec: receive terminal: {e}"))?;
-            ProcIo::terminal(master, stdin).map_err(|e| e.to_string())?
+                .map_err(|e| ErrorReply::new(e.kind(), format!("exec: receive terminal: {e}")))?;
+            ProcIo::terminal(master, stdin)?
         }
     };
     let pid = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| format!("exec: no pid in {}", pid_file.display()))?;
+        .ok_or_else(|| ErrorReply::system(format!("exec: no pid in {}", pid_file.display())))?;
     Ok(Started {
         pid: Pid::from_raw(pid),
         io,

@@ -16,6 +16,16 @@ pub struct IoSetupError {
     pub source: nix::Error,
 }
 
+/// Keeps the kind of the errno.
+impl From<IoSetupError> for crate::protocol::ErrorReply {
+    fn from(e: IoSetupError) -> Self {
+        crate::protocol::ErrorReply::new(
+            crate::protocol::ErrorKind::of_errno(e.source),
+            e.to_string(),
+        )
+    }
+}
+
 fn setup(what: &'static str) -> impl FnOnce(nix::Error) -> IoSetupError {
     move |source| IoSetupError { what, source }
 }

@@ -36,7 +36,7 @@ pub mod protocol;
 pub mod server;
 
 pub use client::{recover, spawn, Recovered, ShimError, ShimHandle};
-pub use protocol::{ExitStatus, ShimConfig};
+pub use protocol::{ErrorKind, ErrorReply, ExitStatus, ShimConfig};
 
 use std::path::{Path, PathBuf};
 
@@ -52,14 +52,14 @@ where
     let sealed = berth_runtime::sealed_exe::reexec_sealed();
     let ready = daemonize::Ready::take();
     if let Err(e) = sealed {
-        let msg = format!("shim: {e}");
-        eprintln!("{msg}");
-        ready.fail(&msg);
+        let e = ErrorReply::new(e.kind(), format!("shim: {e}"));
+        eprintln!("{e}");
+        ready.fail(&e);
         return 1;
     }
-    let cfg = match protocol::ShimConfig::from_args(args).map_err(|e| e.to_string()) {
+    let cfg = match protocol::ShimConfig::from_args(args) {
         Ok(cfg) => absolute(cfg),
-        Err(e) => Err(e),
+        Err(e) => Err(ErrorReply::new(ErrorKind::InvalidArgument, e.to_string())),
     };
     let cfg = match cfg {
         Ok(c) => c,
@@ -71,13 +71,16 @@ where
     };
     if let Err(e) = daemonize::detach().and_then(|()| daemonize::settle(&cfg.state_dir)) {
         eprintln!("{e}");
-        ready.fail(&e.to_string());
+        ready.fail(&ErrorReply::new(
+            ErrorKind::of_errno(e.source),
+            e.to_string(),
+        ));
         return 1;
     }
     if let Err(e) = server::blocked_signals().thread_block() {
-        let msg = format!("shim: block signals: {e}");
-        eprintln!("{msg}");
-        ready.fail(&msg);
+        let e = ErrorReply::new(ErrorKind::of_errno(e), format!("shim: block signals: {e}"));
+        eprintln!("{e}");
+        ready.fail(&e);
         return 1;
     }
     match server::Shim::create(cfg) {
@@ -94,8 +97,11 @@ where
 }
 
 /// Makes the paths absolute (the shim works in its state dir), creating the state dir.
-fn absolute(mut cfg: protocol::ShimConfig) -> Result<protocol::ShimConfig, String> {
-    let cwd = std::env::current_dir().map_err(|e| format!("shim: current dir: {e}"))?;
+fn absolute(mut cfg: protocol::ShimConfig) -> Result<protocol::ShimConfig, ErrorReply> {
+    let io = |what: String| {
+        move |e: std::io::Error| ErrorReply::new(ErrorKind::of_io(&e), format!("{what}: {e}"))
+    };
+    let cwd = std::env::current_dir().map_err(io("shim: current dir".into()))?;
     let abs = |p: &Path| -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
@@ -103,8 +109,10 @@ fn absolute(mut cfg: protocol::ShimConfig) -> Result<protocol::ShimConfig, Strin
             cwd.join(p)
         }
     };
-    std::fs::create_dir_all(&cfg.state_dir)
-        .map_err(|e| format!("shim: create state dir {}: {e}", cfg.state_dir.display()))?;
+    std::fs::create_dir_all(&cfg.state_dir).map_err(io(format!(
+        "shim: create state dir {}",
+        cfg.state_dir.display()
+    )))?;
     cfg.state_dir = abs(&cfg.state_dir);
     cfg.bundle = abs(&cfg.bundle);
     cfg.runtime_root = abs(&cfg.runtime_root);

@@ -7,9 +7,11 @@
 //! (the `berth-shim` binary takes the same arguments, with or without the leading `shim`).
 //! [`ShimConfig::to_args`] and [`ShimConfig::from_args`] are the two directions. The spawner passes
 //! the write end of a pipe as fd 3 (the *ready fd*): the shim writes exactly one line on it,
-//! `ready <pid>` once the container is created and the socket serves, or `error <message>`
-//! (the runtime's message, e.g. `exec: "nope": executable file not found in $PATH`), and closes
-//! it. [`crate::client::spawn`] does all of this.
+//! `ready <pid>` once the container is created and the socket serves, or `error ` and an
+//! [`ErrorReply`] as JSON (the runtime's kind and message, e.g.
+//! `error {"error":"exec: \"nope\": executable file not found in $PATH","kind":"command-not-found"}`),
+//! and closes it. [`parse_ready`] reads the line; [`crate::client::spawn`] does all of this.
+//! A shim before error kinds wrote `error <message>` (plain text): that reads as kind `system`.
 //!
 //! ## State dir
 //! - `shim.sock` (0600): the socket, present while the shim serves.
@@ -21,7 +23,7 @@
 //!
 //! ## Socket protocol
 //! One connection per request. The client writes one JSON [`Request`] line; the shim answers one
-//! JSON line: either `{"error": "..."}` ([`ErrorReply`]) or the op's reply:
+//! JSON line: either `{"error": "...", "kind": "..."}` ([`ErrorReply`]) or the op's reply:
 //!
 //! | op | reply |
 //! |---|---|
@@ -37,6 +39,28 @@
 //! | `exec-resize` | `{}` |
 //! | `shutdown` | `{}`; the shim quits once the container exited and the reply is sent |
 //!
+//! ## Errors
+//! Every failure, on the socket and on the ready line, is an [`ErrorReply`]: `error`, a one-line
+//! message for people (the runtime's own words for a container that cannot be created or an exec
+//! that cannot start), and `kind`, what the daemon decides on (its status code; for a command that
+//! cannot run, Docker's exit code). The kinds are the runtime's
+//! ([`berth_runtime::error::ErrorKind`]), by name:
+//!
+//! | kind | meaning | the daemon answers |
+//! |---|---|---|
+//! | `not-found` | a path, process or exec that is not there | 404 |
+//! | `permission-denied` | the kernel refused (EACCES, EPERM) | 400; exit code 126 at create |
+//! | `not-executable` | `args[0]` is a directory, not executable, not a binary | 400; exit code 126 |
+//! | `command-not-found` | `args[0]` is not in `$PATH` / does not exist | 400; exit code 127 |
+//! | `invalid-argument` | a bad spec, request or signal | 400 |
+//! | `conflict` | the container or exec is not in a state for the op | 409 |
+//! | `resource-exhausted` | memory, disk, descriptors or pids ran out | 503 |
+//! | `system` | anything else | 500 |
+//!
+//! Compatibility both ways: a reply without `kind` (a shim from before kinds, still serving a
+//! container after a daemon upgrade) and a kind this version does not know (a newer shim) both
+//! read as `system`; a reader that knows nothing of kinds ignores the field.
+//!
 //! ## Raw streams (attach, exec)
 //! Shim→client bytes are in Docker's format already: raw for a tty, otherwise frames of an 8-byte
 //! header (`[stream, 0, 0, 0, len as u32 big-endian]`, stream 1 = stdout, 2 = stderr) and the
@@ -49,6 +73,7 @@
 //! The shim exits once the container exited and either a `shutdown` was answered or no client was
 //! connected for [`IDLE_EXIT_SECS`] seconds. `exit.json` stays for the daemon to read.
 
+pub use berth_runtime::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -248,10 +273,89 @@ pub enum Request {
     Shutdown,
 }
 
-/// The failure reply of any op.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A failure with its kind: the reply of any op that failed, the ready line's error, and the
+/// shim's own error value on its way there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{error}")]
 pub struct ErrorReply {
+    /// One line for people: what failed on what.
     pub error: String,
+    /// What the daemon decides on; `system` when a (pre-kind) shim sent none.
+    #[serde(default = "system")]
+    pub kind: ErrorKind,
+}
+
+fn system() -> ErrorKind {
+    ErrorKind::System
+}
+
+impl ErrorReply {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorReply {
+        ErrorReply {
+            error: message.into(),
+            kind,
+        }
+    }
+
+    /// A failure the caller cannot fix ([`ErrorKind::System`]).
+    pub fn system(message: impl Into<String>) -> ErrorReply {
+        Self::new(ErrorKind::System, message)
+    }
+}
+
+/// A runtime error keeps its kind and its message.
+impl From<berth_runtime::RuntimeError> for ErrorReply {
+    fn from(e: berth_runtime::RuntimeError) -> ErrorReply {
+        ErrorReply::new(e.kind(), e.to_string())
+    }
+}
+
+/// What a shim reported on its ready fd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    /// `ready <pid>`: the container is created and the socket serves.
+    Ready { pid: i32 },
+    /// `error ...`: the container could not be created.
+    Failed(ErrorReply),
+    /// Nothing readable (the shim died before it reported).
+    Silent,
+}
+
+/// The ready line for `result`, with its newline.
+pub fn ready_line(result: Result<u32, &ErrorReply>) -> String {
+    match result {
+        Ok(pid) => format!("ready {pid}\n"),
+        // An ErrorReply is plain data: serializing it cannot fail.
+        Err(e) => format!("error {}\n", serde_json::to_string(e).unwrap_or_default()),
+    }
+}
+
+/// Reads a ready line (without its newline). A plain-text `error <message>` (a shim from before
+/// error kinds) is a failure of kind `system`.
+pub fn parse_ready(line: &str) -> Ready {
+    if let Some(pid) = line.strip_prefix("ready ") {
+        return Ready::Ready {
+            pid: pid.trim().parse().unwrap_or(0),
+        };
+    }
+    match line.strip_prefix("error ") {
+        Some(rest) => Ready::Failed(
+            serde_json::from_str::<ErrorReply>(rest)
+                .unwrap_or_else(|_| ErrorReply::system(rest.trim_end())),
+        ),
+        None => Ready::Silent,
+    }
+}
+
+/// Why a reply line is not the op's reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// The shim answered with an error.
+    #[error("{0}")]
+    Refused(ErrorReply),
+    /// The line is not a reply at all.
+    #[error("shim reply: {0}")]
+    Malformed(String),
 }
 
 /// The empty success reply.
@@ -316,14 +420,17 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
     line
 }
 
-/// Decodes one reply line into `T`, or the shim's error message.
-pub fn decode_reply<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(line).map_err(|e| format!("shim reply is not JSON: {e}"))?;
-    if let Some(msg) = value.get("error").and_then(|e| e.as_str()) {
-        return Err(msg.to_string());
+/// Decodes one reply line into `T`, or the shim's error with its kind.
+pub fn decode_reply<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, ReplyError> {
+    let value: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| ReplyError::Malformed(format!("not JSON: {e}")))?;
+    if value.get("error").is_some_and(|e| e.is_string()) {
+        let reply = serde_json::from_value::<ErrorReply>(value)
+            .map_err(|e| ReplyError::Malformed(format!("bad error reply: {e}")))?;
+        return Err(ReplyError::Refused(reply));
     }
-    serde_json::from_value(value).map_err(|e| format!("shim reply: unexpected shape: {e}"))
+    serde_json::from_value(value)
+        .map_err(|e| ReplyError::Malformed(format!("unexpected shape: {e}")))
 }
 
 /// Builds the 8-byte stdcopy header of a frame of `len` bytes on `stream` (1 stdout, 2 stderr).
@@ -415,9 +522,16 @@ mod tests {
         let st: StateReply = decode_reply(br#"{"pid":4,"status":"running"}"#).unwrap();
         assert_eq!(st.status, Status::Running);
         assert_eq!(
-            decode_reply::<Ok>(br#"{"error":"no such exec"}"#),
-            Err("no such exec".into())
+            decode_reply::<Ok>(br#"{"error":"no such exec x","kind":"not-found"}"#),
+            Err(ReplyError::Refused(ErrorReply::new(
+                ErrorKind::NotFound,
+                "no such exec x"
+            )))
         );
+        assert!(matches!(
+            decode_reply::<Ok>(b"nonsense"),
+            Err(ReplyError::Malformed(_))
+        ));
         let exit = ExitStatus {
             exit_code: 137,
             signal: Some(9),
@@ -426,6 +540,44 @@ mod tests {
         };
         let text = serde_json::to_string(&exit).unwrap();
         assert_eq!(decode_reply::<ExitStatus>(text.as_bytes()).unwrap(), exit);
+    }
+
+    /// What a shim from before error kinds sends (still serving after a daemon upgrade) is read
+    /// with the generic kind; a kind from a newer shim too.
+    #[test]
+    fn replies_without_a_kind_are_system_errors() {
+        assert_eq!(
+            decode_reply::<Ok>(br#"{"error":"container c1 is not running"}"#),
+            Err(ReplyError::Refused(ErrorReply::new(
+                ErrorKind::System,
+                "container c1 is not running"
+            )))
+        );
+        assert_eq!(
+            decode_reply::<Ok>(br#"{"error":"x","kind":"from-the-future"}"#),
+            Err(ReplyError::Refused(ErrorReply::system("x")))
+        );
+        assert_eq!(
+            parse_ready("error exec: \"nope\": executable file not found in $PATH"),
+            Ready::Failed(ErrorReply::system(
+                "exec: \"nope\": executable file not found in $PATH"
+            ))
+        );
+    }
+
+    #[test]
+    fn ready_lines_carry_the_kind() {
+        assert_eq!(ready_line(Ok(42)), "ready 42\n");
+        assert_eq!(parse_ready("ready 42"), Ready::Ready { pid: 42 });
+        let e = ErrorReply::new(
+            ErrorKind::CommandNotFound,
+            "exec: \"nope\": not found\nat all",
+        );
+        let line = ready_line(Err(&e));
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(line.contains(r#""kind":"command-not-found""#), "{line}");
+        assert_eq!(parse_ready(line.trim_end_matches('\n')), Ready::Failed(e));
+        assert_eq!(parse_ready(""), Ready::Silent);
     }
 
     #[test]

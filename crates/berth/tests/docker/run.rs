@@ -93,3 +93,52 @@ fn interactive_shell_through_a_pty() {
     assert_eq!(code(&out), 5, "{}", stdout(&out));
     assert!(stdout(&out).contains("marker42"), "{}", stdout(&out));
 }
+
+/// A command that cannot run reaches the API by its kind, not its words: the start answers 400,
+/// the container is left exited with Docker's code (127 missing, 126 not executable) and the
+/// docker CLI exits with it. Commands under a bind mount are looked up by the runtime inside the
+/// container, so their kind crosses the setup socket, the shim's ready line and the daemon; the
+/// others are found missing by the daemon before any shim starts. Both answer alike.
+#[test]
+fn commands_that_cannot_run_keep_their_kind_to_the_api() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let host = d.dir.path().join("cmd-mount");
+    std::fs::create_dir_all(host.join("dir")).expect("mkdir");
+    std::fs::write(host.join("plain"), "not a program\n").expect("write");
+    let bind = format!("{}:/m", host.display());
+    let cases: [(&str, &[&str], i32); 5] = [
+        ("daemon-missing", &["busybox", "nope"], 127),
+        ("daemon-dir", &["busybox", "/etc"], 126),
+        ("rt-missing", &["-v", &bind, "busybox", "/m/nope"], 127),
+        ("rt-dir", &["-v", &bind, "busybox", "/m/dir"], 126),
+        ("rt-plain", &["-v", &bind, "busybox", "/m/plain"], 126),
+    ];
+    for (name, args, want) in cases {
+        let mut create = vec!["create", "--name", name];
+        create.extend_from_slice(args);
+        d.ok(&create);
+        let (status, body) = d.curl("POST", &format!("/containers/{name}/start"), None);
+        assert_eq!(status, 400, "{name}: {body}\n{}", d.log());
+        assert_eq!(
+            d.inspect(name, "{{.State.Status}} {{.State.ExitCode}}"),
+            format!("exited {want}"),
+            "{name}: {body}"
+        );
+        let mut run = vec!["run", "--rm"];
+        run.extend_from_slice(args);
+        let out = d.docker(&run);
+        assert_eq!(code(&out), want, "{name}: {}", stderr(&out));
+    }
+    // The same kinds for an exec, which the runtime always looks up inside the container.
+    d.ok(&[
+        "run", "-d", "--name", "box", "-v", &bind, "busybox", "sleep", "100",
+    ]);
+    for (cmd, want) in [("/m/nope", 127), ("/m/dir", 126), ("/m/plain", 126)] {
+        let out = d.docker(&["exec", "box", cmd]);
+        assert_eq!(code(&out), want, "{cmd}: {}", stderr(&out));
+    }
+    d.ok(&["rm", "-f", "box"]);
+}

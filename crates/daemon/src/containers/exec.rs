@@ -6,9 +6,11 @@
 //!
 //! The process spec is the container's own (`config.json` of its bundle) with the exec's command,
 //! environment (the container's, then the exec's `Env` on top), working directory (default: the
-//! container's) and user (resolved in the container's rootfs like the container's `User`). A command
-//! that cannot run fails the start with Docker's words and leaves exit code 127 (not found) or 126
-//! (not executable) on the instance, which is where the docker CLI reads its own exit code.
+//! container's) and user (resolved in the container's rootfs like the container's `User`). The
+//! runtime looks the command up inside the container; one that cannot run fails the start with
+//! Docker's words and, by the runtime's error kind, leaves exit code 127 (not found) or 126 (not
+//! executable, or any other start failure) on the instance, which is where the docker CLI reads
+//! its own exit code.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -205,11 +207,12 @@ pub fn process_spec(
         .map_err(|e| DaemonError::Internal(format!("building the exec process of {}: {e}", c.id)))
 }
 
-/// Docker's exit code for an exec that could not start.
-fn start_failure_code(message: &str) -> i64 {
-    match super::start::create_failure_code(message) {
-        128 => 126,
-        n => n,
+/// Docker's exit code for an exec that could not start, by the runtime's kind: 127 for a command
+/// that is not there, 126 for anything else.
+fn start_failure_code(e: &DaemonError) -> i64 {
+    match e.runtime_kind() {
+        Some(berth_runtime::error::ErrorKind::CommandNotFound) => 127,
+        _ => 126,
     }
 }
 
@@ -320,7 +323,7 @@ impl ContainerService {
                 })
             }
             Err(err) => {
-                let code = start_failure_code(&err.to_string());
+                let code = start_failure_code(&err);
                 {
                     let mut info = lock(&e.info);
                     info.running = false;
@@ -365,18 +368,7 @@ impl ContainerService {
             } else {
                 "/".to_string()
             };
-            let process = process_spec(&bundle["process"], &c, &cfg2, &ident, &cwd)?;
-            // The command is looked up as execve would, with Docker's messages.
-            let mut probe = c.clone();
-            probe.path = cfg2.cmd[0].clone();
-            probe.config.working_dir = cwd;
-            spec::check_command(&probe, &rootfs, process.env().as_deref().unwrap_or_default())
-                .map_err(|e| {
-                    DaemonError::InvalidArgument(format!(
-                        "OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown"
-                    ))
-                })?;
-            Ok(process)
+            process_spec(&bundle["process"], &c, &cfg2, &ident, &cwd)
         })
         .await
         .map_err(DaemonError::join)??;
@@ -386,12 +378,7 @@ impl ContainerService {
             tokio::task::spawn_blocking(move || handle.exec(&id, process, tty, stdin))
                 .await
                 .map_err(DaemonError::join)?
-                .map_err(|e| match shim::error(e) {
-                    DaemonError::Conflict(m) => DaemonError::InvalidArgument(format!(
-                        "OCI runtime exec failed: {m}: unknown"
-                    )),
-                    other => other,
-                })?;
+                .map_err(exec_failed)?;
         stream
             .set_nonblocking(true)
             .map_err(|e| DaemonError::Unavailable(format!("exec {exec_id}: stream: {e}")))?;
@@ -462,6 +449,20 @@ impl ContainerService {
     }
 }
 
+/// The error of an exec the shim could not start: the runtime's kind (a command that cannot run
+/// looked up inside the container) with Docker's words around its message.
+fn exec_failed(e: berth_shim::ShimError) -> DaemonError {
+    match shim::error(e) {
+        DaemonError::Runtime { kind, message } => DaemonError::Runtime {
+            kind,
+            message: format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"
+            ),
+        },
+        other => other,
+    }
+}
+
 fn exec_attrs(c: &Container, exec_id: &str, code: i64) -> BTreeMap<String, String> {
     let mut attrs = c.labels();
     attrs.insert("name".into(), c.name.clone());
@@ -483,13 +484,38 @@ mod tests {
         assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);
     }
 
+    /// The kind decides, not the text: the message here says "not found" for every kind.
     #[test]
-    fn failed_starts_map_to_docker_codes() {
+    fn failed_starts_map_to_docker_codes_by_kind() {
+        use crate::server::error::status_of;
+        use axum::http::StatusCode;
+        use berth_shim::{ErrorKind as Kind, ShimError};
+        let failed = |kind| {
+            exec_failed(ShimError::Refused {
+                kind,
+                message: "exec: \"nope\": executable file not found in $PATH".into(),
+            })
+        };
+        let e = failed(Kind::CommandNotFound);
+        assert_eq!(start_failure_code(&e), 127);
+        assert_eq!(status_of(e.kind()), StatusCode::BAD_REQUEST);
         assert_eq!(
-            start_failure_code("exec: \"nope\": executable file not found in $PATH"),
-            127
+            e.to_string(),
+            "OCI runtime exec failed: exec failed: unable to start container process: \
+             exec: \"nope\": executable file not found in $PATH: unknown"
         );
-        assert_eq!(start_failure_code("exec: \"/etc\": permission denied"), 126);
-        assert_eq!(start_failure_code("something else"), 126);
+        let e = failed(Kind::NotExecutable);
+        assert_eq!(start_failure_code(&e), 126);
+        assert_eq!(status_of(e.kind()), StatusCode::BAD_REQUEST);
+        let e = failed(Kind::Conflict);
+        assert_eq!(start_failure_code(&e), 126);
+        assert_eq!(status_of(e.kind()), StatusCode::CONFLICT);
+        let e = failed(Kind::System);
+        assert_eq!(start_failure_code(&e), 126);
+        assert_eq!(status_of(e.kind()), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            start_failure_code(&DaemonError::NotFound("executable file not found".into())),
+            126
+        );
     }
 }

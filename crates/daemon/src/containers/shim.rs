@@ -15,24 +15,22 @@ use crate::error::DaemonError;
 /// Longest reply line read from a shim.
 const MAX_REPLY: usize = 64 * 1024;
 
-/// Maps a shim failure to the daemon's kinds. A create failure keeps the runtime's message, which
-/// the docker CLI reads to pick its exit code (127 not found, 126 not executable).
+/// Maps a shim failure to the daemon's errors by the kind the shim gave it (never by its text):
+/// what the shim (or the runtime under it) reported keeps its kind in [`DaemonError::Runtime`],
+/// whose status `DaemonError::kind` decides and whose exit code [`super::start`] and
+/// [`super::exec`] take from it; a shim that cannot be reached is unavailable. A create failure
+/// keeps the runtime's message after Docker's prefix: the docker CLI reads it to pick its own exit
+/// code.
 pub fn error(e: ShimError) -> DaemonError {
     match e {
-        ShimError::Create(msg) => {
-            let lower = msg.to_ascii_lowercase();
-            if lower.contains("not found")
-                || lower.contains("no such file or directory")
-                || lower.contains("permission denied")
-                || lower.contains("is a directory")
-            {
-                DaemonError::InvalidArgument(format!("failed to create task for container: {msg}"))
-            } else {
-                DaemonError::Internal(format!("failed to create task for container: {msg}"))
-            }
+        ShimError::Create { kind, message } => DaemonError::Runtime {
+            kind,
+            message: format!("failed to create task for container: {message}"),
+        },
+        ShimError::Refused { kind, message } => DaemonError::Runtime { kind, message },
+        other @ (ShimError::Io { .. } | ShimError::Protocol { .. }) => {
+            DaemonError::Unavailable(other.to_string())
         }
-        ShimError::Refused(msg) => DaemonError::Conflict(msg),
-        other => DaemonError::Unavailable(other.to_string()),
     }
 }
 
@@ -113,14 +111,14 @@ async fn call(h: &ShimHandle, req: &Request) -> Result<(Vec<u8>, UnixStream), Da
     Ok((line, sock))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, DaemonError> {
-    protocol::decode_reply(line).map_err(DaemonError::Conflict)
+fn decode<T: serde::de::DeserializeOwned>(h: &ShimHandle, line: &[u8]) -> Result<T, DaemonError> {
+    protocol::decode_reply(line).map_err(|e| error(client::reply_error(e, &h.socket_path())))
 }
 
 /// Waits (without a thread) until the container exited.
 pub async fn wait(h: &ShimHandle) -> Result<ExitStatus, DaemonError> {
     let (line, _sock) = call(h, &Request::Wait).await?;
-    decode(&line)
+    decode(h, &line)
 }
 
 /// Attaches: the stream carries output in Docker's framing and takes stdin; shut its write side
@@ -140,6 +138,72 @@ pub async fn attach(
         },
     )
     .await?;
-    decode::<protocol::Ok>(&line)?;
+    decode::<protocol::Ok>(h, &line)?;
     Ok(sock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::error::status_of;
+    use axum::http::StatusCode;
+    use berth_shim::ErrorKind as Kind;
+
+    /// The status of every kind the shim can report, decided by the kind alone: the messages
+    /// here say the opposite of their kinds.
+    #[test]
+    fn shim_errors_map_by_kind_not_text() {
+        let status = |e: ShimError| status_of(error(e).kind());
+        let create = |kind| ShimError::Create {
+            kind,
+            message: "boom".into(),
+        };
+        let refused = |kind| ShimError::Refused {
+            kind,
+            message: "container c1 is not running: executable file not found".into(),
+        };
+        for (kind, want) in [
+            (Kind::CommandNotFound, StatusCode::BAD_REQUEST),
+            (Kind::NotExecutable, StatusCode::BAD_REQUEST),
+            (Kind::PermissionDenied, StatusCode::BAD_REQUEST),
+            (Kind::InvalidArgument, StatusCode::BAD_REQUEST),
+            (Kind::NotFound, StatusCode::NOT_FOUND),
+            (Kind::Conflict, StatusCode::CONFLICT),
+            (Kind::ResourceExhausted, StatusCode::SERVICE_UNAVAILABLE),
+            (Kind::System, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            assert_eq!(status(create(kind)), want, "create {kind}");
+            assert_eq!(status(refused(kind)), want, "refused {kind}");
+        }
+        let e = error(ShimError::Create {
+            kind: Kind::CommandNotFound,
+            message: "exec: \"nope\": executable file not found in $PATH".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "failed to create task for container: exec: \"nope\": executable file not found in $PATH"
+        );
+        let gone = ShimError::Io {
+            what: "connect",
+            path: "/run/x/shim.sock".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(status(gone), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    /// A shim from before error kinds answers `{"error": "..."}`: a failure of the generic kind.
+    #[test]
+    fn an_old_shims_refusal_is_an_internal_error() {
+        let h = ShimHandle {
+            state_dir: "/run/x".into(),
+            pid: 0,
+        };
+        let e =
+            decode::<protocol::Ok>(&h, br#"{"error":"container c1 is not running"}"#).unwrap_err();
+        assert_eq!(e.runtime_kind(), Some(Kind::System));
+        assert_eq!(status_of(e.kind()), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.to_string(), "container c1 is not running");
+        let e = decode::<protocol::Ok>(&h, b"not json").unwrap_err();
+        assert_eq!(status_of(e.kind()), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -4,13 +4,14 @@
 //! as running and hands it to its [`super::monitor`].
 //!
 //! A start that fails at create (a missing executable, a directory as command) leaves the container
-//! `exited` with Docker's codes (127, 126; 128 otherwise) and the runtime's message in
-//! `State.Error`; the error goes back with the runtime's words, which the docker CLI reads to
-//! choose its own exit code.
+//! `exited` with Docker's codes, chosen by the runtime's error kind ([`create_failure_code`]: 127,
+//! 126; 128 otherwise) and the runtime's message in `State.Error`; the error goes back with the
+//! runtime's words, which the docker CLI reads to choose its own exit code.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use berth_runtime::error::ErrorKind as RuntimeKind;
 use berth_shim::protocol::ShimConfig;
 
 use super::model::Container;
@@ -26,15 +27,14 @@ pub enum Started {
     AlreadyRunning,
 }
 
-/// Docker's exit code for a failed create: 127 not found, 126 not executable, 128 otherwise.
-pub fn create_failure_code(message: &str) -> i64 {
-    let m = message.to_ascii_lowercase();
-    if m.contains("not found") || m.contains("no such file or directory") {
-        127
-    } else if m.contains("permission denied") || m.contains("is a directory") {
-        126
-    } else {
-        128
+/// Docker's exit code for a start that failed with `e`, by the runtime's kind: 127 for a command
+/// that is not there, 126 for one that cannot be run (and, as Docker does for EACCES, for a
+/// permission the kernel refused), 128 for anything else.
+pub fn create_failure_code(e: &DaemonError) -> i64 {
+    match e.runtime_kind() {
+        Some(RuntimeKind::CommandNotFound) => 127,
+        Some(RuntimeKind::NotExecutable | RuntimeKind::PermissionDenied) => 126,
+        _ => 128,
     }
 }
 
@@ -263,7 +263,7 @@ impl ContainerService {
         let _ =
             tokio::task::spawn_blocking(move || unmount_rootfs(&paths, net.as_ref(), &id2)).await;
         let message = e.to_string();
-        let code = create_failure_code(&message);
+        let code = create_failure_code(&e);
         let recorded = self.commit(entry, true, |c| {
             c.state.status = Status::Exited;
             c.state.exit_code = code;
@@ -312,13 +312,35 @@ pub fn rootfs_is_mounted(rootfs: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// The exit code of a failed start comes from the kind; the messages here say otherwise.
     #[test]
-    fn sizes_and_codes() {
+    fn failed_starts_get_dockers_codes_by_kind() {
+        let runtime = |kind| DaemonError::Runtime {
+            kind,
+            message: "exec: \"x\": permission denied: executable file not found".into(),
+        };
         assert_eq!(
-            create_failure_code("exec: \"nope\": executable file not found in $PATH"),
+            create_failure_code(&runtime(RuntimeKind::CommandNotFound)),
             127
         );
-        assert_eq!(create_failure_code("exec /etc: permission denied"), 126);
-        assert_eq!(create_failure_code("boom"), 128);
+        assert_eq!(
+            create_failure_code(&runtime(RuntimeKind::NotExecutable)),
+            126
+        );
+        assert_eq!(
+            create_failure_code(&runtime(RuntimeKind::PermissionDenied)),
+            126
+        );
+        for kind in [
+            RuntimeKind::NotFound,
+            RuntimeKind::InvalidArgument,
+            RuntimeKind::Conflict,
+            RuntimeKind::ResourceExhausted,
+            RuntimeKind::System,
+        ] {
+            assert_eq!(create_failure_code(&runtime(kind)), 128, "{kind}");
+        }
+        let text = DaemonError::InvalidArgument("executable file not found in $PATH".into());
+        assert_eq!(create_failure_code(&text), 128);
     }
 }

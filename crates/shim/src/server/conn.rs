@@ -63,10 +63,8 @@ impl Conn {
         }
     }
 
-    pub(super) fn fail(&mut self, message: impl Into<String>) {
-        self.reply(&protocol::ErrorReply {
-            error: message.into(),
-        });
+    pub(super) fn fail(&mut self, error: protocol::ErrorReply) {
+        self.reply(&error);
         self.kind = Kind::Reply;
         self.closing = true;
     }

@@ -13,7 +13,9 @@ mod requests;
 
 use crate::io::{read_some, stream_of, ProcIo};
 use crate::log::JsonLog;
-use crate::protocol::{self, ExitStatus, Request, ShimConfig, IDLE_EXIT_SECS, SOCKET_NAME};
+use crate::protocol::{
+    self, ErrorKind, ErrorReply, ExitStatus, Request, ShimConfig, IDLE_EXIT_SECS, SOCKET_NAME,
+};
 use berth_runtime::container::{self, CreateOptions};
 use conn::{Conn, Kind};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -101,22 +103,30 @@ impl Drop for SocketFile {
 
 impl Shim {
     /// Binds the socket and creates the container (its init parked until `start`). The working
-    /// directory is the state dir and [`blocked_signals`] are blocked. Errors are one-line
-    /// messages (the runtime's, for a failed create).
-    pub fn create(cfg: ShimConfig) -> Result<Shim, String> {
+    /// directory is the state dir and [`blocked_signals`] are blocked. Errors have their kind
+    /// (the runtime's, for a failed create) and a one-line message.
+    pub fn create(cfg: ShimConfig) -> Result<Shim, ErrorReply> {
+        let io = |what: &'static str| {
+            move |e: std::io::Error| {
+                ErrorReply::new(
+                    ErrorKind::of_io(&e),
+                    format!("shim: {what} {SOCKET_NAME}: {e}"),
+                )
+            }
+        };
         let mut chld = SigSet::empty();
         chld.add(Signal::SIGCHLD);
         let sfd = SignalFd::with_flags(&chld, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| format!("shim: signalfd: {e}"))?;
+            .map_err(|e| ErrorReply::new(ErrorKind::of_errno(e), format!("shim: signalfd: {e}")))?;
         let _ = std::fs::remove_file(SOCKET_NAME);
         let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
         let bound = UnixListener::bind(SOCKET_NAME);
         nix::sys::stat::umask(old);
-        let listener = bound.map_err(|e| format!("shim: bind {SOCKET_NAME}: {e}"))?;
+        let listener = bound.map_err(io("bind"))?;
         let socket = SocketFile;
         listener
             .set_nonblocking(true)
-            .map_err(|e| format!("shim: {SOCKET_NAME}: {e}"))?;
+            .map_err(io("set non-blocking"))?;
         let opts = CreateOptions {
             root: cfg.runtime_root.clone(),
             id: cfg.id.clone(),
@@ -125,21 +135,22 @@ impl Shim {
             ..CreateOptions::default()
         };
         let (state, ctr) = if cfg.terminal {
-            let created = container::create(&opts).map_err(|e| e.to_string())?;
+            let created = container::create(&opts)?;
             let Some(master) = created.terminal else {
                 let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
-                return Err(format!(
-                    "shim: --terminal given but process.terminal is false in {}",
-                    cfg.bundle.join("config.json").display()
+                return Err(ErrorReply::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "shim: --terminal given but process.terminal is false in {}",
+                        cfg.bundle.join("config.json").display()
+                    ),
                 ));
             };
-            let io = ProcIo::terminal(master, cfg.stdin).map_err(|e| e.to_string())?;
+            let io = ProcIo::terminal(master, cfg.stdin)?;
             (created.state, io)
         } else {
-            let (io, child) = ProcIo::pipes(cfg.stdin).map_err(|e| e.to_string())?;
-            let created = crate::io::with_stdio(&child, || container::create(&opts))
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let (io, child) = ProcIo::pipes(cfg.stdin)?;
+            let created = crate::io::with_stdio(&child, || container::create(&opts))??;
             (created.state, io)
         };
         let log = match &cfg.log_path {
@@ -147,7 +158,7 @@ impl Shim {
                 Ok(l) => Some(l),
                 Err(e) => {
                     let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
-                    return Err(e.to_string());
+                    return Err(ErrorReply::new(ErrorKind::of_io(&e.source), e.to_string()));
                 }
             },
             None => None,
@@ -428,7 +439,10 @@ impl Shim {
                 if c.inbuf.len() > MAX_REQUEST {
                     c.inbuf = Vec::new();
                     c.input_open = false;
-                    c.fail("request line too long");
+                    c.fail(ErrorReply::new(
+                        ErrorKind::InvalidArgument,
+                        format!("request line too long (more than {MAX_REQUEST} bytes)"),
+                    ));
                 }
                 return;
             };
@@ -438,7 +452,10 @@ impl Shim {
                 Ok(req) => self.dispatch(i, req),
                 Err(e) => {
                     c.input_open = false;
-                    c.fail(format!("bad request: {e}"));
+                    c.fail(ErrorReply::new(
+                        ErrorKind::InvalidArgument,
+                        format!("bad request: {e}"),
+                    ));
                 }
             }
             if !rest.is_empty() {

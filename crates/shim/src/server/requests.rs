@@ -1,7 +1,9 @@
 //! The shim's answers to requests: one arm per [`Request`] op.
 
 use super::{Exec, Kind, Shim, KEPT_EXECS};
-use crate::protocol::{self, ExecExit, ExecStarted, Request, StateReply, Status};
+use crate::protocol::{
+    self, ErrorKind, ErrorReply, ExecExit, ExecStarted, Request, StateReply, Status,
+};
 use berth_runtime::container;
 use nix::sys::signal::Signal;
 
@@ -12,139 +14,166 @@ impl Shim {
         let root = self.cfg.runtime_root.clone();
         let id = self.cfg.id.clone();
         let exited = self.exit.is_some() || self.reaped.is_some();
-        let not_running = || format!("container {id} is not running");
-        let result: Result<(), String> =
-            match req {
-                Request::Start if self.started || exited => {
-                    Err(format!("container {id} was started already"))
+        let not_running = || {
+            ErrorReply::new(
+                ErrorKind::Conflict,
+                format!("container {id} is not running"),
+            )
+        };
+        let no_exec = |exec_id: &str| {
+            ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no such exec {exec_id} in container {id}"),
+            )
+        };
+        let result: Result<(), ErrorReply> = match req {
+            Request::Start if self.started || exited => Err(ErrorReply::new(
+                ErrorKind::Conflict,
+                format!("container {id} was started already"),
+            )),
+            Request::Start => container::start(&root, &id)
+                .map(|_| self.started = true)
+                .map_err(ErrorReply::from),
+            Request::State => {
+                let status = match (&self.exit, self.started) {
+                    (Some(_), _) => Status::Exited,
+                    (None, false) => Status::Created,
+                    (None, true) => Status::Running,
+                };
+                let paused = status == Status::Running
+                    && self.state.status(&root) == container::Status::Paused;
+                let reply = StateReply {
+                    pid: self.state.pid,
+                    status,
+                    paused,
+                    exit: self.exit.clone(),
+                };
+                self.conns[i].done(&reply);
+                return;
+            }
+            Request::Kill { .. } if exited => Err(not_running()),
+            Request::Kill { signal, all } => Signal::try_from(signal)
+                .map_err(|_| {
+                    ErrorReply::new(
+                        ErrorKind::InvalidArgument,
+                        format!("invalid signal {signal}"),
+                    )
+                })
+                .and_then(|s| container::kill(&root, &id, s, all).map_err(ErrorReply::from)),
+            Request::Resize { height, width } => match self.ctr.master() {
+                Some(m) => {
+                    berth_runtime::console::set_size(m, height, width).map_err(ErrorReply::from)
                 }
-                Request::Start => container::start(&root, &id)
-                    .map(|_| self.started = true)
-                    .map_err(|e| e.to_string()),
-                Request::State => {
-                    let status = match (&self.exit, self.started) {
-                        (Some(_), _) => Status::Exited,
-                        (None, false) => Status::Created,
-                        (None, true) => Status::Running,
-                    };
-                    let paused = status == Status::Running
-                        && self.state.status(&root) == container::Status::Paused;
-                    let reply = StateReply {
-                        pid: self.state.pid,
-                        status,
-                        paused,
-                        exit: self.exit.clone(),
-                    };
-                    self.conns[i].done(&reply);
-                    return;
-                }
-                Request::Kill { .. } if exited => Err(not_running()),
-                Request::Kill { signal, all } => Signal::try_from(signal)
-                    .map_err(|_| format!("invalid signal {signal}"))
-                    .and_then(|s| container::kill(&root, &id, s, all).map_err(|e| e.to_string())),
-                Request::Resize { height, width } => match self.ctr.master() {
-                    Some(m) => berth_runtime::console::set_size(m, height, width)
-                        .map_err(|e| e.to_string()),
-                    None if exited => Err(not_running()),
-                    None => Err(format!("container {id} has no terminal")),
-                },
-                Request::Pause | Request::Resume if exited => Err(not_running()),
-                Request::Pause | Request::Resume => {
-                    container::pause(&root, &id, matches!(req, Request::Pause))
-                        .map_err(|e| e.to_string())
-                }
-                Request::Wait => {
-                    match &self.exit {
-                        Some(e) => {
-                            let e = e.clone();
-                            self.conns[i].done(&e);
-                        }
-                        None => self.conns[i].kind = Kind::Wait,
+                None if exited => Err(not_running()),
+                None => Err(ErrorReply::new(
+                    ErrorKind::Conflict,
+                    format!("container {id} has no terminal"),
+                )),
+            },
+            Request::Pause | Request::Resume if exited => Err(not_running()),
+            Request::Pause | Request::Resume => {
+                container::pause(&root, &id, matches!(req, Request::Pause))
+                    .map_err(ErrorReply::from)
+            }
+            Request::Wait => {
+                match &self.exit {
+                    Some(e) => {
+                        let e = e.clone();
+                        self.conns[i].done(&e);
                     }
-                    return;
+                    None => self.conns[i].kind = Kind::Wait,
                 }
-                Request::Attach {
+                return;
+            }
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                let c = &mut self.conns[i];
+                c.reply(&protocol::Ok {});
+                c.kind = Kind::Attach {
                     stdin,
                     stdout,
                     stderr,
-                } => {
-                    let c = &mut self.conns[i];
-                    c.reply(&protocol::Ok {});
-                    c.kind = Kind::Attach {
-                        stdin,
-                        stdout,
-                        stderr,
-                    };
-                    if self.exit.is_some() {
-                        c.closing = true;
+                };
+                if self.exit.is_some() {
+                    c.closing = true;
+                }
+                return;
+            }
+            Request::Exec { .. } if exited || !self.started => Err(not_running()),
+            Request::Exec {
+                exec_id,
+                process,
+                tty,
+                stdin,
+            } => {
+                if self.execs.iter().any(|e| e.id == exec_id && !e.done) {
+                    Err(ErrorReply::new(
+                        ErrorKind::Conflict,
+                        format!("exec {exec_id} is running already"),
+                    ))
+                } else {
+                    self.exec_seq = self.exec_seq.wrapping_add(1);
+                    match crate::exec::start(&self.cfg, self.exec_seq, *process, tty, stdin) {
+                        Ok(started) => {
+                            let exec = Exec {
+                                id: exec_id,
+                                pid: started.pid,
+                                io: started.io,
+                                code: None,
+                                done: false,
+                            };
+                            let slot = self.exec_slot();
+                            if slot == self.execs.len() {
+                                self.execs.push(exec);
+                            } else {
+                                self.execs[slot] = exec;
+                            }
+                            let c = &mut self.conns[i];
+                            c.reply(&ExecStarted {
+                                pid: started.pid.as_raw(),
+                            });
+                            c.kind = Kind::ExecStream { exec: slot, stdin };
+                            return;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+            Request::ExecWait { exec_id } => match self.find_exec(&exec_id) {
+                Some(e) => {
+                    match (self.execs[e].done, self.execs[e].code) {
+                        (true, Some(code)) => self.conns[i].done(&ExecExit {
+                            exec_id,
+                            exit_code: code,
+                        }),
+                        _ => self.conns[i].kind = Kind::ExecWait { exec: e },
                     }
                     return;
                 }
-                Request::Exec { .. } if exited || !self.started => Err(not_running()),
-                Request::Exec {
-                    exec_id,
-                    process,
-                    tty,
-                    stdin,
-                } => {
-                    if self.execs.iter().any(|e| e.id == exec_id && !e.done) {
-                        Err(format!("exec {exec_id} is running already"))
-                    } else {
-                        self.exec_seq = self.exec_seq.wrapping_add(1);
-                        match crate::exec::start(&self.cfg, self.exec_seq, *process, tty, stdin) {
-                            Ok(started) => {
-                                let exec = Exec {
-                                    id: exec_id,
-                                    pid: started.pid,
-                                    io: started.io,
-                                    code: None,
-                                    done: false,
-                                };
-                                let slot = self.exec_slot();
-                                if slot == self.execs.len() {
-                                    self.execs.push(exec);
-                                } else {
-                                    self.execs[slot] = exec;
-                                }
-                                let c = &mut self.conns[i];
-                                c.reply(&ExecStarted {
-                                    pid: started.pid.as_raw(),
-                                });
-                                c.kind = Kind::ExecStream { exec: slot, stdin };
-                                return;
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
+                None => Err(no_exec(&exec_id)),
+            },
+            Request::ExecResize {
+                exec_id,
+                height,
+                width,
+            } => match self.find_exec(&exec_id).map(|e| self.execs[e].io.master()) {
+                Some(Some(m)) => {
+                    berth_runtime::console::set_size(m, height, width).map_err(ErrorReply::from)
                 }
-                Request::ExecWait { exec_id } => match self.find_exec(&exec_id) {
-                    Some(e) => {
-                        match (self.execs[e].done, self.execs[e].code) {
-                            (true, Some(code)) => self.conns[i].done(&ExecExit {
-                                exec_id,
-                                exit_code: code,
-                            }),
-                            _ => self.conns[i].kind = Kind::ExecWait { exec: e },
-                        }
-                        return;
-                    }
-                    None => Err(format!("no such exec {exec_id} in container {id}")),
-                },
-                Request::ExecResize {
-                    exec_id,
-                    height,
-                    width,
-                } => match self.find_exec(&exec_id).map(|e| self.execs[e].io.master()) {
-                    Some(Some(m)) => berth_runtime::console::set_size(m, height, width)
-                        .map_err(|e| e.to_string()),
-                    Some(None) => Err(format!("exec {exec_id} has no terminal or has exited")),
-                    None => Err(format!("no such exec {exec_id} in container {id}")),
-                },
-                Request::Shutdown => {
-                    self.shutdown = true;
-                    Ok(())
-                }
-            };
+                Some(None) => Err(ErrorReply::new(
+                    ErrorKind::Conflict,
+                    format!("exec {exec_id} has no terminal or has exited"),
+                )),
+                None => Err(no_exec(&exec_id)),
+            },
+            Request::Shutdown => {
+                self.shutdown = true;
+                Ok(())
+            }
+        };
         match result {
             Ok(()) => self.conns[i].done(&protocol::Ok {}),
             Err(e) => self.conns[i].fail(e),

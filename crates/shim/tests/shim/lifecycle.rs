@@ -3,7 +3,7 @@
 use crate::harness::{alive, wait_for, Setup};
 use crate::root_test;
 use berth_shim::protocol::Status;
-use berth_shim::{Recovered, ShimError};
+use berth_shim::{ErrorKind, Recovered, ShimError};
 
 #[test]
 fn exit_code_log_exit_file_and_cleanup() {
@@ -60,7 +60,13 @@ fn kill_gives_137() {
     h.kill(9, false).unwrap();
     let exit = h.wait().unwrap();
     assert_eq!((exit.exit_code, exit.signal), (137, Some(9)));
-    assert!(matches!(h.kill(9, false), Err(ShimError::Refused(_))));
+    assert!(matches!(
+        h.kill(9, false),
+        Err(ShimError::Refused {
+            kind: ErrorKind::Conflict,
+            ..
+        })
+    ));
     assert!(s.container_gone());
     h.shutdown().unwrap();
 }
@@ -77,15 +83,43 @@ fn a_created_container_can_be_killed() {
 }
 
 #[test]
-fn a_missing_program_fails_the_spawn_with_the_runtime_message() {
+fn a_missing_program_fails_the_spawn_with_its_kind_and_the_runtime_message() {
     root_test!();
     let mut s = Setup::new("nope", &["nope"]);
     match s.try_spawn() {
-        Err(ShimError::Create(msg)) => assert!(msg.contains("not found"), "{msg}"),
+        Err(ShimError::Create { kind, message }) => {
+            assert_eq!(kind, ErrorKind::CommandNotFound, "{message}");
+            assert_eq!(
+                message,
+                "exec: \"nope\": executable file not found in $PATH"
+            );
+        }
         other => panic!("expected a create error, got {other:?}"),
     }
     assert!(!s.shim.state_dir.join("shim.sock").exists());
     assert!(s.container_gone());
+}
+
+#[test]
+fn programs_that_cannot_run_fail_the_spawn_with_their_kinds() {
+    root_test!();
+    for (args, want) in [
+        (&["/bin/nope"][..], ErrorKind::CommandNotFound),
+        (&["/etc"][..], ErrorKind::NotExecutable),
+        (&["/etc/passwd"][..], ErrorKind::NotExecutable),
+    ] {
+        let mut s = Setup::new("cannot-run", args);
+        std::fs::write(
+            s.shim.bundle.join("rootfs/etc/passwd"),
+            "root:x:0:0::/:/bin/sh\n",
+        )
+        .unwrap();
+        match s.try_spawn() {
+            Err(e @ ShimError::Create { .. }) => assert_eq!(e.kind(), want, "{args:?}: {e}"),
+            other => panic!("{args:?}: expected a create error, got {other:?}"),
+        }
+        assert!(s.container_gone());
+    }
 }
 
 #[test]

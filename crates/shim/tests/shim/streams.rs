@@ -89,11 +89,37 @@ fn exec_streams_output_and_reports_its_code() {
     tty.write_all(b"stty size; exit 6\n").unwrap();
     read_until(&mut tty, "40 90", 10);
     assert_eq!(h.exec_wait("e3").unwrap(), 6);
+    // A command that cannot run is refused with its kind.
     let missing = h.exec("e4", process(&["nope"], false), false, false);
     assert!(
-        matches!(&missing, Err(berth_shim::ShimError::Refused(m)) if m.contains("not found")),
+        matches!(
+            &missing,
+            Err(berth_shim::ShimError::Refused {
+                kind: berth_shim::ErrorKind::CommandNotFound,
+                message,
+            }) if message == "exec: \"nope\": executable file not found in $PATH"
+        ),
         "{missing:?}"
     );
+    let dir = h.exec("e5", process(&["/etc"], false), false, false);
+    assert!(
+        matches!(
+            &dir,
+            Err(berth_shim::ShimError::Refused {
+                kind: berth_shim::ErrorKind::NotExecutable,
+                ..
+            })
+        ),
+        "{dir:?}"
+    );
+    // Its own refusals have kinds too.
+    assert!(matches!(
+        h.exec_wait("no-such-exec"),
+        Err(berth_shim::ShimError::Refused {
+            kind: berth_shim::ErrorKind::NotFound,
+            ..
+        })
+    ));
     h.kill(9, false).unwrap();
     assert_eq!(h.wait().unwrap().exit_code, 137);
     h.shutdown().unwrap();

@@ -58,6 +58,12 @@ pub enum SpecError {
     User(String),
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
+    /// The command cannot run ([`check_command`]), with the runtime's kind for it.
+    #[error("{message}")]
+    Command {
+        kind: berth_runtime::error::ErrorKind,
+        message: String,
+    },
 }
 
 impl From<SpecError> for DaemonError {
@@ -66,6 +72,7 @@ impl From<SpecError> for DaemonError {
             SpecError::Invalid(m) => DaemonError::InvalidArgument(m),
             SpecError::User(m) => DaemonError::InvalidArgument(m),
             SpecError::Rootfs(e) => DaemonError::Internal(e.to_string()),
+            SpecError::Command { kind, message } => DaemonError::Runtime { kind, message },
         }
     }
 }
@@ -295,19 +302,24 @@ pub fn check_command(c: &Container, rootfs: &Path, env: &[String]) -> Result<(),
             denied = true;
         }
     }
-    if denied {
-        return Err(SpecError::Invalid(format!(
-            "exec: \"{cmd}\": permission denied"
-        )));
-    }
-    if cmd.contains('/') {
-        return Err(SpecError::Invalid(format!(
-            "exec: \"{cmd}\": stat {cmd}: no such file or directory"
-        )));
-    }
-    Err(SpecError::Invalid(format!(
-        "exec: \"{cmd}\": executable file not found in $PATH"
-    )))
+    use berth_runtime::error::ErrorKind;
+    let (kind, message) = if denied {
+        (
+            ErrorKind::NotExecutable,
+            format!("exec: \"{cmd}\": permission denied"),
+        )
+    } else if cmd.contains('/') {
+        (
+            ErrorKind::CommandNotFound,
+            format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"),
+        )
+    } else {
+        (
+            ErrorKind::CommandNotFound,
+            format!("exec: \"{cmd}\": executable file not found in $PATH"),
+        )
+    };
+    Err(SpecError::Command { kind, message })
 }
 
 fn libc_s_ifmt() -> u32 {
