@@ -205,6 +205,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     let sys = RealSys;
     let sync = args.sync.as_fd();
     // The parent blocked signals to forward them; the container must start with none blocked.
+    crate::signals::reset_dispositions();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(sys_err("unblock signals"))?;
     nix::sys::prctl::set_dumpable(false).map_err(sys_err("make setup process non-dumpable"))?;

@@ -14,6 +14,7 @@
 //! - [`security`]: capabilities, seccomp, rlimits, user switching, no_new_privs.
 //! - [`sealed_exe`]: the sealed memfd copy of the runtime's executable that container processes are
 //!   cloned from (no container can write the host's binary through `/proc/<pid>/exe`).
+//! - [`signals`]: the default signal dispositions a container's process starts with.
 //! - [`sys`]: the seam through which rootfs setup reaches the kernel, with a recording fake for tests.
 
 pub mod cgroups;
@@ -25,6 +26,7 @@ pub mod init;
 pub mod namespaces;
 pub mod rootfs;
 pub mod sealed_exe;
+pub mod signals;
 pub mod security;
 pub mod spec;
 pub mod sys;

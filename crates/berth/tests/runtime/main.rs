@@ -25,3 +25,4 @@ mod mount_table;
 mod rootfs;
 mod rootfs_escapes;
 mod security;
+mod signals;

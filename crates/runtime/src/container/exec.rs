@@ -214,6 +214,7 @@ impl ExecChild<'_> {
                 source,
             }
         };
+        crate::signals::reset_dispositions();
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .map_err(sys("unblock signals"))?;
         nix::sys::prctl::set_dumpable(false).map_err(sys("make exec process non-dumpable"))?;
