@@ -9,6 +9,7 @@ pkgs=(
   iproute2 strace jq  # network and process inspection in tests and benchmarks
   nftables         # Berth's NAT, isolation and published ports (the nft binary)
   skopeo umoci     # outside peers for image-format interoperability tests
+  docker-registry  # Debian's distribution registry: the peer of the registry tests
   runc crun        # outside peers for runtime comparisons
 )
 missing=()

@@ -17,6 +17,9 @@ use crate::error::DaemonError;
 use crate::events::{EventType, Events};
 use crate::filter::{glob_match, labels_match};
 
+mod distribution;
+pub use distribution::{registry_error, DistributionInfo};
+
 /// `docker images` filters, already parsed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageFilter {

@@ -21,6 +21,7 @@ mod lifecycle;
 mod logs_rotation;
 mod net_security;
 mod network;
+mod registry;
 mod reliability;
 mod restart;
 mod run;

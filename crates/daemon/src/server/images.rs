@@ -1,11 +1,12 @@
 //! Image routes: list (with filters), inspect, history, tag, delete, prune, load, save (`/images/get`
-//! and `/images/{name}/get`) and `/images/create?fromSrc=-` (import). Names may contain `/` and `:`,
+//! and `/images/{name}/get`), `/images/create?fromSrc=-` (import) and `?fromImage=` (pull, in
+//! [`super::distribution`]). Names may contain `/` and `:`,
 //! so `/images/{*rest}` is matched greedily and split at its last known suffix (`/json`, ...).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::image::{
@@ -89,6 +90,7 @@ pub async fn post_named(
     State(s): State<AppState>,
     Path(rest): Path<String>,
     params: Params,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     match split_suffix(&rest, &["tag", "push"]) {
         Some((name, "tag")) => {
@@ -102,9 +104,7 @@ pub async fn post_named(
             s.engine.images.tag(name, &target).await?;
             Ok(StatusCode::CREATED.into_response())
         }
-        Some(_) => Err(ApiError(DaemonError::NotImplemented(
-            "image push is not implemented by berth yet".to_string(),
-        ))),
+        Some((name, _)) => super::distribution::push(&s, name, &params, &headers).await,
         None => Err(page_not_found()),
     }
 }
@@ -262,10 +262,11 @@ async fn save(s: &AppState, names: Vec<String>) -> Result<Response, ApiError> {
     Ok(([(CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body; pulls are not built yet.
+/// `POST /images/create`: `fromSrc=-` imports the body, `fromImage=` pulls ([`super::distribution`]).
 pub async fn create(
     State(s): State<AppState>,
     params: Params,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     match (params.non_empty("fromSrc"), params.non_empty("fromImage")) {
@@ -275,9 +276,7 @@ pub async fn create(
                 .to_string(),
         ))),
         (None, Some(image)) => {
-            return Err(ApiError(DaemonError::NotImplemented(format!(
-                "pulling {image} is not implemented by berth yet"
-            ))))
+            return super::distribution::pull(&s, image, &params, &headers).await
         }
         (None, None) => return Err(ApiError::bad_request("fromImage or fromSrc must be given")),
     }

@@ -16,6 +16,7 @@ pub mod archive;
 pub mod attach;
 pub mod containers;
 pub mod containers_extra;
+pub mod distribution;
 pub mod error;
 pub mod exec;
 pub mod images;
@@ -68,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
         .route("/images/create", post(images::create))
+        .route("/auth", post(distribution::auth))
+        .route("/distribution/{*rest}", get(distribution::inspect))
         .route(
             "/images/{*rest}",
             get(images::get_named)

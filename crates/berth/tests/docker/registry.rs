@@ -1,0 +1,346 @@
+//! Registries end to end (issue #10): the real docker CLI pulls from and pushes to Debian's
+//! `docker-registry` through a Berth daemon, `run` pulls a missing image, and a registry that serves
+//! bad bytes or a layer that does not match its config's diff ID is refused with nothing stored
+//! (security catalog REG-01, wrong diff ID). Each test runs its own `docker-registry` on a free
+//! loopback port with its own config and storage, stopped by PID on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{opted_in, stderr, stdout, Daemon};
+
+/// A `docker-registry` (distribution 2.x) on 127.0.0.1.
+pub struct DistRegistry {
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl DistRegistry {
+    pub fn start() -> DistRegistry {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-registry")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .expect("registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry (scripts/install-deps.sh installs it)");
+        let r = DistRegistry { dir, addr, child };
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let code = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(format!("http://{}/v2/", r.addr))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            if code == "200" {
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "docker-registry did not serve: {}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// `skopeo inspect --raw`-free digest of `repo:tag` on this registry.
+    pub fn digest_of(&self, repo_tag: &str) -> String {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+            .arg(format!("docker://{}/{repo_tag}", self.addr))
+            .output()
+            .expect("skopeo inspect");
+        assert!(out.status.success(), "skopeo inspect: {}", stderr(&out));
+        stdout(&out).trim().to_string()
+    }
+
+    /// Copies `src` (a skopeo transport reference) to `repo:tag` here.
+    pub fn skopeo_copy_in(&self, src: &str, repo_tag: &str) {
+        let out = Command::new("skopeo")
+            .args(["copy", "--dest-tls-verify=false"])
+            .arg(src)
+            .arg(format!("docker://{}/{repo_tag}", self.addr))
+            .output()
+            .expect("skopeo copy");
+        assert!(out.status.success(), "skopeo copy {src}: {}", stderr(&out));
+    }
+}
+
+impl Drop for DistRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Seeds `reg` with the daemon's `busybox:latest` as `busybox:latest` (docker save → skopeo).
+fn seed_busybox(d: &Daemon, reg: &DistRegistry) {
+    let tar = d.dir.path().join("seed.tar");
+    d.ok(&[
+        "save",
+        "-o",
+        tar.to_str().expect("utf-8 path"),
+        "busybox:latest",
+    ]);
+    reg.skopeo_copy_in(
+        &format!("docker-archive:{}", tar.display()),
+        "busybox:latest",
+    );
+}
+
+fn blob_file(d: &Daemon, digest: &str) -> PathBuf {
+    d.data_root()
+        .join("image/content/blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    let text = stdout(&out);
+    format!(
+        "sha256:{}",
+        text.split_whitespace().next().unwrap_or_default()
+    )
+}
+
+#[test]
+fn docker_cli_pulls_from_docker_registry_and_runs_it() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start();
+    let seeder = Daemon::start();
+    seed_busybox(&seeder, &reg);
+    drop(seeder);
+    let want = reg.digest_of("busybox:latest");
+    let d = Daemon::start();
+    let image = format!("{}/busybox", reg.addr);
+    // run pulls what is missing: the CLI gets 404 on create, pulls, creates again.
+    let out = d.docker(&["run", "--rm", &image, "echo", "pulled-and-ran"]);
+    assert!(
+        out.status.success(),
+        "run: {}\n{}\n--- daemon ---\n{}",
+        stdout(&out),
+        stderr(&out),
+        d.log()
+    );
+    assert!(stdout(&out).contains("pulled-and-ran"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("Unable to find image"),
+        "{}",
+        stderr(&out)
+    );
+    let digests = d.inspect(&image, "{{json .RepoDigests}}");
+    assert!(
+        digests.contains(&format!("{image}@{want}")),
+        "{digests} vs {want}"
+    );
+    let again = d.ok(&["pull", &image]);
+    assert!(again.contains(&format!("Digest: {want}")), "{again}");
+    assert!(
+        again.contains(&format!("Status: Image is up to date for {image}:latest")),
+        "{again}"
+    );
+    // By digest, too.
+    d.ok(&["pull", &format!("{image}@{want}")]);
+    // A missing tag keeps its status: the CLI prints the daemon's error and exits 1.
+    let missing = d.docker(&["pull", &format!("{image}:nope")]);
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn docker_cli_pushes_to_docker_registry_and_pulls_back() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start();
+    let d = Daemon::start();
+    let image = format!("{}/mine/bb:1", reg.addr);
+    d.ok(&["tag", "busybox:latest", &image]);
+    let out = d.ok(&["push", &image]);
+    let digest = reg.digest_of("mine/bb:1");
+    assert!(out.contains(&format!("1: digest: {digest} size:")), "{out}");
+    let digests = d.inspect(&image, "{{json .RepoDigests}}");
+    assert!(digests.contains(&digest), "{digests}");
+    // A second push finds every layer there.
+    let again = d.ok(&["push", &image]);
+    assert!(again.contains("Layer already exists"), "{again}");
+    // Pull it back into a fresh daemon and run it.
+    let other = Daemon::start();
+    other.ok(&["pull", &image]);
+    assert_eq!(
+        other.ok(&["run", "--rm", &image, "echo", "round-trip"]),
+        "round-trip"
+    );
+    assert_eq!(
+        other.inspect(&image, "{{.Id}}"),
+        d.inspect(&image, "{{.Id}}")
+    );
+}
+
+#[test]
+fn a_registry_serving_bytes_that_do_not_match_the_digest_is_refused() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start();
+    let seeder = Daemon::start();
+    seed_busybox(&seeder, &reg);
+    let layer = seeder
+        .inspect("busybox:latest", "{{json .RootFS.Layers}}")
+        .to_string();
+    drop(seeder);
+    // Find the layer blob in the registry's storage (the biggest blob) and flip a byte in it.
+    let blobs = reg
+        .dir
+        .path()
+        .join("storage/docker/registry/v2/blobs/sha256");
+    let mut biggest: Option<(u64, PathBuf)> = None;
+    for prefix in std::fs::read_dir(&blobs).expect("registry blobs").flatten() {
+        for blob in std::fs::read_dir(prefix.path())
+            .expect("blob dirs")
+            .flatten()
+        {
+            let data = blob.path().join("data");
+            let len = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+            if biggest.as_ref().is_none_or(|(l, _)| len > *l) {
+                biggest = Some((len, data));
+            }
+        }
+    }
+    let (_, data) = biggest.expect("a layer blob");
+    let digest = format!(
+        "sha256:{}",
+        data.parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .expect("blob dir name")
+    );
+    let mut bytes = std::fs::read(&data).expect("read blob");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&data, &bytes).expect("corrupt blob");
+    let d = Daemon::start();
+    let image = format!("{}/busybox", reg.addr);
+    let out = d.docker(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("digest mismatch"), "{text} (layers {layer})");
+    assert!(!blob_file(&d, &digest).exists(), "the bad blob was stored");
+    assert_eq!(d.ok(&["images", "-q", &image]), "");
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_diff_id_is_refused() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start();
+    let d = Daemon::start();
+    // An OCI layout by hand: one plain tar layer, a config naming another diff ID.
+    let root = d.dir.path().join("bad-layout");
+    let blobs = root.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("layout dirs");
+    let content = d.dir.path().join("bad-content");
+    std::fs::create_dir_all(&content).expect("content dir");
+    std::fs::write(content.join("hello"), b"hello\n").expect("file");
+    let layer_tmp = d.dir.path().join("layer.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&content)
+        .arg("-cf")
+        .arg(&layer_tmp)
+        .arg("hello")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let put = |path: &Path| -> (String, u64) {
+        let digest = sha256_file(path);
+        let size = std::fs::metadata(path).expect("size").len();
+        std::fs::copy(path, blobs.join(digest.trim_start_matches("sha256:"))).expect("blob");
+        (digest, size)
+    };
+    let (layer_digest, layer_size) = put(&layer_tmp);
+    let wrong = format!("sha256:{}", "ab".repeat(32));
+    let config_tmp = d.dir.path().join("config.json");
+    std::fs::write(
+        &config_tmp,
+        serde_json::json!({"architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [wrong]}})
+        .to_string(),
+    )
+    .expect("config");
+    let (config_digest, config_size) = put(&config_tmp);
+    let manifest_tmp = d.dir.path().join("manifest.json");
+    std::fs::write(
+        &manifest_tmp,
+        serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest, "size": layer_size}]})
+        .to_string(),
+    )
+    .expect("manifest");
+    let (manifest_digest, manifest_size) = put(&manifest_tmp);
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    std::fs::write(
+        root.join("index.json"),
+        serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": "bad"}}]})
+        .to_string(),
+    )
+    .expect("index.json");
+    reg.skopeo_copy_in(&format!("oci:{}:bad", root.display()), "bad:1");
+    let image = format!("{}/bad:1", reg.addr);
+    let out = d.docker(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("diff"), "{text}");
+    assert_eq!(d.ok(&["images", "-q", &image]), "");
+    let (code, _) = d.curl("GET", &format!("/images/{image}/json"), None);
+    assert_eq!(code, 404);
+}

@@ -1,0 +1,196 @@
+//! The image service's registry verbs: pull, push, login and the distribution inspect, over
+//! [`berth_registry`]. One registry client serves the whole daemon, so bearer tokens and blob
+//! downloads in flight are shared across requests (two pulls of one layer download it once).
+//!
+//! Registry TLS: CAs and client certificates from `/etc/docker/certs.d/<host[:port]>/` and
+//! `/etc/berth/certs.d/<host[:port]>/`; loopback registries may use plain HTTP, as Docker allows.
+
+use std::sync::OnceLock;
+
+use berth_image::model::{ManifestOrIndex, Platform};
+use berth_oci::{Digest, Reference};
+use berth_registry::pull::{PullOptions, Pulled};
+use berth_registry::push::{PushOptions, Pushed};
+use berth_registry::{Client, Credentials, HostsConfig, ProgressSink, RegistryError};
+
+use super::{name_attr, ImageService};
+use crate::error::DaemonError;
+use crate::events::EventType;
+
+/// Directories searched for `<host[:port]>/` TLS material.
+const CERTS_DIRS: [&str; 2] = ["/etc/docker/certs.d", "/etc/berth/certs.d"];
+
+/// The daemon's registry client.
+fn client() -> &'static Client {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        Client::new(HostsConfig {
+            certs_dirs: CERTS_DIRS.iter().map(Into::into).collect(),
+            insecure: Vec::new(),
+        })
+    })
+}
+
+/// A registry error as a daemon error of the matching kind.
+pub fn registry_error(e: RegistryError) -> DaemonError {
+    use berth_registry::ErrorKind as K;
+    let text = e.to_string();
+    match e.kind() {
+        K::NotFound => DaemonError::NotFound(text),
+        K::InvalidArgument => DaemonError::InvalidArgument(text),
+        K::Unauthorized | K::Forbidden => DaemonError::Forbidden(text),
+        K::Unavailable => DaemonError::Unavailable(text),
+        K::Internal => match e {
+            RegistryError::Image(i) => DaemonError::from(i),
+            _ => DaemonError::Internal(text),
+        },
+    }
+}
+
+/// What `GET /distribution/{name}/json` reports.
+#[derive(Debug, Clone)]
+pub struct DistributionInfo {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    /// Platforms of an index's entries, or the one image's platform (from its config).
+    pub platforms: Vec<Platform>,
+}
+
+impl ImageService {
+    /// Pulls `reference` (normalised, with a tag or digest), reporting to `progress`.
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        platform: Option<Platform>,
+        credentials: Credentials,
+        progress: ProgressSink,
+    ) -> Result<Pulled, DaemonError> {
+        let opts = PullOptions {
+            platform,
+            credentials,
+            ..PullOptions::default()
+        };
+        let pulled =
+            berth_registry::pull::pull(client(), self.store.clone(), reference, &opts, &progress)
+                .await
+                .map_err(registry_error)?;
+        self.events.publish(
+            EventType::Image,
+            "pull",
+            &reference.familiar(),
+            name_attr(&reference.familiar()),
+        );
+        Ok(pulled)
+    }
+
+    /// Pushes the local image `name` to `target` (a tag reference), reporting to `progress`.
+    pub async fn push(
+        &self,
+        name: &str,
+        target: &Reference,
+        credentials: Credentials,
+        progress: ProgressSink,
+    ) -> Result<Pushed, DaemonError> {
+        let opts = PushOptions {
+            credentials,
+            ..PushOptions::default()
+        };
+        let pushed = berth_registry::push::push(
+            client(),
+            self.store.clone(),
+            name,
+            target,
+            &opts,
+            &progress,
+        )
+        .await
+        .map_err(registry_error)?;
+        self.events.publish(
+            EventType::Image,
+            "push",
+            &target.familiar(),
+            name_attr(&target.familiar()),
+        );
+        Ok(pushed)
+    }
+
+    /// `POST /auth`: checks `credentials` against `registry`.
+    pub async fn login(
+        &self,
+        registry: &str,
+        credentials: &Credentials,
+    ) -> Result<(), DaemonError> {
+        client()
+            .login(registry, credentials)
+            .await
+            .map_err(registry_error)
+    }
+
+    /// `GET /distribution/{name}/json`: what `reference` resolves to on its registry.
+    pub async fn distribution(
+        &self,
+        reference: &Reference,
+        credentials: Credentials,
+    ) -> Result<DistributionInfo, DaemonError> {
+        let repo = client()
+            .repo(
+                reference.registry(),
+                reference.repository(),
+                false,
+                credentials,
+            )
+            .await
+            .map_err(registry_error)?;
+        let label = match (reference.digest(), reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => berth_oci::reference::DEFAULT_TAG.to_string(),
+        };
+        let m = repo.get_manifest(&label).await.map_err(registry_error)?;
+        if let Some(d) = reference.digest() {
+            if d != &m.digest {
+                return Err(DaemonError::Unavailable(format!(
+                    "manifest {label} from {}: the content hashes to {}",
+                    reference.registry(),
+                    m.digest
+                )));
+            }
+        }
+        let parsed = ManifestOrIndex::parse(m.digest.as_str(), Some(&m.media_type), &m.bytes)
+            .map_err(|e| DaemonError::Unavailable(e.to_string()))?;
+        let platforms = match parsed {
+            ManifestOrIndex::Index(i) => i
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.clone())
+                .collect(),
+            ManifestOrIndex::Manifest(man) => {
+                let cfg = repo
+                    .get_small_blob(
+                        &man.config.digest,
+                        man.config.size,
+                        berth_image::formats::MAX_JSON_BYTES,
+                    )
+                    .await
+                    .map_err(registry_error)?;
+                berth_image::model::ImageConfig::parse(&cfg)
+                    .ok()
+                    .map(|c| Platform {
+                        architecture: c.architecture,
+                        os: c.os,
+                        os_version: c.os_version,
+                        variant: c.variant,
+                    })
+                    .into_iter()
+                    .collect()
+            }
+        };
+        Ok(DistributionInfo {
+            media_type: m.media_type.clone(),
+            size: m.bytes.len() as u64,
+            digest: m.digest,
+            platforms,
+        })
+    }
+}

@@ -1,0 +1,351 @@
+//! Registry routes: pulls (`POST /images/create?fromImage=`) and pushes as Docker's JSON progress
+//! stream, `POST /auth`, and `GET /distribution/{name}/json`.
+//!
+//! A pull's first line is written only once the reference resolved on the registry, so a missing
+//! image, bad credentials or a bad reference keep their HTTP status (as Docker's flushed-writer
+//! rule); later failures travel in-band as `{"errorDetail":…,"error":…}`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_api::progress::{JsonMessage, ProgressDetail};
+use berth_oci::Reference;
+use berth_registry::pull::parse_platform;
+use berth_registry::{Credentials, Progress, ProgressSink};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::error::ApiError;
+use super::params::Params;
+use super::stream::{self, ChunkSender};
+use super::AppState;
+use crate::error::DaemonError;
+use crate::images::registry_error;
+
+/// The `X-Registry-Auth` credentials of a request (anonymous when absent).
+pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
+    match headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) {
+        Some(v) => Credentials::from_header(v).map_err(|e| ApiError(registry_error(e))),
+        None => Ok(Credentials::default()),
+    }
+}
+
+/// `fromImage` plus `tag` (a tag or a digest) as one normalised reference.
+pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference, ApiError> {
+    let bad = |e: berth_oci::reference::ReferenceError| {
+        ApiError::bad_request(format!("invalid reference format: {e}"))
+    };
+    let base = Reference::parse_exact(image).map_err(bad)?;
+    let r = match tag {
+        Some(t) if base.tag().is_none() && base.digest().is_none() => {
+            if t.contains(':') {
+                let d = berth_oci::Digest::parse(t)
+                    .map_err(|e| ApiError::bad_request(format!("invalid digest {t:?}: {e}")))?;
+                base.with_digest(d)
+            } else {
+                base.with_tag(t).map_err(bad)?
+            }
+        }
+        _ => base,
+    };
+    Ok(if r.digest().is_some() {
+        r
+    } else {
+        r.with_default_tag()
+    })
+}
+
+/// Docker's progress bar: `[=====>      ] 1.2MB/3.4MB`.
+pub fn progress_bar(current: u64, total: u64) -> String {
+    const WIDTH: u64 = 50;
+    let filled = (current.min(total) * WIDTH).checked_div(total).unwrap_or(0);
+    let mut bar = "=".repeat(filled as usize);
+    if filled < WIDTH {
+        bar.push('>');
+        bar.push_str(&" ".repeat((WIDTH - filled - 1) as usize));
+    }
+    format!("[{bar}] {}/{}", human_size(current), human_size(total))
+}
+
+/// Decimal sizes with three significant digits, as Docker's `units.HumanSize`.
+pub fn human_size(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    let text = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    format!("{text}{}", units[i])
+}
+
+/// One progress event as a JSON line.
+pub fn message(p: &Progress) -> JsonMessage {
+    match p {
+        Progress::Status(s) => JsonMessage::status(s.clone()),
+        Progress::Item {
+            id,
+            status,
+            current,
+            total,
+        } => JsonMessage {
+            status: Some(status.clone()),
+            id: Some(id.clone()),
+            progress_detail: Some(ProgressDetail {
+                current: *current,
+                total: *total,
+            }),
+            progress: match (current, total) {
+                (Some(c), Some(t)) => Some(progress_bar(*c, *t)),
+                _ => None,
+            },
+            ..Default::default()
+        },
+    }
+}
+
+async fn send(tx: &ChunkSender, msg: &JsonMessage) {
+    let _ = tx.send(Ok(stream::json_line(msg))).await;
+}
+
+/// Streams a registry operation's progress: waits for the first event (or the end) before
+/// answering, so early failures keep their status; then copies events until `done` finishes and
+/// ends with `finish`'s lines or the error in-band.
+pub async fn progress_response<T: Send + 'static>(
+    mut rx: UnboundedReceiver<Progress>,
+    done: tokio::task::JoinHandle<Result<T, DaemonError>>,
+    finish: impl FnOnce(T) -> Vec<JsonMessage> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let mut done = done;
+    let first = tokio::select! {
+        p = rx.recv() => p,
+        r = &mut done => {
+            let r = r.map_err(|e| ApiError(DaemonError::Internal(e.to_string())))?;
+            let out = r.map_err(ApiError)?;
+            let mut lines: Vec<JsonMessage> = Vec::new();
+            while let Ok(p) = rx.try_recv() {
+                lines.push(message(&p));
+            }
+            lines.extend(finish(out));
+            return Ok(stream::json_lines(&lines));
+        }
+    };
+    let (tx, body) = stream::channel_body();
+    tokio::spawn(async move {
+        if let Some(p) = first {
+            send(&tx, &message(&p)).await;
+        }
+        while let Some(p) = rx.recv().await {
+            send(&tx, &message(&p)).await;
+        }
+        let lines = match done.await {
+            Ok(Ok(out)) => finish(out),
+            Ok(Err(e)) => vec![JsonMessage::error(e.to_string())],
+            Err(e) => vec![JsonMessage::error(format!("internal error: {e}"))],
+        };
+        for l in &lines {
+            send(&tx, l).await;
+        }
+    });
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `POST /images/create?fromImage=&tag=&platform=`.
+pub async fn pull(
+    s: &AppState,
+    image: &str,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let reference = pull_reference(image, params.non_empty("tag"))?;
+    let platform = params
+        .non_empty("platform")
+        .map(parse_platform)
+        .transpose()
+        .map_err(|e| ApiError(registry_error(e)))?;
+    let creds = credentials(headers)?;
+    let (sink, rx) = ProgressSink::channel();
+    let images = s.engine.images.clone();
+    let r = reference.clone();
+    let done = tokio::spawn(async move { images.pull(&r, platform, creds, sink).await });
+    let familiar = reference.familiar();
+    progress_response(rx, done, move |pulled| {
+        let status = if pulled.up_to_date {
+            format!("Status: Image is up to date for {familiar}")
+        } else {
+            format!("Status: Downloaded newer image for {familiar}")
+        };
+        vec![
+            JsonMessage::status(format!("Digest: {}", pulled.digest)),
+            JsonMessage::status(status),
+        ]
+    })
+    .await
+}
+
+/// `POST /images/{name}/push?tag=`: `name` is the repository (`127.0.0.1:5000/busybox`); without
+/// `tag`, Docker pushes every tag of the repository, Berth the name as given (`latest` by default).
+pub async fn push(
+    s: &AppState,
+    name: &str,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = pull_reference(name, params.non_empty("tag"))?;
+    if target.digest().is_some() {
+        return Err(ApiError::bad_request(format!(
+            "cannot push a digest reference ({})",
+            target.familiar()
+        )));
+    }
+    // The local image must exist before anything is streamed.
+    s.engine.images.inspect(&target.full()).await?;
+    let creds = credentials(headers)?;
+    let (sink, rx) = ProgressSink::channel();
+    let images = s.engine.images.clone();
+    let t = target.clone();
+    let done = tokio::spawn(async move { images.push(&t.full(), &t, creds, sink).await });
+    progress_response(rx, done, move |p| {
+        vec![
+            JsonMessage::status(format!("{}: digest: {} size: {}", p.tag, p.digest, p.size)),
+            JsonMessage {
+                progress_detail: Some(ProgressDetail::default()),
+                aux: Some(serde_json::json!({"Tag": p.tag, "Digest": p.digest.to_string(), "Size": p.size})),
+                ..Default::default()
+            },
+        ]
+    })
+    .await
+}
+
+/// `POST /auth` body.
+#[derive(Debug, serde::Deserialize)]
+pub struct AuthBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default, rename = "serveraddress")]
+    server_address: String,
+    #[serde(default, rename = "identitytoken")]
+    identity_token: String,
+}
+
+/// The registry host of a `serveraddress` (`https://index.docker.io/v1/` → `docker.io`).
+pub fn registry_host(address: &str) -> String {
+    let a = address
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = a.split('/').next().unwrap_or(a);
+    match host {
+        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_string(),
+        h => h.to_string(),
+    }
+}
+
+/// `POST /auth`: checks the credentials against the registry.
+pub async fn auth(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the auth body: {e}")))?;
+    let b: AuthBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid auth config: {e}")))?;
+    let creds = Credentials {
+        username: b.username,
+        password: b.password,
+        identity_token: b.identity_token,
+        registry_token: String::new(),
+    };
+    s.engine
+        .images
+        .login(&registry_host(&b.server_address), &creds)
+        .await?;
+    Ok(Json(serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""})).into_response())
+}
+
+/// `GET /distribution/{name}/json`.
+pub async fn inspect(
+    State(s): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) else {
+        return Err(ApiError(DaemonError::NotFound(
+            "page not found".to_string(),
+        )));
+    };
+    let reference = pull_reference(name, None)?;
+    let creds = credentials(&headers)?;
+    let info = s.engine.images.distribution(&reference, creds).await?;
+    let platforms: Vec<serde_json::Value> = info
+        .platforms
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::json!({"architecture": p.architecture, "os": p.os});
+            if let Some(var) = &p.variant {
+                v["variant"] = var.clone().into();
+            }
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "Descriptor": {
+            "mediaType": info.media_type,
+            "digest": info.digest.to_string(),
+            "size": info.size,
+        },
+        "Platforms": platforms,
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_bars_read_like_docker() {
+        assert_eq!(human_size(527), "527B");
+        assert_eq!(human_size(1_228_800), "1.23MB");
+        assert_eq!(human_size(2_000), "2kB");
+        let bar = progress_bar(1, 2);
+        assert!(bar.starts_with("[=========================>"), "{bar}");
+        assert!(bar.ends_with("] 1B/2B"), "{bar}");
+        assert_eq!(registry_host("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(registry_host("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn pull_references_join_tag_and_digest() {
+        let r = |i: &str, t: Option<&str>| pull_reference(i, t).map(|r| r.full()).ok();
+        assert_eq!(
+            r("busybox", None).as_deref(),
+            Some("docker.io/library/busybox:latest")
+        );
+        assert_eq!(
+            r("busybox", Some("1.36")).as_deref(),
+            Some("docker.io/library/busybox:1.36")
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            r("127.0.0.1:5000/x", Some(&d)),
+            Some(format!("127.0.0.1:5000/x@{d}"))
+        );
+        assert!(r("UPPER", None).is_none());
+    }
+}
