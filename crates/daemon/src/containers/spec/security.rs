@@ -113,7 +113,15 @@ pub fn capabilities(
         default_names()
     };
     if add.iter().any(|c| c == "ALL") {
-        set = ALL_CAPS.iter().map(|c| format!("CAP_{c}")).collect();
+        // Every capability the daemon can grant (as privileged): capset fails on one outside
+        // its bounding set.
+        let bounding = own_bounding_set();
+        set = ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| bounding.is_none_or(|b| b & (1u64 << bit) != 0))
+            .map(|(_, c)| format!("CAP_{c}"))
+            .collect();
     }
     for c in add.iter().filter(|c| *c != "ALL") {
         if !set.contains(c) {
@@ -208,9 +216,10 @@ mod tests {
         assert!(!c.contains(&"CAP_CHOWN".to_string()));
         let only = capabilities(&s(&["KILL"]), &s(&["ALL"]), false).unwrap();
         assert_eq!(only, s(&["CAP_KILL"]));
+        let bounding = own_bounding_set().map_or(ALL_CAPS.len(), |b| b.count_ones() as usize);
         assert_eq!(
             capabilities(&s(&["ALL"]), &[], false).unwrap().len(),
-            ALL_CAPS.len()
+            bounding
         );
         assert!(capabilities(&s(&["BOGUS"]), &[], false).is_err());
     }
