@@ -6,6 +6,7 @@ mod api_tls;
 mod attach_detach;
 mod bad_input;
 mod bounded;
+mod catalog_defaults;
 mod commit;
 mod cp;
 mod cp_security;

@@ -15,6 +15,8 @@ mod harness;
 mod protected;
 
 mod bad_input;
+mod catalog_esc;
+mod catalog_iso;
 mod cgroups;
 mod console;
 mod escapes;
