@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::model::Container;
 use crate::error::DaemonError;
-use crate::server::time::rfc3339_nanos;
+use berth_oci::time::rfc3339_nanos;
 
 /// Longest probe output kept (further bytes are dropped and `...` appended).
 pub const MAX_OUTPUT: usize = 4096;

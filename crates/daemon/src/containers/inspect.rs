@@ -10,7 +10,7 @@ use berth_api::image::GraphDriver;
 use super::model::Container;
 use super::{spec, ContainerService};
 use crate::error::DaemonError;
-use crate::server::time::rfc3339_nanos;
+use berth_oci::time::rfc3339_nanos;
 
 /// Docker's "never" timestamp.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::ContainerService;
 use crate::error::DaemonError;
-use crate::server::time::unix_nanos;
+use berth_oci::time::parse_rfc3339_nanos as unix_nanos;
 
 /// How often a follower looks for new lines while the container runs.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);

@@ -90,7 +90,8 @@ impl ContainerService {
             Some(s) => (
                 i64::from(s.exit_code),
                 s.oom_killed,
-                crate::server::time::unix_nanos(&s.finished_at).unwrap_or_else(super::now_nanos),
+                berth_oci::time::parse_rfc3339_nanos(&s.finished_at)
+                    .unwrap_or_else(super::now_nanos),
                 String::new(),
             ),
             None => (
