@@ -4,11 +4,12 @@
 //!
 //! - [`parser`]: directives, continuations, heredocs, typed instructions, variable expansion;
 //! - [`dockerignore`]: `.dockerignore` patterns (Go's `filepath.Match` with `**`, `!` exceptions);
-//! - [`context`]: the build context on disk — sources resolved inside it, content hashes, tars;
+//! - [`context`]: the build context on disk — sources resolved inside it, content hashes;
+//! - [`exec`]: stages, steps, the layer cache and the host trait.
 
 pub mod context;
 pub mod dockerignore;
-
+pub mod exec;
 pub mod parser;
 
 pub use parser::{parse, Dockerfile, ParseError};

@@ -1,1 +1,268 @@
-//! placeholder
+//! The executor: runs the stages a target needs, in order, one step at a time through a
+//! [`BuildHost`], with the layer cache.
+//!
+//! - `mod.rs` (here): options, errors, the plan (which stages, how many steps), build args and
+//!   the final tagging;
+//! - `steps`: one step — its cache key, and what it does to the image and its config;
+//! - `copy`: `COPY`/`ADD` sources (context, another stage or image, heredocs) as one tar;
+//! - `host`: the [`BuildHost`] trait and the image config.
+//!
+//! Cache: a step's key is the SHA-256 of its parent image ID, the instruction after expansion,
+//! the build args it can see, and for `COPY`/`ADD` the content hash of its sources (and the
+//! source image's ID for `--from`). A hit reuses the image and prints `Using cache`; the first
+//! miss is followed by misses only because every later parent differs.
+
+mod copy;
+pub mod host;
+mod steps;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use host::{BuildHost, HealthConfig, HostError, Image, ImageConfig, NetworkMode, RunSpec};
+
+use crate::context::{Context, ContextError};
+use crate::parser::{self, Dockerfile, Instruction, ParseError, Step};
+
+/// Build args every build accepts without an `ARG` (proxy settings), kept out of the history.
+pub const PREDEFINED_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// What a build was asked for (the legacy `POST /build` options).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The Dockerfile's text.
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub labels: BTreeMap<String, String>,
+    /// Remove the containers of failed steps too.
+    pub force_rm: bool,
+    /// Keep the containers of successful steps (Docker's `rm=false`).
+    pub keep_containers: bool,
+}
+
+/// The outcome of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub image: String,
+    pub tags: Vec<String>,
+    /// Steps answered from the cache, and all steps run.
+    pub cache_hits: usize,
+    pub steps: usize,
+}
+
+/// Why a build stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("failed to reach build target {0} in Dockerfile")]
+    NoTarget(String),
+    /// A step that cannot be done, with its line.
+    #[error("dockerfile line {line}: {message}")]
+    Step { line: usize, message: String },
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    RunFailed { command: String, code: i64 },
+    #[error("{0}")]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+impl BuildError {
+    /// The exit code of a failed `RUN` (Docker puts it into `errorDetail.code`).
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            BuildError::RunFailed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+fn step_err(step: &Step, message: impl Into<String>) -> BuildError {
+    BuildError::Step {
+        line: step.line,
+        message: message.into(),
+    }
+}
+
+/// The stages `target` needs (itself, the stages it builds `FROM` and copies `--from`), in order.
+fn needed_stages(df: &Dockerfile, target: usize) -> BTreeSet<usize> {
+    let mut need = BTreeSet::new();
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if !need.insert(i) {
+            continue;
+        }
+        let stage = &df.stages[i];
+        let mut refs = vec![stage.base.clone()];
+        for s in &stage.steps {
+            if let Instruction::Copy(c) = &s.instruction {
+                refs.extend(c.from.clone());
+            }
+        }
+        for r in refs {
+            if let Some(j) = df.stage_index(&r).filter(|j| *j < i) {
+                todo.push(j);
+            }
+        }
+    }
+    need
+}
+
+/// Runs a build.
+pub fn build(
+    host: &mut dyn BuildHost,
+    context: &Context,
+    opts: &BuildOptions,
+) -> Result<Built, BuildError> {
+    let df = parser::parse(&opts.dockerfile)?;
+    let target = match &opts.target {
+        Some(t) => df
+            .stage_index(t)
+            .ok_or_else(|| BuildError::NoTarget(t.clone()))?,
+        None => df.stages.len() - 1,
+    };
+    let need = needed_stages(&df, target);
+    let label_step = label_step(
+        &opts.labels,
+        df.stages[target]
+            .steps
+            .last()
+            .map_or(df.stages[target].from.line, |s| s.line),
+    );
+    let total = need
+        .iter()
+        .map(|i| 1 + df.stages[*i].steps.len())
+        .sum::<usize>()
+        + usize::from(label_step.is_some());
+
+    // Global ARGs (before the first FROM): defaults overridden by --build-arg.
+    let mut used_args: BTreeSet<String> = BTreeSet::new();
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    for step in &df.meta_args {
+        if let Instruction::Arg(args) = &step.instruction {
+            for (name, default) in args {
+                used_args.insert(name.clone());
+                let value = match (opts.build_args.get(name), default) {
+                    (Some(v), _) => Some(v.clone()),
+                    (None, Some(d)) => Some(
+                        steps::expand_with(d, df.escape, &|n| meta.get(n).cloned())
+                            .map_err(|e| step_err(step, e.to_string()))?,
+                    ),
+                    (None, None) => None,
+                };
+                if let Some(v) = value {
+                    meta.insert(name.clone(), v);
+                }
+            }
+        }
+    }
+
+    let mut run = steps::Run {
+        host,
+        context,
+        opts,
+        escape: df.escape,
+        step: 0,
+        total,
+        hits: 0,
+        results: BTreeMap::new(),
+        used_args,
+        meta,
+        stage_names: df.stages.iter().map(|s| s.name.clone()).collect(),
+    };
+    let mut last = None;
+    for &i in &need {
+        let stage = &df.stages[i];
+        let extra = (i == target).then_some(label_step.as_ref()).flatten();
+        let image = run.stage(&df, i, stage, extra)?;
+        run.results.insert(i, image.clone());
+        last = Some(image);
+    }
+    let image =
+        last.ok_or_else(|| BuildError::NoTarget(opts.target.clone().unwrap_or_default()))?;
+
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| !run.used_args.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+        .collect();
+    if !unused.is_empty() {
+        let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        run.host.progress(&format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            names.join(" ")
+        ));
+    }
+    run.host.built(&image);
+    run.host
+        .progress(&format!("Successfully built {}", short(&image)));
+    let mut tags = Vec::new();
+    for t in &opts.tags {
+        let full = with_latest(t);
+        run.host.tag(&image, &full)?;
+        run.host.progress(&format!("Successfully tagged {full}"));
+        tags.push(full);
+    }
+    Ok(Built {
+        image,
+        tags,
+        cache_hits: run.hits,
+        steps: run.step,
+    })
+}
+
+/// The `--label`s as one more `LABEL` step at the end of the target stage (as Docker does).
+fn label_step(labels: &BTreeMap<String, String>, line: usize) -> Option<Step> {
+    if labels.is_empty() {
+        return None;
+    }
+    let pairs: Vec<(String, String)> = labels.iter().map(|(k, v)| (quote(k), quote(v))).collect();
+    let original = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(Step {
+        line,
+        original: format!("LABEL {original}"),
+        instruction: Instruction::Label(pairs),
+    })
+}
+
+/// Single-quotes a word so that expansion gives it back as it is.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
+/// `name` with `:latest` when it has neither tag nor digest.
+pub fn with_latest(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || name.contains('@') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+/// The 12-hex short form of an image or container ID.
+pub fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
