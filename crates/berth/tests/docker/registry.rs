@@ -24,6 +24,11 @@ fn free_port() -> u16 {
 
 impl DistRegistry {
     pub fn start() -> DistRegistry {
+        DistRegistry::start_with(None)
+    }
+
+    /// With htpasswd basic auth for `(user, password)` when given.
+    pub fn start_with(user: Option<(&str, &str)>) -> DistRegistry {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-registry")
             .tempdir()
@@ -31,14 +36,30 @@ impl DistRegistry {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .expect("registry config");
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((u, p)) = user {
+            // bcrypt ($2b$) through the C library's crypt, as htpasswd -B writes it.
+            let out = Command::new("python3")
+                .args([
+                    "-c",
+                    "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    p,
+                ])
+                .output()
+                .expect("python3 crypt");
+            let hash = stdout(&out).trim().to_string();
+            assert!(hash.starts_with("$2"), "no bcrypt hash: {}", stderr(&out));
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{u}:{hash}\n")).expect("htpasswd");
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).expect("registry config");
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -57,7 +78,7 @@ impl DistRegistry {
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
                 .unwrap_or_default();
-            if code == "200" {
+            if code == "200" || code == "401" {
                 break;
             }
             assert!(
@@ -87,8 +108,17 @@ impl DistRegistry {
 
     /// Copies `src` (a skopeo transport reference) to `repo:tag` here.
     pub fn skopeo_copy_in(&self, src: &str, repo_tag: &str) {
-        let out = Command::new("skopeo")
-            .args(["copy", "--dest-tls-verify=false"])
+        self.skopeo_copy_in_as(src, repo_tag, None)
+    }
+
+    /// [`Self::skopeo_copy_in`] with `user:password` credentials.
+    pub fn skopeo_copy_in_as(&self, src: &str, repo_tag: &str, creds: Option<&str>) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--dest-tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.arg("--dest-creds").arg(c);
+        }
+        let out = cmd
             .arg(src)
             .arg(format!("docker://{}/{repo_tag}", self.addr))
             .output()
@@ -106,6 +136,10 @@ impl Drop for DistRegistry {
 
 /// Seeds `reg` with the daemon's `busybox:latest` as `busybox:latest` (docker save → skopeo).
 fn seed_busybox(d: &Daemon, reg: &DistRegistry) {
+    seed_busybox_as(d, reg, None)
+}
+
+fn seed_busybox_as(d: &Daemon, reg: &DistRegistry, creds: Option<&str>) {
     let tar = d.dir.path().join("seed.tar");
     d.ok(&[
         "save",
@@ -113,10 +147,32 @@ fn seed_busybox(d: &Daemon, reg: &DistRegistry) {
         tar.to_str().expect("utf-8 path"),
         "busybox:latest",
     ]);
-    reg.skopeo_copy_in(
+    reg.skopeo_copy_in_as(
         &format!("docker-archive:{}", tar.display()),
         "busybox:latest",
+        creds,
     );
+}
+
+/// The `berth` CLI against the daemon, with its own docker config directory.
+fn berth(d: &Daemon, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock.display()))
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("BERTH_HOST")
+        .env("DOCKER_CONFIG", d.dir.path().join("berth-config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running berth");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.unwrap_or_default().as_bytes());
+    }
+    child.wait_with_output().expect("berth output")
 }
 
 fn blob_file(d: &Daemon, digest: &str) -> PathBuf {
@@ -343,4 +399,90 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     assert_eq!(d.ok(&["images", "-q", &image]), "");
     let (code, _) = d.curl("GET", &format!("/images/{image}/json"), None);
     assert_eq!(code, 404);
+}
+
+#[test]
+fn login_pull_push_and_logout_with_basic_auth_from_berth_and_docker() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start_with(Some(("berth", "s3cret")));
+    let d = Daemon::start();
+    seed_busybox_as(&d, &reg, Some("berth:s3cret"));
+    let image = format!("{}/busybox", reg.addr);
+    // Anonymous: refused with the registry's word, nothing stored.
+    let anon = berth(&d, &["pull", &image], None);
+    assert_ne!(anon.status.code(), Some(0), "{}", stdout(&anon));
+    assert!(
+        stderr(&anon).contains("unauthorized") || stderr(&anon).contains("credentials"),
+        "{}",
+        stderr(&anon)
+    );
+    // A wrong password: login fails and stores nothing.
+    let bad = berth(
+        &d,
+        &["login", "-u", "berth", "--password-stdin", &reg.addr],
+        Some("nope\n"),
+    );
+    assert_ne!(bad.status.code(), Some(0), "{}", stdout(&bad));
+    let config = d.dir.path().join("berth-config/config.json");
+    assert!(!std::fs::read_to_string(&config)
+        .unwrap_or_default()
+        .contains(&reg.addr));
+    // berth login stores base64(user:password) under the registry, as docker does.
+    let ok = berth(
+        &d,
+        &["login", "-u", "berth", "--password-stdin", &reg.addr],
+        Some("s3cret\n"),
+    );
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("Login Succeeded"), "{}", stdout(&ok));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).expect("config.json"))
+            .expect("json");
+    assert_eq!(saved["auths"][&reg.addr]["auth"], "YmVydGg6czNjcmV0");
+    let pulled = berth(&d, &["pull", &image], None);
+    assert!(
+        pulled.status.success(),
+        "{}{}",
+        stdout(&pulled),
+        stderr(&pulled)
+    );
+    assert!(
+        stdout(&pulled)
+            .trim_end()
+            .ends_with(&format!("{image}:latest")),
+        "{}",
+        stdout(&pulled)
+    );
+    let target = format!("{}/pushed:2", reg.addr);
+    d.ok(&["tag", "busybox:latest", &target]);
+    let pushed = berth(&d, &["push", &target], None);
+    assert!(
+        pushed.status.success(),
+        "{}{}",
+        stdout(&pushed),
+        stderr(&pushed)
+    );
+    assert!(
+        stdout(&pushed).contains("2: digest: sha256:"),
+        "{}",
+        stdout(&pushed)
+    );
+    let out = berth(&d, &["logout", &reg.addr], None);
+    assert!(stdout(&out).contains(&format!("Removing login credentials for {}", reg.addr)));
+    let saved = std::fs::read_to_string(&config).expect("config.json");
+    assert!(!saved.contains("YmVydGg6czNjcmV0"), "{saved}");
+    // The docker CLI: login goes through POST /auth, pull sends X-Registry-Auth.
+    let login = d.docker_input(
+        &["login", "-u", "berth", "--password-stdin", &reg.addr],
+        b"s3cret\n",
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    d.ok(&["rmi", &format!("{image}:latest")]);
+    d.ok(&["pull", &image]);
+    assert_eq!(
+        d.ok(&["run", "--rm", &image, "echo", "authorized"]),
+        "authorized"
+    );
 }

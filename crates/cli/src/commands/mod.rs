@@ -7,10 +7,13 @@ pub mod exec;
 pub mod image_io;
 pub mod images;
 pub mod info;
+pub mod login;
 pub mod inspect;
 pub mod network;
 pub mod prune;
 pub mod ps;
+pub mod pull;
+pub mod registry_auth;
 pub mod run;
 pub mod run_flags;
 pub mod run_opts;
@@ -47,7 +50,7 @@ Container Commands:
   top unpause update wait
 
 Image Commands:
-  history import inspect load prune rm save tag
+  history import inspect load prune pull push rm save tag
 
 Network Commands:
   network connect create disconnect inspect ls prune rm
@@ -186,6 +189,10 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "container inspect" => inspect::CONTAINER_INSPECT, inspect::container_inspect;
         "inspect" => inspect::INSPECT, inspect::inspect;
         "load" => image_io::LOAD, image_io::load;
+        "pull" => pull::PULL, pull::pull;
+        "push" => pull::PUSH, pull::push;
+        "login" => login::LOGIN, login::login;
+        "logout" => login::LOGOUT, login::logout;
         "save" => image_io::SAVE, image_io::save;
         "import" => image_io::IMPORT, image_io::import;
         "export" => image_io::EXPORT, image_io::export;

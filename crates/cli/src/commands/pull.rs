@@ -1,0 +1,162 @@
+//! `berth pull` and `berth push`: the daemon streams Docker's JSON progress; credentials for the
+//! image's registry go along as `X-Registry-Auth` (see [`super::registry_auth`]).
+
+use hyper::Method;
+
+use super::image_io::show_json_messages;
+use super::registry_auth::registry_auth_header;
+use super::{out, Ctx};
+use crate::client::{body, encode_path, query};
+use crate::error::{CliError, Result};
+use crate::flags::{switch, value, Args, Parsed, Spec};
+
+pub const PULL: Spec = Spec {
+    name: "pull",
+    usage: "[OPTIONS] NAME[:TAG|@DIGEST]",
+    about: "Download an image from a registry",
+    flags: &[
+        value(
+            "platform",
+            None,
+            "string",
+            "Set platform if server is multi-platform capable",
+        ),
+        switch("quiet", Some('q'), "Suppress verbose output"),
+        switch(
+            "all-tags",
+            Some('a'),
+            "Download all tagged images in the repository",
+        ),
+    ],
+    args: Args::Exact(1),
+    stop_at_positional: false,
+};
+
+pub const PUSH: Spec = Spec {
+    name: "push",
+    usage: "[OPTIONS] NAME[:TAG]",
+    about: "Upload an image to a registry",
+    flags: &[switch("quiet", Some('q'), "Suppress verbose output")],
+    args: Args::Exact(1),
+    stop_at_positional: false,
+};
+
+/// Splits `name[:tag|@digest]` into the repository and the tag or digest (none when absent).
+fn split_reference(image: &str) -> (String, Option<String>) {
+    if let Some((name, digest)) = image.split_once('@') {
+        return (name.to_string(), Some(digest.to_string()));
+    }
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => (
+            image[..slash + i].to_string(),
+            Some(image[slash + i + 1..].to_string()),
+        ),
+        None => (image.to_string(), None),
+    }
+}
+
+/// The canonical form docker prints after a pull (`docker.io/library/busybox:latest`).
+fn canonical(name: &str, tag: &str) -> String {
+    let first = name.split('/').next().unwrap_or(name);
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let full = if has_registry {
+        name.to_string()
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    if tag.starts_with("sha256:") {
+        format!("{full}@{tag}")
+    } else {
+        format!("{full}:{tag}")
+    }
+}
+
+pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let image = &p.args[0];
+    if p.bool("all-tags") {
+        return Err(CliError::Message(
+            "berth pull --all-tags is not supported yet; pull each tag".to_string(),
+        ));
+    }
+    let (name, tag) = split_reference(image);
+    let tag = tag.unwrap_or_else(|| "latest".to_string());
+    let mut pairs = vec![("fromImage", name.clone()), ("tag", tag.clone())];
+    if let Some(platform) = p.string("platform") {
+        pairs.push(("platform", platform.to_string()));
+    }
+    let auth = registry_auth_header(&name)?;
+    let resp = ctx
+        .client
+        .request(
+            Method::POST,
+            &format!("/images/create{}", query(&pairs)),
+            body::empty(),
+            &[("x-registry-auth", &auth)],
+        )
+        .await?;
+    show_json_messages(resp.into_body(), p.bool("quiet")).await?;
+    out(&format!("{}\n", canonical(&name, &tag)));
+    Ok(())
+}
+
+pub async fn push(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let image = &p.args[0];
+    let (name, tag) = split_reference(image);
+    if tag.as_deref().is_some_and(|t| t.starts_with("sha256:")) {
+        return Err(CliError::Message(format!(
+            "cannot push a digest reference: {image}"
+        )));
+    }
+    let tag = tag.unwrap_or_else(|| "latest".to_string());
+    let auth = registry_auth_header(&name)?;
+    let resp = ctx
+        .client
+        .request(
+            Method::POST,
+            &format!(
+                "/images/{}/push{}",
+                encode_path(&name),
+                query(&[("tag", tag)])
+            ),
+            body::empty(),
+            &[("x-registry-auth", &auth)],
+        )
+        .await?;
+    let quiet = p.bool("quiet");
+    show_json_messages(resp.into_body(), quiet).await?;
+    if quiet {
+        out(&format!("{image}\n"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_and_print_like_docker() {
+        assert_eq!(split_reference("busybox"), ("busybox".into(), None));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/bb:1"),
+            ("127.0.0.1:5000/bb".into(), Some("1".into()))
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/bb"),
+            ("127.0.0.1:5000/bb".into(), None)
+        );
+        assert_eq!(
+            split_reference("bb@sha256:ab"),
+            ("bb".into(), Some("sha256:ab".into()))
+        );
+        assert_eq!(
+            canonical("busybox", "latest"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(canonical("127.0.0.1:5000/bb", "1"), "127.0.0.1:5000/bb:1");
+    }
+}
