@@ -7,6 +7,7 @@
 //! (YAML out, for `config`).
 
 pub mod emit;
+pub mod engine;
 pub mod envfile;
 pub mod error;
 pub mod interpolate;
@@ -14,5 +15,6 @@ pub mod loader;
 pub mod merge;
 pub mod model;
 pub mod normalize;
+pub mod plan;
 pub mod project;
 pub mod yaml;
