@@ -3,10 +3,11 @@
 //! status (1, with the message on stderr and, with `--log`, in the log file).
 
 use anyhow::{bail, Context, Result};
-use berth_oci::runtime::{Process, Spec};
+use berth_oci::runtime::{LinuxResources, Process, Spec};
 use berth_runtime::container::{self, CreateOptions, ExecOptions, State};
 use clap::{Args, Subcommand, ValueEnum};
-use std::io::Write;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -120,6 +121,8 @@ enum RuntimeCommand {
     Pause { id: String },
     /// Thaw a paused container.
     Resume { id: String },
+    /// Change the resource limits of a created, running or paused container.
+    Update(UpdateArgs),
     /// List containers.
     List {
         #[arg(short, long, value_enum, default_value = "table")]
@@ -127,6 +130,51 @@ enum RuntimeCommand {
         #[arg(short, long)]
         quiet: bool,
     },
+}
+
+/// runc's `update`: a resources file (`-` reads stdin), or flags for the common limits.
+#[derive(Args)]
+struct UpdateArgs {
+    id: String,
+    /// A JSON file with the OCI `linux.resources` to apply, `-` for stdin (no flags with it).
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    /// Block IO weight (10 to 1000).
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds.
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds (-1: none).
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long, alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    /// CPU realtime period in microseconds.
+    #[arg(long)]
+    cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds.
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// CPUs to run on (`0-3`, `0,1`).
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use (`0-3`, `0,1`).
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or `64m`-style; -1: none).
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory soft limit (bytes, or `64m`-style; -1: none).
+    #[arg(long, allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit (bytes, or `64m`-style; -1: unlimited swap).
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Most processes the container may have (0 or -1: no limit).
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
 }
 
 #[derive(Args)]
@@ -266,9 +314,80 @@ fn dispatch(args: &RuntimeArgs) -> Result<i32> {
         }
         RuntimeCommand::Pause { id } => container::pause(root, id, true)?,
         RuntimeCommand::Resume { id } => container::pause(root, id, false)?,
+        RuntimeCommand::Update(a) => container::update(root, &a.id, &update_resources(a)?)?,
         RuntimeCommand::List { format, quiet } => list(root, *format, *quiet)?,
     }
     Ok(0)
+}
+
+/// The resources of `update`: the file's, or those the flags set (runc reads one or the other).
+fn update_resources(a: &UpdateArgs) -> Result<LinuxResources> {
+    let size = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+        v.as_deref()
+            .map(|text| match text.trim() {
+                "-1" => Ok(-1),
+                t => berth_api::units::ram_in_bytes(t)
+                    .with_context(|| format!("--{flag} {text:?}: give bytes or a size like 64m")),
+            })
+            .transpose()
+    };
+    let mut r = serde_json::Map::new();
+    let mut section = |name: &str, fields: Vec<(&str, Value)>| {
+        let set: serde_json::Map<_, _> = fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        if !set.is_empty() {
+            r.insert(name.to_string(), Value::Object(set));
+        }
+    };
+    section(
+        "memory",
+        vec![
+            ("limit", json!(size("memory", &a.memory)?)),
+            (
+                "reservation",
+                json!(size("memory-reservation", &a.memory_reservation)?),
+            ),
+            ("swap", json!(size("memory-swap", &a.memory_swap)?)),
+        ],
+    );
+    section(
+        "cpu",
+        vec![
+            ("shares", json!(a.cpu_share)),
+            ("quota", json!(a.cpu_quota)),
+            ("period", json!(a.cpu_period)),
+            ("realtimeRuntime", json!(a.cpu_rt_runtime)),
+            ("realtimePeriod", json!(a.cpu_rt_period)),
+            ("cpus", json!(a.cpuset_cpus)),
+            ("mems", json!(a.cpuset_mems)),
+        ],
+    );
+    section("pids", vec![("limit", json!(a.pids_limit))]);
+    section("blockIO", vec![("weight", json!(a.blkio_weight))]);
+    let Some(path) = &a.resources else {
+        return serde_json::from_value(Value::Object(r)).context("resource flags");
+    };
+    if !r.is_empty() {
+        bail!("--resources and the resource flags cannot be combined: put every limit in the file");
+    }
+    let text = if path.as_os_str() == "-" {
+        let mut text = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut text)
+            .context("read the resources from stdin")?;
+        text
+    } else {
+        std::fs::read(path).with_context(|| format!("read {}", path.display()))?
+    };
+    serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "invalid resources in {}: expected the OCI linux.resources object",
+            path.display()
+        )
+    })
 }
 
 fn list(root: &Path, format: Format, quiet: bool) -> Result<()> {

@@ -28,3 +28,4 @@ mod rootfs;
 mod rootfs_escapes;
 mod security;
 mod signals;
+mod update;

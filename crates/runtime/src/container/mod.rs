@@ -9,6 +9,7 @@ pub mod query;
 pub mod run;
 pub mod start;
 pub mod state;
+pub mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
@@ -18,3 +19,4 @@ pub use query::{list, pause, ps};
 pub use run::run;
 pub use start::start;
 pub use state::{State, Status};
+pub use update::update;
