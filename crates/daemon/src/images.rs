@@ -124,6 +124,11 @@ impl ImageService {
             .await
     }
 
+    /// The keys of every container rootfs the image store holds.
+    pub async fn container_holders(&self) -> Result<Vec<String>, DaemonError> {
+        self.blocking(|store| Ok(store.container_holders()?)).await
+    }
+
     /// Drops container `key`'s rootfs and holds (idempotent).
     pub async fn release_container(&self, key: &str) -> Result<(), DaemonError> {
         let key = key.to_string();

@@ -6,7 +6,9 @@
 //! (even when the user stopped them), `unless-stopped` ones the user did not stop, and
 //! `on-failure[:N]` ones that failed and have retries left.
 //! A removal cut short is finished, and the directories of containers removed before a crash (they
-//! are deleted after `rm` answers) are swept.
+//! are deleted after `rm` answers) are swept. Cut-short creates and starts are settled too: the
+//! image store's rootfs of a container that was never recorded is released, and a created or exited
+//! container whose shim runs is adopted as started (its exit recorded if it already ended).
 
 use berth_shim::client::Recovered;
 
@@ -90,15 +92,94 @@ fn sweep_copy_mounts(data: &std::path::Path) {
 }
 
 impl ContainerService {
+    /// Releases the rootfs snapshots and holds the image store keeps for containers this store
+    /// does not know: a create cut short between the two stores' writes.
+    async fn release_unknown_rootfs(&self, known: &[String]) {
+        let holders = match self.inner.images.container_holders().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the image store's container holds");
+                return;
+            }
+        };
+        for key in holders.iter().filter(|k| !known.contains(k)) {
+            tracing::warn!(container = %key, "releasing the rootfs of a container that was never recorded");
+            if let Err(e) = self.inner.images.release_container(key).await {
+                tracing::warn!(container = %key, error = %e, "releasing an orphan rootfs");
+            }
+        }
+    }
+
+    /// A start cut short by a crash: the record says created or exited while the shim (and the
+    /// process) may be up. A running one is adopted as started; a created one whose process
+    /// already ended gets its exit recorded (an exited container's shim dir holds the exit that is
+    /// already recorded). Returns whether it settled the container.
+    async fn settle_cut_short_start(
+        &self,
+        entry: &std::sync::Arc<super::Entry>,
+        c: &Container,
+    ) -> bool {
+        let dir = self.paths().shim_dir(&c.id);
+        if !matches!(c.state.status, Status::Created | Status::Exited) || !dir.exists() {
+            return false;
+        }
+        match shim::recover(&dir).await {
+            Recovered::Running(h) => {
+                tracing::warn!(container = %c.id, "adopting a container whose start was cut short");
+                self.adopt_started(entry, h).await;
+                true
+            }
+            Recovered::Exited(s) if c.state.status == Status::Created => {
+                self.on_exit(entry, Some(s)).await;
+                true
+            }
+            Recovered::Lost if c.state.status == Status::Created => {
+                let _ = std::fs::remove_dir_all(&dir);
+                false
+            }
+            Recovered::Exited(_) | Recovered::Lost => false,
+        }
+    }
+
+    /// Records a container whose shim runs as started (its start was cut short after the
+    /// process began) and watches it as `start` would have.
+    async fn adopt_started(&self, entry: &std::sync::Arc<super::Entry>, h: berth_shim::ShimHandle) {
+        let h2 = h.clone();
+        let pid = tokio::task::spawn_blocking(move || h2.state().map(|s| s.pid).unwrap_or(0))
+            .await
+            .unwrap_or(0);
+        let adopted = self.commit(entry, false, |c| {
+            c.state.status = Status::Running;
+            c.state.pid = i64::from(pid);
+            c.state.started_at = super::now_nanos();
+            c.state.finished_at = 0;
+            c.state.exit_code = 0;
+            c.state.error.clear();
+            c.state.has_been_started = true;
+        });
+        if let Err(e) = adopted {
+            tracing::warn!(container = %entry.id(), error = %e, "adopting a started container");
+            return;
+        }
+        entry.set_shim(Some(h.clone()));
+        monitor::spawn(self.clone(), entry.clone(), h);
+        self.spawn_health_monitor(entry.clone(), false);
+    }
+
     /// Reconciles every container with its shim (see the module docs).
     pub async fn restore(&self) {
         let known: Vec<String> = self.entries().iter().map(|e| e.snapshot().id).collect();
         let paths = self.paths().clone();
         let net = self.networks();
+        let known2 = known.clone();
         let _ =
-            tokio::task::spawn_blocking(move || sweep_orphans(&paths, net.as_ref(), &known)).await;
+            tokio::task::spawn_blocking(move || sweep_orphans(&paths, net.as_ref(), &known2)).await;
+        self.release_unknown_rootfs(&known).await;
         for entry in self.entries() {
             let c = entry.snapshot();
+            if self.settle_cut_short_start(&entry, &c).await {
+                continue;
+            }
             match c.state.status {
                 Status::Running | Status::Paused | Status::Restarting => {
                     match shim::recover(&self.paths().shim_dir(&c.id)).await {

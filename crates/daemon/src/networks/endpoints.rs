@@ -363,6 +363,25 @@ impl NetworkService {
     /// After a daemon restart, for a container still running in `netns_path`.
     pub(crate) fn readopt(&self, id: &str, netns_path: &Path) {
         let mut st = self.state();
+        // A running container's endpoint that is not active is a `network connect` a crash cut
+        // short (start activates every endpoint before the process runs): roll it back, as the
+        // failed connect would have, so the container and the network agree it is not a member.
+        for n in st.networks.iter_mut() {
+            let Some(ep) = n.endpoints.get(id).filter(|e| !e.active).cloned() else {
+                continue;
+            };
+            tracing::warn!(container = id, network = %n.name, "rolling back a connect cut short");
+            if let Ok(mut nl) = netlink() {
+                let _ = endpoint::detach(&mut nl, &endpoint::host_ifname(&ep.id));
+            }
+            n.endpoints.remove(id);
+            if let Some(p) = n.pool.as_mut() {
+                p.release(ep.ip);
+            }
+            if let Err(e) = self.inner.store.put(n) {
+                tracing::warn!(container = id, error = %e, "recording the rolled-back connect");
+            }
+        }
         let mut dns_nets = Vec::new();
         for n in st.networks.iter() {
             if let Some(ep) = n.endpoints.get(id).filter(|e| e.active) {

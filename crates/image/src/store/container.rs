@@ -66,6 +66,21 @@ impl ImageStore {
         result
     }
 
+    /// The holders of containers' rootfs snapshots (a container holds the snapshot named after
+    /// itself): the engine compares them with the containers it knows to release what a crash
+    /// between this store's write and the engine's left behind.
+    pub fn container_holders(&self) -> Result<Vec<String>, ImageError> {
+        let holds = metadata::holds_of_kind(self.meta().conn(), HoldKind::Snapshot)?;
+        let mut holders: Vec<String> = holds
+            .into_iter()
+            .filter(|h| h.holder == h.target)
+            .map(|h| h.holder)
+            .collect();
+        holders.sort();
+        holders.dedup();
+        Ok(holders)
+    }
+
     /// Removes the container's snapshot and its holds (idempotent).
     pub fn release_container(&self, container_key: &str) -> Result<(), ImageError> {
         match self.snapshotter().remove_detached(container_key) {
