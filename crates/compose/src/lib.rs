@@ -6,6 +6,7 @@
 //! (discovery, project name, profiles, extends, include), [`model`] (typed project), [`emit`]
 //! (YAML out, for `config`).
 
+pub mod cli;
 pub mod emit;
 pub mod engine;
 pub mod envfile;

@@ -1,6 +1,7 @@
 //! Command dispatch: global flags, docker's command aliases (`image ls`, `container rm`...), and
 //! the shared context and helpers (filters, prompts, printing) every command family uses.
 
+pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod exec;
@@ -174,6 +175,9 @@ macro_rules! commands {
 }
 
 async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
+    if name == "compose" {
+        return compose::compose(ctx, argv).await;
+    }
     commands!(ctx, name, argv;
         "version" => system::VERSION, system::version;
         "info" => info::INFO, info::info;

@@ -2,3 +2,5 @@
 //! ([`up`] for create/start/converge, [`ops`] for the rest).
 
 pub mod client;
+pub mod ops;
+pub mod up;

@@ -1,0 +1,207 @@
+//! The project-wide verbs besides up/down: `ps`, `logs [-f]` with service prefixes, and the
+//! per-container verbs (start, stop, restart, kill, pause, unpause, rm) over the project's
+//! containers, optionally limited to some services.
+
+use super::client::{demux, Client, Result};
+use super::up::{containers, label};
+use crate::plan;
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+fn name_of(x: &Value) -> String {
+    x["Names"][0]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string()
+}
+
+fn selected(all: Vec<Value>, services: &[String]) -> Vec<Value> {
+    let mut v: Vec<Value> = all
+        .into_iter()
+        .filter(|x| services.is_empty() || services.iter().any(|s| s == label(x, plan::SERVICE)))
+        .collect();
+    v.sort_by_key(name_of);
+    v
+}
+
+/// `ps`: NAME IMAGE COMMAND SERVICE STATUS PORTS (or ids with `quiet`).
+pub async fn ps(
+    c: &Client,
+    project: &str,
+    services: &[String],
+    all: bool,
+    quiet: bool,
+) -> Result<()> {
+    let list = selected(containers(c, project, false).await?, services);
+    let list: Vec<Value> = list
+        .into_iter()
+        .filter(|x| all || x["State"].as_str() == Some("running"))
+        .collect();
+    if quiet {
+        for x in &list {
+            println!("{}", x["Id"].as_str().unwrap_or(""));
+        }
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|x| {
+            let ports: Vec<String> = x["Ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| match p["PublicPort"].as_u64() {
+                    Some(pp) => format!(
+                        "{}:{}->{}/{}",
+                        p["IP"].as_str().unwrap_or("0.0.0.0"),
+                        pp,
+                        p["PrivatePort"],
+                        p["Type"].as_str().unwrap_or("tcp")
+                    ),
+                    None => format!(
+                        "{}/{}",
+                        p["PrivatePort"],
+                        p["Type"].as_str().unwrap_or("tcp")
+                    ),
+                })
+                .collect();
+            [
+                name_of(x),
+                x["Image"].as_str().unwrap_or("").into(),
+                format!("{:?}", x["Command"].as_str().unwrap_or("")),
+                label(x, plan::SERVICE).into(),
+                x["Status"].as_str().unwrap_or("").into(),
+                ports.join(", "),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, cell) in r.iter().enumerate() {
+            widths[i] = widths[i].max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(head.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    Ok(())
+}
+
+const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+/// Streams one container's log with a `name  | ` prefix (coloured when `colour`).
+pub async fn stream_logs(
+    c: &Client,
+    id: &str,
+    prefix: &str,
+    follow: bool,
+    colour: Option<usize>,
+) -> Result<()> {
+    let info: Value = c.get(&format!("/containers/{id}/json")).await?;
+    let raw = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let path = format!(
+        "/containers/{id}/logs?stdout=1&stderr=1&follow={}",
+        u8::from(follow)
+    );
+    let resp = c.request(hyper::Method::GET, &path, None).await?;
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let tag = match colour {
+        Some(i) => format!("\x1b[{}m{prefix} | \x1b[0m", COLOURS[i % COLOURS.len()]),
+        None => format!("{prefix} | "),
+    };
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+            for (_, payload) in demux(&mut buf, raw) {
+                pending.extend_from_slice(&payload);
+                while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=pos).collect();
+                    print!("{tag}{}", String::from_utf8_lossy(&line));
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        println!("{tag}{}", String::from_utf8_lossy(&pending));
+    }
+    Ok(())
+}
+
+/// `logs [-f] [services]`: every container's log, concurrently, prefixed by its name.
+pub async fn logs(
+    c: &Client,
+    project: &str,
+    services: &[String],
+    follow: bool,
+    colour: bool,
+) -> Result<()> {
+    let list = selected(containers(c, project, false).await?, services);
+    let width = list.iter().map(|x| name_of(x).len()).max().unwrap_or(0);
+    let mut tasks = Vec::new();
+    for (i, x) in list.iter().enumerate() {
+        let (c, id) = (c.clone(), x["Id"].as_str().unwrap_or("").to_string());
+        let prefix = format!("{:<width$}", name_of(x));
+        let colour = colour.then_some(i);
+        tasks.push(tokio::spawn(async move {
+            stream_logs(&c, &id, &prefix, follow, colour).await
+        }));
+    }
+    for t in tasks {
+        if let Ok(r) = t.await {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// A per-container verb over the selected services' containers.
+pub async fn each(c: &Client, project: &str, services: &[String], verb: &str) -> Result<()> {
+    for x in selected(containers(c, project, false).await?, services) {
+        let id = x["Id"].as_str().unwrap_or("");
+        let name = name_of(&x);
+        match verb {
+            "rm" => {
+                if x["State"].as_str() == Some("running") {
+                    continue;
+                }
+                c.delete(&format!("/containers/{id}")).await?;
+                println!(" Container {name}  Removed");
+            }
+            "start" if x["State"].as_str() == Some("running") => {}
+            v => {
+                let path = match v {
+                    "stop" | "restart" => format!("/containers/{id}/{v}?t=10"),
+                    _ => format!("/containers/{id}/{v}"),
+                };
+                c.post(&path).await?;
+                println!(" Container {name}  {}", capitalise(v));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn capitalise(v: &str) -> String {
+    let mut s = v.to_string();
+    if let Some(f) = s.get_mut(..1) {
+        f.make_ascii_uppercase();
+    }
+    s
+}

@@ -1,0 +1,348 @@
+//! `up` and `down` against the engine: the project's networks and named volumes, each service
+//! converged in dependency order after its dependencies' conditions hold (started, healthy,
+//! completed successfully), orphans removed on request, and everything taken away again.
+
+use super::client::{encode, Client, EngineError, Result};
+use crate::model::Project;
+use crate::plan::{self, Action, Existing, Recreate};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Options of `up`.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub recreate: Recreate,
+    pub remove_orphans: bool,
+    pub scale: BTreeMap<String, u32>,
+    pub services: Vec<String>,
+    pub wait: bool,
+}
+
+fn filters(project: &str, extra: &[String]) -> String {
+    let mut labels = vec![format!("{}={project}", plan::PROJECT)];
+    labels.extend(extra.iter().cloned());
+    encode(&json!({ "label": labels }).to_string())
+}
+
+/// The project's containers (one-off ones too when `oneoff`), all states.
+pub async fn containers(c: &Client, project: &str, oneoff: bool) -> Result<Vec<Value>> {
+    let extra = if oneoff {
+        vec![]
+    } else {
+        vec![format!("{}=False", plan::ONEOFF)]
+    };
+    c.get(&format!(
+        "/containers/json?all=1&filters={}",
+        filters(project, &extra)
+    ))
+    .await
+}
+
+pub fn label<'a>(c: &'a Value, key: &str) -> &'a str {
+    c["Labels"][key].as_str().unwrap_or("")
+}
+
+async fn ensure_networks(c: &Client, p: &Project) -> Result<()> {
+    for (key, net) in &p.networks {
+        if !p.services.iter().any(|s| s.networks.contains_key(key)) {
+            continue;
+        }
+        match c
+            .get::<Value>(&format!("/networks/{}", encode(&net.name)))
+            .await
+        {
+            Ok(_) => continue,
+            Err(e) if e.is_status(404) && !net.external => {}
+            Err(e) if e.is_status(404) => {
+                return Err(EngineError::Daemon {
+                    status: 404,
+                    message: format!(
+                        "network {} declared as external, but could not be found",
+                        net.name
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        let mut labels: BTreeMap<String, String> = net
+            .labels
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        labels.insert(plan::PROJECT.into(), p.name.clone());
+        labels.insert(plan::NETWORK.into(), key.clone());
+        labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
+        let opts: BTreeMap<String, String> = net
+            .driver_opts
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let body = json!({
+            "Name": net.name, "CheckDuplicate": true, "Driver": net.driver.clone().unwrap_or_else(|| "bridge".into()),
+            "Internal": net.internal, "Attachable": net.attachable, "Labels": labels, "Options": opts,
+            "EnableIPv6": net.enable_ipv6.unwrap_or(false), "IPAM": net.ipam.clone().unwrap_or(json!({"Driver": "default"})),
+        });
+        println!(" Network {}  Creating", net.name);
+        let _: Value = c.post_json("/networks/create", &body).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_volumes(c: &Client, p: &Project) -> Result<()> {
+    for (key, vol) in &p.volumes {
+        let used = p.services.iter().any(|s| {
+            s.volumes
+                .iter()
+                .any(|m| m.kind == "volume" && m.source.as_deref() == Some(key))
+        });
+        if !used {
+            continue;
+        }
+        match c.get::<Value>(&format!("/volumes/{}", encode(&vol.name))).await {
+            Ok(_) => continue,
+            Err(e) if e.is_status(404) && !vol.external => {}
+            Err(e) => {
+                return Err(EngineError::Daemon {
+                    status: 0,
+                    message: format!("named volume {} (volumes.{key}) cannot be used: {e}; this engine may not implement volumes yet", vol.name),
+                })
+            }
+        }
+        let mut labels: BTreeMap<String, String> = vol
+            .labels
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        labels.insert(plan::PROJECT.into(), p.name.clone());
+        labels.insert(plan::VOLUME.into(), key.clone());
+        labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
+        let body = json!({"Name": vol.name, "Driver": vol.driver.clone().unwrap_or_else(|| "local".into()), "Labels": labels});
+        println!(" Volume {}  Creating", vol.name);
+        let r: Result<Value> = c.post_json("/volumes/create", &body).await;
+        r.map_err(|e| EngineError::Daemon {
+            status: 0,
+            message: format!("cannot create named volume {} (volumes.{key}): {e}; this engine may not implement volumes yet", vol.name),
+        })?;
+    }
+    Ok(())
+}
+
+async fn inspect(c: &Client, id: &str) -> Result<Value> {
+    c.get(&format!("/containers/{}/json", encode(id))).await
+}
+
+/// Waits until a dependency's condition holds for all its containers.
+async fn wait_condition(c: &Client, p: &Project, service: &str, condition: &str) -> Result<()> {
+    let ids: Vec<String> = containers(c, &p.name, false)
+        .await?
+        .iter()
+        .filter(|x| label(x, plan::SERVICE) == service)
+        .filter_map(|x| x["Id"].as_str().map(String::from))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for id in ids {
+        loop {
+            let i = inspect(c, &id).await?;
+            let state = &i["State"];
+            let done = match condition {
+                "service_healthy" => match state["Health"]["Status"].as_str() {
+                    Some("healthy") => true,
+                    Some("unhealthy") => {
+                        return Err(EngineError::Daemon { status: 0, message: format!("dependency failed to start: container {} is unhealthy", i["Name"].as_str().unwrap_or(&id).trim_start_matches('/')) })
+                    }
+                    None if state["Health"].is_null() => {
+                        return Err(EngineError::Daemon { status: 0, message: format!("dependency {service} has no healthcheck, so it cannot become service_healthy") })
+                    }
+                    _ => false,
+                },
+                "service_completed_successfully" => {
+                    if state["Running"].as_bool() == Some(false) && state["Status"].as_str() != Some("created") {
+                        let code = state["ExitCode"].as_i64().unwrap_or(-1);
+                        if code != 0 {
+                            return Err(EngineError::Daemon { status: 0, message: format!("service {service} didn't complete successfully: exit {code}") });
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                }
+                _ => true,
+            };
+            if done {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(EngineError::Daemon {
+                    status: 0,
+                    message: format!("timed out waiting for {service} to be {condition}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn create_and_start(
+    c: &Client,
+    p: &Project,
+    svc: &crate::model::Service,
+    number: u32,
+    start: bool,
+) -> Result<String> {
+    let name = plan::container_name(&p.name, svc, number);
+    let body = plan::create_body(p, svc, number, false);
+    println!(" Container {name}  Creating");
+    let r: Value = c
+        .post_json(&format!("/containers/create?name={}", encode(&name)), &body)
+        .await?;
+    let id = r["Id"].as_str().unwrap_or_default().to_string();
+    if start {
+        c.post(&format!("/containers/{id}/start")).await?;
+        println!(" Container {name}  Started");
+    }
+    Ok(id)
+}
+
+/// `up -d` (and `create` with `start == false`).
+pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<Vec<String>> {
+    ensure_networks(c, p).await?;
+    ensure_volumes(c, p).await?;
+    let existing = containers(c, &p.name, false).await?;
+    if o.remove_orphans {
+        for x in &existing {
+            if p.service(label(x, plan::SERVICE)).is_none() {
+                let id = x["Id"].as_str().unwrap_or_default();
+                println!(
+                    " Container {}  Removing orphan",
+                    x["Names"][0].as_str().unwrap_or(id).trim_start_matches('/')
+                );
+                c.delete(&format!("/containers/{id}?force=1")).await?;
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for name in plan::order(p) {
+        let Some(svc) = p.service(&name) else {
+            continue;
+        };
+        if !o.services.is_empty()
+            && !o.services.contains(&name)
+            && !wanted_dependency(p, &o.services, &name)
+        {
+            continue;
+        }
+        for (dep, d) in &svc.depends_on {
+            if start {
+                wait_condition(c, p, dep, &d.condition).await?;
+            }
+        }
+        let mine: Vec<Existing> = existing
+            .iter()
+            .filter(|x| label(x, plan::SERVICE) == name)
+            .map(|x| Existing {
+                id: x["Id"].as_str().unwrap_or_default().into(),
+                number: label(x, plan::NUMBER).parse().unwrap_or(0),
+                hash: label(x, plan::HASH).into(),
+                running: x["State"].as_str() == Some("running"),
+            })
+            .collect();
+        let scale = o
+            .scale
+            .get(&name)
+            .copied()
+            .unwrap_or_else(|| svc.replicas());
+        for action in plan::converge(&mine, scale, &plan::config_hash(svc), o.recreate) {
+            match action {
+                Action::Create(n) => ids.push(create_and_start(c, p, svc, n, start).await?),
+                Action::Recreate { id, number } => {
+                    println!(
+                        " Container {}  Recreate",
+                        plan::container_name(&p.name, svc, number)
+                    );
+                    let _ = c.post(&format!("/containers/{id}/stop?t=10")).await;
+                    c.delete(&format!("/containers/{id}?force=1")).await?;
+                    ids.push(create_and_start(c, p, svc, number, start).await?);
+                }
+                Action::Start { id } => {
+                    if start {
+                        c.post(&format!("/containers/{id}/start")).await?;
+                    }
+                    ids.push(id);
+                }
+                Action::Keep { id } => {
+                    println!(" Container {}  Running", id.get(..12).unwrap_or(&id));
+                    ids.push(id)
+                }
+                Action::Remove { id } => {
+                    let _ = c.post(&format!("/containers/{id}/stop?t=10")).await;
+                    c.delete(&format!("/containers/{id}?force=1")).await?;
+                }
+            }
+        }
+    }
+    if o.wait {
+        for s in &p.services {
+            let cond = if s.healthcheck.as_ref().is_some_and(|h| !h.disable) {
+                "service_healthy"
+            } else {
+                "service_started"
+            };
+            wait_condition(c, p, &s.name, cond).await?;
+        }
+    }
+    Ok(ids)
+}
+
+fn wanted_dependency(p: &Project, wanted: &[String], name: &str) -> bool {
+    wanted.iter().any(|w| {
+        p.service(w).is_some_and(|s| {
+            s.depends_on.contains_key(name)
+                || s.depends_on
+                    .keys()
+                    .any(|d| wanted_dependency(p, std::slice::from_ref(d), name))
+        })
+    })
+}
+
+/// `down`: containers stopped and removed, then the project's networks (and volumes with `-v`).
+pub async fn down(c: &Client, p: &Project, volumes: bool, remove_orphans: bool) -> Result<()> {
+    let all = containers(c, &p.name, true).await?;
+    for x in all {
+        let svc = label(&x, plan::SERVICE);
+        if p.service(svc).is_none() && !remove_orphans && !p.disabled.iter().any(|d| d == svc) {
+            continue;
+        }
+        let id = x["Id"].as_str().unwrap_or_default();
+        let name = x["Names"][0]
+            .as_str()
+            .unwrap_or(id)
+            .trim_start_matches('/')
+            .to_string();
+        if x["State"].as_str() == Some("running") {
+            println!(" Container {name}  Stopping");
+            c.post(&format!("/containers/{id}/stop?t=10")).await?;
+        }
+        println!(" Container {name}  Removing");
+        c.delete(&format!("/containers/{id}?force=1&v={}", u8::from(volumes)))
+            .await?;
+    }
+    for net in p.networks.values().filter(|n| !n.external) {
+        match c.delete(&format!("/networks/{}", encode(&net.name))).await {
+            Ok(()) => println!(" Network {}  Removed", net.name),
+            Err(e) if e.is_status(404) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if volumes {
+        for vol in p.volumes.values().filter(|v| !v.external) {
+            match c.delete(&format!("/volumes/{}", encode(&vol.name))).await {
+                Ok(()) => println!(" Volume {}  Removed", vol.name),
+                Err(e) if e.is_status(404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
