@@ -28,13 +28,15 @@ enum Command {
     Runtime(runtime_cmd::RuntimeArgs),
     /// Run the Berth daemon (the Docker Engine API on a UNIX socket).
     Daemon(berth_daemon::DaemonArgs),
+    /// Berth's registry server (`berth registry serve --addr 127.0.0.1:5000 --root DIR`).
+    Registry(berth_registry::server::RegistryArgs),
 }
 
 /// The link name that makes this binary behave as `berth runtime`.
 const RUNTIME_ALIAS: &str = "berth-runtime";
 
 /// The faces of Berth that are not the Docker-compatible CLI; any other first argument goes to the CLI.
-const ENGINE_COMMANDS: [&str; 2] = ["runtime", "daemon"];
+const ENGINE_COMMANDS: [&str; 3] = ["runtime", "daemon", "registry"];
 
 fn main() {
     // The shim reads its ready pipe as fd 3: dispatch before anything else opens a file.
@@ -57,6 +59,7 @@ fn main() {
     let code = match cli.command {
         Command::Runtime(args) => runtime_cmd::main(args),
         Command::Daemon(args) => berth_daemon::main(args),
+        Command::Registry(args) => berth_registry::server::main(args),
     };
     std::process::exit(code);
 }

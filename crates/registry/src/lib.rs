@@ -1,4 +1,4 @@
-//! Berth's registry crate: the OCI distribution client and (later in this crate) Berth's own
+//! Berth's registry crate: the OCI distribution client and Berth's own
 //! registry server. Async (tokio); the image store it writes into is synchronous and is called on
 //! the blocking pool.
 //!
@@ -11,6 +11,7 @@
 //! - [`download`]: one verified, resumable, retried, de-duplicated blob download into the store.
 //! - [`pull`]: resolve → platform → config → layers → one all-or-nothing commit.
 //! - [`push`]: HEAD-skip, cross-repo mount, monolithic / streamed / chunked uploads, manifest PUT.
+//! - [`server`]: Berth's registry server (`berth registry serve`) over its own disk storage.
 //! - [`progress`]: progress events for Docker's JSON progress stream.
 //! - [`error`]: [`RegistryError`] and its kinds.
 
@@ -22,6 +23,7 @@ pub mod hosts;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod server;
 pub mod transport;
 
 pub use auth::Credentials;

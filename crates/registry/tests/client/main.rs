@@ -356,3 +356,84 @@ async fn schema1_is_refused_by_name() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn push_to_berths_own_server_and_pull_back_into_another_store() {
+    let e = env().await;
+    add_image(
+        &e.fake,
+        "1",
+        &[layer(1, 3_000_000), layer(2, 100)],
+        None,
+        "amd64",
+    );
+    let pulled = e.pull("app:1").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = berth_registry::server::router(&dir.path().join("srv")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let local = format!("{}/app:1", e.host);
+    for (i, chunk) in [None, Some(1_000_000u64)].into_iter().enumerate() {
+        let target = Reference::parse(&format!("{addr}/copy{i}/app:v{i}")).unwrap();
+        let opts = berth_registry::push::PushOptions {
+            chunk_size: chunk,
+            ..Default::default()
+        };
+        let pushed = berth_registry::push::push(
+            &e.client,
+            e.store.clone(),
+            &local,
+            &target,
+            &opts,
+            &ProgressSink::none(),
+        )
+        .await
+        .unwrap();
+        let img = e.store.get(&local).unwrap();
+        assert_eq!(pushed.digest.as_str(), img.manifest_digest);
+        assert!(img
+            .repo_digests
+            .contains(&format!("{addr}/copy{i}/app@{}", pushed.digest)));
+        // Into a fresh store.
+        let other = env().await;
+        let back = pull(
+            &other.client,
+            other.store.clone(),
+            &target,
+            &PullOptions::default(),
+            &ProgressSink::none(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(back.id, pulled.id);
+        assert_eq!(back.digest, pushed.digest);
+    }
+    // A second push to another repository of the same server mounts instead of uploading.
+    let target = Reference::parse(&format!("{addr}/copy2/app:again")).unwrap();
+    let (sink, mut rx) = ProgressSink::channel();
+    berth_registry::push::push(
+        &e.client,
+        e.store.clone(),
+        &local,
+        &target,
+        &Default::default(),
+        &sink,
+    )
+    .await
+    .unwrap();
+    drop(sink);
+    let mut statuses = Vec::new();
+    while let Some(p) = rx.recv().await {
+        if let berth_registry::Progress::Item { status, .. } = p {
+            statuses.push(status);
+        }
+    }
+    assert!(statuses.iter().all(|s| s != "Pushing"), "{statuses:?}");
+    assert!(
+        statuses.iter().any(|s| s.starts_with("Mounted from copy")),
+        "{statuses:?}"
+    );
+}

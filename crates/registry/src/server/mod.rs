@@ -1,0 +1,316 @@
+//! Berth's own registry server (`berth registry serve --addr 127.0.0.1:5000 --root DIR`): the OCI
+//! distribution API over [`storage::Storage`].
+//!
+//! Endpoints (distribution-spec end-1..end-13): `GET /v2/`; blobs `GET`/`HEAD`/`DELETE`
+//! (`Range` honoured); uploads `POST` (session, monolithic `?digest=`, cross-repository
+//! `?mount=&from=`), `PATCH` (streamed or `Content-Range` chunks, out of order → 416), `PUT
+//! ?digest=` (the bytes must hash to it: else 400 `DIGEST_INVALID` and the session is gone),
+//! `GET`/`DELETE` of a session; manifests `GET`/`HEAD`/`PUT`/`DELETE` (a manifest's config, layers
+//! or index entries must be in the repository: else 400 `MANIFEST_BLOB_UNKNOWN`; more than
+//! [`MAX_MANIFEST_BYTES`] → 413); tags list and catalog with `n`/`last` pagination.
+//!
+//! The URL path is decoded once by the router and validated after decoding ([`names`]).
+
+mod names;
+mod storage;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+use names::{parse_digest, valid_name, ManifestRef};
+use storage::Storage;
+
+/// The largest manifest accepted (the spec asks for at least 4 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// The largest monolithic upload held in memory.
+const MAX_MONOLITHIC_BYTES: usize = 64 << 20;
+
+/// `berth registry serve` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: SocketAddr,
+    /// Storage directory.
+    #[arg(long)]
+    pub root: PathBuf,
+}
+
+/// `berth registry ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the OCI distribution API from a directory.
+    Serve(ServeArgs),
+}
+
+/// `berth registry` arguments.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    #[command(subcommand)]
+    pub command: RegistryCommand,
+}
+
+/// Runs `berth registry ...`; returns the exit code.
+pub fn main(args: RegistryArgs) -> i32 {
+    let RegistryCommand::Serve(serve_args) = args.command;
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth registry: starting the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(serve_args.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("berth registry: listening on {}: {e}", serve_args.addr);
+                return 1;
+            }
+        };
+        let app = match router(&serve_args.root) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("berth registry: storage {}: {e}", serve_args.root.display());
+                return 1;
+            }
+        };
+        eprintln!(
+            "berth registry: serving {} on {}",
+            serve_args.root.display(),
+            serve_args.addr
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("berth registry: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// The server's routes over the storage at `root`.
+pub fn router(root: &std::path::Path) -> std::io::Result<Router> {
+    let storage = Arc::new(Storage::open(root)?);
+    Ok(Router::new()
+        .route("/v2/", axum::routing::get(base))
+        .route("/v2", axum::routing::get(base))
+        .route("/v2/{*rest}", axum::routing::any(dispatch))
+        .with_state(storage)
+        .layer(axum::middleware::map_response(
+            |mut r: Response| async move {
+                r.headers_mut().insert(
+                    "docker-distribution-api-version",
+                    HeaderValue::from_static("registry/2.0"),
+                );
+                r
+            },
+        )))
+}
+
+type St = Arc<Storage>;
+
+async fn base() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+}
+
+/// A distribution error answer.
+fn err(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body =
+        serde_json::json!({"errors": [{"code": code, "message": message.into(), "detail": null}]});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "registry storage failed");
+    err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)
+}
+
+fn name_invalid(name: &str) -> Response {
+    err(
+        StatusCode::BAD_REQUEST,
+        "NAME_INVALID",
+        format!("invalid repository name {name:?}"),
+    )
+}
+
+fn digest_invalid(s: &str) -> Response {
+    err(
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+        format!("invalid digest {s:?}"),
+    )
+}
+
+async fn dispatch(
+    State(st): State<St>,
+    Path(rest): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let rest = rest.trim_end_matches('/').to_string();
+    if rest == "_catalog" {
+        return list(&st, None, &q).await;
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        if !valid_name(name) {
+            return name_invalid(name);
+        }
+        return list(&st, Some(name.to_string()), &q).await;
+    }
+    if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
+        if !valid_name(name) {
+            return name_invalid(name);
+        }
+        let Some(r) = ManifestRef::parse(reference) else {
+            return if reference.contains(':') {
+                digest_invalid(reference)
+            } else {
+                err(
+                    StatusCode::BAD_REQUEST,
+                    "TAG_INVALID",
+                    format!("invalid tag {reference:?}"),
+                )
+            };
+        };
+        return manifest(&st, name.to_string(), r, method, &headers, body).await;
+    }
+    if let Some(name) = rest.strip_suffix("/blobs/uploads") {
+        if !valid_name(name) {
+            return name_invalid(name);
+        }
+        return upload_start(&st, name.to_string(), &q, method, body).await;
+    }
+    if let Some((name, id)) = rest.rsplit_once("/blobs/uploads/") {
+        if !valid_name(name) {
+            return name_invalid(name);
+        }
+        return upload(
+            &st,
+            name.to_string(),
+            id.to_string(),
+            &q,
+            method,
+            &headers,
+            body,
+        )
+        .await;
+    }
+    if let Some((name, d)) = rest.rsplit_once("/blobs/") {
+        if !valid_name(name) {
+            return name_invalid(name);
+        }
+        let Some(d) = parse_digest(d) else {
+            return digest_invalid(d);
+        };
+        return blob(&st, name.to_string(), d, method, &headers).await;
+    }
+    err(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint")
+}
+
+/// Tags list (`name`) or catalog, paginated by `n` and `last`.
+async fn list(
+    st: &St,
+    name: Option<String>,
+    q: &std::collections::HashMap<String, String>,
+) -> Response {
+    let s = st.clone();
+    let n2 = name.clone();
+    let Ok(all) = blocking(move || match &n2 {
+        Some(n) => s.repo_exists(n).then(|| s.tags(n)),
+        None => Some(s.catalog()),
+    })
+    .await
+    else {
+        return internal("listing");
+    };
+    let Some(all) = all else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        );
+    };
+    let last = q.get("last").cloned().unwrap_or_default();
+    let mut items: Vec<String> = all
+        .into_iter()
+        .filter(|t| last.is_empty() || *t > last)
+        .collect();
+    let n = match q.get("n").map(|n| n.parse::<usize>()) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                "invalid n",
+            )
+        }
+        None => None,
+    };
+    let mut link = None;
+    if let Some(n) = n {
+        if items.len() > n {
+            items.truncate(n);
+            if let Some(l) = items.last() {
+                let path = match &name {
+                    Some(nm) => format!("/v2/{nm}/tags/list"),
+                    None => "/v2/_catalog".to_string(),
+                };
+                link = Some(format!("<{path}?n={n}&last={l}>; rel=\"next\""));
+            }
+        }
+    }
+    let body = match &name {
+        Some(nm) => serde_json::json!({"name": nm, "tags": items}),
+        None => serde_json::json!({"repositories": items}),
+    };
+    let mut r = (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(l) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(header::LINK, l);
+    }
+    r
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+mod handlers;
+use handlers::{blob, manifest, upload, upload_start};
+
+#[cfg(test)]
+mod tests;
