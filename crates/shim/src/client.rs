@@ -276,6 +276,13 @@ impl ShimHandle {
         self.simple(&Request::Resume)
     }
 
+    /// Writes new limits into the container's cgroup through the runtime (`update`).
+    pub fn update(&self, resources: &berth_oci::runtime::LinuxResources) -> Result<(), ShimError> {
+        self.simple(&Request::Update {
+            resources: Box::new(resources.clone()),
+        })
+    }
+
     /// Blocks until the container exited.
     pub fn wait(&self) -> Result<ExitStatus, ShimError> {
         self.call(&Request::Wait).map(|(r, _)| r)

@@ -32,12 +32,23 @@
 //! | `kill` | `{}` |
 //! | `resize` | `{}` |
 //! | `pause` / `resume` | `{}` (extension: freezer) |
+//! | `update` | `{}`: the container's cgroup has the new limits (below) |
 //! | `wait` | [`ExitStatus`], once the container exited (blocks until then) |
 //! | `attach` | `{}`, then the connection is the raw stream (below) |
 //! | `exec` | [`ExecStarted`], then the connection is the exec's raw stream |
 //! | `exec-wait` | [`ExecExit`], once that exec exited (blocks until then) |
 //! | `exec-resize` | `{}` |
 //! | `shutdown` | `{}`; the shim quits once the container exited and the reply is sent |
+//!
+//! ### update
+//! `{"op":"update","resources":{...}}` carries an OCI `linux.resources` object
+//! ([`berth_oci::runtime::LinuxResources`]); the shim hands it to the runtime's `update`, which
+//! writes the fields it sets into the container's cgroup (fields left out keep their values;
+//! device rules stay as created) and records them in the runtime's state. The daemon never writes
+//! cgroup files itself: another runtime or cgroup driver only needs another shim. Refused with
+//! `conflict` once the container exited, `invalid-argument` for a value the kernel or the runtime
+//! refuses (the reply names the field). A shim from before `update` refuses the unknown op as a
+//! bad request (`invalid-argument`).
 //!
 //! ## Errors
 //! Every failure, on the socket and on the ready line, is an [`ErrorReply`]: `error`, a one-line
@@ -243,6 +254,10 @@ pub enum Request {
     Pause,
     /// Thaws the container (extension).
     Resume,
+    /// New resource limits for the container's cgroup (see the module docs).
+    Update {
+        resources: Box<berth_oci::runtime::LinuxResources>,
+    },
     /// Blocks until the container exited; replies its [`ExitStatus`].
     Wait,
     Attach {
@@ -514,6 +529,22 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Request::Start).unwrap(),
             r#"{"op":"start"}"#
+        );
+        let update: Request = serde_json::from_str(
+            r#"{"op":"update","resources":{"memory":{"limit":134217728},"pids":{"limit":16}}}"#,
+        )
+        .unwrap();
+        let Request::Update { resources } = &update else {
+            panic!("not an update: {update:?}");
+        };
+        assert_eq!(
+            resources.memory().as_ref().and_then(|m| m.limit()),
+            Some(134217728)
+        );
+        let line = String::from_utf8(encode_request(&update)).unwrap();
+        assert!(
+            line.starts_with(r#"{"op":"update","resources":{"#),
+            "{line}"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The container verbs beyond run/stop/rm, driven by the real docker CLI: top, rename,
-//! pause/unpause (and stop/kill/rm -f of a paused container), update, restart, container prune,
-//! export, diff, system df, and `ps` (columns, `--size`) after `run -d`.
+//! pause/unpause (and stop/kill/rm -f of a paused container), update (running, through the
+//! runtime, and stopped), restart, container prune, export, diff, system df, and `ps` (columns,
+//! `--size`) after `run -d`.
 
 use std::time::Duration;
 
@@ -72,6 +73,52 @@ fn top_rename_restart_and_update() {
         ),
         "on-failure 3 512"
     );
+}
+
+/// `docker update` reaches a running container through its shim and the runtime (the runtime's
+/// state records the new limit: the daemon wrote no cgroup file itself), and on a stopped one is
+/// kept for the next start, as Docker does.
+#[test]
+fn update_goes_through_the_runtime_and_waits_for_a_stopped_container() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let id = d.ok(&["run", "-d", "--name", "limited", "busybox", "sleep", "300"]);
+    d.ok(&[
+        "update",
+        "--memory",
+        "96m",
+        "--memory-swap",
+        "-1",
+        "limited",
+    ]);
+    assert_eq!(cgroup_memory_limit(&id), Some(96 << 20));
+    let state = d.exec_root().join("runtime").join(&id).join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("the runtime's state.json"))
+            .expect("state.json is JSON");
+    assert_eq!(
+        state["config"]["linux"]["resources"]["memory"]["limit"],
+        96u64 << 20,
+        "the runtime did not record the update"
+    );
+
+    d.ok(&["stop", "-t", "1", "limited"]);
+    d.ok(&[
+        "update",
+        "--memory",
+        "48m",
+        "--memory-swap",
+        "-1",
+        "limited",
+    ]);
+    assert_eq!(
+        d.inspect("limited", "{{.HostConfig.Memory}}"),
+        (48u64 << 20).to_string()
+    );
+    d.ok(&["start", "limited"]);
+    assert_eq!(cgroup_memory_limit(&id), Some(48 << 20));
 }
 
 #[test]

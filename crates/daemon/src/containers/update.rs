@@ -1,13 +1,15 @@
 //! `update`: changes the resource limits and the restart policy of a container. Zero or absent
 //! values leave a setting alone (the docker CLI sends every field, zeros for the unset ones). The
-//! new limits go into the stored host config and, while the container runs, into its cgroup.
-
-use std::path::Path;
+//! new limits go into the stored host config and, while the container runs, to its shim, whose
+//! runtime writes them into the cgroup (`update` in the shim protocol): the daemon never writes
+//! cgroup files, so another runtime or cgroup driver needs no change here. A stopped container
+//! keeps them for its next start, as Docker does.
 
 use berth_api::container::HostConfig;
+use berth_oci::runtime::LinuxResources;
 
 use super::state::Status;
-use super::{spec, ContainerService};
+use super::{shim, spec, ContainerService};
 use crate::error::DaemonError;
 
 /// Copies the set fields of `req` (resources and restart policy) over `host`.
@@ -43,17 +45,18 @@ pub fn merge(host: &mut HostConfig, req: &HostConfig) {
     }
 }
 
-/// Writes the resources of `host` into the cgroup of the running container `id`.
-fn apply(id: &str, host: &HostConfig, warnings: &mut Vec<String>) -> Result<(), DaemonError> {
+/// The resources of `host` as the runtime takes them (device rules are the container's own,
+/// made at create, and are left alone).
+fn resources(
+    id: &str,
+    host: &HostConfig,
+    warnings: &mut Vec<String>,
+) -> Result<LinuxResources, DaemonError> {
     let (res, _devices) = spec::resources::resources(host, warnings)?;
-    let mut res: berth_oci::runtime::LinuxResources = serde_json::from_value(res)
+    let mut res: LinuxResources = serde_json::from_value(res)
         .map_err(|e| DaemonError::Internal(format!("resources of container {id}: {e}")))?;
     res.set_devices(None);
-    let path = format!("/berth/{id}");
-    let cg = berth_runtime::cgroups::Cgroup::new(Some(Path::new(&path)), id)
-        .map_err(|e| DaemonError::Internal(format!("cgroup of container {id}: {e}")))?;
-    cg.update(&res)
-        .map_err(|e| DaemonError::InvalidArgument(format!("Cannot update container {id}: {e}")))
+    Ok(res)
 }
 
 impl ContainerService {
@@ -79,18 +82,15 @@ impl ContainerService {
                 ));
             }
         }
+        // Validates the settings the way a start would; a stopped container keeps them for its
+        // next start, a running one gets them now, through its shim and runtime.
         let mut warnings = Vec::new();
-        if c.state.status.is_active() {
-            let (id, h) = (c.id.clone(), host.clone());
-            warnings = tokio::task::spawn_blocking(move || {
-                let mut w = Vec::new();
-                apply(&id, &h, &mut w).map(|()| w)
-            })
-            .await
-            .map_err(DaemonError::join)??;
-        } else {
-            // Validates the settings the way a start would.
-            spec::resources::resources(&host, &mut warnings)?;
+        let res = resources(&c.id, &host, &mut warnings)?;
+        if let Some(handle) = entry.shim().filter(|_| c.state.status.is_active()) {
+            tokio::task::spawn_blocking(move || handle.update(&res))
+                .await
+                .map_err(DaemonError::join)?
+                .map_err(shim::error)?;
         }
         let updated = self.commit(&entry, false, |c| c.host_config = host)?;
         self.event(&updated, "update", &[]);

@@ -75,6 +75,10 @@ impl Shim {
                 container::pause(&root, &id, matches!(req, Request::Pause))
                     .map_err(ErrorReply::from)
             }
+            Request::Update { .. } if exited => Err(not_running()),
+            Request::Update { resources } => {
+                container::update(&root, &id, &resources).map_err(ErrorReply::from)
+            }
             Request::Wait => {
                 match &self.exit {
                     Some(e) => {

@@ -180,3 +180,33 @@ fn the_log_rotates() {
     assert_eq!(last.last().unwrap()["log"], "line 299\n");
     h.shutdown().unwrap();
 }
+
+/// `update` reaches the running container's cgroup through the runtime; once the container
+/// exited it is a conflict.
+#[test]
+fn update_changes_the_limits_then_conflicts_after_exit() {
+    root_test!();
+    let mut s = Setup::new("update", &["sleep", "100"]);
+    let h = s.spawn();
+    h.start().unwrap();
+    let resources: berth_oci::runtime::LinuxResources =
+        serde_json::from_value(serde_json::json!({"pids": {"limit": 12}})).unwrap();
+    h.update(&resources).unwrap();
+    let cg = berth_runtime::cgroups::Cgroup::new(
+        Some(std::path::Path::new(&format!("/berth-{}", s.id))),
+        &s.id,
+    )
+    .unwrap();
+    let pids_max = cg.controller_dir("pids").unwrap().join("pids.max");
+    assert_eq!(std::fs::read_to_string(&pids_max).unwrap().trim(), "12");
+    h.kill(9, false).unwrap();
+    h.wait().unwrap();
+    assert!(matches!(
+        h.update(&resources),
+        Err(ShimError::Refused {
+            kind: ErrorKind::Conflict,
+            ..
+        })
+    ));
+    h.shutdown().unwrap();
+}
