@@ -31,12 +31,21 @@ impl DistRegistry {
 
     /// With htpasswd basic auth for `(user, password)` when given.
     pub fn start_with(user: Option<(&str, &str)>) -> DistRegistry {
+        DistRegistry::start_on("127.0.0.1", user, None)
+    }
+
+    /// On `ip`, with basic auth and TLS (`(cert, key)` files) when given.
+    pub fn start_on(
+        ip: &str,
+        user: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path)>,
+    ) -> DistRegistry {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-registry")
             .tempdir()
             .expect("temp dir");
         let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{ip}:{port}");
         let config = dir.path().join("config.yml");
         let mut text = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
@@ -61,7 +70,18 @@ impl DistRegistry {
                 file.display()
             ));
         }
+        if let Some((cert, key)) = tls {
+            text = text.replace(
+                &format!("  addr: {addr}\n"),
+                &format!(
+                    "  addr: {addr}\n  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                ),
+            );
+        }
         std::fs::write(&config, text).expect("registry config");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -75,8 +95,8 @@ impl DistRegistry {
         let end = Instant::now() + Duration::from_secs(20);
         loop {
             let code = Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-                .arg(format!("http://{}/v2/", r.addr))
+                .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(format!("{scheme}://{}/v2/", r.addr))
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
                 .unwrap_or_default();
@@ -233,6 +253,12 @@ fn docker_cli_pulls_from_docker_registry_and_runs_it() {
         again.contains(&format!("Status: Image is up to date for {image}:latest")),
         "{again}"
     );
+    // What the registry has, without pulling (GET /distribution/{name}/json).
+    let (code, body) = d.curl("GET", &format!("/distribution/{image}:latest/json"), None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("distribution json");
+    assert_eq!(v["Descriptor"]["digest"], want.as_str(), "{body}");
+    assert!(v["Platforms"][0]["os"] == "linux", "{body}");
     // By digest, too.
     d.ok(&["pull", &format!("{image}@{want}")]);
     // A missing tag keeps its status: the CLI prints the daemon's error and exits 1.
@@ -638,4 +664,126 @@ fn skopeo_and_docker_round_trip_through_berths_registry_server() {
     for repo in ["library/busybox", "mine/bb"] {
         assert!(catalog.contains(repo), "{catalog}");
     }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+}
+
+/// Removes a `certs.d/<host:port>` directory the test made.
+struct CertsDir(PathBuf);
+
+impl Drop for CertsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
+    if !opted_in() {
+        return;
+    }
+    // A non-loopback address: loopback registries are insecure by Docker's rules.
+    let out = Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I");
+    let ip = stdout(&out)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .expect("a non-loopback IPv4 address")
+        .to_string();
+    let pki = tempfile::tempdir().expect("pki dir");
+    let p = pki.path();
+    openssl(
+        p,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=berth-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            &format!("/CN={ip}"),
+        ],
+    );
+    std::fs::write(
+        p.join("ext.cnf"),
+        format!("subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n"),
+    )
+    .expect("ext");
+    openssl(
+        p,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let reg = DistRegistry::start_on(&ip, None, Some((&p.join("srv.crt"), &p.join("srv.key"))));
+    let d = Daemon::start();
+    seed_busybox(&d, &reg);
+    let image = format!("{}/busybox", reg.addr);
+    let refused = d.docker(&["pull", &image]);
+    assert_ne!(refused.status.code(), Some(0), "{}", stdout(&refused));
+    let text = stderr(&refused);
+    assert!(
+        text.contains("TLS") || text.contains("certificate"),
+        "{text}"
+    );
+    assert_eq!(d.ok(&["images", "-q", &image]), "");
+    let certs = CertsDir(PathBuf::from("/etc/docker/certs.d").join(&reg.addr));
+    std::fs::create_dir_all(&certs.0).expect("certs.d dir");
+    std::fs::copy(p.join("ca.crt"), certs.0.join("ca.crt")).expect("ca.crt");
+    d.ok(&["pull", &image]);
+    assert_eq!(
+        d.ok(&["run", "--rm", &image, "echo", "verified"]),
+        "verified"
+    );
 }
