@@ -1,10 +1,10 @@
 //! Registries end to end (issue #10): the real docker CLI pulls from and pushes to Debian's
 //! `docker-registry` through a Berth daemon, `run` pulls a missing image, basic-auth logins from the
-//! berth and docker CLIs, skopeo and docker round trips through Berth's own registry server
-//! (`berth registry serve`), and a registry that serves bad bytes or a layer that does not match
-//! its config's diff ID is refused with nothing stored (security catalog REG-01, wrong diff ID).
-//! Each test runs its own registries on free loopback ports with their own config and storage,
-//! stopped by PID on drop.
+//! berth and docker CLIs, and a registry that serves bad bytes or a layer that does not match its
+//! config's diff ID is refused with nothing stored (security catalog REG-01, wrong diff ID).
+//! [`DistRegistry`] runs a `docker-registry` on a free port with its own config and storage,
+//! stopped by PID on drop; `registry_own.rs` covers Berth's own server and TLS, `registry_crash.rs`
+//! a daemon killed mid-pull.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +19,7 @@ pub struct DistRegistry {
     child: Child,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
 }
@@ -157,7 +157,7 @@ impl Drop for DistRegistry {
 }
 
 /// Seeds `reg` with the daemon's `busybox:latest` as `busybox:latest` (docker save → skopeo).
-fn seed_busybox(d: &Daemon, reg: &DistRegistry) {
+pub fn seed_busybox(d: &Daemon, reg: &DistRegistry) {
     seed_busybox_as(d, reg, None)
 }
 
@@ -512,278 +512,5 @@ fn login_pull_push_and_logout_with_basic_auth_from_berth_and_docker() {
     assert_eq!(
         d.ok(&["run", "--rm", &image, "echo", "authorized"]),
         "authorized"
-    );
-}
-
-/// Berth's own registry server (`berth registry serve`) on a free loopback port.
-pub struct BerthRegistry {
-    pub dir: tempfile::TempDir,
-    pub addr: String,
-    child: Child,
-}
-
-impl BerthRegistry {
-    pub fn start() -> BerthRegistry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-e2e-own-registry")
-            .tempdir()
-            .expect("temp dir");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["registry", "serve", "--addr", &addr, "--root"])
-            .arg(dir.path().join("storage"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("starting berth registry serve");
-        let r = BerthRegistry { dir, addr, child };
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = Command::new("curl")
-                .args(["-s", "-D", "-", "-o", "/dev/null"])
-                .arg(format!("http://{}/v2/", r.addr))
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
-                .unwrap_or_default();
-            if out.starts_with("http/1.1 200")
-                && out.contains("docker-distribution-api-version: registry/2.0")
-            {
-                break;
-            }
-            let log =
-                std::fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default();
-            assert!(Instant::now() < end, "berth registry did not serve: {log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-}
-
-impl Drop for BerthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn skopeo_copy(src: &str, dest: &str) {
-    let out = Command::new("skopeo")
-        .args([
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            src,
-            dest,
-        ])
-        .output()
-        .expect("skopeo copy");
-    assert!(
-        out.status.success(),
-        "skopeo copy {src} {dest}: {}",
-        stderr(&out)
-    );
-}
-
-fn skopeo_digest(reference: &str) -> String {
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            reference,
-        ])
-        .output()
-        .expect("skopeo inspect");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        stderr(&out)
-    );
-    stdout(&out).trim().to_string()
-}
-
-#[test]
-fn skopeo_and_docker_round_trip_through_berths_registry_server() {
-    if !opted_in() {
-        return;
-    }
-    let dist = DistRegistry::start();
-    let own = BerthRegistry::start();
-    let d = Daemon::start();
-    seed_busybox(&d, &dist);
-    let want = dist.digest_of("busybox:latest");
-    // Debian's registry → Berth's → Debian's again: the same manifest digest all the way.
-    skopeo_copy(
-        &format!("docker://{}/busybox:latest", dist.addr),
-        &format!("docker://{}/library/busybox:1", own.addr),
-    );
-    assert_eq!(
-        skopeo_digest(&format!("docker://{}/library/busybox:1", own.addr)),
-        want
-    );
-    skopeo_copy(
-        &format!("docker://{}/library/busybox:1", own.addr),
-        &format!("docker://{}/back/busybox:2", dist.addr),
-    );
-    assert_eq!(dist.digest_of("back/busybox:2"), want);
-    // The docker CLI through a Berth daemon: push to Berth's server, pull into another daemon.
-    let pushed = format!("{}/mine/bb:3", own.addr);
-    d.ok(&["tag", "busybox:latest", &pushed]);
-    let out = d.ok(&["push", &pushed]);
-    assert!(out.contains("3: digest: sha256:"), "{out}");
-    let other = Daemon::start();
-    other.ok(&["pull", &pushed]);
-    assert_eq!(
-        other.ok(&["run", "--rm", &pushed, "echo", "own-registry"]),
-        "own-registry"
-    );
-    let copied = format!("{}/library/busybox:1", own.addr);
-    other.ok(&["pull", &copied]);
-    let digests = other.inspect(&copied, "{{json .RepoDigests}}");
-    assert!(digests.contains(&want), "{digests}");
-    // Tags and catalog as clients list them.
-    let out = Command::new("skopeo")
-        .args(["list-tags", "--tls-verify=false"])
-        .arg(format!("docker://{}/mine/bb", own.addr))
-        .output()
-        .expect("skopeo list-tags");
-    assert!(
-        stdout(&out).contains("\"3\""),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let o = Command::new("curl")
-        .args(["-s", &format!("http://{}/v2/_catalog", own.addr)])
-        .output()
-        .expect("curl");
-    let catalog = stdout(&o);
-    for repo in ["library/busybox", "mine/bb"] {
-        assert!(catalog.contains(repo), "{catalog}");
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
-}
-
-/// Removes a `certs.d/<host:port>` directory the test made.
-struct CertsDir(PathBuf);
-
-impl Drop for CertsDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[test]
-fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
-    if !opted_in() {
-        return;
-    }
-    // A non-loopback address: loopback registries are insecure by Docker's rules.
-    let out = Command::new("hostname")
-        .arg("-I")
-        .output()
-        .expect("hostname -I");
-    let ip = stdout(&out)
-        .split_whitespace()
-        .find(|a| {
-            a.parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|ip| !ip.is_loopback())
-        })
-        .expect("a non-loopback IPv4 address")
-        .to_string();
-    let pki = tempfile::tempdir().expect("pki dir");
-    let p = pki.path();
-    openssl(
-        p,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=berth-test-ca",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    );
-    openssl(
-        p,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            &format!("/CN={ip}"),
-        ],
-    );
-    std::fs::write(
-        p.join("ext.cnf"),
-        format!("subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n"),
-    )
-    .expect("ext");
-    openssl(
-        p,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.crt",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let reg = DistRegistry::start_on(&ip, None, Some((&p.join("srv.crt"), &p.join("srv.key"))));
-    let d = Daemon::start();
-    seed_busybox(&d, &reg);
-    let image = format!("{}/busybox", reg.addr);
-    let refused = d.docker(&["pull", &image]);
-    assert_ne!(refused.status.code(), Some(0), "{}", stdout(&refused));
-    let text = stderr(&refused);
-    assert!(
-        text.contains("TLS") || text.contains("certificate"),
-        "{text}"
-    );
-    assert_eq!(d.ok(&["images", "-q", &image]), "");
-    let certs = CertsDir(PathBuf::from("/etc/docker/certs.d").join(&reg.addr));
-    std::fs::create_dir_all(&certs.0).expect("certs.d dir");
-    std::fs::copy(p.join("ca.crt"), certs.0.join("ca.crt")).expect("ca.crt");
-    d.ok(&["pull", &image]);
-    assert_eq!(
-        d.ok(&["run", "--rm", &image, "echo", "verified"]),
-        "verified"
     );
 }

@@ -1,0 +1,150 @@
+//! A daemon killed with SIGKILL in the middle of a pull (issue #10): after the restart the store
+//! shows nothing of the half-pulled image and holds no unverified blob, and the next pull succeeds.
+//! The registry is Debian's `docker-registry` behind a throttling TCP proxy (so the kill lands
+//! while a layer is downloading: the test waits for a partial ingest on disk, not for time).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::harness::{eventually, opted_in, Daemon};
+use crate::registry::DistRegistry;
+
+/// Forwards to `upstream`, sending the answers at about 3 MB/s.
+struct Throttle {
+    addr: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Throttle {
+    fn start(upstream: &str) -> Throttle {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr").to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up, st) = (upstream.to_string(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = conn else { continue };
+                let Ok(server) = TcpStream::connect(&up) else {
+                    continue;
+                };
+                let (mut c_read, mut s_write) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        match s_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if c_write.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Throttle { addr, stop }
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+/// The largest partial ingest under the daemon's content store.
+fn largest_ingest(root: &Path) -> u64 {
+    let dir = root.join("image/content/ingest");
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| std::fs::metadata(e.path().join("data")).ok())
+                .map(|m| m.len())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_daemon_killed_mid_pull_restarts_consistent_and_pulls_again() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start();
+    let src = Daemon::start();
+    src.ok(&[
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 24000000 /dev/urandom > /big",
+    ]);
+    let image = format!("{}/big:1", reg.addr);
+    src.ok(&["commit", "big", &image]);
+    src.ok(&["push", &image]);
+    let id = src.inspect(&image, "{{.Id}}");
+    let top_layer = src.inspect(&image, "{{json .RootFS.Layers}}");
+    drop(src);
+    let proxy = Throttle::start(&reg.addr);
+    let slow = format!("{}/big:1", proxy.addr);
+    let mut d = Daemon::start();
+    let mut pull = d
+        .docker_cmd(&["pull", &slow])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker pull");
+    let root = d.data_root();
+    eventually(Duration::from_secs(60), "a partial layer download", || {
+        largest_ingest(&root) > 1_000_000
+    });
+    d.kill9();
+    let _ = pull.wait();
+    d.spawn();
+    assert_eq!(d.ok(&["images", "-q", &slow]), "");
+    let (code, _) = d.curl("GET", &format!("/images/{slow}/json"), None);
+    assert_eq!(code, 404);
+    // Whatever blobs are stored hash to their names (nothing unverified became visible).
+    let blobs = root.join("image/content/blobs/sha256");
+    for e in std::fs::read_dir(&blobs).expect("blobs").flatten() {
+        let out = std::process::Command::new("sha256sum")
+            .arg(e.path())
+            .output()
+            .expect("sha256sum");
+        let sum = String::from_utf8_lossy(&out.stdout);
+        let name = e.file_name().to_string_lossy().to_string();
+        assert!(sum.starts_with(&name), "{name} holds other bytes: {sum}");
+    }
+    // The next pull (straight from the registry) succeeds and the image runs.
+    drop(proxy);
+    d.ok(&["pull", &image]);
+    assert_eq!(d.inspect(&image, "{{.Id}}"), id);
+    assert_eq!(d.inspect(&image, "{{json .RootFS.Layers}}"), top_layer);
+    assert_eq!(
+        d.ok(&["run", "--rm", &image, "sh", "-c", "wc -c < /big"]),
+        "24000000"
+    );
+}
