@@ -2,20 +2,24 @@
 //! subcommand) merged with a daemon.json-style `--config-file` into one [`DaemonConfig`]. As Docker
 //! does, a setting given both as a flag and in the file is an error, not a silent override.
 //!
-//! daemon.json keys understood: `data-root`, `exec-root`, `hosts`, `group`, `log-level`,
-//! `storage-driver`, `tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`; unknown keys are
-//! rejected so typos do not go unnoticed.
+//! daemon.json keys understood: [`file::KEYS`], each documented in `docs/daemon-json.md`;
+//! unknown keys are refused with their names so typos do not go unnoticed. `SIGHUP` reloads
+//! the [`reload::Reloadable`] ones.
 //!
-//! Hosts are `unix:///path` (or a bare absolute path) and `tcp://ADDR:PORT` (or a bare
-//! `ADDR:PORT`). A TCP host needs TLS (`--tlsverify`: client certificates signed by
+//! Hosts are `unix:///path` (or a bare absolute path), `fd://` (the sockets systemd passes,
+//! `fd://N` one of them) and `tcp://ADDR:PORT` (or a bare `ADDR:PORT`). `--docker-socket`
+//! adds a UNIX socket at `/var/run/docker.sock` (or the path given). A TCP host needs TLS (`--tlsverify`: client certificates signed by
 //! `--tlscacert` required; `--tls`: server TLS only) unless plain TCP is asked for explicitly
 //! with `--tls=false` or `--tlsverify=false` ([`TcpSecurity`]); see `docs/daemon-tls.md`.
 
+pub mod file;
+pub mod reload;
+
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::error::DaemonError;
+use file::{DockerSocketKey, FileConfig};
+pub use reload::{Live, Reloadable};
 
 /// Default data root.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
@@ -25,6 +29,8 @@ pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 /// Config file read when `--config-file` is not given (if it exists).
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+/// Where `--docker-socket` listens when given no path: the socket tools that assume Docker use.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// How layers and container roots are stored (`storage-driver`, named as Docker names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,6 +105,21 @@ pub struct DaemonArgs {
     /// Path to the server's TLS key (default: $DOCKER_CERT_PATH/key.pem or ~/.docker/key.pem).
     #[arg(long = "tlskey")]
     pub tls_key: Option<PathBuf>,
+    /// Enable debug mode (debug logging; reloaded on SIGHUP).
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Set key=value labels on the daemon (repeatable; reloaded on SIGHUP).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Preferred Docker Hub mirror (repeatable; reloaded on SIGHUP).
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirrors: Vec<String>,
+    /// Registry reached without verified TLS (repeatable; reloaded on SIGHUP).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Also listen on Docker's socket (default /var/run/docker.sock), unless a dockerd answers there.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = DEFAULT_DOCKER_SOCKET, value_name = "PATH")]
+    pub docker_socket: Option<PathBuf>,
     /// Check the stores of a stopped daemon and exit (`check.rs`).
     #[arg(long, hide = true)]
     pub check: bool,
@@ -186,6 +207,12 @@ pub struct DaemonConfig {
     pub tls: TlsOptions,
     /// Where TLS files not named default to ([`default_cert_dir`]).
     pub cert_dir: PathBuf,
+    /// What `SIGHUP` reloads.
+    pub reloadable: Reloadable,
+    /// `--docker-socket`: a second UNIX socket where Docker's clients look for the daemon.
+    pub docker_socket: Option<PathBuf>,
+    /// The daemon.json this configuration was read from (`SIGHUP` reads it again).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -200,38 +227,28 @@ impl Default for DaemonConfig {
             shim_binary: None,
             tls: TlsOptions::default(),
             cert_dir: default_cert_dir(),
+            reloadable: Reloadable::default(),
+            docker_socket: None,
+            config_file: None,
         }
     }
-}
-
-/// daemon.json.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-struct FileConfig {
-    data_root: Option<PathBuf>,
-    exec_root: Option<PathBuf>,
-    hosts: Option<Vec<String>>,
-    group: Option<String>,
-    log_level: Option<String>,
-    storage_driver: Option<String>,
-    tls: Option<bool>,
-    tlsverify: Option<bool>,
-    tlscacert: Option<PathBuf>,
-    tlscert: Option<PathBuf>,
-    tlskey: Option<PathBuf>,
 }
 
 impl DaemonConfig {
     /// Merges flags with the config file (`--config-file`, else [`DEFAULT_CONFIG_FILE`] if present).
     pub fn from_args(args: &DaemonArgs) -> Result<Self, DaemonError> {
-        let file = match &args.config_file {
-            Some(path) => Some(read_file(path)?),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                Some(read_file(Path::new(DEFAULT_CONFIG_FILE))?)
-            }
+        let path = match &args.config_file {
+            Some(path) => Some(path.clone()),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Some(DEFAULT_CONFIG_FILE.into()),
             None => None,
         };
-        Self::merge(args, file.unwrap_or_default(), default_cert_dir())
+        let file = match &path {
+            Some(p) => file::read(p)?,
+            None => FileConfig::default(),
+        };
+        let mut config = Self::merge(args, file, default_cert_dir())?;
+        config.config_file = path;
+        Ok(config)
     }
 
     fn merge(args: &DaemonArgs, file: FileConfig, cert_dir: PathBuf) -> Result<Self, DaemonError> {
@@ -248,7 +265,42 @@ impl DaemonConfig {
             flag.or(file)
         }
         let hosts = (!args.hosts.is_empty()).then(|| args.hosts.clone());
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         let d = DaemonConfig::default();
+        let docker_socket = match file.docker_socket {
+            Some(DockerSocketKey::On(true)) => Some(PathBuf::from(DEFAULT_DOCKER_SOCKET)),
+            Some(DockerSocketKey::On(false)) => None,
+            Some(DockerSocketKey::Path(p)) => Some(p),
+            None => None,
+        };
+        let reloadable = Reloadable {
+            debug: pick(
+                args.debug.then_some(true),
+                file.debug,
+                "debug",
+                &mut conflicts,
+            )
+            .unwrap_or(false),
+            labels: pick(list(&args.labels), file.labels, "labels", &mut conflicts)
+                .unwrap_or_default(),
+            registry_mirrors: pick(
+                list(&args.registry_mirrors),
+                file.registry_mirrors,
+                "registry-mirrors",
+                &mut conflicts,
+            )
+            .unwrap_or_default(),
+            insecure_registries: pick(
+                list(&args.insecure_registries),
+                file.insecure_registries,
+                "insecure-registries",
+                &mut conflicts,
+            )
+            .unwrap_or_default(),
+        };
+        file::check_labels(&reloadable.labels)?;
+        file::check_mirrors(&reloadable.registry_mirrors)?;
+        file::check_insecure(&reloadable.insecure_registries)?;
         let config = DaemonConfig {
             data_root: pick(
                 args.data_root.clone(),
@@ -301,6 +353,14 @@ impl DaemonConfig {
                 key: pick(args.tls_key.clone(), file.tlskey, "tlskey", &mut conflicts),
             },
             cert_dir,
+            reloadable,
+            docker_socket: pick(
+                args.docker_socket.clone(),
+                docker_socket,
+                "docker-socket",
+                &mut conflicts,
+            ),
+            config_file: None,
         };
         if !conflicts.is_empty() {
             return Err(DaemonError::Config(format!(
@@ -314,12 +374,15 @@ impl DaemonConfig {
 
     /// The parsed hosts, each with its security; refuses a TCP host without TLS unless plain
     /// TCP was asked for explicitly (`--tls=false`).
+    /// The `--docker-socket` listener comes last.
     pub fn listeners(&self) -> Result<Vec<Listen>, DaemonError> {
         let security = self.tls.security(&self.cert_dir);
-        self.hosts
+        let mut listeners = self
+            .hosts
             .iter()
             .map(|h| match parse_host(h, self.tls.enabled())? {
                 Host::Unix(path) => Ok(Listen::Unix(path)),
+                Host::Fd(fd) => Ok(Listen::Fd(fd)),
                 Host::Tcp(addr) => match &security {
                     Some(s) => Ok(Listen::Tcp(addr, s.clone())),
                     None => Err(DaemonError::Config(format!(
@@ -329,7 +392,17 @@ impl DaemonConfig {
                     ))),
                 },
             })
-            .collect()
+            .collect::<Result<Vec<_>, DaemonError>>()?;
+        if let Some(path) = &self.docker_socket {
+            if !path.is_absolute() {
+                return Err(DaemonError::Config(format!(
+                    "docker socket {}: give an absolute path",
+                    path.display()
+                )));
+            }
+            listeners.push(Listen::DockerSocket(path.clone()));
+        }
+        Ok(listeners)
     }
 
     /// The image store's root.
@@ -343,13 +416,6 @@ impl DaemonConfig {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, DaemonError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| DaemonError::io("reading config file", path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| DaemonError::Config(format!("config file {}: {e}", path.display())))
-}
-
 /// One parsed `-H` address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
@@ -357,6 +423,8 @@ pub enum Host {
     Unix(PathBuf),
     /// A TCP `ADDR:PORT` (a name, an IPv4 address or a bracketed IPv6 address).
     Tcp(String),
+    /// `fd://`: every socket systemd passed (`None`), or `fd://N`: that one.
+    Fd(Option<i32>),
 }
 
 /// A host with what the daemon needs to listen on it.
@@ -364,6 +432,10 @@ pub enum Host {
 pub enum Listen {
     Unix(PathBuf),
     Tcp(String, TcpSecurity),
+    /// Sockets passed by systemd's socket activation.
+    Fd(Option<i32>),
+    /// `--docker-socket`: a UNIX socket never taken over from a dockerd that answers on it.
+    DockerSocket(PathBuf),
 }
 
 /// Parses a host as dockerd does: `unix:///path` (empty path: the default socket), a bare
@@ -378,9 +450,16 @@ pub fn parse_host(host: &str, tls: bool) -> Result<Host, DaemonError> {
     match scheme {
         "unix" if rest.is_empty() => Ok(Host::Unix(PathBuf::from("/run/berth/berth.sock"))),
         "unix" => Ok(Host::Unix(PathBuf::from(rest))),
+        "fd" if rest.is_empty() => Ok(Host::Fd(None)),
+        "fd" => match rest.parse::<i32>() {
+            Ok(fd) if fd >= 3 => Ok(Host::Fd(Some(fd))),
+            _ => Err(DaemonError::Config(format!(
+                "host {host:?}: use fd:// for every socket systemd passes, or fd://N (N >= 3) for one"
+            ))),
+        },
         "tcp" => tcp_addr(host, rest, tls).map(Host::Tcp),
         _ => Err(DaemonError::Config(format!(
-            "host {host:?}: unsupported scheme {scheme:?}; use unix:///path or tcp://ADDR:PORT"
+            "host {host:?}: unsupported scheme {scheme:?}; use unix:///path, fd:// or tcp://ADDR:PORT"
         ))),
     }
 }
@@ -419,138 +498,4 @@ fn tcp_addr(host: &str, rest: &str, tls: bool) -> Result<String, DaemonError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(json: &str) -> FileConfig {
-        serde_json::from_str(json).unwrap_or_default()
-    }
-
-    fn merge(args: &DaemonArgs, f: FileConfig) -> Result<DaemonConfig, DaemonError> {
-        DaemonConfig::merge(args, f, PathBuf::from("/certs"))
-    }
-
-    #[test]
-    fn defaults_flags_and_file_merge() {
-        let c = DaemonConfig::merge(
-            &DaemonArgs::default(),
-            FileConfig::default(),
-            default_cert_dir(),
-        );
-        assert_eq!(c.ok(), Some(DaemonConfig::default()));
-        let args = DaemonArgs {
-            data_root: Some("/d".into()),
-            storage_driver: Some("vfs".into()),
-            ..Default::default()
-        };
-        let c = merge(&args, file(r#"{"exec-root":"/e","hosts":["unix:///e/s"]}"#));
-        let c = c.unwrap_or_default();
-        assert_eq!(c.data_root, PathBuf::from("/d"));
-        assert_eq!(c.exec_root, PathBuf::from("/e"));
-        assert_eq!(c.hosts, vec!["unix:///e/s".to_string()]);
-        assert_eq!(c.storage_driver, StorageDriver::Vfs);
-    }
-
-    #[test]
-    fn conflicts_and_bad_values_are_errors() {
-        let args = DaemonArgs {
-            data_root: Some("/d".into()),
-            ..Default::default()
-        };
-        let e = merge(&args, file(r#"{"data-root":"/x"}"#)).err();
-        assert!(e.is_some_and(|e| e.to_string().contains("data-root")));
-        assert!(serde_json::from_str::<FileConfig>(r#"{"data_root":"/x"}"#).is_err());
-        let args = DaemonArgs {
-            tls_verify: Some(true),
-            ..Default::default()
-        };
-        let e = merge(&args, file(r#"{"tlsverify":true}"#)).err();
-        assert!(e.is_some_and(|e| e.to_string().contains("tlsverify")));
-        assert!(StorageDriver::parse("zfs").is_err());
-    }
-
-    #[test]
-    fn plain_tcp_is_refused_without_the_explicit_opt_out() {
-        let tcp = |tls: Option<bool>, verify: Option<bool>| DaemonArgs {
-            hosts: vec!["tcp://0.0.0.0:2375".into()],
-            tls,
-            tls_verify: verify,
-            ..Default::default()
-        };
-        let e = merge(&tcp(None, None), FileConfig::default()).err();
-        assert!(e.is_some_and(|e| e.to_string().contains("--tls=false")));
-        for (tls, verify) in [(Some(false), None), (None, Some(false))] {
-            let c = merge(&tcp(tls, verify), FileConfig::default()).unwrap_or_default();
-            assert_eq!(
-                c.listeners().ok(),
-                Some(vec![Listen::Tcp("0.0.0.0:2375".into(), TcpSecurity::Plain)])
-            );
-        }
-        // The opt-out from daemon.json counts as well.
-        let c = merge(&tcp(None, None).clone(), file(r#"{"tls":false}"#));
-        assert!(c.is_ok());
-    }
-
-    #[test]
-    fn tls_flags_and_keys_pick_the_security() {
-        let args = DaemonArgs {
-            hosts: vec!["unix:///s".into(), "tcp://127.0.0.1".into()],
-            tls_verify: Some(true),
-            tls_cert: Some("/x/c.pem".into()),
-            ..Default::default()
-        };
-        let c = merge(&args, FileConfig::default()).unwrap_or_default();
-        let mutual = TcpSecurity::MutualTls {
-            ca: "/certs/ca.pem".into(),
-            cert: "/x/c.pem".into(),
-            key: "/certs/key.pem".into(),
-        };
-        assert_eq!(
-            c.listeners().ok(),
-            Some(vec![
-                Listen::Unix("/s".into()),
-                Listen::Tcp("127.0.0.1:2376".into(), mutual)
-            ])
-        );
-        let json = r#"{"hosts":["tcp://:2376"],"tls":true,"tlscert":"/c","tlskey":"/k"}"#;
-        let c = merge(&DaemonArgs::default(), file(json)).unwrap_or_default();
-        let server = TcpSecurity::ServerTls {
-            cert: "/c".into(),
-            key: "/k".into(),
-        };
-        assert_eq!(
-            c.listeners().ok(),
-            Some(vec![Listen::Tcp("127.0.0.1:2376".into(), server)])
-        );
-    }
-
-    #[test]
-    fn hosts_parse_as_dockerd_parses_them() {
-        let unix = |p: &str| Some(Host::Unix(PathBuf::from(p)));
-        let tcp = |a: &str| Some(Host::Tcp(a.to_string()));
-        assert_eq!(
-            parse_host("unix:///a/b.sock", false).ok(),
-            unix("/a/b.sock")
-        );
-        assert_eq!(parse_host("/a/b.sock", false).ok(), unix("/a/b.sock"));
-        assert_eq!(
-            parse_host("tcp://0.0.0.0:2375", false).ok(),
-            tcp("0.0.0.0:2375")
-        );
-        assert_eq!(parse_host("tcp://", true).ok(), tcp("127.0.0.1:2376"));
-        assert_eq!(parse_host("tcp://host", false).ok(), tcp("host:2375"));
-        assert_eq!(parse_host("10.0.0.1:99", true).ok(), tcp("10.0.0.1:99"));
-        assert_eq!(parse_host("tcp://[::1]:2376", true).ok(), tcp("[::1]:2376"));
-        assert_eq!(parse_host("tcp://[::1]", true).ok(), tcp("[::1]:2376"));
-        for bad in [
-            "fd://",
-            "tcp://h:port",
-            "tcp://::1:2",
-            "tcp://h:1/x",
-            "tcp://[::1",
-            "ssh://h",
-        ] {
-            assert!(parse_host(bad, true).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -11,8 +11,10 @@
 //! - [`system`]: host facts for `/version` and `/info`;
 //! - [`fault`]: crash points for fault-injection tests (`BERTH_CRASH_AT`, test builds only);
 //!   `check`: `berth daemon --check`, the stores' consistency check on a stopped daemon;
-//! - `listen`: the front doors — UNIX sockets (never reachable with the umask's mode) and TCP
-//!   with TLS (`--tlsverify` mutual TLS, `--tls`) or, asked for explicitly, plain TCP;
+//! - `listen`: the front doors — UNIX sockets (never reachable with the umask's mode), sockets
+//!   from systemd (`fd://`), Docker's socket (`--docker-socket`) and TCP with TLS (`--tlsverify`
+//!   mutual TLS, `--tls`) or, asked for explicitly, plain TCP; `sdnotify`: readiness for
+//!   systemd's `Type=notify`;
 //! - [`server`]: HTTP — routing, version negotiation, one module per API area, and the one
 //!   error-kind → status mapping (`server::error`).
 //!
@@ -45,6 +47,7 @@ mod filter;
 pub mod images;
 mod listen;
 pub mod networks;
+mod sdnotify;
 pub mod server;
 mod sqlite;
 pub mod system;
@@ -76,6 +79,8 @@ pub struct Engine {
     pub networks: NetworkService,
     pub events: Events,
     pub system: SystemService,
+    /// The settings `SIGHUP` reloads (labels, debug, registry mirrors, insecure registries).
+    pub settings: config::Live,
 }
 
 impl Engine {
@@ -118,7 +123,7 @@ impl Engine {
                 data_root: config.data_root.clone(),
                 exec_root: config.exec_root.clone(),
                 shim_exe,
-                networks: Some(networks.clone()),
+                networks: networks.clone(),
             },
             images.clone(),
             events.clone(),
@@ -133,6 +138,7 @@ impl Engine {
             networks,
             events,
             system,
+            settings: config::Live::new(config.reloadable.clone()),
         })
     }
 }
@@ -186,6 +192,7 @@ impl Daemon {
             exec_root: exec_root::ExecRoot::unmanaged(&config.exec_root),
         };
         let gid = listen::socket_group(config.group.as_deref())?;
+        let mut bound_all = Vec::new();
         for host in &config.listeners()? {
             let bound = match listen::bind(host, gid).await {
                 Ok(b) => b,
@@ -196,9 +203,13 @@ impl Daemon {
                     return Err(e);
                 }
             };
-            if let config::Listen::Unix(path) = host {
+            // Sockets from systemd stay: the socket unit owns them.
+            if let config::Listen::Unix(path) | config::Listen::DockerSocket(path) = host {
                 daemon.sockets.push(path.clone());
             }
+            bound_all.extend(bound);
+        }
+        for bound in bound_all {
             let state = server::AppState {
                 engine: engine.clone(),
                 shutdown: rx.clone(),
@@ -269,20 +280,75 @@ fn write_pid_file(path: &Path) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::io("writing pid file", path, e))
 }
 
-/// Runs the daemon until SIGTERM or SIGINT, then stops it gracefully.
-pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+/// Runs the daemon until SIGTERM or SIGINT, then stops it gracefully. `SIGHUP` reloads the
+/// configuration from `args` (and the daemon.json they name) as [`reload`] says; `log_filter`
+/// applies a new log filter. systemd hears `READY=1` once every listener is up.
+pub async fn run(
+    config: DaemonConfig,
+    args: &DaemonArgs,
+    log_filter: &(dyn Fn(&str) + Sync),
+) -> Result<(), DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| DaemonError::Internal(format!("installing the SIGTERM handler: {e}")))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| DaemonError::Internal(format!("installing the SIGINT handler: {e}")))?;
+    let handler = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .map_err(|e| DaemonError::Internal(format!("installing the {name} handler: {e}")))
+    };
+    let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
+    let mut hup = handler(SignalKind::hangup(), "SIGHUP")?;
+    let started = config.clone();
     let daemon = Daemon::start(config).await?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    sdnotify::ready("serving the API");
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => {
+                sdnotify::reloading();
+                reload(&daemon, &started, args, log_filter);
+                sdnotify::ready("serving the API");
+            }
+        }
     }
+    sdnotify::stopping();
     daemon.stop().await;
     Ok(())
+}
+
+/// `SIGHUP`: reads the flags and daemon.json again and publishes what dockerd reloads
+/// ([`config::Reloadable`]); any other changed key is named and waits for the next start. A
+/// configuration that fails to read or check changes nothing.
+fn reload(
+    daemon: &Daemon,
+    started: &DaemonConfig,
+    args: &DaemonArgs,
+    log_filter: &(dyn Fn(&str) + Sync),
+) {
+    let new = match DaemonConfig::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: configuration not reloaded; fix the file and send SIGHUP again");
+            return;
+        }
+    };
+    let later = config::reload::restart_only_changes(started, &new);
+    if !later.is_empty() {
+        tracing::warn!(
+            keys = %later.join(", "),
+            "SIGHUP: these settings are not reloaded; they take effect at the next start"
+        );
+    }
+    let r = &new.reloadable;
+    log_filter(&r.log_filter(&started.log_level));
+    let changed = daemon.engine.settings.set(r.clone());
+    tracing::info!(
+        changed,
+        debug = r.debug,
+        labels = ?r.labels,
+        registry_mirrors = ?r.registry_mirrors,
+        insecure_registries = ?r.insecure_registries,
+        "reloaded configuration"
+    );
 }
 
 /// `berth daemon`: merges flags and config file, sets up logging, runs until a signal. Returns
@@ -295,12 +361,21 @@ pub fn main(args: DaemonArgs) -> i32 {
             return 1;
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter_of = |f: &str| {
+        tracing_subscriber::EnvFilter::try_new(f)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter_of(&config.reloadable.log_filter(&config.log_level)))
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    let _ = builder.try_init();
+    let log_filter = move |f: &str| {
+        if let Err(e) = handle.reload(filter_of(f)) {
+            tracing::warn!(error = %e, "changing the log filter");
+        }
+    };
     if args.check {
         return check::main(&config);
     }
@@ -318,7 +393,7 @@ pub fn main(args: DaemonArgs) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, &args, &log_filter)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("berth daemon: {e}");
@@ -327,12 +402,71 @@ pub fn main(args: DaemonArgs) -> i32 {
     }
 }
 
-/// The shim to exec when the config names none: the small `berth-shim` binary installed beside the
-/// daemon's executable (a shim's resident memory is a per-container cost), else the daemon's own
-/// multi-call binary, which serves `berth shim` too.
+/// The shim to exec when the config names none: the small `berth-shim` binary beside the
+/// daemon's executable or on the `PATH` (a shim's resident memory is a per-container cost), else
+/// the daemon's own multi-call binary, which serves `berth shim` too.
 fn default_shim_exe() -> Result<PathBuf, DaemonError> {
     let exe = std::env::current_exe()
         .map_err(|e| DaemonError::io("finding the daemon's executable", "/proc/self/exe", e))?;
-    let small = exe.with_file_name("berth-shim");
-    Ok(if small.is_file() { small } else { exe })
+    Ok(companion_exe("berth-shim").unwrap_or(exe))
+}
+
+/// A companion executable of the daemon (`berth-shim`, `berth-init`): the file `name` beside the
+/// daemon's own executable, else the first executable `name` on the `PATH`.
+pub(crate) fn companion_exe(name: &str) -> Option<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(name))
+        .filter(|p| p.is_file());
+    beside.or_else(|| on_path(name, std::env::var_os("PATH").as_deref()))
+}
+
+/// The first executable regular file `name` in the directories of `path` (absolute ones only:
+/// a relative `PATH` entry would depend on the daemon's working directory).
+fn on_path(name: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path?)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod companion_tests {
+    use super::on_path;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn path_lookup_takes_the_first_executable_file() {
+        let Ok(dir) = tempfile::tempdir() else {
+            return;
+        };
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            assert!(std::fs::create_dir(d).is_ok());
+        }
+        // Not executable in a, executable in b; a directory of the name is skipped too.
+        assert!(std::fs::write(a.join("berth-init"), "x").is_ok());
+        assert!(std::fs::create_dir(a.join("berth-shim")).is_ok());
+        assert!(std::fs::write(b.join("berth-init"), "x").is_ok());
+        assert!(std::fs::write(b.join("berth-shim"), "x").is_ok());
+        for f in ["berth-init", "berth-shim"] {
+            let perm = std::fs::Permissions::from_mode(0o755);
+            assert!(std::fs::set_permissions(b.join(f), perm).is_ok());
+        }
+        let path = std::env::join_paths(["relative", &*a.to_string_lossy(), &*b.to_string_lossy()]);
+        let path = path.ok();
+        assert_eq!(
+            on_path("berth-init", path.as_deref()),
+            Some(b.join("berth-init"))
+        );
+        assert_eq!(
+            on_path("berth-shim", path.as_deref()),
+            Some(b.join("berth-shim"))
+        );
+        assert_eq!(on_path("nothing", path.as_deref()), None);
+        assert_eq!(on_path("berth-init", None), None);
+    }
 }

@@ -11,11 +11,17 @@
 //!   one task per connection under a deadline and a cap, so a slow client holds up no other.
 //! - Plain TCP only when the configuration asks for it explicitly (`--tls=false`); the daemon then
 //!   warns at start, as it does for TLS without client verification.
+//! - `fd://` ([`systemd_listeners`]): the listening UNIX sockets systemd passes by socket
+//!   activation (`LISTEN_PID` is this process, `LISTEN_FDS` of them from fd 3), each checked to
+//!   be a listening stream socket, made close-on-exec (no shim inherits it) and taken once.
+//! - `--docker-socket` ([`refuse_live_docker`]): a UNIX socket like the others, bound only when no
+//!   daemon answers `GET /_ping` on the path already, so a running dockerd is never displaced.
 //!
 //! The same [`crate::server::app`] serves every kind; [`serve`] runs it until the shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,11 +71,19 @@ fn addr_text(addr: std::io::Result<SocketAddr>, scheme: &str) -> String {
     }
 }
 
-/// Binds one configured host. The TLS files are read here, so a missing or bad certificate
-/// stops the daemon at start with the file's name.
-pub async fn bind(listen: &Listen, gid: Option<nix::unistd::Gid>) -> Result<Bound, DaemonError> {
+/// Binds one configured host (`fd://` may give several listeners). The TLS files are read
+/// here, so a missing or bad certificate stops the daemon at start with the file's name.
+pub async fn bind(
+    listen: &Listen,
+    gid: Option<nix::unistd::Gid>,
+) -> Result<Vec<Bound>, DaemonError> {
     match listen {
-        Listen::Unix(path) => Ok(Bound::Unix(bind_unix(path, gid)?, path.clone())),
+        Listen::Unix(path) => Ok(vec![Bound::Unix(bind_unix(path, gid)?, path.clone())]),
+        Listen::DockerSocket(path) => {
+            refuse_live_docker(path).await?;
+            Ok(vec![Bound::Unix(bind_unix(path, gid)?, path.clone())])
+        }
+        Listen::Fd(which) => systemd_listeners(*which),
         Listen::Tcp(addr, security) => {
             let tls = match security {
                 TcpSecurity::Plain => None,
@@ -81,10 +95,10 @@ pub async fn bind(listen: &Listen, gid: Option<nix::unistd::Gid>) -> Result<Boun
                 ))
             })?;
             warn_insecure(addr, security);
-            Ok(match tls {
+            Ok(vec![match tls {
                 None => Bound::Tcp(tcp),
                 Some(config) => Bound::Tls(TlsListener::start(tcp, config)?),
-            })
+            }])
         }
     }
 }
@@ -268,6 +282,133 @@ pub async fn serve(
     }
 }
 
+/// How long a daemon already on the docker socket has to answer `GET /_ping`.
+const PING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Refuses the docker socket at `path` when a daemon answers `GET /_ping` on it: a running
+/// dockerd keeps its socket. A stale socket (nothing accepts) is left to [`bind_unix`], which
+/// replaces it; a live socket that does not answer HTTP is refused there.
+pub async fn refuse_live_docker(path: &Path) -> Result<(), DaemonError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::UnixStream::connect(path).await else {
+        return Ok(());
+    };
+    let ping = async {
+        stream
+            .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        let n = stream.read(&mut head).await?;
+        Ok::<bool, std::io::Error>(head[..n].starts_with(b"HTTP/1."))
+    };
+    match tokio::time::timeout(PING_DEADLINE, ping).await {
+        Ok(Ok(true)) => Err(DaemonError::Unavailable(format!(
+            "a Docker daemon answers on {}: Berth does not take its socket over; stop dockerd \
+             (systemctl stop docker.socket docker.service) or leave out --docker-socket",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The listening sockets systemd passed: every one (`which` is `None`, `fd://`) or fd `which`.
+pub fn systemd_listeners(which: Option<RawFd>) -> Result<Vec<Bound>, DaemonError> {
+    let var = |k: &str| std::env::var(k).ok();
+    let fds = passed_fds(
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDS").as_deref(),
+        std::process::id(),
+    )?;
+    let chosen: Vec<RawFd> = match which {
+        None => fds.collect(),
+        Some(fd) if fds.contains(&fd) => vec![fd],
+        Some(fd) => {
+            return Err(DaemonError::Config(format!(
+            "host fd://{fd}: systemd passed no socket as fd {fd} (LISTEN_FDS names fds {}..{}); \
+                 use fd:// or one of those",
+            fds.start,
+            fds.end - 1
+        )))
+        }
+    };
+    chosen.into_iter().map(adopt_listener).collect()
+}
+
+/// The fds of socket activation from `LISTEN_PID` and `LISTEN_FDS` as systemd sets them (fds
+/// 3..3+N, for process `pid` only).
+fn passed_fds(
+    listen_pid: Option<&str>,
+    listen_fds: Option<&str>,
+    pid: u32,
+) -> Result<std::ops::Range<RawFd>, DaemonError> {
+    let none = || {
+        DaemonError::Config(
+            "host fd://: no sockets were passed (LISTEN_PID and LISTEN_FDS are not set for this \
+             process); start the daemon from its systemd socket unit, or use -H unix:///path"
+                .to_string(),
+        )
+    };
+    let ours = listen_pid.and_then(|p| p.trim().parse::<u32>().ok()) == Some(pid);
+    let n = listen_fds.and_then(|n| n.trim().parse::<RawFd>().ok());
+    match n {
+        Some(n) if ours && n > 0 => Ok(3..3 + n),
+        _ => Err(none()),
+    }
+}
+
+/// fds already turned into listeners (each is taken once; a second `fd://` is an error).
+static ADOPTED: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// Takes fd `fd` as a UNIX listener, after checking it is one.
+fn adopt_listener(fd: RawFd) -> Result<Bound, DaemonError> {
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, SockType, UnixAddr};
+    let bad = |why: String| DaemonError::Config(format!("socket fd {fd} from systemd: {why}"));
+    // SAFETY: the fd is only borrowed for the checks; ownership is taken below once they pass.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    match getsockopt(&borrowed, sockopt::SockType) {
+        Ok(SockType::Stream) => {}
+        Ok(other) => return Err(bad(format!("a {other:?} socket; give a stream socket"))),
+        Err(e) => return Err(bad(format!("not a socket ({e})"))),
+    }
+    if !getsockopt(&borrowed, sockopt::AcceptConn).unwrap_or(false) {
+        return Err(bad(
+            "not listening; use ListenStream= in the socket unit".into()
+        ));
+    }
+    let addr: UnixAddr = getsockname(fd).map_err(|_| {
+        bad(
+            "not a UNIX socket; Berth takes UNIX sockets from systemd (use -H tcp:// for TCP)"
+                .into(),
+        )
+    })?;
+    let path = addr
+        .path()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(format!("fd://{fd}")));
+    {
+        let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
+        if adopted.contains(&fd) {
+            return Err(bad("already in use by another fd:// host".into()));
+        }
+        adopted.push(fd);
+    }
+    nix::fcntl::fcntl(
+        borrowed,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| bad(format!("setting close-on-exec: {e}")))?;
+    // SAFETY: fd is an open listening stream socket passed to this process by systemd, and the
+    // ADOPTED list makes sure only this one listener ever owns it.
+    let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| bad(format!("setting non-blocking mode: {e}")))?;
+    let raw = std_listener.as_raw_fd();
+    let listener = UnixListener::from_std(std_listener)
+        .map_err(|e| bad(format!("registering fd {raw} with the runtime: {e}")))?;
+    Ok(Bound::Unix(listener, path))
+}
+
 /// The gid of the socket group (`None`: keep root's).
 pub fn socket_group(group: Option<&str>) -> Result<Option<nix::unistd::Gid>, DaemonError> {
     let Some(name) = group.filter(|g| !g.is_empty()) else {
@@ -390,6 +531,78 @@ mod tests {
         assert!(bind_unix(&path, None).is_err());
         drop(bound);
         assert!(bind_unix(&path, None).is_ok());
+    }
+
+    #[test]
+    fn socket_activation_env_is_read_as_systemd_sets_it() {
+        assert_eq!(passed_fds(Some("42"), Some("2"), 42).ok(), Some(3..5));
+        assert!(passed_fds(Some("41"), Some("2"), 42).is_err());
+        assert!(passed_fds(None, Some("1"), 42).is_err());
+        assert!(passed_fds(Some("42"), Some("0"), 42).is_err());
+        assert!(passed_fds(Some("42"), None, 42).is_err());
+    }
+
+    #[test]
+    fn a_passed_fd_is_checked_before_it_is_taken() {
+        let Ok(dir) = tempfile::tempdir() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let _guard = rt.enter();
+        // A listening UNIX socket is taken, with its path.
+        let path = dir.path().join("act.sock");
+        let Ok(l) = std::os::unix::net::UnixListener::bind(&path) else {
+            return;
+        };
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(l);
+        let bound = adopt_listener(fd);
+        assert!(matches!(&bound, Ok(Bound::Unix(_, p)) if *p == path));
+        assert!(adopt_listener(fd).is_err(), "an fd is taken once");
+        // A datagram socket is refused.
+        let Ok(d) = std::os::unix::net::UnixDatagram::unbound() else {
+            return;
+        };
+        let e = adopt_listener(d.as_raw_fd()).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("stream socket")));
+    }
+
+    #[test]
+    fn a_docker_daemon_that_answers_keeps_its_socket() {
+        let Ok(dir) = tempfile::tempdir() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let path = dir.path().join("docker.sock");
+        rt.block_on(async {
+            // Nothing there, or a stale socket: fine.
+            assert!(refuse_live_docker(&path).await.is_ok());
+            let Ok(fake) = UnixListener::bind(&path) else {
+                return;
+            };
+            let answer = tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                if let Ok((mut s, _)) = fake.accept().await {
+                    let mut buf = [0u8; 256];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                        .await;
+                }
+            });
+            let e = refuse_live_docker(&path).await.err().map(|e| e.to_string());
+            assert!(e.is_some_and(|e| e.contains("Docker daemon answers")));
+            let _ = answer.await;
+        });
     }
 
     #[test]

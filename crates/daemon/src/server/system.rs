@@ -176,6 +176,8 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
         .collect(),
         default_runtime: "berth".to_string(),
         swarm: SwarmInfo::default(),
+        labels: engine.settings.get().labels.clone(),
+        debug: engine.settings.get().debug,
         live_restore_enabled: true,
         isolation: String::new(),
         init_binary: crate::containers::spec::init::BINARY_NAME.to_string(),

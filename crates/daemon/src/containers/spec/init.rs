@@ -1,8 +1,8 @@
 //! `HostConfig.Init` (`--init`): like Docker, the container runs a tiny reaping init as PID 1,
 //! bind-mounted read-only at `/sbin/docker-init`, and the process becomes
 //! `/sbin/docker-init -- <command>`. The init is `berth-init` (crates/init), a static executable
-//! installed beside the daemon's own; when it is missing the container runs without one and
-//! create warns.
+//! installed beside the daemon's own or found on the `PATH`; when it is missing the container
+//! runs without one and create warns.
 
 use std::path::{Path, PathBuf};
 
@@ -14,11 +14,10 @@ pub const CONTAINER_PATH: &str = "/sbin/docker-init";
 /// The file name of the init installed beside the daemon's executable.
 pub const BINARY_NAME: &str = "berth-init";
 
-/// The init executable on the host: `berth-init` beside the daemon's executable, if it is there.
+/// The init executable on the host: `berth-init` beside the daemon's executable, else the first
+/// on the `PATH`.
 pub fn binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let init = exe.with_file_name(BINARY_NAME);
-    init.is_file().then_some(init)
+    crate::companion_exe(BINARY_NAME)
 }
 
 /// Makes `spec` run its process under the init at `host_path`: a read-only bind mount at
