@@ -5,8 +5,10 @@
 //! - [`parser`]: directives, continuations, heredocs, typed instructions, variable expansion;
 //! - [`dockerignore`]: `.dockerignore` patterns (Go's `filepath.Match` with `**`, `!` exceptions);
 //! - [`context`]: the build context on disk — sources resolved inside it, content hashes;
-//! - [`exec`]: stages, steps, the layer cache and the host trait.
+//! - [`exec`]: stages, steps, the layer cache and the host trait;
+//! - [`archive`]: small tar helpers for hosts.
 
+pub mod archive;
 pub mod context;
 pub mod dockerignore;
 pub mod exec;

@@ -1,6 +1,7 @@
 //! Command dispatch: global flags, docker's command aliases (`image ls`, `container rm`...), and
 //! the shared context and helpers (filters, prompts, printing) every command family uses.
 
+pub mod build;
 pub mod compose;
 pub mod container;
 pub mod cp;
@@ -192,6 +193,7 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "image inspect" => inspect::IMAGE_INSPECT, inspect::image_inspect;
         "container inspect" => inspect::CONTAINER_INSPECT, inspect::container_inspect;
         "inspect" => inspect::INSPECT, inspect::inspect;
+        "build" => build::BUILD, build::build;
         "load" => image_io::LOAD, image_io::load;
         "pull" => pull::PULL, pull::pull;
         "push" => pull::PUSH, pull::push;

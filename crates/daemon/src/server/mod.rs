@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod containers;
 pub mod containers_extra;
 pub mod distribution;
@@ -103,6 +104,7 @@ pub fn app(state: AppState) -> Router {
             get(archive::get).head(archive::head).put(archive::put),
         )
         .route("/commit", post(containers_extra::commit))
+        .route("/build", post(build::build))
         .route("/volumes", get(system::volumes_list))
         .route("/volumes/{name}", get(system::volume_inspect))
         .route("/plugins", get(system::plugins_list))

@@ -1,0 +1,367 @@
+//! `docker build` (the legacy builder, as the docker CLI without buildx speaks it) against Berth:
+//! a multi-stage build runs, a rebuild answers every step from the cache, a changed file
+//! invalidates from its COPY on, a bad line or a failing RUN fails the build naming it; and the
+//! security catalog's builder cases BLD-01, BLD-02, BLD-07 and BLD-08.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::harness::{code, opted_in, stderr, stdout, Daemon};
+
+/// A context directory with `files`, removed on drop.
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("context dir");
+    for (name, body) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, body).expect("write");
+    }
+    dir
+}
+
+fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    all.push(".");
+    d.docker_cmd(&all)
+        .current_dir(dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running docker build")
+}
+
+fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
+    let out = build(d, dir, args);
+    assert!(
+        out.status.success(),
+        "docker build failed ({:?}): {}\n{}\n--- daemon log ---\n{}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out),
+        d.log()
+    );
+    stdout(&out)
+}
+
+const MULTI: &str = "FROM busybox AS builder
+WORKDIR /src
+COPY hello.txt .
+RUN cat hello.txt > out.txt && echo built >> out.txt
+FROM busybox
+ENV GREETING=hi
+WORKDIR /app
+COPY --from=builder /src/out.txt ./out.txt
+COPY data.txt /app/data.txt
+RUN echo \"$GREETING from $(pwd)\" > /app/greeting && chown -R 1234 /app
+USER 1234
+CMD [\"cat\", \"/app/out.txt\", \"/app/greeting\"]
+";
+
+#[test]
+fn multi_stage_build_cache_and_invalidation() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[
+        ("Dockerfile", MULTI),
+        ("hello.txt", "hello\n"),
+        ("data.txt", "one\n"),
+    ]);
+    let first = build_ok(&d, ctx.path(), &["-t", "multi"]);
+    assert!(
+        first.contains("Step 1/12 : FROM busybox AS builder"),
+        "{first}"
+    );
+    assert!(first.contains("Successfully built "), "{first}");
+    assert!(
+        first.contains("Successfully tagged multi:latest"),
+        "{first}"
+    );
+    assert!(!first.contains("Using cache"), "{first}");
+    assert_eq!(
+        d.ok(&["run", "--rm", "multi"]),
+        "hello\nbuilt\nhi from /app"
+    );
+    assert_eq!(
+        d.inspect(
+            "multi",
+            "{{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Cmd}}"
+        ),
+        r#"1234 /app ["cat","/app/out.txt","/app/greeting"]"#
+    );
+    assert!(d
+        .inspect("multi", "{{json .Config.Env}}")
+        .contains("GREETING=hi"));
+    assert_eq!(
+        d.ok(&["run", "--rm", "multi", "stat", "-c", "%u", "/app/greeting"]),
+        "1234"
+    );
+    let id = d.inspect("multi", "{{.Id}}");
+
+    // Every step but the two FROMs from the cache, the same image.
+    let second = build_ok(&d, ctx.path(), &["-t", "multi"]);
+    assert_eq!(second.matches("Using cache").count(), 10, "{second}");
+    assert_eq!(d.inspect("multi", "{{.Id}}"), id);
+
+    // A changed data.txt: its COPY (step 9) and what follows run again.
+    std::fs::write(ctx.path().join("data.txt"), "two\n").expect("write");
+    let third = build_ok(&d, ctx.path(), &["-t", "multi"]);
+    assert_eq!(third.matches("Using cache").count(), 6, "{third}");
+    let (_, after) = third.split_once("Step 9/12").expect("step 9");
+    assert!(!after.contains("Using cache"), "{third}");
+    assert_ne!(d.inspect("multi", "{{.Id}}"), id);
+    assert_eq!(
+        d.ok(&["run", "--rm", "multi", "cat", "/app/data.txt"]),
+        "two"
+    );
+    // No build container is left behind.
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn a_bad_line_fails_the_build_and_names_it() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN true\n\nRNU false\n")]);
+    let out = build(&d, ctx.path(), &["-t", "bad"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("dockerfile parse error on line 4: unknown instruction: RNU"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(code(&d.docker(&["image", "inspect", "bad"])), 0);
+}
+
+#[test]
+fn a_failing_run_fails_the_build_with_its_code() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo about to fail; exit 3\nRUN true\n",
+    )]);
+    let out = build(&d, ctx.path(), &["-t", "failing", "--force-rm"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stdout(&out).contains("about to fail"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(
+            "The command '/bin/sh -c echo about to fail; exit 3' returned a non-zero code: 3"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(code(&d.docker(&["image", "inspect", "failing"])), 0);
+    assert_eq!(
+        d.ok(&["ps", "-aq"]),
+        "",
+        "--force-rm removes the failed step's container"
+    );
+}
+
+#[test]
+fn bld01_sources_outside_the_context_are_refused() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY ../secret /\n")]);
+    let out = build(&d, ctx.path(), &[]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("forbidden path outside the build context: ../secret"),
+        "{}",
+        stderr(&out)
+    );
+    // An absolute source is taken inside the context: this one is not there.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY /etc/passwd /x\n",
+    )
+    .expect("write");
+    let out = build(&d, ctx.path(), &[]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("/etc/passwd: not found in the build context"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bld02_links_in_the_context_stay_inside_it() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY link/passwd /x\n")]);
+    std::os::unix::fs::symlink("/etc", ctx.path().join("link")).expect("symlink");
+    std::os::unix::fs::symlink("../../", ctx.path().join("link2")).expect("symlink");
+    let out = build(&d, ctx.path(), &[]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("link/passwd: not found in the build context"),
+        "{}",
+        stderr(&out)
+    );
+    // The link itself is copied as a link.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY link /l\nCOPY link2 /x\n",
+    )
+    .expect("write");
+    build_ok(&d, ctx.path(), &["-t", "links"]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "links",
+            "sh",
+            "-c",
+            "readlink /l; readlink /x"
+        ]),
+        "/etc\n../../"
+    );
+}
+
+#[test]
+fn bld07_the_cache_never_crosses_base_images() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    d.ok(&["run", "--name", "bld07base", "busybox", "true"]);
+    d.ok(&["commit", "-c", "LABEL other=yes", "bld07base", "otherbase"]);
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo hi > /x\n")]);
+    build_ok(&d, ctx.path(), &[]);
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM otherbase\nRUN echo hi > /x\n",
+    )
+    .expect("write");
+    let out = build_ok(&d, ctx.path(), &[]);
+    assert!(!out.contains("Using cache"), "{out}");
+}
+
+#[test]
+fn bld08_dockerignored_files_are_not_in_the_image() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"),
+        (".dockerignore", "secret.txt\n"),
+        ("secret.txt", "s3cr3t"),
+        ("app.txt", "app"),
+    ]);
+    build_ok(&d, ctx.path(), &["-t", "ignored"]);
+    let ls = d.ok(&["run", "--rm", "ignored", "ls", "-a", "/ctx"]);
+    assert!(ls.contains("app.txt"), "{ls}");
+    assert!(!ls.contains("secret.txt"), "{ls}");
+}
+
+#[test]
+fn build_args_target_labels_and_quiet() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "ARG BASE=busybox\nFROM $BASE AS one\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /who\nFROM one AS two\nRUN exit 9\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    let iid = ctx.path().join("iid");
+    let out = build(
+        &d,
+        ctx.path(),
+        &[
+            "-q",
+            "--target",
+            "one",
+            "--build-arg",
+            "WHO=berth",
+            "--label",
+            "l=v",
+            "-t",
+            "args",
+            "--iidfile",
+            iid.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(std::fs::read_to_string(&iid).expect("iidfile").trim(), id);
+    assert_eq!(d.ok(&["run", "--rm", "args", "cat", "/who"]), "hello berth");
+    assert_eq!(d.inspect("args", "{{index .Config.Labels \"l\"}}"), "v");
+}
+
+#[test]
+fn berth_cli_build() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nARG V\nCOPY . /ctx/\nRUN echo \"v=$V\" > /v\n",
+        ),
+        (".dockerignore", "secret.txt\n"),
+        ("secret.txt", "s3cr3t"),
+        ("app.txt", "app"),
+    ]);
+    // The ID file outside the context (a file in it would change what COPY . copies).
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let iid = out_dir.path().join("iid");
+    let berth = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.sock.display()))
+            .args(args)
+            .current_dir(ctx.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running berth")
+    };
+    let dir = ctx.path().to_str().expect("utf-8 path");
+    let iid_s = iid.to_str().expect("utf-8 path");
+    let out = berth(&[
+        "build",
+        "-t",
+        "bb",
+        "--build-arg",
+        "V=1",
+        "--iidfile",
+        iid_s,
+        dir,
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Successfully tagged bb:latest"),
+        "{}",
+        stdout(&out)
+    );
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert_eq!(d.inspect("bb", "{{.Id}}"), id);
+    assert_eq!(d.ok(&["run", "--rm", "bb", "cat", "/v"]), "v=1");
+    let ls = d.ok(&["run", "--rm", "bb", "ls", "/ctx"]);
+    assert!(ls.contains("app.txt") && !ls.contains("secret.txt"), "{ls}");
+    // Quiet and cached: only the ID, the same one.
+    let out = berth(&["build", "-q", "-t", "bb", "--build-arg", "V=1", dir]);
+    assert_eq!(stdout(&out).trim(), id);
+    // A failing RUN: its exit code, its message.
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN exit 6\n").expect("write");
+    let out = berth(&["build", dir]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("returned a non-zero code: 6"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,265 @@
+//! `berth build`: the context directory (or a tar, or a lone Dockerfile, on stdin with `-`) sent
+//! as a tar to `POST /build` with Docker's query options; the JSON stream printed as it comes
+//! (`-q` prints only the image ID); `--iidfile` gets the ID from the stream's `aux`. An in-band
+//! error ends the command with its code (a failing `RUN`'s own exit code), 1 otherwise.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use hyper::Method;
+use serde_json::Value;
+
+use super::{out, Ctx};
+use crate::client::body::{self, JsonLines};
+use crate::client::query;
+use crate::error::{CliError, Result};
+use crate::flags::{list, switch, value, Args, Parsed, Spec};
+
+pub const BUILD: Spec = Spec {
+    name: "build",
+    usage: "[OPTIONS] PATH | -",
+    about: "Build an image from a Dockerfile",
+    flags: &[
+        list("build-arg", None, "Set build-time variables"),
+        value(
+            "file",
+            Some('f'),
+            "string",
+            "Name of the Dockerfile (default: \"PATH/Dockerfile\")",
+        ),
+        switch("force-rm", None, "Always remove intermediate containers"),
+        value("iidfile", None, "string", "Write the image ID to the file"),
+        list("label", None, "Set metadata for an image"),
+        switch("no-cache", None, "Do not use cache when building the image"),
+        switch(
+            "pull",
+            None,
+            "Always attempt to pull a newer version of the image",
+        ),
+        switch(
+            "quiet",
+            Some('q'),
+            "Suppress the build output and print image ID on success",
+        ),
+        switch(
+            "rm",
+            None,
+            "Remove intermediate containers after a successful build (default true)",
+        ),
+        list(
+            "tag",
+            Some('t'),
+            "Name and optionally a tag in the \"name:tag\" format",
+        ),
+        value(
+            "target",
+            None,
+            "string",
+            "Set the target build stage to build.",
+        ),
+    ],
+    args: Args::Exact(1),
+    stop_at_positional: false,
+};
+
+fn msg(e: impl std::fmt::Display) -> CliError {
+    CliError::Message(e.to_string())
+}
+
+/// Adds `dir` to the tar under `prefix`, in name order (links as links).
+fn add_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &str) -> Result<()> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| msg(format!("reading the build context {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let path = e.path();
+        let ft = e.file_type().map_err(msg)?;
+        if ft.is_dir() {
+            b.append_dir(&rel, &path).map_err(msg)?;
+            add_dir(b, &path, &rel)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            b.append_path_with_name(&path, &rel).map_err(|err| {
+                msg(format!(
+                    "adding {} to the build context: {err}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The context tar and the Dockerfile's name inside it.
+fn context_tar(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String)> {
+    if path == "-" {
+        let mut input = Vec::new();
+        std::io::stdin().read_to_end(&mut input).map_err(msg)?;
+        let is_tar = input.len() >= 262 && &input[257..262] == b"ustar";
+        let gz = input.starts_with(&[0x1f, 0x8b]);
+        if is_tar || gz {
+            return Ok((input, file.unwrap_or("Dockerfile").to_string()));
+        }
+        // A Dockerfile alone: the context is just that file.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(input.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "Dockerfile", input.as_slice())
+            .map_err(msg)?;
+        return Ok((b.into_inner().map_err(msg)?, "Dockerfile".into()));
+    }
+    let root = PathBuf::from(path);
+    if !root.is_dir() {
+        return Err(msg(format!(
+            "unable to prepare context: path {path:?} not found"
+        )));
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    add_dir(&mut b, &root, "")?;
+    let name = match file {
+        None => "Dockerfile".to_string(),
+        Some(f) => {
+            let fp = Path::new(f);
+            let abs = if fp.is_absolute() {
+                fp.to_path_buf()
+            } else {
+                std::env::current_dir().map_err(msg)?.join(fp)
+            };
+            let (root_c, abs_c) = (
+                root.canonicalize().map_err(msg)?,
+                abs.canonicalize()
+                    .map_err(|e| msg(format!("unable to prepare context: {f}: {e}")))?,
+            );
+            match abs_c.strip_prefix(&root_c) {
+                Ok(rel) => rel.to_string_lossy().into_owned(),
+                Err(_) => {
+                    // Outside the context: sent along under a name of its own, as docker does.
+                    let text = std::fs::read(&abs_c).map_err(msg)?;
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(text.len() as u64);
+                    h.set_mode(0o644);
+                    b.append_data(&mut h, ".dockerfile.berth", text.as_slice())
+                        .map_err(msg)?;
+                    ".dockerfile.berth".to_string()
+                }
+            }
+        }
+    };
+    Ok((b.into_inner().map_err(msg)?, name))
+}
+
+/// `KEY=VALUE` flags as a JSON object; a bare `KEY` takes the value of the environment's KEY.
+fn json_pairs(items: &[String], from_env: bool) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    let mut m = serde_json::Map::new();
+    for i in items {
+        match i.split_once('=') {
+            Some((k, v)) => m.insert(k.to_string(), Value::String(v.to_string())),
+            None if from_env => match std::env::var(i) {
+                Ok(v) => m.insert(i.clone(), Value::String(v)),
+                Err(_) => continue,
+            },
+            None => m.insert(i.clone(), Value::String(String::new())),
+        };
+    }
+    Some(Value::Object(m).to_string())
+}
+
+/// `berth build`.
+pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let path = p.args[0].clone();
+    if path == "-" && std::io::stdin().is_terminal() {
+        return Err(msg("unable to prepare context: stdin is a terminal"));
+    }
+    let file = p.string("file").map(str::to_string);
+    let (tar, dockerfile) =
+        tokio::task::spawn_blocking(move || context_tar(&path, file.as_deref()))
+            .await
+            .map_err(msg)??;
+    let quiet = p.bool("quiet");
+    let mut q: Vec<(&str, String)> = vec![("dockerfile", dockerfile), ("version", "1".into())];
+    for t in p.list("tag") {
+        q.push(("t", t));
+    }
+    if let Some(a) = json_pairs(&p.list("build-arg"), true) {
+        q.push(("buildargs", a));
+    }
+    if let Some(l) = json_pairs(&p.list("label"), false) {
+        q.push(("labels", l));
+    }
+    for (flag, key) in [
+        ("no-cache", "nocache"),
+        ("pull", "pull"),
+        ("force-rm", "forcerm"),
+    ] {
+        if p.bool(flag) {
+            q.push((key, "1".into()));
+        }
+    }
+    if quiet {
+        q.push(("q", "1".into()));
+    }
+    q.push((
+        "rm",
+        if p.bool_default_true("rm") { "1" } else { "0" }.into(),
+    ));
+    if let Some(t) = p.string("target") {
+        q.push(("target", t.to_string()));
+    }
+    let resp = ctx
+        .client
+        .request(
+            Method::POST,
+            &format!("/build{}", query(&q)),
+            body::full(tar),
+            &[("content-type", "application/x-tar")],
+        )
+        .await?;
+    let mut lines = JsonLines::new(resp.into_body());
+    let mut image = None;
+    while let Some(m) = lines.next().await? {
+        if let Some(e) = m.get("errorDetail").or_else(|| m.get("error")) {
+            let text = e
+                .get("message")
+                .and_then(Value::as_str)
+                .or_else(|| e.as_str())
+                .unwrap_or("the build failed");
+            let code = e.get("code").and_then(Value::as_i64).unwrap_or(1);
+            eprintln!("{text}");
+            return Err(CliError::Exit(i32::try_from(code).unwrap_or(1).max(1)));
+        }
+        if let Some(id) = m
+            .get("aux")
+            .and_then(|a| a.get("ID"))
+            .and_then(Value::as_str)
+        {
+            image = Some(id.to_string());
+        }
+        if let Some(s) = m.get("stream").and_then(Value::as_str) {
+            if !quiet {
+                out(s);
+            }
+        }
+    }
+    let Some(id) = image else {
+        return Err(msg("the daemon answered without an image ID"));
+    };
+    if quiet {
+        out(&format!("{id}\n"));
+    }
+    if let Some(f) = p.string("iidfile") {
+        std::fs::write(f, &id).map_err(|e| msg(format!("writing the image ID to {f}: {e}")))?;
+    }
+    Ok(())
+}

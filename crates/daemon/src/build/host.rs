@@ -1,0 +1,421 @@
+//! The daemon's [`BuildHost`]: build containers are ordinary containers made, started, waited for,
+//! copied into and removed through [`ContainerService`]; commits and tags go through
+//! [`ImageService`]. Runs on the blocking pool and drives the async services with the runtime's
+//! handle. Output goes to the request's JSON stream as `stream` lines (none in quiet mode but the
+//! image ID), the image ID as `aux`.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use berth_api::container::{ContainerConfig, HostConfig};
+use berth_api::progress::JsonMessage;
+use berth_build::exec::{BuildHost, HostError, Image, ImageConfig, NetworkMode, RunSpec};
+use berth_image::formats::import::ImportOptions;
+use berth_image::store::CommitOptions;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use super::cache::CacheIndex;
+use crate::containers::archive::ExtractOptions;
+use crate::containers::create::CreateRequest;
+use crate::containers::logs::LogOptions;
+use crate::containers::remove::RemoveOptions;
+use crate::containers::wait::WaitCondition;
+use crate::error::DaemonError;
+use crate::server::stream::{json_line, BodyWriter};
+use crate::Engine;
+
+/// Go's `os.ModeDir`, as `PathStat::mode` carries it.
+const MODE_DIR: u32 = 1 << 31;
+
+fn host_err(e: DaemonError) -> HostError {
+    HostError(e.to_string())
+}
+
+/// A `Write` into a shared buffer (for `archive_path`, which wants an owned writer).
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// One build's view of the engine.
+pub struct DaemonHost {
+    engine: Arc<Engine>,
+    rt: Handle,
+    out: BodyWriter,
+    quiet: bool,
+    cache: CacheIndex,
+    /// The image each build container was made from.
+    images: HashMap<String, String>,
+    /// An empty image standing for `scratch`, made on first use.
+    scratch: Option<String>,
+    /// Whether the client is still reading.
+    pub gone: bool,
+}
+
+impl DaemonHost {
+    pub fn new(
+        engine: Arc<Engine>,
+        rt: Handle,
+        out: BodyWriter,
+        quiet: bool,
+        cache: CacheIndex,
+    ) -> Self {
+        DaemonHost {
+            engine,
+            rt,
+            out,
+            quiet,
+            cache,
+            images: HashMap::new(),
+            scratch: None,
+            gone: false,
+        }
+    }
+
+    /// Sends one JSON message.
+    pub fn send(&mut self, msg: &JsonMessage) {
+        if self.out.write_all(&json_line(msg)).is_err() {
+            self.gone = true;
+        }
+    }
+
+    /// Removes the containers this build still holds (after a failure with `forcerm`, or when the
+    /// client went away).
+    pub fn containers(&self) -> Vec<String> {
+        self.images.keys().cloned().collect()
+    }
+
+    fn scratch(&mut self) -> Result<String, HostError> {
+        if let Some(s) = &self.scratch {
+            return Ok(s.clone());
+        }
+        let empty: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(vec![0u8; 1024]));
+        let id = self
+            .rt
+            .block_on(self.engine.images.import(empty, ImportOptions::default()))
+            .map_err(host_err)?;
+        self.scratch = Some(id.to_string());
+        Ok(id.to_string())
+    }
+
+    fn read_file(&mut self, container: &str, path: &str) -> Option<String> {
+        let buf = Shared::default();
+        let (tx, _rx) = oneshot::channel();
+        self.rt
+            .block_on(
+                self.engine
+                    .containers
+                    .archive_path(container, path, tx, buf.clone()),
+            )
+            .ok()?;
+        berth_build::archive::first_file(&buf.take(), 16 << 20)
+    }
+}
+
+/// The uid/gid of `name` (or a number) in a passwd- or group-style file.
+fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
+    file.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && (f[0] == name || f[2] == name))
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().unwrap_or(0))))
+            .flatten()
+    })
+}
+
+impl BuildHost for DaemonHost {
+    fn image(&mut self, reference: &str, _pull: bool) -> Result<Option<Image>, HostError> {
+        match self.rt.block_on(self.engine.images.inspect(reference)) {
+            Ok(d) => {
+                let config = serde_json::to_value(d.container_config())
+                    .and_then(serde_json::from_value::<ImageConfig>)
+                    .map_err(|e| {
+                        HostError(format!("reading the config of image {reference}: {e}"))
+                    })?;
+                Ok(Some(Image {
+                    id: d.image.id.to_string(),
+                    config,
+                }))
+            }
+            Err(DaemonError::NotFound(_)) => Ok(None),
+            Err(e) => Err(host_err(e)),
+        }
+    }
+
+    fn create(
+        &mut self,
+        image: Option<&str>,
+        config: &ImageConfig,
+        run: Option<&RunSpec>,
+    ) -> Result<String, HostError> {
+        let image = match image {
+            Some(i) => i.to_string(),
+            None => self.scratch()?,
+        };
+        let mut cc = ContainerConfig {
+            image: image.clone(),
+            ..Default::default()
+        };
+        let mut hc = HostConfig::default();
+        match run {
+            Some(r) => {
+                cc.cmd = Some(r.argv.clone());
+                cc.entrypoint = Some(Vec::new());
+                cc.env = Some(r.env.clone());
+                cc.user = r.user.clone();
+                cc.working_dir = r.workdir.clone();
+                cc.attach_stdout = true;
+                cc.attach_stderr = true;
+                hc.network_mode = Some(match r.network {
+                    NetworkMode::Default => "default".into(),
+                    NetworkMode::None => "none".into(),
+                    NetworkMode::Host => "host".into(),
+                });
+            }
+            None => {
+                // Never started: a command only because create wants one.
+                cc.cmd = Some(vec!["/bin/sh".into(), "-c".into(), "#(nop)".into()]);
+                cc.entrypoint = Some(Vec::new());
+                cc.env = config.env.clone();
+                cc.network_disabled = Some(true);
+            }
+        }
+        let req = CreateRequest {
+            name: None,
+            config: cc,
+            host_config: hc,
+            endpoints: None,
+        };
+        let created = self
+            .rt
+            .block_on(self.engine.containers.create(req))
+            .map_err(host_err)?;
+        let image_id = match self.engine.containers.inspect(&created.id) {
+            Ok(c) => c.image,
+            Err(_) => image,
+        };
+        self.images.insert(created.id.clone(), image_id);
+        Ok(created.id)
+    }
+
+    fn start(&mut self, container: &str) -> Result<i64, HostError> {
+        let svc = &self.engine.containers;
+        let waiter = svc
+            .wait(container, WaitCondition::NextExit)
+            .map_err(host_err)?;
+        self.rt.block_on(svc.start(container)).map_err(host_err)?;
+        let opts = LogOptions {
+            stdout: true,
+            stderr: true,
+            follow: true,
+            ..Default::default()
+        };
+        if let Ok((_, mut rx)) = svc.logs(container, opts) {
+            while let Some(line) = self.rt.block_on(rx.recv()) {
+                if !self.quiet {
+                    let text = String::from_utf8_lossy(&line.data).into_owned();
+                    self.send(&JsonMessage::stream(text));
+                }
+            }
+        }
+        self.rt.block_on(waiter.done()).map_err(host_err)
+    }
+
+    fn is_dir(&mut self, container: &str, path: &str) -> Result<bool, HostError> {
+        match self
+            .rt
+            .block_on(self.engine.containers.stat_path(container, path))
+        {
+            Ok(st) => Ok(st.mode & MODE_DIR != 0),
+            Err(DaemonError::NotFound(_)) => Ok(false),
+            Err(e) => Err(host_err(e)),
+        }
+    }
+
+    fn copy_in(
+        &mut self,
+        container: &str,
+        dir: &str,
+        archive: &mut dyn Read,
+    ) -> Result<(), HostError> {
+        // Make the missing directories of `dir` first (root-owned 0755), from the root down.
+        let mut missing = Vec::new();
+        let mut path = String::new();
+        for part in dir.split('/').filter(|p| !p.is_empty()) {
+            path = format!("{path}/{part}");
+            if !missing.is_empty() || !self.is_dir(container, &path)? {
+                missing.push(path.trim_start_matches('/').to_string());
+            }
+        }
+        if !missing.is_empty() {
+            let bytes = berth_build::archive::dirs_tar(&missing)
+                .map_err(|e| HostError(format!("making {dir}: {e}")))?;
+            self.rt
+                .block_on(self.engine.containers.extract_to_dir(
+                    container,
+                    "/",
+                    ExtractOptions::default(),
+                    std::io::Cursor::new(bytes),
+                ))
+                .map_err(host_err)?;
+        }
+        let mut bytes = Vec::new();
+        archive
+            .read_to_end(&mut bytes)
+            .map_err(|e| HostError(format!("reading the files for {dir}: {e}")))?;
+        self.rt
+            .block_on(self.engine.containers.extract_to_dir(
+                container,
+                dir,
+                ExtractOptions::default(),
+                std::io::Cursor::new(bytes),
+            ))
+            .map_err(host_err)
+    }
+
+    fn copy_out(&mut self, image: &str, path: &str, out: &mut dyn Write) -> Result<(), HostError> {
+        let c = self.create(Some(image), &ImageConfig::default(), None)?;
+        let buf = Shared::default();
+        let (tx, _rx) = oneshot::channel();
+        let got = self.rt.block_on(
+            self.engine
+                .containers
+                .archive_path(&c, path, tx, buf.clone()),
+        );
+        let _ = self.remove(&c);
+        got.map_err(host_err)?;
+        out.write_all(&buf.take())
+            .map_err(|e| HostError(format!("copying {path} of {image}: {e}")))
+    }
+
+    fn lookup_user(
+        &mut self,
+        container: &str,
+        user: &str,
+        group: Option<&str>,
+    ) -> Result<(u32, u32), HostError> {
+        let passwd = self.read_file(container, "/etc/passwd").unwrap_or_default();
+        let (uid, mut gid) = match user.parse::<u32>() {
+            Ok(u) => (u, lookup(&passwd, user).map_or(u, |(_, g)| g)),
+            Err(_) => lookup(&passwd, user).ok_or_else(|| {
+                HostError(format!(
+                    "unable to find user {user}: no matching entries in passwd file"
+                ))
+            })?,
+        };
+        if let Some(g) = group {
+            gid = match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    let groups = self.read_file(container, "/etc/group").unwrap_or_default();
+                    groups
+                        .lines()
+                        .find_map(|l| {
+                            let f: Vec<&str> = l.split(':').collect();
+                            (f.len() > 2 && f[0] == g)
+                                .then(|| f[2].parse().ok())
+                                .flatten()
+                        })
+                        .ok_or_else(|| {
+                            HostError(format!(
+                                "unable to find group {g}: no matching entries in group file"
+                            ))
+                        })?
+                }
+            };
+        }
+        Ok((uid, gid))
+    }
+
+    fn commit(
+        &mut self,
+        container: &str,
+        config: &ImageConfig,
+        created_by: &str,
+    ) -> Result<String, HostError> {
+        let image = self.images.get(container).cloned().ok_or_else(|| {
+            HostError(format!("container {container} was not made by this build"))
+        })?;
+        let config = serde_json::to_value(config)
+            .and_then(serde_json::from_value)
+            .map_err(|e| HostError(format!("converting the image config: {e}")))?;
+        let opts = CommitOptions {
+            reference: None,
+            config: Some(config),
+            author: None,
+            comment: None,
+            created_by: Some(created_by.to_string()),
+        };
+        let id = self
+            .rt
+            .block_on(self.engine.images.commit_container(&image, container, opts))
+            .map_err(host_err)?;
+        Ok(id.to_string())
+    }
+
+    fn remove(&mut self, container: &str) -> Result<(), HostError> {
+        self.images.remove(container);
+        self.rt
+            .block_on(
+                self.engine
+                    .containers
+                    .remove(container, RemoveOptions { force: true }),
+            )
+            .map_err(host_err)
+    }
+
+    fn tag(&mut self, image: &str, reference: &str) -> Result<(), HostError> {
+        self.rt
+            .block_on(self.engine.images.tag(image, reference))
+            .map_err(host_err)
+    }
+
+    fn cache_get(&mut self, key: &str) -> Result<Option<String>, HostError> {
+        let Some(id) = self.cache.get(key) else {
+            return Ok(None);
+        };
+        Ok(self.image(&id, false)?.map(|i| i.id))
+    }
+
+    fn cache_put(&mut self, key: &str, image: &str) -> Result<(), HostError> {
+        self.cache
+            .put(key, image)
+            .map_err(|e| HostError(format!("recording the build cache: {e}")))
+    }
+
+    fn progress(&mut self, line: &str) {
+        if !self.quiet {
+            self.send(&JsonMessage::stream(format!("{line}\n")));
+        }
+    }
+
+    fn built(&mut self, image: &str) {
+        let aux = serde_json::json!({ "ID": image });
+        self.send(&JsonMessage {
+            aux: Some(aux),
+            ..Default::default()
+        });
+        if self.quiet {
+            // The docker CLI's `-q` takes the ID from the stream text, not from `aux`.
+            self.send(&JsonMessage::stream(format!("{image}\n")));
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Dockerfile builds for `POST /build`: the uploaded context unpacked into a private directory
+//! under `<data-root>/builder/` (with the image store's safe applier: no `..`, no links out),
+//! the Dockerfile read from inside it, and [`berth_build::exec::build`] run with the engine as its
+//! host ([`host::DaemonHost`]) on the blocking pool. The context directory is removed when the
+//! build ends, whatever the outcome; so are the build containers a failure leaves, unless Docker
+//! keeps them (`rm` without `forcerm` keeps a failed step's container).
+//!
+//! - `host`: the engine as a `BuildHost`;
+//! - `cache`: the cache index (key → image) that survives restarts.
+
+mod cache;
+mod host;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_api::progress::{ErrorDetail, JsonMessage};
+use berth_build::context::Context;
+use berth_build::exec::{self, BuildError, BuildOptions};
+use berth_image::layer::{ApplyOptions, WhiteoutMode};
+
+use crate::server::stream::BodyWriter;
+use crate::Engine;
+
+/// What `POST /build` asked for, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The Dockerfile's path inside the context.
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub labels: BTreeMap<String, String>,
+    pub quiet: bool,
+    pub rm: bool,
+    pub force_rm: bool,
+}
+
+/// The context directory, removed on drop.
+struct ContextDir(PathBuf);
+
+impl Drop for ContextDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unpack_context(engine: &Engine, body: impl Read + Send) -> Result<ContextDir, String> {
+    let builder = engine.system.host().data_root.join("builder");
+    let id = berth_api::id::new_id().map_err(|e| format!("naming the build context: {e}"))?;
+    let dir = ContextDir(builder.join(format!("context-{}", &id[..16])));
+    std::fs::create_dir_all(&dir.0).map_err(|e| {
+        format!(
+            "making the build context directory {}: {e}",
+            dir.0.display()
+        )
+    })?;
+    let opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+    berth_image::layer::apply(body, &dir.0, &opts)
+        .map_err(|e| format!("unpacking the build context: {e}"))?;
+    Ok(dir)
+}
+
+fn read_dockerfile(root: &Path, name: &str) -> Result<String, String> {
+    let ctx = Context::with_ignore(root, Default::default());
+    let missing = || format!("Cannot locate specified Dockerfile: {name}");
+    let rel = ctx.resolve(name).map_err(|_| missing())?;
+    let path = root.join(rel.first().ok_or_else(missing)?);
+    let meta = std::fs::symlink_metadata(&path).map_err(|_| missing())?;
+    if !meta.is_file() {
+        return Err(missing());
+    }
+    std::fs::read_to_string(&path).map_err(|e| format!("reading the Dockerfile {name}: {e}"))
+}
+
+/// Runs one build to its end, writing the JSON stream to `out` (blocking; call it from the
+/// blocking pool with the runtime's handle).
+pub fn run(
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+    req: BuildRequest,
+    body: impl Read + Send,
+    out: BodyWriter,
+) {
+    let cache = cache::CacheIndex::new(&engine.system.host().data_root.join("builder"));
+    let mut host = host::DaemonHost::new(engine.clone(), rt, out, req.quiet, cache);
+    let outcome = build(&engine, &mut host, &req, body);
+    if let Err((message, code)) = outcome {
+        host.send(&JsonMessage {
+            error_detail: Some(ErrorDetail {
+                code,
+                message: message.clone(),
+            }),
+            error: Some(message),
+            ..Default::default()
+        });
+    }
+}
+
+fn build(
+    engine: &Engine,
+    host: &mut host::DaemonHost,
+    req: &BuildRequest,
+    body: impl Read + Send,
+) -> Result<(), (String, Option<i64>)> {
+    let dir = unpack_context(engine, body).map_err(|m| (m, None))?;
+    let name = if req.dockerfile.is_empty() {
+        "Dockerfile"
+    } else {
+        req.dockerfile.as_str()
+    };
+    let dockerfile = read_dockerfile(&dir.0, name).map_err(|m| (m, None))?;
+    let context = Context::open(&dir.0, name).map_err(|e| (e.to_string(), None))?;
+    let opts = BuildOptions {
+        dockerfile,
+        tags: req.tags.clone(),
+        build_args: req.build_args.clone(),
+        target: req.target.clone(),
+        no_cache: req.no_cache,
+        pull: req.pull,
+        labels: req.labels.clone(),
+        force_rm: req.force_rm,
+        keep_containers: !req.rm,
+    };
+    let result = exec::build(host, &context, &opts);
+    if result.is_err() && req.force_rm {
+        for c in host.containers() {
+            let _ = berth_build::exec::BuildHost::remove(host, &c);
+        }
+    }
+    result.map(|_| ()).map_err(|e: BuildError| {
+        let code = e.code();
+        (e.to_string(), code)
+    })
+}

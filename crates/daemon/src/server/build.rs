@@ -1,0 +1,86 @@
+//! `POST /build`: the legacy builder's API as the docker CLI (without buildx), docker-py and
+//! compose speak it. The body is the context tar (plain or compressed); the answer is a JSON
+//! stream of `stream` lines, an `aux` with the image ID, and an in-band `errorDetail` on failure.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::params::Params;
+use super::{stream, AppState};
+use crate::build::BuildRequest;
+
+/// A JSON object of strings (`buildargs`, `labels`); `null` values are dropped as Docker does.
+fn json_map(params: &Params, key: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let Some(raw) = params.non_empty(key) else {
+        return Ok(BTreeMap::new());
+    };
+    let map: BTreeMap<String, Option<String>> = serde_json::from_str(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid {key} {raw:?}: {e}")))?;
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect())
+}
+
+fn request(params: &Params) -> Result<BuildRequest, ApiError> {
+    if params.non_empty("version") == Some("2") {
+        return Err(ApiError::bad_request(
+            "BuildKit (version=2) is not supported by this daemon: use the legacy builder (DOCKER_BUILDKIT=0)",
+        ));
+    }
+    if let Some(remote) = params.non_empty("remote") {
+        return Err(ApiError::bad_request(format!(
+            "remote build contexts are not supported ({remote}): send the context as a tar"
+        )));
+    }
+    let flag_default = |key: &str, default: bool| match params.get(key) {
+        None | Some("") => default,
+        Some(_) => params.flag(key),
+    };
+    Ok(BuildRequest {
+        dockerfile: params
+            .non_empty("dockerfile")
+            .unwrap_or("Dockerfile")
+            .to_string(),
+        tags: params
+            .all("t")
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect(),
+        build_args: json_map(params, "buildargs")?,
+        target: params.non_empty("target").map(str::to_string),
+        no_cache: params.flag("nocache"),
+        pull: params.flag("pull"),
+        labels: json_map(params, "labels")?,
+        quiet: params.flag("q"),
+        rm: flag_default("rm", true),
+        force_rm: params.flag("forcerm"),
+    })
+}
+
+/// `POST /build`.
+pub async fn build(
+    State(s): State<AppState>,
+    params: Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = request(&params)?;
+    for t in &req.tags {
+        berth_oci::Reference::parse(t).map_err(|e| {
+            ApiError::bad_request(format!(
+                "invalid reference format: repository name ({t}) must be lowercase: {e}"
+            ))
+        })?;
+    }
+    let reader = stream::body_reader(body);
+    let (writer, _tx, out) = stream::body_writer();
+    let engine = s.engine.clone();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || crate::build::run(engine, rt, req, reader, writer));
+    Ok(([(CONTENT_TYPE, "application/json")], out).into_response())
+}
