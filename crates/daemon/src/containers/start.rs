@@ -65,7 +65,9 @@ fn prepare_bundle(
         hosts: data.join("hosts"),
         hostname: data.join("hostname"),
         resolv_conf: data.join("resolv.conf"),
-        cgroup: format!("/berth/{}", c.id),
+        cgroup: berth_runtime::cgroups::default_path(&c.id)
+            .display()
+            .to_string(),
         netns: None,
     };
     let mut spec_paths = spec_paths;

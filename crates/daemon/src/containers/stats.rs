@@ -134,12 +134,10 @@ struct Source {
 
 impl Source {
     fn read(&self, machine_memory: u64) -> Result<Sample, StatsError> {
-        let cg = Cgroup::new(Some(Path::new(&format!("/berth/{}", self.id))), &self.id).map_err(
-            |source| StatsError::Cgroup {
-                id: self.id.clone(),
-                source,
-            },
-        )?;
+        let cg = Cgroup::new(None, &self.id).map_err(|source| StatsError::Cgroup {
+            id: self.id.clone(),
+            source,
+        })?;
         let host = procfs::host_cpu(Path::new("/proc/stat"))?;
         let mut sample = cgroup::read(&cg, machine_memory)?;
         sample.read_nanos = crate::containers::now_nanos();

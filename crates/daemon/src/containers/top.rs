@@ -3,7 +3,6 @@
 //! `-ef`) and its lines are kept when their `PID` column is one of them, as Docker does.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use super::state::Status;
 use super::ContainerService;
@@ -18,8 +17,7 @@ pub struct Top {
 
 /// The host pids of the processes in the cgroup of container `id`.
 pub fn container_pids(id: &str) -> Result<BTreeSet<i32>, DaemonError> {
-    let path = format!("/berth/{id}");
-    let cg = berth_runtime::cgroups::Cgroup::new(Some(Path::new(&path)), id)
+    let cg = berth_runtime::cgroups::Cgroup::new(None, id)
         .map_err(|e| DaemonError::Internal(format!("cgroup of container {id}: {e}")))?;
     let pids = cg.pids().map_err(|e| {
         DaemonError::Internal(format!("listing the processes of container {id}: {e}"))

@@ -123,7 +123,7 @@ pub struct Cgroup {
 
 impl Cgroup {
     /// Resolves the cgroup of container `id` on this host's hierarchy; `cgroups_path` is the spec's
-    /// `linux.cgroupsPath` (default `/berth/<id>`). Absolute and relative paths are both taken
+    /// `linux.cgroupsPath` (default [`default_path`]). Absolute and relative paths are both taken
     /// below each hierarchy's root (runc puts relative ones below its own cgroup); systemd
     /// `slice:prefix:name` paths and `..` are refused. Touches nothing but `/proc/self/mountinfo`.
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
@@ -138,7 +138,7 @@ impl Cgroup {
     ) -> Result<Cgroup, CgroupError> {
         let rel = match cgroups_path {
             Some(p) => relative_path(p)?,
-            None => relative_path(&Path::new("berth").join(id))?,
+            None => relative_path(&default_path(id))?,
         };
         Ok(Cgroup { hierarchy, rel })
     }
@@ -306,6 +306,13 @@ impl Cgroup {
                 hint: "it is not mounted".into(),
             })
     }
+}
+
+/// Where the cgroup of container `id` is when its spec names none: `/berth/<id>` below each
+/// hierarchy's root. The one place that spells it: the daemon puts its containers there too, and
+/// finds them with `Cgroup::new(None, id)`.
+pub fn default_path(id: &str) -> PathBuf {
+    Path::new("/berth").join(id)
 }
 
 /// `p` as a clean path below a hierarchy root: `/a/b` and `a/b` both give `a/b`.

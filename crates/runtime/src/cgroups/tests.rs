@@ -255,6 +255,13 @@ fn cgroups_path_is_resolved_below_each_root() {
             PathBuf::from("/cg/memory/berth/abc")
         ]
     );
+    // The daemon names its containers' cgroups with `default_path`: the same directories.
+    let named = Cgroup::with_root(
+        cg.hierarchy().clone(),
+        Some(&super::default_path("abc")),
+        "x",
+    );
+    assert_eq!(named.expect("cgroup").dirs(), cg.dirs());
     let v2 = |p: &str| Cgroup::with_root(Hierarchy::V2("/cg".into()), Some(Path::new(p)), "i");
     assert_eq!(
         v2("x/y").expect("relative").dirs(),
