@@ -168,8 +168,8 @@ pub struct ContainerOptions {
     pub exec_root: PathBuf,
     /// The executable run as `<exe> shim ...`.
     pub shim_exe: PathBuf,
-    /// The networks subsystem the container verbs plug containers into (`None`: no networking).
-    pub networks: Option<crate::networks::NetworkService>,
+    /// The networks subsystem the container verbs plug containers into.
+    pub networks: crate::networks::NetworkService,
 }
 
 pub(crate) struct Inner {
@@ -183,7 +183,7 @@ pub(crate) struct Inner {
     /// descriptor must live as long as the service): containers are cloned from shims, so none
     /// of them can reach the host's binary through `/proc/<pid>/exe` (CVE-2019-5736).
     _shim_copy: berth_runtime::sealed_exe::SealedExe,
-    pub networks: Option<crate::networks::NetworkService>,
+    pub networks: crate::networks::NetworkService,
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Exec instances (see [`exec`]).
     pub execs: exec::ExecTable,

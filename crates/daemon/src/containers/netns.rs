@@ -49,10 +49,10 @@ pub fn remove(path: &Path) {
 }
 
 impl super::ContainerService {
-    /// The networks subsystem of this engine ([`super::ContainerOptions::networks`]); `None` in
-    /// engines opened without one.
+    /// The networks subsystem of this engine ([`super::ContainerOptions::networks`]), always
+    /// there; as an `Option` because the teardown helpers of `start` and `restore` still take one.
     pub(crate) fn networks(&self) -> Option<crate::networks::NetworkService> {
-        self.inner.networks.clone()
+        Some(self.inner.networks.clone())
     }
 
     /// Running containers with a private network namespace, with its path, for the networks'

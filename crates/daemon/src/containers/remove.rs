@@ -73,7 +73,7 @@ impl ContainerService {
             });
             return Err(e);
         }
-        if let Some(net) = start::network_of(self.inner.networks.as_ref(), &c.id) {
+        if let Some(net) = start::network_of(Some(&self.inner.networks), &c.id) {
             let id = c.id.clone();
             let _ = tokio::task::spawn_blocking(move || net.forget(&id)).await;
         }
