@@ -36,6 +36,7 @@
 //! The `berth daemon` subcommand embeds [`DaemonArgs`] and calls [`main`]; tests use
 //! [`Daemon::start`] and [`Daemon::stop`] inside their own runtime.
 
+mod build;
 mod check;
 pub mod config;
 pub mod containers;

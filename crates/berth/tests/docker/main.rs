@@ -24,6 +24,8 @@ mod logs_rotation;
 mod net_security;
 mod network;
 mod registry;
+mod registry_crash;
+mod registry_own;
 mod reliability;
 mod restart;
 mod run;
