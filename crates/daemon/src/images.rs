@@ -18,7 +18,7 @@ use crate::events::{EventType, Events};
 use crate::filter::{glob_match, labels_match};
 
 mod distribution;
-pub use distribution::{registry_error, DistributionInfo};
+pub use distribution::{configure_registries, registry_error, DistributionInfo, RegistrySettings};
 
 /// `docker images` filters, already parsed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

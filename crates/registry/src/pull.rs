@@ -35,6 +35,9 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     pub credentials: Credentials,
     pub max_concurrent: usize,
+    /// `registry-mirrors`: hosts (`mirror.example:5000`, or URLs) tried in order for Docker Hub
+    /// images before Docker Hub itself; a mirror that fails in any way is skipped.
+    pub mirrors: Vec<String>,
 }
 
 impl Default for PullOptions {
@@ -43,8 +46,19 @@ impl Default for PullOptions {
             platform: None,
             credentials: Credentials::default(),
             max_concurrent: DEFAULT_CONCURRENT_DOWNLOADS,
+            mirrors: Vec::new(),
         }
     }
+}
+
+/// A mirror entry (`https://mirror.example/`, `mirror.example:5000`) as a registry host.
+fn mirror_host(m: &str) -> String {
+    let m = m.trim();
+    let m = m
+        .strip_prefix("https://")
+        .or_else(|| m.strip_prefix("http://"))
+        .unwrap_or(m);
+    m.split('/').next().unwrap_or(m).to_string()
 }
 
 /// What a pull did.
@@ -90,9 +104,55 @@ fn bad(repo: &Repo, what: impl Into<String>, reason: impl std::fmt::Display) -> 
     }
 }
 
-/// Pulls `reference` into `store`.
+/// Pulls `reference` into `store` (from a mirror first for a Docker Hub image when mirrors are
+/// configured).
 pub async fn pull(
     client: &Client,
+    store: Arc<ImageStore>,
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &ProgressSink,
+) -> Result<Pulled, RegistryError> {
+    if reference.registry() == berth_oci::reference::DEFAULT_REGISTRY {
+        for m in &opts.mirrors {
+            let host = mirror_host(m);
+            // Mirrors are asked anonymously: Docker Hub credentials stay with Docker Hub.
+            let mirror_opts = PullOptions {
+                credentials: Credentials::default(),
+                ..opts.clone()
+            };
+            match pull_from(
+                client,
+                &host,
+                store.clone(),
+                reference,
+                &mirror_opts,
+                progress,
+            )
+            .await
+            {
+                Ok(p) => return Ok(p),
+                Err(e) => {
+                    tracing::info!(mirror = %host, error = %e, "mirror failed; trying the next")
+                }
+            }
+        }
+    }
+    pull_from(
+        client,
+        reference.registry(),
+        store,
+        reference,
+        opts,
+        progress,
+    )
+    .await
+}
+
+/// Pulls `reference` from `registry` (its own or a mirror).
+async fn pull_from(
+    client: &Client,
+    registry: &str,
     store: Arc<ImageStore>,
     reference: &Reference,
     opts: &PullOptions,
@@ -101,7 +161,7 @@ pub async fn pull(
     let repo = Arc::new(
         client
             .repo(
-                reference.registry(),
+                registry,
                 reference.repository(),
                 false,
                 opts.credentials.clone(),

@@ -3,9 +3,11 @@
 //! downloads in flight are shared across requests (two pulls of one layer download it once).
 //!
 //! Registry TLS: CAs and client certificates from `/etc/docker/certs.d/<host[:port]>/` and
-//! `/etc/berth/certs.d/<host[:port]>/`; loopback registries may use plain HTTP, as Docker allows.
+//! `/etc/berth/certs.d/<host[:port]>/`; loopback registries and those of `insecure-registries` may
+//! use plain HTTP, as Docker allows; Docker Hub pulls try `registry-mirrors` first. The daemon's
+//! configuration reaches the client through [`configure_registries`].
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use berth_image::model::{ManifestOrIndex, Platform};
 use berth_oci::{Digest, Reference};
@@ -20,15 +22,48 @@ use crate::events::EventType;
 /// Directories searched for `<host[:port]>/` TLS material.
 const CERTS_DIRS: [&str; 2] = ["/etc/docker/certs.d", "/etc/berth/certs.d"];
 
-/// The daemon's registry client.
-fn client() -> &'static Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        Client::new(HostsConfig {
-            certs_dirs: CERTS_DIRS.iter().map(Into::into).collect(),
-            insecure: Vec::new(),
-        })
+/// The daemon configuration's registry settings (`insecure-registries`, `registry-mirrors`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistrySettings {
+    pub insecure: Vec<String>,
+    pub mirrors: Vec<String>,
+}
+
+type Current = RwLock<Option<(RegistrySettings, Client)>>;
+
+fn current() -> &'static Current {
+    static CURRENT: OnceLock<Current> = OnceLock::new();
+    CURRENT.get_or_init(|| RwLock::new(None))
+}
+
+fn new_client(settings: &RegistrySettings) -> Client {
+    Client::new(HostsConfig {
+        certs_dirs: CERTS_DIRS.iter().map(Into::into).collect(),
+        insecure: settings.insecure.clone(),
     })
+}
+
+/// Applies the daemon configuration's registry settings (at start and on reload). A change makes
+/// a new client: cached endpoints and tokens are dropped with the old one.
+pub fn configure_registries(settings: RegistrySettings) {
+    let mut cur = current().write().unwrap_or_else(|p| p.into_inner());
+    if cur.as_ref().map(|(s, _)| s) != Some(&settings) {
+        let client = new_client(&settings);
+        *cur = Some((settings, client));
+    }
+}
+
+/// The daemon's registry client (shared by all requests) and the mirrors in force.
+fn client() -> (Client, Vec<String>) {
+    if let Some((s, c)) = current().read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return (c.clone(), s.mirrors.clone());
+    }
+    configure_registries(RegistrySettings::default());
+    let cur = current().read().unwrap_or_else(|p| p.into_inner());
+    match cur.as_ref() {
+        Some((s, c)) => (c.clone(), s.mirrors.clone()),
+        None => (new_client(&RegistrySettings::default()), Vec::new()),
+    }
 }
 
 /// A registry error as a daemon error of the matching kind.
@@ -66,13 +101,15 @@ impl ImageService {
         credentials: Credentials,
         progress: ProgressSink,
     ) -> Result<Pulled, DaemonError> {
+        let (client, mirrors) = client();
         let opts = PullOptions {
             platform,
             credentials,
+            mirrors,
             ..PullOptions::default()
         };
         let pulled =
-            berth_registry::pull::pull(client(), self.store.clone(), reference, &opts, &progress)
+            berth_registry::pull::pull(&client, self.store.clone(), reference, &opts, &progress)
                 .await
                 .map_err(registry_error)?;
         self.events.publish(
@@ -97,7 +134,7 @@ impl ImageService {
             ..PushOptions::default()
         };
         let pushed = berth_registry::push::push(
-            client(),
+            &client().0,
             self.store.clone(),
             name,
             target,
@@ -122,6 +159,7 @@ impl ImageService {
         credentials: &Credentials,
     ) -> Result<(), DaemonError> {
         client()
+            .0
             .login(registry, credentials)
             .await
             .map_err(registry_error)
@@ -134,6 +172,7 @@ impl ImageService {
         credentials: Credentials,
     ) -> Result<DistributionInfo, DaemonError> {
         let repo = client()
+            .0
             .repo(
                 reference.registry(),
                 reference.repository(),
@@ -192,5 +231,27 @@ impl ImageService {
             digest: m.digest,
             platforms,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_reaches_the_client() {
+        let insecure = RegistrySettings {
+            insecure: vec!["reg.example:5000".into()],
+            mirrors: vec!["https://mirror.example".into()],
+        };
+        configure_registries(insecure.clone());
+        let (c, mirrors) = client();
+        assert!(c.hosts().is_insecure("reg.example:5000"));
+        assert_eq!(mirrors, insecure.mirrors);
+        configure_registries(RegistrySettings::default());
+        let (c, mirrors) = client();
+        assert!(!c.hosts().is_insecure("reg.example:5000"));
+        assert!(c.hosts().is_insecure("127.0.0.1:5000"));
+        assert!(mirrors.is_empty());
     }
 }

@@ -437,3 +437,34 @@ async fn push_to_berths_own_server_and_pull_back_into_another_store() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn docker_hub_images_come_from_a_mirror_first() {
+    let e = env().await;
+    let (md, cfg) = add_image(&e.fake, "1", &[layer(1, 100)], None, "amd64");
+    // The fake serves any repository name: it plays a mirror of Docker Hub here.
+    let opts = PullOptions {
+        mirrors: vec!["http://127.0.0.1:1/".into(), format!("http://{}/", e.host)],
+        ..Default::default()
+    };
+    let hub = Reference::parse("busybox:1").unwrap();
+    let pulled = pull(
+        &e.client,
+        e.store.clone(),
+        &hub,
+        &opts,
+        &ProgressSink::none(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((pulled.id, pulled.digest.clone()), (cfg, md.clone()));
+    let img = e.store.get("busybox:1").unwrap();
+    assert_eq!(img.repo_digests, vec![format!("busybox@{md}")]);
+    assert!(e
+        .fake
+        .lock()
+        .log
+        .requests
+        .iter()
+        .any(|r| r.1 == "/v2/library/busybox/manifests/1"));
+}
