@@ -192,7 +192,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, Box<dyn std::error::
             }
             up::up(&c, &project, &o, true).await?;
             if !detach {
-                ops::logs(&c, &name, &services, true, true).await?;
+                ops::logs(&c, &name, &services, true, colour(false)).await?;
             }
         }
         Cmd::Create { services } => {
@@ -215,7 +215,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, Box<dyn std::error::
             follow,
             no_color,
             services,
-        } => ops::logs(&c, &name, &services, follow, !no_color).await?,
+        } => ops::logs(&c, &name, &services, follow, colour(no_color)).await?,
         Cmd::Start { services } => ops::each(&c, &name, &services, "start").await?,
         Cmd::Stop { services } => ops::each(&c, &name, &services, "stop").await?,
         Cmd::Restart { services } => ops::each(&c, &name, &services, "restart").await?,
@@ -230,4 +230,10 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, Box<dyn std::error::
         }
     }
     Ok(0)
+}
+
+/// Service prefixes are coloured on a terminal unless `--no-color` (as Compose v2).
+fn colour(no_color: bool) -> bool {
+    use std::io::IsTerminal;
+    !no_color && std::io::stdout().is_terminal()
 }

@@ -79,11 +79,21 @@ impl Client {
         &self.host
     }
 
-    fn transport(&self, e: impl std::fmt::Display) -> EngineError {
+    pub(crate) fn transport(&self, e: impl std::fmt::Display) -> EngineError {
         EngineError::Transport {
             host: self.host.clone(),
             detail: e.to_string(),
         }
+    }
+
+    /// Connects to the engine's socket.
+    pub(crate) async fn connect(&self) -> Result<UnixStream> {
+        UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| EngineError::Connect {
+                host: self.host.clone(),
+                detail: e.to_string(),
+            })
     }
 
     /// Sends one request and returns the answer whatever its status.
@@ -93,12 +103,7 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Response<Incoming>> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| EngineError::Connect {
-                host: self.host.clone(),
-                detail: e.to_string(),
-            })?;
+        let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.transport(e))?;

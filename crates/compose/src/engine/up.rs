@@ -207,8 +207,9 @@ async fn create_and_start(
 
 /// `up -d` (and `create` with `start == false`).
 pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<Vec<String>> {
-    ensure_networks(c, p).await?;
+    // Volumes first: an engine without volumes refuses before anything else exists.
     ensure_volumes(c, p).await?;
+    ensure_networks(c, p).await?;
     let existing = containers(c, &p.name, false).await?;
     if o.remove_orphans {
         for x in &existing {
