@@ -10,9 +10,11 @@
 //! [`MAX_MANIFEST_BYTES`] → 413); tags list and catalog with `n`/`last` pagination.
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
+//! `berth registry gc` removes unreferenced blobs ([`gc`]).
 
+pub mod gc;
 mod names;
-mod storage;
+pub mod storage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,11 +45,27 @@ pub struct ServeArgs {
     pub root: PathBuf,
 }
 
+/// `berth registry gc` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GcArgs {
+    /// Storage directory.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Keep unreferenced blobs younger than this many seconds (uploads whose manifest is coming).
+    #[arg(long, default_value_t = 3600)]
+    pub grace_seconds: u64,
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// `berth registry ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum RegistryCommand {
     /// Serve the OCI distribution API from a directory.
     Serve(ServeArgs),
+    /// Remove blobs no manifest references (safe while serving).
+    Gc(GcArgs),
 }
 
 /// `berth registry` arguments.
@@ -59,7 +77,10 @@ pub struct RegistryArgs {
 
 /// Runs `berth registry ...`; returns the exit code.
 pub fn main(args: RegistryArgs) -> i32 {
-    let RegistryCommand::Serve(serve_args) = args.command;
+    let serve_args = match args.command {
+        RegistryCommand::Serve(a) => a,
+        RegistryCommand::Gc(a) => return gc_main(&a),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -104,6 +125,40 @@ pub fn main(args: RegistryArgs) -> i32 {
             }
         }
     })
+}
+
+fn gc_main(a: &GcArgs) -> i32 {
+    let storage = match Storage::open(&a.root) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth registry gc: storage {}: {e}", a.root.display());
+            return 1;
+        }
+    };
+    match gc::collect(
+        &storage,
+        std::time::Duration::from_secs(a.grace_seconds),
+        a.dry_run,
+    ) {
+        Ok(r) => {
+            for d in &r.blobs {
+                println!(
+                    "{}{d}",
+                    if a.dry_run {
+                        "would remove "
+                    } else {
+                        "removed "
+                    }
+                );
+            }
+            println!("{} blobs, {} bytes", r.blobs.len(), r.bytes);
+            0
+        }
+        Err(e) => {
+            eprintln!("berth registry gc: {e}");
+            1
+        }
+    }
 }
 
 /// The server's routes over the storage at `root`.

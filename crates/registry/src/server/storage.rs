@@ -280,6 +280,38 @@ impl Storage {
         out
     }
 
+    /// Digests of the manifests repository `name` holds.
+    pub fn manifests(&self, name: &str) -> Vec<Digest> {
+        fs::read_dir(self.repo(name).join("_manifests"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|h| Digest::from_sha256_hex(h).ok())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every stored blob with its metadata.
+    pub fn blobs(&self) -> io::Result<Vec<(Digest, fs::Metadata)>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.root.join("blobs/sha256"))? {
+            let e = e?;
+            let Some(d) = e
+                .file_name()
+                .to_str()
+                .and_then(|h| Digest::from_sha256_hex(h).ok())
+            else {
+                continue;
+            };
+            out.push((d, e.metadata()?));
+        }
+        Ok(out)
+    }
+
     /// Reads `len` bytes of blob `d` from `start` (for a Range request).
     pub fn open_blob_at(&self, d: &Digest, start: u64) -> io::Result<File> {
         let mut f = File::open(self.blob_path(d))?;

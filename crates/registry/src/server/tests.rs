@@ -207,3 +207,58 @@ async fn bad_names_tags_and_digests_never_reach_the_disk() {
     let short = format!("/v2/x/blobs/sha256:{}", "a".repeat(63));
     assert_eq!(s.req(Method::GET, &short, &[], b"").await.0, 400);
 }
+
+#[tokio::test]
+async fn gc_removes_only_unreferenced_blobs() {
+    let s = start().await;
+    let put = |body: &'static [u8]| {
+        let d = berth_oci::Digest::sha256_of(body);
+        (d, body)
+    };
+    let (config, cbytes) =
+        put(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
+    let (orphan, obytes) = put(b"nobody needs me");
+    for (d, b) in [(&config, cbytes), (&orphan, obytes)] {
+        let (st, _, body) = s
+            .req(
+                Method::POST,
+                &format!("/v2/x/blobs/uploads/?digest={d}"),
+                &[],
+                b,
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+    }
+    let m = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": cbytes.len()},
+        "layers": []})
+    .to_string();
+    let ct = [("content-type", "application/vnd.oci.image.manifest.v1+json")];
+    let (st, _, body) = s
+        .req(Method::PUT, "/v2/x/manifests/1", &ct, m.as_bytes())
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let storage = super::storage::Storage::open(&s.root).unwrap();
+    // Within the grace period nothing goes.
+    let young = super::gc::collect(&storage, std::time::Duration::from_secs(3600), false).unwrap();
+    assert!(young.blobs.is_empty());
+    let r = super::gc::collect(&storage, std::time::Duration::ZERO, false).unwrap();
+    assert_eq!(r.blobs, vec![orphan.clone()]);
+    assert_eq!(
+        s.req(Method::GET, &format!("/v2/x/blobs/{orphan}"), &[], b"")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.req(Method::GET, &format!("/v2/x/blobs/{config}"), &[], b"")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.req(Method::GET, "/v2/x/manifests/1", &[], b"").await.0,
+        200
+    );
+}
