@@ -26,6 +26,12 @@ impl TestDaemon {
             .prefix("berth-d")
             .tempdir()
             .expect("temp dir");
+        Self::start_in(dir, driver, None)
+    }
+
+    /// Starts a daemon on the roots under `dir` (`data`, `exec`), kept from an earlier daemon or
+    /// prepared by the test; `shim` is the shim binary for tests that run containers.
+    pub fn start_in(dir: TempDir, driver: StorageDriver, shim: Option<PathBuf>) -> TestDaemon {
         let sock = dir.path().join("api.sock");
         let config = DaemonConfig {
             data_root: dir.path().join("data"),
@@ -34,7 +40,7 @@ impl TestDaemon {
             group: None,
             log_level: "info".to_string(),
             storage_driver: driver,
-            shim_binary: None,
+            shim_binary: shim,
             ..Default::default()
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

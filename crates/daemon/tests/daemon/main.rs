@@ -7,3 +7,4 @@ mod http;
 mod images_cli;
 mod root;
 mod system_cli;
+mod upgrade;

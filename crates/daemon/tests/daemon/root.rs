@@ -6,7 +6,7 @@ use berth_daemon::StorageDriver;
 use crate::harness::TestDaemon;
 
 /// Whether root tests are opted in; panics when opted in without root.
-fn opted_in() -> bool {
+pub(crate) fn opted_in() -> bool {
     if std::env::var("BERTH_ROOT_TESTS").ok().as_deref() != Some("1") {
         return false;
     }
