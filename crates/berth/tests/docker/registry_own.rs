@@ -139,6 +139,11 @@ fn skopeo_and_docker_round_trip_through_berths_registry_server() {
     other.ok(&["pull", &copied]);
     let digests = other.inspect(&copied, "{{json .RepoDigests}}");
     assert!(digests.contains(&want), "{digests}");
+    // docker search HOST/TERM against Berth's server (GET /images/search → /v1/search).
+    let found = d.ok(&["search", &format!("{}/busy", own.addr)]);
+    assert!(found.starts_with("NAME"), "{found}");
+    assert!(found.contains(&format!("{}/library/busybox", own.addr)), "{found}");
+    assert!(!found.contains("mine/bb"), "{found}");
     // Tags and catalog as clients list them.
     let out = Command::new("skopeo")
         .args(["list-tags", "--tls-verify=false"])

@@ -19,6 +19,7 @@ pub mod registry_auth;
 pub mod run;
 pub mod run_flags;
 pub mod run_opts;
+pub mod search;
 pub mod stats;
 pub mod stream;
 pub mod system;
@@ -199,6 +200,7 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "push" => pull::PUSH, pull::push;
         "login" => login::LOGIN, login::login;
         "logout" => login::LOGOUT, login::logout;
+        "search" => search::SEARCH, search::search;
         "save" => image_io::SAVE, image_io::save;
         "import" => image_io::IMPORT, image_io::import;
         "export" => image_io::EXPORT, image_io::export;

@@ -152,6 +152,20 @@ impl ImageService {
         Ok(pushed)
     }
 
+    /// `GET /images/search`: the v1 search results of `registry` for `term`.
+    pub async fn search(
+        &self,
+        registry: &str,
+        term: &str,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, DaemonError> {
+        client()
+            .0
+            .search(registry, term, limit)
+            .await
+            .map_err(registry_error)
+    }
+
     /// `POST /auth`: checks `credentials` against `registry`.
     pub async fn login(
         &self,

@@ -1,5 +1,5 @@
 //! Registry routes: pulls (`POST /images/create?fromImage=`) and pushes as Docker's JSON progress
-//! stream, `POST /auth`, and `GET /distribution/{name}/json`.
+//! stream, `POST /auth`, `GET /distribution/{name}/json` and `GET /images/search`.
 //!
 //! A pull's first line is written only once the reference resolved on the registry, so a missing
 //! image, bad credentials or a bad reference keep their HTTP status (as Docker's flushed-writer
@@ -232,6 +232,83 @@ pub async fn push(
     .await
 }
 
+/// Splits a search term into the registry to ask and the query (`127.0.0.1:5000/bus` →
+/// (`127.0.0.1:5000`, `bus`); `busybox` → (`docker.io`, `busybox`)).
+pub fn search_target(term: &str) -> (String, String) {
+    if let Some((first, rest)) = term.split_once('/') {
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            return (first.to_string(), rest.to_string());
+        }
+    }
+    ("docker.io".to_string(), term.to_string())
+}
+
+/// `GET /images/search?term=&limit=&filters=`.
+pub async fn search(s: &AppState, params: &Params) -> Result<Response, ApiError> {
+    let term = params
+        .non_empty("term")
+        .ok_or_else(|| ApiError::bad_request("search term (term) must be given"))?;
+    let limit = match params.non_empty("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit {l:?} must be between 1 and 100"))
+            })?,
+        None => 25,
+    };
+    let f = params.filters()?;
+    f.allow_only(&["is-official", "is-automated", "stars"])?;
+    let official = f.bool("is-official")?;
+    let automated = f.bool("is-automated")?;
+    let stars = match f.get("stars").first() {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid filter 'stars={v}'")))?,
+        ),
+        None => None,
+    };
+    let (registry, query) = search_target(term);
+    let results = s.engine.images.search(&registry, &query, limit).await?;
+    let out: Vec<serde_json::Value> = results
+        .into_iter()
+        .filter_map(|r| {
+            let name = r.get("name")?.as_str()?.to_string();
+            let is_official = r
+                .get("is_official")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let is_automated = r
+                .get("is_automated")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let star_count = r.get("star_count").and_then(|v| v.as_u64()).unwrap_or(0);
+            if official.is_some_and(|o| o != is_official)
+                || automated.is_some_and(|a| a != is_automated)
+                || stars.is_some_and(|n| star_count < n)
+            {
+                return None;
+            }
+            // As Docker: results of a registry other than Docker Hub carry its name.
+            let name = if registry == "docker.io" {
+                name
+            } else {
+                format!("{registry}/{name}")
+            };
+            Some(serde_json::json!({
+                "name": name,
+                "description": r.get("description").and_then(|v| v.as_str()).unwrap_or_default(),
+                "star_count": star_count,
+                "is_official": is_official,
+                "is_automated": is_automated,
+            }))
+        })
+        .take(limit)
+        .collect();
+    Ok(Json(out).into_response())
+}
+
 /// `POST /auth` body.
 #[derive(Debug, serde::Deserialize)]
 pub struct AuthBody {
@@ -328,6 +405,16 @@ mod tests {
         assert!(bar.ends_with("] 1B/2B"), "{bar}");
         assert_eq!(registry_host("https://index.docker.io/v1/"), "docker.io");
         assert_eq!(registry_host("127.0.0.1:5000"), "127.0.0.1:5000");
+        let t = |s: &str| search_target(s);
+        assert_eq!(
+            t("127.0.0.1:5000/bus"),
+            ("127.0.0.1:5000".into(), "bus".into())
+        );
+        assert_eq!(t("busybox"), ("docker.io".into(), "busybox".into()));
+        assert_eq!(
+            t("library/busybox"),
+            ("docker.io".into(), "library/busybox".into())
+        );
     }
 
     #[test]

@@ -69,18 +69,17 @@ fn page_not_found() -> ApiError {
     ApiError(DaemonError::NotFound("page not found".to_string()))
 }
 
-/// `GET /images/{name}/json|history|get`.
+/// `GET /images/{name}/json|history|get` and `GET /images/search`.
 pub async fn get_named(
     State(s): State<AppState>,
     Path(rest): Path<String>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     match split_suffix(&rest, &["json", "history", "get"]) {
         Some((name, "json")) => inspect(&s, name).await,
         Some((name, "history")) => history(&s, name).await,
         Some((name, _)) => save(&s, vec![name.to_string()]).await,
-        None if rest == "search" => Err(ApiError(DaemonError::NotImplemented(
-            "image search is not implemented by berth yet".to_string(),
-        ))),
+        None if rest == "search" => super::distribution::search(&s, &params).await,
         None => Err(page_not_found()),
     }
 }

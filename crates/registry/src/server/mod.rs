@@ -10,7 +10,8 @@
 //! [`MAX_MANIFEST_BYTES`] → 413); tags list and catalog with `n`/`last` pagination.
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
-//! `berth registry gc` removes unreferenced blobs ([`gc`]).
+//! `berth registry gc` removes unreferenced blobs ([`gc`]); `GET /v1/search` answers `docker
+//! search` over the catalog.
 
 pub mod gc;
 mod names;
@@ -168,6 +169,7 @@ pub fn router(root: &std::path::Path) -> std::io::Result<Router> {
         .route("/v2/", axum::routing::get(base))
         .route("/v2", axum::routing::get(base))
         .route("/v2/{*rest}", axum::routing::any(dispatch))
+        .route("/v1/search", axum::routing::get(search))
         .with_state(storage)
         .layer(axum::middleware::map_response(
             |mut r: Response| async move {
@@ -358,6 +360,44 @@ async fn list(
         r.headers_mut().insert(header::LINK, l);
     }
     r
+}
+
+/// `GET /v1/search?q=&n=&page=`: Docker Hub's v1 search over the catalog (substring match), so
+/// `docker search HOST/TERM` works against this server.
+async fn search(
+    State(st): State<St>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let term = q.get("q").cloned().unwrap_or_default().to_lowercase();
+    let n = q
+        .get("n")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..=100).contains(n))
+        .unwrap_or(25);
+    let page = q
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let s = st.clone();
+    let Ok(all) = blocking(move || s.catalog()).await else {
+        return internal("listing the catalog");
+    };
+    let hits: Vec<String> = all.into_iter().filter(|r| r.contains(&term)).collect();
+    let results: Vec<serde_json::Value> = hits
+        .iter()
+        .skip((page - 1) * n)
+        .take(n)
+        .map(|name| {
+            serde_json::json!({"name": name, "description": "", "star_count": 0,
+                "is_official": false, "is_automated": false, "is_trusted": false})
+        })
+        .collect();
+    let body = serde_json::json!({
+        "num_results": hits.len(), "num_pages": hits.len().div_ceil(n).max(1),
+        "page": page, "page_size": n, "query": term, "results": results,
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str> {
