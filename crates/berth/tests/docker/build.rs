@@ -365,3 +365,38 @@ fn berth_cli_build() {
         stderr(&out)
     );
 }
+
+#[test]
+fn run_mounts_cache_bind_and_tmpfs() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "FROM busybox
+RUN --mount=type=cache,target=/cache sh -c 'echo x >> /cache/count; wc -l < /cache/count > /count'
+RUN --mount=type=bind,source=data,target=/data cat /data/f > /copied
+RUN --mount=type=bind,source=data,target=/data sh -c 'echo no > /data/g' || echo read-only > /ro
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t && grep -q tmpfs /proc/mounts'
+RUN --mount=type=secret,id=tok true
+";
+    let ctx = context(&[("Dockerfile", df), ("data/f", "from the context\n")]);
+    let out = build(&d, ctx.path(), &["-t", "mounts"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("RUN --mount=type=secret is not supported"),
+        "{}",
+        stderr(&out)
+    );
+    let df = df.replace("RUN --mount=type=secret,id=tok true\n", "");
+    std::fs::write(ctx.path().join("Dockerfile"), &df).expect("write");
+    build_ok(&d, ctx.path(), &["-t", "mounts"]);
+    let show = "cat /count /copied /ro; ls /scratch | wc -l";
+    assert_eq!(
+        d.ok(&["run", "--rm", "mounts", "sh", "-c", show]),
+        "1\nfrom the context\nread-only\n0"
+    );
+    assert!(!ctx.path().join("data/g").exists());
+    // The cache directory outlives the build: a rebuild without the layer cache counts 2.
+    build_ok(&d, ctx.path(), &["-t", "mounts", "--no-cache"]);
+    assert_eq!(d.ok(&["run", "--rm", "mounts", "cat", "/count"]), "2");
+}

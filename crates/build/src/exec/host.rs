@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +127,33 @@ pub struct RunSpec {
     pub user: String,
     pub workdir: String,
     pub network: NetworkMode,
+    /// `RUN --mount`s, in order.
+    pub mounts: Vec<RunMount>,
+}
+
+/// What a `RUN --mount` puts at its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// An empty tmpfs (`size` in bytes when given).
+    Tmpfs { size: Option<i64> },
+    /// A directory the host keeps between builds under `id`; made with `uid`, `gid` and `mode`.
+    Cache {
+        id: String,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    /// A path of the build context (already resolved inside it; never a symbolic link).
+    Context(PathBuf),
+}
+
+/// One `RUN --mount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMount {
+    pub source: MountSource,
+    /// Absolute path in the container.
+    pub target: String,
+    pub readonly: bool,
 }
 
 /// What the executor needs from an engine (see the module docs).

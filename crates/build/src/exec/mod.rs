@@ -5,6 +5,7 @@
 //!   the final tagging;
 //! - `steps`: one step — its cache key, and what it does to the image and its config;
 //! - `copy`: `COPY`/`ADD` sources (context, another stage or image, heredocs) as one tar;
+//! - `mounts`: `RUN --mount` (cache, tmpfs, bind from the context) for the host;
 //! - `host`: the [`BuildHost`] trait and the image config.
 //!
 //! Cache: a step's key is the SHA-256 of its parent image ID, the instruction after expansion,
@@ -14,13 +15,17 @@
 
 mod copy;
 pub mod host;
+mod mounts;
 mod steps;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use host::{BuildHost, HealthConfig, HostError, Image, ImageConfig, NetworkMode, RunSpec};
+pub use host::{
+    BuildHost, HealthConfig, HostError, Image, ImageConfig, MountSource, NetworkMode, RunMount,
+    RunSpec,
+};
 
 use crate::context::{Context, ContextError};
 use crate::parser::{self, Dockerfile, Instruction, ParseError, Step};

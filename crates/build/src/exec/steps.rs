@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest as _, Sha256};
 
-use super::host::{BuildHost, HealthConfig, ImageConfig, NetworkMode, RunSpec};
+use super::host::{BuildHost, HealthConfig, ImageConfig, NetworkMode, RunMount, RunSpec};
 use super::{short, step_err, BuildError, BuildOptions, PREDEFINED_ARGS};
 use crate::context::Context;
 use crate::dockerignore::clean;
@@ -331,12 +331,7 @@ impl Run<'_> {
                 security,
                 heredocs,
             } => {
-                if let Some(m) = mounts.first() {
-                    return Err(step_err(step, format!(
-                        "RUN --mount=type={} is not supported by this builder yet; copy what the step needs with COPY instead",
-                        m.kind
-                    )));
-                }
+                let (mounts, mounts_key) = self.run_mounts(st, step, mounts)?;
                 if security.as_deref() == Some("insecure") {
                     return Err(step_err(
                         step,
@@ -364,7 +359,7 @@ impl Run<'_> {
                     }
                     (c, _) => argv(c, &shell),
                 };
-                return self.run_step(st, argv, network);
+                return self.run_step(st, argv, network, mounts, &mounts_key);
             }
             Instruction::Copy(spec) => return self.copy(st, step, spec, false),
             Instruction::Add(spec) => return self.copy(st, step, spec, true),
@@ -383,6 +378,8 @@ impl Run<'_> {
         st: &mut State,
         argv: Vec<String>,
         network: NetworkMode,
+        mounts: Vec<RunMount>,
+        mounts_key: &str,
     ) -> Result<(), BuildError> {
         let mut env = st.config.env.clone().unwrap_or_default();
         let mut shown = Vec::new();
@@ -406,11 +403,12 @@ impl Run<'_> {
             user: st.config.user.clone().unwrap_or_default(),
             workdir: st.config.working_dir.clone().unwrap_or_else(|| "/".into()),
             network,
+            mounts,
         };
         let net = format!("{network:?}");
         self.change(
             st,
-            &["RUN", &created_by, &net],
+            &["RUN", &created_by, &net, mounts_key],
             &created_by.clone(),
             Some(&spec),
             |run, c| {

@@ -6,13 +6,19 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_api::container::{ContainerConfig, HostConfig};
+use berth_api::container::{ContainerConfig, HostConfig, Mount, TmpfsOptions};
 use berth_api::progress::JsonMessage;
-use berth_build::exec::{BuildHost, HostError, Image, ImageConfig, NetworkMode, RunSpec};
+use berth_build::exec::{
+    BuildHost, HostError, Image, ImageConfig, MountSource, NetworkMode, RunMount, RunSpec,
+};
 use berth_image::formats::import::ImportOptions;
 use berth_image::store::CommitOptions;
+use berth_oci::Reference;
+use berth_registry::{Credentials, ProgressSink};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -117,6 +123,106 @@ impl DaemonHost {
         Ok(id.to_string())
     }
 
+    /// The container mounts of a `RUN`'s `--mount`s.
+    fn mounts(&self, mounts: &[RunMount]) -> Result<Option<Vec<Mount>>, HostError> {
+        let mut out = Vec::new();
+        for m in mounts {
+            let (kind, source, tmpfs) = match &m.source {
+                MountSource::Tmpfs { size } => {
+                    let opts = TmpfsOptions {
+                        size_bytes: *size,
+                        mode: None,
+                    };
+                    ("tmpfs", String::new(), Some(opts))
+                }
+                MountSource::Cache { id, uid, gid, mode } => {
+                    let dir = self.cache_dir(id, *uid, *gid, *mode)?;
+                    ("bind", dir.display().to_string(), None)
+                }
+                MountSource::Context(p) => ("bind", p.display().to_string(), None),
+            };
+            out.push(Mount {
+                target: m.target.clone(),
+                source,
+                kind: kind.to_string(),
+                read_only: m.readonly,
+                tmpfs_options: tmpfs,
+                ..Default::default()
+            });
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// The directory kept for cache mount `id` (made with `uid`, `gid` and `mode` the first time).
+    fn cache_dir(&self, id: &str, uid: u32, gid: u32, mode: u32) -> Result<PathBuf, HostError> {
+        let digest = berth_oci::Digest::sha256_of(id.as_bytes());
+        let name = digest.hex();
+        let root = self
+            .engine
+            .system
+            .host()
+            .data_root
+            .join("builder")
+            .join("cache-mounts");
+        let dir = root.join(&name[..32]);
+        let fail = |e: std::io::Error| {
+            HostError(format!(
+                "making the cache mount {id} at {}: {e}",
+                dir.display()
+            ))
+        };
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&root).map_err(fail)?;
+            let tmp = root.join(format!(".{}", &name[..32]));
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir(&tmp).map_err(fail)?;
+            std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(fail)?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode & 0o7777))
+                .map_err(fail)?;
+            if let Err(e) = std::fs::rename(&tmp, &dir) {
+                if !dir.is_dir() {
+                    return Err(fail(e));
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Pulls `reference`, its progress as `status` lines of the stream.
+    fn pull(&mut self, reference: &str) -> Result<(), HostError> {
+        let r = Reference::parse(reference)
+            .map_err(|e| HostError(format!("invalid reference format {reference:?}: {e}")))?;
+        let r = if r.digest().is_some() {
+            r
+        } else {
+            r.with_default_tag()
+        };
+        if !self.quiet {
+            let tag = r.tag().unwrap_or("latest").to_string();
+            self.send(&JsonMessage::status(format!(
+                "{tag}: Pulling from {}",
+                r.familiar_name()
+            )));
+        }
+        let (sink, mut rx) = ProgressSink::channel();
+        let pulled = self.rt.block_on(self.engine.images.pull(
+            &r,
+            None,
+            Credentials::default(),
+            sink,
+        ));
+        while rx.try_recv().is_ok() {}
+        let pulled = pulled.map_err(|e| HostError(format!("pulling {}: {e}", r.familiar())))?;
+        if !self.quiet {
+            self.send(&JsonMessage::status(format!("Digest: {}", pulled.digest)));
+            self.send(&JsonMessage::status(format!(
+                "Status: Downloaded newer image for {}",
+                r.familiar()
+            )));
+        }
+        Ok(())
+    }
+
     fn read_file(&mut self, container: &str, path: &str) -> Option<String> {
         let buf = Shared::default();
         let (tx, _rx) = oneshot::channel();
@@ -142,22 +248,34 @@ fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
 }
 
 impl BuildHost for DaemonHost {
-    fn image(&mut self, reference: &str, _pull: bool) -> Result<Option<Image>, HostError> {
-        match self.rt.block_on(self.engine.images.inspect(reference)) {
-            Ok(d) => {
-                let config = serde_json::to_value(d.container_config())
-                    .and_then(serde_json::from_value::<ImageConfig>)
-                    .map_err(|e| {
-                        HostError(format!("reading the config of image {reference}: {e}"))
-                    })?;
-                Ok(Some(Image {
-                    id: d.image.id.to_string(),
-                    config,
-                }))
+    fn image(&mut self, reference: &str, pull: bool) -> Result<Option<Image>, HostError> {
+        let local = self.rt.block_on(self.engine.images.inspect(reference));
+        let found = match local {
+            Ok(d) => Some(d),
+            Err(DaemonError::NotFound(_)) => None,
+            Err(e) => return Err(host_err(e)),
+        };
+        let is_id = reference.starts_with("sha256:");
+        let details = match found {
+            Some(d) if !pull || is_id => d,
+            None if is_id => return Ok(None),
+            _ => {
+                // Missing (or `--pull`): from its registry, as the classic builder does.
+                self.pull(reference)?;
+                match self.rt.block_on(self.engine.images.inspect(reference)) {
+                    Ok(d) => d,
+                    Err(DaemonError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(host_err(e)),
+                }
             }
-            Err(DaemonError::NotFound(_)) => Ok(None),
-            Err(e) => Err(host_err(e)),
-        }
+        };
+        let config = serde_json::to_value(details.container_config())
+            .and_then(serde_json::from_value::<ImageConfig>)
+            .map_err(|e| HostError(format!("reading the config of image {reference}: {e}")))?;
+        Ok(Some(Image {
+            id: details.image.id.to_string(),
+            config,
+        }))
     }
 
     fn create(
@@ -184,6 +302,7 @@ impl BuildHost for DaemonHost {
                 cc.working_dir = r.workdir.clone();
                 cc.attach_stdout = true;
                 cc.attach_stderr = true;
+                hc.mounts = self.mounts(&r.mounts)?;
                 hc.network_mode = Some(match r.network {
                     NetworkMode::Default => "default".into(),
                     NetworkMode::None => "none".into(),
