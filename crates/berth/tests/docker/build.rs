@@ -400,3 +400,149 @@ RUN --mount=type=secret,id=tok true
     build_ok(&d, ctx.path(), &["-t", "mounts", "--no-cache"]);
     assert_eq!(d.ok(&["run", "--rm", "mounts", "cat", "/count"]), "2");
 }
+
+/// One raw ustar member (no name checks, so names can be hostile).
+fn member(name: &str, kind: u8, link: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    let octal = |h: &mut [u8; 512], at: usize, len: usize, v: u64| {
+        let s = format!("{v:0w$o}\0", w = len - 1);
+        h[at..at + len].copy_from_slice(s.as_bytes());
+    };
+    octal(&mut h, 100, 8, 0o644);
+    octal(&mut h, 108, 8, 0);
+    octal(&mut h, 116, 8, 0);
+    octal(&mut h, 124, 12, data.len() as u64);
+    octal(&mut h, 136, 12, 0);
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+fn archive(members: &[Vec<u8>]) -> Vec<u8> {
+    let mut out: Vec<u8> = members.concat();
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+#[test]
+fn bld03_add_extracts_local_archives_only() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD local.tar /dst/\nCOPY local.tar /kept/\n",
+    )]);
+    let tar = archive(&[member("in/x", b'0', "", b"inside\n")]);
+    std::fs::write(ctx.path().join("local.tar"), tar).expect("write");
+    build_ok(&d, ctx.path(), &["-t", "added"]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "added", "cat", "/dst/in/x"]),
+        "inside"
+    );
+    assert_eq!(d.ok(&["run", "--rm", "added", "ls", "/kept"]), "local.tar");
+    // A URL is never extracted, and this builder does not download: a clear refusal.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nADD http://127.0.0.1:9/remote.tar.gz /dst/\n",
+    )
+    .expect("write");
+    let out = build(&d, ctx.path(), &[]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("does not download remote files"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bld04_add_of_a_hostile_archive_stays_in_the_rootfs() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let marker = format!("berth-bld04-{}", std::process::id());
+    let hostile = [
+        (
+            "dotdot",
+            archive(&[member(
+                &format!("../../../../../../tmp/{marker}-1"),
+                b'0',
+                "",
+                b"x",
+            )]),
+        ),
+        (
+            "absolute",
+            archive(&[member(&format!("/tmp/{marker}-2"), b'0', "", b"x")]),
+        ),
+        (
+            "symlink",
+            archive(&[
+                member("out", b'2', "/tmp", b""),
+                member(&format!("out/{marker}-3"), b'0', "", b"x"),
+            ]),
+        ),
+        (
+            "hardlink",
+            archive(&[member("shadow", b'1', "/etc/shadow", b"")]),
+        ),
+    ];
+    for (name, tar) in hostile {
+        let ctx = context(&[("Dockerfile", "FROM busybox\nADD evil.tar /\n")]);
+        std::fs::write(ctx.path().join("evil.tar"), tar).expect("write");
+        let out = build(&d, ctx.path(), &["-t", &format!("evil-{name}")]);
+        for n in 1..=3 {
+            assert!(
+                !Path::new(&format!("/tmp/{marker}-{n}")).exists(),
+                "{name}: a file landed on the host\n{}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        }
+        if out.status.success() {
+            // Whatever was kept is inside the image, and /etc/shadow is not the host's.
+            let shadow = d.docker(&["run", "--rm", &format!("evil-{name}"), "cat", "/shadow"]);
+            let host = std::fs::read("/etc/shadow").unwrap_or_default();
+            assert!(
+                host.is_empty() || shadow.stdout != host,
+                "{name}: the host's /etc/shadow leaked"
+            );
+        }
+    }
+}
+
+#[test]
+fn bld06_run_has_the_sandbox_of_run() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let probe = "grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status";
+    let df = format!("FROM busybox\nRUN {probe} > /status; (mount -t tmpfs x /mnt && echo mounted || echo refused) >> /status\n");
+    let ctx = context(&[("Dockerfile", &df)]);
+    build_ok(&d, ctx.path(), &["-t", "sandboxed"]);
+    let in_build = d.ok(&["run", "--rm", "sandboxed", "cat", "/status"]);
+    let in_run = d.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{probe}; (mount -t tmpfs x /mnt && echo mounted || echo refused)"),
+    ]);
+    assert_eq!(in_build, in_run);
+    assert!(in_build.ends_with("refused"), "{in_build}");
+}

@@ -327,11 +327,8 @@ impl BuildHost for DaemonHost {
             .rt
             .block_on(self.engine.containers.create(req))
             .map_err(host_err)?;
-        let image_id = match self.engine.containers.inspect(&created.id) {
-            Ok(c) => c.image,
-            Err(_) => image,
-        };
-        self.images.insert(created.id.clone(), image_id);
+        // The executor names images by ID (`image`), which is what the commit needs.
+        self.images.insert(created.id.clone(), image);
         Ok(created.id)
     }
 
