@@ -145,9 +145,7 @@ pub async fn inspect(
         return Ok(Json(inspect).into_response());
     }
     let image_id = inspect.image.clone();
-    let (size_rw, size_root_fs) = super::containers_extra::Sizer::default()
-        .sizes(&s, &inspect.id, &image_id)
-        .await;
+    let (size_rw, size_root_fs) = super::containers_extra::sizes(&s, &inspect.id, &image_id).await;
     Ok(Json(ContainerInspectWithSizes {
         inspect,
         size_rw,
@@ -156,7 +154,7 @@ pub async fn inspect(
     .into_response())
 }
 
-fn summary(c: &Container, now: i64) -> ContainerSummary {
+pub(super) fn summary(c: &Container, now: i64) -> ContainerSummary {
     ContainerSummary {
         id: c.id.clone(),
         names: vec![format!("/{}", c.name)],

@@ -19,6 +19,7 @@ use super::AppState;
 use crate::containers::commit::CommitRequest;
 use crate::containers::now_nanos;
 use crate::containers::prune::PruneFilter;
+use crate::system::disk_usage::{ContainerSizes, ContainerUsage, Sizer};
 
 /// `GET /containers/{id}/top?ps_args=`.
 pub async fn top(
@@ -209,60 +210,47 @@ pub async fn commit(
     ))
 }
 
-/// The sizes of containers: `SizeRw` (the writable layer) and `SizeRootFs` (that plus the
-/// image's size), with each image's size looked up once.
-#[derive(Default)]
-pub struct Sizer {
-    image_sizes: std::collections::BTreeMap<String, i64>,
+/// Docker's `(SizeRw, SizeRootFs)` of the engine's sizes.
+fn docker_sizes(z: ContainerSizes) -> (i64, i64) {
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    (int(z.rw), int(z.root_fs))
 }
 
-impl Sizer {
-    /// `(SizeRw, SizeRootFs)` of container `id` made from image `image_id`.
-    pub async fn sizes(&mut self, s: &AppState, id: &str, image_id: &str) -> (i64, i64) {
-        let rw =
-            i64::try_from(s.engine.containers.size_rw(id).await.unwrap_or(0)).unwrap_or(i64::MAX);
-        let image = match self.image_sizes.get(image_id) {
-            Some(size) => *size,
-            None => {
-                let size = s
-                    .engine
-                    .images
-                    .inspect(image_id)
-                    .await
-                    .map_or(0, |d| i64::try_from(d.image.size).unwrap_or(i64::MAX));
-                self.image_sizes.insert(image_id.to_string(), size);
-                size
-            }
-        };
-        (rw, rw.saturating_add(image))
-    }
+/// `(SizeRw, SizeRootFs)` of container `id` made from image `image_id` (`docker inspect -s`).
+pub async fn sizes(s: &AppState, id: &str, image_id: &str) -> (i64, i64) {
+    docker_sizes(Sizer::new(&s.engine).sizes(id, image_id).await)
 }
 
 /// Fills the sizes of listed containers (`GET /containers/json?size=1`, `docker ps --size`).
 pub async fn fill_sizes(s: &AppState, list: &mut [berth_api::container::ContainerSummary]) {
-    let mut sizer = Sizer::default();
+    let mut sizer = Sizer::new(&s.engine);
     for c in list {
-        let (rw, root) = sizer.sizes(s, &c.id, &c.image_id).await;
+        let (rw, root) = docker_sizes(sizer.sizes(&c.id, &c.image_id).await);
         c.size_rw = Some(rw);
         c.size_root_fs = Some(root);
     }
 }
 
-/// The containers of `GET /system/df`: every container as `GET /containers/json?all=1&size=1`
-/// lists it, with its sizes.
-pub async fn disk_usage(
+/// The containers of `GET /system/df`: each as `GET /containers/json` lists it, with its sizes.
+pub fn disk_usage(
     s: &AppState,
-) -> Result<Vec<berth_api::container::ContainerSummary>, ApiError> {
-    let (mut parts, ()) = axum::http::Request::builder()
-        .uri("/containers/json?all=1&size=1")
-        .body(())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .into_parts();
-    let params =
-        <Params as axum::extract::FromRequestParts<()>>::from_request_parts(&mut parts, &())
-            .await?;
-    let Json(list) = super::containers::list(State(s.clone()), params).await?;
-    Ok(list)
+    containers: &[ContainerUsage],
+) -> Vec<berth_api::container::ContainerSummary> {
+    let now = now_nanos();
+    containers
+        .iter()
+        .map(|u| {
+            let c = &u.container;
+            let mut entry = super::containers::summary(c, now);
+            s.engine
+                .networks
+                .fill_summary(&mut entry, c.config.exposed_ports.as_ref());
+            let (rw, root) = docker_sizes(u.sizes);
+            entry.size_rw = Some(rw);
+            entry.size_root_fs = Some(root);
+            entry
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::events::{EventActor, EventMessage};
+use berth_api::image::ImageSummary;
 use berth_api::system::{
     ComponentVersion, DiskUsage, Platform, PluginsInfo, Runtime, SwarmInfo, SystemInfo,
     SystemVersion,
@@ -22,7 +23,6 @@ use super::error::ApiError;
 use super::params::Params;
 use super::{images, stream, AppState};
 use crate::events::{now_nanos, Event, EventFilter, EventType};
-use crate::images::ImageFilter;
 use crate::system::ENGINE_VERSION;
 
 const PING_HEADERS: [(&str, &str); 4] = [
@@ -188,12 +188,15 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
 
 /// `GET /system/df`.
 pub async fn disk_usage(State(s): State<AppState>) -> Result<Json<DiskUsage>, ApiError> {
-    let list = s.engine.images.list(ImageFilter::default()).await?;
-    let summaries: Vec<_> = list.iter().map(images::summary).collect();
+    let usage = crate::system::disk_usage::disk_usage(&s.engine).await?;
+    let images = usage.images.iter().map(|u| ImageSummary {
+        containers: i64::try_from(u.containers).unwrap_or(i64::MAX),
+        ..images::summary(&u.details)
+    });
     Ok(Json(DiskUsage {
-        layers_size: summaries.iter().map(|i| i.size).sum(),
-        containers: super::containers_extra::disk_usage(&s).await?,
-        images: summaries,
+        layers_size: i64::try_from(usage.layers_size).unwrap_or(i64::MAX),
+        images: images.collect(),
+        containers: super::containers_extra::disk_usage(&s, &usage.containers),
         ..Default::default()
     }))
 }

@@ -38,6 +38,30 @@ fn system_df_counts_images() {
     assert!(out.lines().any(|l| l == "Images 1"), "{out}");
 }
 
+/// An image a container is made from is in use (`ACTIVE`), as in Docker, whose df answer counts
+/// each image's containers; and every container is listed with its sizes.
+#[test]
+fn system_df_counts_the_images_in_use_and_sizes_containers() {
+    let d = TestDaemon::start(StorageDriver::Vfs);
+    d.import_busybox("busybox:latest");
+    d.docker_ok(&["create", "--name", "user", "busybox", "true"]);
+    let out = d.docker_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    assert!(out.lines().any(|l| l == "Images 1 1"), "{out}");
+    assert!(out.lines().any(|l| l == "Containers 1 0"), "{out}");
+    let (code, _, body) = d.curl("GET", "/system/df", &[]);
+    assert_eq!(code, 200, "{body}");
+    let df: serde_json::Value = serde_json::from_str(&body).expect("df answer is JSON");
+    assert_eq!(df["Images"][0]["Containers"], 1, "{body}");
+    let c = &df["Containers"][0];
+    assert_eq!(c["Names"][0], "/user", "{body}");
+    assert!(c["SizeRootFs"].as_i64() > Some(0), "{body}");
+}
+
 #[test]
 fn events_replay_image_actions_with_filters() {
     let d = TestDaemon::start(StorageDriver::Vfs);

@@ -1,6 +1,8 @@
 //! The system service: facts about this daemon and its host that `/version`, `/info` and
 //! `/system/df` report (engine ID, kernel, OS, CPUs, memory, cgroup version, paths). Read once at
-//! start-up where they cannot change.
+//! start-up where they cannot change. [`disk_usage`]: what images and containers take on disk.
+
+pub mod disk_usage;
 
 use std::path::{Path, PathBuf};
 
