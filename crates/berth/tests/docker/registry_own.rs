@@ -142,7 +142,10 @@ fn skopeo_and_docker_round_trip_through_berths_registry_server() {
     // docker search HOST/TERM against Berth's server (GET /images/search → /v1/search).
     let found = d.ok(&["search", &format!("{}/busy", own.addr)]);
     assert!(found.starts_with("NAME"), "{found}");
-    assert!(found.contains(&format!("{}/library/busybox", own.addr)), "{found}");
+    assert!(
+        found.contains(&format!("{}/library/busybox", own.addr)),
+        "{found}"
+    );
     assert!(!found.contains("mine/bb"), "{found}");
     // Tags and catalog as clients list them.
     let out = Command::new("skopeo")
@@ -184,12 +187,9 @@ impl Drop for CertsDir {
     }
 }
 
-#[test]
-fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
-    if !opted_in() {
-        return;
-    }
-    // A non-loopback address: loopback registries are insecure by Docker's rules.
+/// A `docker-registry` with a certificate of a fresh CA, on a non-loopback address (loopback
+/// registries are insecure by Docker's rules): the PKI dir (holding `ca.crt`) and the registry.
+fn tls_registry() -> (tempfile::TempDir, DistRegistry) {
     let out = Command::new("hostname")
         .arg("-I")
         .output()
@@ -267,6 +267,16 @@ fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
         ],
     );
     let reg = DistRegistry::start_on(&ip, None, Some((&p.join("srv.crt"), &p.join("srv.key"))));
+    (pki, reg)
+}
+
+#[test]
+fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
+    if !opted_in() {
+        return;
+    }
+    let (pki, reg) = tls_registry();
+    let p = pki.path();
     let d = Daemon::start();
     seed_busybox(&d, &reg);
     let image = format!("{}/busybox", reg.addr);
@@ -286,4 +296,126 @@ fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
         d.ok(&["run", "--rm", &image, "echo", "verified"]),
         "verified"
     );
+}
+
+/// A Berth daemon started with extra flags (the harness's daemons take none); only for pulls: it
+/// runs no container. Stopped by PID (SIGTERM, then SIGKILL) on drop; its exec root's tmpfs goes
+/// with the clean stop or is detached here.
+struct FlaggedDaemon {
+    dir: tempfile::TempDir,
+    sock: PathBuf,
+    child: Child,
+}
+
+impl FlaggedDaemon {
+    fn start(flags: &[&str]) -> FlaggedDaemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-flagged")
+            .tempdir()
+            .expect("temp dir");
+        let sock = dir.path().join("berth.sock");
+        let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("daemon")
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("berth daemon");
+        let d = FlaggedDaemon { dir, sock, child };
+        let end = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&d.sock).is_err() {
+            assert!(Instant::now() < end, "daemon did not serve: {}", d.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker")
+    }
+}
+
+impl Drop for FlaggedDaemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = nix::mount::umount2(
+            &self.dir.path().join("exec"),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
+    }
+}
+
+#[test]
+fn registry_mirror_and_insecure_registry_flags_reach_pulls() {
+    if !opted_in() {
+        return;
+    }
+    let seeder = Daemon::start();
+    // A mirror of Docker Hub: library/busybox on a loopback docker-registry.
+    let mirror = DistRegistry::start();
+    let tar = seeder.dir.path().join("mirror-seed.tar");
+    seeder.ok(&["save", "-o", tar.to_str().expect("utf-8"), "busybox:latest"]);
+    mirror.skopeo_copy_in(
+        &format!("docker-archive:{}", tar.display()),
+        "library/busybox:latest",
+    );
+    // A TLS registry whose CA nobody trusts.
+    let (_pki, tls) = tls_registry();
+    seed_busybox(&seeder, &tls);
+    drop(seeder);
+    let mirror_url = format!("http://{}", mirror.addr);
+    let d = FlaggedDaemon::start(&[
+        "--registry-mirror",
+        &mirror_url,
+        "--insecure-registry",
+        &tls.addr,
+    ]);
+    // `busybox` is Docker Hub's; with no way out, only the mirror can answer.
+    let out = d.docker(&["pull", "busybox"]);
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        d.log()
+    );
+    assert!(
+        stdout(&out).contains("docker.io/library/busybox:latest"),
+        "{}",
+        stdout(&out)
+    );
+    // The insecure registry is reached without its CA.
+    let image = format!("{}/busybox", tls.addr);
+    let out = d.docker(&["pull", &image]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }

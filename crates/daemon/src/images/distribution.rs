@@ -46,6 +46,11 @@ fn new_client(settings: &RegistrySettings) -> Client {
 /// Applies the daemon configuration's registry settings (at start and on reload). A change makes
 /// a new client: cached endpoints and tokens are dropped with the old one.
 pub fn configure_registries(settings: RegistrySettings) {
+    let same =
+        |cur: &Option<(RegistrySettings, Client)>| cur.as_ref().map(|(s, _)| s) == Some(&settings);
+    if same(&current().read().unwrap_or_else(|p| p.into_inner())) {
+        return;
+    }
     let mut cur = current().write().unwrap_or_else(|p| p.into_inner());
     if cur.as_ref().map(|(s, _)| s) != Some(&settings) {
         let client = new_client(&settings);

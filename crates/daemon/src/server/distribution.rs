@@ -22,7 +22,17 @@ use super::params::Params;
 use super::stream::{self, ChunkSender};
 use super::AppState;
 use crate::error::DaemonError;
-use crate::images::registry_error;
+use crate::images::{configure_registries, registry_error, RegistrySettings};
+
+/// Brings the registry client up to the daemon's live settings (`insecure-registries`,
+/// `registry-mirrors`, reloaded on `SIGHUP`); a no-op when they did not change.
+fn sync_settings(s: &AppState) {
+    let r = s.engine.settings.get();
+    configure_registries(RegistrySettings {
+        insecure: r.insecure_registries.clone(),
+        mirrors: r.registry_mirrors.clone(),
+    });
+}
 
 /// The `X-Registry-Auth` credentials of a request (anonymous when absent).
 pub fn credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
@@ -171,6 +181,7 @@ pub async fn pull(
     params: &Params,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    sync_settings(s);
     let reference = pull_reference(image, params.non_empty("tag"))?;
     let platform = params
         .non_empty("platform")
@@ -205,6 +216,7 @@ pub async fn push(
     params: &Params,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    sync_settings(s);
     let target = pull_reference(name, params.non_empty("tag"))?;
     if target.digest().is_some() {
         return Err(ApiError::bad_request(format!(
@@ -245,6 +257,7 @@ pub fn search_target(term: &str) -> (String, String) {
 
 /// `GET /images/search?term=&limit=&filters=`.
 pub async fn search(s: &AppState, params: &Params) -> Result<Response, ApiError> {
+    sync_settings(s);
     let term = params
         .non_empty("term")
         .ok_or_else(|| ApiError::bad_request("search term (term) must be given"))?;
@@ -348,6 +361,7 @@ pub async fn auth(State(s): State<AppState>, body: Body) -> Result<Response, Api
         identity_token: b.identity_token,
         registry_token: String::new(),
     };
+    sync_settings(&s);
     s.engine
         .images
         .login(&registry_host(&b.server_address), &creds)
@@ -366,6 +380,7 @@ pub async fn inspect(
             "page not found".to_string(),
         )));
     };
+    sync_settings(&s);
     let reference = pull_reference(name, None)?;
     let creds = credentials(&headers)?;
     let info = s.engine.images.distribution(&reference, creds).await?;
