@@ -2,6 +2,7 @@
 //! the shared context and helpers (filters, prompts, printing) every command family uses.
 
 pub mod build;
+pub mod completion;
 pub mod compose;
 pub mod container;
 pub mod cp;
@@ -11,6 +12,7 @@ pub mod images;
 pub mod info;
 pub mod inspect;
 pub mod login;
+pub mod manpages;
 pub mod network;
 pub mod prune;
 pub mod ps;
@@ -157,21 +159,28 @@ fn resolve_alias<'a>(cmd: &'a str, rest: &'a [String]) -> (&'a str, &'a [String]
     }
 }
 
+/// The dispatch table: [`COMMANDS`] (every command with its spec, which completions and man
+/// pages are generated from) and `dispatch_table`, which runs one of them.
 macro_rules! commands {
-    ($ctx:ident, $name:ident, $argv:ident; $($cmd:literal => $spec:path, $func:path;)*) => {
-        match $name {
-            $($cmd => {
-                let spec: &Spec = &$spec;
-                let p = spec.parse($argv)?;
-                if p.help {
-                    print!("{}", spec.help_text());
-                    return Ok(());
-                }
-                $func($ctx, spec, p).await
-            })*
-            other => Err(CliError::Message(format!(
-                "berth: unknown command: berth {other}\n\nRun 'berth --help' for more information"
-            ))),
+    ($($cmd:literal => $spec:path, $func:path;)*) => {
+        /// Every command as typed after `berth` (after aliases), with its spec.
+        pub const COMMANDS: &[(&str, &Spec)] = &[$(($cmd, &$spec)),*];
+
+        async fn dispatch_table(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
+            match name {
+                $($cmd => {
+                    let spec: &Spec = &$spec;
+                    let p = spec.parse(argv)?;
+                    if p.help {
+                        print!("{}", spec.help_text());
+                        return Ok(());
+                    }
+                    $func(ctx, spec, p).await
+                })*
+                other => Err(CliError::Message(format!(
+                    "berth: unknown command: berth {other}\n\nRun 'berth --help' for more information"
+                ))),
+            }
         }
     };
 }
@@ -180,7 +189,10 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
     if name == "compose" {
         return compose::compose(ctx, argv).await;
     }
-    commands!(ctx, name, argv;
+    dispatch_table(ctx, name, argv).await
+}
+
+commands!(
         "version" => system::VERSION, system::version;
         "info" => info::INFO, info::info;
         "events" => system::EVENTS, system::events;
@@ -233,8 +245,9 @@ async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
         "network connect" => network::CONNECT, network::connect;
         "network disconnect" => network::DISCONNECT, network::disconnect;
         "network prune" => network::PRUNE, network::prune;
-    )
-}
+        "completion" => completion::COMPLETION, completion::completion;
+        "man-pages" => manpages::MAN_PAGES, manpages::man_pages;
+);
 
 /// `-f key=value` flags as the API's `filters` JSON (`{"key":{"value":true}}`); `None` if empty.
 pub fn filters_json(spec: &Spec, filters: &[String]) -> Result<Option<String>> {
