@@ -546,3 +546,29 @@ fn bld06_run_has_the_sandbox_of_run() {
     assert_eq!(in_build, in_run);
     assert!(in_build.ends_with("refused"), "{in_build}");
 }
+
+#[test]
+fn heredocs_run_and_copy() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "FROM busybox\nENV WHO=berth\n\
+RUN <<EOF\n#!/bin/sh\necho \"script $WHO\" > /shebang\nEOF\n\
+RUN <<EOF\necho one > /lines\necho two >> /lines\nEOF\n\
+COPY <<EOF /etc/greeting\nhello $WHO\nEOF\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    build_ok(&d, ctx.path(), &["-t", "heredocs"]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "heredocs",
+            "cat",
+            "/shebang",
+            "/lines",
+            "/etc/greeting"
+        ]),
+        "script berth\none\ntwo\nhello berth"
+    );
+}

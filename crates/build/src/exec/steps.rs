@@ -77,6 +77,21 @@ fn argv(command: &Command, shell: &[String]) -> Vec<String> {
     }
 }
 
+/// The script of a `RUN <<EOF` whose heredoc is the whole command: run by the shell, or, when
+/// it starts with `#!`, written to a temporary file and executed (its interpreter runs it).
+fn heredoc_script(body: &str) -> String {
+    if !body.starts_with("#!") {
+        return body.to_string();
+    }
+    let mut end = String::from("BERTH_HEREDOC_END");
+    while body.lines().any(|l| l == end) {
+        end.push('_');
+    }
+    format!(
+        "f=$(mktemp) && cat > \"$f\" <<'{end}'\n{body}{end}\nchmod +x \"$f\" && \"$f\"; rc=$?; rm -f \"$f\"; exit $rc"
+    )
+}
+
 /// `80` → `80/tcp`, `8000-8001/udp` → both ports.
 fn ports(spec: &str) -> Result<Vec<String>, String> {
     let (range, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
@@ -346,7 +361,7 @@ impl Run<'_> {
                 let shell = st.shell();
                 let argv = match (command, heredocs.as_slice()) {
                     (Command::Shell(s), [h]) if s.trim() == h.word => {
-                        [shell.clone(), vec![h.body.clone()]].concat()
+                        [shell.clone(), vec![heredoc_script(&h.body)]].concat()
                     }
                     (Command::Shell(s), hs) if !hs.is_empty() => {
                         let mut script = s.clone();

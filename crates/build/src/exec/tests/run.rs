@@ -1,0 +1,120 @@
+//! RUN: failures, heredoc scripts, mounts.
+
+use super::*;
+
+#[test]
+fn a_failing_run_stops_the_build() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Fake::with_base();
+    let o = opts("FROM busybox\nRUN exit 7\nRUN write /never 1\n");
+    let e = build(&mut h, &ctx, &o).expect_err("fails");
+    assert_eq!(
+        e.to_string(),
+        "The command '/bin/sh -c exit 7' returned a non-zero code: 7"
+    );
+    assert_eq!(e.code(), Some(7));
+    assert!(!h.tags.contains_key("x:latest"));
+    assert_eq!(
+        h.containers.len(),
+        1,
+        "Docker keeps the failed step's container"
+    );
+    let mut h = Fake::with_base();
+    let o = BuildOptions {
+        force_rm: true,
+        ..o
+    };
+    build(&mut h, &ctx, &o).expect_err("fails");
+    assert!(h.containers.is_empty());
+}
+
+#[test]
+fn run_mounts_reach_the_host() {
+    let (d, ctx) = context(&[("src/a", "1")]);
+    let df = "FROM busybox\nWORKDIR /w\nRUN --mount=type=cache,target=.cache,id=pip,uid=5,mode=0700 --mount=type=tmpfs,target=/t,size=1024 \
+--mount=type=bind,source=src,target=/s --mount=type=bind,target=/all,rw true\n";
+    let mut h = Fake::with_base();
+    run(&mut h, &ctx, &opts(df));
+    let m = &h.runs[0].mounts;
+    assert_eq!(m.len(), 4);
+    assert_eq!(
+        m[0],
+        RunMount {
+            source: MountSource::Cache {
+                id: "pip".into(),
+                uid: 5,
+                gid: 0,
+                mode: 0o700
+            },
+            target: "/w/.cache".into(),
+            readonly: false
+        }
+    );
+    assert_eq!(m[1].source, MountSource::Tmpfs { size: Some(1024) });
+    assert_eq!(
+        (m[2].source.clone(), m[2].readonly),
+        (MountSource::Context(d.path().join("src")), true)
+    );
+    assert_eq!(
+        (m[3].source.clone(), m[3].readonly),
+        (MountSource::Context(d.path().to_path_buf()), false)
+    );
+    // A changed bound file is a new step; an unchanged one a cache hit.
+    assert_eq!(run(&mut h, &ctx, &opts(df)).cache_hits, 2);
+    std::fs::write(d.path().join("src/a"), "2").expect("write");
+    assert_eq!(run(&mut h, &ctx, &opts(df)).cache_hits, 1);
+}
+
+#[test]
+fn run_mounts_refused_with_reasons() {
+    let (d, ctx) = context(&[("f", "1")]);
+    std::os::unix::fs::symlink("/etc", d.path().join("link")).expect("symlink");
+    let mut h = Fake::with_base();
+    let cases = [
+        ("RUN --mount=type=secret,id=tok true", "carries no secrets"),
+        ("RUN --mount=type=ssh,target=/s true", "carries no secrets"),
+        (
+            "RUN --mount=type=bind,from=x,target=/x true",
+            "from=x is not supported",
+        ),
+        (
+            "RUN --mount=type=bind,source=link,target=/x true",
+            "is a symbolic link",
+        ),
+        (
+            "RUN --mount=type=bind,source=../x,target=/x true",
+            "forbidden path outside the build context",
+        ),
+        (
+            "RUN --mount=type=cache,target=/c,sharing=odd true",
+            "shared, private or locked",
+        ),
+        (
+            "RUN --mount=type=cache,target=/c,uid=x true",
+            "not a number",
+        ),
+    ];
+    for (line, want) in cases {
+        let e = build(&mut h, &ctx, &opts(&format!("FROM busybox\n{line}\n"))).expect_err(line);
+        assert!(e.to_string().contains(want), "{line}: {e}");
+    }
+}
+
+#[test]
+fn heredoc_scripts_with_a_shebang_run_by_their_interpreter() {
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox\nRUN <<EOF\n#!/usr/bin/env python3\nprint('hi')\nEOF\n";
+    let mut h = Fake::with_base();
+    run(&mut h, &ctx, &opts(df));
+    let script = &h.runs[0].argv[2];
+    assert!(script.starts_with("f=$(mktemp) && cat > \"$f\" <<'BERTH_HEREDOC_END'\n#!/usr/bin/env python3\nprint('hi')\nBERTH_HEREDOC_END\n"), "{script}");
+    assert!(script.ends_with("exit $rc"), "{script}");
+    // A body holding the terminator gets another one.
+    let df = "FROM busybox\nRUN <<EOF\n#!/bin/sh\nBERTH_HEREDOC_END\nEOF\n";
+    run(&mut h, &ctx, &opts(df));
+    assert!(
+        h.runs[1].argv[2].contains("<<'BERTH_HEREDOC_END_'"),
+        "{}",
+        h.runs[1].argv[2]
+    );
+}
