@@ -236,15 +236,17 @@ async fn push_blob(
         progress.send(Progress::item(&id, "Layer already exists"));
         return Ok(());
     }
-    if let Some(from) = mount_from {
-        if let UploadStart::Mounted = repo.start_upload(Some((&d.digest, from))).await? {
+    // A refused mount still opens an upload session: use it.
+    let location = match repo
+        .start_upload(mount_from.map(|f| (&d.digest, f)))
+        .await?
+    {
+        UploadStart::Mounted => {
+            let from = mount_from.unwrap_or_default();
             progress.send(Progress::item(&id, format!("Mounted from {from}")));
             return Ok(());
         }
-    }
-    let location = match repo.start_upload(None).await? {
         UploadStart::Location(l) => l,
-        UploadStart::Mounted => return Ok(()),
     };
     progress.send(Progress::item(&id, "Pushing"));
     let digest_q = [("digest", d.digest.as_str())];

@@ -370,7 +370,22 @@ pub async fn manifest(
                 );
             };
             let (s, n) = (st.clone(), name.clone());
-            match blocking(move || s.delete_manifest(&n, &d)).await {
+            let deleted = blocking(move || {
+                let subject =
+                    std::fs::read(s.blob_path(&d))
+                        .ok()
+                        .and_then(|b| match ManifestOrIndex::parse(d.as_str(), None, &b) {
+                            Ok(ManifestOrIndex::Manifest(m)) => m.subject.map(|x| x.digest),
+                            _ => None,
+                        });
+                let existed = s.delete_manifest(&n, &d)?;
+                if let (true, Some(sub)) = (existed, subject) {
+                    s.remove_referrer(&n, &sub, &d);
+                }
+                Ok::<bool, std::io::Error>(existed)
+            })
+            .await;
+            match deleted {
                 Ok(Ok(true)) => StatusCode::ACCEPTED.into_response(),
                 Ok(Ok(false)) => err(
                     StatusCode::NOT_FOUND,
@@ -474,6 +489,22 @@ async fn put_manifest(
         ManifestRef::Tag(t) => Some(t.clone()),
         ManifestRef::Digest(_) => None,
     };
+    // A manifest with a subject is listed by the referrers API under it.
+    let referrer = match &parsed {
+        ManifestOrIndex::Manifest(m) => m.subject.as_ref().map(|subject| {
+            let artifact = m
+                .artifact_type
+                .clone()
+                .unwrap_or_else(|| m.config.media_type.clone());
+            let desc = serde_json::json!({
+                "mediaType": media_type, "digest": d, "size": bytes.len(),
+                "artifactType": artifact, "annotations": m.annotations,
+            });
+            (subject.digest.clone(), desc.to_string().into_bytes())
+        }),
+        ManifestOrIndex::Index(_) => None,
+    };
+    let subject_header = referrer.as_ref().map(|(s, _)| s.to_string());
     let (s, n, body_bytes) = (st.clone(), name.clone(), bytes.clone());
     let result = blocking(move || {
         for b in &needed_blobs {
@@ -486,19 +517,25 @@ async fn put_manifest(
                 return Ok(Err(m.clone()));
             }
         }
-        s.put_manifest(&n, &media_type, &body_bytes, tag.as_deref())
-            .map(Ok)
+        let d = s.put_manifest(&n, &media_type, &body_bytes, tag.as_deref())?;
+        if let Some((subject, desc)) = &referrer {
+            s.add_referrer(&n, subject, &d, desc)?;
+        }
+        Ok::<_, std::io::Error>(Ok(d))
     })
     .await;
     match result {
-        Ok(Ok(Ok(d))) => with_headers(
-            StatusCode::CREATED.into_response(),
-            &[
+        Ok(Ok(Ok(d))) => {
+            let mut pairs = vec![
                 ("location", format!("/v2/{name}/manifests/{d}")),
                 ("docker-content-digest", d.to_string()),
                 ("content-length", "0".to_string()),
-            ],
-        ),
+            ];
+            if let Some(sub) = subject_header {
+                pairs.push(("oci-subject", sub));
+            }
+            with_headers(StatusCode::CREATED.into_response(), &pairs)
+        }
         Ok(Ok(Err(missing))) => err(
             StatusCode::BAD_REQUEST,
             "MANIFEST_BLOB_UNKNOWN",
@@ -507,4 +544,39 @@ async fn put_manifest(
         Ok(Err(e)) => internal(e),
         Err(r) => r,
     }
+}
+
+/// `GET /v2/<name>/referrers/<digest>?artifactType=`: an OCI index of the manifests whose subject
+/// is `digest` (empty when there are none), filtered by artifact type when asked.
+pub async fn referrers(st: &St, name: String, d: Digest, artifact: Option<String>) -> Response {
+    let (s, n) = (st.clone(), name);
+    let Ok(list) = blocking(move || s.referrers(&n, &d)).await else {
+        return internal("listing referrers");
+    };
+    let manifests: Vec<serde_json::Value> = list
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .filter(|v| {
+            artifact
+                .as_deref()
+                .is_none_or(|a| v.get("artifactType").and_then(|t| t.as_str()) == Some(a))
+        })
+        .collect();
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": berth_image::model::media::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut r = (
+        [(header::CONTENT_TYPE, berth_image::model::media::OCI_INDEX)],
+        body.to_string(),
+    )
+        .into_response();
+    if artifact.is_some() {
+        r.headers_mut().insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    r
 }

@@ -7,7 +7,8 @@
 //! ?digest=` (the bytes must hash to it: else 400 `DIGEST_INVALID` and the session is gone),
 //! `GET`/`DELETE` of a session; manifests `GET`/`HEAD`/`PUT`/`DELETE` (a manifest's config, layers
 //! or index entries must be in the repository: else 400 `MANIFEST_BLOB_UNKNOWN`; more than
-//! [`MAX_MANIFEST_BYTES`] → 413); tags list and catalog with `n`/`last` pagination.
+//! [`MAX_MANIFEST_BYTES`] → 413); tags list and catalog with `n`/`last` pagination; the referrers
+//! API (manifests listed under their `subject`, `artifactType` filter, `OCI-Subject` on push).
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
 //! `berth registry gc` removes unreferenced blobs ([`gc`]); `GET /v1/search` answers `docker
@@ -262,6 +263,15 @@ async fn dispatch(
         };
         return manifest(&st, name.to_string(), r, method, &headers, body).await;
     }
+    if let Some((name, d)) = rest.rsplit_once("/referrers/") {
+        if !valid_name(name) {
+            return name_invalid(name);
+        }
+        let Some(d) = parse_digest(d) else {
+            return digest_invalid(d);
+        };
+        return referrers(&st, name.to_string(), d, q.get("artifactType").cloned()).await;
+    }
     if let Some(name) = rest.strip_suffix("/blobs/uploads") {
         if !valid_name(name) {
             return name_invalid(name);
@@ -397,7 +407,11 @@ async fn search(
         "num_results": hits.len(), "num_pages": hits.len().div_ceil(n).max(1),
         "page": page, "page_size": n, "query": term, "results": results,
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str> {
@@ -405,7 +419,7 @@ fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str
 }
 
 mod handlers;
-use handlers::{blob, manifest, upload, upload_start};
+use handlers::{blob, manifest, referrers, upload, upload_start};
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 //! <root>/repos/<name>/_layers/<hex>               a blob is linked into the repository
 //! <root>/repos/<name>/_manifests/<hex>            a manifest of the repository (its media type)
 //! <root>/repos/<name>/_tags/<tag>                 the digest a tag points at
+//! <root>/repos/<name>/_referrers/<subject>/<hex>  a manifest's descriptor, by its `subject`
 //! <root>/tmp/                                     files being written
 //! ```
 //!
@@ -205,6 +206,39 @@ impl Storage {
             )?;
         }
         Ok(d)
+    }
+
+    /// Records manifest `d` (described by `descriptor`, JSON) as a referrer of `subject`.
+    pub fn add_referrer(
+        &self,
+        name: &str,
+        subject: &Digest,
+        d: &Digest,
+        descriptor: &[u8],
+    ) -> io::Result<()> {
+        let path = self
+            .repo(name)
+            .join("_referrers")
+            .join(subject.hex())
+            .join(d.hex());
+        write_atomic(&self.tmp(), &path, descriptor)
+    }
+
+    /// Forgets manifest `d` as a referrer of `subject`.
+    pub fn remove_referrer(&self, name: &str, subject: &Digest, d: &Digest) {
+        let dir = self.repo(name).join("_referrers").join(subject.hex());
+        let _ = fs::remove_file(dir.join(d.hex()));
+        let _ = fs::remove_dir(dir);
+    }
+
+    /// The descriptors (JSON) of the manifests whose subject is `subject`, by digest.
+    pub fn referrers(&self, name: &str, subject: &Digest) -> Vec<Vec<u8>> {
+        let dir = self.repo(name).join("_referrers").join(subject.hex());
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        entries.iter().filter_map(|p| fs::read(p).ok()).collect()
     }
 
     /// The digest tag `tag` of `name` points at.

@@ -262,3 +262,89 @@ async fn gc_removes_only_unreferenced_blobs() {
         200
     );
 }
+
+#[tokio::test]
+async fn referrers_list_manifests_by_subject_and_artifact_type() {
+    let s = start().await;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let empty = b"{}";
+    for b in [&config[..], &empty[..]] {
+        let d = berth_oci::Digest::sha256_of(b);
+        let (st, _, body) = s
+            .req(
+                Method::POST,
+                &format!("/v2/x/blobs/uploads/?digest={d}"),
+                &[],
+                b,
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+    }
+    let ct = [("content-type", "application/vnd.oci.image.manifest.v1+json")];
+    let image = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": berth_oci::Digest::sha256_of(config), "size": config.len()},
+        "layers": []})
+    .to_string();
+    let (st, h, _) = s
+        .req(Method::PUT, "/v2/x/manifests/1", &ct, image.as_bytes())
+        .await;
+    assert_eq!(st, 201);
+    let subject = h["docker-content-digest"].to_str().unwrap().to_string();
+    let sig = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.signature",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": berth_oci::Digest::sha256_of(empty), "size": 2},
+        "layers": [],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": subject, "size": image.len()}})
+    .to_string();
+    let sig_digest = berth_oci::Digest::sha256_of(sig.as_bytes());
+    let (st, h, body) = s
+        .req(
+            Method::PUT,
+            &format!("/v2/x/manifests/{sig_digest}"),
+            &ct,
+            sig.as_bytes(),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    assert_eq!(h["oci-subject"].to_str().unwrap(), subject);
+    let (st, _, body) = s
+        .req(Method::GET, &format!("/v2/x/referrers/{subject}"), &[], b"")
+        .await;
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["manifests"][0]["digest"], sig_digest.as_str(), "{body}");
+    assert_eq!(
+        v["manifests"][0]["artifactType"],
+        "application/vnd.example.signature"
+    );
+    let (_, h, body) = s
+        .req(
+            Method::GET,
+            &format!("/v2/x/referrers/{subject}?artifactType=other"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(h["oci-filters-applied"], "artifactType");
+    assert!(body.contains("\"manifests\":[]"), "{body}");
+    // Deleting the referrer takes it off the list.
+    let (st, _, _) = s
+        .req(
+            Method::DELETE,
+            &format!("/v2/x/manifests/{sig_digest}"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(st, 202);
+    let (_, _, body) = s
+        .req(Method::GET, &format!("/v2/x/referrers/{subject}"), &[], b"")
+        .await;
+    assert!(body.contains("\"manifests\":[]"), "{body}");
+}
