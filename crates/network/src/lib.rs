@@ -1,8 +1,9 @@
 //! Berth's container networking, as a synchronous library the daemon calls from `spawn_blocking`.
 //!
 //! - [`ipam`]: a pure address allocator over state the caller persists;
-//! - [`netns`]: sockets created inside another network namespace by a short-lived helper thread
-//!   (the caller's threads never `setns`, so a multi-threaded daemon may use it);
+//! - [`netns`]: network namespaces made, bound and removed, and work and sockets inside them on a
+//!   helper thread (the caller's threads never `unshare` or `setns`, so a multi-threaded daemon
+//!   may use it);
 //! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes);
 //! - [`ifname`]: checked interface names, the only kind the firewall and the bridges take;
 //! - [`bridge`], [`endpoint`]: Linux bridges and per-container veth endpoints;

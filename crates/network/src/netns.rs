@@ -1,5 +1,14 @@
-//! Work done inside another network namespace without the caller ever changing its own.
+//! Network namespaces for containers: made here, worked in here, removed here.
 //!
+//! This module owns Berth's network namespaces for networking, so that the daemon never
+//! `unshare`s or `setns`es itself: [`create`] makes one bound to a file before the container
+//! exists (the daemon then plugs veths into it and hands the path to the runtime), [`run_in`] and
+//! [`socket_in`] work inside it, [`remove`] unbinds it. The one namespace made elsewhere is a
+//! `--network none` container's, which the runtime makes with the container (its init brings
+//! `lo` up, as crun does). Making and entering a namespace are the same per-thread work on the
+//! same kernel objects, and the netlink client that brings `lo` up lives in this crate: one owner.
+//!
+//! Work done inside another network namespace without the caller ever changing its own:
 //! A network namespace is a per-thread attribute, and a socket belongs for life to the namespace
 //! it was created in. So [`run_in`] hands a closure to one helper thread, which `setns`es into the
 //! target namespace, runs it there and returns to the daemon's namespace; the calling thread (a
@@ -26,6 +35,12 @@ use nix::sys::socket::{
 /// Errors from namespace helpers.
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
+    #[error("create network namespace {path}: {step}: {source}")]
+    Create {
+        path: String,
+        step: &'static str,
+        source: io::Error,
+    },
     #[error("open network namespace {path}: {source}")]
     Open { path: String, source: io::Error },
     #[error("network namespace helper: {step}: {source}")]
@@ -47,6 +62,56 @@ pub fn open(path: &Path) -> Result<OwnedFd, NetnsError> {
             path: path.display().to_string(),
             source,
         })
+}
+
+/// Creates a network namespace bound at `path` (replacing a stale one there) with `lo` up. A
+/// short-lived thread of its own makes it: network namespaces are per thread, so its `unshare`
+/// leaves the caller's threads (the daemon's tokio workers) untouched, and the thread ends inside
+/// the new namespace, which only the bind mount keeps. On failure nothing is left at `path`.
+pub fn create(path: &Path) -> Result<(), NetnsError> {
+    remove(path);
+    let fail = |step: &'static str, source: io::Error| NetnsError::Create {
+        path: path.display().to_string(),
+        step,
+        source,
+    };
+    File::create(path).map_err(|e| fail("create the mount point", e))?;
+    let target = path.to_path_buf();
+    let made = std::thread::Builder::new()
+        .name("netns-create".into())
+        .spawn(move || make_bound(&target))
+        .map_err(|e| fail("spawn thread", e))?
+        .join()
+        .unwrap_or_else(|_| Err(("run", io::Error::other("the thread panicked"))))
+        .map_err(|(step, e)| fail(step, e));
+    if made.is_err() {
+        remove(path);
+    }
+    made
+}
+
+/// On a thread of its own: a new network namespace, bound at `target`, with `lo` up.
+fn make_bound(target: &Path) -> Result<(), (&'static str, io::Error)> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ("unshare", e.into()))?;
+    nix::mount::mount(
+        Some("/proc/thread-self/ns/net"),
+        target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| ("bind", e.into()))?;
+    let mut nl = crate::netlink::Netlink::open().map_err(|e| ("open netlink", e))?;
+    if let Some(lo) = nl.link_index("lo").map_err(|e| ("find lo", e.source))? {
+        nl.set_up(lo).map_err(|e| ("bring lo up", e.source))?;
+    }
+    Ok(())
+}
+
+/// Unbinds and deletes a namespace file made by [`create`] (idempotent; nothing there is fine).
+pub fn remove(path: &Path) {
+    let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(path);
 }
 
 /// A unit of work for the helper thread, given the helper's home namespace: it joins a

@@ -1,52 +1,13 @@
-//! The network namespace of a container on a network (bridge or user-defined): the daemon makes it
-//! before the container exists, so the networks service can plug veths into it, with its loopback
-//! up. The namespace is made by a short-lived OS thread of its own — network namespaces are per
-//! thread, so `unshare` there leaves the daemon's threads untouched — bound to a file in the
-//! container's bundle, and handed to the runtime by path. A container without networking
+//! The network namespace of a container, as the container verbs see it: which one it has (the
+//! bound file of a container on a network, the init's of one the runtime made, another
+//! container's for `container:<x>`), and the networks service the verbs plug it into. Making and
+//! removing the bound namespace is `berth_network::netns`'s (`create`, `remove`): the daemon only
+//! says where (a file in the container's exec dir) and when (at start, before the container
+//! exists, so the networks service can plug veths in). A container without networking
 //! (`--network none`) gets its namespace from the runtime itself (which brings `lo` up), at no
 //! cost to the daemon; [`ContainerService::netns_path`] then names it through the init's pid.
 
-use std::path::Path;
-
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{unshare, CloneFlags};
-
 use crate::error::DaemonError;
-
-fn fail(path: &Path, what: &str, e: impl std::fmt::Display) -> DaemonError {
-    DaemonError::Internal(format!("network namespace {}: {what}: {e}", path.display()))
-}
-
-/// Creates a network namespace bound at `path` (replacing a stale one) with `lo` up.
-pub fn create(path: &Path) -> Result<(), DaemonError> {
-    remove(path);
-    std::fs::File::create(path).map_err(|e| DaemonError::io("creating", path, e))?;
-    let target = path.to_path_buf();
-    let made = std::thread::spawn(move || -> Result<(), DaemonError> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| fail(&target, "unshare", e))?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| fail(&target, "binding", e))?;
-        berth_runtime::namespaces::loopback_up().map_err(|e| fail(&target, "bringing lo up", e))
-    })
-    .join()
-    .map_err(|_| fail(path, "creating", "the helper thread panicked"))?;
-    if made.is_err() {
-        remove(path);
-    }
-    made
-}
-
-/// Unbinds and deletes the namespace file (idempotent).
-pub fn remove(path: &Path) {
-    let _ = umount2(path, MntFlags::MNT_DETACH);
-    let _ = std::fs::remove_file(path);
-}
 
 impl super::ContainerService {
     /// The networks subsystem of this engine ([`super::ContainerOptions::networks`]), always

@@ -78,13 +78,13 @@ fn prepare_bundle(
         // (`none`) the runtime makes it with the container (`spec_paths.netns` stays `None`).
         if let Some(net) = network_for_start(net.as_ref(), c) {
             let ns = paths.netns(&c.id);
-            if let Err(e) = super::netns::create(&ns) {
+            if let Err(e) = berth_network::netns::create(&ns) {
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
-                return Err(e);
+                return Err(DaemonError::Internal(e.to_string()));
             }
             if let Err(e) = net.attach(c, &ns, &paths.data_dir(&c.id)) {
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
-                super::netns::remove(&ns);
+                berth_network::netns::remove(&ns);
                 return Err(e);
             }
             spec_paths.netns = Some(ns);
@@ -159,7 +159,7 @@ pub(crate) fn unmount_rootfs(
     if let Some(net) = network_of(net, id) {
         net.detach(id);
     }
-    super::netns::remove(&paths.netns(id));
+    berth_network::netns::remove(&paths.netns(id));
     if let Err(e) = berth_image::snapshot::unmount_all(&rootfs) {
         tracing::warn!(container = id, error = %e, "unmounting the rootfs");
     }

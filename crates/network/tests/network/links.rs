@@ -141,3 +141,50 @@ fn run_in_works_inside_the_namespace_and_leaves_no_thread_there() {
         assert_eq!(ino(&format!("/proc/self/task/{tid}/ns/net")), mine);
     }
 }
+
+/// `netns::create` (the one maker of a container's namespace): a new namespace bound at the path,
+/// `lo` up inside, the caller's own namespace unchanged; `remove` leaves nothing; a path that
+/// cannot be made is an error that names it, with nothing left behind.
+#[test]
+fn create_binds_a_new_namespace_with_lo_up_and_remove_unbinds_it() {
+    if !root_tests() {
+        return;
+    }
+    use berth_network::netns;
+    use std::os::unix::fs::MetadataExt;
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            netns::remove(&self.0);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = Removed(dir.path().join("netns"));
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    let mine = ino(std::path::Path::new("/proc/thread-self/ns/net"));
+    netns::create(&path.0).unwrap();
+    let made = ino(&path.0);
+    assert_ne!(made, mine, "the path holds another namespace");
+    assert_eq!(ino(std::path::Path::new("/proc/thread-self/ns/net")), mine);
+    // Made again over the one there (a stale namespace after a crash): replaced.
+    netns::create(&path.0).unwrap();
+    let out = crate::harness::run_ok(
+        "nsenter",
+        &[
+            &format!("--net={}", path.0.display()),
+            "ip",
+            "-o",
+            "link",
+            "show",
+            "lo",
+        ],
+    );
+    assert!(out.contains(",UP"), "lo is not up: {out}");
+    netns::remove(&path.0);
+    assert!(!path.0.exists());
+
+    let bad = dir.path().join("missing").join("netns");
+    let err = netns::create(&bad).unwrap_err().to_string();
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(!bad.exists());
+}
