@@ -572,3 +572,23 @@ COPY <<EOF /etc/greeting\nhello $WHO\nEOF\n";
         "script berth\none\ntwo\nhello berth"
     );
 }
+
+#[test]
+fn builder_prune_forgets_the_cache() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "FROM busybox\nRUN --mount=type=cache,target=/c sh -c 'head -c 4096 /dev/zero > /c/blob'\nRUN echo done > /done\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    build_ok(&d, ctx.path(), &["-t", "pruned"]);
+    assert_eq!(
+        build_ok(&d, ctx.path(), &["-t", "pruned"])
+            .matches("Using cache")
+            .count(),
+        2
+    );
+    let out = d.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: 4.096kB"), "{out}");
+    assert!(!build_ok(&d, ctx.path(), &["-t", "pruned"]).contains("Using cache"));
+}

@@ -36,6 +36,17 @@ impl CacheIndex {
         self.load().remove(key)
     }
 
+    /// Forgets every entry; returns the keys forgotten.
+    pub fn clear(&self) -> std::io::Result<Vec<String>> {
+        let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let keys = self.load().into_keys().collect();
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        Ok(keys)
+    }
+
     /// Records `key` → `image`.
     pub fn put(&self, key: &str, image: &str) -> std::io::Result<()> {
         let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());

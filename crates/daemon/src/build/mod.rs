@@ -40,6 +40,44 @@ pub struct BuildRequest {
     pub force_rm: bool,
 }
 
+/// What `builder prune` removed.
+#[derive(Debug, Clone, Default)]
+pub struct Pruned {
+    pub caches: Vec<String>,
+    pub reclaimed: u64,
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+/// `POST /build/prune`: forgets the cache index and removes the `RUN --mount=type=cache`
+/// directories (blocking). The images the cache pointed at stay; `image prune` removes the
+/// dangling ones, as with Docker's classic builder.
+pub fn prune(engine: &Engine) -> Result<Pruned, String> {
+    let builder = engine.system.host().data_root.join("builder");
+    let caches = cache::CacheIndex::new(&builder)
+        .clear()
+        .map_err(|e| format!("clearing the build cache index: {e}"))?;
+    let mounts = builder.join("cache-mounts");
+    let reclaimed = dir_size(&mounts);
+    match std::fs::remove_dir_all(&mounts) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("removing {}: {e}", mounts.display()))
+        }
+        _ => {}
+    }
+    Ok(Pruned { caches, reclaimed })
+}
+
 /// The context directory, removed on drop.
 struct ContextDir(PathBuf);
 

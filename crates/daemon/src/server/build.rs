@@ -84,3 +84,17 @@ pub async fn build(
     tokio::task::spawn_blocking(move || crate::build::run(engine, rt, req, reader, writer));
     Ok(([(CONTENT_TYPE, "application/json")], out).into_response())
 }
+
+/// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": N}`.
+pub async fn prune(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let engine = s.engine.clone();
+    let pruned = tokio::task::spawn_blocking(move || crate::build::prune(&engine))
+        .await
+        .map_err(|e| ApiError(crate::error::DaemonError::join(e)))?
+        .map_err(|m| ApiError(crate::error::DaemonError::Internal(m)))?;
+    let body = serde_json::json!({
+        "CachesDeleted": pruned.caches,
+        "SpaceReclaimed": pruned.reclaimed,
+    });
+    Ok(axum::Json(body).into_response())
+}

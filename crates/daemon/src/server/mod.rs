@@ -105,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/commit", post(containers_extra::commit))
         .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/volumes", get(system::volumes_list))
         .route("/volumes/{name}", get(system::volume_inspect))
         .route("/plugins", get(system::plugins_list))
