@@ -1,11 +1,17 @@
 //! `berth pull` and `berth push`: the daemon streams Docker's JSON progress; credentials for the
-//! image's registry go along as `X-Registry-Auth` (see [`super::registry_auth`]).
+//! image's registry go along as `X-Registry-Auth` (see [`super::registry_auth`]). On a terminal
+//! each layer keeps one line, redrawn in place with its progress bar, as the docker CLI does;
+//! otherwise only status changes are printed, one line each.
 
+use std::io::IsTerminal;
+
+use hyper::body::Incoming;
 use hyper::Method;
+use serde_json::Value;
 
-use super::image_io::show_json_messages;
 use super::registry_auth::registry_auth_header;
 use super::{out, Ctx};
+use crate::client::body::JsonLines;
 use crate::client::{body, encode_path, query};
 use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Parsed, Spec};
@@ -75,6 +81,81 @@ fn canonical(name: &str, tag: &str) -> String {
     }
 }
 
+/// Draws a progress stream: one line per `id`, redrawn in place on a terminal.
+#[derive(Default)]
+pub struct Progress {
+    ids: Vec<String>,
+    tty: bool,
+}
+
+impl Progress {
+    pub fn new(tty: bool) -> Self {
+        Progress {
+            ids: Vec::new(),
+            tty,
+        }
+    }
+
+    /// The text to write for message `m` (empty when nothing is shown).
+    pub fn render(&mut self, m: &Value) -> String {
+        let Some(status) = m.get("status").and_then(Value::as_str) else {
+            return m
+                .get("stream")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+        };
+        let bar = m.get("progress").and_then(Value::as_str);
+        let Some(id) = m.get("id").and_then(Value::as_str) else {
+            return format!("{status}\n");
+        };
+        if !self.tty {
+            // Byte counts change too fast for a log: only status changes.
+            return match bar {
+                Some(_) => String::new(),
+                None => format!("{id}: {status}\n"),
+            };
+        }
+        let line = match bar {
+            Some(b) => format!("{id}: {status} {b}"),
+            None => format!("{id}: {status}"),
+        };
+        match self.ids.iter().position(|i| i == id) {
+            None => {
+                self.ids.push(id.to_string());
+                format!("{line}\n")
+            }
+            Some(pos) => {
+                let up = self.ids.len() - pos;
+                format!("\x1b[{up}A\x1b[2K\r{line}\x1b[{up}B\r")
+            }
+        }
+    }
+}
+
+/// Shows a pull or push stream; fails on the first in-band error.
+async fn show(body: Incoming, quiet: bool) -> Result<()> {
+    let mut lines = JsonLines::new(body);
+    let mut progress = Progress::new(std::io::stdout().is_terminal());
+    while let Some(m) = lines.next().await? {
+        if let Some(e) = m
+            .get("errorDetail")
+            .and_then(|d| d.get("message"))
+            .and_then(Value::as_str)
+            .or_else(|| m.get("error").and_then(Value::as_str))
+        {
+            return Err(CliError::Message(e.to_string()));
+        }
+        if !quiet {
+            let text = progress.render(&m);
+            if !text.is_empty() {
+                out(&text);
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let image = &p.args[0];
     if p.bool("all-tags") {
@@ -98,7 +179,7 @@ pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             &[("x-registry-auth", &auth)],
         )
         .await?;
-    show_json_messages(resp.into_body(), p.bool("quiet")).await?;
+    show(resp.into_body(), p.bool("quiet")).await?;
     out(&format!("{}\n", canonical(&name, &tag)));
     Ok(())
 }
@@ -127,7 +208,7 @@ pub async fn push(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         )
         .await?;
     let quiet = p.bool("quiet");
-    show_json_messages(resp.into_body(), quiet).await?;
+    show(resp.into_body(), quiet).await?;
     if quiet {
         out(&format!("{image}\n"));
     }
@@ -137,6 +218,40 @@ pub async fn push(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_redraws_a_layer_line_in_place_on_a_terminal() {
+        let m = |id: &str, status: &str, bar: Option<&str>| {
+            let mut v = serde_json::json!({"status": status, "id": id});
+            if let Some(b) = bar {
+                v["progress"] = b.into();
+            }
+            v
+        };
+        let mut tty = Progress::new(true);
+        assert_eq!(
+            tty.render(&m("a", "Pulling fs layer", None)),
+            "a: Pulling fs layer\n"
+        );
+        assert_eq!(
+            tty.render(&m("b", "Pulling fs layer", None)),
+            "b: Pulling fs layer\n"
+        );
+        assert_eq!(
+            tty.render(&m("a", "Downloading", Some("[=>  ] 1B/2B"))),
+            "\x1b[2A\x1b[2K\ra: Downloading [=>  ] 1B/2B\x1b[2B\r"
+        );
+        assert_eq!(
+            tty.render(&serde_json::json!({"status": "Digest: x"})),
+            "Digest: x\n"
+        );
+        let mut log = Progress::new(false);
+        assert_eq!(log.render(&m("a", "Downloading", Some("[=>  ] 1B/2B"))), "");
+        assert_eq!(
+            log.render(&m("a", "Pull complete", None)),
+            "a: Pull complete\n"
+        );
+    }
 
     #[test]
     fn references_split_and_print_like_docker() {
