@@ -1,8 +1,8 @@
 //! Healthchecks, as Docker runs them: what a container's check is ([`Check`], from
 //! `Config.Healthcheck` merged field by field with the image's), the health state kept in the
 //! container's record ([`Health`]: status, failing streak, the last [`MAX_LOG`] probes) and how a
-//! probe result moves it, plus the views of that state (`State.Health` of inspect, the `docker ps`
-//! status suffix, the `health` filter). The per-container task that runs the probes lives in
+//! probe result moves it, and the `health` filter of `ps` (Docker's views of that state, inspect's
+//! `State.Health` and the `docker ps` suffix, are `server::container_views`'). The per-container task that runs the probes lives in
 //! [`monitor`].
 //!
 //! Lifecycle: a start resets the state to `starting` with a failing streak of 0 (the log is
@@ -16,13 +16,12 @@ pub mod monitor;
 
 use std::time::Duration;
 
-use berth_api::container::{Health as WireHealth, HealthConfig, HealthcheckResult};
+use berth_api::container::HealthConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::Container;
 use crate::error::DaemonError;
-use berth_oci::time::rfc3339_nanos;
 
 /// Longest probe output kept (further bytes are dropped and `...` appended).
 pub const MAX_OUTPUT: usize = 4096;
@@ -277,32 +276,6 @@ impl Health {
             }
         }
         (self.status != before).then_some(self.status)
-    }
-
-    /// `State.Health` of inspect.
-    pub fn to_wire(&self) -> WireHealth {
-        WireHealth {
-            status: self.status.as_str().to_string(),
-            failing_streak: self.failing_streak,
-            log: self
-                .log
-                .iter()
-                .map(|r| HealthcheckResult {
-                    start: rfc3339_nanos(r.start),
-                    end: rfc3339_nanos(r.end),
-                    exit_code: r.exit_code,
-                    output: r.output.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// What `docker ps` shows in parentheses after `Up ...`.
-    pub fn ps_text(&self) -> &'static str {
-        match self.status {
-            Status::Starting => "health: starting",
-            other => other.as_str(),
-        }
     }
 }
 

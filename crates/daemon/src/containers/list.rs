@@ -1,6 +1,5 @@
 //! `ps`: the containers matching a [`ContainerFilter`] (id, name, label, status, exited, ancestor,
-//! before, since; values of one key ORed except labels, keys ANDed), newest first, with Docker's
-//! `Status` text ("Up 5 minutes", "Exited (0) 3 seconds ago").
+//! before, since; values of one key ORed except labels, keys ANDed), newest first.
 
 use std::collections::BTreeMap;
 
@@ -26,25 +25,6 @@ pub struct ContainerFilter {
     pub health: Vec<String>,
     pub before: Option<String>,
     pub since: Option<String>,
-}
-
-/// The `Status` column of a container at `now` (nanoseconds).
-pub fn status_text(c: &Container, now: i64) -> String {
-    let ago = |t: i64| berth_api::units::human_duration_secs((now - t) / 1_000_000_000);
-    let s = &c.state;
-    match s.status {
-        Status::Running => match &s.health {
-            Some(h) => format!("Up {} ({})", ago(s.started_at), h.ps_text()),
-            None => format!("Up {}", ago(s.started_at)),
-        },
-        Status::Paused => format!("Up {} (Paused)", ago(s.started_at)),
-        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, ago(s.finished_at)),
-        Status::Removing => "Removal In Progress".into(),
-        Status::Dead => "Dead".into(),
-        Status::Created => "Created".into(),
-        Status::Exited if !s.has_been_started && s.finished_at == 0 => "Created".into(),
-        Status::Exited => format!("Exited ({}) {} ago", s.exit_code, ago(s.finished_at)),
-    }
 }
 
 fn matches(c: &Container, f: &ContainerFilter, image_ids: &BTreeMap<String, String>) -> bool {

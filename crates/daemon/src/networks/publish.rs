@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use berth_api::container::{HostConfig, PortBinding};
+use berth_api::container::HostConfig;
 use berth_network::ports::{self, HeldPort, PortError, PortMapping, PortSpec, Proto};
 
 use crate::error::DaemonError;
@@ -100,33 +100,6 @@ pub fn grant(
     Ok(granted)
 }
 
-/// Inspect's `NetworkSettings.Ports`: published ports with their bindings, exposed ones as null.
-pub fn inspect_ports(
-    mappings: &[PortMapping],
-    exposed: Option<&BTreeMap<String, serde_json::Value>>,
-) -> BTreeMap<String, Option<Vec<PortBinding>>> {
-    let mut out: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
-    for key in exposed.into_iter().flat_map(|m| m.keys()) {
-        let key = if key.contains('/') {
-            key.clone()
-        } else {
-            format!("{key}/tcp")
-        };
-        out.insert(key, None);
-    }
-    for m in mappings {
-        let key = format!("{}/{}", m.container_port, m.proto);
-        out.entry(key)
-            .or_insert(None)
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: m.host_ip.to_string(),
-                host_port: m.host_port.to_string(),
-            });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +121,7 @@ mod tests {
         let host = HostConfig {
             port_bindings: Some(BTreeMap::from([(
                 "80/tcp".to_string(),
-                Some(vec![PortBinding {
+                Some(vec![berth_api::container::PortBinding {
                     host_ip: "127.0.0.1".into(),
                     host_port: "8080".into(),
                 }]),

@@ -14,14 +14,14 @@ use berth_api::container::{
 };
 use berth_shim::protocol::frame_header;
 
+use super::container_views::{self, networks_of, status_text};
 use super::error::ApiError;
 use super::params::{JsonBody, Params};
 use super::stream::channel_body;
 use super::time::rfc3339_nanos;
 use super::AppState;
 use crate::containers::create::CreateRequest;
-use crate::containers::inspect::networks_of;
-use crate::containers::list::{status_text, ContainerFilter};
+use crate::containers::list::ContainerFilter;
 use crate::containers::logs::LogOptions;
 use crate::containers::model::Container;
 use crate::containers::now_nanos;
@@ -140,7 +140,7 @@ pub async fn inspect(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let inspect = s.engine.containers.inspect(&id)?;
+    let inspect = container_views::inspect(&s.engine.containers.inspect(&id)?);
     if !params.flag("size") {
         return Ok(Json(inspect).into_response());
     }
@@ -177,7 +177,7 @@ pub(super) fn summary(c: &Container, now: i64) -> ContainerSummary {
         mounts: crate::containers::spec::mounts::user_mounts(&c.host_config)
             .unwrap_or_default()
             .iter()
-            .map(|m| m.mount_point())
+            .map(container_views::mount_point)
             .collect(),
     }
 }
@@ -237,7 +237,7 @@ pub async fn list(
         .map(|c| {
             let mut entry = summary(c, now);
             let exposed = c.config.exposed_ports.as_ref();
-            s.engine.networks.fill_summary(&mut entry, exposed);
+            super::network_views::fill_summary(&s.engine.networks, &mut entry, exposed);
             entry
         })
         .collect();

@@ -242,9 +242,11 @@ pub fn disk_usage(
         .map(|u| {
             let c = &u.container;
             let mut entry = super::containers::summary(c, now);
-            s.engine
-                .networks
-                .fill_summary(&mut entry, c.config.exposed_ports.as_ref());
+            super::network_views::fill_summary(
+                &s.engine.networks,
+                &mut entry,
+                c.config.exposed_ports.as_ref(),
+            );
             let (rw, root) = docker_sizes(u.sizes);
             entry.size_rw = Some(rw);
             entry.size_root_fs = Some(root);

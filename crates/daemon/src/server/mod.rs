@@ -15,12 +15,14 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod container_views;
 pub mod containers;
 pub mod containers_extra;
 pub mod distribution;
 pub mod error;
 pub mod exec;
 pub mod images;
+pub mod network_views;
 pub mod networks;
 pub mod params;
 pub mod stats;
