@@ -5,6 +5,7 @@
 mod harness;
 mod http;
 mod images_cli;
+mod layering;
 mod root;
 mod system_cli;
 mod upgrade;
