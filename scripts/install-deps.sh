@@ -11,6 +11,9 @@ pkgs=(
   skopeo umoci     # outside peers for image-format interoperability tests
   docker-registry  # Debian's distribution registry: the peer of the registry tests
   runc crun        # outside peers for runtime comparisons
+  man-db groff-base  # man -l renders the generated man pages (install tests)
+  zsh fish         # the generated zsh and fish completions are parsed by their shells
+  systemd          # systemd-analyze verify checks the units (the package only; no systemd is started)
 )
 missing=()
 for p in "${pkgs[@]}"; do
