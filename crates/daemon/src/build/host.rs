@@ -75,6 +75,8 @@ pub struct DaemonHost {
     scratch: Option<String>,
     /// Whether the client is still reading.
     pub gone: bool,
+    /// Credentials for pulls, by registry (`X-Registry-Config`).
+    pub registry_auth: std::collections::BTreeMap<String, Credentials>,
 }
 
 impl DaemonHost {
@@ -94,6 +96,7 @@ impl DaemonHost {
             images: HashMap::new(),
             scratch: None,
             gone: false,
+            registry_auth: Default::default(),
         }
     }
 
@@ -205,12 +208,10 @@ impl DaemonHost {
             )));
         }
         let (sink, mut rx) = ProgressSink::channel();
-        let pulled = self.rt.block_on(self.engine.images.pull(
-            &r,
-            None,
-            Credentials::default(),
-            sink,
-        ));
+        let creds = super::credentials_for(&self.registry_auth, r.registry());
+        let pulled = self
+            .rt
+            .block_on(self.engine.images.pull(&r, None, creds, sink));
         while rx.try_recv().is_ok() {}
         let pulled = pulled.map_err(|e| HostError(format!("pulling {}: {e}", r.familiar())))?;
         if !self.quiet {

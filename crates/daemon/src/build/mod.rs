@@ -38,6 +38,30 @@ pub struct BuildRequest {
     pub quiet: bool,
     pub rm: bool,
     pub force_rm: bool,
+    /// `X-Registry-Config`: credentials by registry, for pulling base images.
+    pub registry_auth: BTreeMap<String, berth_registry::Credentials>,
+}
+
+/// The credentials of `X-Registry-Config` for `registry` (`docker.io`, `host:port`): keys may be
+/// URLs (`https://index.docker.io/v1/`) or bare hosts, as the docker CLI writes them.
+pub fn credentials_for(
+    auth: &BTreeMap<String, berth_registry::Credentials>,
+    registry: &str,
+) -> berth_registry::Credentials {
+    let host = |key: &str| {
+        let k = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let k = k.split('/').next().unwrap_or(k).to_string();
+        match k.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+            _ => k,
+        }
+    };
+    auth.iter()
+        .find(|(k, _)| host(k) == registry)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_default()
 }
 
 /// What `builder prune` removed.
@@ -126,6 +150,7 @@ pub fn run(
 ) {
     let cache = cache::CacheIndex::new(&engine.system.host().data_root.join("builder"));
     let mut host = host::DaemonHost::new(engine.clone(), rt, out, req.quiet, cache);
+    host.registry_auth = req.registry_auth.clone();
     let outcome = build(&engine, &mut host, &req, body);
     if let Err((message, code)) = outcome {
         host.send(&JsonMessage {
@@ -174,4 +199,25 @@ fn build(
         let code = e.code();
         (e.to_string(), code)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_by_registry() {
+        let cred = |u: &str| berth_registry::Credentials {
+            username: u.to_string(),
+            ..Default::default()
+        };
+        let mut auth = BTreeMap::new();
+        auth.insert("https://index.docker.io/v1/".to_string(), cred("hub"));
+        auth.insert("localhost:5000".to_string(), cred("local"));
+        auth.insert("https://quay.io".to_string(), cred("quay"));
+        assert_eq!(credentials_for(&auth, "docker.io").username, "hub");
+        assert_eq!(credentials_for(&auth, "localhost:5000").username, "local");
+        assert_eq!(credentials_for(&auth, "quay.io").username, "quay");
+        assert!(credentials_for(&auth, "ghcr.io").is_empty());
+    }
 }

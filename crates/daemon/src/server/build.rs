@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as URL_SAFE};
+use base64::Engine as _;
+use berth_registry::Credentials;
 
 use super::error::ApiError;
 use super::params::Params;
@@ -25,6 +29,26 @@ fn json_map(params: &Params, key: &str) -> Result<BTreeMap<String, String>, ApiE
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect())
+}
+
+/// `X-Registry-Config`: base64 JSON of credentials by registry (`e30=` is `{}`).
+fn registry_config(headers: &HeaderMap) -> Result<BTreeMap<String, Credentials>, ApiError> {
+    let Some(raw) = headers
+        .get("x-registry-config")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let bytes = URL_SAFE
+        .decode(raw.trim_end_matches('='))
+        .or_else(|_| STANDARD.decode(raw))
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Config header: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Config header: {e}")))
 }
 
 fn request(params: &Params) -> Result<BuildRequest, ApiError> {
@@ -60,6 +84,7 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
         quiet: params.flag("q"),
         rm: flag_default("rm", true),
         force_rm: params.flag("forcerm"),
+        registry_auth: BTreeMap::new(),
     })
 }
 
@@ -67,9 +92,11 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
 pub async fn build(
     State(s): State<AppState>,
     params: Params,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req = request(&params)?;
+    let mut req = request(&params)?;
+    req.registry_auth = registry_config(&headers)?;
     for t in &req.tags {
         berth_oci::Reference::parse(t).map_err(|e| {
             ApiError::bad_request(format!(
