@@ -40,15 +40,11 @@
 //! | `exec-resize` | `{}` |
 //! | `shutdown` | `{}`; the shim quits once the container exited and the reply is sent |
 //!
-//! ### update
-//! `{"op":"update","resources":{...}}` carries an OCI `linux.resources` object
-//! ([`berth_oci::runtime::LinuxResources`]); the shim hands it to the runtime's `update`, which
-//! writes the fields it sets into the container's cgroup (fields left out keep their values;
-//! device rules stay as created) and records them in the runtime's state. The daemon never writes
-//! cgroup files itself: another runtime or cgroup driver only needs another shim. Refused with
-//! `conflict` once the container exited, `invalid-argument` for a value the kernel or the runtime
-//! refuses (the reply names the field). A shim from before `update` refuses the unknown op as a
-//! bad request (`invalid-argument`).
+//! `update` (`{"op":"update","resources":{...}}`, an OCI `linux.resources` object) goes to the
+//! runtime's `update`: the fields it sets reach the cgroup (others keep their values, device rules
+//! stay as created) and the runtime's state, so the daemon never writes cgroup files itself. Once
+//! the container exited: `conflict`; a value refused: `invalid-argument`, naming the field (a
+//! shim from before `update` refuses the op itself as a bad request, `invalid-argument` too).
 //!
 //! ## Errors
 //! Every failure, on the socket and on the ready line, is an [`ErrorReply`]: `error`, a one-line
@@ -530,22 +526,10 @@ mod tests {
             serde_json::to_string(&Request::Start).unwrap(),
             r#"{"op":"start"}"#
         );
-        let update: Request = serde_json::from_str(
-            r#"{"op":"update","resources":{"memory":{"limit":134217728},"pids":{"limit":16}}}"#,
-        )
-        .unwrap();
-        let Request::Update { resources } = &update else {
-            panic!("not an update: {update:?}");
-        };
-        assert_eq!(
-            resources.memory().as_ref().and_then(|m| m.limit()),
-            Some(134217728)
-        );
-        let line = String::from_utf8(encode_request(&update)).unwrap();
-        assert!(
-            line.starts_with(r#"{"op":"update","resources":{"#),
-            "{line}"
-        );
+        let line = r#"{"op":"update","resources":{"pids":{"limit":16}}}"#;
+        let update: Request = serde_json::from_str(line).unwrap();
+        assert!(matches!(&update, Request::Update { resources } if resources.pids().is_some()));
+        assert_eq!(encode_request(&update), format!("{line}\n").into_bytes());
     }
 
     #[test]
