@@ -56,8 +56,11 @@ fn up_ps_logs_down() {
     );
     assert!(!logs.contains(&client), "{logs}");
 
-    let down = p.ok(&["down"]);
-    assert!(down.contains("Removed"), "{down}");
+    // Progress goes to stderr, as Compose v2 writes it.
+    let down = p.run(&["down"]);
+    assert!(down.status.success());
+    let text = harness::stderr(&down);
+    assert!(text.contains(&format!("Container {web}  Removing")), "{text}");
     assert!(p.all_containers().is_empty());
     let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains(&p.name), "{nets}");

@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 mod harness;
 
+mod commands;
 mod lifecycle;
 
 use harness::Daemon;

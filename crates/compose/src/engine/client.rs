@@ -102,6 +102,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
+        content_type: Option<&str>,
     ) -> Result<Response<Incoming>> {
         let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -118,8 +119,8 @@ impl Client {
                 hyper::header::USER_AGENT,
                 concat!("berth-compose/", env!("CARGO_PKG_VERSION")),
             );
-        if body.is_some() {
-            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(ct) = content_type {
+            req = req.header(hyper::header::CONTENT_TYPE, ct);
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
@@ -137,7 +138,26 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Response<Incoming>> {
-        let resp = self.send(method, path, body).await?;
+        let ct = body.as_ref().map(|_| "application/json");
+        let resp = self.send(method, path, body, ct).await?;
+        Self::check(resp).await
+    }
+
+    /// Sends a body of another type (a build context tar); error statuses as [`Client::request`].
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Response<Incoming>> {
+        let resp = self
+            .send(method, path, Some(body), Some(content_type))
+            .await?;
+        Self::check(resp).await
+    }
+
+    async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {
         let status = resp.status();
         if status.as_u16() < 400 {
             return Ok(resp);

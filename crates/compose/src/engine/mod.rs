@@ -1,6 +1,11 @@
 //! Driving an engine through the Docker Engine API: the [`client`], and the commands
-//! ([`up`] for create/start/converge, [`ops`] for the rest).
+//! ([`up`] for create/start/converge, [`images`] for pull/build/push, [`exec`] for exec and run
+//! over [`stream`]'s hijacked streams, [`info`] for top/port/images/ls/wait, [`ops`] for the rest).
 
 pub mod client;
+pub mod exec;
+pub mod images;
+pub mod info;
 pub mod ops;
+pub mod stream;
 pub mod up;

@@ -1,4 +1,5 @@
-//! The project-wide verbs besides up/down: `ps`, `logs [-f]` with service prefixes, and the
+//! The project-wide verbs besides up/down: `ps`, `logs [-f]` with service prefixes, attached `up`
+//! (`--abort-on-container-exit`, `--exit-code-from`), and the
 //! per-container verbs (start, stop, restart, kill, pause, unpause, rm) over the project's
 //! containers, optionally limited to some services.
 
@@ -8,7 +9,7 @@ use crate::plan;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-fn name_of(x: &Value) -> String {
+pub fn name_of(x: &Value) -> String {
     x["Names"][0]
         .as_str()
         .unwrap_or("")
@@ -16,7 +17,7 @@ fn name_of(x: &Value) -> String {
         .to_string()
 }
 
-fn selected(all: Vec<Value>, services: &[String]) -> Vec<Value> {
+pub fn selected(all: Vec<Value>, services: &[String]) -> Vec<Value> {
     let mut v: Vec<Value> = all
         .into_iter()
         .filter(|x| services.is_empty() || services.iter().any(|s| s == label(x, plan::SERVICE)))
@@ -76,29 +77,38 @@ pub async fn ps(
             ]
         })
         .collect();
-    let head = ["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"];
+    let head = ["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"].map(String::from);
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    table(&head, &rows);
+    Ok(())
+}
+
+/// Prints a table as Compose does: columns three spaces apart, the last one unpadded.
+pub fn table(head: &[String], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in &rows {
+    for r in rows {
         for (i, cell) in r.iter().enumerate() {
-            widths[i] = widths[i].max(cell.len());
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: &[String]| {
         let mut s = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {
-                s.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+                let w = widths.get(i).copied().unwrap_or(0);
+                s.push_str(&format!("{cell:<w$}   "));
             }
         }
         println!("{}", s.trim_end());
     };
-    line(head.to_vec());
-    for r in &rows {
-        line(r.iter().map(String::as_str).collect());
+    line(head);
+    for r in rows {
+        line(r);
     }
-    Ok(())
 }
 
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
@@ -182,7 +192,7 @@ pub async fn each(c: &Client, project: &str, services: &[String], verb: &str) ->
                     continue;
                 }
                 c.delete(&format!("/containers/{id}")).await?;
-                println!(" Container {name}  Removed");
+                eprintln!(" Container {name}  Removed");
             }
             "start" if x["State"].as_str() == Some("running") => {}
             v => {
@@ -191,7 +201,7 @@ pub async fn each(c: &Client, project: &str, services: &[String], verb: &str) ->
                     _ => format!("/containers/{id}/{v}"),
                 };
                 c.post(&path).await?;
-                println!(" Container {name}  {}", capitalise(v));
+                eprintln!(" Container {name}  {}", capitalise(v));
             }
         }
     }
@@ -204,4 +214,84 @@ fn capitalise(v: &str) -> String {
         f.make_ascii_uppercase();
     }
     s
+}
+
+/// How `up` without `-d` follows the project.
+#[derive(Debug, Clone, Default)]
+pub struct Attached {
+    pub services: Vec<String>,
+    pub colour: bool,
+    /// `--abort-on-container-exit`: the first container to stop stops them all.
+    pub abort: bool,
+    /// `--exit-code-from`: whose exit status to return.
+    pub exit_code_from: Option<String>,
+}
+
+/// Attached `up`: every container's log followed with its prefix, "<name> exited with code N"
+/// as each stops; with `abort`, the first stop stops the rest and its status (or that of the
+/// `exit_code_from` service's container) is returned.
+pub async fn attached(c: &Client, project: &str, o: &Attached) -> Result<i32> {
+    let list = selected(containers(c, project, false).await?, &o.services);
+    let width = list.iter().map(|x| name_of(x).len()).max().unwrap_or(0);
+    let mut logs = Vec::new();
+    let mut waits = tokio::task::JoinSet::new();
+    for (i, x) in list.iter().enumerate() {
+        let (cl, id, name) = (
+            c.clone(),
+            x["Id"].as_str().unwrap_or("").to_string(),
+            name_of(x),
+        );
+        let prefix = format!("{name:<width$}");
+        let colour = o.colour.then_some(i);
+        let id2 = id.clone();
+        logs.push(tokio::spawn(async move {
+            stream_logs(&cl, &id2, &prefix, true, colour).await
+        }));
+        let (cl, service) = (c.clone(), label(x, plan::SERVICE).to_string());
+        waits.spawn(async move {
+            let w: Result<Value> = cl
+                .post_json(&format!("/containers/{id}/wait"), &serde_json::json!({}))
+                .await;
+            (
+                name,
+                service,
+                w.map(|w| w["StatusCode"].as_i64().unwrap_or(0) as i32),
+            )
+        });
+    }
+    let mut code = 0;
+    while let Some(r) = waits.join_next().await {
+        let Ok((name, service, status)) = r else {
+            continue;
+        };
+        let status = status?;
+        println!("{name} exited with code {status}");
+        let from_this = o.exit_code_from.as_deref().is_none_or(|s| s == service);
+        if from_this {
+            code = status;
+        }
+        if o.abort {
+            println!("Aborting on container exit...");
+            each(c, project, &o.services, "stop").await?;
+            if let Some(s) = &o.exit_code_from {
+                if !from_this {
+                    code = exit_code_of(c, project, s).await?;
+                }
+            }
+            break;
+        }
+    }
+    for l in logs {
+        let _ = l.await;
+    }
+    Ok(code)
+}
+
+async fn exit_code_of(c: &Client, project: &str, service: &str) -> Result<i32> {
+    let list = selected(containers(c, project, false).await?, &[service.to_string()]);
+    let Some(id) = list.first().and_then(|x| x["Id"].as_str()) else {
+        return Ok(0);
+    };
+    let i: Value = c.get(&format!("/containers/{id}/json")).await?;
+    Ok(i["State"]["ExitCode"].as_i64().unwrap_or(0) as i32)
 }

@@ -1,12 +1,15 @@
 //! `up` and `down` against the engine: the project's networks and named volumes, each service
 //! converged in dependency order after its dependencies' conditions hold (started, healthy,
-//! completed successfully), orphans removed on request, and everything taken away again.
+//! completed successfully) — independent services concurrently, recreation renaming the old
+//! container out of the way first — orphans removed on request, and everything taken away again.
 
 use super::client::{encode, Client, EngineError, Result};
+use super::images;
 use crate::model::Project;
 use crate::plan::{self, Action, Existing, Recreate};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options of `up`.
@@ -17,6 +20,10 @@ pub struct UpOptions {
     pub scale: BTreeMap<String, u32>,
     pub services: Vec<String>,
     pub wait: bool,
+    /// `--build`: build every `build:` service first.
+    pub build: bool,
+    /// `--no-build`: never build.
+    pub no_build: bool,
 }
 
 fn filters(project: &str, extra: &[String]) -> String {
@@ -41,6 +48,13 @@ pub async fn containers(c: &Client, project: &str, oneoff: bool) -> Result<Vec<V
 
 pub fn label<'a>(c: &'a Value, key: &str) -> &'a str {
     c["Labels"][key].as_str().unwrap_or("")
+}
+
+/// The project's named volumes, then its networks (an engine without volumes refuses before
+/// anything exists).
+pub async fn ensure_resources(c: &Client, p: &Project) -> Result<()> {
+    ensure_volumes(c, p).await?;
+    ensure_networks(c, p).await
 }
 
 async fn ensure_networks(c: &Client, p: &Project) -> Result<()> {
@@ -83,7 +97,7 @@ async fn ensure_networks(c: &Client, p: &Project) -> Result<()> {
             "Internal": net.internal, "Attachable": net.attachable, "Labels": labels, "Options": opts,
             "EnableIPv6": net.enable_ipv6.unwrap_or(false), "IPAM": net.ipam.clone().unwrap_or(json!({"Driver": "default"})),
         });
-        println!(" Network {}  Creating", net.name);
+        eprintln!(" Network {}  Creating", net.name);
         let _: Value = c.post_json("/networks/create", &body).await?;
     }
     Ok(())
@@ -118,7 +132,7 @@ async fn ensure_volumes(c: &Client, p: &Project) -> Result<()> {
         labels.insert(plan::VOLUME.into(), key.clone());
         labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
         let body = json!({"Name": vol.name, "Driver": vol.driver.clone().unwrap_or_else(|| "local".into()), "Labels": labels});
-        println!(" Volume {}  Creating", vol.name);
+        eprintln!(" Volume {}  Creating", vol.name);
         let r: Result<Value> = c.post_json("/volumes/create", &body).await;
         r.map_err(|e| EngineError::Daemon {
             status: 0,
@@ -193,29 +207,136 @@ async fn create_and_start(
 ) -> Result<String> {
     let name = plan::container_name(&p.name, svc, number);
     let body = plan::create_body(p, svc, number, false);
-    println!(" Container {name}  Creating");
+    eprintln!(" Container {name}  Creating");
     let r: Value = c
         .post_json(&format!("/containers/create?name={}", encode(&name)), &body)
         .await?;
     let id = r["Id"].as_str().unwrap_or_default().to_string();
+    eprintln!(" Container {name}  Created");
     if start {
         c.post(&format!("/containers/{id}/start")).await?;
-        println!(" Container {name}  Started");
+        eprintln!(" Container {name}  Started");
     }
     Ok(id)
 }
 
-/// `up -d` (and `create` with `start == false`).
+/// Recreates a container as Compose v2 does: the old one is stopped and renamed out of the way
+/// (`<short id>_<name>`), the new one created under the name and started, then the old removed.
+async fn recreate(
+    c: &Client,
+    p: &Project,
+    svc: &crate::model::Service,
+    id: &str,
+    number: u32,
+    start: bool,
+) -> Result<String> {
+    let name = plan::container_name(&p.name, svc, number);
+    eprintln!(" Container {name}  Recreate");
+    match c.post(&format!("/containers/{id}/stop?t=10")).await {
+        Ok(_) => {}
+        Err(e) if e.is_status(304) => {}
+        Err(e) => return Err(e),
+    }
+    let short = id.get(..12).unwrap_or(id);
+    let tmp = format!("{short}_{name}");
+    c.post(&format!("/containers/{id}/rename?name={}", encode(&tmp)))
+        .await?;
+    let new = create_and_start(c, p, svc, number, start).await?;
+    c.delete(&format!("/containers/{id}?force=1")).await?;
+    eprintln!(" Container {name}  Recreated");
+    Ok(new)
+}
+
+/// Converges one service to its scale, after its dependencies' conditions hold.
+async fn converge_service(
+    c: Client,
+    p: Arc<Project>,
+    o: Arc<UpOptions>,
+    existing: Arc<Vec<Value>>,
+    name: String,
+    start: bool,
+) -> Result<Vec<String>> {
+    let Some(svc) = p.service(&name) else {
+        return Ok(Vec::new());
+    };
+    if start {
+        for (dep, d) in &svc.depends_on {
+            wait_condition(&c, &p, dep, &d.condition).await?;
+        }
+    }
+    let mine: Vec<Existing> = existing
+        .iter()
+        .filter(|x| label(x, plan::SERVICE) == name)
+        .map(|x| Existing {
+            id: x["Id"].as_str().unwrap_or_default().into(),
+            number: label(x, plan::NUMBER).parse().unwrap_or(0),
+            hash: label(x, plan::HASH).into(),
+            running: x["State"].as_str() == Some("running"),
+        })
+        .collect();
+    let scale = o
+        .scale
+        .get(&name)
+        .copied()
+        .unwrap_or_else(|| svc.replicas());
+    let mut ids = Vec::new();
+    for action in plan::converge(&mine, scale, &plan::config_hash(svc), o.recreate) {
+        match action {
+            Action::Create(n) => ids.push(create_and_start(&c, &p, svc, n, start).await?),
+            Action::Recreate { id, number } => {
+                ids.push(recreate(&c, &p, svc, &id, number, start).await?)
+            }
+            Action::Start { id } => {
+                if start {
+                    c.post(&format!("/containers/{id}/start")).await?;
+                    eprintln!(" Container {}  Started", existing_name(&existing, &id));
+                }
+                ids.push(id);
+            }
+            Action::Keep { id } => {
+                eprintln!(" Container {}  Running", existing_name(&existing, &id));
+                ids.push(id)
+            }
+            Action::Remove { id } => {
+                let n = existing_name(&existing, &id);
+                eprintln!(" Container {n}  Stopping");
+                let _ = c.post(&format!("/containers/{id}/stop?t=10")).await;
+                c.delete(&format!("/containers/{id}?force=1")).await?;
+                eprintln!(" Container {n}  Removed");
+            }
+        }
+    }
+    Ok(ids)
+}
+
+fn existing_name(existing: &[Value], id: &str) -> String {
+    existing
+        .iter()
+        .find(|x| x["Id"].as_str() == Some(id))
+        .and_then(|x| x["Names"][0].as_str())
+        .unwrap_or(id)
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// `up -d` (and `create` with `start == false`): images first, then each service once its
+/// dependencies are done, services whose dependencies are all done converging concurrently.
 pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<Vec<String>> {
-    // Volumes first: an engine without volumes refuses before anything else exists.
-    ensure_volumes(c, p).await?;
-    ensure_networks(c, p).await?;
+    let names: Vec<String> = plan::order(p)
+        .into_iter()
+        .filter(|n| {
+            o.services.is_empty() || o.services.contains(n) || wanted_dependency(p, &o.services, n)
+        })
+        .collect();
+    let wanted: Vec<&crate::model::Service> = names.iter().filter_map(|n| p.service(n)).collect();
+    images::ensure(c, p, &wanted, o.build, o.no_build).await?;
+    ensure_resources(c, p).await?;
     let existing = containers(c, &p.name, false).await?;
     if o.remove_orphans {
         for x in &existing {
             if p.service(label(x, plan::SERVICE)).is_none() {
                 let id = x["Id"].as_str().unwrap_or_default();
-                println!(
+                eprintln!(
                     " Container {}  Removing orphan",
                     x["Names"][0].as_str().unwrap_or(id).trim_start_matches('/')
                 );
@@ -223,65 +344,52 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<V
             }
         }
     }
+    let (project, opts, existing) = (Arc::new(p.clone()), Arc::new(o.clone()), Arc::new(existing));
+    let mut done: Vec<String> = Vec::new();
     let mut ids = Vec::new();
-    for name in plan::order(p) {
-        let Some(svc) = p.service(&name) else {
-            continue;
-        };
-        if !o.services.is_empty()
-            && !o.services.contains(&name)
-            && !wanted_dependency(p, &o.services, &name)
-        {
-            continue;
-        }
-        for (dep, d) in &svc.depends_on {
-            if start {
-                wait_condition(c, p, dep, &d.condition).await?;
-            }
-        }
-        let mine: Vec<Existing> = existing
+    while done.len() < names.len() {
+        let wave: Vec<String> = names
             .iter()
-            .filter(|x| label(x, plan::SERVICE) == name)
-            .map(|x| Existing {
-                id: x["Id"].as_str().unwrap_or_default().into(),
-                number: label(x, plan::NUMBER).parse().unwrap_or(0),
-                hash: label(x, plan::HASH).into(),
-                running: x["State"].as_str() == Some("running"),
+            .filter(|n| !done.contains(n))
+            .filter(|n| {
+                p.service(n).is_none_or(|s| {
+                    s.depends_on
+                        .keys()
+                        .all(|d| done.contains(d) || !names.contains(d))
+                })
             })
+            .cloned()
             .collect();
-        let scale = o
-            .scale
-            .get(&name)
-            .copied()
-            .unwrap_or_else(|| svc.replicas());
-        for action in plan::converge(&mine, scale, &plan::config_hash(svc), o.recreate) {
-            match action {
-                Action::Create(n) => ids.push(create_and_start(c, p, svc, n, start).await?),
-                Action::Recreate { id, number } => {
-                    println!(
-                        " Container {}  Recreate",
-                        plan::container_name(&p.name, svc, number)
-                    );
-                    let _ = c.post(&format!("/containers/{id}/stop?t=10")).await;
-                    c.delete(&format!("/containers/{id}?force=1")).await?;
-                    ids.push(create_and_start(c, p, svc, number, start).await?);
+        if wave.is_empty() {
+            break;
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for n in &wave {
+            set.spawn(converge_service(
+                c.clone(),
+                project.clone(),
+                opts.clone(),
+                existing.clone(),
+                n.clone(),
+                start,
+            ));
+        }
+        let mut first_err = None;
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Ok(v)) => ids.extend(v),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
                 }
-                Action::Start { id } => {
-                    if start {
-                        c.post(&format!("/containers/{id}/start")).await?;
-                    }
-                    ids.push(id);
-                }
-                Action::Keep { id } => {
-                    println!(" Container {}  Running", id.get(..12).unwrap_or(&id));
-                    ids.push(id)
-                }
-                Action::Remove { id } => {
-                    let _ = c.post(&format!("/containers/{id}/stop?t=10")).await;
-                    c.delete(&format!("/containers/{id}?force=1")).await?;
+                Err(e) => {
+                    first_err.get_or_insert(c.transport(e));
                 }
             }
         }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        done.extend(wave);
     }
     if o.wait {
         for s in &p.services {
@@ -322,16 +430,16 @@ pub async fn down(c: &Client, p: &Project, volumes: bool, remove_orphans: bool) 
             .trim_start_matches('/')
             .to_string();
         if x["State"].as_str() == Some("running") {
-            println!(" Container {name}  Stopping");
+            eprintln!(" Container {name}  Stopping");
             c.post(&format!("/containers/{id}/stop?t=10")).await?;
         }
-        println!(" Container {name}  Removing");
+        eprintln!(" Container {name}  Removing");
         c.delete(&format!("/containers/{id}?force=1&v={}", u8::from(volumes)))
             .await?;
     }
     for net in p.networks.values().filter(|n| !n.external) {
         match c.delete(&format!("/networks/{}", encode(&net.name))).await {
-            Ok(()) => println!(" Network {}  Removed", net.name),
+            Ok(()) => eprintln!(" Network {}  Removed", net.name),
             Err(e) if e.is_status(404) => {}
             Err(e) => return Err(e),
         }
@@ -339,7 +447,7 @@ pub async fn down(c: &Client, p: &Project, volumes: bool, remove_orphans: bool) 
     if volumes {
         for vol in p.volumes.values().filter(|v| !v.external) {
             match c.delete(&format!("/volumes/{}", encode(&vol.name))).await {
-                Ok(()) => println!(" Volume {}  Removed", vol.name),
+                Ok(()) => eprintln!(" Volume {}  Removed", vol.name),
                 Err(e) if e.is_status(404) => {}
                 Err(e) => return Err(e),
             }

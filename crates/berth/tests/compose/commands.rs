@@ -1,0 +1,190 @@
+//! The commands besides up/down: exec, run (--rm, -T, -e, --no-deps), top, port, images, ls,
+//! wait, up --abort-on-container-exit / --exit-code-from, build and pull through the engine.
+
+use crate::harness::{self, code, opted_in, Daemon};
+use crate::{free_port, two_services, Project};
+
+#[test]
+fn exec_run_top_port_images_ls() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let port = free_port();
+    let p = Project::new(&d, "cmds", &two_services(port, "x"));
+    p.ok(&["up", "-d"]);
+    p.wait_log("client", "hello-from-web");
+
+    let out = p.ok(&["exec", "-T", "web", "cat", "/www/index.html"]);
+    assert_eq!(out.trim(), "hello-from-web");
+    let out = p.ok(&[
+        "exec",
+        "-T",
+        "-e",
+        "FOO=bar",
+        "web",
+        "sh",
+        "-c",
+        "echo $FOO $MARKER",
+    ]);
+    assert_eq!(out.trim(), "bar x");
+    assert_eq!(
+        code(&p.run(&["exec", "-T", "web", "sh", "-c", "exit 3"])),
+        3
+    );
+    let out = p.run(&["exec", "-T", "nosuch", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(harness::stderr(&out).contains("nosuch"));
+
+    // A one-off container: on the project network, its own environment, removed with --rm.
+    let out = p.ok(&[
+        "run",
+        "--rm",
+        "-T",
+        "-e",
+        "X=1",
+        "client",
+        "sh",
+        "-c",
+        "echo run-$X; wget -q -O - http://web/",
+    ]);
+    assert!(
+        out.contains("run-1") && out.contains("hello-from-web"),
+        "{out}"
+    );
+    assert_eq!(
+        p.all_containers().len(),
+        2,
+        "the one-off container was not removed"
+    );
+    assert_eq!(
+        code(&p.run(&[
+            "run",
+            "--rm",
+            "-T",
+            "--no-deps",
+            "web",
+            "sh",
+            "-c",
+            "exit 4"
+        ])),
+        4
+    );
+    // Without --rm it stays, labelled oneoff, and ps leaves it out.
+    p.ok(&["run", "-T", "--no-deps", "web", "true"]);
+    let filter = format!("label=com.docker.compose.project={}", p.name);
+    let oneoff = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &filter,
+        "--filter",
+        "label=com.docker.compose.oneoff=True",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(
+        oneoff.starts_with(&format!("{}-web-run-", p.name)),
+        "{oneoff}"
+    );
+    assert!(!p.ok(&["ps", "-a"]).contains("-run-"));
+
+    let top = p.ok(&["top", "web"]);
+    assert!(
+        top.contains(&format!("{}-web-1", p.name)) && top.contains("httpd"),
+        "{top}"
+    );
+    assert_eq!(
+        p.ok(&["port", "web", "80"]).trim(),
+        format!("0.0.0.0:{port}")
+    );
+    let images = p.ok(&["images"]);
+    assert!(
+        images.contains("busybox") && images.contains("CONTAINER"),
+        "{images}"
+    );
+    let ls = p.ok(&["ls"]);
+    let row = ls
+        .lines()
+        .find(|l| l.starts_with(&p.name))
+        .unwrap_or_default();
+    assert!(row.contains("running(2)"), "{ls}");
+}
+
+#[test]
+fn abort_on_container_exit_and_wait() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let yaml = r#"services:
+  quick:
+    image: busybox
+    command: ["sh", "-c", "echo quick-done; exit 7"]
+  long:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 5' TERM; echo long-up; sleep 1000 & wait"]
+"#;
+    let p = Project::new(&d, "abort", yaml);
+    let out = p.run(&["up", "--abort-on-container-exit"]);
+    let text = harness::stdout(&out);
+    assert_eq!(code(&out), 7, "{text}{}", harness::stderr(&out));
+    assert!(
+        text.contains("quick-done") && text.contains("exited with code 7"),
+        "{text}"
+    );
+    assert!(text.contains("Aborting on container exit"), "{text}");
+    let long = format!("{}-long-1", p.name);
+    assert_eq!(d.inspect(&long, "{{.State.Status}}"), "exited");
+
+    let out = p.run(&["up", "--exit-code-from", "long"]);
+    assert_eq!(code(&out), 5, "{}", harness::stdout(&out));
+
+    p.ok(&["up", "-d"]);
+    let out = p.run(&["wait", "quick"]);
+    assert_eq!(code(&out), 7);
+    assert_eq!(harness::stdout(&out).trim(), "7");
+}
+
+#[test]
+fn build_and_pull_through_the_engine() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let yaml = r#"services:
+  app:
+    build:
+      context: ./app
+      args:
+        GREETING: built-by-compose
+"#;
+    let p = Project::new(&d, "build", yaml);
+    std::fs::create_dir_all(p.path().join("app")).expect("context dir");
+    std::fs::write(
+        p.path().join("app/Dockerfile"),
+        "FROM busybox\nARG GREETING\nRUN echo $GREETING > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+    )
+    .expect("Dockerfile");
+    let out = p.run(&["build"]);
+    if out.status.success() {
+        let image = format!("{}-app", p.name);
+        assert!(d
+            .ok(&["images", "--format", "{{.Repository}}"])
+            .contains(&image));
+        let out = p.ok(&["run", "--rm", "-T", "app"]);
+        assert_eq!(out.trim(), "built-by-compose");
+    } else {
+        // An engine without a builder: its own words, naming the service.
+        let err = harness::stderr(&out);
+        assert!(err.contains("app") && err.contains("builder"), "{err}");
+    }
+
+    // A missing image is pulled; one that cannot be pulled fails up before anything is created.
+    p.write("services:\n  gone:\n    image: 127.0.0.1:1/nothing/here:1\n");
+    let out = p.run(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = harness::stderr(&out);
+    assert!(err.contains("127.0.0.1:1/nothing/here"), "{err}");
+    assert!(p.all_containers().is_empty());
+}
