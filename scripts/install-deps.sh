@@ -14,6 +14,7 @@ pkgs=(
   man-db groff-base  # man -l renders the generated man pages (install tests)
   zsh fish         # the generated zsh and fish completions are parsed by their shells
   systemd          # systemd-analyze verify checks the units (the package only; no systemd is started)
+  docker-compose   # docker-compose 1.29 (Python): the compose peer driving the Berth daemon
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,6 +9,7 @@
 mod harness;
 
 mod commands;
+mod compat;
 mod lifecycle;
 
 use harness::Daemon;
