@@ -1,6 +1,9 @@
 //! Container routes: each handler parses the request into the engine's terms, makes one
 //! [`ContainerService`](crate::containers::ContainerService) call and encodes the answer in
-//! Docker's shape. The hijacked attach lives in [`super::attach`].
+//! Docker's shape (built by [`super::container_views`]). The hijacked attach lives in
+//! [`super::attach`]; the other container routes in [`super::container_control`] (rename,
+//! pause/unpause, update, restart), [`super::container_fs`] (export, changes, commit),
+//! [`super::container_prune`], [`super::container_top`] and [`super::container_sizes`].
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -145,7 +148,7 @@ pub async fn inspect(
         return Ok(Json(inspect).into_response());
     }
     let image_id = inspect.image.clone();
-    let (size_rw, size_root_fs) = super::containers_extra::sizes(&s, &inspect.id, &image_id).await;
+    let (size_rw, size_root_fs) = super::container_sizes::sizes(&s, &inspect.id, &image_id).await;
     Ok(Json(ContainerInspectWithSizes {
         inspect,
         size_rw,
@@ -242,7 +245,7 @@ pub async fn list(
         })
         .collect();
     if params.flag("size") {
-        super::containers_extra::fill_sizes(&s, &mut list).await;
+        super::container_sizes::fill_sizes(&s, &mut list).await;
     }
     Ok(Json(list))
 }

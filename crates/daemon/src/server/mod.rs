@@ -15,9 +15,13 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod container_control;
+pub mod container_fs;
+pub mod container_prune;
+pub mod container_sizes;
+pub mod container_top;
 pub mod container_views;
 pub mod containers;
-pub mod containers_extra;
 pub mod distribution;
 pub mod error;
 pub mod exec;
@@ -91,21 +95,21 @@ pub fn app(state: AppState) -> Router {
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/exec", post(exec::create))
-        .route("/containers/prune", post(containers_extra::prune))
-        .route("/containers/{id}/top", get(containers_extra::top))
+        .route("/containers/prune", post(container_prune::prune))
+        .route("/containers/{id}/top", get(container_top::top))
         .route("/containers/{id}/stats", get(stats::stats))
-        .route("/containers/{id}/rename", post(containers_extra::rename))
-        .route("/containers/{id}/pause", post(containers_extra::pause))
-        .route("/containers/{id}/unpause", post(containers_extra::unpause))
-        .route("/containers/{id}/update", post(containers_extra::update))
-        .route("/containers/{id}/restart", post(containers_extra::restart))
-        .route("/containers/{id}/export", get(containers_extra::export))
-        .route("/containers/{id}/changes", get(containers_extra::changes))
+        .route("/containers/{id}/rename", post(container_control::rename))
+        .route("/containers/{id}/pause", post(container_control::pause))
+        .route("/containers/{id}/unpause", post(container_control::unpause))
+        .route("/containers/{id}/update", post(container_control::update))
+        .route("/containers/{id}/restart", post(container_control::restart))
+        .route("/containers/{id}/export", get(container_fs::export))
+        .route("/containers/{id}/changes", get(container_fs::changes))
         .route(
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),
         )
-        .route("/commit", post(containers_extra::commit))
+        .route("/commit", post(container_fs::commit))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))
         .route("/volumes", get(system::volumes_list))

@@ -196,7 +196,7 @@ pub async fn disk_usage(State(s): State<AppState>) -> Result<Json<DiskUsage>, Ap
     Ok(Json(DiskUsage {
         layers_size: i64::try_from(usage.layers_size).unwrap_or(i64::MAX),
         images: images.collect(),
-        containers: super::containers_extra::disk_usage(&s, &usage.containers),
+        containers: super::container_sizes::disk_usage(&s, &usage.containers),
         ..Default::default()
     }))
 }
