@@ -153,3 +153,108 @@ fn update_refuses_a_stopped_or_missing_container() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
 }
+
+/// Deletes a container of another runtime (`<exe> --root <root> delete --force <id>`) on drop.
+struct PeerContainer<'a> {
+    exe: &'a str,
+    root: std::path::PathBuf,
+    id: String,
+}
+
+impl Drop for PeerContainer<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(self.exe)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "--force", &self.id])
+            .output();
+    }
+}
+
+/// The same `update` command line, given to runc for its container and to Berth for its own,
+/// leaves the same values in both cgroups (runc is the peer: runc-compatible means this).
+#[test]
+fn update_takes_runcs_command_line_with_runcs_result() {
+    root_test!();
+    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("runc is not installed: install it to compare update with its peer");
+        return;
+    };
+    let flags = [
+        "--memory",
+        "100m",
+        "--memory-reservation",
+        "50m",
+        "--cpu-share",
+        "300",
+        "--cpu-quota",
+        "30000",
+        "--cpu-period",
+        "100000",
+        "--cpuset-cpus",
+        "0",
+        "--pids-limit",
+        "25",
+    ];
+    let ours = running("update-peer-berth");
+    let out = update(&ours, &flags);
+    assert!(out.status.success(), "update failed: {}", stderr(&out));
+
+    let theirs = Bundle::busybox("update-peer-runc", &["sleep", "60"]);
+    let peer = PeerContainer {
+        exe: runc,
+        root: theirs.path().join("runc-state"),
+        id: theirs.id.clone(),
+    };
+    let runc_cmd = |args: &[&str]| {
+        let out = std::process::Command::new(runc)
+            .arg("--root")
+            .arg(&peer.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(theirs.path().join("runc.out")).expect("runc.out"))
+            .stderr(std::fs::File::create(theirs.path().join("runc.err")).expect("runc.err"))
+            .status()
+            .expect("run runc");
+        let err = std::fs::read_to_string(theirs.path().join("runc.err")).unwrap_or_default();
+        assert!(out.success(), "runc {args:?} failed: {err}");
+    };
+    let bundle = theirs.path().display().to_string();
+    runc_cmd(&["create", "--bundle", &bundle, &peer.id]);
+    runc_cmd(&["start", &peer.id]);
+    let mut args = vec!["update"];
+    args.extend_from_slice(&flags);
+    args.push(&peer.id);
+    runc_cmd(&args);
+
+    let files: &[(&str, &str)] = match cgroup(&ours).hierarchy() {
+        Hierarchy::V1(_) => &[
+            ("memory", "memory.limit_in_bytes"),
+            ("memory", "memory.soft_limit_in_bytes"),
+            ("cpu", "cpu.shares"),
+            ("cpu", "cpu.cfs_quota_us"),
+            ("cpu", "cpu.cfs_period_us"),
+            ("cpuset", "cpuset.cpus"),
+            ("pids", "pids.max"),
+        ],
+        Hierarchy::V2(_) => &[
+            ("memory", "memory.max"),
+            ("memory", "memory.low"),
+            ("cpu", "cpu.weight"),
+            ("cpu", "cpu.max"),
+            ("cpuset", "cpuset.cpus"),
+            ("pids", "pids.max"),
+        ],
+    };
+    for (controller, file) in files {
+        assert_eq!(
+            read(&ours, controller, file, file),
+            read(&theirs, controller, file, file),
+            "{file}: Berth and runc disagree"
+        );
+    }
+    drop(peer);
+}
