@@ -235,7 +235,7 @@ impl HostsConfig {
 /// The crypto provider: ring, on purpose (aws-lc-rs needs cmake and a long build); rustls
 /// deprecates it for lacking post-quantum key exchange, which registries do not require.
 #[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

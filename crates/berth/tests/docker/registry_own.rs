@@ -19,15 +19,25 @@ pub struct BerthRegistry {
 
 impl BerthRegistry {
     pub fn start() -> BerthRegistry {
+        BerthRegistry::start_on("127.0.0.1", None)
+    }
+
+    /// On `ip`, serving HTTPS with `(cert, key)` when given.
+    pub fn start_on(ip: &str, tls: Option<(&Path, &Path)>) -> BerthRegistry {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-own-registry")
             .tempdir()
             .expect("temp dir");
-        let addr = format!("127.0.0.1:{}", free_port());
+        let addr = format!("{ip}:{}", free_port());
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["registry", "serve", "--addr", &addr, "--root"])
-            .arg(dir.path().join("storage"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(["registry", "serve", "--addr", &addr, "--root"])
+            .arg(dir.path().join("storage"));
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
@@ -37,8 +47,8 @@ impl BerthRegistry {
         let end = Instant::now() + Duration::from_secs(20);
         loop {
             let out = Command::new("curl")
-                .args(["-s", "-D", "-", "-o", "/dev/null"])
-                .arg(format!("http://{}/v2/", r.addr))
+                .args(["-s", "-k", "-D", "-", "-o", "/dev/null"])
+                .arg(format!("{scheme}://{}/v2/", r.addr))
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
                 .unwrap_or_default();
@@ -187,9 +197,9 @@ impl Drop for CertsDir {
     }
 }
 
-/// A `docker-registry` with a certificate of a fresh CA, on a non-loopback address (loopback
-/// registries are insecure by Docker's rules): the PKI dir (holding `ca.crt`) and the registry.
-fn tls_registry() -> (tempfile::TempDir, DistRegistry) {
+/// A fresh CA and a server certificate for this host's first non-loopback IPv4 address (loopback
+/// registries are insecure by Docker's rules): the dir (`ca.crt`, `srv.crt`, `srv.key`) and the IP.
+fn pki() -> (tempfile::TempDir, String) {
     let out = Command::new("hostname")
         .arg("-I")
         .output()
@@ -266,6 +276,14 @@ fn tls_registry() -> (tempfile::TempDir, DistRegistry) {
             "ext.cnf",
         ],
     );
+    (pki, ip)
+}
+
+/// A `docker-registry` with a certificate of a fresh CA, on a non-loopback address: the PKI dir
+/// (holding `ca.crt`) and the registry.
+fn tls_registry() -> (tempfile::TempDir, DistRegistry) {
+    let (pki, ip) = pki();
+    let p = pki.path();
     let reg = DistRegistry::start_on(&ip, None, Some((&p.join("srv.crt"), &p.join("srv.key"))));
     (pki, reg)
 }
@@ -418,4 +436,27 @@ fn registry_mirror_and_insecure_registry_flags_reach_pulls() {
     let image = format!("{}/busybox", tls.addr);
     let out = d.docker(&["pull", &image]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn berths_registry_server_over_tls_with_its_ca_in_certs_d() {
+    if !opted_in() {
+        return;
+    }
+    let (pki, ip) = pki();
+    let p = pki.path();
+    let own = BerthRegistry::start_on(&ip, Some((&p.join("srv.crt"), &p.join("srv.key"))));
+    let d = Daemon::start();
+    let image = format!("{}/tls/bb:1", own.addr);
+    d.ok(&["tag", "busybox:latest", &image]);
+    let refused = d.docker(&["push", &image]);
+    assert_ne!(refused.status.code(), Some(0), "{}", stdout(&refused));
+    let certs = CertsDir(PathBuf::from("/etc/docker/certs.d").join(&own.addr));
+    std::fs::create_dir_all(&certs.0).expect("certs.d dir");
+    std::fs::copy(p.join("ca.crt"), certs.0.join("ca.crt")).expect("ca.crt");
+    let out = d.ok(&["push", &image]);
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    let other = Daemon::start();
+    other.ok(&["pull", &image]);
+    assert_eq!(other.ok(&["run", "--rm", &image, "echo", "tls"]), "tls");
 }

@@ -11,12 +11,14 @@
 //! API (manifests listed under their `subject`, `artifactType` filter, `OCI-Subject` on push).
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
-//! `berth registry gc` removes unreferenced blobs ([`gc`]); `GET /v1/search` answers `docker
+//! With `--tls-cert`/`--tls-key` it serves HTTPS ([`tls`]). `berth registry gc` removes
+//! unreferenced blobs ([`gc`]); `GET /v1/search` answers `docker
 //! search` over the catalog.
 
 pub mod gc;
 mod names;
 pub mod storage;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +47,12 @@ pub struct ServeArgs {
     /// Storage directory.
     #[arg(long)]
     pub root: PathBuf,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `berth registry gc` flags.
@@ -108,18 +116,35 @@ pub fn main(args: RegistryArgs) -> i32 {
                 return 1;
             }
         };
-        eprintln!(
-            "berth registry: serving {} on {}",
-            serve_args.root.display(),
-            serve_args.addr
-        );
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        match axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        let root = serve_args.root.display();
+        let served = match (&serve_args.tls_cert, &serve_args.tls_key) {
+            (Some(cert), Some(key)) => match tls::listen(listener, cert, key) {
+                Ok(l) => {
+                    eprintln!(
+                        "berth registry: serving {root} on https://{}",
+                        serve_args.addr
+                    );
+                    axum::serve(l, app).with_graceful_shutdown(shutdown).await
+                }
+                Err(e) => {
+                    eprintln!("berth registry: TLS: {e}");
+                    return 1;
+                }
+            },
+            _ => {
+                eprintln!(
+                    "berth registry: serving {root} on http://{}",
+                    serve_args.addr
+                );
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        match served {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("berth registry: {e}");
