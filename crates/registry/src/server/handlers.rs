@@ -220,7 +220,12 @@ pub async fn upload_start(
         let Some(d) = parse_digest(dq) else {
             return digest_invalid(dq);
         };
-        let bytes = match axum::body::to_bytes(body, MAX_MONOLITHIC_BYTES).await {
+        let bytes = match axum::body::to_bytes(
+            body,
+            MAX_MONOLITHIC_BYTES.min(usize::try_from(st.max_upload()).unwrap_or(usize::MAX)),
+        )
+        .await
+        {
             Ok(b) => b,
             Err(_) => {
                 return err(
@@ -260,6 +265,7 @@ async fn append(st: &St, id: &str, body: Body) -> Result<u64, Response> {
         .await?
         .map_err(internal)?;
     let mut file = tokio::fs::File::from_std(file);
+    let mut len = file.metadata().await.map_err(internal)?.len();
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
@@ -270,12 +276,21 @@ async fn append(st: &St, id: &str, body: Body) -> Result<u64, Response> {
             )
         })?;
         if let Ok(data) = frame.into_data() {
+            len += data.len() as u64;
+            if len > st.max_upload() {
+                // Over the limit: the session is gone, nothing becomes a blob.
+                st.cancel_upload(id);
+                return Err(err(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "SIZE_INVALID",
+                    format!("uploads are limited to {} bytes", st.max_upload()),
+                ));
+            }
             file.write_all(&data).await.map_err(internal)?;
         }
     }
     file.flush().await.map_err(internal)?;
-    let meta = file.metadata().await.map_err(internal)?;
-    Ok(meta.len())
+    Ok(len)
 }
 
 /// `PATCH`/`PUT`/`GET`/`DELETE /v2/<name>/blobs/uploads/<id>`.

@@ -7,7 +7,7 @@
 //! ?digest=` (the bytes must hash to it: else 400 `DIGEST_INVALID` and the session is gone),
 //! `GET`/`DELETE` of a session; manifests `GET`/`HEAD`/`PUT`/`DELETE` (a manifest's config, layers
 //! or index entries must be in the repository: else 400 `MANIFEST_BLOB_UNKNOWN`; more than
-//! [`MAX_MANIFEST_BYTES`] → 413); tags list and catalog with `n`/`last` pagination; the referrers
+//! [`MAX_MANIFEST_BYTES`] → 413; an upload over `--max-upload-bytes` → 413); tags list and catalog with `n`/`last` pagination; the referrers
 //! API (manifests listed under their `subject`, `artifactType` filter, `OCI-Subject` on push).
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The largest blob upload accepted, in bytes (more: 413).
+    #[arg(long, default_value_t = storage::MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
 }
 
 /// `berth registry gc` flags.
@@ -109,7 +112,7 @@ pub fn main(args: RegistryArgs) -> i32 {
                 return 1;
             }
         };
-        let app = match router(&serve_args.root) {
+        let app = match router_with_limit(&serve_args.root, serve_args.max_upload_bytes) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("berth registry: storage {}: {e}", serve_args.root.display());
@@ -190,7 +193,12 @@ fn gc_main(a: &GcArgs) -> i32 {
 
 /// The server's routes over the storage at `root`.
 pub fn router(root: &std::path::Path) -> std::io::Result<Router> {
-    let storage = Arc::new(Storage::open(root)?);
+    router_with_limit(root, storage::MAX_UPLOAD_BYTES)
+}
+
+/// [`router`] with uploads limited to `max_upload` bytes (more: 413 and the session is gone).
+pub fn router_with_limit(root: &std::path::Path, max_upload: u64) -> std::io::Result<Router> {
+    let storage = Arc::new(Storage::open(root)?.with_max_upload(max_upload));
     Ok(Router::new()
         .route("/v2/", axum::routing::get(base))
         .route("/v2", axum::routing::get(base))

@@ -26,7 +26,11 @@ use berth_oci::Digest;
 #[derive(Debug, Clone)]
 pub struct Storage {
     root: PathBuf,
+    max_upload: u64,
 }
+
+/// The default upper bound of one blob upload.
+pub const MAX_UPLOAD_BYTES: u64 = 64 << 30;
 
 fn write_atomic(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
@@ -50,7 +54,19 @@ impl Storage {
         }
         Ok(Storage {
             root: root.to_path_buf(),
+            max_upload: MAX_UPLOAD_BYTES,
         })
+    }
+
+    /// This storage with uploads limited to `bytes`.
+    pub fn with_max_upload(mut self, bytes: u64) -> Storage {
+        self.max_upload = bytes;
+        self
+    }
+
+    /// The largest upload accepted.
+    pub fn max_upload(&self) -> u64 {
+        self.max_upload
     }
 
     fn tmp(&self) -> PathBuf {

@@ -17,9 +17,13 @@ struct Srv {
 }
 
 async fn start() -> Srv {
+    start_limited(super::storage::MAX_UPLOAD_BYTES).await
+}
+
+async fn start_limited(max_upload: u64) -> Srv {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("reg");
-    let app = super::router(&root).unwrap();
+    let app = super::router_with_limit(&root, max_upload).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -347,4 +351,17 @@ async fn referrers_list_manifests_by_subject_and_artifact_type() {
         .req(Method::GET, &format!("/v2/x/referrers/{subject}"), &[], b"")
         .await;
     assert!(body.contains("\"manifests\":[]"), "{body}");
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_gets_413_and_leaves_nothing() {
+    let s = start_limited(100).await;
+    let loc = s.start_upload("x").await;
+    let (st, _, _) = s.req(Method::PATCH, &loc, &[], &[7u8; 60]).await;
+    assert_eq!(st, 202);
+    let (st, _, body) = s.req(Method::PATCH, &loc, &[], &[7u8; 60]).await;
+    assert_eq!(st, 413, "{body}");
+    assert!(body.contains("SIZE_INVALID"), "{body}");
+    assert_eq!(s.req(Method::GET, &loc, &[], b"").await.0, 404);
+    assert!(s.files().is_empty());
 }
