@@ -12,6 +12,7 @@
 //! - [`pull`]: resolve → platform → config → layers → one all-or-nothing commit.
 //! - [`push`]: HEAD-skip, cross-repo mount, monolithic / streamed / chunked uploads, manifest PUT.
 //! - [`server`]: Berth's registry server (`berth registry serve`) over its own disk storage.
+//! - [`search`]: the v1 search API (`docker search`).
 //! - [`progress`]: progress events for Docker's JSON progress stream.
 //! - [`error`]: [`RegistryError`] and its kinds.
 
@@ -23,6 +24,7 @@ pub mod hosts;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod search;
 pub mod server;
 pub mod transport;
 
