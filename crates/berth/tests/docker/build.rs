@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::harness::{code, opted_in, stderr, stdout, Daemon};
+use std::time::Duration;
+
+use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
 
 /// A context directory with `files`, removed on drop.
 fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -591,4 +593,96 @@ fn builder_prune_forgets_the_cache() {
     let out = d.ok(&["builder", "prune", "-f"]);
     assert!(out.contains("Total reclaimed space: 4.096kB"), "{out}");
     assert!(!build_ok(&d, ctx.path(), &["-t", "pruned"]).contains("Using cache"));
+}
+
+#[test]
+fn config_instructions_copy_from_an_image_and_onbuild() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "FROM busybox\n\
+COPY --from=busybox /etc/passwd /from-image/passwd\n\
+COPY --chown=nobody:nogroup --chmod=0640 f /owned\n\
+SHELL [\"/bin/sh\", \"-ec\"]\n\
+RUN test \"$(stat -c '%U:%G %a' /owned)\" = 'nobody:nogroup 640'\n\
+EXPOSE 80 53/udp\n\
+VOLUME /data\n\
+LABEL org.example.name=\"built by berth\"\n\
+HEALTHCHECK --interval=5s --retries=2 CMD true\n\
+STOPSIGNAL SIGINT\n\
+ENTRYPOINT [\"echo\", \"entry\"]\n\
+CMD [\"default\", \"args\"]\n\
+ONBUILD RUN echo triggered > /onbuild\n";
+    let ctx = context(&[("Dockerfile", df), ("f", "f\n")]);
+    build_ok(&d, ctx.path(), &["-t", "configured"]);
+    assert_eq!(d.ok(&["run", "--rm", "configured"]), "entry default args");
+    assert_eq!(d.ok(&["run", "--rm", "configured", "other"]), "entry other");
+    let f = "{{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{index .Config.Labels \"org.example.name\"}} \
+{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Retries}} {{.Config.StopSignal}} {{json .Config.Shell}} {{json .Config.OnBuild}}";
+    assert_eq!(
+        d.inspect("configured", f),
+        r#"{"53/udp":{},"80/tcp":{}} {"/data":{}} built by berth ["CMD-SHELL","true"] 2 SIGINT ["/bin/sh","-ec"] ["RUN echo triggered > /onbuild"]"#
+    );
+    let passwd = d.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        "configured",
+        "/from-image/passwd",
+    ]);
+    assert!(passwd.starts_with("root:x:0:0"), "{passwd}");
+    // A child runs the trigger first and does not pass it on.
+    let child = context(&[(
+        "Dockerfile",
+        "FROM configured\nENTRYPOINT [\"cat\"]\nCMD [\"/onbuild\"]\n",
+    )]);
+    let out = build_ok(&d, child.path(), &["-t", "child"]);
+    assert!(out.contains("# Executing 1 build trigger"), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", "child"]), "triggered");
+    assert_eq!(d.inspect("child", "{{json .Config.OnBuild}}"), "null");
+    // History: one entry per step, the instruction in CREATED BY.
+    let history = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "configured",
+    ]);
+    assert!(
+        history.contains("/bin/sh -c #(nop) EXPOSE 80 53/udp"),
+        "{history}"
+    );
+    assert!(history.contains("/bin/sh -ec test"), "{history}");
+}
+
+#[test]
+fn a_daemon_killed_during_a_run_leaves_no_build_container() {
+    if !opted_in() {
+        return;
+    }
+    let mut d = Daemon::start();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN sleep 120\n")]);
+    let mut client = d
+        .docker_cmd(&["build", "-t", "killed", "."])
+        .current_dir(ctx.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker build");
+    let running = || d.ok(&["ps", "-q", "--filter", "label=berth.build"]);
+    eventually(Duration::from_secs(60), "the RUN step's container", || {
+        !running().is_empty()
+    });
+    d.kill9();
+    let _ = client.wait();
+    d.spawn();
+    // The next build sweeps what the killed daemon left.
+    let other = context(&[("Dockerfile", "FROM busybox\nENV X=1\n")]);
+    build_ok(&d, other.path(), &[]);
+    assert_eq!(d.ok(&["ps", "-aq", "--filter", "label=berth.build"]), "");
+    assert_ne!(code(&d.docker(&["image", "inspect", "killed"])), 0);
 }

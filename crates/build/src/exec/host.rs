@@ -220,6 +220,11 @@ pub trait BuildHost {
     /// Records that `key` produced `image`.
     fn cache_put(&mut self, key: &str, image: &str) -> Result<(), HostError>;
 
+    /// Whether the build should stop before its next step (the client went away).
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+
     /// One line of the builder's output (`Step 1/3 : FROM busybox`), without its newline.
     fn progress(&mut self, line: &str);
 

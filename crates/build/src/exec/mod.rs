@@ -87,6 +87,8 @@ pub enum BuildError {
     Context(#[from] ContextError),
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error("the build was cancelled")]
+    Cancelled,
 }
 
 impl BuildError {
@@ -159,7 +161,7 @@ pub fn build(
 
     // Global ARGs (before the first FROM): defaults overridden by --build-arg.
     let mut used_args: BTreeSet<String> = BTreeSet::new();
-    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    let mut meta: BTreeMap<String, String> = platform_args();
     for step in &df.meta_args {
         if let Instruction::Arg(args) = &step.instruction {
             for (name, default) in args {
@@ -231,6 +233,27 @@ pub fn build(
         cache_hits: run.hits,
         steps: run.step,
     })
+}
+
+/// The platform args BuildKit defines for every build (`BUILDPLATFORM`, `TARGETARCH`, ...):
+/// usable in `FROM` lines, and in a stage that declares them with `ARG`.
+pub fn platform_args() -> BTreeMap<String, String> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    let platform = format!("linux/{arch}");
+    let mut m = BTreeMap::new();
+    for prefix in ["BUILD", "TARGET"] {
+        m.insert(format!("{prefix}PLATFORM"), platform.clone());
+        m.insert(format!("{prefix}OS"), "linux".to_string());
+        m.insert(format!("{prefix}ARCH"), arch.to_string());
+        m.insert(format!("{prefix}VARIANT"), String::new());
+    }
+    m
 }
 
 /// The `--label`s as one more `LABEL` step at the end of the target stage (as Docker does).

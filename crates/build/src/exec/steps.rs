@@ -201,6 +201,9 @@ impl Run<'_> {
             }
         }
         for step in stage.steps.iter().chain(extra) {
+            if self.host.cancelled() {
+                return Err(BuildError::Cancelled);
+            }
             self.header(step);
             self.apply(&mut st, step)?;
         }

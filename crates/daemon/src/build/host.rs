@@ -24,7 +24,6 @@ use tokio::sync::oneshot;
 
 use super::cache::CacheIndex;
 use crate::containers::archive::ExtractOptions;
-use crate::containers::create::CreateRequest;
 use crate::containers::logs::LogOptions;
 use crate::containers::remove::RemoveOptions;
 use crate::containers::wait::WaitCondition;
@@ -318,12 +317,11 @@ impl BuildHost for DaemonHost {
                 cc.network_disabled = Some(true);
             }
         }
-        let req = CreateRequest {
-            name: None,
-            config: cc,
-            host_config: hc,
-            endpoints: None,
-        };
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert(super::LABEL.to_string(), super::daemon_run_id().to_string());
+        cc.labels = Some(labels);
+        let req = crate::server::container_request::create_request(None, cc, hc, None)
+            .map_err(host_err)?;
         let created = self
             .rt
             .block_on(self.engine.containers.create(req))
@@ -516,6 +514,10 @@ impl BuildHost for DaemonHost {
         self.cache
             .put(key, image)
             .map_err(|e| HostError(format!("recording the build cache: {e}")))
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.gone
     }
 
     fn progress(&mut self, line: &str) {

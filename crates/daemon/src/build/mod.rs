@@ -3,7 +3,10 @@
 //! the Dockerfile read from inside it, and [`berth_build::exec::build`] run with the engine as its
 //! host ([`host::DaemonHost`]) on the blocking pool. The context directory is removed when the
 //! build ends, whatever the outcome; so are the build containers a failure leaves, unless Docker
-//! keeps them (`rm` without `forcerm` keeps a failed step's container).
+//! keeps them (`rm` without `forcerm` keeps a failed step's container). Build containers carry
+//! the label `berth.build` with the daemon run that made them; a build removes the ones an
+//! earlier run left behind (a daemon killed during a `RUN`). A client that goes away cancels the
+//! build before its next step.
 //!
 //! - `host`: the engine as a `BuildHost`;
 //! - `cache`: the cache index (key → image) that survives restarts.
@@ -62,6 +65,40 @@ pub fn credentials_for(
         .find(|(k, _)| host(k) == registry)
         .map(|(_, c)| c.clone())
         .unwrap_or_default()
+}
+
+/// The label every build container carries: the daemon run that made it.
+pub const LABEL: &str = "berth.build";
+
+/// This daemon process's run: containers labelled with another one were left by a daemon that
+/// died during a build.
+pub fn daemon_run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        berth_api::id::new_id()
+            .map(|id| id[..16].to_string())
+            .unwrap_or_else(|_| std::process::id().to_string())
+    })
+}
+
+/// Removes the build containers an earlier daemon run left (it died during a build).
+fn sweep_leftovers(engine: &Engine, rt: &tokio::runtime::Handle) {
+    let filter = crate::containers::list::ContainerFilter {
+        all: true,
+        label: vec![LABEL.to_string()],
+        ..Default::default()
+    };
+    let Ok(found) = rt.block_on(engine.containers.list(filter)) else {
+        return;
+    };
+    for c in found {
+        if c.labels().get(LABEL).map(String::as_str) != Some(daemon_run_id()) {
+            let opts = crate::containers::remove::RemoveOptions { force: true };
+            if let Err(e) = rt.block_on(engine.containers.remove(&c.id, opts)) {
+                tracing::warn!(container = %c.id, error = %e, "removing a leftover build container");
+            }
+        }
+    }
 }
 
 /// What `builder prune` removed.
@@ -148,6 +185,7 @@ pub fn run(
     body: impl Read + Send,
     out: BodyWriter,
 ) {
+    sweep_leftovers(&engine, &rt);
     let cache = cache::CacheIndex::new(&engine.system.host().data_root.join("builder"));
     let mut host = host::DaemonHost::new(engine.clone(), rt, out, req.quiet, cache);
     host.registry_auth = req.registry_auth.clone();

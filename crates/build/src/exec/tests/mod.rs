@@ -33,6 +33,8 @@ struct Fake {
     runs: Vec<RunSpec>,
     removed: usize,
     next: u32,
+    /// Answer `cancelled` once this many images exist.
+    cancel_at: Option<usize>,
 }
 
 impl Fake {
@@ -277,6 +279,9 @@ impl BuildHost for Fake {
     }
     fn progress(&mut self, line: &str) {
         self.lines.push(line.to_string());
+    }
+    fn cancelled(&mut self) -> bool {
+        self.cancel_at.is_some_and(|n| self.images.len() >= n)
     }
 }
 

@@ -118,3 +118,19 @@ fn heredoc_scripts_with_a_shebang_run_by_their_interpreter() {
         h.runs[1].argv[2]
     );
 }
+
+#[test]
+fn a_cancelled_build_stops_before_its_next_step() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Fake::with_base();
+    h.cancel_at = Some(3); // the two base images and one step
+    let e = build(
+        &mut h,
+        &ctx,
+        &opts("FROM busybox\nRUN write /a 1\nRUN write /b 1\n"),
+    )
+    .expect_err("cancelled");
+    assert!(matches!(e, BuildError::Cancelled), "{e}");
+    assert_eq!(h.runs.len(), 1);
+    assert!(!h.tags.contains_key("x:latest"));
+}

@@ -242,3 +242,22 @@ fn scratch_and_missing_images() {
         .to_string()
         .starts_with("dockerfile line 1: pull access denied for nothere"));
 }
+
+#[test]
+fn platform_args_in_from_and_redeclared() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Fake::with_base();
+    h.tags.insert(
+        format!("busybox-{}", platform_args()["TARGETARCH"]),
+        "sha256:base".into(),
+    );
+    let df = "FROM --platform=$BUILDPLATFORM busybox-$TARGETARCH\nARG TARGETOS\nENV OS=$TARGETOS ARCH=$TARGETARCH\n";
+    let b = run(&mut h, &ctx, &opts(df));
+    let c = h.config(&b.image);
+    assert_eq!(c.env_var("OS").as_deref(), Some("linux"));
+    assert_eq!(
+        c.env_var("ARCH").as_deref(),
+        Some(""),
+        "not declared in the stage"
+    );
+}
