@@ -103,6 +103,15 @@ fn update_goes_through_the_runtime_and_waits_for_a_stopped_container() {
         96u64 << 20,
         "the runtime did not record the update"
     );
+    // A value the kernel refuses: Docker's words, and nothing stored.
+    let out = d.docker(&["update", "--cpuset-cpus", "1000", "limited"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains(&format!("Cannot update container {id}: ")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.inspect("limited", "{{.HostConfig.CpusetCpus}}"), "");
 
     d.ok(&["stop", "-t", "1", "limited"]);
     d.ok(&[

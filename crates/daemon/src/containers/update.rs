@@ -59,6 +59,17 @@ fn resources(
     Ok(res)
 }
 
+/// Docker's words for limits the runtime refused (the kind stays the runtime's).
+fn cannot_update(id: &str, e: DaemonError) -> DaemonError {
+    match e {
+        DaemonError::Runtime { kind, message } => DaemonError::Runtime {
+            kind,
+            message: format!("Cannot update container {id}: {message}"),
+        },
+        other => other,
+    }
+}
+
 impl ContainerService {
     /// `POST /containers/{id}/update`: returns Docker's warnings.
     pub async fn update(
@@ -90,7 +101,7 @@ impl ContainerService {
             tokio::task::spawn_blocking(move || handle.update(&res))
                 .await
                 .map_err(DaemonError::join)?
-                .map_err(shim::error)?;
+                .map_err(|e| cannot_update(&c.id, shim::error(e)))?;
         }
         let updated = self.commit(&entry, false, |c| c.host_config = host)?;
         self.event(&updated, "update", &[]);
