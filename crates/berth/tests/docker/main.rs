@@ -11,9 +11,11 @@ mod catalog_defaults;
 mod commit;
 mod cp;
 mod cp_security;
+mod disk_full;
 mod escapes;
 mod events;
 mod exec;
+mod fault;
 mod harness;
 #[path = "../common/protected.rs"]
 mod protected;
