@@ -25,6 +25,7 @@ mod lifecycle;
 mod logs_rotation;
 mod net_security;
 mod network;
+mod parity;
 mod registry;
 mod registry_crash;
 mod registry_own;

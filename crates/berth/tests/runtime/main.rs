@@ -24,6 +24,7 @@ mod hooks;
 mod isolation;
 mod lifecycle;
 mod mount_table;
+mod parity;
 mod rootfs;
 mod rootfs_escapes;
 mod security;

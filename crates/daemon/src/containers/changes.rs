@@ -108,6 +108,35 @@ pub fn diff(upper: &Path, lower: &[PathBuf]) -> Vec<Change> {
     out
 }
 
+/// Files the engine itself puts in a container's writable layer as mount points for its binds
+/// (Docker keeps them in a separate init layer, so `docker diff` never shows them).
+const ENGINE_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+/// Drops the engine's own files from `changes`, and a directory reported modified only because
+/// they were made in it (as Docker's init layer keeps them out of the container's diff).
+pub fn hide_engine_files(changes: Vec<Change>) -> Vec<Change> {
+    let engine = |p: &str| ENGINE_FILES.contains(&p);
+    let parents_only_of_engine_files = |dir: &Change| {
+        let prefix = format!("{}/", dir.path);
+        let mut below = changes.iter().filter(|c| c.path.starts_with(&prefix));
+        let mut any = false;
+        let all_engine = below.all(|c| {
+            any = true;
+            engine(&c.path)
+        });
+        dir.kind == 0 && any && all_engine
+    };
+    let keep: Vec<bool> = changes
+        .iter()
+        .map(|c| !engine(&c.path) && !parents_only_of_engine_files(c))
+        .collect();
+    changes
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
+}
+
 impl ContainerService {
     /// `GET /containers/{id}/changes`.
     pub async fn changes(&self, name_or_id: &str) -> Result<Vec<Change>, DaemonError> {
@@ -115,7 +144,7 @@ impl ContainerService {
         let (upper, lower) = layer_dirs(&c.rootfs_mounts).ok_or_else(|| {
             DaemonError::Internal(format!("container {} has no writable layer", c.id))
         })?;
-        tokio::task::spawn_blocking(move || diff(&upper, &lower))
+        tokio::task::spawn_blocking(move || hide_engine_files(diff(&upper, &lower)))
             .await
             .map_err(DaemonError::join)
     }
@@ -149,6 +178,32 @@ mod tests {
         assert_eq!(
             lower,
             [PathBuf::from("/snap/l/a"), PathBuf::from("/snap/l/b")]
+        );
+    }
+
+    #[test]
+    fn the_engines_mount_points_are_not_changes() {
+        let c = |path: &str, kind| Change {
+            path: path.into(),
+            kind,
+        };
+        let only_engine = vec![
+            c("/etc", 0),
+            c("/etc/hostname", 1),
+            c("/etc/hosts", 1),
+            c("/etc/resolv.conf", 1),
+            c("/tmp", 0),
+            c("/tmp/x", 1),
+        ];
+        assert_eq!(
+            hide_engine_files(only_engine),
+            [c("/tmp", 0), c("/tmp/x", 1)]
+        );
+        // A directory that holds a change of the user's stays.
+        let with_user = vec![c("/etc", 0), c("/etc/hosts", 1), c("/etc/motd", 1)];
+        assert_eq!(
+            hide_engine_files(with_user),
+            [c("/etc", 0), c("/etc/motd", 1)]
         );
     }
 

@@ -262,7 +262,7 @@ impl ExecChild<'_> {
                 .collect()
         };
         let argv = cstrings(p.args(), "process.args")?;
-        let env = cstrings(p.env(), "process.env")?;
+        let env = init::environment(p.env().as_deref().unwrap_or_default())?;
         let program = init::resolve_program(
             p.args().as_deref().unwrap_or_default(),
             p.env().as_deref().unwrap_or_default(),

@@ -63,7 +63,7 @@ mod program;
 mod sync;
 
 pub use fds::{close_other_fds, enter_cwd, mark_cloexec};
-pub use program::{exec_failed, resolve_program};
+pub use program::{environment, exec_failed, resolve_program};
 pub use sync::{
     close_sync, expect_msg, recv_msg, reported_error, send_error, send_msg, Msg, Received,
 };
@@ -212,12 +212,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
         .flatten()
         .map(|a| cstring(a.as_bytes(), "process.args"))
         .collect::<Result<_>>()?;
-    let env: Vec<CString> = process
-        .env()
-        .iter()
-        .flatten()
-        .map(|a| cstring(a.as_bytes(), "process.env"))
-        .collect::<Result<_>>()?;
+    let env = environment(process.env().as_deref().unwrap_or_default())?;
     let program = resolve_program(
         process.args().as_deref().unwrap_or_default(),
         process.env().as_deref().unwrap_or_default(),

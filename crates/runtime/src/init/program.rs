@@ -1,5 +1,6 @@
 //! The program a container process runs: found as runc finds it (Go's `exec.LookPath` inside the
-//! container), and the error kinds Docker gives a program that is missing (127) or cannot run (126).
+//! container), the error kinds Docker gives a program that is missing (127) or cannot run (126), and
+//! the environment it gets.
 
 use super::cstring;
 use crate::error::ErrorKind;
@@ -73,9 +74,30 @@ fn executable(path: &Path) -> std::result::Result<(), nix::Error> {
     nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
 }
 
+/// The process's environment for `execve`: `process.env` without the entries that have no `=`.
+/// A bare `NAME` is what the docker CLI sends for `-e NAME` when NAME is unset on the client;
+/// Docker keeps it in the config and runc leaves it out of the environment, and so does Berth.
+pub fn environment(env: &[String]) -> Result<Vec<CString>> {
+    env.iter()
+        .filter(|kv| kv.contains('='))
+        .map(|kv| cstring(kv.as_bytes(), "process.env"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_names_are_left_out_of_the_environment() {
+        let env = ["A=1".to_string(), "UNSET".into(), "B=".into()];
+        let got: Vec<String> = environment(&env)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        assert_eq!(got, ["A=1", "B="]);
+    }
     #[test]
     fn programs_are_found_in_path() {
         let env = vec!["PATH=/nonexistent:/bin".to_string()];

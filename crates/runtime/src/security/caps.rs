@@ -104,6 +104,19 @@ impl Plan {
             let mut raise: Vec<_> = ambient.iter().copied().collect();
             raise.sort_by_key(|c| c.index());
             for cap in raise {
+                // The kernel raises an ambient capability only when it is both permitted and
+                // inheritable; runc and crun raise those and warn about the rest (the config
+                // `runc spec` writes lists ambient ones without the inheritable set). A set the
+                // spec leaves out stays as the runtime's: permitted full, inheritable empty.
+                let permitted = self.permitted.as_ref().is_none_or(|s| s.contains(&cap));
+                let inheritable = self.inheritable.as_ref().is_some_and(|s| s.contains(&cap));
+                if !permitted || !inheritable {
+                    eprintln!(
+                        "warning: ambient capability {} is not both permitted and inheritable: not raised",
+                        cap
+                    );
+                    continue;
+                }
                 k.raise_ambient(cap).map_err(|e| cap_error("ambient", e))?;
             }
         }
@@ -173,6 +186,43 @@ mod tests {
         assert_eq!(plan.bounding, Some(chown.clone()));
         assert_eq!(plan.effective, Some(chown));
         assert_eq!(plan.ambient, None);
+    }
+
+    #[test]
+    fn ambient_capabilities_outside_inheritable_are_not_raised() {
+        // The process part of `runc spec`: bounding, effective, permitted and ambient, no
+        // inheritable.
+        let mut spec = LinuxCapabilities::default();
+        let three = caps_of(&[
+            Capability::AuditWrite,
+            Capability::Kill,
+            Capability::NetBindService,
+        ]);
+        spec.set_bounding(Some(three.clone()));
+        spec.set_effective(Some(three.clone()));
+        spec.set_permitted(Some(three.clone()));
+        spec.set_inheritable(None);
+        spec.set_ambient(Some(three));
+        let plan = Plan::new(&spec, &::caps::all()).unwrap();
+        let k = crate::security::kernel::fake::Recording::new(1024);
+        plan.apply(&k).unwrap();
+        assert!(
+            k.calls().iter().all(|c| !c.starts_with("raise_ambient")),
+            "{:?}",
+            k.calls()
+        );
+        // With them inheritable too, they are raised.
+        let mut spec = spec.clone();
+        spec.set_inheritable(Some(caps_of(&[Capability::Kill])));
+        let plan = Plan::new(&spec, &::caps::all()).unwrap();
+        let k = crate::security::kernel::fake::Recording::new(1024);
+        plan.apply(&k).unwrap();
+        let raised: Vec<String> = k
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("raise_ambient"))
+            .collect();
+        assert_eq!(raised, ["raise_ambient CAP_KILL"]);
     }
 
     #[test]
