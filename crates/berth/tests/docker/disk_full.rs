@@ -1,0 +1,257 @@
+//! A full disk (issue 14, catalog REL-08..REL-10): the daemon's data root on a 64 MiB loop-mounted
+//! ext4, filled by a filler file until a few MiB are left. `docker load` of a bigger image,
+//! `docker commit` of a container that wrote a lot, and a container whose log fills the disk each
+//! fail with an error that says there is no space (the log's in the shim's log, as the container
+//! itself carries on), the daemon keeps answering, and once the filler is deleted the stores pass
+//! `berth daemon --check` and the same operations work. Builds do not exist yet (REL-05/08 for
+//! build and pull land with those features).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::fault::store_check;
+use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
+
+/// The loop file system's size.
+const DISK_MIB: u64 = 64;
+
+/// A loop-mounted ext4 in its own temp dir: unmounted and its loop device detached on drop, even
+/// when the test failed (declare it before the [`Daemon`] that uses it, so that it drops after).
+struct LoopDisk {
+    dir: tempfile::TempDir,
+    device: String,
+    mounted: Option<PathBuf>,
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running a command");
+    assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+impl LoopDisk {
+    fn new() -> LoopDisk {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-disk")
+            .tempdir()
+            .expect("temp dir");
+        let img = dir.path().join("disk.img");
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(DISK_MIB << 20))
+            .expect("disk image");
+        run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(&img));
+        let device = run(Command::new("losetup").args(["-f", "--show"]).arg(&img));
+        LoopDisk {
+            dir,
+            device,
+            mounted: None,
+        }
+    }
+
+    /// Moves what is in `target` onto the disk and mounts the disk there.
+    fn take_over(&mut self, target: &Path) {
+        let staging = self.dir.path().join("mnt");
+        std::fs::create_dir_all(&staging).expect("staging dir");
+        run(Command::new("mount").arg(&self.device).arg(&staging));
+        self.mounted = Some(staging.clone());
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", target.display()))
+            .arg(&staging));
+        run(Command::new("umount").arg(&staging));
+        run(Command::new("mount").arg(&self.device).arg(target));
+        self.mounted = Some(target.to_path_buf());
+    }
+
+    /// Bytes free on the mounted disk.
+    fn free(&self) -> u64 {
+        let at = self.mounted.as_ref().expect("mounted");
+        let st = nix::sys::statvfs::statvfs(at).expect("statvfs");
+        st.blocks_available() as u64 * st.fragment_size() as u64
+    }
+
+    /// Fills the disk with `filler` until `left_mib` MiB are free.
+    fn fill(&self, left_mib: u64) -> PathBuf {
+        let at = self.mounted.as_ref().expect("mounted");
+        let filler = at.join("filler");
+        let want = self.free().saturating_sub(left_mib << 20);
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0x5au8; 1 << 20];
+        let mut written = 0;
+        while written < want {
+            let n = block.len().min((want - written) as usize);
+            f.write_all(&block[..n]).expect("writing the filler");
+            written += n as u64;
+        }
+        f.sync_all().expect("syncing the filler");
+        filler
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        if let Some(m) = self.mounted.take() {
+            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+    }
+}
+
+/// A daemon whose data root is a small disk that already holds busybox.
+fn small_daemon(disk: &mut LoopDisk) -> Daemon {
+    let mut d = Daemon::start();
+    d.stop();
+    disk.take_over(&d.data_root());
+    d.spawn();
+    d
+}
+
+fn assert_no_space(out: &std::process::Output, what: &str) {
+    assert_ne!(code(out), 0, "{what} succeeded on a full disk");
+    let err = stderr(out).to_lowercase();
+    assert!(err.contains("no space"), "{what}: {err}");
+}
+
+/// A rootfs tar with `mib` MiB of incompressible data in `/big`.
+fn big_rootfs_tar(dir: &Path, mib: usize) -> PathBuf {
+    let root = dir.join("big-rootfs");
+    std::fs::create_dir_all(&root).expect("rootfs dir");
+    let mut data = vec![0u8; mib << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in data.chunks_mut(8) {
+        // xorshift: random enough that no layer compression helps.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(root.join("big"), data).expect("big file");
+    let tar = dir.join("big-rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    tar
+}
+
+#[test]
+fn load_on_a_full_disk() {
+    if !opted_in() {
+        return;
+    }
+    let mut disk = LoopDisk::new();
+    let mut d = small_daemon(&mut disk);
+    // A 12 MiB image made and saved outside the small disk's reach, then dropped from it.
+    let rootfs = big_rootfs_tar(disk.dir.path(), 12);
+    d.ok(&["import", rootfs.to_str().expect("utf-8"), "big:1"]);
+    let archive = disk.dir.path().join("big.tar");
+    let archive = archive.to_str().expect("utf-8");
+    d.ok(&["save", "-o", archive, "big:1"]);
+    d.ok(&["rmi", "big:1"]);
+    // Room for the archive's spool but not for its blobs as well: the load fails after reading
+    // the whole request, so the client gets the daemon's answer. (With less room the spool
+    // fails and the daemon answers before the client finished sending: the CLI then reports a
+    // broken pipe, not the error.)
+    let filler = disk.fill(16);
+    let out = d.docker(&["load", "-i", archive]);
+    assert_no_space(&out, "docker load");
+    d.ok(&["version"]);
+    assert_eq!(
+        d.ok(&["images", "-q", "big"]),
+        "",
+        "a partial image is visible"
+    );
+    std::fs::remove_file(&filler).expect("removing the filler");
+    store_check(&mut d);
+    d.ok(&["load", "-i", archive]);
+    assert!(
+        !d.ok(&["images", "-q", "big:1"]).is_empty(),
+        "big:1 not loaded"
+    );
+    store_check(&mut d);
+}
+
+#[test]
+fn commit_on_a_full_disk() {
+    if !opted_in() {
+        return;
+    }
+    let mut disk = LoopDisk::new();
+    let mut d = small_daemon(&mut disk);
+    d.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 8388608 /dev/urandom >/big && echo written",
+    ]);
+    let filler = disk.fill(3);
+    let out = d.docker(&["commit", "writer", "written:1"]);
+    assert_no_space(&out, "docker commit");
+    d.ok(&["version"]);
+    assert_eq!(
+        d.ok(&["images", "-q", "written"]),
+        "",
+        "a partial image is visible"
+    );
+    std::fs::remove_file(&filler).expect("removing the filler");
+    store_check(&mut d);
+    d.ok(&["commit", "writer", "written:1"]);
+    let size = d.ok(&["run", "--rm", "written:1", "stat", "-c", "%s", "/big"]);
+    assert_eq!(size, "8388608");
+    store_check(&mut d);
+}
+
+#[test]
+fn logs_fill_the_disk() {
+    if !opted_in() {
+        return;
+    }
+    let mut disk = LoopDisk::new();
+    let mut d = small_daemon(&mut disk);
+    let filler = disk.fill(3);
+    // About 14 MiB of log entries (200 000 lines) for 3 MiB of space.
+    let script = "seq 1 200000; echo chatty-done";
+    d.ok(&[
+        "run", "-d", "--name", "chatty", "busybox", "sh", "-c", script,
+    ]);
+    // The container is never blocked by its log: it runs to its end.
+    eventually(
+        Duration::from_secs(60),
+        "the chatty container's exit",
+        || d.inspect("chatty", "{{.State.Status}}") == "exited",
+    );
+    assert_eq!(d.inspect("chatty", "{{.State.ExitCode}}"), "0");
+    let id = d.inspect("chatty", "{{.Id}}");
+    let shim_log = d.exec_root().join("s").join(&id[..32]).join("shim.log");
+    let said = std::fs::read_to_string(&shim_log).unwrap_or_default();
+    assert!(
+        said.contains("No space left on device"),
+        "the shim did not say why the log stopped: {said}"
+    );
+    // The daemon answers, and what the log holds reads back.
+    d.ok(&["ps", "-a"]);
+    let out = d.docker(&["logs", "--tail", "5", "chatty"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "docker logs on a full disk: {}",
+        stderr(&out)
+    );
+    std::fs::remove_file(&filler).expect("removing the filler");
+    d.ok(&["rm", "chatty"]);
+    store_check(&mut d);
+    d.ok(&["run", "--name", "after", "busybox", "sh", "-c", script]);
+    let tail = d.ok(&["logs", "--tail", "1", "after"]);
+    assert_eq!(tail, "chatty-done");
+    d.ok(&["rm", "after"]);
+    store_check(&mut d);
+}
