@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use crate::harness::{code, eventually, opted_in, stderr, Daemon};
 
-/// The `memory.limit_in_bytes` of the container's v1 memory cgroup.
+/// The memory limit in the container's cgroup, where the daemon puts it (the runtime's default).
 fn cgroup_memory_limit(id: &str) -> Option<u64> {
-    std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory/berth/{id}/memory.limit_in_bytes"
-    ))
-    .ok()
-    .and_then(|t| t.trim().parse().ok())
+    use berth_runtime::cgroups::{Cgroup, Hierarchy};
+    let cg = Cgroup::new(None, id).ok()?;
+    let file = match cg.hierarchy() {
+        Hierarchy::V1(_) => "memory.limit_in_bytes",
+        Hierarchy::V2(_) => "memory.max",
+    };
+    let dir = cg.controller_dir("memory")?;
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
 }
 
 #[test]
