@@ -53,7 +53,16 @@ pub async fn blob(
             Err(r) => r,
         };
     }
-    let Ok(Some(size)) = blocking(move || s.blob_size(&n, &dg)).await else {
+    let mut size = blocking(move || s.blob_size(&n, &dg)).await.ok().flatten();
+    if size.is_none() {
+        if let Some(up) = st.upstream() {
+            match up.fetch_blob(st, &name, &d).await {
+                Ok(()) => size = st.blob_size(&name, &d),
+                Err(e) => tracing::info!(error = %e, "proxy: blob not fetched"),
+            }
+        }
+    }
+    let Some(size) = size else {
         return blob_unknown();
     };
     let (start, end) =
@@ -412,6 +421,20 @@ pub async fn manifest(
             }
         }
         Method::GET | Method::HEAD => {
+            if let Some(up) = st.upstream() {
+                let (s, n, rr) = (st.clone(), name.clone(), r.clone());
+                let known = blocking(move || match &rr {
+                    ManifestRef::Digest(d) => s.manifest_type(&n, d).is_some(),
+                    ManifestRef::Tag(t) => s.tag(&n, t).is_some(),
+                })
+                .await
+                .unwrap_or(false);
+                if !known {
+                    if let Err(e) = up.fetch_manifest(st, &name, &r).await {
+                        tracing::info!(error = %e, "proxy: manifest not fetched");
+                    }
+                }
+            }
             let (s, n) = (st.clone(), name.clone());
             let found = blocking(move || {
                 let d = match r {
@@ -559,39 +582,4 @@ async fn put_manifest(
         Ok(Err(e)) => internal(e),
         Err(r) => r,
     }
-}
-
-/// `GET /v2/<name>/referrers/<digest>?artifactType=`: an OCI index of the manifests whose subject
-/// is `digest` (empty when there are none), filtered by artifact type when asked.
-pub async fn referrers(st: &St, name: String, d: Digest, artifact: Option<String>) -> Response {
-    let (s, n) = (st.clone(), name);
-    let Ok(list) = blocking(move || s.referrers(&n, &d)).await else {
-        return internal("listing referrers");
-    };
-    let manifests: Vec<serde_json::Value> = list
-        .iter()
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .filter(|v| {
-            artifact
-                .as_deref()
-                .is_none_or(|a| v.get("artifactType").and_then(|t| t.as_str()) == Some(a))
-        })
-        .collect();
-    let body = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": berth_image::model::media::OCI_INDEX,
-        "manifests": manifests,
-    });
-    let mut r = (
-        [(header::CONTENT_TYPE, berth_image::model::media::OCI_INDEX)],
-        body.to_string(),
-    )
-        .into_response();
-    if artifact.is_some() {
-        r.headers_mut().insert(
-            "oci-filters-applied",
-            HeaderValue::from_static("artifactType"),
-        );
-    }
-    r
 }

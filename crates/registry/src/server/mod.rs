@@ -11,12 +11,15 @@
 //! API (manifests listed under their `subject`, `artifactType` filter, `OCI-Subject` on push).
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
-//! With `--tls-cert`/`--tls-key` it serves HTTPS ([`tls`]). `berth registry gc` removes
+//! With `--tls-cert`/`--tls-key` it serves HTTPS ([`tls`]); with `--proxy HOST` it is a
+//! pull-through cache of that registry ([`proxy`]). `berth registry gc` removes
 //! unreferenced blobs ([`gc`]); `GET /v1/search` answers `docker
 //! search` over the catalog.
 
 pub mod gc;
 mod names;
+pub mod proxy;
+mod referrers;
 pub mod storage;
 mod tls;
 
@@ -56,6 +59,10 @@ pub struct ServeArgs {
     /// The largest blob upload accepted, in bytes (more: 413).
     #[arg(long, default_value_t = storage::MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// Pull-through cache of this registry (`host[:port]`, or a URL): what is missing here is
+    /// fetched from it, verified and kept.
+    #[arg(long)]
+    pub proxy: Option<String>,
 }
 
 /// `berth registry gc` flags.
@@ -112,7 +119,11 @@ pub fn main(args: RegistryArgs) -> i32 {
                 return 1;
             }
         };
-        let app = match router_with_limit(&serve_args.root, serve_args.max_upload_bytes) {
+        let app = match router_with(
+            &serve_args.root,
+            serve_args.max_upload_bytes,
+            serve_args.proxy.as_deref(),
+        ) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("berth registry: storage {}: {e}", serve_args.root.display());
@@ -198,7 +209,35 @@ pub fn router(root: &std::path::Path) -> std::io::Result<Router> {
 
 /// [`router`] with uploads limited to `max_upload` bytes (more: 413 and the session is gone).
 pub fn router_with_limit(root: &std::path::Path, max_upload: u64) -> std::io::Result<Router> {
-    let storage = Arc::new(Storage::open(root)?.with_max_upload(max_upload));
+    router_with(root, max_upload, None)
+}
+
+/// The routes over `root`, with an upload limit and, for a pull-through cache, its upstream
+/// registry (`host[:port]` or a URL).
+pub fn router_with(
+    root: &std::path::Path,
+    max_upload: u64,
+    proxy: Option<&str>,
+) -> std::io::Result<Router> {
+    let upstream = proxy.map(|p| {
+        let p = p.trim();
+        let p = p
+            .strip_prefix("https://")
+            .or_else(|| p.strip_prefix("http://"))
+            .unwrap_or(p);
+        proxy::Upstream {
+            client: crate::Client::new(crate::HostsConfig {
+                certs_dirs: vec!["/etc/docker/certs.d".into(), "/etc/berth/certs.d".into()],
+                insecure: Vec::new(),
+            }),
+            registry: p.split('/').next().unwrap_or(p).to_string(),
+        }
+    });
+    let storage = Arc::new(
+        Storage::open(root)?
+            .with_max_upload(max_upload)
+            .with_upstream(upstream),
+    );
     Ok(Router::new()
         .route("/v2/", axum::routing::get(base))
         .route("/v2", axum::routing::get(base))
@@ -452,7 +491,8 @@ fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str
 }
 
 mod handlers;
-use handlers::{blob, manifest, referrers, upload, upload_start};
+use handlers::{blob, manifest, upload, upload_start};
+use referrers::referrers;
 
 #[cfg(test)]
 mod tests;

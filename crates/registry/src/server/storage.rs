@@ -27,6 +27,7 @@ use berth_oci::Digest;
 pub struct Storage {
     root: PathBuf,
     max_upload: u64,
+    upstream: Option<super::proxy::Upstream>,
 }
 
 /// The default upper bound of one blob upload.
@@ -55,7 +56,19 @@ impl Storage {
         Ok(Storage {
             root: root.to_path_buf(),
             max_upload: MAX_UPLOAD_BYTES,
+            upstream: None,
         })
+    }
+
+    /// This storage as a pull-through cache of `upstream`.
+    pub fn with_upstream(mut self, upstream: Option<super::proxy::Upstream>) -> Storage {
+        self.upstream = upstream;
+        self
+    }
+
+    /// The upstream of a pull-through cache.
+    pub fn upstream(&self) -> Option<&super::proxy::Upstream> {
+        self.upstream.as_ref()
     }
 
     /// This storage with uploads limited to `bytes`.

@@ -468,3 +468,67 @@ async fn docker_hub_images_come_from_a_mirror_first() {
         .iter()
         .any(|r| r.1 == "/v2/library/busybox/manifests/1"));
 }
+
+#[tokio::test]
+async fn berths_server_as_a_pull_through_cache() {
+    let e = env().await;
+    add_image(
+        &e.fake,
+        "1",
+        &[layer(1, 200_000), layer(2, 100)],
+        None,
+        "amd64",
+    );
+    let pulled = e.pull("app:1").await.unwrap();
+    // The origin: a Berth server holding the image.
+    let origin_dir = tempfile::tempdir().unwrap();
+    let origin_root = origin_dir.path().join("origin");
+    let app = berth_registry::server::router(&origin_root).unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    let target = Reference::parse(&format!("{origin}/lib/app:1")).unwrap();
+    berth_registry::push::push(
+        &e.client,
+        e.store.clone(),
+        &format!("{}/app:1", e.host),
+        &target,
+        &Default::default(),
+        &ProgressSink::none(),
+    )
+    .await
+    .unwrap();
+    // The cache in front of it.
+    let cache_dir = tempfile::tempdir().unwrap();
+    let app = berth_registry::server::router_with(
+        &cache_dir.path().join("cache"),
+        u64::MAX,
+        Some(&format!("http://{origin}")),
+    )
+    .unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cache = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    let via_cache = Reference::parse(&format!("{cache}/lib/app:1")).unwrap();
+    for round in 0..2 {
+        if round == 1 {
+            // The origin forgets everything: the cache answers alone.
+            std::fs::remove_dir_all(&origin_root).unwrap();
+        }
+        let other = env().await;
+        let back = pull(
+            &other.client,
+            other.store.clone(),
+            &via_cache,
+            &PullOptions::default(),
+            &ProgressSink::none(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(back.id, pulled.id, "round {round}");
+    }
+}
