@@ -144,19 +144,7 @@ impl ContainerService {
     /// Records a container whose shim runs as started (its start was cut short after the
     /// process began) and watches it as `start` would have.
     async fn adopt_started(&self, entry: &std::sync::Arc<super::Entry>, h: berth_shim::ShimHandle) {
-        let h2 = h.clone();
-        let pid = tokio::task::spawn_blocking(move || h2.state().map(|s| s.pid).unwrap_or(0))
-            .await
-            .unwrap_or(0);
-        let adopted = self.commit(entry, false, |c| {
-            c.state.status = Status::Running;
-            c.state.pid = i64::from(pid);
-            c.state.started_at = super::now_nanos();
-            c.state.finished_at = 0;
-            c.state.exit_code = 0;
-            c.state.error.clear();
-            c.state.has_been_started = true;
-        });
+        let adopted = self.record_started(entry, &h).await;
         if let Err(e) = adopted {
             tracing::warn!(container = %entry.id(), error = %e, "adopting a started container");
             return;

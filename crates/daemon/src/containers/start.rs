@@ -234,11 +234,25 @@ impl ContainerService {
             return Err(self.start_failed(entry, e).await);
         }
         crate::fault::crash_point!("container.start.after-shim");
+        let updated = self.record_started(entry, &handle).await?;
+        self.event(&updated, "start", &[]);
+        monitor::spawn(self.clone(), entry.clone(), handle);
+        self.spawn_health_monitor(entry.clone(), true);
+        Ok(())
+    }
+
+    /// Records the container as running with its shim's pid: the end of a start, and what
+    /// restore does for a start a crash cut short after the process began.
+    pub(super) async fn record_started(
+        &self,
+        entry: &Arc<Entry>,
+        handle: &berth_shim::ShimHandle,
+    ) -> Result<super::model::Container, DaemonError> {
         let h2 = handle.clone();
         let pid = tokio::task::spawn_blocking(move || h2.state().map(|s| s.pid).unwrap_or(0))
             .await
             .unwrap_or(0);
-        let updated = self.commit(entry, false, |c| {
+        self.commit(entry, false, |c| {
             c.state.status = Status::Running;
             c.state.pid = i64::from(pid);
             c.state.started_at = super::now_nanos();
@@ -248,11 +262,7 @@ impl ContainerService {
             c.state.oom_killed = false;
             c.state.has_been_started = true;
             super::health::monitor::reset_on_start(c);
-        })?;
-        self.event(&updated, "start", &[]);
-        monitor::spawn(self.clone(), entry.clone(), handle);
-        self.spawn_health_monitor(entry.clone(), true);
-        Ok(())
+        })
     }
 
     /// Records a failed start (exited with Docker's code), cleans up, honours AutoRemove.
