@@ -225,8 +225,7 @@ pub struct EndpointSettings {
     pub global_ipv6_prefix_len: i64,
     #[serde(rename = "DNSNames")]
     pub dns_names: Option<Vec<String>>,
-    /// Sent by clients (`network connect --driver-opt`); not reported by our inspect.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `network connect --driver-opt`: echoed by inspect (null when none, as Docker shows it).
     pub driver_opts: Option<BTreeMap<String, String>>,
     /// Sent by clients (`--gw-priority`); not reported by our inspect.
     #[serde(skip_serializing_if = "Option::is_none")]

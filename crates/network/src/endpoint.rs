@@ -47,6 +47,8 @@ pub struct EndpointConfig {
     pub mac: [u8; 6],
     /// Install the default route via this gateway (the container's first, non-internal network).
     pub default_gateway: Option<Ipv4Addr>,
+    /// `--link-local-ip` addresses, added beside `ip` as /16 (as Docker adds them).
+    pub link_local: Vec<Ipv4Addr>,
 }
 
 /// Docker's MAC for an address: 02:42 followed by the four bytes of the IPv4 address.
@@ -142,7 +144,7 @@ pub fn attach(
     result
 }
 
-/// The container side of [`attach`], inside the namespace: `lo` up, the address, the link up
+/// The container side of [`attach`], inside the namespace: `lo` up, the addresses, the link up
 /// and the default route.
 fn configure(netns: BorrowedFd<'_>, cfg: &EndpointConfig) -> Result<(), EndpointError> {
     let cfg = cfg.clone();
@@ -161,6 +163,9 @@ fn configure(netns: BorrowedFd<'_>, cfg: &EndpointConfig) -> Result<(), Endpoint
                 })
             })?;
         inner.add_address(eth, cfg.ip, cfg.prefix).map_err(nl_err)?;
+        for ip in &cfg.link_local {
+            inner.add_address(eth, *ip, 16).map_err(nl_err)?;
+        }
         inner.set_up(eth).map_err(nl_err)?;
         if let Some(gw) = cfg.default_gateway {
             inner.add_default_route(gw).map_err(nl_err)?;

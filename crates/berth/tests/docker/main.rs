@@ -25,6 +25,7 @@ mod lifecycle;
 mod logs_rotation;
 mod net_security;
 mod network;
+mod network_parity;
 mod parity;
 mod registry;
 mod registry_crash;

@@ -97,6 +97,7 @@ fn ipam_config(spec: &Spec, p: &Parsed) -> Result<Vec<IpamConfig>> {
             subnet: s.clone(),
             ip_range: ranges.get(i).cloned().unwrap_or_default(),
             gateway: gateways.get(i).cloned().unwrap_or_default(),
+            ..Default::default()
         })
         .collect())
 }

@@ -15,7 +15,7 @@ use berth_network::endpoint::{self, EndpointConfig};
 use berth_network::files;
 use berth_network::ports::PortMapping;
 
-use super::model::{Driver, Endpoint, PortRecord};
+use super::model::{Driver, Endpoint, EndpointIpam, PortRecord};
 use super::{dns, internal, netlink, publish, NetworkService, State};
 use crate::containers::model::Container;
 use crate::error::DaemonError;
@@ -30,16 +30,50 @@ pub fn mode_network(mode: &str) -> Option<&str> {
     }
 }
 
-fn ipam_ip(cfg: Option<&EndpointSettings>) -> Result<Option<Ipv4Addr>, DaemonError> {
-    let Some(v) = cfg.and_then(|c| c.ipam_config.as_ref()) else {
+/// The endpoint's `IPAMConfig` as given (fields that are null or empty count as not given):
+/// `None` when the client sent none. IPv6 addresses are refused: Berth's networks are IPv4 only.
+fn endpoint_ipam(cfg: Option<&EndpointSettings>) -> Result<Option<EndpointIpam>, DaemonError> {
+    let Some(v) = cfg
+        .and_then(|c| c.ipam_config.as_ref())
+        .filter(|v| !v.is_null())
+    else {
         return Ok(None);
     };
-    match v.get("IPv4Address").and_then(|s| s.as_str()) {
-        None | Some("") => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| {
-            DaemonError::InvalidArgument(format!("invalid IPv4 address {s:?} in --ip"))
-        }),
+    let text = |key: &str| {
+        v.get(key)
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(s) = text("IPv6Address") {
+        return Err(DaemonError::InvalidArgument(format!(
+            "invalid --ip6 {s:?}: berth networks are IPv4 only"
+        )));
     }
+    let ipv4 = text("IPv4Address")
+        .map(|s| {
+            s.parse().map_err(|_| {
+                DaemonError::InvalidArgument(format!("invalid IPv4 address {s:?} in --ip"))
+            })
+        })
+        .transpose()?;
+    let link_local = v
+        .get("LinkLocalIPs")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .map(|ip| {
+            let s = ip.as_str().unwrap_or_default();
+            s.parse::<Ipv4Addr>()
+                .ok()
+                .filter(|a| !a.is_unspecified())
+                .ok_or_else(|| {
+                    DaemonError::InvalidArgument(format!(
+                        "invalid link-local IP address {ip}: berth takes IPv4 addresses"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(EndpointIpam { ipv4, link_local }))
 }
 
 impl NetworkService {
@@ -118,7 +152,8 @@ impl NetworkService {
                 n.name
             )));
         };
-        let requested = ipam_ip(cfg)?;
+        let ipam = endpoint_ipam(cfg)?;
+        let requested = ipam.as_ref().and_then(|i| i.ipv4);
         if requested.is_some() && n.predefined {
             return Err(DaemonError::InvalidArgument(
                 "user specified IP address is supported on user defined networks only".into(),
@@ -158,6 +193,8 @@ impl NetworkService {
             active: false,
             ifname: String::new(),
             dns_upstreams: None,
+            ipam,
+            driver_opts: cfg.and_then(|c| c.driver_opts.clone()),
         };
         n.endpoints.insert(c.id.clone(), ep);
         if let Err(e) = self.inner.store.put(n) {
@@ -227,6 +264,7 @@ impl NetworkService {
                 prefix: pool.subnet.prefix(),
                 mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|_| endpoint::mac_from_ip(ep.ip)),
                 default_gateway: (k == 0 && !n.internal).then_some(pool.gateway),
+                link_local: link_local(ep),
             };
             endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| {
                 internal(
@@ -470,6 +508,7 @@ impl NetworkService {
             prefix: pool.subnet.prefix(),
             mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|_| endpoint::mac_from_ip(ep.ip)),
             default_gateway: None,
+            link_local: link_local(ep),
         };
         endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| internal("connecting", e))?;
         crate::fault::crash_point!("network.connect.after-veth");
@@ -532,6 +571,14 @@ impl NetworkService {
         }
         self.apply_firewall(&st)
     }
+}
+
+/// The endpoint's `--link-local-ip` addresses.
+fn link_local(ep: &Endpoint) -> Vec<Ipv4Addr> {
+    ep.ipam
+        .as_ref()
+        .map(|i| i.link_local.clone())
+        .unwrap_or_default()
 }
 
 /// `network disconnect` of a container that is not on the network: moby answers with a plain

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use berth_network::ifname::IfName;
 use berth_network::ipam::{Pool, PoolRequest, Subnet};
 
-use super::model::{Driver, Network};
+use super::model::{Driver, IpamGiven, Network};
 use super::{internal, netlink, NetworkService};
 use crate::error::DaemonError;
 
@@ -21,11 +21,25 @@ pub struct CreateNetwork {
     /// `bridge` (or empty); anything else is refused.
     pub driver: String,
     pub internal: bool,
+    pub attachable: bool,
+    /// `IPAM.Driver`: `default` (or empty); anything else is refused.
+    pub ipam_driver: String,
+    /// `IPAM.Options` as sent (`None`: not sent).
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `IPAM.Config`: at most one (IPv4) entry.
+    pub pools: Vec<PoolConfig>,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// One `IPAM.Config` entry as sent.
+#[derive(Debug, Clone, Default)]
+pub struct PoolConfig {
     pub subnet: Option<String>,
     pub gateway: Option<String>,
     pub ip_range: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub options: BTreeMap<String, String>,
+    /// `--aux-address NAME=IP`.
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 /// `network ls` filters (each list is ORed; different keys are ANDed).
@@ -142,6 +156,31 @@ fn bridge_name(
     })
 }
 
+/// Reserves `--aux-address NAME=IP` entries in `pool` (each inside its subnet, none the gateway
+/// or another's), as Docker's IPAM does: they are never handed out.
+fn reserve_aux(
+    pool: &mut Pool,
+    aux: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Ipv4Addr>, DaemonError> {
+    let mut out = BTreeMap::new();
+    for (name, ip) in aux {
+        let addr = parse_ip("aux-address", ip)?;
+        if !pool.subnet.contains(addr) {
+            return Err(DaemonError::InvalidArgument(format!(
+                "invalid aux-address {name}={ip}: it is not inside subnet {}",
+                pool.subnet
+            )));
+        }
+        if addr != pool.gateway {
+            pool.allocate(Some(addr)).map_err(|e| {
+                DaemonError::InvalidArgument(format!("invalid aux-address {name}={ip}: {e}"))
+            })?;
+        }
+        out.insert(name.clone(), addr);
+    }
+    Ok(out)
+}
+
 impl NetworkService {
     /// Index of the network named `name_or_id` (name, full ID, unique ID prefix).
     pub(crate) fn find(networks: &[Network], name_or_id: &str) -> Result<usize, DaemonError> {
@@ -192,12 +231,27 @@ impl NetworkService {
                 req.driver
             )));
         }
-        if req.name.is_empty() || !crate::containers::model::valid_name(&req.name) {
-            return Err(DaemonError::InvalidArgument(format!(
-                "invalid network name {:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]",
-                req.name
+        if req.name.trim().is_empty() {
+            return Err(DaemonError::InvalidArgument(
+                "invalid network name: it is empty; give the network a name".into(),
+            ));
+        }
+        if !matches!(req.ipam_driver.as_str(), "" | "default") {
+            return Err(DaemonError::NotFound(format!(
+                "plugin \"{}\" not found: berth has only the default IPAM driver",
+                req.ipam_driver
             )));
         }
+        let given = match req.pools.as_slice() {
+            [] => PoolConfig::default(),
+            [one] => one.clone(),
+            more => {
+                return Err(DaemonError::InvalidArgument(format!(
+                    "{} IPAM configs given: berth supports one IPv4 subnet per network",
+                    more.len()
+                )))
+            }
+        };
         let id = new_id()?;
         let bridge = bridge_name(&req.options, &id, &self.inner.naming.bridge_prefix)?;
         let mut st = self.state();
@@ -222,12 +276,16 @@ impl NetworkService {
             .iter()
             .filter_map(|n| n.pool.as_ref().map(|p| p.subnet))
             .collect();
-        let subnet = match &req.subnet {
+        let subnet = match &given.subnet {
             Some(s) => parse_subnet(s)?,
             None => {
-                if req.gateway.is_some() || req.ip_range.is_some() {
+                if given.gateway.is_some()
+                    || given.ip_range.is_some()
+                    || !given.aux_addresses.is_empty()
+                {
                     return Err(DaemonError::InvalidArgument(
-                        "no matching subnet for gateway or ip-range: give --subnet too".into(),
+                        "no matching subnet for gateway, ip-range or aux-address: give --subnet too"
+                            .into(),
                     ));
                 }
                 let mut nl = netlink()?;
@@ -237,19 +295,20 @@ impl NetworkService {
         };
         let pool_req = PoolRequest {
             subnet: Some(subnet),
-            gateway: req
+            gateway: given
                 .gateway
                 .as_deref()
                 .map(|g| parse_ip("gateway", g))
                 .transpose()?,
-            ip_range: req.ip_range.as_deref().map(parse_subnet).transpose()?,
+            ip_range: given.ip_range.as_deref().map(parse_subnet).transpose()?,
         };
-        let pool = Pool::new(&pool_req, &taken).map_err(|e| match e {
+        let mut pool = Pool::new(&pool_req, &taken).map_err(|e| match e {
             berth_network::ipam::IpamError::Overlap => {
                 DaemonError::Forbidden(format!("invalid pool request: {e}"))
             }
             other => DaemonError::InvalidArgument(other.to_string()),
         })?;
+        let aux_addresses = reserve_aux(&mut pool, &given.aux_addresses)?;
         let mut nl = netlink()?;
         berth_network::bridge::ensure(&mut nl, &bridge, pool.gateway, pool.subnet.prefix())
             .map_err(|e| internal("creating the bridge", e))?;
@@ -263,6 +322,13 @@ impl NetworkService {
             internal: req.internal,
             labels: req.labels.clone(),
             options: req.options.clone(),
+            ipam: IpamGiven {
+                options: req.ipam_options.clone(),
+                subnet: given.subnet.is_some(),
+                gateway: given.gateway.is_some(),
+                aux_addresses,
+            },
+            attachable: req.attachable,
             predefined: false,
             endpoints: BTreeMap::new(),
         };

@@ -225,6 +225,8 @@ impl NetworkService {
                 internal: false,
                 labels: BTreeMap::new(),
                 options: BTreeMap::new(),
+                ipam: model::IpamGiven::default(),
+                attachable: false,
                 predefined: true,
                 endpoints: BTreeMap::new(),
             };

@@ -55,8 +55,14 @@ pub struct Network {
     pub internal: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The driver options as given (inspect echoes them; compose compares them with its file).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// What create was given for the IPAM, echoed by inspect.
+    #[serde(default)]
+    pub ipam: IpamGiven,
+    #[serde(default)]
+    pub attachable: bool,
     /// `bridge`, `host`, `none`: made by the daemon, never removed.
     #[serde(default)]
     pub predefined: bool,
@@ -85,6 +91,35 @@ impl Network {
     }
 }
 
+/// What `network create` was given for the address pool, beyond the [`Pool`] it made: inspect
+/// echoes the request as Docker does (`IPAM.Options` null when none was sent; a given subnet's
+/// config shows the gateway only when it was given too). Records from before it was kept read
+/// as "nothing given": inspect shows the pool's subnet and gateway, as for an allocated subnet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpamGiven {
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+    /// The request named a subnet.
+    #[serde(default)]
+    pub subnet: bool,
+    /// The request named a gateway.
+    #[serde(default)]
+    pub gateway: bool,
+    /// `--aux-address NAME=IP`: reserved in the pool, never handed out.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+}
+
+/// An endpoint's `IPAMConfig` as the client gave it (`--ip`, `--link-local-ip`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointIpam {
+    #[serde(default)]
+    pub ipv4: Option<Ipv4Addr>,
+    /// Added to the container's interface (as /16, as Docker does).
+    #[serde(default)]
+    pub link_local: Vec<Ipv4Addr>,
+}
+
 /// One container's membership of a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
@@ -110,6 +145,12 @@ pub struct Endpoint {
     /// serves the same upstreams again. `None` in records from before it was kept.
     #[serde(default)]
     pub dns_upstreams: Option<Vec<SocketAddr>>,
+    /// `IPAMConfig` as given (`None`: none was).
+    #[serde(default)]
+    pub ipam: Option<EndpointIpam>,
+    /// `DriverOpts` as given.
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
 /// The published ports of one running container.
@@ -136,6 +177,8 @@ pub(crate) mod fixtures {
             active: true,
             ifname: "eth0".into(),
             dns_upstreams: None,
+            ipam: None,
+            driver_opts: None,
         }
     }
 
@@ -151,6 +194,8 @@ pub(crate) mod fixtures {
             internal: false,
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            ipam: IpamGiven::default(),
+            attachable: false,
             predefined,
             endpoints: member.into_iter().map(|e| ("c".repeat(64), e)).collect(),
         }

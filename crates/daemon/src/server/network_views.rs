@@ -39,6 +39,8 @@ pub fn endpoint_settings(v: &EndpointView) -> EndpointSettings {
             aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
             network_id: v.network_id.clone(),
             dns_names,
+            ipam_config: ipam_config(e),
+            driver_opts: e.driver_opts.clone(),
             ..Default::default()
         };
     }
@@ -51,8 +53,27 @@ pub fn endpoint_settings(v: &EndpointView) -> EndpointSettings {
         ip_address: e.ip.to_string(),
         ip_prefix_len: i64::from(v.prefix),
         dns_names,
+        ipam_config: ipam_config(e),
+        driver_opts: e.driver_opts.clone(),
         ..Default::default()
     }
+}
+
+/// The entry's `IPAMConfig`: what the client gave, empty fields left out as Docker does.
+fn ipam_config(e: &crate::networks::model::Endpoint) -> Option<serde_json::Value> {
+    let i = e.ipam.as_ref()?;
+    let mut m = serde_json::Map::new();
+    if let Some(ip) = i.ipv4 {
+        m.insert("IPv4Address".into(), ip.to_string().into());
+    }
+    if !i.link_local.is_empty() {
+        let ips = i.link_local.iter().map(|ip| ip.to_string().into());
+        m.insert(
+            "LinkLocalIPs".into(),
+            serde_json::Value::Array(ips.collect()),
+        );
+    }
+    Some(m.into())
 }
 
 /// A list entry's `Ports` (published, then exposed-only) and `NetworkSettings.Networks`.
@@ -151,6 +172,8 @@ mod tests {
                 active,
                 ifname: "eth0".into(),
                 dns_upstreams: None,
+                ipam: None,
+                driver_opts: None,
             },
             gateway: Ipv4Addr::new(10, 5, 0, 1),
             prefix: 24,

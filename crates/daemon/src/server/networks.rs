@@ -1,8 +1,6 @@
 //! `/networks`: list (filters name, id, label, driver, type), inspect, create, delete, connect,
 //! disconnect and prune, decoded into `networks` calls and encoded as Docker's `NetworkResource`.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +15,7 @@ use super::params::{JsonBody, Params};
 use super::time::rfc3339_nanos;
 use super::AppState;
 use crate::error::DaemonError;
-use crate::networks::manage::{CreateNetwork, NetworkFilter};
+use crate::networks::manage::{CreateNetwork, NetworkFilter, PoolConfig};
 use crate::networks::model::{Driver, Network};
 
 async fn blocking<T: Send + 'static>(
@@ -30,11 +28,29 @@ async fn blocking<T: Send + 'static>(
 
 /// Docker's `NetworkResource` of `n`.
 pub fn resource(n: &Network) -> NetworkResource {
+    // As Docker does: a given subnet's config echoes the request, an allocated one shows the
+    // subnet and gateway the IPAM chose.
     let config = n.pool.as_ref().map(|p| {
+        let given = &n.ipam;
         vec![IpamConfig {
             subnet: p.subnet.to_string(),
-            ip_range: p.ip_range.map(|r| r.to_string()).unwrap_or_default(),
-            gateway: p.gateway.to_string(),
+            ip_range: p
+                .ip_range
+                .filter(|_| given.subnet)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            gateway: if given.gateway || !given.subnet {
+                p.gateway.to_string()
+            } else {
+                String::new()
+            },
+            auxiliary_addresses: (!given.aux_addresses.is_empty()).then(|| {
+                given
+                    .aux_addresses
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect()
+            }),
         }]
     });
     // Only running members, as Docker lists them (a stopped one has no endpoint there).
@@ -56,8 +72,10 @@ pub fn resource(n: &Network) -> NetworkResource {
             )
         })
         .collect();
+    // The predefined bridge shows its Linux bridge as Docker's shows docker0; a user network
+    // shows only the options it was given (compose compares them with its file).
     let mut options = n.options.clone();
-    if n.driver == Driver::Bridge {
+    if n.driver == Driver::Bridge && n.predefined {
         options
             .entry("com.docker.network.bridge.name".into())
             .or_insert_with(|| n.bridge.clone());
@@ -73,10 +91,10 @@ pub fn resource(n: &Network) -> NetworkResource {
         ipam: Ipam {
             driver: "default".into(),
             config: Some(config.unwrap_or_default()),
-            options: Some(BTreeMap::new()),
+            options: n.ipam.options.clone(),
         },
         internal: n.internal,
-        attachable: false,
+        attachable: n.attachable,
         ingress: false,
         config_only: false,
         containers,
@@ -130,21 +148,28 @@ pub async fn create(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<NetworkCreateRequest>,
 ) -> Result<Response, ApiError> {
-    let ipam = req
-        .ipam
-        .and_then(|i| i.config)
+    refuse_unsupported(&req)?;
+    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+    let ipam = req.ipam.unwrap_or_default();
+    let pools = ipam
+        .config
         .unwrap_or_default()
         .into_iter()
-        .next()
-        .unwrap_or_default();
-    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+        .map(|c| PoolConfig {
+            subnet: nonempty(c.subnet),
+            gateway: nonempty(c.gateway),
+            ip_range: nonempty(c.ip_range),
+            aux_addresses: c.auxiliary_addresses.unwrap_or_default(),
+        })
+        .collect();
     let create = CreateNetwork {
         name: req.name,
         driver: req.driver.unwrap_or_default(),
         internal: req.internal.unwrap_or(false),
-        subnet: nonempty(ipam.subnet),
-        gateway: nonempty(ipam.gateway),
-        ip_range: nonempty(ipam.ip_range),
+        attachable: req.attachable.unwrap_or(false),
+        ipam_driver: ipam.driver,
+        ipam_options: ipam.options,
+        pools,
         labels: req.labels.unwrap_or_default(),
         options: req.options.unwrap_or_default(),
     };
@@ -158,6 +183,36 @@ pub async fn create(
         }),
     )
         .into_response())
+}
+
+/// Fields of a create request Berth does not support, refused by name rather than ignored.
+fn refuse_unsupported(req: &NetworkCreateRequest) -> Result<(), ApiError> {
+    let refuse = |what: &str| {
+        Err(ApiError::bad_request(format!(
+            "{what} is not supported: berth makes local bridge networks only"
+        )))
+    };
+    if req.enable_ipv6 == Some(true) {
+        return Err(ApiError::bad_request(
+            "EnableIPv6 is not supported yet: berth networks are IPv4 only",
+        ));
+    }
+    if req.enable_ipv4 == Some(false) {
+        return refuse("EnableIPv4=false (an IPv6-only network)");
+    }
+    if req.ingress == Some(true) {
+        return refuse("Ingress (a swarm routing-mesh network)");
+    }
+    if req.config_only == Some(true) {
+        return refuse("ConfigOnly (a swarm config-only network)");
+    }
+    if req.config_from.as_ref().is_some_and(|v| !v.is_null()) {
+        return refuse("ConfigFrom (a network from a swarm config-only network)");
+    }
+    if let Some(scope) = req.scope.as_deref().filter(|s| !matches!(*s, "" | "local")) {
+        return refuse(&format!("Scope {scope:?}"));
+    }
+    Ok(())
 }
 
 /// `DELETE /networks/{id}`.

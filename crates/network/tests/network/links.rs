@@ -16,6 +16,7 @@ pub fn endpoint_cfg(bridge: &str, ip: Ipv4Addr, gw: Ipv4Addr) -> EndpointConfig 
         prefix: 24,
         mac: mac_from_ip(ip),
         default_gateway: Some(gw),
+        link_local: Vec::new(),
     }
 }
 
