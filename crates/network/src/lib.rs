@@ -1,6 +1,6 @@
 //! Berth's container networking, as a synchronous library the daemon calls from `spawn_blocking`.
 //!
-//! - [`ipam`]: a pure address allocator over state the caller persists;
+//! - [`ipam`], [`ipam6`]: pure IPv4 and IPv6 address allocators over state the caller persists;
 //! - [`netns`]: network namespaces made, bound and removed, and work and sockets inside them on a
 //!   helper thread (the caller's threads never `unshare` or `setns`, so a multi-threaded daemon
 //!   may use it);
@@ -19,6 +19,7 @@ pub mod files;
 pub mod firewall;
 pub mod ifname;
 pub mod ipam;
+pub mod ipam6;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
