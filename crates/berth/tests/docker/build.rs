@@ -686,3 +686,45 @@ fn a_daemon_killed_during_a_run_leaves_no_build_container() {
     assert_eq!(d.ok(&["ps", "-aq", "--filter", "label=berth.build"]), "");
     assert_ne!(code(&d.docker(&["image", "inspect", "killed"])), 0);
 }
+
+#[test]
+fn dockerfile_from_stdin_and_from_outside_the_context() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    // `docker build -`: the Dockerfile alone is the context.
+    let out = d.docker_input(
+        &["build", "-t", "stdin", "-"],
+        b"FROM busybox\nRUN echo from stdin > /s\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(d.ok(&["run", "--rm", "stdin", "cat", "/s"]), "from stdin");
+    // `-f` naming a file outside the context directory, and `-f -` with a context.
+    let ctx = context(&[("data.txt", "data\n")]);
+    let elsewhere = context(&[("Other.Dockerfile", "FROM busybox\nCOPY data.txt /d\n")]);
+    let file = elsewhere.path().join("Other.Dockerfile");
+    build_ok(
+        &d,
+        ctx.path(),
+        &["-t", "outside", "-f", file.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(d.ok(&["run", "--rm", "outside", "cat", "/d"]), "data");
+    let all = ["build", "-t", "dash-f", "-f", "-", "."];
+    let out = {
+        let mut cmd = d.docker_cmd(&all);
+        cmd.current_dir(ctx.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("docker build");
+        use std::io::Write as _;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(b"FROM busybox\nCOPY data.txt /e\n");
+        }
+        child.wait_with_output().expect("docker output")
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(d.ok(&["run", "--rm", "dash-f", "cat", "/e"]), "data");
+}

@@ -9,10 +9,12 @@
 //! build before its next step.
 //!
 //! - `host`: the engine as a `BuildHost`;
-//! - `cache`: the cache index (key → image) that survives restarts.
+//! - `cache`: the cache index (key → image) that survives restarts;
+//! - `tarfix`: the docker CLI's context tar made whole when `-f` is outside the context.
 
 mod cache;
 mod host;
+mod tarfix;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -159,6 +161,23 @@ fn unpack_context(engine: &Engine, body: impl Read + Send) -> Result<ContextDir,
         )
     })?;
     let opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+    // Compressed contexts go to the applier as they are; a plain tar through `TarFix`.
+    let mut body = std::io::BufReader::new(body);
+    let head = std::io::BufRead::fill_buf(&mut body)
+        .map_err(|e| format!("reading the build context: {e}"))?;
+    let compressed = [
+        &[0x1f, 0x8b][..],
+        b"BZh",
+        &[0xfd, b'7', b'z', b'X', b'Z'],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+    ]
+    .iter()
+    .any(|magic| head.starts_with(magic));
+    let body: Box<dyn Read + Send> = if compressed {
+        Box::new(body)
+    } else {
+        Box::new(tarfix::TarFix::new(body))
+    };
     berth_image::layer::apply(body, &dir.0, &opts)
         .map_err(|e| format!("unpacking the build context: {e}"))?;
     Ok(dir)
