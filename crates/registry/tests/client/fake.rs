@@ -211,7 +211,18 @@ async fn v2(
     }
     if kind == "manifests" {
         return match f.manifests.get(&reference) {
-            Some((mt, bytes)) => ([("content-type", mt.clone())], bytes.clone()).into_response(),
+            // A lying Docker-Content-Digest header: clients must hash the bytes (REG-03).
+            Some((mt, bytes)) => (
+                [
+                    ("content-type", mt.clone()),
+                    (
+                        "docker-content-digest",
+                        format!("sha256:{}", "0".repeat(64)),
+                    ),
+                ],
+                bytes.clone(),
+            )
+                .into_response(),
             None => (
                 StatusCode::NOT_FOUND,
                 r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,

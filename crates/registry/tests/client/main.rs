@@ -1,6 +1,8 @@
 //! The registry client against a fake registry that misbehaves on purpose (no root needed):
-//! verification (REG-01..03, wrong diff IDs), resume and retry (REG-07), one download per layer
-//! (REG-08), redirects without credentials (REG-09), token auth (REG-11), platforms and schema 1.
+//! verification (REG-01..03, wrong diff IDs; the fake's `Docker-Content-Digest` header always
+//! lies, so every pull checks that the recorded digest is the bytes' own), resume and retry
+//! (REG-07), one download per layer (REG-08), redirects without credentials (REG-09), token auth
+//! (REG-11), platforms and schema 1, mirrors, push to Berth's server and its pull-through cache.
 
 #![allow(clippy::unwrap_used)]
 
