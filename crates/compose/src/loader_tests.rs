@@ -367,3 +367,76 @@ fn config_output_is_the_normalised_model() {
     let want = "name: demo\nservices:\n  web:\n    command:\n      - sh\n      - -c\n      - echo hi\n    environment:\n      A: \"1\"\n    image: busybox\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: \"8080\"\n        protocol: tcp\nnetworks:\n  default:\n    name: demo_default\n";
     assert_eq!(out, want);
 }
+
+#[test]
+fn config_prints_env_file_merged_and_compose_v2_key_order() {
+    let d = Dir::new();
+    d.write("app.env", "FROM_FILE=1\nB=file\n");
+    d.write("s.txt", "pw");
+    d.write(
+        "compose.yaml",
+        "x-top: 1\nsecrets:\n  s: {file: ./s.txt}\nservices:\n  web:\n    image: busybox\n    env_file: app.env\n    environment: {B: mine}\n    secrets: [s]\n    depends_on: [db]\n    profiles: [p]\n  db:\n    image: busybox\n    healthcheck: {interval: 1s, test: 'true', retries: 3}\nname: demo\n",
+    );
+    let mut o = d.opts();
+    o.profiles = vec!["p".into()];
+    let p = load_ok(&o);
+    let out = crate::emit::to_yaml(&p.tree);
+    assert!(!out.contains("env_file"), "{out}");
+    assert!(
+        out.contains("FROM_FILE: \"1\"") && out.contains("B: mine"),
+        "{out}"
+    );
+    let order: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(
+        order,
+        [
+            "name: demo",
+            "services:",
+            "networks:",
+            "secrets:",
+            "x-top: 1"
+        ]
+    );
+    let web: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "  web:")
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .filter(|l| !l.starts_with("     "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        web,
+        [
+            "profiles:",
+            "depends_on:",
+            "environment:",
+            "image: busybox",
+            "networks:",
+            "secrets:"
+        ]
+    );
+    let hc = out
+        .find("    healthcheck:")
+        .unwrap_or_else(|| panic!("{out}"));
+    let hc = &out[hc..];
+    assert!(hc.find("test:") < hc.find("interval:") && hc.find("interval:") < hc.find("retries:"));
+    // A secret from the environment needs the variable; its value is never printed.
+    d.write(
+        "compose.yaml",
+        "services:\n  web: {image: busybox, secrets: [t]}\nsecrets:\n  t: {environment: TOKEN}\n",
+    );
+    assert!(load_err(&d.opts()).contains("TOKEN is not set"));
+    let mut o = d.opts();
+    o.environ = vec![("TOKEN".into(), "sekrit".into())]
+        .into_iter()
+        .collect();
+    let p = load_ok(&o);
+    assert_eq!(p.secrets["t"].content.as_deref(), Some("sekrit"));
+    assert!(!crate::emit::to_yaml(&p.tree).contains("sekrit"));
+    d.write(
+        "compose.yaml",
+        "services:\n  web: {image: busybox, secrets: [nope]}\n",
+    );
+    assert!(load_err(&d.opts()).contains("\"nope\" is not declared in the top-level secrets:"));
+}

@@ -16,6 +16,11 @@ pub struct Project {
     pub services: Vec<Service>,
     pub networks: BTreeMap<String, Network>,
     pub volumes: BTreeMap<String, Volume>,
+    pub secrets: BTreeMap<String, FileObject>,
+    pub configs: BTreeMap<String, FileObject>,
+    /// Where `up` writes the files of environment- and content-sourced secrets and configs
+    /// (`<data>/secrets/<name>`, `<data>/configs/<name>`); set by the command line.
+    pub data_dir: String,
     /// Services left out by profiles (kept so that `down` and orphan checks know them).
     pub disabled: Vec<String>,
     /// The normalised model as `config` prints it.
@@ -88,6 +93,8 @@ pub struct Service {
     pub pid: Option<String>,
     pub platform: Option<String>,
     pub pull_policy: Option<String>,
+    pub secrets: Vec<FileRef>,
+    pub configs: Vec<FileRef>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,4 +230,27 @@ impl Service {
             None => format!("{project}-{}", self.name),
         }
     }
+}
+
+/// A top-level secret or config: where its content comes from (`content` also holds the value of
+/// an `environment` source, read at load; `config` never prints it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FileObject {
+    pub name: Option<String>,
+    pub file: Option<String>,
+    pub environment: Option<String>,
+    pub content: Option<String>,
+    pub external: bool,
+}
+
+/// A service's use of a secret or config (long syntax).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FileRef {
+    pub source: String,
+    pub target: Option<String>,
+    pub uid: Option<serde_json::Value>,
+    pub gid: Option<serde_json::Value>,
+    pub mode: Option<serde_json::Value>,
 }

@@ -124,6 +124,7 @@ pub fn create_body(
             ..Mount::default()
         });
     }
+    mounts.extend(file_mounts(p, svc));
     let healthcheck = svc.healthcheck.as_ref().map(|h| {
         let test = if h.disable {
             vec!["NONE".to_string()]
@@ -293,6 +294,50 @@ pub fn create_body(
             endpoints_config: Some(endpoints),
         }),
     }
+}
+
+/// Where a secret's or config's content is on the host: its file, or the file `up` writes under
+/// the project's data for an environment or content source. `None` for an external object.
+pub fn file_object_path(p: &Project, kind: &str, name: &str) -> Option<String> {
+    let objects = if kind == "secrets" {
+        &p.secrets
+    } else {
+        &p.configs
+    };
+    let o = objects.get(name)?;
+    if let Some(f) = &o.file {
+        return Some(f.clone());
+    }
+    o.content
+        .as_ref()
+        .filter(|_| !p.data_dir.is_empty())
+        .map(|_| format!("{}/{kind}/{name}", p.data_dir.trim_end_matches('/')))
+}
+
+/// A service's secrets (read-only at `/run/secrets/<target or name>`) and configs (read-only at
+/// their target, `/<name>` by default) as bind mounts.
+fn file_mounts(p: &Project, svc: &Service) -> Vec<Mount> {
+    let mut out = Vec::new();
+    for (kind, refs) in [("secrets", &svc.secrets), ("configs", &svc.configs)] {
+        for r in refs {
+            let Some(source) = file_object_path(p, kind, &r.source) else {
+                continue;
+            };
+            let target = match (kind, r.target.as_deref()) {
+                (_, Some(t)) if t.starts_with('/') => t.to_string(),
+                ("secrets", t) => format!("/run/secrets/{}", t.unwrap_or(&r.source)),
+                (_, t) => format!("/{}", t.unwrap_or(&r.source)),
+            };
+            out.push(Mount {
+                target,
+                source,
+                kind: "bind".into(),
+                read_only: true,
+                ..Mount::default()
+            });
+        }
+    }
+    out
 }
 
 /// The enabled services in dependency order (dependencies first).

@@ -1,11 +1,12 @@
 //! The last step of loading: profiles applied, defaults filled in as Compose does (the `default`
 //! network, engine names `<project>_<key>` for networks and volumes, `env_file` contents under
-//! `environment`), references checked (image or build, depends_on, networks, named volumes,
-//! dependency cycles), keys sorted for `config`, and the typed [`Project`] built.
+//! `environment`, the `env_file` key then dropped), references checked (image or build,
+//! depends_on, networks, named volumes, secrets and configs, dependency cycles), keys put in
+//! Compose v2's order for `config` ([`crate::order`]), and the typed [`Project`] built.
 
 use crate::error::{LoadError, Result};
 use crate::loader::{decode, set};
-use crate::model::{Network, Project, Service, Volume};
+use crate::model::{FileObject, Network, Project, Service, Volume};
 use crate::yaml::{Entry, Node, Value};
 use std::collections::BTreeMap;
 
@@ -184,6 +185,10 @@ pub fn finish(
                 None => Node::map(env, &svc.mark),
             };
             set(svc, "environment", merged);
+            // Merged: `config` shows the variables, not the files (as Compose v2).
+            if let Some(m) = svc.as_map_mut() {
+                m.retain(|e| e.key != "env_file");
+            }
         }
     }
     let names: Vec<String> = enabled.iter().map(|e| e.key.clone()).collect();
@@ -300,6 +305,45 @@ pub fn finish(
             }
         }
     }
+    let mut objects: [BTreeMap<String, FileObject>; 2] = Default::default();
+    for (i, k) in ["secrets", "configs"].iter().enumerate() {
+        for e in model.get(k).and_then(Node::as_map).into_iter().flatten() {
+            if e.key.starts_with("x-") {
+                continue;
+            }
+            let mut o: FileObject = decode(&e.value.to_json(), &format!("{k}.{}", e.key))?;
+            if let Some(var) = &o.environment {
+                match vars(var) {
+                    Some(v) => o.content = Some(v),
+                    None => {
+                        return Err(LoadError::schema(
+                            &e.value.mark,
+                            &format!("{k}.{}.environment", e.key),
+                            format!("environment variable {var} is not set"),
+                        ))
+                    }
+                }
+            }
+            objects[i].insert(e.key.clone(), o);
+        }
+        for svc in &enabled {
+            let refs = svc.value.get(k).and_then(|v| match &v.value {
+                Value::Seq(items) => Some(items.clone()),
+                _ => None,
+            });
+            for (j, r) in refs.into_iter().flatten().enumerate() {
+                let src = r.get("source").and_then(Node::as_str).unwrap_or_default();
+                if !objects[i].contains_key(src) {
+                    return Err(LoadError::schema(
+                        &r.mark,
+                        &format!("services.{}.{k}[{j}]", svc.key),
+                        format!("{src:?} is not declared in the top-level {k}:"),
+                    ));
+                }
+            }
+        }
+    }
+    let [secrets, configs] = objects;
     dependency_order(&deps).map_err(|cycle| {
         LoadError::Project(format!("dependency cycle between services: {cycle}"))
     })?;
@@ -333,6 +377,7 @@ pub fn finish(
             set(&mut tree, &e.key.clone(), e.value.clone());
         }
     }
+    let tree = crate::order::arrange(&tree, crate::order::Kind::Top);
     if let Some(m) = model.as_map_mut() {
         m.clear();
     }
@@ -362,6 +407,9 @@ pub fn finish(
         services,
         networks,
         volumes,
+        secrets,
+        configs,
+        data_dir: String::new(),
         disabled,
         tree,
     })

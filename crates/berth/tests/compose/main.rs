@@ -11,6 +11,7 @@ mod harness;
 mod commands;
 mod compat;
 mod lifecycle;
+mod secrets;
 
 use harness::Daemon;
 use std::path::PathBuf;
@@ -67,6 +68,7 @@ impl<'d> Project<'d> {
             .current_dir(self.dir.path())
             .env_remove("DOCKER_HOST")
             .env_remove("BERTH_HOST")
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .stdin(Stdio::null());
         cmd
     }

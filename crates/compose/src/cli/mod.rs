@@ -35,6 +35,19 @@ pub async fn main(host: Option<String>, args: Vec<String>) -> i32 {
     }
 }
 
+/// Where a project's own files go (secrets and configs from the environment or inline content):
+/// `$XDG_DATA_HOME/berth-compose/<project>`, else `~/.local/share/berth-compose/<project>`.
+fn data_dir(project: &str) -> String {
+    let base = match std::env::var("XDG_DATA_HOME") {
+        Ok(d) if d.starts_with('/') => d,
+        _ => match std::env::var("HOME") {
+            Ok(h) if !h.is_empty() => format!("{h}/.local/share"),
+            _ => return String::new(),
+        },
+    };
+    format!("{base}/berth-compose/{project}")
+}
+
 /// Service prefixes are coloured on a terminal unless `--no-color` (as Compose v2).
 fn colour(no_color: bool) -> bool {
     !no_color && std::io::stdout().is_terminal()
@@ -103,7 +116,8 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
         cwd: std::env::current_dir()?,
         environ: std::env::vars().collect(),
     };
-    let project = load(&opts)?;
+    let mut project = load(&opts)?;
+    project.data_dir = data_dir(&project.name);
     let name = project.name.clone();
     match cli.cmd {
         Cmd::Ls { .. } => {}

@@ -51,10 +51,57 @@ pub fn label<'a>(c: &'a Value, key: &str) -> &'a str {
 }
 
 /// The project's named volumes, then its networks (an engine without volumes refuses before
-/// anything exists).
+/// anything exists), then the files of its environment- and content-sourced secrets and configs.
 pub async fn ensure_resources(c: &Client, p: &Project) -> Result<()> {
     ensure_volumes(c, p).await?;
-    ensure_networks(c, p).await
+    ensure_networks(c, p).await?;
+    write_file_objects(p)
+}
+
+/// Writes each environment- or content-sourced secret (0400) and config (0444) a service uses to
+/// `<data>/<secrets|configs>/<name>`, where the container's bind mount finds it.
+fn write_file_objects(p: &Project) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    for (kind, objects, mode) in [
+        ("secrets", &p.secrets, 0o400),
+        ("configs", &p.configs, 0o444),
+    ] {
+        for (name, o) in objects {
+            let (Some(content), None) = (&o.content, &o.file) else {
+                continue;
+            };
+            let fail = |what: &str, e: std::io::Error| EngineError::Daemon {
+                status: 0,
+                message: format!(
+                    "cannot write {kind}.{name} under the project's data {:?}: {what}: {e}",
+                    p.data_dir
+                ),
+            };
+            let Some(path) = plan::file_object_path(p, kind, name) else {
+                return Err(fail(
+                    "no data directory",
+                    std::io::Error::other("set HOME or XDG_DATA_HOME"),
+                ));
+            };
+            let path = std::path::PathBuf::from(path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail("mkdir", e))?;
+            }
+            let tmp = path.with_extension("tmp");
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+                .map_err(|e| fail("create", e))?;
+            f.write_all(content.as_bytes())
+                .map_err(|e| fail("write", e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| fail("rename", e))?;
+        }
+    }
+    Ok(())
 }
 
 async fn ensure_networks(c: &Client, p: &Project) -> Result<()> {
@@ -443,6 +490,13 @@ pub async fn down(c: &Client, p: &Project, volumes: bool, remove_orphans: bool) 
             Err(e) if e.is_status(404) => {}
             Err(e) => return Err(e),
         }
+    }
+    // The files up wrote for secrets and configs.
+    if !p.data_dir.is_empty() {
+        for kind in ["secrets", "configs"] {
+            let _ = std::fs::remove_dir_all(std::path::Path::new(&p.data_dir).join(kind));
+        }
+        let _ = std::fs::remove_dir(&p.data_dir);
     }
     if volumes {
         for vol in p.volumes.values().filter(|v| !v.external) {
