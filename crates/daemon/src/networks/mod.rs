@@ -13,8 +13,9 @@
 //! Files: [`manage`] (create, list, inspect, remove, prune), [`views`] (what inspect and list
 //! show), [`endpoints`] (the container hooks:
 //! register at create, attach at start, detach at stop, forget at remove, connect, disconnect),
-//! [`publish`] (`-p`/`-P`), [`dns`]. Every method is synchronous (netlink, `nft`, helper threads
-//! for [`berth_network::netns::socket_in`]); async callers use `spawn_blocking`.
+//! [`publish`] (`-p`/`-P`), [`dns`], [`links`] (the rules of legacy `--link`). Every method is
+//! synchronous (netlink, `nft`, helper threads for [`berth_network::netns::socket_in`]); async
+//! callers use `spawn_blocking`.
 //!
 //! Reconcile: [`NetworkService::open`] re-creates the bridges; [`NetworkService::reconcile`] (after
 //! the containers' live restore) deactivates endpoints of containers that no longer run, re-holds
@@ -27,6 +28,7 @@
 pub mod dns;
 pub mod endpoints;
 mod firewall;
+pub mod links;
 pub mod manage;
 pub mod model;
 pub mod publish;
