@@ -125,6 +125,7 @@ impl Engine {
                 exec_root: config.exec_root.clone(),
                 shim_exe,
                 networks: networks.clone(),
+                upgrade: server::container_request::upgrade_record,
             },
             images.clone(),
             events.clone(),

@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use berth_api::container::{ContainerConfig, HostConfig};
+use berth_api::container::{ContainerConfig, HealthConfig, HostConfig};
 use berth_image::store::ImageDetails;
+use serde_json::Value;
 
 use super::model::{new_id, valid_name, Container, RunState};
+use super::settings::{Seccomp, Settings};
 use super::{names, spec, ContainerService};
 use crate::error::DaemonError;
 
@@ -17,6 +19,9 @@ use crate::error::DaemonError;
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
     pub name: Option<String>,
+    /// Mounts, healthcheck and security, parsed by the front door.
+    pub settings: Settings,
+    /// Docker's request, kept for inspect and read for the settings not in [`Settings`] yet.
     pub config: ContainerConfig,
     pub host_config: HostConfig,
     /// `NetworkingConfig.EndpointsConfig`: per network, aliases, `--ip`, `--mac-address`.
@@ -121,9 +126,50 @@ fn merged_config(img: &ImageDetails, req: &ContainerConfig, image_name: &str) ->
     if c.volumes.is_none() {
         c.volumes = ic.volumes.clone();
     }
-    c.healthcheck = super::health::merge(req.healthcheck.as_ref(), ic.healthcheck.as_ref());
+    c.healthcheck = echo_healthcheck(req.healthcheck.as_ref(), ic.healthcheck.as_ref());
     c.image = image_name.to_string();
     c
+}
+
+/// Inspect's `Config.Healthcheck`: Docker's merge of the request's with the image's (no check of
+/// its own takes the image's whole; otherwise an empty test and each zero field take the image's).
+fn echo_healthcheck(user: Option<&Value>, image: Option<&Value>) -> Option<Value> {
+    let parse = |v: &Value| serde_json::from_value::<HealthConfig>(v.clone()).ok();
+    let Some(image) = image.and_then(parse) else {
+        return user.cloned();
+    };
+    let Some(mut mine) = user.and_then(parse) else {
+        return serde_json::to_value(image).ok();
+    };
+    if mine.test.as_ref().is_none_or(Vec::is_empty) {
+        mine.test = image.test;
+    }
+    for (field, theirs) in [
+        (&mut mine.interval, image.interval),
+        (&mut mine.timeout, image.timeout),
+        (&mut mine.start_period, image.start_period),
+        (&mut mine.start_interval, image.start_interval),
+        (&mut mine.retries, image.retries),
+    ] {
+        if *field == 0 {
+            *field = theirs;
+        }
+    }
+    serde_json::to_value(mine).ok()
+}
+
+/// Checks the settings as Docker does at create (the mounts' sources made or checked, the
+/// capabilities known, a seccomp profile readable).
+fn validate_settings(settings: &Settings) -> Result<(), DaemonError> {
+    spec::mounts::prepare_sources(&settings.mounts)?;
+    let sec = &settings.security;
+    spec::security::capabilities(&sec.cap_add, &sec.cap_drop, sec.privileged)?;
+    if let Seccomp::Profile(p) = &sec.seccomp {
+        berth_runtime::security::docker_profile::parse(p).map_err(|e| {
+            DaemonError::InvalidArgument(format!("decoding seccomp profile failed: {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// Checks the host config as Docker does at create; returns warnings.
@@ -192,19 +238,6 @@ fn validate_host(host: &mut HostConfig) -> Result<Vec<String>, DaemonError> {
             ));
         }
     }
-    spec::mounts::user_mounts(host)?;
-    spec::security::capabilities(
-        host.cap_add.as_deref().unwrap_or_default(),
-        host.cap_drop.as_deref().unwrap_or_default(),
-        host.privileged,
-    )?;
-    let secopts =
-        spec::security::security_options(host.security_opt.as_deref().unwrap_or_default())?;
-    if let Some(p) = &secopts.seccomp_profile {
-        berth_runtime::security::docker_profile::parse(p).map_err(|e| {
-            DaemonError::InvalidArgument(format!("decoding seccomp profile failed: {e}"))
-        })?;
-    }
     spec::resources::resources(host, &mut warnings)?;
     if host.init == Some(true) && spec::init::binary().is_none() {
         warnings.push(format!(
@@ -260,9 +293,15 @@ impl ContainerService {
         };
         let mut host = req.host_config.clone();
         let warnings = validate_host(&mut host)?;
-        super::health::validate(req.config.healthcheck.as_ref())?;
+        validate_settings(&req.settings)?;
         working_dir(&req.config.working_dir)?;
         let img = self.inner.images.inspect(&req.config.image).await?;
+        // The engine runs the request's check merged with the image's (inspect shows the same).
+        let mut settings = req.settings.clone();
+        settings.healthcheck = super::health::merge(
+            settings.healthcheck.as_ref(),
+            super::health::of_image(img.container_config().healthcheck.as_ref()).as_ref(),
+        );
         let mut config = merged_config(&img, &req.config, &req.config.image);
         // The image's WorkingDir is the image author's: held to the same rule, and cleaned.
         config.working_dir = working_dir(&config.working_dir)?;
@@ -285,6 +324,7 @@ impl ContainerService {
             state: RunState::default(),
             warnings: warnings.clone(),
             rootfs_mounts: Vec::new(),
+            settings,
         };
         write_files(&self.paths().data_dir(&id), &c)?;
         let mounts = match self

@@ -1,5 +1,5 @@
-//! Healthchecks, as Docker runs them: what a container's check is ([`Check`], from
-//! `Config.Healthcheck` merged field by field with the image's), the health state kept in the
+//! Healthchecks, as Docker runs them: what a container's check is ([`Check`], from its own
+//! [`Healthcheck`] merged field by field with the image's), the health state kept in the
 //! container's record ([`Health`]: status, failing streak, the last [`MAX_LOG`] probes) and how a
 //! probe result moves it, and the `health` filter of `ps` (Docker's views of that state, inspect's
 //! `State.Health` and the `docker ps` suffix, are `server::container_views`'). The per-container task that runs the probes lives in
@@ -16,11 +16,11 @@ pub mod monitor;
 
 use std::time::Duration;
 
-use berth_api::container::HealthConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::Container;
+use super::settings::{HealthTest, Healthcheck};
 use crate::error::DaemonError;
 
 /// Longest probe output kept (further bytes are dropped and `...` appended).
@@ -58,61 +58,76 @@ pub struct Check {
     pub retries: i64,
 }
 
-fn parse_config(v: &Value) -> Option<HealthConfig> {
-    serde_json::from_value(v.clone()).ok()
+/// A healthcheck in an image's config (`{"Test": [...], "Interval": nanos, ...}`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageHealthcheck {
+    #[serde(default)]
+    test: Option<Vec<String>>,
+    #[serde(default)]
+    interval: Option<i64>,
+    #[serde(default)]
+    timeout: Option<i64>,
+    #[serde(default)]
+    start_period: Option<i64>,
+    #[serde(default)]
+    start_interval: Option<i64>,
+    #[serde(default)]
+    retries: Option<i64>,
 }
 
-/// Checks a create request's healthcheck as Docker does: durations, when given, of at least 1 ms;
-/// no negative retry count.
-pub fn validate(config: Option<&Value>) -> Result<(), DaemonError> {
-    let Some(v) = config.filter(|v| !v.is_null()) else {
-        return Ok(());
-    };
-    let hc: HealthConfig = serde_json::from_value(v.clone())
-        .map_err(|e| DaemonError::InvalidArgument(format!("invalid Healthcheck: {e}")))?;
-    const MIN_NANOS: i64 = 1_000_000;
-    for (field, nanos) in [
-        ("Interval", hc.interval),
-        ("Timeout", hc.timeout),
-        ("StartPeriod", hc.start_period),
-        ("StartInterval", hc.start_interval),
-    ] {
-        if nanos != 0 && nanos < MIN_NANOS {
-            return Err(DaemonError::InvalidArgument(format!(
-                "{field} in Healthcheck cannot be less than 1ms"
-            )));
-        }
-    }
-    if hc.retries < 0 {
-        return Err(DaemonError::InvalidArgument(
-            "Retries in Healthcheck cannot be negative".into(),
-        ));
-    }
-    Ok(())
+/// Nanoseconds as a duration; zero (not set) for none or a negative count.
+pub fn nanos(n: Option<i64>) -> Duration {
+    Duration::from_nanos(n.unwrap_or(0).max(0) as u64)
 }
 
-fn duration_or(nanos: i64, default: Duration) -> Duration {
-    if nanos > 0 {
-        Duration::from_nanos(nanos as u64)
-    } else {
+/// The test of a healthcheck's `Test` words: `[]` inherits, `["NONE"]` disables, `["CMD", args...]`
+/// executes, `["CMD-SHELL", command]` runs in the shell; anything else is unknown.
+pub fn test_of(words: &[String]) -> HealthTest {
+    match words.split_first() {
+        None => HealthTest::Inherit,
+        Some((kind, args)) => match kind.as_str() {
+            "CMD" if !args.is_empty() => HealthTest::Exec(args.to_vec()),
+            "CMD-SHELL" if !args.is_empty() => HealthTest::Shell(args.to_vec()),
+            "NONE" => HealthTest::Disabled,
+            other => HealthTest::Unknown(other.to_string()),
+        },
+    }
+}
+
+/// The healthcheck of an image's config; `None` when it has none or it cannot be read.
+pub fn of_image(config: Option<&Value>) -> Option<Healthcheck> {
+    let hc: ImageHealthcheck = serde_json::from_value(config?.clone()).ok()?;
+    Some(Healthcheck {
+        test: test_of(&hc.test.unwrap_or_default()),
+        interval: nanos(hc.interval),
+        timeout: nanos(hc.timeout),
+        start_period: nanos(hc.start_period),
+        start_interval: nanos(hc.start_interval),
+        retries: hc.retries.unwrap_or(0),
+    })
+}
+
+fn or_default(d: Duration, default: Duration) -> Duration {
+    if d.is_zero() {
         default
+    } else {
+        d
     }
 }
 
 impl Check {
-    /// The check of a (merged) `Config.Healthcheck`, or `None` when there is nothing to run:
-    /// no check, an empty test, `["NONE"]` or an unknown test type.
-    pub fn of(config: Option<&Value>) -> Option<Check> {
-        let hc = parse_config(config?)?;
-        let test = hc.test.unwrap_or_default();
-        let (kind, args) = test.split_first()?;
-        let test = match kind.as_str() {
-            "CMD" if !args.is_empty() => Test::Exec(args.to_vec()),
-            "CMD-SHELL" if !args.is_empty() => Test::Shell(args.to_vec()),
-            "NONE" => return None,
-            other => {
+    /// The check of a (merged) healthcheck, or `None` when there is nothing to run: no check,
+    /// no test, a disabled one or an unknown test type.
+    pub fn of(config: Option<&Healthcheck>) -> Option<Check> {
+        let hc = config?;
+        let test = match &hc.test {
+            HealthTest::Exec(args) => Test::Exec(args.clone()),
+            HealthTest::Shell(args) => Test::Shell(args.clone()),
+            HealthTest::Inherit | HealthTest::Disabled => return None,
+            HealthTest::Unknown(kind) => {
                 tracing::warn!(
-                    kind = other,
+                    kind = kind.as_str(),
                     "unknown healthcheck type (expected CMD or CMD-SHELL)"
                 );
                 return None;
@@ -120,10 +135,10 @@ impl Check {
         };
         Some(Check {
             test,
-            interval: duration_or(hc.interval, DEFAULT_INTERVAL),
-            timeout: duration_or(hc.timeout, DEFAULT_TIMEOUT),
-            start_period: duration_or(hc.start_period, Duration::ZERO),
-            start_interval: duration_or(hc.start_interval, DEFAULT_START_INTERVAL),
+            interval: or_default(hc.interval, DEFAULT_INTERVAL),
+            timeout: or_default(hc.timeout, DEFAULT_TIMEOUT),
+            start_period: hc.start_period,
+            start_interval: or_default(hc.start_interval, DEFAULT_START_INTERVAL),
             retries: if hc.retries > 0 {
                 hc.retries
             } else {
@@ -165,41 +180,22 @@ impl Check {
     }
 }
 
-/// Docker's merge of a container's `Healthcheck` with its image's: no check of its own takes
-/// the image's whole; otherwise an empty test and each zero field take the image's value.
-pub fn merge(user: Option<&Value>, image: Option<&Value>) -> Option<Value> {
-    let Some(image) = image.and_then(parse_config) else {
-        return user.cloned();
-    };
-    let Some(mut mine) = user.and_then(parse_config) else {
-        return serde_json::to_value(image).ok();
-    };
-    if mine.test.as_ref().is_none_or(Vec::is_empty) {
-        mine.test = image.test;
+/// Docker's merge of a container's healthcheck with its image's: no check of its own takes the
+/// image's whole; otherwise an inherited test and each unset field take the image's value.
+pub fn merge(own: Option<&Healthcheck>, image: Option<&Healthcheck>) -> Option<Healthcheck> {
+    match (own, image) {
+        (Some(own), Some(image)) => Some(own.over(image)),
+        (own, image) => own.or(image).cloned(),
     }
-    for (field, theirs) in [
-        (&mut mine.interval, image.interval),
-        (&mut mine.timeout, image.timeout),
-        (&mut mine.start_period, image.start_period),
-        (&mut mine.start_interval, image.start_interval),
-        (&mut mine.retries, image.retries),
-    ] {
-        if *field == 0 {
-            *field = theirs;
-        }
-    }
-    serde_json::to_value(mine).ok()
 }
 
-/// Whether the container's own `Config.Healthcheck` names a test (so the image's cannot change
-/// whether there is a check).
+/// Whether the container's own healthcheck names a test (so the image's cannot change whether
+/// there is a check).
 pub fn has_own_test(c: &Container) -> bool {
-    c.config
+    c.settings
         .healthcheck
         .as_ref()
-        .and_then(parse_config)
-        .and_then(|hc| hc.test)
-        .is_some_and(|t| !t.is_empty())
+        .is_some_and(|h| h.test != HealthTest::Inherit)
 }
 
 /// A health status (Docker's words).

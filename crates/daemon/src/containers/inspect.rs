@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use berth_network::ports::PortMapping;
 
 use super::model::Container;
-use super::spec::mounts::UserMount;
+use super::settings::Mount;
 use super::{spec, ContainerService};
 use crate::error::DaemonError;
 use crate::networks::views::EndpointView;
@@ -21,7 +21,7 @@ pub struct ContainerDetails {
     /// The container's hostname (configured, the host's with host networking, else the short ID).
     pub hostname: String,
     /// The user's mounts (binds and tmpfs), in the order they are mounted.
-    pub mounts: Vec<UserMount>,
+    pub mounts: Vec<Mount>,
     /// Its exec sessions.
     pub exec_ids: Vec<String>,
     /// The storage driver's name (`overlay2`, `vfs`).
@@ -60,7 +60,7 @@ impl ContainerService {
         });
         Ok(ContainerDetails {
             hostname: spec::hostname(&c),
-            mounts: spec::mounts::user_mounts(&c.host_config).unwrap_or_default(),
+            mounts: c.settings.mounts.clone(),
             exec_ids: self.inner.execs.of_container(&c.id),
             driver: self.inner.images.driver().name().to_string(),
             rootfs: paths.rootfs(&c.id),

@@ -37,6 +37,7 @@ pub mod rename;
 pub mod resize;
 pub mod restart;
 pub mod restore;
+pub mod settings;
 pub mod shim;
 pub mod spec;
 pub mod start;
@@ -170,7 +171,14 @@ pub struct ContainerOptions {
     pub shim_exe: PathBuf,
     /// The networks subsystem the container verbs plug containers into.
     pub networks: crate::networks::NetworkService,
+    /// Brings a record written before [`store::RECORD_FORMAT`] up to it (fills its
+    /// [`settings::Settings`] from the request it kept); given by the front door whose request
+    /// format old records hold.
+    pub upgrade: RecordUpgrade,
 }
+
+/// See [`ContainerOptions::upgrade`].
+pub type RecordUpgrade = fn(&mut Container) -> Result<(), DaemonError>;
 
 pub(crate) struct Inner {
     pub store: ContainerStore,
@@ -215,8 +223,25 @@ impl ContainerService {
         let shim_copy = berth_runtime::sealed_exe::SealedExe::of(&opts.shim_exe)
             .map_err(|e| DaemonError::Config(format!("shim executable: {e}")))?;
         let store = ContainerStore::open(&opts.data_root.join("containers.db"))?;
+        // Every outdated record is upgraded in memory before any is written: one that cannot be
+        // leaves the store as it was.
+        let outdated = store.outdated()?;
+        let mut loaded = store.load_all()?;
+        for c in loaded.iter_mut().filter(|c| outdated.contains(&c.id)) {
+            (opts.upgrade)(c).map_err(|e| {
+                DaemonError::Internal(format!(
+                    "upgrading the record of container {} to format {}: {e}; the store is left \
+                     as it was (remove the container with the daemon that made it)",
+                    c.id,
+                    store::RECORD_FORMAT
+                ))
+            })?;
+        }
+        for c in loaded.iter().filter(|c| outdated.contains(&c.id)) {
+            store.update(c)?;
+        }
         let mut table = BTreeMap::new();
-        for c in store.load_all()? {
+        for c in loaded {
             table.insert(c.id.clone(), Entry::new(c));
         }
         Ok(ContainerService {

@@ -2,13 +2,16 @@
 //! its run state. This is what the store persists (as one JSON document per container) and what
 //! every verb reads and updates.
 //!
-//! The configuration is kept in Docker's own vocabulary (`berth_api::container::{ContainerConfig,
-//! HostConfig}`): it *is* the user's request, and inspect must give it back unchanged. Everything the
-//! engine derives from it (the OCI spec, restart decisions) is computed by the verbs.
+//! [`Settings`] holds what a front door parsed into the engine's terms (mounts, healthcheck,
+//! security), which the verbs run by. `config` and `host_config` are Docker's request as given
+//! (merged with the image's defaults), kept for inspect to echo; the settings not yet moved into
+//! [`Settings`] (resources, restart policy, ports, network mode, log config...) are still read
+//! from them (issue #13).
 
 use berth_api::container::{ContainerConfig, HostConfig};
 use serde::{Deserialize, Serialize};
 
+use super::settings::Settings;
 use super::state::Status;
 use crate::error::DaemonError;
 
@@ -38,6 +41,9 @@ pub struct Container {
     /// How to assemble the container's rootfs (from the image store, at create).
     #[serde(default)]
     pub rootfs_mounts: Vec<berth_image::snapshot::Mount>,
+    /// Mounts, healthcheck and security in the engine's terms: what the verbs run by.
+    #[serde(default)]
+    pub settings: Settings,
 }
 
 /// The run state of a container.

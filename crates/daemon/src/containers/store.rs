@@ -12,12 +12,21 @@ use super::model::Container;
 use crate::error::DaemonError;
 
 /// Schema migrations, applied in order; `user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE containers (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE containers (
         id TEXT PRIMARY KEY NOT NULL,
         name TEXT NOT NULL UNIQUE,
         created INTEGER NOT NULL,
         body TEXT NOT NULL
-    );"];
+    );",
+    // Which format each record's body has (see RECORD_FORMAT); records before it are format 1.
+    "ALTER TABLE containers ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
+];
+
+/// The format of the records this daemon writes. 1: Docker's `Config`/`HostConfig` only; 2: with
+/// [`Settings`](super::settings::Settings), which a record of format 1 gets when the service
+/// opens ([`ContainerOptions::upgrade`](super::ContainerOptions::upgrade)).
+pub const RECORD_FORMAT: i64 = 2;
 
 /// Errors of the container store.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +120,21 @@ impl ContainerStore {
         })
     }
 
+    /// The IDs of the records written in a format before [`RECORD_FORMAT`].
+    pub fn outdated(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT id FROM containers WHERE format < ?1")
+                .map_err(|e| self.sql(e))?;
+            let ids = stmt
+                .query_map([RECORD_FORMAT], |r| r.get::<_, String>(0))
+                .map_err(|e| self.sql(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.sql(e))?;
+            Ok(ids)
+        })
+    }
+
     /// Records a new container; fails with [`StoreError::NameTaken`] if the name is in use.
     pub fn insert(&self, c: &Container) -> Result<(), StoreError> {
         self.with(|conn| {
@@ -126,8 +150,8 @@ impl ContainerStore {
                 return Err(StoreError::NameTaken(c.name.clone()));
             }
             conn.execute(
-                "INSERT INTO containers (id, name, created, body) VALUES (?1, ?2, ?3, ?4)",
-                params![c.id, c.name, c.created, Self::encode(c)],
+                "INSERT INTO containers (id, name, created, body, format) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![c.id, c.name, c.created, Self::encode(c), RECORD_FORMAT],
             )
             .map_err(|e| self.sql(e))?;
             Ok(())
@@ -139,8 +163,8 @@ impl ContainerStore {
         self.with(|conn| {
             crate::fault::crash_point!("container.store.update");
             conn.execute(
-                "UPDATE containers SET name = ?2, body = ?3 WHERE id = ?1",
-                params![c.id, c.name, Self::encode(c)],
+                "UPDATE containers SET name = ?2, body = ?3, format = ?4 WHERE id = ?1",
+                params![c.id, c.name, Self::encode(c), RECORD_FORMAT],
             )
             .map_err(|e| self.sql(e))?;
             Ok(())
@@ -176,6 +200,7 @@ mod tests {
             state: RunState::default(),
             warnings: vec![],
             rootfs_mounts: vec![],
+            settings: Default::default(),
         }
     }
 
@@ -196,6 +221,7 @@ mod tests {
         let store = ContainerStore::open(&path).unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all, vec![a]);
+        assert!(store.outdated().unwrap().is_empty());
         store.delete("a1").unwrap();
         assert!(store.load_all().unwrap().is_empty());
     }

@@ -16,7 +16,7 @@ use super::time::rfc3339_nanos;
 use crate::containers::health::{Health, Status as HealthStatus};
 use crate::containers::inspect::ContainerDetails;
 use crate::containers::model::Container;
-use crate::containers::spec::mounts::UserMount;
+use crate::containers::settings::{Mount, MountKind};
 use crate::containers::state::Status;
 
 fn time_or_zero(nanos: i64) -> String {
@@ -141,23 +141,18 @@ pub fn networks_of(c: &Container) -> BTreeMap<String, EndpointSettings> {
 }
 
 /// A `Mounts` entry.
-pub fn mount_point(m: &UserMount) -> MountPoint {
+pub fn mount_point(m: &Mount) -> MountPoint {
     MountPoint {
-        kind: m.kind.to_string(),
+        kind: m.kind.as_str().to_string(),
         name: None,
         source: m.source.clone(),
         destination: m.destination.clone(),
         driver: None,
         mode: m.mode.clone(),
         rw: !m.read_only,
-        propagation: if m.kind == "bind" {
-            m.options
-                .iter()
-                .find(|o| o.contains("shared") || o.contains("slave") || o.contains("private"))
-                .cloned()
-                .unwrap_or_else(|| "rprivate".to_string())
-        } else {
-            String::new()
+        propagation: match m.kind {
+            MountKind::Bind => m.propagation().unwrap_or("rprivate").to_string(),
+            MountKind::Tmpfs => String::new(),
         },
     }
 }

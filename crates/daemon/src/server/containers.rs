@@ -17,13 +17,13 @@ use berth_api::container::{
 };
 use berth_shim::protocol::frame_header;
 
+use super::container_request;
 use super::container_views::{self, networks_of, status_text};
 use super::error::ApiError;
 use super::params::{JsonBody, Params};
 use super::stream::channel_body;
 use super::time::rfc3339_nanos;
 use super::AppState;
-use crate::containers::create::CreateRequest;
 use crate::containers::list::ContainerFilter;
 use crate::containers::logs::LogOptions;
 use crate::containers::model::Container;
@@ -42,12 +42,12 @@ pub async fn create(
     let created = s
         .engine
         .containers
-        .create(CreateRequest {
-            name: params.non_empty("name").map(str::to_string),
-            config: req.config,
-            host_config: req.host_config.unwrap_or_default(),
-            endpoints: req.networking_config.and_then(|n| n.endpoints_config),
-        })
+        .create(container_request::create_request(
+            params.non_empty("name").map(str::to_string),
+            req.config,
+            req.host_config.unwrap_or_default(),
+            req.networking_config.and_then(|n| n.endpoints_config),
+        )?)
         .await?;
     let body = ContainerCreateResponse {
         id: created.id,
@@ -177,8 +177,9 @@ pub(super) fn summary(c: &Container, now: i64) -> ContainerSummary {
         network_settings: SummaryNetworkSettings {
             networks: networks_of(c),
         },
-        mounts: crate::containers::spec::mounts::user_mounts(&c.host_config)
-            .unwrap_or_default()
+        mounts: c
+            .settings
+            .mounts
             .iter()
             .map(container_views::mount_point)
             .collect(),

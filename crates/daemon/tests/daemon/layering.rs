@@ -5,63 +5,23 @@
 
 use std::path::{Path, PathBuf};
 
-/// Modules outside `server/` that still use `berth_api`, and why (issue #13).
+/// Modules outside `server/` that still use `berth_api`, and what is left (issue #13).
+#[rustfmt::skip]
 const KNOWN_DEBT: &[(&str, &str)] = &[
-    (
-        "build/host.rs",
-        "the builder's container calls take Docker's Config/HostConfig",
-    ),
-    (
-        "build/mod.rs",
-        "the builder's container calls take Docker's Config/HostConfig",
-    ),
-    (
-        "containers/commit.rs",
-        "commit reads Docker's Config from the record",
-    ),
-    (
-        "containers/create.rs",
-        "create takes Docker's Config/HostConfig",
-    ),
-    (
-        "containers/health.rs",
-        "the healthcheck is parsed from Config.Healthcheck's JSON",
-    ),
-    (
-        "containers/model.rs",
-        "the record keeps Docker's Config/HostConfig; IDs from berth_api::id",
-    ),
-    (
-        "containers/monitor.rs",
-        "the restart policy is read from HostConfig.RestartPolicy",
-    ),
+    ("build/host.rs", "the builder's container calls take Docker's Config/HostConfig"),
+    ("build/mod.rs", "the builder's container calls take Docker's Config/HostConfig"),
+    ("containers/commit.rs", "commit reads Docker's Config from the record"),
+    ("containers/create.rs", "create takes Docker's Config/HostConfig for what is not in containers::settings yet, and merges Config with the image's for inspect's echo"),
+    ("containers/model.rs", "the record keeps Docker's Config/HostConfig (inspect's echo, and what is not in settings yet); IDs from berth_api::id"),
+    ("containers/monitor.rs", "the restart policy is read from HostConfig.RestartPolicy"),
     ("containers/names.rs", "random names from berth_api::id"),
-    (
-        "containers/netns.rs",
-        "endpoints come as Docker's EndpointSettings",
-    ),
-    (
-        "containers/spec/mounts.rs",
-        "mounts are parsed from Binds/Mounts/Tmpfs at start",
-    ),
-    (
-        "containers/spec/resources.rs",
-        "resources are read from HostConfig",
-    ),
-    (
-        "containers/spec/tests.rs",
-        "spec tests build Docker's Config/HostConfig",
-    ),
+    ("containers/netns.rs", "endpoints come as Docker's EndpointSettings"),
+    ("containers/spec/resources.rs", "resources are read from HostConfig"),
+    ("containers/spec/tests.rs", "spec tests build Docker's Config/HostConfig"),
     ("containers/start.rs", "sizes from berth_api::units"),
     ("containers/update.rs", "update takes Docker's HostConfig"),
-    (
-        "networks/endpoints.rs",
-        "endpoints come as Docker's EndpointSettings",
-    ),
-    (
-        "networks/publish.rs",
-        "published ports are read from HostConfig.PortBindings",
-    ),
+    ("networks/endpoints.rs", "endpoints come as Docker's EndpointSettings"),
+    ("networks/publish.rs", "published ports are read from HostConfig.PortBindings"),
     ("system/mod.rs", "IDs from berth_api::id"),
 ];
 

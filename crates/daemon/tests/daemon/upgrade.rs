@@ -101,6 +101,23 @@ fn store_v1_containers_list_inspect_start_and_remove() {
     let d = TestDaemon::start_in(dir, StorageDriver::Vfs, Some(shim));
     let _cleanup = RemoveAll(&d);
 
+    // The records were brought to the current format when the daemon opened the store.
+    let db = rusqlite::Connection::open(d.dir.path().join("data/containers.db")).expect("store");
+    let (old, binds): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM containers WHERE format < 2), \
+             (SELECT json_array_length(body, '$.settings.mounts') FROM containers \
+              WHERE name = 'fx-created')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("record formats");
+    assert_eq!(
+        (old, binds),
+        (0, 4),
+        "records left in format 1, or mounts not upgraded"
+    );
+
     let ps = d.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Labels}}"]);
     let line = |name: &str| {
         ps.lines()

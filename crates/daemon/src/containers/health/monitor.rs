@@ -38,7 +38,7 @@ fn run_over(o: &Observed, generation: u64) -> bool {
 /// inside the start's commit, so that inspect shows the state as soon as the start answers.
 pub fn reset_on_start(c: &mut Container) {
     if super::has_own_test(c) {
-        c.state.health = Check::of(c.config.healthcheck.as_ref())
+        c.state.health = Check::of(c.settings.healthcheck.as_ref())
             .map(|_| Health::starting(c.state.health.as_ref()));
     }
 }
@@ -74,13 +74,13 @@ impl ContainerService {
     /// The container's check: its own `Healthcheck` merged with its image's.
     async fn resolve_check(&self, entry: &Entry) -> Option<Check> {
         let c = entry.snapshot();
-        let own = c.config.healthcheck.as_ref();
+        let own = c.settings.healthcheck.as_ref();
         // A test of its own that runs nothing (`NONE`) leaves the image's test out too.
         if super::has_own_test(&c) && Check::of(own).is_none() {
             return None;
         }
         let image = match self.inner.images.inspect(&c.image_id).await {
-            Ok(img) => img.container_config().healthcheck,
+            Ok(img) => super::of_image(img.container_config().healthcheck.as_ref()),
             Err(e) => {
                 tracing::debug!(container = %c.id, error = %e, "image of a container is gone; its own healthcheck only");
                 None

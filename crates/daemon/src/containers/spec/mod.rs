@@ -1,4 +1,4 @@
-//! Docker container config → OCI runtime spec, as Docker builds it. The pieces live in submodules:
+//! A container's record → OCI runtime spec, as Docker builds it. The pieces live in submodules:
 //! [`mounts`] (defaults, binds, tmpfs), [`resources`] (cgroup limits, devices), [`security`]
 //! (capabilities, seccomp, no-new-privileges), [`user`] (names from the image's passwd/group),
 //! [`rootfs`] (safe reads and mkdirs inside the image) and [`init`] (`--init`). [`build`] puts
@@ -148,12 +148,8 @@ pub fn build(
         rootfs::mkdir_all(&paths.rootfs, &cwd, ident.uid, ident.gid)?;
     }
     let hostname = hostname(c);
-    let cap_names = security::capabilities(
-        host.cap_add.as_deref().unwrap_or_default(),
-        host.cap_drop.as_deref().unwrap_or_default(),
-        host.privileged,
-    )?;
-    let secopts = security::security_options(host.security_opt.as_deref().unwrap_or_default())?;
+    let sec = &c.settings.security;
+    let cap_names = security::capabilities(&sec.cap_add, &sec.cap_drop, sec.privileged)?;
     let mut rlimits = Vec::new();
     for u in host.ulimits.iter().flatten() {
         rlimits.push(
@@ -168,7 +164,7 @@ pub fn build(
         "env": process_env(c, &hostname, &ident.home),
         "cwd": cwd,
         "capabilities": {"bounding": cap_names, "effective": cap_names, "permitted": cap_names},
-        "noNewPrivileges": secopts.no_new_privileges,
+        "noNewPrivileges": sec.no_new_privileges,
         "rlimits": rlimits,
     });
     if let (Some([h, w]), true) = (host.console_size, c.config.tty) {
@@ -179,7 +175,7 @@ pub fn build(
     if let Some(adj) = host.oom_score_adj.filter(|a| *a != 0) {
         process["oomScoreAdj"] = json!(adj);
     }
-    let mut mounts = mounts::default_mounts(host.shm_size.unwrap_or(0), host.privileged);
+    let mut mounts = mounts::default_mounts(host.shm_size.unwrap_or(0), sec.privileged);
     let net_ns = network_namespace(host.network_mode.as_deref().unwrap_or(""))?;
     let ro = host.readonly_rootfs;
     mounts::push_mount(
@@ -194,8 +190,9 @@ pub fn build(
         &mut mounts,
         mounts::file_bind(&paths.hosts, "/etc/hosts", ro),
     );
-    for m in mounts::user_mounts(host)? {
-        mounts::push_mount(&mut mounts, mounts::oci_mount(&m));
+    mounts::prepare_sources(&c.settings.mounts)?;
+    for m in &c.settings.mounts {
+        mounts::push_mount(&mut mounts, mounts::oci_mount(m));
     }
     let mut namespaces = vec![
         json!({"type": "pid"}),
@@ -217,7 +214,7 @@ pub fn build(
         "cgroupsPath": paths.cgroup,
         "sysctl": host.sysctls.clone().unwrap_or_default(),
     });
-    if !host.privileged {
+    if !sec.privileged {
         linux["maskedPaths"] = json!(host
             .masked_paths
             .clone()
@@ -227,7 +224,7 @@ pub fn build(
             .clone()
             .unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()));
     }
-    if let Some(profile) = security::seccomp(&secopts, &cap_names, host.privileged)? {
+    if let Some(profile) = security::seccomp(&sec.seccomp, &cap_names, sec.privileged)? {
         linux["seccomp"] = profile;
     }
     let mut spec = json!({
@@ -266,8 +263,8 @@ pub fn build(
 pub fn check_command(c: &Container, rootfs: &Path, env: &[String]) -> Result<(), SpecError> {
     let cmd = c.path.as_str();
     let under_mount = |p: &str| {
-        mounts::user_mounts(&c.host_config)
-            .unwrap_or_default()
+        c.settings
+            .mounts
             .iter()
             .any(|m| p.starts_with(&m.destination))
     };

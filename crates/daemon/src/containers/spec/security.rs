@@ -1,14 +1,14 @@
 //! Capabilities and seccomp as Docker sets them: the default 14 capabilities adjusted by `CapAdd` /
 //! `CapDrop` (`ALL` allowed in both, names with or without `CAP_`), every capability when
-//! privileged; Docker's default seccomp profile unless `seccomp=unconfined` or privileged, or the
-//! profile given inline (`seccomp=<JSON>`, the CLI reads the file for the user) converted for this
-//! host; `no-new-privileges`.
+//! privileged; Docker's default seccomp profile unless unconfined or privileged, or the profile
+//! given (Docker's JSON format) converted for this host.
 
 use berth_oci::runtime::Capability;
 use berth_runtime::security::{caps, docker_profile};
 use serde_json::Value;
 
 use super::SpecError;
+use crate::containers::settings::Seccomp;
 
 /// Every capability the kernel defines (Linux 6.x).
 const ALL_CAPS: &[&str] = &[
@@ -132,54 +132,23 @@ pub fn capabilities(
     Ok(set)
 }
 
-/// What `SecurityOpt` asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecurityOptions {
-    pub seccomp_unconfined: bool,
-    /// An inline Docker seccomp profile.
-    pub seccomp_profile: Option<String>,
-    pub no_new_privileges: bool,
-}
-
-/// Parses `SecurityOpt` (`key=value` or the legacy `key:value`).
-pub fn security_options(opts: &[String]) -> Result<SecurityOptions, SpecError> {
-    let mut out = SecurityOptions::default();
-    for o in opts {
-        if o == "no-new-privileges" {
-            out.no_new_privileges = true;
-            continue;
-        }
-        let (k, v) = o
-            .split_once('=')
-            .or_else(|| o.split_once(':'))
-            .ok_or_else(|| SpecError::Invalid(format!("Invalid --security-opt: {o:?}")))?;
-        match k {
-            "seccomp" if v == "unconfined" => out.seccomp_unconfined = true,
-            "seccomp" => out.seccomp_profile = Some(v.to_string()),
-            "no-new-privileges" => {
-                out.no_new_privileges = matches!(v, "true" | "1" | "");
-            }
-            "apparmor" | "label" => {}
-            _ => return Err(SpecError::Invalid(format!("Invalid --security-opt: {o:?}"))),
-        }
-    }
-    Ok(out)
-}
-
 /// The `linux.seccomp` of the container; `None` when unconfined.
 pub fn seccomp(
-    opts: &SecurityOptions,
+    setting: &Seccomp,
     cap_names: &[String],
     privileged: bool,
 ) -> Result<Option<Value>, SpecError> {
-    if opts.seccomp_unconfined || (privileged && opts.seccomp_profile.is_none()) {
-        return Ok(None);
-    }
+    let profile = match setting {
+        Seccomp::Unconfined => return Ok(None),
+        Seccomp::Default if privileged => return Ok(None),
+        Seccomp::Default => None,
+        Seccomp::Profile(json) => Some(json),
+    };
     let caps: Vec<Capability> = cap_names
         .iter()
         .filter_map(|c| serde_json::from_value(Value::String(c.clone())).ok())
         .collect();
-    let profile = match &opts.seccomp_profile {
+    let profile = match profile {
         None => docker_profile::docker_default(&caps),
         Some(json) => {
             let p = docker_profile::parse(json)
@@ -225,12 +194,10 @@ mod tests {
     }
 
     #[test]
-    fn security_opts() {
-        let o = security_options(&s(&["seccomp=unconfined", "no-new-privileges"])).unwrap();
-        assert!(o.seccomp_unconfined && o.no_new_privileges);
-        assert!(security_options(&s(&["bogus"])).is_err());
-        assert!(seccomp(&o, &[], false).unwrap().is_none());
-        let d = seccomp(&SecurityOptions::default(), &s(&["CAP_CHOWN"]), false)
+    fn seccomp_settings() {
+        assert!(seccomp(&Seccomp::Unconfined, &[], false).unwrap().is_none());
+        assert!(seccomp(&Seccomp::Default, &[], true).unwrap().is_none());
+        let d = seccomp(&Seccomp::Default, &s(&["CAP_CHOWN"]), false)
             .unwrap()
             .unwrap();
         assert_eq!(d["defaultAction"], "SCMP_ACT_ERRNO");

@@ -3,6 +3,7 @@ use crate::containers::model::RunState;
 use berth_api::container::{ContainerConfig, HostConfig};
 
 fn container(config: ContainerConfig, host: HostConfig) -> Container {
+    let settings = crate::server::container_request::settings(&config, &host).unwrap();
     Container {
         id: "0123456789abcdef".repeat(4),
         name: "t".into(),
@@ -16,6 +17,7 @@ fn container(config: ContainerConfig, host: HostConfig) -> Container {
         state: RunState::default(),
         warnings: vec![],
         rootfs_mounts: vec![],
+        settings,
     }
 }
 

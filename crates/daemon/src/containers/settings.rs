@@ -1,0 +1,179 @@
+//! A container's settings in the engine's own terms, parsed once by a front door (the Docker API's
+//! is `server::container_request`) and kept in the container's record: the user's mounts, its own
+//! healthcheck and its security settings. The verbs read these and never a front door's syntax
+//! (`Binds` strings, `SecurityOpt` text, a healthcheck's JSON), so another front door can drive
+//! the engine by filling them in.
+//!
+//! Vocabulary: mount options are mount(8)'s and the OCI spec's words (`rslave`, `size=65536k`,
+//! `mode=1770`); capabilities Linux's names (`CAP_NET_ADMIN`, or `ALL`); durations of a
+//! healthcheck are zero when not set (the image's value, then the default, applies).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What a container runs with, beside its process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The user's mounts, in the order they are mounted (a later one at the same destination wins).
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// The container's own healthcheck (merged with its image's when it runs); `None`: none given.
+    #[serde(default)]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// The kind of a user mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// A host path bound in.
+    Bind,
+    /// A new tmpfs.
+    Tmpfs,
+}
+
+impl MountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountKind::Bind => "bind",
+            MountKind::Tmpfs => "tmpfs",
+        }
+    }
+}
+
+/// One user mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// The host path of a bind; empty for a tmpfs.
+    pub source: String,
+    /// Absolute, never `/`.
+    pub destination: String,
+    pub read_only: bool,
+    /// Further options: a bind's propagation (`rslave`...), a tmpfs's `size=`/`mode=`/flags.
+    pub options: Vec<String>,
+    /// A missing bind source is made as a directory (the Docker CLI's `-v`); otherwise it is
+    /// refused.
+    #[serde(default)]
+    pub create_source: bool,
+    /// The front door's own words for the options, shown back unchanged (Docker's `Mode`).
+    #[serde(default)]
+    pub mode: String,
+}
+
+impl Mount {
+    /// The bind's propagation option, if one was given.
+    pub fn propagation(&self) -> Option<&str> {
+        self.options
+            .iter()
+            .map(String::as_str)
+            .find(|o| o.contains("shared") || o.contains("slave") || o.contains("private"))
+    }
+}
+
+/// How a probe runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthTest {
+    /// No test given: the image's applies.
+    #[default]
+    Inherit,
+    /// Checks are off (Docker's `NONE`), the image's too.
+    Disabled,
+    /// The arguments are executed as they are.
+    Exec(Vec<String>),
+    /// The command runs in the container's shell.
+    Shell(Vec<String>),
+    /// A kind of test the engine does not know: nothing runs.
+    Unknown(String),
+}
+
+/// A healthcheck as configured; zero durations and retries are not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Healthcheck {
+    pub test: HealthTest,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+    pub start_interval: Duration,
+    pub retries: i64,
+}
+
+impl Healthcheck {
+    /// This check with each unset field taken from `base` (an image's): the test when it is
+    /// [`HealthTest::Inherit`], each zero duration or retry count.
+    pub fn over(&self, base: &Healthcheck) -> Healthcheck {
+        let pick = |mine: Duration, theirs: Duration| if mine.is_zero() { theirs } else { mine };
+        Healthcheck {
+            test: match &self.test {
+                HealthTest::Inherit => base.test.clone(),
+                t => t.clone(),
+            },
+            interval: pick(self.interval, base.interval),
+            timeout: pick(self.timeout, base.timeout),
+            start_period: pick(self.start_period, base.start_period),
+            start_interval: pick(self.start_interval, base.start_interval),
+            retries: if self.retries == 0 {
+                base.retries
+            } else {
+                self.retries
+            },
+        }
+    }
+}
+
+/// Seccomp filtering of the container's syscalls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seccomp {
+    /// The default profile (none when privileged).
+    #[default]
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A profile in Docker's seccomp JSON format, converted for this host at start.
+    Profile(String),
+}
+
+/// The container's privileges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    /// Every capability and device, no seccomp filter, `/sys` writable.
+    pub privileged: bool,
+    /// Capabilities added to and dropped from the default set (`CAP_...` or `ALL`).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    pub seccomp: Seccomp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_takes_the_unset_fields_of_its_base() {
+        let image = Healthcheck {
+            test: HealthTest::Shell(vec!["true".into()]),
+            interval: Duration::from_secs(5),
+            retries: 7,
+            ..Default::default()
+        };
+        let own = Healthcheck {
+            interval: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let m = own.over(&image);
+        assert_eq!(m.test, image.test);
+        assert_eq!(m.interval, Duration::from_secs(1));
+        assert_eq!(m.retries, 7);
+        let off = Healthcheck {
+            test: HealthTest::Disabled,
+            ..Default::default()
+        };
+        assert_eq!(off.over(&image).test, HealthTest::Disabled);
+    }
+}

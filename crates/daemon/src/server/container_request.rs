@@ -1,0 +1,333 @@
+//! Docker's create request in the engine's terms: the user's mounts (`Binds` strings, `Mounts`,
+//! `Tmpfs`), the healthcheck (`Config.Healthcheck`'s JSON) and the security settings
+//! (`Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` text) parsed once, here, into
+//! [`Settings`]; a bad one is refused with Docker's words (400) before the engine is called.
+//! [`upgrade_record`] does the same for a record an older daemon stored with Docker's request
+//! only.
+
+use std::collections::BTreeMap;
+
+use berth_api::container::{ContainerConfig, EndpointSettings, HealthConfig, HostConfig};
+use serde_json::Value;
+
+use crate::containers::create::CreateRequest;
+use crate::containers::health::{nanos, test_of};
+use crate::containers::model::Container;
+use crate::containers::settings::{Healthcheck, Mount, MountKind, Seccomp, Security, Settings};
+use crate::error::DaemonError;
+
+fn invalid(msg: String) -> DaemonError {
+    DaemonError::InvalidArgument(msg)
+}
+
+/// The engine's create request of Docker's.
+pub fn create_request(
+    name: Option<String>,
+    config: ContainerConfig,
+    host_config: HostConfig,
+    endpoints: Option<BTreeMap<String, EndpointSettings>>,
+) -> Result<CreateRequest, DaemonError> {
+    Ok(CreateRequest {
+        name,
+        settings: settings(&config, &host_config)?,
+        config,
+        host_config,
+        endpoints,
+    })
+}
+
+/// The settings of a request.
+pub fn settings(config: &ContainerConfig, host: &HostConfig) -> Result<Settings, DaemonError> {
+    Ok(Settings {
+        mounts: mounts(host)?,
+        healthcheck: healthcheck(config.healthcheck.as_ref())?,
+        security: security(host)?,
+    })
+}
+
+/// Fills the settings of a record stored before they existed (format 1), from the request it
+/// kept: its `Config.Healthcheck` is already merged with the image's, as create now merges.
+pub fn upgrade_record(c: &mut Container) -> Result<(), DaemonError> {
+    c.settings = settings(&c.config, &c.host_config)?;
+    Ok(())
+}
+
+fn check_destination(dest: &str, what: &str) -> Result<(), DaemonError> {
+    if !dest.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid mount config for type \"{what}\": invalid mount path: '{dest}' mount path must be absolute"
+        )));
+    }
+    if dest == "/" {
+        return Err(invalid(format!(
+            "invalid mount config for type \"{what}\": invalid specification: destination can't be '/'"
+        )));
+    }
+    Ok(())
+}
+
+/// One `Binds` entry (`/host:/ctr[:mode]`).
+fn parse_bind(spec: &str) -> Result<Mount, DaemonError> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, dest, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(invalid(format!("invalid volume specification: '{spec}'"))),
+    };
+    if !source.starts_with('/') {
+        return Err(invalid(format!(
+            "named volumes are not supported by berth yet: '{spec}': use an absolute host path"
+        )));
+    }
+    check_destination(dest, "bind")?;
+    let mut read_only = false;
+    let mut options = Vec::new();
+    for m in mode.split(',').filter(|m| !m.is_empty()) {
+        match m {
+            "ro" => read_only = true,
+            "rw" | "z" | "Z" | "nocopy" => {}
+            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
+                options.push(m.to_string())
+            }
+            other => {
+                return Err(invalid(format!(
+                    "invalid mode: {other} in volume specification '{spec}'"
+                )))
+            }
+        }
+    }
+    Ok(Mount {
+        kind: MountKind::Bind,
+        source: source.to_string(),
+        destination: dest.to_string(),
+        read_only,
+        options,
+        // `-v` makes a missing host directory, as Docker does.
+        create_source: true,
+        mode: mode.to_string(),
+    })
+}
+
+/// Every user mount of `host`: `Binds`, then `Mounts` (types `bind` and `tmpfs`), then `Tmpfs`.
+pub fn mounts(host: &HostConfig) -> Result<Vec<Mount>, DaemonError> {
+    let mut out = Vec::new();
+    for b in host.binds.iter().flatten() {
+        out.push(parse_bind(b)?);
+    }
+    for m in host.mounts.iter().flatten() {
+        check_destination(&m.target, &m.kind)?;
+        match m.kind.as_str() {
+            "bind" => out.push(Mount {
+                kind: MountKind::Bind,
+                source: m.source.clone(),
+                destination: m.target.clone(),
+                read_only: m.read_only,
+                options: Vec::new(),
+                create_source: false,
+                mode: String::new(),
+            }),
+            "tmpfs" => {
+                let mut options = Vec::new();
+                if let Some(t) = &m.tmpfs_options {
+                    if let Some(size) = t.size_bytes.filter(|s| *s > 0) {
+                        options.push(format!("size={size}"));
+                    }
+                    if let Some(mode) = t.mode {
+                        options.push(format!("mode={mode:o}"));
+                    }
+                }
+                out.push(Mount {
+                    kind: MountKind::Tmpfs,
+                    source: String::new(),
+                    destination: m.target.clone(),
+                    read_only: m.read_only,
+                    options,
+                    create_source: false,
+                    mode: String::new(),
+                });
+            }
+            "volume" => {
+                return Err(invalid(
+                    "mounts of type \"volume\" are not supported by berth yet".to_string(),
+                ))
+            }
+            other => {
+                return Err(invalid(format!(
+                    "invalid mount config: mount type unknown: {other:?}"
+                )))
+            }
+        }
+    }
+    for (dest, opts) in host.tmpfs.iter().flatten() {
+        check_destination(dest, "tmpfs")?;
+        let options: Vec<String> = opts
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect();
+        out.push(Mount {
+            kind: MountKind::Tmpfs,
+            source: String::new(),
+            destination: dest.clone(),
+            read_only: options.iter().any(|o| o == "ro"),
+            options,
+            create_source: false,
+            mode: String::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// `Config.Healthcheck`, checked as Docker does: durations, when given, of at least 1 ms; no
+/// negative retry count.
+pub fn healthcheck(config: Option<&Value>) -> Result<Option<Healthcheck>, DaemonError> {
+    let Some(v) = config.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let hc: HealthConfig = serde_json::from_value(v.clone())
+        .map_err(|e| invalid(format!("invalid Healthcheck: {e}")))?;
+    const MIN_NANOS: i64 = 1_000_000;
+    for (field, nanos) in [
+        ("Interval", hc.interval),
+        ("Timeout", hc.timeout),
+        ("StartPeriod", hc.start_period),
+        ("StartInterval", hc.start_interval),
+    ] {
+        if nanos != 0 && nanos < MIN_NANOS {
+            return Err(invalid(format!(
+                "{field} in Healthcheck cannot be less than 1ms"
+            )));
+        }
+    }
+    if hc.retries < 0 {
+        return Err(invalid("Retries in Healthcheck cannot be negative".into()));
+    }
+    Ok(Some(Healthcheck {
+        test: test_of(&hc.test.unwrap_or_default()),
+        interval: nanos(Some(hc.interval)),
+        timeout: nanos(Some(hc.timeout)),
+        start_period: nanos(Some(hc.start_period)),
+        start_interval: nanos(Some(hc.start_interval)),
+        retries: hc.retries,
+    }))
+}
+
+/// `Privileged`, `CapAdd`, `CapDrop` and `SecurityOpt` (`key=value` or the legacy `key:value`).
+pub fn security(host: &HostConfig) -> Result<Security, DaemonError> {
+    let mut out = Security {
+        privileged: host.privileged,
+        cap_add: host.cap_add.clone().unwrap_or_default(),
+        cap_drop: host.cap_drop.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    for o in host.security_opt.iter().flatten() {
+        if o == "no-new-privileges" {
+            out.no_new_privileges = true;
+            continue;
+        }
+        let (k, v) = o
+            .split_once('=')
+            .or_else(|| o.split_once(':'))
+            .ok_or_else(|| invalid(format!("Invalid --security-opt: {o:?}")))?;
+        match k {
+            "seccomp" if v == "unconfined" => out.seccomp = Seccomp::Unconfined,
+            "seccomp" if out.seccomp != Seccomp::Unconfined => {
+                out.seccomp = Seccomp::Profile(v.to_string())
+            }
+            "seccomp" => {}
+            "no-new-privileges" => out.no_new_privileges = matches!(v, "true" | "1" | ""),
+            "apparmor" | "label" => {}
+            _ => return Err(invalid(format!("Invalid --security-opt: {o:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::settings::HealthTest;
+    use serde_json::json;
+
+    #[test]
+    fn binds_parse_like_docker() {
+        let m = parse_bind("/src:/data:ro").unwrap();
+        assert!(m.read_only && m.create_source);
+        assert_eq!((m.destination.as_str(), m.mode.as_str()), ("/data", "ro"));
+        let m = parse_bind("/src:/data:rw,rslave").unwrap();
+        assert_eq!(m.propagation(), Some("rslave"));
+        assert!(parse_bind("vol:/data").is_err());
+        assert!(parse_bind("/src:data").is_err());
+        assert!(parse_bind("/src:/").is_err());
+        assert!(parse_bind("/src:/data:bogus").is_err());
+    }
+
+    #[test]
+    fn tmpfs_and_mounts() {
+        let host: HostConfig = serde_json::from_value(json!({
+            "Mounts": [{"Type": "bind", "Source": "/usr", "Target": "/u", "ReadOnly": true},
+                       {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1024, "Mode": 448}}],
+            "Tmpfs": {"/scratch": "size=1m,ro"}
+        }))
+        .unwrap();
+        let m = mounts(&host).unwrap();
+        assert_eq!(m.len(), 3);
+        assert!(!m[0].create_source && m[0].read_only);
+        assert_eq!(m[1].options, ["size=1024", "mode=700"]);
+        assert!(m[2].read_only);
+        let bad: HostConfig =
+            serde_json::from_value(json!({"Mounts": [{"Type": "volume", "Target": "/v"}]}))
+                .unwrap();
+        assert!(mounts(&bad).is_err());
+    }
+
+    #[test]
+    fn healthchecks_are_checked_and_typed() {
+        assert_eq!(healthcheck(None).unwrap(), None);
+        let h = healthcheck(Some(
+            &json!({"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000}),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.test, HealthTest::Shell(vec!["true".into()]));
+        assert_eq!(h.interval, std::time::Duration::from_millis(1));
+        let e = healthcheck(Some(&json!({"Interval": 999_999}))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Interval in Healthcheck cannot be less than 1ms"
+        );
+        let e = healthcheck(Some(&json!({"Timeout": -5}))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Timeout in Healthcheck cannot be less than 1ms"
+        );
+        let e = healthcheck(Some(&json!({"Retries": -1}))).unwrap_err();
+        assert_eq!(e.to_string(), "Retries in Healthcheck cannot be negative");
+        let off = healthcheck(Some(&json!({"Test": ["NONE"]})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(off.test, HealthTest::Disabled);
+    }
+
+    #[test]
+    fn security_options() {
+        let host = HostConfig {
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "no-new-privileges".into(),
+                "label=disable".into(),
+            ]),
+            cap_add: Some(vec!["NET_ADMIN".into()]),
+            ..Default::default()
+        };
+        let s = security(&host).unwrap();
+        assert_eq!(s.seccomp, Seccomp::Unconfined);
+        assert!(s.no_new_privileges);
+        assert_eq!(s.cap_add, ["NET_ADMIN"]);
+        let bad = HostConfig {
+            security_opt: Some(vec!["bogus".into()]),
+            ..Default::default()
+        };
+        assert!(security(&bad).is_err());
+    }
+}
