@@ -40,27 +40,33 @@ struct Group {
     /// A directory whose contents are copied, or a single item.
     is_dir: bool,
     items: Vec<Item>,
-    /// A local archive `ADD` extracts (gunzipped already).
-    archive: Option<Vec<u8>>,
+    /// A local archive `ADD` extracts: its path, and whether it is gzip'd.
+    archive: Option<(std::path::PathBuf, bool)>,
 }
 
 fn base_name(p: &str) -> String {
     clean(p).rsplit('/').next().unwrap_or("").to_string()
 }
 
-/// The decompressed bytes of `data` when it is a tar (plain or gzip), as `ADD` extracts it.
-fn as_archive(data: &[u8]) -> Option<Vec<u8>> {
-    let plain = if data.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(data)
-            .read_to_end(&mut out)
-            .ok()?;
-        out
-    } else {
-        data.to_vec()
-    };
-    (plain.len() >= 512 && &plain[257..262] == b"ustar").then_some(plain)
+/// Whether the file at `path` is a tar `ADD` extracts (plain or gzip'd): `Some(gzip)`.
+fn archive_kind(path: &std::path::Path) -> std::io::Result<Option<bool>> {
+    let mut head = Vec::with_capacity(BLOCK);
+    fs::File::open(path)?
+        .take(BLOCK as u64)
+        .read_to_end(&mut head)?;
+    let gz = head.starts_with(&[0x1f, 0x8b]);
+    if gz {
+        head.clear();
+        let f = fs::File::open(path)?;
+        let _ = flate2::read::GzDecoder::new(f)
+            .take(BLOCK as u64)
+            .read_to_end(&mut head);
+    }
+    Ok((head.len() >= BLOCK && &head[257..262] == b"ustar").then_some(gz))
 }
+
+/// A tar header block's size.
+const BLOCK: usize = 512;
 
 fn context_items(entries: Vec<Entry>) -> Vec<Item> {
     entries
@@ -162,15 +168,17 @@ fn owner(
     }
 }
 
-/// A tar of `items` placed under `prefix` (a file name, or empty for a directory's contents).
+/// A tar of `items` placed under `prefix` (a file name, or empty for a directory's contents),
+/// spooled to an unnamed file in `scratch` and rewound.
 fn write_tar(
+    scratch: &std::path::Path,
     items: &[Item],
     prefix: &str,
     uid: u32,
     gid: u32,
     chmod: Option<u32>,
-) -> Result<Vec<u8>, std::io::Error> {
-    let mut b = tar::Builder::new(Vec::new());
+) -> Result<fs::File, std::io::Error> {
+    let mut b = tar::Builder::new(tempfile::tempfile_in(scratch)?);
     for it in items {
         let name = match (prefix.is_empty(), it.rel.is_empty()) {
             (true, true) => continue, // a directory's own entry: only its contents are copied
@@ -218,7 +226,9 @@ fn write_tar(
             }
         }
     }
-    b.into_inner()
+    let mut f = b.into_inner()?;
+    std::io::Seek::rewind(&mut f)?;
+    Ok(f)
 }
 
 impl Run<'_> {
@@ -367,9 +377,9 @@ impl Run<'_> {
                 hash.update(rel.as_bytes());
                 hash.update(hash_entries(&entries)?.as_bytes());
                 let archive = if add && first.kind == Kind::File {
-                    let bytes = fs::read(&first.full)
-                        .map_err(|e| step_err(step, format!("reading {rel}: {e}")))?;
-                    as_archive(&bytes)
+                    archive_kind(&first.full)
+                        .map_err(|e| step_err(step, format!("reading {rel}: {e}")))?
+                        .map(|gz| (first.full.clone(), gz))
                 } else {
                     None
                 };
@@ -402,8 +412,15 @@ impl Run<'_> {
             let (uid, gid) = owner(run, c, chown.as_deref())?;
             let into_dir = dir_hint || run.host.is_dir(c, &dest_abs)?;
             for g in &groups {
-                if let Some(archive) = &g.archive {
-                    run.host.copy_in(c, &dest_abs, &mut archive.as_slice())?;
+                if let Some((path, gz)) = &g.archive {
+                    let f = fs::File::open(path)
+                        .map_err(|e| step_err(step, format!("{what}: opening {}: {e}", g.base)))?;
+                    let archive: Box<dyn Read + Send> = if *gz {
+                        Box::new(flate2::read::GzDecoder::new(f))
+                    } else {
+                        Box::new(f)
+                    };
+                    run.host.copy_in(c, &dest_abs, archive)?;
                     continue;
                 }
                 let (dir, prefix) = if g.is_dir {
@@ -421,9 +438,9 @@ impl Run<'_> {
                         name.to_string(),
                     )
                 };
-                let tar = write_tar(&g.items, &prefix, uid, gid, chmod)
+                let tar = write_tar(&run.scratch, &g.items, &prefix, uid, gid, chmod)
                     .map_err(|e| step_err(step, format!("{what}: packing the sources: {e}")))?;
-                run.host.copy_in(c, &dir, &mut tar.as_slice())?;
+                run.host.copy_in(c, &dir, Box::new(tar))?;
             }
             Ok(())
         })

@@ -184,7 +184,7 @@ pub trait BuildHost {
         &mut self,
         container: &str,
         dir: &str,
-        archive: &mut dyn Read,
+        archive: Box<dyn Read + Send>,
     ) -> Result<(), HostError>;
 
     /// Writes a tar of `path` in `image` (its top entry named after the path's last component,

@@ -59,6 +59,8 @@ pub struct BuildOptions {
     pub force_rm: bool,
     /// Keep the containers of successful steps (Docker's `rm=false`).
     pub keep_containers: bool,
+    /// Where to spool the tars of `COPY` steps (the system's temp dir when `None`).
+    pub scratch: Option<std::path::PathBuf>,
 }
 
 /// The outcome of a build.
@@ -193,6 +195,7 @@ pub fn build(
         used_args,
         meta,
         stage_names: df.stages.iter().map(|s| s.name.clone()).collect(),
+        scratch: opts.scratch.clone().unwrap_or_else(std::env::temp_dir),
     };
     let mut last = None;
     for &i in &need {

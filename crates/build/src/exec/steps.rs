@@ -38,6 +38,8 @@ pub(super) struct Run<'a> {
     pub meta: BTreeMap<String, String>,
     /// Each stage's `AS` name.
     pub stage_names: Vec<Option<String>>,
+    /// Where the tars of `COPY` steps are spooled (unnamed files, gone when closed).
+    pub scratch: std::path::PathBuf,
 }
 
 /// One stage's state between steps.
@@ -337,7 +339,8 @@ impl Run<'_> {
                     None,
                     |run, c| {
                         let empty = [0u8; 1024];
-                        run.host.copy_in(c, &abs, &mut &empty[..])?;
+                        run.host
+                            .copy_in(c, &abs, Box::new(std::io::Cursor::new(empty)))?;
                         Ok(())
                     },
                 );

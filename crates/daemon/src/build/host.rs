@@ -369,7 +369,7 @@ impl BuildHost for DaemonHost {
         &mut self,
         container: &str,
         dir: &str,
-        archive: &mut dyn Read,
+        archive: Box<dyn Read + Send>,
     ) -> Result<(), HostError> {
         // Make the missing directories of `dir` first (root-owned 0755), from the root down.
         let mut missing = Vec::new();
@@ -392,16 +392,12 @@ impl BuildHost for DaemonHost {
                 ))
                 .map_err(host_err)?;
         }
-        let mut bytes = Vec::new();
-        archive
-            .read_to_end(&mut bytes)
-            .map_err(|e| HostError(format!("reading the files for {dir}: {e}")))?;
         self.rt
             .block_on(self.engine.containers.extract_to_dir(
                 container,
                 dir,
                 ExtractOptions::default(),
-                std::io::Cursor::new(bytes),
+                archive,
             ))
             .map_err(host_err)
     }

@@ -235,6 +235,9 @@ fn build(
     };
     let dockerfile = read_dockerfile(&dir.0, name).map_err(|m| (m, None))?;
     let context = Context::open(&dir.0, name).map_err(|e| (e.to_string(), None))?;
+    let scratch = engine.system.host().data_root.join("builder").join("tmp");
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| (format!("making {}: {e}", scratch.display()), None))?;
     let opts = BuildOptions {
         dockerfile,
         tags: req.tags.clone(),
@@ -245,6 +248,7 @@ fn build(
         labels: req.labels.clone(),
         force_rm: req.force_rm,
         keep_containers: !req.rm,
+        scratch: Some(scratch),
     };
     let result = exec::build(host, &context, &opts);
     if result.is_err() && req.force_rm {

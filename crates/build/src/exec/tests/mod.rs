@@ -156,7 +156,7 @@ impl BuildHost for Fake {
         &mut self,
         container: &str,
         dir_path: &str,
-        archive: &mut dyn Read,
+        archive: Box<dyn Read + Send>,
     ) -> Result<(), HostError> {
         let files = &mut self
             .containers
