@@ -136,7 +136,16 @@ async fn pump<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return false;
     };
     let (ctr_rd, ctr_wr) = stream.into_split();
-    let detached = relay(client_rd, &mut client_wr, ctr_rd, ctr_wr, stdin, detach).await;
+    let detached = relay(
+        client_rd,
+        &mut client_wr,
+        ctr_rd,
+        ctr_wr,
+        stdin,
+        detach,
+        super::reframe::Reframe::AsIs,
+    )
+    .await;
     let _ = client_wr.shutdown().await;
     detached
 }
@@ -250,6 +259,7 @@ pub(super) async fn relay<CR, CW, PR, PW>(
     proc_wr: PW,
     stdin: bool,
     detach: Option<EscapeScanner>,
+    mut reframe: super::reframe::Reframe,
 ) -> bool
 where
     CR: AsyncRead + Unpin + Send + 'static,
@@ -273,7 +283,8 @@ where
             r = proc_rd.read(&mut buf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if client_wr.write_all(&buf[..n]).await.is_err() {
+                    let out = reframe.chunk(&buf[..n]);
+                    if client_wr.write_all(&out).await.is_err() {
                         break;
                     }
                     let _ = client_wr.flush().await;

@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::attach::{parse_detach_keys, relay, EscapeScanner};
 use super::error::ApiError;
 use super::params::{JsonBody, Params, MAX_JSON_BODY};
+use super::reframe::Reframe;
 use super::AppState;
 use crate::containers::exec::{ExecConfig, ExecStream};
 use crate::containers::ContainerService;
@@ -134,8 +135,10 @@ pub async fn start(
         });
         return Ok(StatusCode::OK.into_response());
     }
+    // The pty follows the exec's config; the stream's framing follows this request, as Docker's.
     let tty = cfg.tty;
-    let media = if !tty && version.at_least(1, 42) {
+    let client_tty = start.tty;
+    let media = if !client_tty && version.at_least(1, 42) {
         "application/vnd.docker.multiplexed-stream"
     } else {
         "application/vnd.docker.raw-stream"
@@ -150,7 +153,8 @@ pub async fn start(
                     containers,
                     exec_id,
                     console,
-                    tty,
+                    client_tty,
+                    Reframe::new(tty, client_tty),
                     cfg.attach_stdin,
                     tty.then(|| EscapeScanner::new(keys)),
                 )
@@ -182,7 +186,8 @@ async fn run<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     containers: ContainerService,
     exec_id: String,
     console: Option<[u32; 2]>,
-    tty: bool,
+    client_tty: bool,
+    reframe: Reframe,
     stdin: bool,
     detach: Option<EscapeScanner>,
 ) {
@@ -191,7 +196,7 @@ async fn run<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         Ok(s) => s.stream,
         Err(e) => {
             let text = format!("{e}\r\n");
-            if !tty {
+            if !client_tty {
                 let _ = client_wr.write_all(&frame_header(1, text.len())).await;
             }
             let _ = client_wr.write_all(text.as_bytes()).await;
@@ -200,7 +205,17 @@ async fn run<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
     };
     let (proc_rd, proc_wr) = stream.into_split();
-    if !relay(client_rd, &mut client_wr, proc_rd, proc_wr, stdin, detach).await {
+    if !relay(
+        client_rd,
+        &mut client_wr,
+        proc_rd,
+        proc_wr,
+        stdin,
+        detach,
+        reframe,
+    )
+    .await
+    {
         let _ = containers.exec_exited(&exec_id).await;
     }
     let _ = client_wr.shutdown().await;
