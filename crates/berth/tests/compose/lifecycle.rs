@@ -60,7 +60,10 @@ fn up_ps_logs_down() {
     let down = p.run(&["down"]);
     assert!(down.status.success());
     let text = harness::stderr(&down);
-    assert!(text.contains(&format!("Container {web}  Removing")), "{text}");
+    assert!(
+        text.contains(&format!("Container {web}  Removing")),
+        "{text}"
+    );
     assert!(p.all_containers().is_empty());
     let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains(&p.name), "{nets}");
