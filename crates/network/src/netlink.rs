@@ -6,14 +6,14 @@
 //! for an acknowledgement and fails with the kernel's errno.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage,
@@ -275,6 +275,51 @@ impl Netlink {
                 .map(drop)
                 .map_err(|e| err("add address", &format!("{ip}/{prefix}"), e)),
         }
+    }
+
+    /// Adds `ip/prefix` (IPv6) to link `index` without duplicate address detection (as Docker
+    /// adds container addresses: the IPAM made them unique, and DAD would hold them back for a
+    /// second); an address that is already there is not an error.
+    pub fn add_address6(
+        &mut self,
+        index: u32,
+        ip: Ipv6Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Address(ip.into()));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        match self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            r => r
+                .map(drop)
+                .map_err(|e| err("add address", &format!("{ip}/{prefix}"), e)),
+        }
+    }
+
+    /// Adds the IPv6 default route via `gateway`.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Result<(), NetlinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+        .map_err(|e| err("add default route via", &gateway.to_string(), e))
     }
 
     /// Adds the default route via `gateway`.

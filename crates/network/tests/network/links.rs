@@ -189,3 +189,51 @@ fn create_binds_a_new_namespace_with_lo_up_and_remove_unbinds_it() {
     assert!(err.contains(&bad.display().to_string()), "{err}");
     assert!(!bad.exists());
 }
+
+/// IPv6 beside IPv4 (the dual-stack foundation): addresses added without DAD are usable at once,
+/// so two namespaces on one bridge reach each other and the bridge's IPv6 gateway.
+#[test]
+fn ipv6_addresses_without_dad_reach_each_other_at_once() {
+    if !root_tests() {
+        return;
+    }
+    let gw = Ipv4Addr::new(10, 231, 9, 1);
+    let gw6: std::net::Ipv6Addr = "fd00:b37:9::1".parse().unwrap();
+    let br = Bridge::new(gw, 24);
+    let mut nl = Netlink::open().unwrap();
+    let index = nl.link_index(&br.name).unwrap().unwrap();
+    nl.add_address6(index, gw6, 64).unwrap();
+    let (a, b) = (Netns::new(), Netns::new());
+    for (ns, last) in [(&a, 2u8), (&b, 3u8)] {
+        let cfg = endpoint_cfg(&br.name, Ipv4Addr::new(10, 231, 9, last), gw);
+        endpoint::attach(&mut nl, ns.fd(), &cfg).unwrap();
+        let ip: std::net::Ipv6Addr = format!("fd00:b37:9::{last}").parse().unwrap();
+        berth_network::netns::run_in(ns.fd(), move || {
+            let mut inner = Netlink::open().unwrap();
+            let eth = inner.link_index("eth0").unwrap().unwrap();
+            inner.add_address6(eth, ip, 64).unwrap();
+            // Twice: an address that is there already is not an error.
+            inner.add_address6(eth, ip, 64).unwrap();
+            inner.add_default_route6(gw6).unwrap();
+        })
+        .unwrap();
+    }
+    let addr =
+        String::from_utf8_lossy(&a.exec(&["ip", "-6", "addr", "show", "eth0"]).stdout).into_owned();
+    let line = addr
+        .lines()
+        .find(|l| l.contains("fd00:b37:9::2/64"))
+        .unwrap_or_else(|| panic!("{addr}"));
+    assert!(!line.contains("tentative"), "{addr}");
+    let route = String::from_utf8_lossy(&a.exec(&["ip", "-6", "route"]).stdout).into_owned();
+    assert!(route.contains("default via fd00:b37:9::1"), "{route}");
+    for target in ["fd00:b37:9::3", "fd00:b37:9::1"] {
+        let ping = a.exec(&["busybox", "ping", "-6", "-c1", "-W2", target]);
+        assert!(
+            ping.status.success(),
+            "ping {target}: {}{}",
+            String::from_utf8_lossy(&ping.stdout),
+            String::from_utf8_lossy(&ping.stderr)
+        );
+    }
+}
