@@ -9,6 +9,8 @@
 //! docker-socket key names a socket in the temp root, and the docker CLI finds it through
 //! `DOCKER_HOST` (its only way to a path other than `/var/run/docker.sock` without `-H`).
 
+mod activation;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -309,7 +311,10 @@ fn a_fresh_install_writes_daemon_json_and_its_uninstall_removes_everything() {
         .output()
         .expect("berth daemon --check");
     let stderr = String::from_utf8_lossy(&check.stderr);
-    assert!(!stderr.contains("match any configuration option"), "{stderr}");
+    assert!(
+        !stderr.contains("match any configuration option"),
+        "{stderr}"
+    );
 
     // Completions load in bash; every man page renders.
     let bash = host.p("usr/share/bash-completion/completions/berth");
