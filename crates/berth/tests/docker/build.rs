@@ -728,3 +728,32 @@ fn dockerfile_from_stdin_and_from_outside_the_context() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(d.ok(&["run", "--rm", "dash-f", "cat", "/e"]), "data");
 }
+
+#[test]
+fn network_mode_and_platform() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "FROM busybox\nRUN grep -c : /proc/net/dev > /interfaces\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    build_ok(&d, ctx.path(), &["-t", "net-none", "--network", "none"]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "net-none", "cat", "/interfaces"]),
+        "1",
+        "only lo"
+    );
+    build_ok(&d, ctx.path(), &["-t", "net-default", "--no-cache"]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "net-default", "cat", "/interfaces"]),
+        "2",
+        "lo and eth0"
+    );
+    let out = build(&d, ctx.path(), &["--platform", "linux/s390x"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("platform linux/s390x is not supported by this builder"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -59,6 +59,10 @@ pub struct BuildOptions {
     pub force_rm: bool,
     /// Keep the containers of successful steps (Docker's `rm=false`).
     pub keep_containers: bool,
+    /// The network of `RUN` steps without `--network` (Docker's `networkmode`).
+    pub network: NetworkMode,
+    /// The platform asked for (`--platform`); this builder builds for the host's only.
+    pub platform: Option<String>,
     /// Where to spool the tars of `COPY` steps (the system's temp dir when `None`).
     pub scratch: Option<std::path::PathBuf>,
 }

@@ -145,6 +145,27 @@ impl Run<'_> {
         let meta = self.meta.clone();
         let base = lex::expand(&stage.base, self.escape, &|n| meta.get(n).cloned())
             .map_err(|e| step_err(&stage.from, e.to_string()))?;
+        let platform = match &stage.platform {
+            Some(p) => Some(
+                lex::expand(p, self.escape, &|n| meta.get(n).cloned())
+                    .map_err(|e| step_err(&stage.from, e.to_string()))?,
+            ),
+            None => self.opts.platform.clone(),
+        };
+        if let Some(p) = platform.filter(|p| !p.is_empty()) {
+            let host = super::platform_args()
+                .remove("BUILDPLATFORM")
+                .unwrap_or_default();
+            let wanted = p.trim_end_matches("/v8").trim_end_matches("/v1");
+            if wanted != host && wanted != host.trim_start_matches("linux/") {
+                return Err(step_err(
+                    &stage.from,
+                    format!(
+                        "platform {p} is not supported by this builder: it builds for {host} only"
+                    ),
+                ));
+            }
+        }
         let earlier = df
             .stage_index(&base)
             .filter(|j| *j < index && base.parse::<usize>().is_err());
@@ -362,7 +383,8 @@ impl Run<'_> {
                 let network = match network.as_deref() {
                     Some("none") => NetworkMode::None,
                     Some("host") => NetworkMode::Host,
-                    _ => NetworkMode::Default,
+                    Some(_) => NetworkMode::Default,
+                    None => self.opts.network,
                 };
                 let shell = st.shell();
                 let argv = match (command, heredocs.as_slice()) {

@@ -30,7 +30,19 @@ pub const BUILD: Spec = Spec {
         switch("force-rm", None, "Always remove intermediate containers"),
         value("iidfile", None, "string", "Write the image ID to the file"),
         list("label", None, "Set metadata for an image"),
+        value(
+            "network",
+            None,
+            "string",
+            "Set the networking mode for the RUN instructions during build (default \"default\")",
+        ),
         switch("no-cache", None, "Do not use cache when building the image"),
+        value(
+            "platform",
+            None,
+            "string",
+            "Set platform if server is multi-platform capable",
+        ),
         switch(
             "pull",
             None,
@@ -214,6 +226,12 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         "rm",
         if p.bool_default_true("rm") { "1" } else { "0" }.into(),
     ));
+    if let Some(n) = p.string("network") {
+        q.push(("networkmode", n.to_string()));
+    }
+    if let Some(pl) = p.string("platform") {
+        q.push(("platform", pl.to_string()));
+    }
     if let Some(t) = p.string("target") {
         q.push(("target", t.to_string()));
     }

@@ -43,6 +43,10 @@ pub struct BuildRequest {
     pub quiet: bool,
     pub rm: bool,
     pub force_rm: bool,
+    /// `networkmode`: the network of `RUN` steps without `--network`.
+    pub network: exec::NetworkMode,
+    /// `platform`, if asked for.
+    pub platform: Option<String>,
     /// `X-Registry-Config`: credentials by registry, for pulling base images.
     pub registry_auth: BTreeMap<String, berth_registry::Credentials>,
 }
@@ -249,6 +253,8 @@ fn build(
         force_rm: req.force_rm,
         keep_containers: !req.rm,
         scratch: Some(scratch),
+        network: req.network,
+        platform: req.platform.clone(),
     };
     let result = exec::build(host, &context, &opts);
     if result.is_err() && req.force_rm {

@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as URL_SAFE};
 use base64::Engine as _;
+use berth_build::exec::NetworkMode;
 use berth_registry::Credentials;
 
 use super::error::ApiError;
@@ -66,6 +67,16 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
         None | Some("") => default,
         Some(_) => params.flag(key),
     };
+    let network = match params.non_empty("networkmode") {
+        None | Some("default") | Some("bridge") => NetworkMode::Default,
+        Some("none") => NetworkMode::None,
+        Some("host") => NetworkMode::Host,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "network mode {other:?} is not supported for builds (default, bridge, host or none)"
+            )))
+        }
+    };
     Ok(BuildRequest {
         dockerfile: params
             .non_empty("dockerfile")
@@ -85,6 +96,8 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
         rm: flag_default("rm", true),
         force_rm: params.flag("forcerm"),
         registry_auth: BTreeMap::new(),
+        network,
+        platform: params.non_empty("platform").map(str::to_string),
     })
 }
 

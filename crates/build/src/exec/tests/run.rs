@@ -134,3 +134,41 @@ fn a_cancelled_build_stops_before_its_next_step() {
     assert_eq!(h.runs.len(), 1);
     assert!(!h.tags.contains_key("x:latest"));
 }
+
+#[test]
+fn the_default_network_and_the_platform() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Fake::with_base();
+    let o = BuildOptions {
+        network: NetworkMode::None,
+        ..opts("FROM busybox\nRUN true\nRUN --network=host true\n")
+    };
+    run(&mut h, &ctx, &o);
+    assert_eq!(
+        (h.runs[0].network, h.runs[1].network),
+        (NetworkMode::None, NetworkMode::Host)
+    );
+    let native = platform_args()["BUILDPLATFORM"].clone();
+    run(
+        &mut h,
+        &ctx,
+        &opts(&format!("FROM --platform={native} busybox\n")),
+    );
+    run(
+        &mut h,
+        &ctx,
+        &opts("FROM --platform=$TARGETPLATFORM busybox\n"),
+    );
+    let e =
+        build(&mut h, &ctx, &opts("FROM --platform=linux/s390x busybox\n")).expect_err("foreign");
+    assert!(
+        e.to_string()
+            .contains("platform linux/s390x is not supported by this builder"),
+        "{e}"
+    );
+    let o = BuildOptions {
+        platform: Some("windows/amd64".into()),
+        ..opts("FROM busybox\n")
+    };
+    assert!(build(&mut h, &ctx, &o).is_err());
+}
