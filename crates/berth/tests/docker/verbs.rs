@@ -108,6 +108,18 @@ fn update_goes_through_the_runtime_and_waits_for_a_stopped_container() {
         96u64 << 20,
         "the runtime did not record the update"
     );
+    // A paused container takes them too (the freezer does not stop a cgroup write).
+    d.ok(&["pause", "limited"]);
+    d.ok(&[
+        "update",
+        "--memory",
+        "80m",
+        "--memory-swap",
+        "-1",
+        "limited",
+    ]);
+    assert_eq!(cgroup_memory_limit(&id), Some(80 << 20));
+    d.ok(&["unpause", "limited"]);
     // A value the kernel refuses: Docker's words, and nothing stored.
     let out = d.docker(&["update", "--cpuset-cpus", "1000", "limited"]);
     assert_ne!(code(&out), 0);

@@ -93,11 +93,19 @@ impl ContainerService {
                 ));
             }
         }
-        // Validates the settings the way a start would; a stopped container keeps them for its
-        // next start, a running one gets them now, through its shim and runtime.
+        // Validates the settings the way a start would.
         let mut warnings = Vec::new();
         let res = resources(&c.id, &host, &mut warnings)?;
-        if let Some(handle) = entry.shim().filter(|_| c.state.status.is_active()) {
+        // As Docker: a running (or paused) container takes them now; a restarting one, like a
+        // stopped one, at its next start. One without its shim cannot take them: refused rather
+        // than stored as if it ran with them.
+        if matches!(c.state.status, Status::Running | Status::Paused) {
+            let handle = entry.shim().ok_or_else(|| {
+                DaemonError::Unavailable(format!(
+                    "Cannot update container {}: its shim is not reachable; restart the container",
+                    c.id
+                ))
+            })?;
             tokio::task::spawn_blocking(move || handle.update(&res))
                 .await
                 .map_err(DaemonError::join)?
