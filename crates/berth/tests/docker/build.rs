@@ -757,3 +757,23 @@ fn network_mode_and_platform() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_cache_survives_a_daemon_restart() {
+    if !opted_in() {
+        return;
+    }
+    let mut d = Daemon::start();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY f /f\nRUN echo ran > /ran\n",
+        ),
+        ("f", "f"),
+    ]);
+    build_ok(&d, ctx.path(), &["-t", "restart"]);
+    d.stop();
+    d.spawn();
+    let out = build_ok(&d, ctx.path(), &["-t", "restart"]);
+    assert_eq!(out.matches("Using cache").count(), 2, "{out}");
+}
