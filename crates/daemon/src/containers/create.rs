@@ -296,8 +296,16 @@ impl ContainerService {
         validate_settings(&req.settings)?;
         working_dir(&req.config.working_dir)?;
         let img = self.inner.images.inspect(&req.config.image).await?;
-        // The engine runs the request's check merged with the image's (inspect shows the same).
+        // The engine runs the request's check merged with the image's (inspect shows the same),
+        // and exposes the image's ports when the request names none.
         let mut settings = req.settings.clone();
+        if req.config.exposed_ports.is_none() {
+            let image_ports = img.container_config().exposed_ports.unwrap_or_default();
+            settings.ports.exposed = crate::networks::publish::exposed(
+                image_ports.keys().map(String::as_str),
+                settings.ports.publish_all,
+            )?;
+        }
         settings.healthcheck = super::health::merge(
             settings.healthcheck.as_ref(),
             super::health::of_image(img.container_config().healthcheck.as_ref()).as_ref(),

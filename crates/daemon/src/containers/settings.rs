@@ -8,8 +8,10 @@
 //! `mode=1770`); capabilities Linux's names (`CAP_NET_ADMIN`, or `ALL`); durations of a
 //! healthcheck are zero when not set (the image's value, then the default, applies).
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use berth_network::ports::Proto;
 use serde::{Deserialize, Serialize};
 
 /// What a container runs with, beside its process.
@@ -23,6 +25,37 @@ pub struct Settings {
     pub healthcheck: Option<Healthcheck>,
     #[serde(default)]
     pub security: Security,
+    #[serde(default)]
+    pub ports: Ports,
+}
+
+/// A container port range with its protocol (`80/tcp`, `8000-8001/udp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+    pub proto: Proto,
+}
+
+/// One publication asked for: a container port range on a host address and port range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub container: PortRange,
+    /// `None`: every address.
+    pub host_ip: Option<Ipv4Addr>,
+    /// `None`: ephemeral ports; otherwise the first and last host port.
+    pub host_ports: Option<(u16, u16)>,
+}
+
+/// The ports a container publishes while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// Explicit publications, in order.
+    pub published: Vec<PublishedPort>,
+    /// Publish every exposed port without an explicit publication on an ephemeral host port.
+    pub publish_all: bool,
+    /// The ports the container exposes (its own, else its image's).
+    pub exposed: Vec<PortRange>,
 }
 
 /// The kind of a user mount.

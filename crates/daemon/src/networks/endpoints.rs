@@ -285,7 +285,7 @@ impl NetworkService {
             self.inner.store.put(n)?;
         }
         if let Some(ip) = primary_ip {
-            let specs = publish::specs(&c.host_config, c.config.exposed_ports.as_ref())?;
+            let specs = publish::specs(&c.settings.ports);
             if !specs.is_empty() {
                 let published: Vec<PortMapping> = st
                     .ports

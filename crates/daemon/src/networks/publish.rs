@@ -1,16 +1,16 @@
-//! Published ports of a container: its `HostConfig.PortBindings` (and, with `-P`, every exposed
-//! port not bound explicitly) turned into [`PortSpec`]s, granted against the ports other
-//! containers hold, and shown back as inspect's `NetworkSettings.Ports`.
+//! Published ports of a container: its [`Ports`] (explicit publications and, with `publish_all`,
+//! every exposed port not published explicitly) turned into [`PortSpec`]s and granted against
+//! the ports other containers hold.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use berth_api::container::HostConfig;
 use berth_network::ports::{self, HeldPort, PortError, PortMapping, PortSpec, Proto};
 
+use crate::containers::settings::{PortRange, Ports};
 use crate::error::DaemonError;
 
-/// Splits `80/tcp` (or `80`, `80-81/udp`) into its port range and protocol.
+/// Splits `80/tcp` (or `80`, `80-81/udp`) into its port range and protocol (the keys of an
+/// image's `ExposedPorts` and of Docker's port maps).
 pub fn parse_port_key(key: &str) -> Result<((u16, u16), Proto), DaemonError> {
     let bad = || DaemonError::InvalidArgument(format!("invalid port specification: {key:?}"));
     let (ports, proto) = key.split_once('/').unwrap_or((key, "tcp"));
@@ -23,60 +23,63 @@ pub fn parse_port_key(key: &str) -> Result<((u16, u16), Proto), DaemonError> {
     Ok((range, proto))
 }
 
-fn parse_range(s: &str) -> Option<(u16, u16)> {
+/// `80` or `8000-8001`, ports above zero, first not above last.
+pub fn parse_range(s: &str) -> Option<(u16, u16)> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
     (a > 0 && a <= b).then_some((a, b))
 }
 
-/// The port specs of a container (explicit bindings, then `-P`'s exposed ports).
-pub fn specs(
-    host: &HostConfig,
-    exposed: Option<&BTreeMap<String, serde_json::Value>>,
-) -> Result<Vec<PortSpec>, DaemonError> {
+/// A port key as a [`PortRange`].
+pub fn port_range(key: &str) -> Result<PortRange, DaemonError> {
+    let ((first, last), proto) = parse_port_key(key)?;
+    Ok(PortRange { first, last, proto })
+}
+
+/// The exposed ports of `keys` (`ExposedPorts`' keys). A key that is not a port is an error
+/// when the ports are to be published (`strict`), else left out.
+pub fn exposed<'a>(
+    keys: impl Iterator<Item = &'a str>,
+    strict: bool,
+) -> Result<Vec<PortRange>, DaemonError> {
     let mut out = Vec::new();
-    let bindings = host.port_bindings.clone().unwrap_or_default();
-    for (key, list) in &bindings {
-        let (container_ports, proto) = parse_port_key(key)?;
-        for b in list.iter().flatten() {
-            let host_ip = match b.host_ip.as_str() {
-                "" => None,
-                ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-                    DaemonError::InvalidArgument(format!("invalid host IP {ip:?} for port {key}"))
-                })?),
-            };
-            let host_ports = match b.host_port.as_str() {
-                "" | "0" => None,
-                p => Some(parse_range(p).ok_or_else(|| {
-                    DaemonError::InvalidArgument(format!("invalid host port {p:?} for port {key}"))
-                })?),
-            };
-            out.push(PortSpec {
-                host_ip,
-                host_ports,
-                container_ports,
-                proto,
-            });
-        }
-    }
-    if host.publish_all_ports {
-        for key in exposed.into_iter().flat_map(|m| m.keys()) {
-            if bindings
-                .get(key)
-                .is_some_and(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
-            {
-                continue;
-            }
-            let (container_ports, proto) = parse_port_key(key)?;
-            out.push(PortSpec {
-                host_ip: None,
-                host_ports: None,
-                container_ports,
-                proto,
-            });
+    for key in keys {
+        match port_range(key) {
+            Ok(r) => out.push(r),
+            Err(e) if strict => return Err(e),
+            Err(_) => {}
         }
     }
     Ok(out)
+}
+
+/// The port specs of a container (explicit publications, then with `publish_all` its exposed
+/// ports that have none).
+pub fn specs(ports: &Ports) -> Vec<PortSpec> {
+    let mut out: Vec<PortSpec> = ports
+        .published
+        .iter()
+        .map(|p| PortSpec {
+            host_ip: p.host_ip,
+            host_ports: p.host_ports,
+            container_ports: (p.container.first, p.container.last),
+            proto: p.container.proto,
+        })
+        .collect();
+    if ports.publish_all {
+        for e in &ports.exposed {
+            if ports.published.iter().any(|p| p.container == *e) {
+                continue;
+            }
+            out.push(PortSpec {
+                host_ip: None,
+                host_ports: None,
+                container_ports: (e.first, e.last),
+                proto: e.proto,
+            });
+        }
+    }
+    out
 }
 
 /// Grants every spec for a container at `ip`; nothing is held when one fails.
@@ -117,27 +120,29 @@ mod tests {
     }
 
     #[test]
-    fn specs_from_bindings_and_publish_all() {
-        let host = HostConfig {
-            port_bindings: Some(BTreeMap::from([(
-                "80/tcp".to_string(),
-                Some(vec![berth_api::container::PortBinding {
-                    host_ip: "127.0.0.1".into(),
-                    host_port: "8080".into(),
-                }]),
-            )])),
-            publish_all_ports: true,
-            ..Default::default()
+    fn publish_all_adds_the_exposed_ports_not_published() {
+        let tcp = |n| PortRange {
+            first: n,
+            last: n,
+            proto: Proto::Tcp,
         };
-        let exposed = BTreeMap::from([
-            ("80/tcp".to_string(), serde_json::json!({})),
-            ("443/tcp".to_string(), serde_json::json!({})),
-        ]);
-        let s = specs(&host, Some(&exposed)).unwrap();
+        let ports = Ports {
+            published: vec![crate::containers::settings::PublishedPort {
+                container: tcp(80),
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_ports: Some((8080, 8080)),
+            }],
+            publish_all: true,
+            exposed: vec![tcp(80), tcp(443)],
+        };
+        let s = specs(&ports);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].host_ports, Some((8080, 8080)));
         assert_eq!(s[0].host_ip, Some(Ipv4Addr::LOCALHOST));
         assert_eq!(s[1].container_ports, (443, 443));
         assert_eq!(s[1].host_ports, None);
+        let exposed = exposed(["80/tcp", "bogus"].iter().copied(), false).unwrap();
+        assert_eq!(exposed, vec![tcp(80)]);
+        assert!(super::exposed(["bogus"].iter().copied(), true).is_err());
     }
 }

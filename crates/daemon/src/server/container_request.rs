@@ -1,11 +1,13 @@
 //! Docker's create request in the engine's terms: the user's mounts (`Binds` strings, `Mounts`,
-//! `Tmpfs`), the healthcheck (`Config.Healthcheck`'s JSON) and the security settings
-//! (`Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` text) parsed once, here, into
+//! `Tmpfs`), the healthcheck (`Config.Healthcheck`'s JSON), the security settings
+//! (`Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` text) and the published ports
+//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`) parsed once, here, into
 //! [`Settings`]; a bad one is refused with Docker's words (400) before the engine is called.
 //! [`upgrade_record`] does the same for a record an older daemon stored with Docker's request
 //! only.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use berth_api::container::{ContainerConfig, EndpointSettings, HealthConfig, HostConfig};
 use serde_json::Value;
@@ -13,8 +15,11 @@ use serde_json::Value;
 use crate::containers::create::CreateRequest;
 use crate::containers::health::{nanos, test_of};
 use crate::containers::model::Container;
-use crate::containers::settings::{Healthcheck, Mount, MountKind, Seccomp, Security, Settings};
+use crate::containers::settings::{
+    Healthcheck, Mount, MountKind, Ports, PublishedPort, Seccomp, Security, Settings,
+};
 use crate::error::DaemonError;
+use crate::networks::publish;
 
 fn invalid(msg: String) -> DaemonError {
     DaemonError::InvalidArgument(msg)
@@ -36,12 +41,55 @@ pub fn create_request(
     })
 }
 
-/// The settings of a request.
+/// The settings of a request. The exposed ports are the request's; create puts the image's in
+/// when the request has none.
 pub fn settings(config: &ContainerConfig, host: &HostConfig) -> Result<Settings, DaemonError> {
     Ok(Settings {
         mounts: mounts(host)?,
         healthcheck: healthcheck(config.healthcheck.as_ref())?,
         security: security(host)?,
+        ports: ports(host, config.exposed_ports.as_ref())?,
+    })
+}
+
+/// `PortBindings` (`{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`), `PublishAllPorts` and
+/// `ExposedPorts`.
+pub fn ports(
+    host: &HostConfig,
+    exposed: Option<&BTreeMap<String, Value>>,
+) -> Result<Ports, DaemonError> {
+    let mut published = Vec::new();
+    for (key, list) in host.port_bindings.iter().flatten() {
+        let container = publish::port_range(key)?;
+        for b in list.iter().flatten() {
+            let host_ip = match b.host_ip.as_str() {
+                "" => None,
+                ip => Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| invalid(format!("invalid host IP {ip:?} for port {key}")))?,
+                ),
+            };
+            let host_ports =
+                match b.host_port.as_str() {
+                    "" | "0" => None,
+                    p => Some(publish::parse_range(p).ok_or_else(|| {
+                        invalid(format!("invalid host port {p:?} for port {key}"))
+                    })?),
+                };
+            published.push(PublishedPort {
+                container,
+                host_ip,
+                host_ports,
+            });
+        }
+    }
+    let keys = exposed
+        .into_iter()
+        .flat_map(|m| m.keys().map(String::as_str));
+    Ok(Ports {
+        published,
+        publish_all: host.publish_all_ports,
+        exposed: publish::exposed(keys, host.publish_all_ports)?,
     })
 }
 
@@ -307,6 +355,32 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(off.test, HealthTest::Disabled);
+    }
+
+    #[test]
+    fn port_bindings_and_publish_all() {
+        let host: HostConfig = serde_json::from_value(json!({
+            "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+            "PublishAllPorts": true
+        }))
+        .unwrap();
+        let exposed = BTreeMap::from([
+            ("80/tcp".to_string(), json!({})),
+            ("443/tcp".to_string(), json!({})),
+        ]);
+        let p = ports(&host, Some(&exposed)).unwrap();
+        let s = publish::specs(&p);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].host_ports, Some((8080, 8080)));
+        assert_eq!(s[0].host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(s[1].container_ports, (443, 443));
+        assert_eq!(s[1].host_ports, None);
+        let bad: HostConfig = serde_json::from_value(
+            json!({"PortBindings": {"80/tcp": [{"HostIp": "1.2.3", "HostPort": "80"}]}}),
+        )
+        .unwrap();
+        let e = ports(&bad, None).unwrap_err().to_string();
+        assert_eq!(e, "invalid host IP \"1.2.3\" for port 80/tcp");
     }
 
     #[test]

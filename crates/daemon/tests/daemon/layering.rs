@@ -21,7 +21,6 @@ const KNOWN_DEBT: &[(&str, &str)] = &[
     ("containers/start.rs", "sizes from berth_api::units"),
     ("containers/update.rs", "update takes Docker's HostConfig"),
     ("networks/endpoints.rs", "endpoints come as Docker's EndpointSettings"),
-    ("networks/publish.rs", "published ports are read from HostConfig.PortBindings"),
     ("system/mod.rs", "IDs from berth_api::id"),
 ];
 

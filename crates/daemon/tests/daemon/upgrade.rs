@@ -185,6 +185,8 @@ fn store_v1_containers_list_inspect_start_and_remove() {
     d.docker_ok(&["start", "fx-created"]);
     assert_eq!(inspect("fx-created", "{{.State.Running}}"), "true");
     d.docker_ok(&["exec", "fx-created", "ls", "/host-usr", "/scratch"]);
+    let port = d.docker_ok(&["port", "fx-created", "80/tcp"]);
+    assert!(port.contains(":18080"), "published port: {port}");
     let health = inspect("fx-created", "{{.State.Health.Status}}");
     assert!(
         health == "starting" || health == "healthy",
