@@ -366,6 +366,20 @@ fn berth_cli_build() {
         "{}",
         stderr(&out)
     );
+    // -f naming a Dockerfile outside the context: sent along under a name of its own.
+    let other = out_dir.path().join("Other.Dockerfile");
+    std::fs::write(&other, "FROM busybox\nCOPY app.txt /app.txt\n").expect("write");
+    let out = berth(&[
+        "build",
+        "-q",
+        "-f",
+        other.to_str().expect("utf-8 path"),
+        "-t",
+        "outside",
+        dir,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(d.ok(&["run", "--rm", "outside", "cat", "/app.txt"]), "app");
 }
 
 #[test]

@@ -79,7 +79,7 @@ fn msg(e: impl std::fmt::Display) -> CliError {
 }
 
 /// Adds `dir` to the tar under `prefix`, in name order (links as links).
-fn add_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &str) -> Result<()> {
+fn add_dir<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path, prefix: &str) -> Result<()> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| msg(format!("reading the build context {}: {e}", dir.display())))?
         .filter_map(|e| e.ok())
@@ -109,15 +109,32 @@ fn add_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &str) -> Result<()
     Ok(())
 }
 
-/// The context tar and the Dockerfile's name inside it.
-fn context_tar(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String)> {
+/// Where the context comes from.
+enum Source {
+    /// Read already (stdin): a tar, or a lone Dockerfile made into one.
+    Ready(Vec<u8>),
+    /// A directory, streamed as a tar; plus a Dockerfile from outside it, if any.
+    Dir {
+        root: PathBuf,
+        extra: Option<Vec<u8>>,
+    },
+}
+
+/// The name of a Dockerfile sent along from outside the context, as docker does.
+const OUTSIDE_DOCKERFILE: &str = ".dockerfile.berth";
+
+/// The context and the Dockerfile's name inside it.
+fn context_source(path: &str, file: Option<&str>) -> Result<(Source, String)> {
     if path == "-" {
         let mut input = Vec::new();
         std::io::stdin().read_to_end(&mut input).map_err(msg)?;
         let is_tar = input.len() >= 262 && &input[257..262] == b"ustar";
         let gz = input.starts_with(&[0x1f, 0x8b]);
         if is_tar || gz {
-            return Ok((input, file.unwrap_or("Dockerfile").to_string()));
+            return Ok((
+                Source::Ready(input),
+                file.unwrap_or("Dockerfile").to_string(),
+            ));
         }
         // A Dockerfile alone: the context is just that file.
         let mut b = tar::Builder::new(Vec::new());
@@ -126,7 +143,10 @@ fn context_tar(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String)> {
         h.set_mode(0o644);
         b.append_data(&mut h, "Dockerfile", input.as_slice())
             .map_err(msg)?;
-        return Ok((b.into_inner().map_err(msg)?, "Dockerfile".into()));
+        return Ok((
+            Source::Ready(b.into_inner().map_err(msg)?),
+            "Dockerfile".into(),
+        ));
     }
     let root = PathBuf::from(path);
     if !root.is_dir() {
@@ -134,39 +154,47 @@ fn context_tar(path: &str, file: Option<&str>) -> Result<(Vec<u8>, String)> {
             "unable to prepare context: path {path:?} not found"
         )));
     }
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
-    add_dir(&mut b, &root, "")?;
-    let name = match file {
-        None => "Dockerfile".to_string(),
-        Some(f) => {
-            let fp = Path::new(f);
-            let abs = if fp.is_absolute() {
-                fp.to_path_buf()
-            } else {
-                std::env::current_dir().map_err(msg)?.join(fp)
-            };
-            let (root_c, abs_c) = (
-                root.canonicalize().map_err(msg)?,
-                abs.canonicalize()
-                    .map_err(|e| msg(format!("unable to prepare context: {f}: {e}")))?,
-            );
-            match abs_c.strip_prefix(&root_c) {
-                Ok(rel) => rel.to_string_lossy().into_owned(),
-                Err(_) => {
-                    // Outside the context: sent along under a name of its own, as docker does.
-                    let text = std::fs::read(&abs_c).map_err(msg)?;
-                    let mut h = tar::Header::new_gnu();
-                    h.set_size(text.len() as u64);
-                    h.set_mode(0o644);
-                    b.append_data(&mut h, ".dockerfile.berth", text.as_slice())
-                        .map_err(msg)?;
-                    ".dockerfile.berth".to_string()
-                }
-            }
-        }
+    let Some(f) = file else {
+        return Ok((Source::Dir { root, extra: None }, "Dockerfile".to_string()));
     };
-    Ok((b.into_inner().map_err(msg)?, name))
+    let fp = Path::new(f);
+    let abs = if fp.is_absolute() {
+        fp.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(msg)?.join(fp)
+    };
+    let (root_c, abs_c) = (
+        root.canonicalize().map_err(msg)?,
+        abs.canonicalize()
+            .map_err(|e| msg(format!("unable to prepare context: {f}: {e}")))?,
+    );
+    Ok(match abs_c.strip_prefix(&root_c) {
+        Ok(rel) => {
+            let name = rel.to_string_lossy().into_owned();
+            (Source::Dir { root, extra: None }, name)
+        }
+        Err(_) => {
+            let text = std::fs::read(&abs_c).map_err(msg)?;
+            let extra = Some(text);
+            (Source::Dir { root, extra }, OUTSIDE_DOCKERFILE.to_string())
+        }
+    })
+}
+
+/// Writes the directory context as a tar to `out` (blocking).
+fn write_context(root: &Path, extra: Option<Vec<u8>>, out: impl std::io::Write) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    add_dir(&mut b, root, "")?;
+    if let Some(text) = extra {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, OUTSIDE_DOCKERFILE, text.as_slice())
+            .map_err(msg)?;
+    }
+    b.into_inner().map_err(msg)?;
+    Ok(())
 }
 
 /// `KEY=VALUE` flags as a JSON object; a bare `KEY` takes the value of the environment's KEY.
@@ -195,10 +223,22 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         return Err(msg("unable to prepare context: stdin is a terminal"));
     }
     let file = p.string("file").map(str::to_string);
-    let (tar, dockerfile) =
-        tokio::task::spawn_blocking(move || context_tar(&path, file.as_deref()))
+    let (source, dockerfile) =
+        tokio::task::spawn_blocking(move || context_source(&path, file.as_deref()))
             .await
             .map_err(msg)??;
+    // A directory streams through a pipe while the daemon reads it; a failure to read a file
+    // here is reported after the daemon's answer.
+    let (request_body, mut writer) = match source {
+        Source::Ready(bytes) => (body::full(bytes), None),
+        Source::Dir { root, extra } => {
+            let (r, w) = nix::unistd::pipe().map_err(|e| msg(format!("making a pipe: {e}")))?;
+            let w = std::fs::File::from(w);
+            let task = tokio::task::spawn_blocking(move || write_context(&root, extra, w));
+            let r = tokio::fs::File::from_std(std::fs::File::from(r));
+            (body::from_reader(r), Some(task))
+        }
+    };
     let quiet = p.bool("quiet");
     let mut q: Vec<(&str, String)> = vec![("dockerfile", dockerfile), ("version", "1".into())];
     for t in p.list("tag") {
@@ -240,7 +280,7 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         .request(
             Method::POST,
             &format!("/build{}", query(&q)),
-            body::full(tar),
+            request_body,
             &[("content-type", "application/x-tar")],
         )
         .await?;
@@ -254,6 +294,12 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
                 .or_else(|| e.as_str())
                 .unwrap_or("the build failed");
             let code = e.get("code").and_then(Value::as_i64).unwrap_or(1);
+            // A context this side failed to read explains a truncated upload best.
+            if let Some(task) = writer.take().filter(|t| t.is_finished()) {
+                if let Ok(Err(local)) = task.await {
+                    return Err(local);
+                }
+            }
             eprintln!("{text}");
             return Err(CliError::Exit(i32::try_from(code).unwrap_or(1).max(1)));
         }
