@@ -148,17 +148,15 @@ pub async fn start(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                run(
-                    TokioIo::new(upgraded),
-                    containers,
+                let session = Session {
                     exec_id,
                     console,
                     client_tty,
-                    Reframe::new(tty, client_tty),
-                    cfg.attach_stdin,
-                    tty.then(|| EscapeScanner::new(keys)),
-                )
-                .await
+                    reframe: Reframe::new(tty, client_tty),
+                    stdin: cfg.attach_stdin,
+                    detach: tty.then(|| EscapeScanner::new(keys)),
+                };
+                run(TokioIo::new(upgraded), containers, session).await
             }
             Err(e) => tracing::debug!(error = %e, "exec upgrade failed"),
         }
@@ -179,18 +177,32 @@ pub async fn start(
     Ok(r)
 }
 
-/// Starts the process and copies between it and the client until it exited (or the client
-/// detached: the process keeps running).
-async fn run<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    client: C,
-    containers: ContainerService,
+/// One exec session: the instance, its console size, how its output is framed for the client
+/// (the start request's `Tty`), whether the client's input goes to stdin, and the detach keys.
+struct Session {
     exec_id: String,
     console: Option<[u32; 2]>,
     client_tty: bool,
     reframe: Reframe,
     stdin: bool,
     detach: Option<EscapeScanner>,
+}
+
+/// Starts the process and copies between it and the client until it exited (or the client
+/// detached: the process keeps running).
+async fn run<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    client: C,
+    containers: ContainerService,
+    session: Session,
 ) {
+    let Session {
+        exec_id,
+        console,
+        client_tty,
+        reframe,
+        stdin,
+        detach,
+    } = session;
     let (client_rd, mut client_wr) = tokio::io::split(client);
     let stream = match containers.exec_start(&exec_id, console).await {
         Ok(s) => s.stream,
