@@ -11,6 +11,8 @@ pub mod lex;
 pub mod lines;
 
 #[cfg(test)]
+mod corpus;
+#[cfg(test)]
 mod tests;
 
 pub use instruction::{Command, CopySpec, Health, Instruction, Mount};
