@@ -489,3 +489,48 @@ fn process_from_flags(spec: &Spec, a: &ExecArgs) -> Result<Process> {
     }
     Ok(p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    }
+
+    fn update_of(args: &[&str]) -> Result<Value> {
+        let cli = Cli::try_parse_from(["berth", "update"].iter().chain(args).chain(&["c1"]))?;
+        let RuntimeCommand::Update(a) = &cli.runtime.command else {
+            bail!("not an update");
+        };
+        Ok(serde_json::to_value(update_resources(a)?)?)
+    }
+
+    #[test]
+    fn update_flags_read_as_runc_reads_them() {
+        let r = update_of(&[
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpu-shares",
+            "512",
+            "--cpu-quota",
+            "-1",
+            "--pids-limit",
+            "100",
+        ])
+        .unwrap();
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["memory"]["swap"], -1);
+        assert_eq!(r["cpu"]["shares"], 512);
+        assert_eq!(r["cpu"]["quota"], -1);
+        assert_eq!(r["pids"]["limit"], 100);
+        assert!(r.get("blockIO").is_none_or(Value::is_null), "{r}");
+        let err = update_of(&["--memory", "lots"]).unwrap_err();
+        assert!(format!("{err:#}").contains("--memory \"lots\""), "{err:#}");
+    }
+}
