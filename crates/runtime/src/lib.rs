@@ -26,8 +26,8 @@ pub mod init;
 pub mod namespaces;
 pub mod rootfs;
 pub mod sealed_exe;
-pub mod signals;
 pub mod security;
+pub mod signals;
 pub mod spec;
 pub mod sys;
 

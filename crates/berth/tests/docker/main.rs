@@ -17,8 +17,6 @@ mod events;
 mod exec;
 mod fault;
 mod harness;
-#[path = "../common/protected.rs"]
-mod protected;
 mod health;
 mod hostconfig;
 mod lifecycle;
@@ -27,6 +25,8 @@ mod net_security;
 mod network;
 mod network_parity;
 mod parity;
+#[path = "../common/protected.rs"]
+mod protected;
 mod registry;
 mod registry_crash;
 mod registry_own;

@@ -39,8 +39,13 @@ pub fn docker_bundle(name: &str, args: &[&str], edit: impl FnOnce(&mut Container
         state: RunState::default(),
         warnings: vec![],
         rootfs_mounts: vec![],
+        settings: Default::default(),
     };
     edit(&mut c);
+    // The engine reads the settings the API edge parses from Docker's request: parse them from
+    // what `edit` set, as create does.
+    c.settings = berth_daemon::server::container_request::settings(&c.config, &c.host_config)
+        .expect("the test's HostConfig parses");
     let files = b.path().join("files");
     std::fs::create_dir(&files).expect("mkdir files");
     for f in ["hosts", "hostname", "resolv.conf"] {
