@@ -26,7 +26,7 @@ pub struct CreateRequest {
     pub host_config: HostConfig,
     /// `NetworkingConfig.EndpointsConfig`: per network, aliases, `--ip`, `--mac-address`.
     pub endpoints:
-        Option<std::collections::BTreeMap<String, berth_api::container::EndpointSettings>>,
+        Option<std::collections::BTreeMap<String, crate::networks::model::EndpointRequest>>,
 }
 
 /// What `create` answers.

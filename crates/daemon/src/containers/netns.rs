@@ -35,7 +35,7 @@ impl super::ContainerService {
         &self,
         c: &super::model::Container,
         endpoints: Option<
-            std::collections::BTreeMap<String, berth_api::container::EndpointSettings>,
+            std::collections::BTreeMap<String, crate::networks::model::EndpointRequest>,
         >,
     ) -> Result<(), DaemonError> {
         let mode = c.host_config.network_mode.clone().unwrap_or_default();

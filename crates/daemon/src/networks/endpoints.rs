@@ -10,12 +10,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use berth_api::container::EndpointSettings;
 use berth_network::endpoint::{self, EndpointConfig};
 use berth_network::files;
 use berth_network::ports::PortMapping;
 
-use super::model::{Driver, Endpoint, EndpointIpam, PortRecord};
+use super::model::{Driver, Endpoint, EndpointRequest, PortRecord};
 use super::{dns, internal, netlink, publish, NetworkService, State};
 use crate::containers::model::Container;
 use crate::error::DaemonError;
@@ -28,52 +27,6 @@ pub fn mode_network(mode: &str) -> Option<&str> {
         m if m.starts_with("container:") => None,
         m => Some(m),
     }
-}
-
-/// The endpoint's `IPAMConfig` as given (fields that are null or empty count as not given):
-/// `None` when the client sent none. IPv6 addresses are refused: Berth's networks are IPv4 only.
-fn endpoint_ipam(cfg: Option<&EndpointSettings>) -> Result<Option<EndpointIpam>, DaemonError> {
-    let Some(v) = cfg
-        .and_then(|c| c.ipam_config.as_ref())
-        .filter(|v| !v.is_null())
-    else {
-        return Ok(None);
-    };
-    let text = |key: &str| {
-        v.get(key)
-            .and_then(|s| s.as_str())
-            .filter(|s| !s.is_empty())
-    };
-    if let Some(s) = text("IPv6Address") {
-        return Err(DaemonError::InvalidArgument(format!(
-            "invalid --ip6 {s:?}: berth networks are IPv4 only"
-        )));
-    }
-    let ipv4 = text("IPv4Address")
-        .map(|s| {
-            s.parse().map_err(|_| {
-                DaemonError::InvalidArgument(format!("invalid IPv4 address {s:?} in --ip"))
-            })
-        })
-        .transpose()?;
-    let link_local = v
-        .get("LinkLocalIPs")
-        .and_then(|l| l.as_array())
-        .into_iter()
-        .flatten()
-        .map(|ip| {
-            let s = ip.as_str().unwrap_or_default();
-            s.parse::<Ipv4Addr>()
-                .ok()
-                .filter(|a| !a.is_unspecified())
-                .ok_or_else(|| {
-                    DaemonError::InvalidArgument(format!(
-                        "invalid link-local IP address {ip}: berth takes IPv4 addresses"
-                    ))
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(EndpointIpam { ipv4, link_local }))
 }
 
 impl NetworkService {
@@ -118,7 +71,7 @@ impl NetworkService {
     pub fn register(
         &self,
         c: &Container,
-        config: Option<&BTreeMap<String, EndpointSettings>>,
+        config: Option<&BTreeMap<String, EndpointRequest>>,
     ) -> Result<(), DaemonError> {
         let mode = c.host_config.network_mode.clone().unwrap_or_default();
         let Some(name) = mode_network(&mode) else {
@@ -135,7 +88,7 @@ impl NetworkService {
         st: &mut State,
         net: &str,
         c: &Container,
-        cfg: Option<&EndpointSettings>,
+        cfg: Option<&EndpointRequest>,
         mac: Option<&str>,
     ) -> Result<usize, DaemonError> {
         let i = Self::find(&st.networks, net)?;
@@ -152,14 +105,14 @@ impl NetworkService {
                 n.name
             )));
         };
-        let ipam = endpoint_ipam(cfg)?;
+        let ipam = cfg.and_then(|c| c.ipam.clone());
         let requested = ipam.as_ref().and_then(|i| i.ipv4);
         if requested.is_some() && n.predefined {
             return Err(DaemonError::InvalidArgument(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
         }
-        if n.predefined && cfg.is_some_and(|c| c.aliases.as_ref().is_some_and(|a| !a.is_empty())) {
+        if n.predefined && cfg.is_some_and(|c| !c.aliases.is_empty()) {
             return Err(DaemonError::InvalidArgument(
                 "network-scoped alias is supported only for containers in user defined networks"
                     .into(),
@@ -171,7 +124,7 @@ impl NetworkService {
             e => DaemonError::InvalidArgument(e.to_string()),
         })?;
         let mac = match mac.filter(|m| !m.is_empty()).or(cfg
-            .map(|c| c.mac_address.as_str())
+            .and_then(|c| c.mac_address.as_deref())
             .filter(|m| !m.is_empty()))
         {
             Some(m) => match endpoint::parse_mac(m) {
@@ -189,7 +142,7 @@ impl NetworkService {
             ip,
             static_ip: requested.is_some(),
             mac,
-            aliases: cfg.and_then(|c| c.aliases.clone()).unwrap_or_default(),
+            aliases: cfg.map(|c| c.aliases.clone()).unwrap_or_default(),
             active: false,
             ifname: String::new(),
             dns_upstreams: None,
@@ -456,7 +409,7 @@ impl NetworkService {
         &self,
         net: &str,
         c: &Container,
-        cfg: Option<&EndpointSettings>,
+        cfg: Option<&EndpointRequest>,
         running_netns: Option<&Path>,
     ) -> Result<(), DaemonError> {
         let mode = c.host_config.network_mode.clone().unwrap_or_default();

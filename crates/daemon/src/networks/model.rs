@@ -120,6 +120,20 @@ pub struct EndpointIpam {
     pub link_local: Vec<Ipv4Addr>,
 }
 
+/// What a container asks of its endpoint on one network (at create or connect), parsed by a
+/// front door.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointRequest {
+    /// Further names the container answers to on the network.
+    pub aliases: Vec<String>,
+    /// Addresses asked for; `None` when the client sent no address configuration.
+    pub ipam: Option<EndpointIpam>,
+    /// The MAC address asked for (as the client wrote it; checked when the endpoint is made).
+    pub mac_address: Option<String>,
+    /// Options for the network driver.
+    pub driver_opts: Option<BTreeMap<String, String>>,
+}
+
 /// One container's membership of a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {

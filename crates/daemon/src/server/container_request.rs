@@ -37,7 +37,7 @@ pub fn create_request(
         settings: settings(&config, &host_config)?,
         config,
         host_config,
-        endpoints,
+        endpoints: super::endpoint_request::endpoints(endpoints.as_ref())?,
     })
 }
 

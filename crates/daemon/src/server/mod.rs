@@ -24,6 +24,7 @@ pub mod container_top;
 pub mod container_views;
 pub mod containers;
 pub mod distribution;
+pub mod endpoint_request;
 pub mod error;
 pub mod exec;
 pub mod images;

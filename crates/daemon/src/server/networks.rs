@@ -239,8 +239,13 @@ pub async fn connect(
         .status
         .is_active()
         .then(|| s.engine.containers.netns_path(&c.id));
+    let cfg = req
+        .endpoint_config
+        .as_ref()
+        .map(super::endpoint_request::endpoint)
+        .transpose()?;
     let net = s.engine.networks.clone();
-    blocking(move || net.connect(&id, &c, req.endpoint_config.as_ref(), netns.as_deref())).await?;
+    blocking(move || net.connect(&id, &c, cfg.as_ref(), netns.as_deref())).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -15,12 +15,10 @@ const KNOWN_DEBT: &[(&str, &str)] = &[
     ("containers/model.rs", "the record keeps Docker's Config/HostConfig (inspect's echo, and what is not in settings yet); IDs from berth_api::id"),
     ("containers/monitor.rs", "the restart policy is read from HostConfig.RestartPolicy"),
     ("containers/names.rs", "random names from berth_api::id"),
-    ("containers/netns.rs", "endpoints come as Docker's EndpointSettings"),
     ("containers/spec/resources.rs", "resources are read from HostConfig"),
     ("containers/spec/tests.rs", "spec tests build Docker's Config/HostConfig"),
     ("containers/start.rs", "sizes from berth_api::units"),
     ("containers/update.rs", "update takes Docker's HostConfig"),
-    ("networks/endpoints.rs", "endpoints come as Docker's EndpointSettings"),
     ("system/mod.rs", "IDs from berth_api::id"),
 ];
 
