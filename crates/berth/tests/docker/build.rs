@@ -132,7 +132,9 @@ fn a_bad_line_fails_the_build_and_names_it() {
     let out = build(&d, ctx.path(), &["-t", "bad"]);
     assert_ne!(code(&out), 0);
     assert!(
-        stderr(&out).contains("dockerfile parse error on line 4: unknown instruction: RNU"),
+        stderr(&out).contains(
+            "dockerfile parse error on line 4: unknown instruction: RNU (did you mean run?)"
+        ),
         "{}",
         stderr(&out)
     );

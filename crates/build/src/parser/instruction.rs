@@ -378,6 +378,62 @@ fn exactly_one(n: &Node, escape: char, what: &str) -> Result<String, Invalid> {
     Ok(words[0].clone())
 }
 
+/// Every instruction's keyword.
+const KEYWORDS: &[&str] = &[
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// The keyword a typo most likely meant (edit distance at most 2, BuildKit's hint).
+fn suggestion(word: &str) -> Option<&'static str> {
+    // Optimal string alignment: a swap of two neighbours counts one edit (`rnu` → `run`).
+    let distance = |a: &str, b: &str| {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, cell) in d[0].iter_mut().enumerate() {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut best = (d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1)
+                    .min(d[i - 1][j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[i - 2][j - 2] + 1);
+                }
+                d[i][j] = best;
+            }
+        }
+        d[a.len()][b.len()]
+    };
+    KEYWORDS
+        .iter()
+        .map(|k| (distance(word, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
 /// Interprets one node.
 pub fn instruction(n: &Node, escape: char) -> Result<Instruction, Invalid> {
     let kw = n.keyword.as_str();
@@ -548,6 +604,11 @@ pub fn instruction(n: &Node, escape: char) -> Result<Instruction, Invalid> {
                 lex::unquote(&n.rest, escape).unwrap_or_else(|_| n.rest.clone()),
             )
         }
-        _ => return Err(format!("unknown instruction: {upper}")),
+        _ => {
+            return Err(match suggestion(kw) {
+                Some(k) => format!("unknown instruction: {upper} (did you mean {k}?)"),
+                None => format!("unknown instruction: {upper}"),
+            })
+        }
     })
 }

@@ -110,9 +110,17 @@ fn unknown_instruction_names_its_line() {
     assert_eq!(e.line, 4);
     assert_eq!(
         e.to_string(),
-        "dockerfile parse error on line 4: unknown instruction: RNU"
+        "dockerfile parse error on line 4: unknown instruction: RNU (did you mean run?)"
     );
     assert_eq!(err("FROM a\n-x y").message, "unknown instruction: -x");
+    assert_eq!(
+        err("FROM a\nCOPPY a b").message,
+        "unknown instruction: COPPY (did you mean copy?)"
+    );
+    assert_eq!(
+        err("FROM a\nFROBNICATE x").message,
+        "unknown instruction: FROBNICATE"
+    );
 }
 
 #[test]
