@@ -3,9 +3,11 @@
 //! line, in BuildKit's words (`dockerfile parse error on line 3: unknown instruction: RNU`).
 //!
 //! - `lines`: physical layout → logical instructions (directives, continuations, heredocs);
-//! - `instruction`: one logical instruction → a typed [`Instruction`];
+//! - `instruction`: one logical instruction → a typed [`Instruction`] (`healthcheck` for its
+//!   options);
 //! - `lex`: word splitting and variable expansion (used here and by the executor).
 
+mod healthcheck;
 pub mod instruction;
 pub mod lex;
 pub mod lines;

@@ -584,7 +584,7 @@ fn healthcheck() {
 
 #[test]
 fn go_durations() {
-    use instruction::go_duration;
+    use super::healthcheck::go_duration;
     assert_eq!(go_duration("0"), Some(0));
     assert_eq!(go_duration("1h2m3s"), Some(3_723_000_000_000));
     assert_eq!(go_duration("1.5s"), Some(1_500_000_000));
