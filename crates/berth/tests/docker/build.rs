@@ -470,7 +470,29 @@ fn bld03_add_extracts_local_archives_only() {
         "inside"
     );
     assert_eq!(d.ok(&["run", "--rm", "added", "ls", "/kept"]), "local.tar");
-    // A URL is never extracted, and this builder does not download: a clear refusal.
+    // A URL is downloaded and never extracted (a one-shot HTTP server on the loopback).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let served = archive(&[member("in/y", b'0', "", b"remote\n")]);
+    let server = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut req = [0u8; 4096];
+            let _ = conn.read(&mut req);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                served.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&served);
+        }
+    });
+    let df = format!("FROM busybox\nADD http://127.0.0.1:{port}/remote.tar /dst/\n");
+    std::fs::write(ctx.path().join("Dockerfile"), df).expect("write");
+    build_ok(&d, ctx.path(), &["-t", "remote"]);
+    let _ = server.join();
+    assert_eq!(d.ok(&["run", "--rm", "remote", "ls", "/dst"]), "remote.tar");
+    // Unreachable: a clear error naming the URL.
     std::fs::write(
         ctx.path().join("Dockerfile"),
         "FROM busybox\nADD http://127.0.0.1:9/remote.tar.gz /dst/\n",
@@ -479,7 +501,7 @@ fn bld03_add_extracts_local_archives_only() {
     let out = build(&d, ctx.path(), &[]);
     assert_ne!(code(&out), 0);
     assert!(
-        stderr(&out).contains("does not download remote files"),
+        stderr(&out).contains("ADD http://127.0.0.1:9/remote.tar.gz: connecting to 127.0.0.1:9"),
         "{}",
         stderr(&out)
     );

@@ -512,6 +512,15 @@ impl BuildHost for DaemonHost {
             .map_err(|e| HostError(format!("recording the build cache: {e}")))
     }
 
+    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, HostError> {
+        if !self.quiet {
+            self.send(&JsonMessage::stream(format!("Downloading {url}\n")));
+        }
+        self.rt
+            .block_on(super::fetch::fetch(url))
+            .map_err(HostError)
+    }
+
     fn cancelled(&mut self) -> bool {
         self.gone
     }

@@ -10,9 +10,11 @@
 //!
 //! - `host`: the engine as a `BuildHost`;
 //! - `cache`: the cache index (key → image) that survives restarts;
+//! - `fetch`: `ADD http://…` downloads;
 //! - `tarfix`: the docker CLI's context tar made whole when `-f` is outside the context.
 
 mod cache;
+mod fetch;
 mod host;
 mod tarfix;
 
