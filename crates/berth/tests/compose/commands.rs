@@ -188,3 +188,90 @@ fn build_and_pull_through_the_engine() {
     assert!(err.contains("127.0.0.1:1/nothing/here"), "{err}");
     assert!(p.all_containers().is_empty());
 }
+
+#[test]
+fn scale_events_tty_exec_and_down_rmi() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let yaml = r#"services:
+  app:
+    build: ./app
+  side:
+    image: busybox
+    command: ["sleep", "1000"]
+"#;
+    let p = Project::new(&d, "scale", yaml);
+    std::fs::create_dir_all(p.path().join("app")).expect("context dir");
+    std::fs::write(
+        p.path().join("app/Dockerfile"),
+        "FROM busybox\nCMD [\"sleep\", \"1000\"]\n",
+    )
+    .expect("Dockerfile");
+    p.ok(&["up", "-d"]);
+
+    // events: a start of the new replica shows up while `scale` runs.
+    let mut events = p
+        .cmd(&["events", "--json", "app"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("compose events");
+    let stdout = events.stdout.take().expect("events stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    p.ok(&["scale", "app=2"]);
+    let want = format!("{}-app-2", p.name);
+    let end = std::time::Instant::now() + crate::DEADLINE;
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("\"start\"") && l.contains(&want))
+    {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no start event of {want}: {seen:?}"),
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(seen.iter().all(|l| !l.contains("-side-")), "{seen:?}");
+    assert_eq!(p.ids("app").len(), 2);
+    assert_eq!(p.ids("side").len(), 1);
+
+    // exec allocates a TTY when stdin is a terminal (script(1) gives it one).
+    let line = format!(
+        "{} -H unix://{} compose -p {} exec app tty",
+        env!("CARGO_BIN_EXE_berth"),
+        d.sock.display(),
+        p.name
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(p.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script");
+    assert!(
+        harness::stdout(&out).contains("/dev/pts/"),
+        "{}",
+        harness::stdout(&out)
+    );
+
+    // down --rmi local takes the built image with it, not busybox.
+    p.ok(&["down", "--rmi", "local"]);
+    let images = d.ok(&["images", "--format", "{{.Repository}}"]);
+    assert!(!images.contains(&format!("{}-app", p.name)), "{images}");
+    assert!(images.contains("busybox"), "{images}");
+}

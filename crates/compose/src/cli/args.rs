@@ -53,6 +53,8 @@ pub enum Cmd {
         #[arg(long)]
         no_build: bool,
         #[arg(long)]
+        no_deps: bool,
+        #[arg(long)]
         force_recreate: bool,
         #[arg(long)]
         no_recreate: bool,
@@ -86,6 +88,22 @@ pub enum Cmd {
         volumes: bool,
         #[arg(long)]
         remove_orphans: bool,
+        /// Remove images used by services: "local" (built ones without an image: name) or "all"
+        #[arg(long)]
+        rmi: Option<String>,
+    },
+    /// Scale services (SERVICE=REPLICAS ...)
+    Scale {
+        #[arg(long)]
+        no_deps: bool,
+        #[arg(required = true)]
+        scale: Vec<String>,
+    },
+    /// Receive real time events from containers
+    Events {
+        #[arg(long)]
+        json: bool,
+        services: Vec<String>,
     },
     /// List containers
     Ps {

@@ -5,7 +5,7 @@ pub mod args;
 
 use crate::engine::client::{resolve_host, Client};
 use crate::engine::exec::{ExecOptions, RunOptions};
-use crate::engine::{exec, images, info, ops, up};
+use crate::engine::{down, exec, images, info, ops, up};
 use crate::loader::{load, Options};
 use crate::model::Project;
 use crate::plan::Recreate;
@@ -134,6 +134,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
             detach,
             build,
             no_build,
+            no_deps,
             force_recreate,
             no_recreate,
             remove_orphans,
@@ -149,6 +150,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
                 wait,
                 build,
                 no_build,
+                no_deps,
                 services: services.clone(),
                 ..Default::default()
             };
@@ -197,7 +199,29 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
         Cmd::Down {
             volumes,
             remove_orphans,
-        } => up::down(&c, &project, volumes, remove_orphans).await?,
+            rmi,
+        } => {
+            let o = down::DownOptions {
+                volumes,
+                remove_orphans,
+                rmi,
+            };
+            down::down(&c, &project, &o).await?
+        }
+        Cmd::Scale { no_deps, scale } => {
+            let mut o = up::UpOptions {
+                recreate: Recreate::Never,
+                ..Default::default()
+            };
+            parse_scale(&project, &mut o, &scale)?;
+            o.services = o.scale.keys().cloned().collect();
+            if no_deps {
+                o.services.retain(|s| o.scale.contains_key(s));
+                o.no_deps = true;
+            }
+            up::up(&c, &project, &o, true).await?;
+        }
+        Cmd::Events { json, services } => info::events(&c, &name, &services, json).await?,
         Cmd::Ps {
             all,
             quiet,

@@ -66,6 +66,17 @@ async fn progress(
     Ok(())
 }
 
+/// An engine's refusal with what was being done in front (its status kept).
+fn naming(e: EngineError, what: &str) -> EngineError {
+    match e {
+        EngineError::Daemon { status, message } => EngineError::Daemon {
+            status,
+            message: format!("{what}: {message}"),
+        },
+        e => e,
+    }
+}
+
 /// Whether the engine has `image`.
 pub async fn exists(c: &Client, image: &str) -> Result<bool> {
     match c
@@ -86,13 +97,12 @@ pub async fn pull(c: &Client, service: &str, image: &str) -> Result<()> {
     if !tag.is_empty() {
         path.push_str(&format!("&tag={}", encode(&tag)));
     }
-    let resp = c.request(hyper::Method::POST, &path, None).await?;
-    progress(
-        resp,
-        &format!("pulling {image} for service {service}"),
-        false,
-    )
-    .await?;
+    let what = format!("pulling {image} for service {service}");
+    let resp = c
+        .request(hyper::Method::POST, &path, None)
+        .await
+        .map_err(|e| naming(e, &what))?;
+    progress(resp, &what, false).await?;
     eprintln!(" {service} Pulled");
     Ok(())
 }
@@ -102,13 +112,12 @@ pub async fn push(c: &Client, service: &str, image: &str) -> Result<()> {
     let (repo, tag) = split_reference(image);
     eprintln!(" {service} Pushing");
     let path = format!("/images/{}/push?tag={}", encode(&repo), encode(&tag));
-    let resp = c.request(hyper::Method::POST, &path, None).await?;
-    progress(
-        resp,
-        &format!("pushing {image} for service {service}"),
-        false,
-    )
-    .await?;
+    let what = format!("pushing {image} for service {service}");
+    let resp = c
+        .request(hyper::Method::POST, &path, None)
+        .await
+        .map_err(|e| naming(e, &what))?;
+    progress(resp, &what, false).await?;
     eprintln!(" {service} Pushed");
     Ok(())
 }

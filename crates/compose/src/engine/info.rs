@@ -1,5 +1,5 @@
 //! Read-only views and waits over the project's containers: `top`, `port`, `images`, `ls`
-//! (every project the engine has, from the labels alone) and `wait`.
+//! (every project the engine has, from the labels alone), `wait` and `events`.
 
 use super::client::{encode, Client, EngineError, Result};
 use super::ops::{name_of, selected, table};
@@ -191,4 +191,59 @@ pub async fn wait(c: &Client, project: &str, services: &[String]) -> Result<i32>
         println!("{code}");
     }
     Ok(code)
+}
+
+/// `events [--json] [services]`: the engine's events for the project's containers as they come,
+/// one line each (`<time> container <action> <id> (name=..., image=...)`) or as JSON.
+pub async fn events(c: &Client, project: &str, services: &[String], json_out: bool) -> Result<()> {
+    use http_body_util::BodyExt;
+    let mut labels = vec![format!("{}={project}", plan::PROJECT)];
+    if let [one] = services {
+        labels.push(format!("{}={one}", plan::SERVICE));
+    }
+    let filters = encode(&json!({ "label": labels, "type": ["container"] }).to_string());
+    let resp = c
+        .request(
+            hyper::Method::GET,
+            &format!("/events?filters={filters}"),
+            None,
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            let Ok(e) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            let attrs = &e["Actor"]["Attributes"];
+            let service = attrs[plan::SERVICE].as_str().unwrap_or_default();
+            if !services.is_empty() && !services.iter().any(|s| s == service) {
+                continue;
+            }
+            let id = e["Actor"]["ID"].as_str().unwrap_or_default();
+            let action = e["Action"].as_str().unwrap_or_default();
+            if json_out {
+                let out = json!({
+                    "time": e["timeNano"], "type": "container", "action": action, "id": id,
+                    "service": service, "attributes": {"name": attrs["name"], "image": attrs["image"]},
+                });
+                println!("{out}");
+            } else {
+                println!(
+                    "{} container {action} {id} (image={}, name={})",
+                    e["time"].as_i64().unwrap_or(0),
+                    attrs["image"].as_str().unwrap_or_default(),
+                    attrs["name"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -229,7 +229,7 @@ pub struct Attached {
 
 /// Attached `up`: every container's log followed with its prefix, "<name> exited with code N"
 /// as each stops; with `abort`, the first stop stops the rest and its status (or that of the
-/// `exit_code_from` service's container) is returned.
+/// `exit_code_from` service's container) is returned. Ctrl-C stops the containers (exit 130).
 pub async fn attached(c: &Client, project: &str, o: &Attached) -> Result<i32> {
     let list = selected(containers(c, project, false).await?, &o.services);
     let width = list.iter().map(|x| name_of(x).len()).max().unwrap_or(0);
@@ -260,7 +260,17 @@ pub async fn attached(c: &Client, project: &str, o: &Attached) -> Result<i32> {
         });
     }
     let mut code = 0;
-    while let Some(r) = waits.join_next().await {
+    loop {
+        let r = tokio::select! {
+            r = waits.join_next() => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+                each(c, project, &o.services, "stop").await?;
+                code = 130;
+                break;
+            }
+        };
+        let Some(r) = r else { break };
         let Ok((name, service, status)) = r else {
             continue;
         };

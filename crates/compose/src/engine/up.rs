@@ -1,7 +1,7 @@
-//! `up` and `down` against the engine: the project's networks and named volumes, each service
+//! `up` against the engine: the project's networks and named volumes, each service
 //! converged in dependency order after its dependencies' conditions hold (started, healthy,
 //! completed successfully) — independent services concurrently, recreation renaming the old
-//! container out of the way first — orphans removed on request, and everything taken away again.
+//! container out of the way first — and orphans removed on request.
 
 use super::client::{encode, Client, EngineError, Result};
 use super::images;
@@ -24,6 +24,8 @@ pub struct UpOptions {
     pub build: bool,
     /// `--no-build`: never build.
     pub no_build: bool,
+    /// `--no-deps`: only the named services, not what they depend on.
+    pub no_deps: bool,
 }
 
 fn filters(project: &str, extra: &[String]) -> String {
@@ -372,7 +374,9 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<V
     let names: Vec<String> = plan::order(p)
         .into_iter()
         .filter(|n| {
-            o.services.is_empty() || o.services.contains(n) || wanted_dependency(p, &o.services, n)
+            o.services.is_empty()
+                || o.services.contains(n)
+                || (!o.no_deps && wanted_dependency(p, &o.services, n))
         })
         .collect();
     let wanted: Vec<&crate::model::Service> = names.iter().filter_map(|n| p.service(n)).collect();
@@ -460,52 +464,4 @@ fn wanted_dependency(p: &Project, wanted: &[String], name: &str) -> bool {
                     .any(|d| wanted_dependency(p, std::slice::from_ref(d), name))
         })
     })
-}
-
-/// `down`: containers stopped and removed, then the project's networks (and volumes with `-v`).
-pub async fn down(c: &Client, p: &Project, volumes: bool, remove_orphans: bool) -> Result<()> {
-    let all = containers(c, &p.name, true).await?;
-    for x in all {
-        let svc = label(&x, plan::SERVICE);
-        if p.service(svc).is_none() && !remove_orphans && !p.disabled.iter().any(|d| d == svc) {
-            continue;
-        }
-        let id = x["Id"].as_str().unwrap_or_default();
-        let name = x["Names"][0]
-            .as_str()
-            .unwrap_or(id)
-            .trim_start_matches('/')
-            .to_string();
-        if x["State"].as_str() == Some("running") {
-            eprintln!(" Container {name}  Stopping");
-            c.post(&format!("/containers/{id}/stop?t=10")).await?;
-        }
-        eprintln!(" Container {name}  Removing");
-        c.delete(&format!("/containers/{id}?force=1&v={}", u8::from(volumes)))
-            .await?;
-    }
-    for net in p.networks.values().filter(|n| !n.external) {
-        match c.delete(&format!("/networks/{}", encode(&net.name))).await {
-            Ok(()) => eprintln!(" Network {}  Removed", net.name),
-            Err(e) if e.is_status(404) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    // The files up wrote for secrets and configs.
-    if !p.data_dir.is_empty() {
-        for kind in ["secrets", "configs"] {
-            let _ = std::fs::remove_dir_all(std::path::Path::new(&p.data_dir).join(kind));
-        }
-        let _ = std::fs::remove_dir(&p.data_dir);
-    }
-    if volumes {
-        for vol in p.volumes.values().filter(|v| !v.external) {
-            match c.delete(&format!("/volumes/{}", encode(&vol.name))).await {
-                Ok(()) => eprintln!(" Volume {}  Removed", vol.name),
-                Err(e) if e.is_status(404) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
 }
