@@ -815,3 +815,19 @@ fn the_cache_survives_a_daemon_restart() {
     let out = build_ok(&d, ctx.path(), &["-t", "restart"]);
     assert_eq!(out.matches("Using cache").count(), 2, "{out}");
 }
+
+#[test]
+fn copy_from_a_stage_with_wildcards() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let df = "FROM busybox AS b\nRUN mkdir -p /out/sub && echo a > /out/a.so && echo b > /out/b.so && echo c > /out/c.txt && echo s > /out/sub/s.so\n\
+FROM busybox\nCOPY --from=b /out/*.so /lib/\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    build_ok(&d, ctx.path(), &["-t", "globbed"]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "globbed", "ls", "/lib"]),
+        "a.so\nb.so"
+    );
+}

@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::steps::{Run, State};
 use super::{step_err, BuildError};
 use crate::context::{hash_entries, Entry, Kind};
-use crate::dockerignore::{clean, Ignore};
+use crate::dockerignore::{clean, glob, Ignore};
 use crate::parser::{CopySpec, Step};
 
 /// Where an item's bytes are.
@@ -319,7 +319,64 @@ impl Run<'_> {
             let src = self.expand(st, step, raw)?;
             if let Some(id) = &from_image {
                 if src.contains(['*', '?', '[']) {
-                    return Err(step_err(step, format!("{what} --from={} {src}: wildcards in sources of another stage are not supported by this builder", from.as_deref().unwrap_or(""))));
+                    let cleaned = clean(&src);
+                    let segs: Vec<&str> = cleaned.split('/').collect();
+                    let at = segs
+                        .iter()
+                        .position(|s| s.contains(['*', '?', '[']))
+                        .unwrap_or(0);
+                    if at == 0 {
+                        return Err(step_err(step, format!(
+                            "{what} --from {src}: a wildcard in the first directory of another stage is not supported; name a directory first"
+                        )));
+                    }
+                    let dir = format!("/{}", segs[..at].join("/"));
+                    let pattern = &segs[at..];
+                    let mut bytes = Vec::new();
+                    self.host.copy_out(id, &dir, &mut bytes)?;
+                    let (_, items) = tar_items(&bytes)
+                        .map_err(|e| step_err(step, format!("reading {dir} from {id}: {e}")))?;
+                    let mut matches: Vec<String> = items
+                        .iter()
+                        .map(|it| it.rel.clone())
+                        .filter(|rel| {
+                            let parts: Vec<&str> = rel.split('/').collect();
+                            !rel.is_empty()
+                                && parts.len() == pattern.len()
+                                && parts.iter().zip(pattern).all(|(p, g)| glob(g, p))
+                        })
+                        .collect();
+                    matches.sort();
+                    if matches.is_empty() {
+                        return Err(step_err(
+                            step,
+                            format!("{what} --from: no file in {id} matches {src}"),
+                        ));
+                    }
+                    hash.update(cleaned.as_bytes());
+                    let mut subs: Vec<Vec<Item>> = matches.iter().map(|_| Vec::new()).collect();
+                    for mut it in items {
+                        let Some(k) = matches
+                            .iter()
+                            .position(|m| it.rel == *m || it.rel.starts_with(&format!("{m}/")))
+                        else {
+                            continue;
+                        };
+                        it.rel = it.rel[matches[k].len()..]
+                            .trim_start_matches('/')
+                            .to_string();
+                        subs[k].push(it);
+                    }
+                    for (m, items) in matches.iter().zip(subs) {
+                        let is_dir = items.first().is_some_and(|i| i.kind == Kind::Dir);
+                        groups.push(Group {
+                            base: base_name(m),
+                            is_dir,
+                            items,
+                            archive: None,
+                        });
+                    }
+                    continue;
                 }
                 let mut bytes = Vec::new();
                 let path = format!("/{}", clean(&src));

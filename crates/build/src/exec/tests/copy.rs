@@ -127,3 +127,22 @@ fn heredocs() {
     assert!(h.file(&b.image, "/h1").is_some());
     assert_eq!(h.runs[1].argv, ["/bin/sh", "-c", "cat <<X\nline\nX"]);
 }
+
+#[test]
+fn copy_from_a_stage_with_wildcards() {
+    let (_d, ctx) = context(&[]);
+    let df =
+        "FROM busybox AS b\nRUN write /out/a.so 1\nRUN write /out/b.so 2\nRUN write /out/c.txt 3\n\
+FROM busybox\nCOPY --from=b /out/*.so /lib/\n";
+    let mut h = Fake::with_base();
+    let b = run(&mut h, &ctx, &opts(df));
+    assert!(h.file(&b.image, "/lib/a.so").is_some() && h.file(&b.image, "/lib/b.so").is_some());
+    assert!(h.file(&b.image, "/lib/c.txt").is_none());
+    let e = build(
+        &mut h,
+        &ctx,
+        &opts("FROM busybox AS b\nFROM busybox\nCOPY --from=b /etc/*.none /x/\n"),
+    )
+    .expect_err("no match");
+    assert!(e.to_string().contains("matches /etc/*.none"), "{e}");
+}
