@@ -139,6 +139,10 @@ fn a_bad_line_fails_the_build_and_names_it() {
         stderr(&out)
     );
     assert_ne!(code(&d.docker(&["image", "inspect", "bad"])), 0);
+    // A bad tag is refused before anything is built (the docker CLI checks too; the API).
+    let (status, body) = d.curl("POST", "/build?t=Bad:Tag", None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(r#"invalid tag \"Bad:Tag\""#), "{body}");
 }
 
 #[test]

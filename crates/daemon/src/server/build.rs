@@ -112,9 +112,7 @@ pub async fn build(
     req.registry_auth = registry_config(&headers)?;
     for t in &req.tags {
         berth_oci::Reference::parse(t).map_err(|e| {
-            ApiError::bad_request(format!(
-                "invalid reference format: repository name ({t}) must be lowercase: {e}"
-            ))
+            ApiError::bad_request(format!("invalid tag {t:?}: invalid reference format: {e}"))
         })?;
     }
     let reader = stream::body_reader(body);
