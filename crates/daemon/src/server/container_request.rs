@@ -13,7 +13,7 @@ use berth_api::container::{ContainerConfig, EndpointSettings, HealthConfig, Host
 use serde_json::Value;
 
 use crate::containers::create::CreateRequest;
-use crate::containers::health::{nanos, test_of};
+use crate::containers::health::{self, nanos, test_of};
 use crate::containers::model::Container;
 use crate::containers::settings::{
     Healthcheck, Mount, MountKind, Ports, PublishedPort, Seccomp, Security, Settings,
@@ -94,9 +94,21 @@ pub fn ports(
 }
 
 /// Fills the settings of a record stored before they existed (format 1), from the request it
-/// kept: its `Config.Healthcheck` is already merged with the image's, as create now merges.
+/// kept. What create checked (mounts, security) is parsed as for a request; what it did not is
+/// taken as it is: the healthcheck (already merged with the image's, whose values were never
+/// checked) and the port maps (checked only at start then: a container whose ports cannot be
+/// read keeps none, with a warning, where its start used to fail).
 pub fn upgrade_record(c: &mut Container) -> Result<(), DaemonError> {
-    c.settings = settings(&c.config, &c.host_config)?;
+    let ports = ports(&c.host_config, c.config.exposed_ports.as_ref()).unwrap_or_else(|e| {
+        tracing::warn!(container = %c.id, error = %e, "the port maps of an old record cannot be read; it keeps none");
+        Ports::default()
+    });
+    c.settings = Settings {
+        mounts: mounts(&c.host_config)?,
+        healthcheck: health::of_image(c.config.healthcheck.as_ref()),
+        security: security(&c.host_config)?,
+        ports,
+    };
     Ok(())
 }
 
@@ -381,6 +393,26 @@ mod tests {
         .unwrap();
         let e = ports(&bad, None).unwrap_err().to_string();
         assert_eq!(e, "invalid host IP \"1.2.3\" for port 80/tcp");
+    }
+
+    #[test]
+    fn old_records_take_what_create_never_checked_as_it_is() {
+        let mut c: Container = serde_json::from_value(json!({
+            "id": "x", "name": "n", "created": 0, "image_name": "i", "image_id": "d",
+            "config": {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 500_000}},
+            "host_config": {"Binds": ["/tmp:/t:ro"],
+                            "PortBindings": {"80/tcp": [{"HostIp": "bad", "HostPort": "80"}]}},
+            "path": "p", "args": [],
+            "state": {"status": "created", "pid": 0, "exit_code": 0, "error": "",
+                      "oom_killed": false, "started_at": 0, "finished_at": 0,
+                      "restart_count": 0, "manually_stopped": false, "has_been_started": false}
+        }))
+        .unwrap();
+        upgrade_record(&mut c).unwrap();
+        assert_eq!(c.settings.mounts.len(), 1);
+        let hc = c.settings.healthcheck.unwrap();
+        assert_eq!(hc.interval, std::time::Duration::from_micros(500));
+        assert_eq!(c.settings.ports, Ports::default());
     }
 
     #[test]
