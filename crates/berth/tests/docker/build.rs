@@ -835,3 +835,18 @@ FROM busybox\nCOPY --from=b /out/*.so /lib/\n";
         "a.so\nb.so"
     );
 }
+
+#[test]
+fn from_scratch() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = context(&[("Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"echo\", \"from scratch\"]\n")]);
+    std::fs::copy("/bin/busybox", ctx.path().join("busybox")).expect("copy busybox");
+    build_ok(&d, ctx.path(), &["-t", "scratchy"]);
+    assert_eq!(d.ok(&["run", "--rm", "scratchy"]), "from scratch");
+    assert_eq!(d.ok(&["run", "--rm", "scratchy", "ls", "/bin"]), "busybox");
+    let again = build_ok(&d, ctx.path(), &["-t", "scratchy"]);
+    assert_eq!(again.matches("Using cache").count(), 3, "{again}");
+}
