@@ -239,3 +239,47 @@ fn down_volumes_and_named_volume_refusal() {
         assert!(!nets.contains(&p.name), "{nets}");
     }
 }
+
+#[test]
+fn bad_input_names_the_place_and_leaves_nothing() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let port = free_port();
+    // Two services on one host port: the second start fails, and up takes back all it made.
+    let yaml = format!(
+        "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    ports: ['{port}:80']\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    ports: ['{port}:81']\n    depends_on: [a]\n"
+    );
+    let p = Project::new(&d, "bad", &yaml);
+    let out = p.run(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = harness::stderr(&out);
+    assert!(
+        err.contains(&format!("service b: container {}-b-1", p.name))
+            && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert!(p.all_containers().is_empty(), "up left containers behind");
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains(&p.name), "{nets}");
+
+    // Loader errors name the file, line and key; nothing reaches the engine.
+    let cases = [
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n",
+            "dependency cycle",
+        ),
+        ("services:\n  a:\n    image: busybox\n    bogus: 1\n", "compose.yaml:4"),
+        ("services:\n  a:\n    image: ${NOPE:?set NOPE first}\n", "set NOPE first"),
+        ("services:\n  a: [unclosed\n", "compose.yaml"),
+    ];
+    for (yaml, want) in cases {
+        p.write(yaml);
+        let out = p.run(&["up", "-d"]);
+        assert!(!out.status.success(), "{yaml}");
+        let err = harness::stderr(&out);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+    assert!(p.all_containers().is_empty());
+}

@@ -268,7 +268,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
                 };
                 up::up(&c, &project, &o, true).await?;
             }
-            up::ensure_resources(&c, &project).await?;
+            up::ensure_resources(&c, &project, &up::Made::default()).await?;
             images::ensure(&c, &project, &[svc], build, false).await?;
             let o = RunOptions {
                 exec: exec_options(&flags),

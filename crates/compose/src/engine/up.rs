@@ -54,9 +54,9 @@ pub fn label<'a>(c: &'a Value, key: &str) -> &'a str {
 
 /// The project's named volumes, then its networks (an engine without volumes refuses before
 /// anything exists), then the files of its environment- and content-sourced secrets and configs.
-pub async fn ensure_resources(c: &Client, p: &Project) -> Result<()> {
+pub async fn ensure_resources(c: &Client, p: &Project, made: &Made) -> Result<()> {
     ensure_volumes(c, p).await?;
-    ensure_networks(c, p).await?;
+    ensure_networks(c, p, made).await?;
     write_file_objects(p)
 }
 
@@ -106,7 +106,7 @@ fn write_file_objects(p: &Project) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_networks(c: &Client, p: &Project) -> Result<()> {
+async fn ensure_networks(c: &Client, p: &Project, made: &Made) -> Result<()> {
     for (key, net) in &p.networks {
         if !p.services.iter().any(|s| s.networks.contains_key(key)) {
             continue;
@@ -148,6 +148,7 @@ async fn ensure_networks(c: &Client, p: &Project) -> Result<()> {
         });
         eprintln!(" Network {}  Creating", net.name);
         let _: Value = c.post_json("/networks/create", &body).await?;
+        made.network(&net.name);
     }
     Ok(())
 }
@@ -247,23 +248,83 @@ async fn wait_condition(c: &Client, p: &Project, service: &str, condition: &str)
     Ok(())
 }
 
+/// What one `up` made, undone when it fails: containers it created, networks it created.
+#[derive(Debug, Default)]
+pub struct Made {
+    containers: std::sync::Mutex<Vec<String>>,
+    networks: std::sync::Mutex<Vec<String>>,
+}
+
+impl Made {
+    fn container(&self, id: &str) {
+        if let Ok(mut v) = self.containers.lock() {
+            v.push(id.to_string());
+        }
+    }
+
+    fn network(&self, name: &str) {
+        if let Ok(mut v) = self.networks.lock() {
+            v.push(name.to_string());
+        }
+    }
+
+    /// Removes what was made (containers first), so a failed `up` leaves nothing half-started.
+    async fn undo(&self, c: &Client) {
+        let ids = self
+            .containers
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        let nets = self.networks.lock().map(|v| v.clone()).unwrap_or_default();
+        for id in ids.iter().rev() {
+            if c.delete(&format!("/containers/{id}?force=1")).await.is_ok() {
+                eprintln!(
+                    " Container {}  Removed (up failed)",
+                    id.get(..12).unwrap_or(id)
+                );
+            }
+        }
+        for n in nets.iter().rev() {
+            if c.delete(&format!("/networks/{}", encode(n))).await.is_ok() {
+                eprintln!(" Network {n}  Removed (up failed)");
+            }
+        }
+    }
+}
+
+/// An engine's refusal with the service and container it was about in front.
+fn about(e: EngineError, service: &str, container: &str) -> EngineError {
+    match e {
+        EngineError::Daemon { status, message } => EngineError::Daemon {
+            status,
+            message: format!("service {service}: container {container}: {message}"),
+        },
+        e => e,
+    }
+}
+
 async fn create_and_start(
     c: &Client,
     p: &Project,
     svc: &crate::model::Service,
     number: u32,
     start: bool,
+    made: &Made,
 ) -> Result<String> {
     let name = plan::container_name(&p.name, svc, number);
     let body = plan::create_body(p, svc, number, false);
     eprintln!(" Container {name}  Creating");
     let r: Value = c
         .post_json(&format!("/containers/create?name={}", encode(&name)), &body)
-        .await?;
+        .await
+        .map_err(|e| about(e, &svc.name, &name))?;
     let id = r["Id"].as_str().unwrap_or_default().to_string();
+    made.container(&id);
     eprintln!(" Container {name}  Created");
     if start {
-        c.post(&format!("/containers/{id}/start")).await?;
+        c.post(&format!("/containers/{id}/start"))
+            .await
+            .map_err(|e| about(e, &svc.name, &name))?;
         eprintln!(" Container {name}  Started");
     }
     Ok(id)
@@ -278,6 +339,7 @@ async fn recreate(
     id: &str,
     number: u32,
     start: bool,
+    made: &Made,
 ) -> Result<String> {
     let name = plan::container_name(&p.name, svc, number);
     eprintln!(" Container {name}  Recreate");
@@ -290,7 +352,22 @@ async fn recreate(
     let tmp = format!("{short}_{name}");
     c.post(&format!("/containers/{id}/rename?name={}", encode(&tmp)))
         .await?;
-    let new = create_and_start(c, p, svc, number, start).await?;
+    let new = match create_and_start(c, p, svc, number, start, made).await {
+        Ok(new) => new,
+        Err(e) => {
+            // The old container gets its name back; the new one goes with the rollback.
+            if let Some(new) = made.containers.lock().ok().and_then(|mut v| {
+                let pos = v.len().checked_sub(1)?;
+                Some(v.remove(pos))
+            }) {
+                let _ = c.delete(&format!("/containers/{new}?force=1")).await;
+            }
+            let _ = c
+                .post(&format!("/containers/{id}/rename?name={}", encode(&name)))
+                .await;
+            return Err(e);
+        }
+    };
     c.delete(&format!("/containers/{id}?force=1")).await?;
     eprintln!(" Container {name}  Recreated");
     Ok(new)
@@ -304,6 +381,7 @@ async fn converge_service(
     existing: Arc<Vec<Value>>,
     name: String,
     start: bool,
+    made: Arc<Made>,
 ) -> Result<Vec<String>> {
     let Some(svc) = p.service(&name) else {
         return Ok(Vec::new());
@@ -331,9 +409,9 @@ async fn converge_service(
     let mut ids = Vec::new();
     for action in plan::converge(&mine, scale, &plan::config_hash(svc), o.recreate) {
         match action {
-            Action::Create(n) => ids.push(create_and_start(&c, &p, svc, n, start).await?),
+            Action::Create(n) => ids.push(create_and_start(&c, &p, svc, n, start, &made).await?),
             Action::Recreate { id, number } => {
-                ids.push(recreate(&c, &p, svc, &id, number, start).await?)
+                ids.push(recreate(&c, &p, svc, &id, number, start, &made).await?)
             }
             Action::Start { id } => {
                 if start {
@@ -370,7 +448,37 @@ fn existing_name(existing: &[Value], id: &str) -> String {
 
 /// `up -d` (and `create` with `start == false`): images first, then each service once its
 /// dependencies are done, services whose dependencies are all done converging concurrently.
+/// When it fails, the containers and networks it made are removed again (a recreated container
+/// that failed gets its predecessor back), so nothing half-started is left; `--wait` follows.
 pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<Vec<String>> {
+    let made = Arc::new(Made::default());
+    let ids = match converge_all(c, p, o, start, &made).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            made.undo(c).await;
+            return Err(e);
+        }
+    };
+    if o.wait {
+        for s in &p.services {
+            let cond = if s.healthcheck.as_ref().is_some_and(|h| !h.disable) {
+                "service_healthy"
+            } else {
+                "service_started"
+            };
+            wait_condition(c, p, &s.name, cond).await?;
+        }
+    }
+    Ok(ids)
+}
+
+async fn converge_all(
+    c: &Client,
+    p: &Project,
+    o: &UpOptions,
+    start: bool,
+    made: &Arc<Made>,
+) -> Result<Vec<String>> {
     let names: Vec<String> = plan::order(p)
         .into_iter()
         .filter(|n| {
@@ -381,7 +489,7 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<V
         .collect();
     let wanted: Vec<&crate::model::Service> = names.iter().filter_map(|n| p.service(n)).collect();
     images::ensure(c, p, &wanted, o.build, o.no_build).await?;
-    ensure_resources(c, p).await?;
+    ensure_resources(c, p, made).await?;
     let existing = containers(c, &p.name, false).await?;
     if o.remove_orphans {
         for x in &existing {
@@ -423,6 +531,7 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<V
                 existing.clone(),
                 n.clone(),
                 start,
+                made.clone(),
             ));
         }
         let mut first_err = None;
@@ -441,16 +550,6 @@ pub async fn up(c: &Client, p: &Project, o: &UpOptions, start: bool) -> Result<V
             return Err(e);
         }
         done.extend(wave);
-    }
-    if o.wait {
-        for s in &p.services {
-            let cond = if s.healthcheck.as_ref().is_some_and(|h| !h.disable) {
-                "service_healthy"
-            } else {
-                "service_started"
-            };
-            wait_condition(c, p, &s.name, cond).await?;
-        }
     }
     Ok(ids)
 }
