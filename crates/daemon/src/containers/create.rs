@@ -185,16 +185,11 @@ fn validate_host(host: &mut HostConfig) -> Result<Vec<String>, DaemonError> {
         // A user-defined network: the network service checks it at register.
         _ => {}
     }
-    // The daemon's default log driver, as Docker fills it in (inspect shows it).
+    // The daemon's default log driver, as Docker fills it in (inspect shows it; the driver itself
+    // is checked with the settings).
     let log = host.log_config.get_or_insert_with(Default::default);
-    match log.kind.as_str() {
-        "" => log.kind = "json-file".to_string(),
-        "json-file" | "none" => {}
-        other => {
-            return Err(DaemonError::InvalidArgument(format!(
-                "logger: no log driver named '{other}' is registered"
-            )))
-        }
+    if log.kind.is_empty() {
+        log.kind = "json-file".to_string();
     }
     if let Some(p) = &host.restart_policy {
         match p.name.as_str() {

@@ -143,11 +143,7 @@ impl ContainerService {
     ) -> Result<(bool, mpsc::Receiver<LogLine>), DaemonError> {
         let entry = self.lookup(name_or_id)?;
         let c = entry.snapshot();
-        if c.host_config
-            .log_config
-            .as_ref()
-            .is_some_and(|l| l.kind == "none")
-        {
+        if c.settings.log.driver == super::settings::LogDriver::None {
             return Err(DaemonError::InvalidArgument(
                 "configured logging driver does not support reading".into(),
             ));

@@ -27,6 +27,39 @@ pub struct Settings {
     pub security: Security,
     #[serde(default)]
     pub ports: Ports,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// Where a container's output goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    /// The json-file log the shim writes (`docker logs` reads it).
+    #[default]
+    JsonFile,
+    /// Nowhere.
+    None,
+}
+
+/// A container's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSettings {
+    pub driver: LogDriver,
+    /// Bytes after which the log file is rotated; 0: never.
+    pub max_size: u64,
+    /// Log files kept, the current one included (at least 1).
+    pub max_files: u32,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            driver: LogDriver::JsonFile,
+            max_size: 0,
+            max_files: 1,
+        }
+    }
 }
 
 /// A container port range with its protocol (`80/tcp`, `8000-8001/udp`).

@@ -15,6 +15,7 @@ use berth_runtime::error::ErrorKind as RuntimeKind;
 use berth_shim::protocol::ShimConfig;
 
 use super::model::Container;
+use super::settings::LogDriver;
 use super::state::Status;
 use super::{monitor, shim, spec, ContainerService, Entry};
 use crate::error::DaemonError;
@@ -203,22 +204,15 @@ impl ContainerService {
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
         }
-        let log = c.host_config.log_config.clone().unwrap_or_default();
-        let opts = log.config.clone().unwrap_or_default();
+        let log = &c.settings.log;
         let config = ShimConfig {
             id: c.id.clone(),
             bundle: paths.bundle(&c.id),
             state_dir: state_dir.clone(),
             runtime_root: paths.runtime_root.clone(),
-            log_path: (log.kind != "none").then(|| paths.log_path(&c.id)),
-            log_max_size: opts
-                .get("max-size")
-                .and_then(|s| berth_api::units::ram_in_bytes(s).ok().map(|n| n as u64))
-                .unwrap_or(0),
-            log_max_file: opts
-                .get("max-file")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1),
+            log_path: (log.driver != LogDriver::None).then(|| paths.log_path(&c.id)),
+            log_max_size: log.max_size,
+            log_max_file: log.max_files,
             stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
             terminal: c.config.tty,

@@ -1,7 +1,8 @@
 //! Docker's create request in the engine's terms: the user's mounts (`Binds` strings, `Mounts`,
 //! `Tmpfs`), the healthcheck (`Config.Healthcheck`'s JSON), the security settings
 //! (`Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` text) and the published ports
-//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`) parsed once, here, into
+//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`) and the log (`LogConfig`) parsed once,
+//! here, into
 //! [`Settings`]; a bad one is refused with Docker's words (400) before the engine is called.
 //! [`upgrade_record`] does the same for a record an older daemon stored with Docker's request
 //! only.
@@ -16,7 +17,8 @@ use crate::containers::create::CreateRequest;
 use crate::containers::health::{self, nanos, test_of};
 use crate::containers::model::Container;
 use crate::containers::settings::{
-    Healthcheck, Mount, MountKind, Ports, PublishedPort, Seccomp, Security, Settings,
+    Healthcheck, LogDriver, LogSettings, Mount, MountKind, Ports, PublishedPort, Seccomp, Security,
+    Settings,
 };
 use crate::error::DaemonError;
 use crate::networks::publish;
@@ -49,6 +51,34 @@ pub fn settings(config: &ContainerConfig, host: &HostConfig) -> Result<Settings,
         healthcheck: healthcheck(config.healthcheck.as_ref())?,
         security: security(host)?,
         ports: ports(host, config.exposed_ports.as_ref())?,
+        log: log(host)?,
+    })
+}
+
+/// `LogConfig`: the driver (`json-file`, the default, or `none`) and json-file's `max-size`
+/// (`10m`; unreadable: no limit) and `max-file` (unreadable: 1).
+pub fn log(host: &HostConfig) -> Result<LogSettings, DaemonError> {
+    let config = host.log_config.clone().unwrap_or_default();
+    let driver = match config.kind.as_str() {
+        "" | "json-file" => LogDriver::JsonFile,
+        "none" => LogDriver::None,
+        other => {
+            return Err(invalid(format!(
+                "logger: no log driver named '{other}' is registered"
+            )))
+        }
+    };
+    let opts = config.config.unwrap_or_default();
+    Ok(LogSettings {
+        driver,
+        max_size: opts
+            .get("max-size")
+            .and_then(|s| berth_api::units::ram_in_bytes(s).ok())
+            .map_or(0, |n| n.max(0) as u64),
+        max_files: opts
+            .get("max-file")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1),
     })
 }
 
@@ -108,6 +138,7 @@ pub fn upgrade_record(c: &mut Container) -> Result<(), DaemonError> {
         healthcheck: health::of_image(c.config.healthcheck.as_ref()),
         security: security(&c.host_config)?,
         ports,
+        log: log(&c.host_config)?,
     };
     Ok(())
 }
@@ -413,6 +444,24 @@ mod tests {
         let hc = c.settings.healthcheck.unwrap();
         assert_eq!(hc.interval, std::time::Duration::from_micros(500));
         assert_eq!(c.settings.ports, Ports::default());
+    }
+
+    #[test]
+    fn log_drivers_and_rotation() {
+        let host: HostConfig = serde_json::from_value(json!({
+            "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}
+        }))
+        .unwrap();
+        let l = log(&host).unwrap();
+        assert_eq!(
+            (l.driver, l.max_size, l.max_files),
+            (LogDriver::JsonFile, 1 << 20, 3)
+        );
+        assert_eq!(log(&HostConfig::default()).unwrap(), LogSettings::default());
+        let bad: HostConfig =
+            serde_json::from_value(json!({"LogConfig": {"Type": "syslog"}})).unwrap();
+        let e = log(&bad).unwrap_err().to_string();
+        assert_eq!(e, "logger: no log driver named 'syslog' is registered");
     }
 
     #[test]

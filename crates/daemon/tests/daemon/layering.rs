@@ -17,7 +17,6 @@ const KNOWN_DEBT: &[(&str, &str)] = &[
     ("containers/names.rs", "random names from berth_api::id"),
     ("containers/spec/resources.rs", "resources are read from HostConfig"),
     ("containers/spec/tests.rs", "spec tests build Docker's Config/HostConfig"),
-    ("containers/start.rs", "sizes from berth_api::units"),
     ("containers/update.rs", "update takes Docker's HostConfig"),
     ("system/mod.rs", "IDs from berth_api::id"),
 ];
