@@ -1,6 +1,6 @@
 //! A container's settings in the engine's own terms, parsed once by a front door (the Docker API's
-//! is `server::container_request`) and kept in the container's record: the user's mounts, its own
-//! healthcheck and its security settings. The verbs read these and never a front door's syntax
+//! is `server::container_request`) and kept in the container's record: the user's mounts, the
+//! healthcheck, the security settings, the published ports and the log. The verbs read these and never a front door's syntax
 //! (`Binds` strings, `SecurityOpt` text, a healthcheck's JSON), so another front door can drive
 //! the engine by filling them in.
 //!
@@ -20,7 +20,8 @@ pub struct Settings {
     /// The user's mounts, in the order they are mounted (a later one at the same destination wins).
     #[serde(default)]
     pub mounts: Vec<Mount>,
-    /// The container's own healthcheck (merged with its image's when it runs); `None`: none given.
+    /// The healthcheck: a front door gives the request's, create merges it with the image's;
+    /// `None`: neither has one.
     #[serde(default)]
     pub healthcheck: Option<Healthcheck>,
     #[serde(default)]
