@@ -11,6 +11,7 @@ mod harness;
 mod commands;
 mod compat;
 mod lifecycle;
+mod registry;
 mod secrets;
 
 use harness::Daemon;

@@ -103,6 +103,7 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
+        extra: &[(&str, String)],
     ) -> Result<Response<Incoming>> {
         let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -122,6 +123,9 @@ impl Client {
         if let Some(ct) = content_type {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
         }
+        for (k, v) in extra {
+            req = req.header(*k, v.as_str());
+        }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| self.transport(e))?;
@@ -139,7 +143,7 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Response<Incoming>> {
         let ct = body.as_ref().map(|_| "application/json");
-        let resp = self.send(method, path, body, ct).await?;
+        let resp = self.send(method, path, body, ct, &[]).await?;
         Self::check(resp).await
     }
 
@@ -152,8 +156,18 @@ impl Client {
         content_type: &str,
     ) -> Result<Response<Incoming>> {
         let resp = self
-            .send(method, path, Some(body), Some(content_type))
+            .send(method, path, Some(body), Some(content_type), &[])
             .await?;
+        Self::check(resp).await
+    }
+
+    /// POST with extra headers (`X-Registry-Auth`); error statuses as [`Client::request`].
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Response<Incoming>> {
+        let resp = self.send(Method::POST, path, None, None, extra).await?;
         Self::check(resp).await
     }
 

@@ -1,8 +1,9 @@
 //! Images of a project through the engine: `pull` (`POST /images/create`), `build` (`POST /build`
 //! with a tar of the build context), `push` (`POST /images/{name}/push`), and what `up` does
 //! first — pull what is missing, build `build:` services whose image is missing (or all with
-//! `--build`). The engine's JSON progress stream is read line by line; an `error` in it, or an
-//! engine that answers 404/501 (no such endpoint yet), is reported with the engine's own words.
+//! `--build`), pulls and pushes with the user's registry credentials ([`super::auth`]). The
+//! engine's JSON progress stream is read line by line; an `error` in it, or an engine that answers
+//! 404/501 (no such endpoint yet), is reported with the engine's own words.
 
 use super::client::{encode, Client, EngineError, Result};
 use crate::model::{Project, Service};
@@ -98,8 +99,12 @@ pub async fn pull(c: &Client, service: &str, image: &str) -> Result<()> {
         path.push_str(&format!("&tag={}", encode(&tag)));
     }
     let what = format!("pulling {image} for service {service}");
+    let auth: Vec<(&str, String)> = super::auth::header(image)
+        .map(|h| ("X-Registry-Auth", h))
+        .into_iter()
+        .collect();
     let resp = c
-        .request(hyper::Method::POST, &path, None)
+        .post_with_headers(&path, &auth)
         .await
         .map_err(|e| naming(e, &what))?;
     progress(resp, &what, false).await?;
@@ -113,8 +118,12 @@ pub async fn push(c: &Client, service: &str, image: &str) -> Result<()> {
     eprintln!(" {service} Pushing");
     let path = format!("/images/{}/push?tag={}", encode(&repo), encode(&tag));
     let what = format!("pushing {image} for service {service}");
+    let auth: Vec<(&str, String)> = super::auth::header(image)
+        .map(|h| ("X-Registry-Auth", h))
+        .into_iter()
+        .collect();
     let resp = c
-        .request(hyper::Method::POST, &path, None)
+        .post_with_headers(&path, &auth)
         .await
         .map_err(|e| naming(e, &what))?;
     progress(resp, &what, false).await?;
