@@ -12,6 +12,9 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "not root: running the unprivileged tests only" >&2
 fi
+# The shim and the init are separate binaries the end-to-end tests run beside `berth`; a test
+# build of the workspace does not produce them.
+cargo build -p berth-shim -p berth-init
 cargo test --workspace "$@"
 [ "${BERTH_ROOT_TESTS:-}" = 1 ] || exit 0
 

@@ -224,8 +224,9 @@ fn logs_fill_the_disk() {
         "run", "-d", "--name", "chatty", "busybox", "sh", "-c", script,
     ]);
     // The container is never blocked by its log: it runs to its end.
+    // A generous deadline: the whole suite runs beside it on two cores.
     eventually(
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         "the chatty container's exit",
         || d.inspect("chatty", "{{.State.Status}}") == "exited",
     );

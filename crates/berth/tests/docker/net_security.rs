@@ -89,7 +89,16 @@ fn internal_networks_do_not_forward_dns_upstream() {
         "10.246.0.0/24",
         "intnet",
     ]);
-    d.ok(&["network", "create", "--subnet", "10.247.0.0/24", "extnet"]);
+    // The gateway given, so inspect shows it (as Docker, it shows none for a subnet without one).
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.247.0.0/24",
+        "--gateway",
+        "10.247.0.1",
+        "extnet",
+    ]);
     // The upstream every container names with --dns: a fake server on the open network's
     // gateway, which the embedded DNS reaches from the host's namespace. It notes every name.
     let dns = gateway(&d, "extnet");
