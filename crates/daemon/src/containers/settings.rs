@@ -1,6 +1,6 @@
 //! A container's settings in the engine's own terms, parsed once by a front door (the Docker API's
 //! is `server::container_request`) and kept in the container's record: the user's mounts, the
-//! healthcheck, the security settings, the published ports and the log. The verbs read these and never a front door's syntax
+//! healthcheck, the security settings, the published ports, the log and the DNS settings. The verbs read these and never a front door's syntax
 //! (`Binds` strings, `SecurityOpt` text, a healthcheck's JSON), so another front door can drive
 //! the engine by filling them in.
 //!
@@ -8,7 +8,7 @@
 //! `mode=1770`); capabilities Linux's names (`CAP_NET_ADMIN`, or `ALL`); durations of a
 //! healthcheck are zero when not set (the image's value, then the default, applies).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use berth_network::ports::Proto;
@@ -30,6 +30,17 @@ pub struct Settings {
     pub ports: Ports,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub dns: DnsSettings,
+}
+
+/// The container's own resolver settings (beside the host's and the embedded DNS server's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsSettings {
+    pub servers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    /// resolv.conf `options` (`ndots:2`...).
+    pub options: Vec<String>,
 }
 
 /// Where a container's output goes.

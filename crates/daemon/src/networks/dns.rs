@@ -104,14 +104,11 @@ pub(crate) fn restart_dns(
 }
 
 pub(crate) fn dns_config(c: &Container) -> files::DnsConfig {
-    let parse = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+    let dns = &c.settings.dns;
     files::DnsConfig {
-        servers: parse(&c.host_config.dns)
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect(),
-        search: parse(&c.host_config.dns_search),
-        options: parse(&c.host_config.dns_options),
+        servers: dns.servers.clone(),
+        search: dns.search.clone(),
+        options: dns.options.clone(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Docker's create request in the engine's terms: the user's mounts (`Binds` strings, `Mounts`,
 //! `Tmpfs`), the healthcheck (`Config.Healthcheck`'s JSON), the security settings
 //! (`Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` text) and the published ports
-//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`) and the log (`LogConfig`) parsed once,
-//! here, into
+//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`), the log (`LogConfig`) and the DNS
+//! settings (`Dns`, `DnsSearch`, `DnsOptions`) parsed once, here, into
 //! [`Settings`]; a bad one is refused with Docker's words (400) before the engine is called.
 //! [`upgrade_record`] does the same for a record an older daemon stored with Docker's request
 //! only.
@@ -17,8 +17,8 @@ use crate::containers::create::CreateRequest;
 use crate::containers::health::{self, nanos, test_of};
 use crate::containers::model::Container;
 use crate::containers::settings::{
-    Healthcheck, LogDriver, LogSettings, Mount, MountKind, Ports, PublishedPort, Seccomp, Security,
-    Settings,
+    DnsSettings, Healthcheck, LogDriver, LogSettings, Mount, MountKind, Ports, PublishedPort,
+    Seccomp, Security, Settings,
 };
 use crate::error::DaemonError;
 use crate::networks::publish;
@@ -52,7 +52,22 @@ pub fn settings(config: &ContainerConfig, host: &HostConfig) -> Result<Settings,
         security: security(host)?,
         ports: ports(host, config.exposed_ports.as_ref())?,
         log: log(host)?,
+        dns: dns(host),
     })
+}
+
+/// `Dns`, `DnsSearch` and `DnsOptions`; a server that is not an IP address is left out.
+pub fn dns(host: &HostConfig) -> DnsSettings {
+    DnsSettings {
+        servers: host
+            .dns
+            .iter()
+            .flatten()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+        search: host.dns_search.clone().unwrap_or_default(),
+        options: host.dns_options.clone().unwrap_or_default(),
+    }
 }
 
 /// `LogConfig`: the driver (`json-file`, the default, or `none`) and json-file's `max-size`
@@ -139,6 +154,7 @@ pub fn upgrade_record(c: &mut Container) -> Result<(), DaemonError> {
         security: security(&c.host_config)?,
         ports,
         log: log(&c.host_config)?,
+        dns: dns(&c.host_config),
     };
     Ok(())
 }
@@ -462,6 +478,23 @@ mod tests {
             serde_json::from_value(json!({"LogConfig": {"Type": "syslog"}})).unwrap();
         let e = log(&bad).unwrap_err().to_string();
         assert_eq!(e, "logger: no log driver named 'syslog' is registered");
+    }
+
+    #[test]
+    fn dns_settings() {
+        let host: HostConfig = serde_json::from_value(json!({
+            "Dns": ["10.0.0.53", "not-an-ip"], "DnsSearch": ["example.org"], "DnsOptions": ["ndots:2"]
+        }))
+        .unwrap();
+        let d = dns(&host);
+        assert_eq!(
+            d.servers,
+            ["10.0.0.53".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            (d.search, d.options),
+            (vec!["example.org".to_string()], vec!["ndots:2".to_string()])
+        );
     }
 
     #[test]
