@@ -3,9 +3,9 @@
 //! every verb reads and updates.
 //!
 //! [`Settings`] holds what a front door parsed into the engine's terms (mounts, healthcheck,
-//! security, ports, log), which the verbs run by. `config` and `host_config` are Docker's request
+//! security, ports, log, DNS), which the verbs run by. `config` and `host_config` are Docker's request
 //! as given (merged with the image's defaults), kept for inspect to echo; the settings not yet
-//! moved into [`Settings`] (resources, restart policy, network mode, DNS, user, env...) are still
+//! moved into [`Settings`] (resources, restart policy, network mode, user, env...) are still
 //! read from them (issue #13).
 
 use berth_api::container::{ContainerConfig, HostConfig};
