@@ -4,7 +4,9 @@
 //! wait for their newline up to [`MAX_LINE`] bytes (then they are written as they are), and are
 //! flushed when the stream ends. Every batch of entries is one `write` on an `O_APPEND` file, so a
 //! follower sees whole lines at once. Rotation (`max-size`, `max-file`) renames `file.log` to
-//! `file.log.1`, shifting older ones up and dropping the oldest, as Docker does.
+//! `file.log.1`, shifting older ones up and dropping the oldest, as Docker does. When the file
+//! system is full, output is dropped for a second before the next try, so the container is never
+//! slowed down by writes that fail.
 
 use std::fs::File;
 use std::io::Write;
@@ -50,6 +52,9 @@ impl Stream {
     }
 }
 
+/// How long output is dropped after the log's file system is found full.
+const FULL_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The writer of one container's json-file log.
 pub struct JsonLog {
     path: PathBuf,
@@ -61,6 +66,9 @@ pub struct JsonLog {
     partial: [Vec<u8>; 2],
     /// The encoded entries of one batch (reused).
     out: Vec<u8>,
+    /// After the file system answered ENOSPC: output until then is dropped, not written (each
+    /// failing write costs ext4 journal commits, which would slow the whole container down).
+    full_until: Option<std::time::Instant>,
 }
 
 impl JsonLog {
@@ -76,11 +84,19 @@ impl JsonLog {
             max_file: max_file.max(1),
             partial: [Vec::new(), Vec::new()],
             out: Vec::new(),
+            full_until: None,
         })
     }
 
     /// Logs a chunk of `stream`'s output.
     pub fn write(&mut self, stream: Stream, mut data: &[u8]) -> Result<(), LogError> {
+        if self
+            .full_until
+            .is_some_and(|t| std::time::Instant::now() < t)
+        {
+            return Ok(());
+        }
+        self.full_until = None;
         let time = log_time();
         let mut partial = std::mem::take(&mut self.partial[stream.index()]);
         while !data.is_empty() {
@@ -132,6 +148,13 @@ impl JsonLog {
             return Ok(());
         }
         let res = self.file.write_all(&self.out);
+        if res
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ENOSPC))
+        {
+            // Try again in a second; until then the output is dropped (and said once).
+            self.full_until = Some(std::time::Instant::now() + FULL_PAUSE);
+        }
         self.size += self.out.len() as u64;
         self.out.clear();
         if self.out.capacity() > 4 * MAX_LINE {
@@ -244,7 +267,22 @@ fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+
+    #[test]
+    fn a_full_file_system_pauses_the_log_instead_of_failing_every_write() {
+        // /dev/full answers every write with ENOSPC.
+        let mut log = JsonLog::open(Path::new("/dev/full"), 0, 1).expect("open /dev/full");
+        let err = log.write(Stream::Stdout, b"first\n").expect_err("ENOSPC");
+        assert_eq!(err.source.raw_os_error(), Some(libc::ENOSPC));
+        // Within the pause, output is dropped without a write.
+        log.write(Stream::Stdout, b"second\n")
+            .expect("dropped while the disk is full");
+        log.full_until = Some(std::time::Instant::now());
+        // After it, the next write tries again.
+        assert!(log.write(Stream::Stdout, b"third\n").is_err());
+    }
 
     fn lines(path: &Path) -> Vec<serde_json::Value> {
         std::fs::read_to_string(path)
