@@ -181,28 +181,47 @@ pub async fn logs(
     Ok(())
 }
 
-/// A per-container verb over the selected services' containers.
+/// A per-container verb over the selected services' containers, all of them concurrently (stop
+/// and restart with each container's own stop timeout).
 pub async fn each(c: &Client, project: &str, services: &[String], verb: &str) -> Result<()> {
+    let mut set = tokio::task::JoinSet::new();
     for x in selected(containers(c, project, false).await?, services) {
-        let id = x["Id"].as_str().unwrap_or("");
-        let name = name_of(&x);
-        match verb {
-            "rm" => {
-                if x["State"].as_str() == Some("running") {
-                    continue;
-                }
-                c.delete(&format!("/containers/{id}")).await?;
-                eprintln!(" Container {name}  Removed");
+        let (c, verb) = (c.clone(), verb.to_string());
+        set.spawn(async move { one(&c, &x, &verb).await });
+    }
+    let mut first_err = None;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
             }
-            "start" if x["State"].as_str() == Some("running") => {}
-            v => {
-                let path = match v {
-                    "stop" | "restart" => format!("/containers/{id}/{v}?t=10"),
-                    _ => format!("/containers/{id}/{v}"),
-                };
-                c.post(&path).await?;
-                eprintln!(" Container {name}  {}", capitalise(v));
+            Err(e) => {
+                first_err.get_or_insert(c.transport(e));
             }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+async fn one(c: &Client, x: &Value, verb: &str) -> Result<()> {
+    let id = x["Id"].as_str().unwrap_or("");
+    let name = name_of(x);
+    let running = x["State"].as_str() == Some("running");
+    match verb {
+        "rm" if running => {}
+        "rm" => {
+            c.delete(&format!("/containers/{id}")).await?;
+            eprintln!(" Container {name}  Removed");
+        }
+        "start" if running => {}
+        v => {
+            match c.post(&format!("/containers/{id}/{v}")).await {
+                Ok(_) => {}
+                Err(e) if e.is_status(304) => {}
+                Err(e) => return Err(e),
+            }
+            eprintln!(" Container {name}  {}", capitalise(v));
         }
     }
     Ok(())

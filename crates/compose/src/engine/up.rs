@@ -343,7 +343,7 @@ async fn recreate(
 ) -> Result<String> {
     let name = plan::container_name(&p.name, svc, number);
     eprintln!(" Container {name}  Recreate");
-    match c.post(&format!("/containers/{id}/stop?t=10")).await {
+    match c.post(&format!("/containers/{id}/stop")).await {
         Ok(_) => {}
         Err(e) if e.is_status(304) => {}
         Err(e) => return Err(e),
@@ -427,7 +427,7 @@ async fn converge_service(
             Action::Remove { id } => {
                 let n = existing_name(&existing, &id);
                 eprintln!(" Container {n}  Stopping");
-                let _ = c.post(&format!("/containers/{id}/stop?t=10")).await;
+                let _ = c.post(&format!("/containers/{id}/stop")).await;
                 c.delete(&format!("/containers/{id}?force=1")).await?;
                 eprintln!(" Container {n}  Removed");
             }
