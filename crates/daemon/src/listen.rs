@@ -17,7 +17,9 @@
 //! - `--docker-socket` ([`refuse_live_docker`]): a UNIX socket like the others, bound only when no
 //!   daemon answers `GET /_ping` on the path already, so a running dockerd is never displaced.
 //!
-//! The same [`crate::server::app`] serves every kind; [`serve`] runs it until the shutdown signal.
+//! The same [`crate::server::app`] serves every kind; [`serve`] runs it until the shutdown signal,
+//! one task per connection, with a read-header deadline ([`HEADER_READ_DEADLINE`]) so a header
+//! that never ends or a connection that never sends one is closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -276,10 +278,58 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     match bound {
-        Bound::Unix(l, _) => axum::serve(l, app).with_graceful_shutdown(shutdown).await,
-        Bound::Tcp(l) => axum::serve(l, app).with_graceful_shutdown(shutdown).await,
-        Bound::Tls(l) => axum::serve(l, app).with_graceful_shutdown(shutdown).await,
+        Bound::Unix(l, _) => serve_connections(l, app, shutdown).await,
+        Bound::Tcp(l) => serve_connections(l, app, shutdown).await,
+        Bound::Tls(l) => serve_connections(l, app, shutdown).await,
     }
+}
+
+/// How long a client has to send a request's headers, counted from when the connection is ready
+/// for one (so an idle keep-alive connection is closed after it too). Slow-loris clients and
+/// idle connections do not pile up; bodies and streams (logs, attach, events) are not limited.
+pub const HEADER_READ_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The accept loop: one task per connection, HTTP/1.1 with upgrades (attach, exec) and the
+/// [`HEADER_READ_DEADLINE`] (axum's own `serve` sets no timer, so hyper enforces none). At
+/// `shutdown` it stops accepting, asks every connection to finish its request in flight and close,
+/// and returns when all have.
+async fn serve_connections<L: axum::serve::Listener>(
+    mut listener: L,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let (closing, close_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let io = tokio::select! {
+            (io, _) = listener.accept() => io,
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut close_rx = close_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_DEADLINE);
+            let conn = builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = close_rx.wait_for(|c| *c) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    drop(close_rx);
+    let _ = closing.send(true);
+    closing.closed().await;
+    Ok(())
 }
 
 /// How long a daemon already on the docker socket has to answer `GET /_ping`.
