@@ -2,6 +2,7 @@
 //! `berth daemon` (opt in with `BERTH_ROOT_TESTS=1`; they fail, not skip, without root).
 //! Each test runs its own daemon in its own temp root ([`harness::Daemon`]).
 
+mod api_catalog;
 mod api_tls;
 mod attach_detach;
 mod bad_input;
