@@ -354,6 +354,11 @@ fn api13_login_keeps_credentials_in_a_0600_file_and_logout_removes_them() {
     // An existing, too-open config with other settings: kept, but no longer readable by others.
     std::fs::write(&config, r#"{"detachKeys":"ctrl-x,x"}"#).expect("config.json");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    // A temp file left by an interrupted write, readable by others, does not lend its mode (the
+    // name an earlier berth used for every write).
+    let stale = config_dir.path().join(".config.json.tmp");
+    std::fs::write(&stale, "{}").expect("stale temp file");
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let out = berth(
         &d,
         config_dir.path(),
@@ -388,6 +393,99 @@ fn api13_login_keeps_credentials_in_a_0600_file_and_logout_removes_them() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600, "config.json mode after logout {mode:o}");
+}
+
+/// A `docker-credential-berthtest` helper in `dir` that keeps what `store` gives it in
+/// `dir/store/creds.json` and logs the verbs it ran to `dir/store/calls`.
+fn write_helper(dir: &Path) {
+    let script = r#"#!/bin/sh
+store="$(dirname "$0")/store"
+mkdir -p "$store"
+echo "$1" >> "$store/calls"
+case "$1" in
+  store) cat > "$store/creds.json" ;;
+  get) cat > /dev/null; [ -f "$store/creds.json" ] && exec cat "$store/creds.json"
+       echo "credentials not found in native keychain"; exit 1 ;;
+  erase) cat > /dev/null; rm -f "$store/creds.json" ;;
+  list) echo '{}' ;;
+esac
+"#;
+    let path = dir.join("docker-credential-berthtest");
+    std::fs::write(&path, script).expect("helper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn api13_with_a_credential_helper_nothing_secret_is_in_config_json() {
+    if !opted_in() {
+        return;
+    }
+    const PASSWORD: &str = "Pw-api13-helper-5Tn";
+    let reg = DistRegistry::start_with(Some(("berth", PASSWORD)));
+    let d = Daemon::start();
+    let tar = d.dir.path().join("seed.tar");
+    d.ok(&["save", "-o", tar.to_str().expect("utf-8"), "busybox:latest"]);
+    reg.skopeo_copy_in_as(
+        &format!("docker-archive:{}", tar.display()),
+        "busybox:latest",
+        Some(&format!("berth:{PASSWORD}")),
+    );
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let helper_dir = tempfile::tempdir().expect("temp dir");
+    write_helper(helper_dir.path());
+    let config = config_dir.path().join("config.json");
+    std::fs::write(&config, r#"{"credsStore":"berthtest"}"#).expect("config.json");
+    let path = format!(
+        "{}:{}",
+        helper_dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.sock.display()))
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env_remove("BERTH_HOST")
+            .env("DOCKER_CONFIG", config_dir.path())
+            .env("PATH", &path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running berth");
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(input.as_bytes());
+        }
+        child.wait_with_output().expect("berth output")
+    };
+    let out = run(
+        &["login", "-u", "berth", "--password-stdin", &reg.addr],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let saved = std::fs::read_to_string(&config).expect("config.json");
+    assert!(
+        !saved.contains(PASSWORD) && !saved.contains(&base64(&format!("berth:{PASSWORD}"))),
+        "a secret in config.json: {saved}"
+    );
+    let store = helper_dir.path().join("store");
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.join("creds.json")).expect("creds"))
+            .expect("json");
+    assert_eq!(kept["ServerURL"], reg.addr.as_str());
+    assert_eq!(kept["Username"], "berth");
+    assert_eq!(kept["Secret"], PASSWORD);
+    // The pull takes the credentials from the helper (`get`).
+    let out = run(&["pull", &format!("{}/busybox:latest", reg.addr)], "");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = run(&["logout", &reg.addr], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!store.join("creds.json").exists(), "erase left the secret");
+    let calls = std::fs::read_to_string(store.join("calls")).unwrap_or_default();
+    for verb in ["store", "get", "erase"] {
+        assert!(calls.lines().any(|l| l == verb), "no {verb} in {calls:?}");
+    }
 }
 
 /// A plain-HTTP server on a non-loopback address that asks for basic auth and records what every

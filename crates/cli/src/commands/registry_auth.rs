@@ -80,20 +80,25 @@ fn write_config(m: &Map<String, Value>) -> Result<()> {
     let err = |e: std::io::Error| CliError::Message(format!("writing {}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(err)?;
     let text = serde_json::to_string_pretty(m).map_err(|e| CliError::Message(e.to_string()))?;
-    let tmp = dir.join(".config.json.tmp");
-    {
+    // A new file of this process's own (never one left behind, whose mode it would keep, nor a
+    // link someone put there), 0600 from its creation, renamed over config.json.
+    let tmp = dir.join(format!(".config.json.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
         use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join("config.json"))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, dir.join("config.json")).map_err(err)
+    written.map_err(err)
 }
 
 /// The helper for `key`, if any: `credHelpers.<key>`, else `credsStore`.
