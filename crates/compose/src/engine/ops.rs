@@ -26,7 +26,7 @@ pub fn selected(all: Vec<Value>, services: &[String]) -> Vec<Value> {
     v
 }
 
-/// `ps`: NAME IMAGE COMMAND SERVICE STATUS PORTS (or ids with `quiet`).
+/// `ps`: NAME IMAGE COMMAND SERVICE CREATED STATUS PORTS (or ids with `quiet`), as Compose v2.
 pub async fn ps(
     c: &Client,
     project: &str,
@@ -45,7 +45,11 @@ pub async fn ps(
         }
         return Ok(());
     }
-    let rows: Vec<[String; 6]> = list
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let rows: Vec<[String; 7]> = list
         .iter()
         .map(|x| {
             let ports: Vec<String> = x["Ports"]
@@ -70,17 +74,47 @@ pub async fn ps(
             [
                 name_of(x),
                 x["Image"].as_str().unwrap_or("").into(),
-                format!("{:?}", x["Command"].as_str().unwrap_or("")),
+                format!("{:?}", truncate(x["Command"].as_str().unwrap_or(""), 20)),
                 label(x, plan::SERVICE).into(),
+                human_ago(now - x["Created"].as_i64().unwrap_or(now)),
                 x["Status"].as_str().unwrap_or("").into(),
                 ports.join(", "),
             ]
         })
         .collect();
-    let head = ["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"].map(String::from);
+    let head = [
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+    ]
+    .map(String::from);
     let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     table(&head, &rows);
     Ok(())
+}
+
+/// The first `n` characters of `s`, with `…` when cut (Compose's COMMAND column).
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(n - 1).collect();
+    t.push('…');
+    t
+}
+
+/// "5 seconds ago", "About a minute ago", "3 hours ago" (Docker's human durations).
+fn human_ago(secs: i64) -> String {
+    let s = secs.max(0);
+    let text = match s {
+        0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".to_string(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".to_string(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        _ => format!("{} days", s / 86400),
+    };
+    format!("{text} ago")
 }
 
 /// Prints a table as Compose does: columns three spaces apart, the last one unpadded.
