@@ -555,6 +555,13 @@ impl FakeRegistry {
         }
     }
 
+    /// How many connections arrived, and how many of them spoke plain HTTP (not a TLS hello).
+    fn connections(&self) -> (usize, usize) {
+        let seen = self.seen.lock().map(|v| v.clone()).unwrap_or_default();
+        let plain = seen.iter().filter(|c| c.first() != Some(&0x16)).count();
+        (seen.len(), plain)
+    }
+
     /// Whether any connection carried an `Authorization` header or `needle` in the clear.
     fn saw_in_clear(&self, needle: &str) -> bool {
         let seen = self.seen.lock().map(|v| v.clone()).unwrap_or_default();
@@ -609,4 +616,8 @@ fn api14_basic_auth_is_never_sent_to_a_plain_http_registry_not_marked_insecure()
         "credentials reached http://{} in the clear",
         fake.addr
     );
+    // The daemon did try the registry, over TLS only.
+    let (all, plain) = fake.connections();
+    assert!(all > 0, "the daemon never tried {}", fake.addr);
+    assert_eq!(plain, 0, "plain HTTP reached {}", fake.addr);
 }
