@@ -275,3 +275,53 @@ fn scale_events_tty_exec_and_down_rmi() {
     assert!(!images.contains(&format!("{}-app", p.name)), "{images}");
     assert!(images.contains("busybox"), "{images}");
 }
+
+#[test]
+fn cp_both_ways() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let yaml = "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo inside > /tmp/in.txt; mkdir -p /tmp/dir/sub; echo deep > /tmp/dir/sub/f; exec sleep 1000\"]\n";
+    let p = Project::new(&d, "cp", yaml);
+    p.ok(&["up", "-d"]);
+    harness::eventually(crate::DEADLINE, "the container's files", || {
+        code(&p.run(&["exec", "-T", "app", "test", "-f", "/tmp/dir/sub/f"])) == 0
+    });
+    let host = p.path();
+    // Container -> host: a file under a new name, a directory into an existing one.
+    p.ok(&[
+        "cp",
+        "app:/tmp/in.txt",
+        host.join("out.txt").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).expect("out.txt"),
+        "inside\n"
+    );
+    p.ok(&["cp", "app:/tmp/dir", host.to_str().expect("utf-8")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("dir/sub/f")).expect("dir/sub/f"),
+        "deep\n"
+    );
+    // Host -> container: into a directory, and as a new name.
+    std::fs::write(host.join("up.txt"), "from host\n").expect("up.txt");
+    p.ok(&[
+        "cp",
+        host.join("up.txt").to_str().expect("utf-8"),
+        "app:/tmp",
+    ]);
+    assert_eq!(
+        p.ok(&["exec", "-T", "app", "cat", "/tmp/up.txt"]),
+        "from host\n"
+    );
+    p.ok(&[
+        "cp",
+        host.join("up.txt").to_str().expect("utf-8"),
+        "app:/tmp/renamed.txt",
+    ]);
+    assert_eq!(
+        p.ok(&["exec", "-T", "app", "cat", "/tmp/renamed.txt"]),
+        "from host\n"
+    );
+}

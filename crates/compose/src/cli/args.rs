@@ -92,6 +92,13 @@ pub enum Cmd {
         #[arg(long)]
         rmi: Option<String>,
     },
+    /// Copy files between a service container and the local filesystem
+    Cp {
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+        src: String,
+        dest: String,
+    },
     /// Scale services (SERVICE=REPLICAS ...)
     Scale {
         #[arg(long)]

@@ -5,7 +5,7 @@ pub mod args;
 
 use crate::engine::client::{resolve_host, Client};
 use crate::engine::exec::{ExecOptions, RunOptions};
-use crate::engine::{down, exec, images, info, ops, up};
+use crate::engine::{cp, down, exec, images, info, ops, up};
 use crate::loader::{load, Options};
 use crate::model::Project;
 use crate::plan::Recreate;
@@ -221,6 +221,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
             }
             up::up(&c, &project, &o, true).await?;
         }
+        Cmd::Cp { index, src, dest } => cp::cp(&c, &name, &src, &dest, index).await?,
         Cmd::Events { json, services } => info::events(&c, &name, &services, json).await?,
         Cmd::Ps {
             all,

@@ -31,6 +31,9 @@ pub enum EngineError {
     Address(String),
     #[error("cannot decode the engine's answer to {path}: {detail}")]
     Decode { path: String, detail: String },
+    /// A failure on this side (a host file, a bad argument).
+    #[error("{0}")]
+    Local(String),
 }
 
 impl EngineError {

@@ -1,9 +1,11 @@
-//! Driving an engine through the Docker Engine API: the [`client`], and the commands
-//! ([`up`] for create/start/converge, [`down`] to take it all away, [`images`] for pull/build/push (with [`auth`]'s credentials), [`exec`] for exec and run
-//! over [`stream`]'s hijacked streams, [`info`] for top/port/images/ls/wait, [`ops`] for the rest).
+//! Driving an engine through the Docker Engine API: the [`client`], and the commands — [`up`]
+//! (create, start, converge), [`down`], [`images`] (pull, build, push, with [`auth`]'s
+//! credentials), [`exec`] (exec and run over [`stream`]'s hijacked streams), [`info`] (top, port,
+//! images, ls, wait, events), [`cp`], and [`ops`] (ps, logs, attached up, per-container verbs).
 
 pub mod auth;
 pub mod client;
+pub mod cp;
 pub mod down;
 pub mod exec;
 pub mod images;
