@@ -17,6 +17,8 @@
 //! (traffic from the host itself, to any of its addresses). Traffic to
 //! 127.0.0.1 is DNATed too: each bridge gets `route_localnet=1` so the kernel routes a 127.0.0.1-sourced
 //! packet onto it, and the table masquerades such packets to the bridge's address. No userland proxy runs.
+//! The other direction is closed: a packet to 127.0.0.0/8 that arrives on a bridge is dropped before
+//! connection tracking (`raw_prerouting`), so nothing on a bridge reaches the host's loopback.
 //!
 //! No text from outside is ever pasted into the ruleset: bridges are [`IfName`]s (letters, digits,
 //! `-`, `_`, `.`), addresses, subnets, ports and protocols are typed values, and the table's name
@@ -195,6 +197,21 @@ impl Firewall {
         s.push_str("  chain publish {\n");
         s.push_str("    dnat to ip daddr . meta l4proto . th dport map @publish_ip\n");
         s.push_str("    dnat to meta l4proto . th dport map @publish_any\n");
+        s.push_str("  }\n");
+        // `route_localnet=1` on the bridges lets the kernel route 127.0.0.0/8 onto them; without this
+        // a container (CAP_NET_RAW is a default) or anything else on a bridge could send packets to
+        // 127.0.0.1 through the gateway and reach ports published on 127.0.0.1 and host services
+        // listening there (the CVE-2020-8558 class). Replies to the host's own loopback-sourced,
+        // masqueraded connections arrive addressed to the bridge address, not 127.0.0.0/8.
+        s.push_str("  chain raw_prerouting {\n    type filter hook prerouting priority raw; policy accept;\n");
+        let all: Vec<&IfName> = desired.networks.iter().map(|n| &n.bridge).collect();
+        if !all.is_empty() {
+            let _ = writeln!(
+                s,
+                "    iifname {{ {} }} ip daddr 127.0.0.0/8 drop",
+                quote_list(&all)
+            );
+        }
         s.push_str("  }\n");
         s.push_str(
             "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
@@ -405,6 +422,10 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("dnat to ip daddr . meta l4proto . th dport map @publish_ip"));
+        assert!(
+            s.contains("    iifname { \"berth0\", \"br-1\" } ip daddr 127.0.0.0/8 drop\n"),
+            "loopback traffic arriving on a bridge is dropped: {s}"
+        );
         // Same-bridge traffic is accepted before the isolation drop.
         assert!(s.find("iifname \"berth0\" oifname \"berth0\" accept") < s.find("iifname {"));
     }

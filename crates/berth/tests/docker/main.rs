@@ -22,6 +22,7 @@ mod health;
 mod hostconfig;
 mod lifecycle;
 mod logs_rotation;
+mod net_catalog;
 mod net_security;
 mod network;
 mod network_parity;

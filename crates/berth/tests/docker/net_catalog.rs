@@ -1,0 +1,265 @@
+//! The networking section of the security catalog (issue #14), probed from network namespaces
+//! the tests make themselves: a "neighbour" plugged into the daemon's bridge by a veth (what a
+//! container with CAP_NET_RAW could send), and an "outside machine" joined to the host by a veth.
+//!
+//! - NET-03: packets to 127.0.0.0/8 arriving on a bridge (where the engine sets `route_localnet=1`)
+//!   reach neither a port published on 127.0.0.1 nor a host service on 127.0.0.1.
+//! - NET-01: a container's outbound connection is seen from outside with the host's address.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::{eventually, opted_in, Daemon};
+use crate::network::support::{free_port, http_get};
+
+const HTTPD: &str =
+    "mkdir -p /www && echo hello-berth > /www/index.html && exec httpd -f -p 80 -h /www";
+
+/// Runs `ip ARGS`, panicking with its stderr when it fails.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace with one veth into the host, plus host routes the test added; all of it
+/// deleted on drop, even when the test fails.
+struct TestNs {
+    name: String,
+    host_veth: String,
+    ns_veth: String,
+    host_routes: Vec<String>,
+}
+
+impl TestNs {
+    /// A new namespace `bnc-<tag>-<pid>-<n>` and a veth pair, the host end named
+    /// `nc<tag><n><pid>` (15 characters at most), the namespace end `eth0`, both up.
+    fn new(tag: &str) -> TestNs {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id() % 100_000;
+        let t = TestNs {
+            name: format!("bnc-{tag}-{pid}-{n}"),
+            host_veth: format!("nc{tag}{n}{pid}"),
+            ns_veth: "eth0".to_string(),
+            host_routes: Vec::new(),
+        };
+        assert!(t.host_veth.len() <= 15, "{}", t.host_veth);
+        ip(&["netns", "add", &t.name]);
+        ip(&[
+            "link",
+            "add",
+            &t.host_veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &t.ns_veth,
+            "netns",
+            &t.name,
+        ]);
+        ip(&["link", "set", &t.host_veth, "up"]);
+        t.exec_ok(&["ip", "link", "set", &t.ns_veth, "up"]);
+        t
+    }
+
+    fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new("timeout")
+            .arg("20")
+            .args(["ip", "netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    fn exec_ok(&self, args: &[&str]) {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "in {}: {args:?}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A host route (`ip route add ROUTE...`), deleted on drop.
+    fn host_route(&mut self, route: &[&str]) {
+        let mut args = vec!["route", "add"];
+        args.extend_from_slice(route);
+        ip(&args);
+        self.host_routes.push(route.join(" "));
+    }
+
+    /// `curl` of `url` from inside the namespace: the body, or `None` when it fails.
+    fn get(&self, url: &str) -> Option<String> {
+        let out = self.exec(&["curl", "-sf", "-m", "3", url]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A TCP listener bound inside the namespace (the socket keeps the namespace it was made in).
+    fn listen(&self, addr: SocketAddr) -> TcpListener {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let ns = File::open(&path).expect("netns file");
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            TcpListener::bind(addr).expect("bind in netns")
+        })
+        .join()
+        .expect("listener thread")
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        for r in &self.host_routes {
+            let mut args = vec!["route", "del"];
+            args.extend(r.split(' '));
+            let _ = Command::new("ip").args(&args).output();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_veth])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// The default network's bridge, subnet and gateway.
+fn default_bridge(d: &Daemon) -> (String, String, String) {
+    let f = "{{index .Options \"com.docker.network.bridge.name\"}} \
+             {{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}";
+    let out = d.ok(&["network", "inspect", "-f", f, "bridge"]);
+    let v: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(v.len(), 3, "{out}");
+    (v[0].to_string(), v[1].to_string(), v[2].to_string())
+}
+
+/// Whether `listener` (non-blocking) gets a connection before `deadline`.
+fn accepted(listener: &TcpListener, deadline: Duration) -> Option<SocketAddr> {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let end = Instant::now() + deadline;
+    loop {
+        if let Ok((_, peer)) = listener.accept() {
+            return Some(peer);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// NET-03 (the CVE-2020-8558 class): the engine sets `route_localnet=1` on its bridges, so without
+/// a drop rule a neighbour on the bridge that routes 127.0.0.0/8 to the gateway reaches a port
+/// another container published on 127.0.0.1, and any host service on 127.0.0.1.
+#[test]
+fn net03_loopback_is_not_reachable_from_the_bridge() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let (bridge, _subnet, gw) = default_bridge(&d);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    d.ok(&[
+        "run", "-d", "--name", "web", "-p", &publish, "busybox", "sh", "-c", HTTPD,
+    ]);
+    let web_ip = d.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    let local = format!("127.0.0.1:{port}");
+    eventually(Duration::from_secs(20), "the published port", || {
+        http_get(&local).is_some_and(|r| r.contains("hello-berth"))
+    });
+    // A host service on 127.0.0.1 only.
+    let host_svc = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host_port = host_svc.local_addr().expect("addr").port();
+
+    // The attacker: plugged into the bridge with an address outside the subnet (so that the
+    // container's replies are routed back through the host, which undoes the DNAT), routing
+    // 127.0.0.0/8 to the gateway. Its own loopback stays down: no local 127/8 route there.
+    let mut ns = TestNs::new("l");
+    ip(&["link", "set", &ns.host_veth, "master", &bridge]);
+    let me = "192.0.2.83";
+    ns.exec_ok(&["ip", "addr", "add", &format!("{me}/32"), "dev", &ns.ns_veth]);
+    ns.exec_ok(&["ip", "route", "add", &gw, "dev", &ns.ns_veth]);
+    ns.exec_ok(&["ip", "route", "add", "default", "via", &gw]);
+    ns.exec_ok(&["ip", "route", "add", "127.0.0.0/8", "via", &gw]);
+    for conf in ["all", "eth0"] {
+        ns.exec_ok(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.conf.{conf}.route_localnet=1"),
+        ]);
+    }
+    ns.host_route(&[&format!("{me}/32"), "dev", &bridge]);
+
+    // Positive control: the neighbour reaches the container by its address.
+    let direct = ns.get(&format!("http://{web_ip}/"));
+    assert!(
+        direct.as_deref().is_some_and(|b| b.contains("hello-berth")),
+        "the test neighbour cannot reach {web_ip}:80 at all: {direct:?}"
+    );
+    // The attack: 127.0.0.1:PORT through the bridge.
+    let stolen = ns.get(&format!("http://127.0.0.1:{port}/"));
+    assert!(
+        stolen.is_none(),
+        "a neighbour on the bridge reached the port published on 127.0.0.1:{port}: {stolen:?}"
+    );
+    let _ = ns.get(&format!("http://127.0.0.1:{host_port}/"));
+    let peer = accepted(&host_svc, Duration::from_secs(1));
+    assert!(
+        peer.is_none(),
+        "a neighbour on the bridge reached a host service on 127.0.0.1:{host_port} from {peer:?}"
+    );
+    // The host itself still reaches its loopback publish.
+    assert!(http_get(&local).is_some_and(|r| r.contains("hello-berth")));
+}
+
+/// NET-01: a container's connection to an outside machine works, and that machine sees the host's
+/// address (masquerade), not the container's.
+#[test]
+fn net01_outbound_is_masqueraded_to_the_host_address() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let (_bridge, subnet, _gw) = default_bridge(&d);
+    // "ext": another machine on a link of its own, 198.51.100.(4k+1) on the host, (4k+2) there.
+    let ns = TestNs::new("o");
+    let host_addr = "198.51.100.61";
+    let ext_addr = "198.51.100.62";
+    ip(&[
+        "addr",
+        "add",
+        &format!("{host_addr}/30"),
+        "dev",
+        &ns.host_veth,
+    ]);
+    ns.exec_ok(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{ext_addr}/30"),
+        "dev",
+        &ns.ns_veth,
+    ]);
+    let server = ns.listen(format!("{ext_addr}:8080").parse().expect("addr"));
+    let script = format!("echo hi | nc -w 3 {ext_addr} 8080");
+    // Detached: nc waits for the server to close, which it does when the test ends.
+    d.ok(&["run", "-d", "busybox", "sh", "-c", &script]);
+    let peer = accepted(&server, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{ext_addr}:8080 saw no connection from the container"));
+    assert_eq!(
+        peer.ip().to_string(),
+        host_addr,
+        "the outside saw {peer}, not the host's address (container subnet {subnet})"
+    );
+}
