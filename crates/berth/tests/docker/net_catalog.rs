@@ -5,6 +5,8 @@
 //! - NET-03: packets to 127.0.0.0/8 arriving on a bridge (where the engine sets `route_localnet=1`)
 //!   reach neither a port published on 127.0.0.1 nor a host service on 127.0.0.1.
 //! - NET-01: a container's outbound connection is seen from outside with the host's address.
+//! - NET-08: a refused port conflict leaves the bridge and the ruleset as they were.
+//! - NET-10: a flushed ruleset is restored by a daemon restart.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -12,8 +14,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{eventually, opted_in, Daemon};
-use crate::network::support::{free_port, http_get};
+use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
+use crate::network::support::{free_port, http_get, links_of};
 
 const HTTPD: &str =
     "mkdir -p /www && echo hello-berth > /www/index.html && exec httpd -f -p 80 -h /www";
@@ -187,7 +189,7 @@ fn net03_loopback_is_not_reachable_from_the_bridge() {
     // 127.0.0.0/8 to the gateway. Its own loopback stays down: no local 127/8 route there.
     let mut ns = TestNs::new("l");
     ip(&["link", "set", &ns.host_veth, "master", &bridge]);
-    let me = "192.0.2.83";
+    let me = "203.0.113.83";
     ns.exec_ok(&["ip", "addr", "add", &format!("{me}/32"), "dev", &ns.ns_veth]);
     ns.exec_ok(&["ip", "route", "add", &gw, "dev", &ns.ns_veth]);
     ns.exec_ok(&["ip", "route", "add", "default", "via", &gw]);
@@ -231,7 +233,7 @@ fn net01_outbound_is_masqueraded_to_the_host_address() {
         return;
     }
     let d = Daemon::start();
-    let (_bridge, subnet, _gw) = default_bridge(&d);
+    let (bridge, subnet, _gw) = default_bridge(&d);
     // "ext": another machine on a link of its own, 198.51.100.(4k+1) on the host, (4k+2) there.
     let ns = TestNs::new("o");
     let host_addr = "198.51.100.61";
@@ -252,14 +254,163 @@ fn net01_outbound_is_masqueraded_to_the_host_address() {
         &ns.ns_veth,
     ]);
     let server = ns.listen(format!("{ext_addr}:8080").parse().expect("addr"));
-    let script = format!("echo hi | nc -w 3 {ext_addr} 8080");
+    // The masquerade decision is taken at a connection's first packet: wait for the rule.
+    let masq = format!("ip saddr {subnet} oifname != \"{bridge}\" masquerade");
+    eventually(Duration::from_secs(10), "the masquerade rule", || {
+        table_of(&bridge).contains(&masq)
+    });
+    let script = format!("echo hi | nc -w 3 {ext_addr} 8080; echo nc exit $?; ip route");
     // Detached: nc waits for the server to close, which it does when the test ends.
-    d.ok(&["run", "-d", "busybox", "sh", "-c", &script]);
-    let peer = accepted(&server, Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{ext_addr}:8080 saw no connection from the container"));
+    let id = d.ok(&["run", "-d", "busybox", "sh", "-c", &script]);
+    let peer = accepted(&server, Duration::from_secs(10)).unwrap_or_else(|| {
+        let logs = d.docker(&["logs", &id]);
+        panic!(
+            "{ext_addr}:8080 saw no connection from the container (subnet {subnet} on {bridge}; \
+             host routes to it: {}): {}{}",
+            String::from_utf8_lossy(
+                &Command::new("ip")
+                    .args(["route", "show", "to", "match", &subnet])
+                    .output()
+                    .expect("ip route")
+                    .stdout
+            ),
+            stdout(&logs),
+            stderr(&logs)
+        )
+    });
     assert_eq!(
         peer.ip().to_string(),
         host_addr,
         "the outside saw {peer}, not the host's address (container subnet {subnet})"
     );
+}
+
+/// The daemon's nftables table (`berth_<suffix>` for bridge `bt<suffix>`) as `nft` lists it.
+fn table_of(bridge: &str) -> String {
+    let table = format!("berth_{}", bridge.trim_start_matches("bt"));
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", &table])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a refused start could leave behind on the bridge: its ports (veths), its addresses, and
+/// the daemon's table.
+fn bridge_state(bridge: &str) -> (Vec<String>, String, String) {
+    let mut links = links_of(bridge);
+    links.sort();
+    let addr = Command::new("ip")
+        .args(["-o", "addr", "show", "dev", bridge])
+        .output()
+        .expect("ip addr");
+    (
+        links,
+        String::from_utf8_lossy(&addr.stdout).into_owned(),
+        table_of(bridge),
+    )
+}
+
+/// NET-08: a second container publishing a taken port fails to start with Docker's message and
+/// leaves the bridge's links and addresses and the daemon's ruleset as they were.
+#[test]
+fn net08_port_conflict_leaves_no_trace() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let (bridge, _subnet, _gw) = default_bridge(&d);
+    let port = free_port();
+    let publish = format!("{port}:80");
+    d.ok(&[
+        "run", "-d", "--name", "first", "-p", &publish, "busybox", "sh", "-c", HTTPD,
+    ]);
+    let local = format!("127.0.0.1:{port}");
+    eventually(Duration::from_secs(20), "the published port", || {
+        http_get(&local).is_some_and(|r| r.contains("hello-berth"))
+    });
+    // The bridge and the first container's veth, nothing else.
+    eventually(Duration::from_secs(10), "one veth on the bridge", || {
+        links_of(&bridge).len() == 2
+    });
+    let before = bridge_state(&bridge);
+    let out = d.docker(&[
+        "run", "-d", "--name", "second", "-p", &publish, "busybox", "sh", "-c", HTTPD,
+    ]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{err}"
+    );
+    // The refused start's veth can still be on the bridge when the CLI gets the error (seen when
+    // other daemons run beside this one); it must be gone soon after, with nothing else changed.
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut after = bridge_state(&bridge);
+    while after != before && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        after = bridge_state(&bridge);
+    }
+    assert_eq!(after, before);
+    assert_ne!(d.inspect("second", "{{.State.Status}}"), "running");
+    // The first one still serves.
+    assert!(http_get(&local).is_some_and(|r| r.contains("hello-berth")));
+}
+
+/// NET-10: the daemon's rules come back after someone flushes its table: a restart reconciles the
+/// ruleset from the stored state, and the published port works again.
+#[test]
+fn net10_flushed_rules_are_restored_on_restart() {
+    if !opted_in() {
+        return;
+    }
+    let mut d = Daemon::start();
+    let (bridge, _subnet, _gw) = default_bridge(&d);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--restart",
+        "always",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let local = format!("127.0.0.1:{port}");
+    let serves = |what: &str| {
+        eventually(Duration::from_secs(30), what, || {
+            http_get(&local).is_some_and(|r| r.contains("hello-berth"))
+        })
+    };
+    serves("the published port");
+    let rules = table_of(&bridge);
+    assert!(rules.contains(&format!("tcp . {port}")), "{rules}");
+    let table = format!("berth_{}", bridge.trim_start_matches("bt"));
+    let out = Command::new("nft")
+        .args(["flush", "table", "ip", &table])
+        .output()
+        .expect("nft");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        http_get(&local).is_none(),
+        "the port still answers with the table flushed"
+    );
+    d.stop();
+    d.spawn();
+    serves("the published port after the restart");
+    let after = table_of(&bridge);
+    assert!(after.contains(&format!("tcp . {port}")), "{after}");
+    assert!(after.contains("ip daddr 127.0.0.0/8 drop"), "{after}");
 }
