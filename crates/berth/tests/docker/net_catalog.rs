@@ -233,8 +233,17 @@ fn net01_outbound_is_masqueraded_to_the_host_address() {
         return;
     }
     let d = Daemon::start();
-    let (bridge, subnet, _gw) = default_bridge(&d);
-    // "ext": another machine on a link of its own, 198.51.100.(4k+1) on the host, (4k+2) there.
+    // A network of its own: daemons of tests running beside this one can pick the same default
+    // subnet, and then the host routes the replies to the other bridge.
+    let subnet = "10.198.61.0/24".to_string();
+    let bridge = format!("bc01-{}", std::process::id() % 100_000);
+    let opt = format!("com.docker.network.bridge.name={bridge}");
+    d.ok(&[
+        "network", "create", "--subnet", &subnet, "-o", &opt, "net01",
+    ]);
+    // The daemon's table is named after its default bridge.
+    let (default_br, _, _) = default_bridge(&d);
+    // "ext": another machine on a link of its own, 198.51.100.61 on the host, .62 there.
     let ns = TestNs::new("o");
     let host_addr = "198.51.100.61";
     let ext_addr = "198.51.100.62";
@@ -257,11 +266,20 @@ fn net01_outbound_is_masqueraded_to_the_host_address() {
     // The masquerade decision is taken at a connection's first packet: wait for the rule.
     let masq = format!("ip saddr {subnet} oifname != \"{bridge}\" masquerade");
     eventually(Duration::from_secs(10), "the masquerade rule", || {
-        table_of(&bridge).contains(&masq)
+        table_of(&default_br).contains(&masq)
     });
     let script = format!("echo hi | nc -w 3 {ext_addr} 8080; echo nc exit $?; ip route");
     // Detached: nc waits for the server to close, which it does when the test ends.
-    let id = d.ok(&["run", "-d", "busybox", "sh", "-c", &script]);
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "net01",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
     let peer = accepted(&server, Duration::from_secs(10)).unwrap_or_else(|| {
         let logs = d.docker(&["logs", &id]);
         panic!(
