@@ -72,3 +72,27 @@ fn diff_shows_only_the_containers_own_changes() {
     assert_eq!(diff, "A /data\nC /etc\nA /etc/motd", "{diff}");
     d.ok(&["rm", "quiet", "busy"]);
 }
+
+/// `docker info` counts the containers by state, as Docker's does.
+#[test]
+fn info_counts_containers_by_state() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let counts = |d: &Daemon| {
+        d.ok(&[
+            "info",
+            "--format",
+            "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}",
+        ])
+    };
+    assert_eq!(counts(&d), "0 0 0 0");
+    d.ok(&["create", "--name", "made", "busybox", "true"]);
+    d.ok(&["run", "-d", "--name", "runs", "busybox", "sleep", "100"]);
+    d.ok(&["run", "-d", "--name", "frozen", "busybox", "sleep", "100"]);
+    d.ok(&["pause", "frozen"]);
+    assert_eq!(counts(&d), "3 1 1 1");
+    d.ok(&["unpause", "frozen"]);
+    d.ok(&["rm", "-f", "made", "runs", "frozen"]);
+}

@@ -51,7 +51,38 @@ fn matches(c: &Container, f: &ContainerFilter, image_ids: &BTreeMap<String, Stri
         && super::health::filter_matches(c, &f.health)
 }
 
+/// How many containers there are, by what `docker info` counts: running (restarting ones
+/// included, as Docker's), paused, and stopped (everything else).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub total: u64,
+    pub running: u64,
+    pub paused: u64,
+    pub stopped: u64,
+}
+
+impl StateCounts {
+    /// Counts `statuses` as Docker's `/info` does.
+    pub fn of(statuses: impl IntoIterator<Item = Status>) -> StateCounts {
+        let mut n = StateCounts::default();
+        for s in statuses {
+            n.total += 1;
+            match s {
+                Status::Running | Status::Restarting => n.running += 1,
+                Status::Paused => n.paused += 1,
+                _ => n.stopped += 1,
+            }
+        }
+        n
+    }
+}
+
 impl ContainerService {
+    /// The containers counted by state (`GET /info`).
+    pub fn state_counts(&self) -> StateCounts {
+        StateCounts::of(self.entries().iter().map(|e| e.snapshot().state.status))
+    }
+
     /// `GET /containers/json`.
     pub async fn list(&self, f: ContainerFilter) -> Result<Vec<Container>, DaemonError> {
         super::health::check_filter(&f.health)?;
@@ -88,5 +119,25 @@ impl ContainerService {
             out.truncate(n);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_counts_restarting_as_running_and_the_rest_as_stopped() {
+        use Status::*;
+        let n = StateCounts::of([Created, Running, Paused, Restarting, Exited, Dead, Removing]);
+        assert_eq!(
+            n,
+            StateCounts {
+                total: 7,
+                running: 2,
+                paused: 1,
+                stopped: 4
+            }
+        );
     }
 }

@@ -130,8 +130,13 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
     let host = engine.system.host();
     let images = engine.images.count().await?;
     let driver = engine.images.driver().name().to_string();
+    let counts = engine.containers.state_counts();
     Ok(Json(SystemInfo {
         id: host.engine_id.clone(),
+        containers: counts.total,
+        containers_running: counts.running,
+        containers_paused: counts.paused,
+        containers_stopped: counts.stopped,
         images: images as u64,
         driver_status: vec![["Backing Filesystem".to_string(), "extfs".to_string()]],
         driver,
