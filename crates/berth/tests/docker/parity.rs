@@ -96,3 +96,23 @@ fn info_counts_containers_by_state() {
     d.ok(&["unpause", "frozen"]);
     d.ok(&["rm", "-f", "made", "runs", "frozen"]);
 }
+
+/// `docker kill` (SIGKILL) answers once the container is down: inspect right after sees the exit,
+/// and `rm` right after works.
+#[test]
+fn kill_answers_once_the_container_is_down() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    for i in 0..5 {
+        let name = format!("victim{i}");
+        d.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+        d.ok(&["kill", &name]);
+        assert_eq!(
+            d.inspect(&name, "{{.State.Running}} {{.State.ExitCode}}"),
+            "false 137"
+        );
+        d.ok(&["rm", &name]);
+    }
+}

@@ -1,5 +1,5 @@
 //! `kill`: sends a signal (name like `KILL`/`SIGKILL` or a number) to the container's init through
-//! its shim. Marks the container as stopped by the user, so restart policies leave it alone, as
+//! its shim; with SIGKILL it answers once the container is down, as Docker does. Marks the container as stopped by the user, so restart policies leave it alone, as
 //! Docker does. A paused container is thawed first when the signal should end it (see
 //! [`thaws_paused`]).
 
@@ -51,6 +51,11 @@ impl ContainerService {
         self.commit(&entry, false, |c| c.state.manually_stopped = true)?;
         shim::kill(&handle, sig, false).await?;
         self.event(&c, "kill", &[("signal", sig.to_string())]);
+        if sig == super::start::libc_sigkill() {
+            // As Docker's: a SIGKILL answers once the container is down (its exit recorded), so
+            // an inspect or `rm` right after sees it stopped.
+            super::stop::until_not_running(&entry, Some(super::stop::AFTER_KILL)).await;
+        }
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use crate::error::DaemonError;
 /// Docker's default stop timeout.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
 /// How long to wait for the exit after SIGKILL before giving up.
-const AFTER_KILL: Duration = Duration::from_secs(30);
+pub(crate) const AFTER_KILL: Duration = Duration::from_secs(30);
 
 /// What a stop did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
