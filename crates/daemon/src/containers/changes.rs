@@ -116,24 +116,20 @@ const ENGINE_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.con
 /// they were made in it (as Docker's init layer keeps them out of the container's diff).
 pub fn hide_engine_files(changes: Vec<Change>) -> Vec<Change> {
     let engine = |p: &str| ENGINE_FILES.contains(&p);
-    let parents_only_of_engine_files = |dir: &Change| {
-        let prefix = format!("{}/", dir.path);
-        let mut below = changes.iter().filter(|c| c.path.starts_with(&prefix));
-        let mut any = false;
-        let all_engine = below.all(|c| {
-            any = true;
-            engine(&c.path)
-        });
-        dir.kind == 0 && any && all_engine
-    };
-    let keep: Vec<bool> = changes
-        .iter()
-        .map(|c| !engine(&c.path) && !parents_only_of_engine_files(c))
-        .collect();
+    // The only directory the engine's files live in; one pass over the changes decides it.
+    const PARENT: &str = "/etc";
+    let mut below = changes.iter().filter(|c| {
+        c.path
+            .strip_prefix(PARENT)
+            .is_some_and(|r| r.starts_with('/'))
+    });
+    let parent_only_for_engine = below.next().is_some() && below.all(|c| engine(&c.path));
     changes
         .into_iter()
-        .zip(keep)
-        .filter_map(|(c, k)| k.then_some(c))
+        .filter(|c| {
+            let hidden_parent = parent_only_for_engine && c.path == PARENT && c.kind == 0;
+            !(engine(&c.path) || hidden_parent)
+        })
         .collect()
 }
 

@@ -1,14 +1,10 @@
 //! What a container process keeps of the runtime's: no descriptor but stdio, the preserved ones and
 //! the setup's own, and a working directory inside its root (the CVE-2024-21626 class).
 
+use super::sys_err;
 use crate::{Result, RuntimeError};
 use std::os::fd::RawFd;
 use std::path::Path;
-
-fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
-    let what = what.into();
-    move |source| RuntimeError::Sys { what, source }
-}
 
 /// Closes every descriptor above stdio except the preserved ones (`3..3+preserve_fds`) and `keep`.
 /// Runs in the process that will become the container's, before anything the container controls

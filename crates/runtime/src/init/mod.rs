@@ -101,7 +101,7 @@ pub fn child_main(mut args: InitArgs<'_>) -> ! {
     std::process::exit(1)
 }
 
-fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
+pub(crate) fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
     let what = what.into();
     move |source| RuntimeError::Sys { what, source }
 }

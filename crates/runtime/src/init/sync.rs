@@ -2,16 +2,12 @@
 //! message per step ([`Msg`]), a failure reported as an `E` message carrying the error's kind, and
 //! the end of the conversation ([`close_sync`]) that tells P the container is ready.
 
+use super::sys_err;
 use crate::console;
 use crate::error::ErrorKind;
 use crate::{Result, RuntimeError};
 use nix::sys::socket::{send, MsgFlags};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-
-fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
-    let what = what.into();
-    move |source| RuntimeError::Sys { what, source }
-}
 
 /// One message on the parent↔child socketpair: a tag byte and a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
