@@ -96,7 +96,15 @@ pub async fn dispatch(args: Vec<String>) -> Result<()> {
             "-l" | "--log-level" => {
                 take(&mut i)?;
             }
-            "-D" | "--debug" | "--tls" | "--tlsverify" => {}
+            "-D" | "--debug" => {}
+            // The berth CLI speaks only unix://: TLS flags would promise what it cannot do.
+            "--tls" | "--tlsverify" | "--tlscacert" | "--tlscert" | "--tlskey" => {
+                return Err(CliError::Flag {
+                    message: format!(
+                        "{name} is not supported: berth's CLI speaks only unix://; use the docker CLI with --tlsverify for a TCP daemon (docs/daemon-tls.md)"
+                    ),
+                })
+            }
             "-v" | "--version" => {
                 println!("Berth version {}, build berth", env!("CARGO_PKG_VERSION"));
                 return Ok(());

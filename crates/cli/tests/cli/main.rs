@@ -534,3 +534,13 @@ fn run_create_body_matches_the_docker_cli() {
         assert_eq!(bj, dj, "whole body for {args:?}");
     }
 }
+
+#[test]
+fn tls_flags_are_refused_not_ignored() {
+    // The CLI speaks only unix://: a TLS flag it cannot honour is an error (125), never a no-op,
+    // and no request is made.
+    for flag in ["--tls", "--tlsverify", "--tlscacert=ca.pem"] {
+        let args: Vec<OsString> = vec![flag.into(), "ps".into()];
+        assert_eq!(berth_cli::main(args), 125, "{flag}");
+    }
+}
