@@ -48,10 +48,12 @@ mod filter;
 pub mod images;
 mod listen;
 pub mod networks;
+pub mod plugins;
 mod sdnotify;
 pub mod server;
 mod sqlite;
 pub mod system;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
