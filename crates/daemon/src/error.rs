@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Conflict,
     /// Refused by policy whatever the state (Docker's 403: a predefined network, a network in use).
     Forbidden,
+    /// Credentials a registry refused (Docker's 401 for `POST /auth`).
+    Unauthorized,
     InvalidArgument,
     Unavailable,
     NotImplemented,
@@ -41,6 +43,9 @@ pub enum DaemonError {
     /// An operation Docker forbids (403), with Docker's wording.
     #[error("{0}")]
     Forbidden(String),
+    /// Credentials a registry refused (401), with Docker's wording.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -75,6 +80,7 @@ impl DaemonError {
             | DaemonError::NotFound(_) => ErrorKind::NotFound,
             DaemonError::Conflict(_) => ErrorKind::Conflict,
             DaemonError::Forbidden(_) => ErrorKind::Forbidden,
+            DaemonError::Unauthorized(_) => ErrorKind::Unauthorized,
             DaemonError::Image(e) => match e.kind() {
                 berth_image::ErrorKind::NotFound => ErrorKind::NotFound,
                 berth_image::ErrorKind::Conflict => ErrorKind::Conflict,

@@ -32,6 +32,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
@@ -66,6 +67,7 @@ mod tests {
         assert_eq!(status_of(ErrorKind::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(status_of(ErrorKind::Conflict), StatusCode::CONFLICT);
         assert_eq!(status_of(ErrorKind::Forbidden), StatusCode::FORBIDDEN);
+        assert_eq!(status_of(ErrorKind::Unauthorized), StatusCode::UNAUTHORIZED);
         assert_eq!(
             status_of(ErrorKind::InvalidArgument),
             StatusCode::BAD_REQUEST
