@@ -11,6 +11,7 @@
 //! - [`image`]: the `/images` routes;
 //! - [`container`]: `/containers/...` (create body, inspect, list entries, `HostConfig`);
 //! - [`exec`]: `/containers/{id}/exec` and `/exec/...`;
+//! - [`volume`]: the `/volumes` routes and a mount's `VolumeOptions`;
 //! - [`events`]: `/events` messages;
 //! - [`units`]: Go durations, binary sizes and human durations as Docker writes and reads them;
 //! - [`id`]: random 64-hex IDs (through `getrandom`).
@@ -28,6 +29,7 @@ pub mod stats;
 pub mod system;
 pub mod units;
 pub mod version;
+pub mod volume;
 
 pub use error::ErrorResponse;
 pub use filters::{Filters, FiltersError};

@@ -1,0 +1,130 @@
+//! Volume endpoints: `/volumes` list, inspect, create, remove and prune bodies, the volume entries
+//! of `/system/df`, and `VolumeOptions` of a `--mount type=volume` in a create request.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A volume as list, inspect and create answer it (`/system/df` adds `UsageData`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    /// `<data-root>/volumes/NAME/_data` for the local driver; where a plugin says otherwise.
+    pub mountpoint: String,
+    /// RFC 3339, seconds precision.
+    pub created_at: String,
+    /// A plugin's own status object; absent for the local driver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<BTreeMap<String, Value>>,
+    pub labels: BTreeMap<String, String>,
+    /// `local` or `global`.
+    pub scope: String,
+    /// The driver options the volume was created with; `null` when none.
+    pub options: Option<BTreeMap<String, String>>,
+    /// Only in `/system/df`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_data: Option<UsageData>,
+}
+
+/// `UsageData` of a volume in `/system/df`: `-1` when not computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UsageData {
+    pub size: i64,
+    pub ref_count: i64,
+}
+
+/// `POST /volumes/create` body (every field optional; docker-py sends `null` for the maps).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeCreateRequest {
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `GET /volumes` answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeListResponse {
+    pub volumes: Vec<Volume>,
+    pub warnings: Vec<String>,
+}
+
+/// `POST /volumes/prune` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumePruneResponse {
+    pub volumes_deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+/// `VolumeOptions` of a mount of type `volume` (`--mount type=volume,volume-nocopy,
+/// volume-label=k=v,volume-driver=d,volume-opt=k=v`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    pub no_copy: bool,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub driver_config: Option<VolumeDriverConfig>,
+    /// A directory inside the volume to mount instead of its root (API 1.45).
+    pub subpath: String,
+}
+
+/// `VolumeOptions.DriverConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeDriverConfig {
+    pub name: String,
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_bodies_of_every_client_decode() {
+        // The docker CLI.
+        let cli: VolumeCreateRequest = serde_json::from_value(json!({
+            "Driver": "local", "DriverOpts": {}, "Labels": {"a": "b"}, "Name": "v"
+        }))
+        .unwrap();
+        assert_eq!(cli.name.as_deref(), Some("v"));
+        assert_eq!(cli.labels.unwrap()["a"], "b");
+        // docker-py: nulls for what was not given.
+        let py: VolumeCreateRequest = serde_json::from_value(json!({
+            "Name": null, "Driver": null, "DriverOpts": null
+        }))
+        .unwrap();
+        assert_eq!(py, VolumeCreateRequest::default());
+    }
+
+    #[test]
+    fn volumes_encode_like_docker() {
+        let v = Volume {
+            name: "v".into(),
+            driver: "local".into(),
+            scope: "local".into(),
+            ..Default::default()
+        };
+        let j = serde_json::to_value(&v).unwrap();
+        assert_eq!(j["Options"], Value::Null);
+        assert_eq!(j["Labels"], json!({}));
+        assert!(j.get("Status").is_none() && j.get("UsageData").is_none());
+        let opts: VolumeOptions = serde_json::from_value(json!({
+            "NoCopy": true, "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}
+        }))
+        .unwrap();
+        assert!(opts.no_copy);
+        assert_eq!(
+            opts.driver_config.unwrap().options.unwrap()["type"],
+            "tmpfs"
+        );
+    }
+}
