@@ -19,6 +19,8 @@ pub struct Volume {
     /// A plugin's own status object; absent for the local driver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<BTreeMap<String, Value>>,
+    /// Docker answers `null` when there are none.
+    #[serde(deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// `local` or `global`.
     pub scope: String,
@@ -27,6 +29,15 @@ pub struct Volume {
     /// Only in `/system/df`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_data: Option<UsageData>,
+}
+
+/// Docker's `null` for an empty map or list (its Go nil) read as the empty value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `UsageData` of a volume in `/system/df`: `-1` when not computed.
@@ -51,7 +62,9 @@ pub struct VolumeCreateRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct VolumeListResponse {
+    #[serde(deserialize_with = "null_as_default")]
     pub volumes: Vec<Volume>,
+    #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
 }
 
@@ -59,6 +72,7 @@ pub struct VolumeListResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct VolumePruneResponse {
+    #[serde(deserialize_with = "null_as_default")]
     pub volumes_deleted: Vec<String>,
     pub space_reclaimed: u64,
 }
@@ -122,6 +136,15 @@ mod tests {
         }))
         .unwrap();
         assert!(opts.no_copy);
+        // Docker's own answers carry nulls for its empty maps and lists.
+        let list: VolumeListResponse = serde_json::from_value(json!({
+            "Volumes": [{"Name": "v", "Labels": null, "Options": null}], "Warnings": null
+        }))
+        .unwrap();
+        assert!(list.volumes[0].labels.is_empty() && list.warnings.is_empty());
+        let pruned: VolumePruneResponse =
+            serde_json::from_value(json!({"VolumesDeleted": null, "SpaceReclaimed": 0})).unwrap();
+        assert!(pruned.volumes_deleted.is_empty());
         assert_eq!(
             opts.driver_config.unwrap().options.unwrap()["type"],
             "tmpfs"
