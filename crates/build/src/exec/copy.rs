@@ -275,7 +275,7 @@ impl Run<'_> {
             Some(f) => {
                 let stage = self.stage_image(f);
                 let id = match stage {
-                    Some(id) => id,
+                    Some(id) => id?,
                     None => {
                         self.host
                             .image(f, self.opts.pull)?
@@ -495,7 +495,7 @@ impl Run<'_> {
                         name.to_string(),
                     )
                 };
-                let tar = write_tar(&run.scratch, &g.items, &prefix, uid, gid, chmod)
+                let tar = write_tar(run.scratch, &g.items, &prefix, uid, gid, chmod)
                     .map_err(|e| step_err(step, format!("{what}: packing the sources: {e}")))?;
                 run.host.copy_in(c, &dir, Box::new(tar))?;
             }
@@ -503,14 +503,17 @@ impl Run<'_> {
         })
     }
 
-    /// The image of a finished stage named (or numbered) `name`.
-    fn stage_image(&self, name: &str) -> Option<String> {
+    /// The image of a planned stage named (or numbered) `name`, once it is built; `None` when
+    /// `name` is no stage the build runs (then it names an image).
+    fn stage_image(&self, name: &str) -> Option<Result<String, BuildError>> {
         let lower = name.to_ascii_lowercase();
         let index = self
+            .shared
             .stage_names
             .iter()
             .position(|n| n.as_deref() == Some(lower.as_str()))
             .or_else(|| name.parse::<usize>().ok())?;
-        self.results.get(&index).cloned()
+        (index < self.stage && self.shared.planned.contains(&index))
+            .then(|| self.stage_result(index))
     }
 }

@@ -11,6 +11,9 @@
 //! can find again. The executor removes every container it created unless the build failed and
 //! `rm`/`force_rm` say to keep it.
 //!
+//! Concurrency: a host that can [`fork`](BuildHost::fork) lets stages that do not depend on each
+//! other build at the same time, each on its own thread with its own fork.
+//!
 //! Failure: every method returns a [`HostError`] whose message names what failed; the executor
 //! stops the build and reports it. `cache_get` answers `None` for an entry whose image is gone.
 //! Output: the host owns the progress stream; `progress` is one line of the builder's own
@@ -158,6 +161,13 @@ pub struct RunMount {
 
 /// What the executor needs from an engine (see the module docs).
 pub trait BuildHost {
+    /// Another host for the same build, to build a stage beside this one on another thread:
+    /// it shares this host's output stream (whole lines), its cache and its cancellation, and
+    /// its containers are this build's. `None` (the default): stages are built one at a time.
+    fn fork(&mut self) -> Option<Box<dyn BuildHost + Send>> {
+        None
+    }
+
     /// Finds an image by reference or ID; pulls a missing one when `pull` is set (or when the
     /// host pulls missing images by policy). `None` when there is no such image.
     fn image(&mut self, reference: &str, pull: bool) -> Result<Option<Image>, HostError>;

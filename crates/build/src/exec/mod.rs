@@ -1,8 +1,8 @@
-//! The executor: runs the stages a target needs, in order, one step at a time through a
-//! [`BuildHost`], with the layer cache.
+//! The executor: runs the stages a target needs, side by side where they do not depend on each
+//! other, one step at a time per stage through a [`BuildHost`], with the layer cache.
 //!
-//! - `mod.rs` (here): options, errors, the plan (which stages, how many steps), build args and
-//!   the final tagging;
+//! - `mod.rs` (here): options, errors, build args, the step numbers and the final tagging;
+//! - `stages`: the plan (which stages) and the board where a stage waits for another;
 //! - `steps`: one step — its cache key, and what it does to the image and its config;
 //! - `copy`: `COPY`/`ADD` sources (context, another stage or image, heredocs) as one tar;
 //! - `mounts`: `RUN --mount` (cache, tmpfs, bind from the context) for the host;
@@ -16,6 +16,7 @@
 mod copy;
 pub mod host;
 mod mounts;
+mod stages;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,7 @@ pub use host::{
 };
 
 use crate::context::{Context, ContextError};
-use crate::parser::{self, Dockerfile, Instruction, ParseError, Step};
+use crate::parser::{self, Instruction, ParseError, Step};
 
 /// Build args every build accepts without an `ARG` (proxy settings), kept out of the history.
 pub const PREDEFINED_ARGS: &[&str] = &[
@@ -114,30 +115,6 @@ fn step_err(step: &Step, message: impl Into<String>) -> BuildError {
     }
 }
 
-/// The stages `target` needs (itself, the stages it builds `FROM` and copies `--from`), in order.
-fn needed_stages(df: &Dockerfile, target: usize) -> BTreeSet<usize> {
-    let mut need = BTreeSet::new();
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if !need.insert(i) {
-            continue;
-        }
-        let stage = &df.stages[i];
-        let mut refs = vec![stage.base.clone()];
-        for s in &stage.steps {
-            if let Instruction::Copy(c) = &s.instruction {
-                refs.extend(c.from.clone());
-            }
-        }
-        for r in refs {
-            if let Some(j) = df.stage_index(&r).filter(|j| *j < i) {
-                todo.push(j);
-            }
-        }
-    }
-    need
-}
-
 /// Runs a build.
 pub fn build(
     host: &mut dyn BuildHost,
@@ -151,19 +128,6 @@ pub fn build(
             .ok_or_else(|| BuildError::NoTarget(t.clone()))?,
         None => df.stages.len() - 1,
     };
-    let need = needed_stages(&df, target);
-    let label_step = label_step(
-        &opts.labels,
-        df.stages[target]
-            .steps
-            .last()
-            .map_or(df.stages[target].from.line, |s| s.line),
-    );
-    let total = need
-        .iter()
-        .map(|i| 1 + df.stages[*i].steps.len())
-        .sum::<usize>()
-        + usize::from(label_step.is_some());
 
     // Global ARGs (before the first FROM): defaults overridden by --build-arg.
     let mut used_args: BTreeSet<String> = BTreeSet::new();
@@ -187,58 +151,96 @@ pub fn build(
         }
     }
 
-    let mut run = steps::Run {
-        host,
+    let need = stages::needed_stages(&df, target, &meta);
+    let label_step = label_step(
+        &opts.labels,
+        df.stages[target]
+            .steps
+            .last()
+            .map_or(df.stages[target].from.line, |s| s.line),
+    );
+    // Step numbers in Dockerfile order, whatever order the stages run in.
+    let mut first_step = BTreeMap::new();
+    let mut next = 1;
+    for &i in &need {
+        first_step.insert(i, next);
+        next += 1 + df.stages[i].steps.len();
+        if i == target && label_step.is_some() {
+            next += 1;
+        }
+    }
+    let shared = steps::Shared {
         context,
         opts,
         escape: df.escape,
-        step: 0,
-        total,
-        hits: 0,
-        results: BTreeMap::new(),
-        used_args,
+        total: next - 1,
         meta,
         stage_names: df.stages.iter().map(|s| s.name.clone()).collect(),
+        planned: need.clone(),
+        board: stages::Board::default(),
         scratch: opts.scratch.clone().unwrap_or_else(std::env::temp_dir),
     };
-    let mut last = None;
-    for &i in &need {
-        let stage = &df.stages[i];
+    let order: Vec<usize> = need.iter().copied().collect();
+    let outcomes = stages::run_all(host, &order, target, |h, i| {
+        let mut run = steps::Run::new(h, &shared, first_step[&i]);
         let extra = (i == target).then_some(label_step.as_ref()).flatten();
-        let image = run.stage(&df, i, stage, extra)?;
-        run.results.insert(i, image.clone());
-        last = Some(image);
+        let result = run.stage(&df, i, &df.stages[i], extra);
+        let failed_at = match &result {
+            Ok(image) => {
+                shared.board.finish(i, image);
+                0
+            }
+            Err(_) => shared.board.fail(i),
+        };
+        stages::StageOutcome {
+            index: i,
+            result,
+            failed_at,
+            hits: run.hits,
+            steps: run.steps,
+            used_args: run.used_args,
+        }
+    });
+    let (mut hits, mut steps) = (0, 0);
+    for o in &outcomes {
+        hits += o.hits;
+        steps += o.steps;
+        used_args.extend(o.used_args.iter().cloned());
     }
-    let image =
-        last.ok_or_else(|| BuildError::NoTarget(opts.target.clone().unwrap_or_default()))?;
+    let image = match outcomes.iter().find(|o| o.index == target) {
+        Some(stages::StageOutcome { result: Ok(id), .. }) => id.clone(),
+        _ => {
+            return Err(stages::first_error(outcomes)
+                .unwrap_or_else(|| BuildError::NoTarget(opts.target.clone().unwrap_or_default())))
+        }
+    };
 
     let unused: Vec<&String> = opts
         .build_args
         .keys()
-        .filter(|k| !run.used_args.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+        .filter(|k| !used_args.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
         .collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-        run.host.progress(&format!(
+        host.progress(&format!(
             "[Warning] One or more build-args [{}] were not consumed",
             names.join(" ")
         ));
     }
-    run.host.built(&image);
-    run.host
-        .progress(&format!("Successfully built {}", short(&image)));
+    host.built(&image);
+    host.progress(&format!("Successfully built {}", short(&image)));
     let mut tags = Vec::new();
     for t in &opts.tags {
         let full = with_latest(t);
-        run.host.tag(&image, &full)?;
-        run.host.progress(&format!("Successfully tagged {full}"));
+        host.tag(&image, &full)?;
+        host.progress(&format!("Successfully tagged {full}"));
         tags.push(full);
     }
     Ok(Built {
         image,
         tags,
-        cache_hits: run.hits,
-        steps: run.step,
+        cache_hits: hits,
+        steps,
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest as _, Sha256};
 
 use super::host::{BuildHost, HealthConfig, ImageConfig, NetworkMode, RunMount, RunSpec};
+use super::stages::Board;
 use super::{short, step_err, BuildError, BuildOptions, PREDEFINED_ARGS};
 use crate::context::Context;
 use crate::dockerignore::clean;
@@ -21,25 +22,42 @@ pub fn expand_with(
     lex::expand(word, escape, env)
 }
 
-/// What the build has done so far.
+/// What every stage of a build reads (shared by the stages' threads).
+pub(super) struct Shared<'a> {
+    pub context: &'a Context,
+    pub opts: &'a BuildOptions,
+    pub escape: char,
+    /// The number of steps in the plan.
+    pub total: usize,
+    /// Global `ARG` values.
+    pub meta: BTreeMap<String, String>,
+    /// Each stage's `AS` name.
+    pub stage_names: Vec<Option<String>>,
+    /// The stages the build runs.
+    pub planned: BTreeSet<usize>,
+    /// The images of finished stages.
+    pub board: Board,
+    /// Where the tars of `COPY` steps are spooled (unnamed files, gone when closed).
+    pub scratch: std::path::PathBuf,
+}
+
+/// One stage's run: its host, and what it has done so far.
 pub(super) struct Run<'a> {
     pub host: &'a mut dyn BuildHost,
     pub context: &'a Context,
     pub opts: &'a BuildOptions,
     pub escape: char,
-    pub step: usize,
-    pub total: usize,
+    pub shared: &'a Shared<'a>,
+    /// The stage being built.
+    pub stage: usize,
+    /// The number of the next step header.
+    pub next_step: usize,
+    /// Step headers printed, and steps answered from the cache.
+    pub steps: usize,
     pub hits: usize,
-    /// The image each finished stage produced.
-    pub results: BTreeMap<usize, String>,
     /// Build args some `ARG` declared.
     pub used_args: BTreeSet<String>,
-    /// Global `ARG` values.
-    pub meta: BTreeMap<String, String>,
-    /// Each stage's `AS` name.
-    pub stage_names: Vec<Option<String>>,
-    /// Where the tars of `COPY` steps are spooled (unnamed files, gone when closed).
-    pub scratch: std::path::PathBuf,
+    pub scratch: &'a std::path::Path,
 }
 
 /// One stage's state between steps.
@@ -118,15 +136,49 @@ fn ports(spec: &str) -> Result<Vec<String>, String> {
     Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
 
+impl<'a> Run<'a> {
+    /// A run of one stage whose first step is number `first_step`.
+    pub fn new(host: &'a mut dyn BuildHost, shared: &'a Shared<'a>, first_step: usize) -> Self {
+        Run {
+            host,
+            context: shared.context,
+            opts: shared.opts,
+            escape: shared.escape,
+            shared,
+            stage: 0,
+            next_step: first_step,
+            steps: 0,
+            hits: 0,
+            used_args: BTreeSet::new(),
+            scratch: &shared.scratch,
+        }
+    }
+}
+
 impl Run<'_> {
     pub fn progress(&mut self, line: &str) {
         self.host.progress(line);
     }
 
     fn header(&mut self, step: &Step) {
-        self.step += 1;
-        let line = format!("Step {}/{} : {}", self.step, self.total, step.original);
+        let line = format!(
+            "Step {}/{} : {}",
+            self.next_step, self.shared.total, step.original
+        );
+        self.next_step += 1;
+        self.steps += 1;
         self.progress(&line);
+    }
+
+    /// Whether the stage should stop before its next step: the client went away, or another
+    /// stage failed.
+    fn stopping(&mut self) -> bool {
+        self.host.cancelled() || self.shared.board.aborted()
+    }
+
+    /// The image of planned stage `index`, waiting for it to finish.
+    pub fn stage_result(&self, index: usize) -> Result<String, BuildError> {
+        self.shared.board.wait(index).ok_or(BuildError::Cancelled)
     }
 
     pub fn expand(&self, st: &State, step: &Step, word: &str) -> Result<String, BuildError> {
@@ -141,8 +193,12 @@ impl Run<'_> {
         stage: &Stage,
         extra: Option<&Step>,
     ) -> Result<String, BuildError> {
+        self.stage = index;
+        if self.stopping() {
+            return Err(BuildError::Cancelled);
+        }
         self.header(&stage.from);
-        let meta = self.meta.clone();
+        let meta = &self.shared.meta;
         let base = lex::expand(&stage.base, self.escape, &|n| meta.get(n).cloned())
             .map_err(|e| step_err(&stage.from, e.to_string()))?;
         let platform = match &stage.platform {
@@ -170,11 +226,10 @@ impl Run<'_> {
             .stage_index(&base)
             .filter(|j| *j < index && base.parse::<usize>().is_err());
         let (image, config) = if let Some(j) = earlier {
-            let id = self
-                .results
-                .get(&j)
-                .cloned()
-                .ok_or_else(|| step_err(&stage.from, format!("stage {base} was not built")))?;
+            if !self.shared.planned.contains(&j) {
+                return Err(step_err(&stage.from, format!("stage {base} was not built")));
+            }
+            let id = self.stage_result(j)?;
             let img = self.host.image(&id, false)?.ok_or_else(|| {
                 step_err(
                     &stage.from,
@@ -224,7 +279,7 @@ impl Run<'_> {
             }
         }
         for step in stage.steps.iter().chain(extra) {
-            if self.host.cancelled() {
+            if self.stopping() {
                 return Err(BuildError::Cancelled);
             }
             self.header(step);
@@ -251,7 +306,7 @@ impl Run<'_> {
                     let value = match (self.opts.build_args.get(name), default) {
                         (Some(v), _) => Some(v.clone()),
                         (None, Some(d)) => Some(x(self, st, d)?),
-                        (None, None) => self.meta.get(name).cloned(),
+                        (None, None) => self.shared.meta.get(name).cloned(),
                     };
                     if let Some(v) = value {
                         st.args.insert(name.clone(), v);

@@ -1,6 +1,7 @@
 //! Executor tests against an in-memory host: images are maps of paths to files; a `RUN` script
 //! understands `write PATH TEXT` and `exit N`.
 
+mod concurrent;
 mod copy;
 mod run;
 mod stages;

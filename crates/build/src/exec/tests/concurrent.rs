@@ -1,0 +1,208 @@
+//! Stages side by side: a host that forks builds independent stages at the same time, a stage
+//! waits only where it needs another, and a failure stops the build with its own error.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// How long a `RUN await NAME` waits for a `RUN signal NAME` of another stage.
+const AWAIT: Duration = Duration::from_secs(10);
+
+/// The fake behind a lock, forkable; `RUN` scripts also understand `signal NAME` and
+/// `await NAME` (exit 9 when nothing signals `NAME` within [`AWAIT`]).
+#[derive(Clone)]
+struct Forking {
+    fake: Arc<Mutex<Fake>>,
+    flags: Arc<(Mutex<BTreeSet<String>>, Condvar)>,
+    forks: Arc<Mutex<usize>>,
+}
+
+impl Forking {
+    fn new() -> Forking {
+        Forking {
+            fake: Arc::new(Mutex::new(Fake::with_base())),
+            flags: Arc::default(),
+            forks: Arc::default(),
+        }
+    }
+
+    fn fake(&self) -> std::sync::MutexGuard<'_, Fake> {
+        self.fake.lock().expect("fake")
+    }
+
+    /// Runs the `signal` and `await` lines of a script; false when an await timed out.
+    fn sync_lines(&self, script: &str) -> bool {
+        let (lock, cond) = &*self.flags;
+        for line in script.lines() {
+            match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["signal", name] => {
+                    lock.lock().expect("flags").insert(name.to_string());
+                    cond.notify_all();
+                }
+                ["await", name] => {
+                    let end = Instant::now() + AWAIT;
+                    let mut set = lock.lock().expect("flags");
+                    while !set.contains(*name) {
+                        let left = end.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return false;
+                        }
+                        set = cond.wait_timeout(set, left).expect("flags").0;
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+impl BuildHost for Forking {
+    fn fork(&mut self) -> Option<Box<dyn BuildHost + Send>> {
+        *self.forks.lock().expect("forks") += 1;
+        Some(Box::new(self.clone()))
+    }
+    fn image(&mut self, r: &str, pull: bool) -> Result<Option<Image>, HostError> {
+        self.fake().image(r, pull)
+    }
+    fn create(
+        &mut self,
+        image: Option<&str>,
+        c: &ImageConfig,
+        run: Option<&RunSpec>,
+    ) -> Result<String, HostError> {
+        self.fake().create(image, c, run)
+    }
+    fn start(&mut self, container: &str) -> Result<i64, HostError> {
+        let script = self
+            .fake()
+            .containers
+            .get(container)
+            .and_then(|(_, r)| r.as_ref())
+            .and_then(|r| r.argv.last().cloned())
+            .unwrap_or_default();
+        // Outside the lock: the other stages go on meanwhile.
+        if !self.sync_lines(&script) {
+            return Ok(9);
+        }
+        self.fake().start(container)
+    }
+    fn is_dir(&mut self, c: &str, path: &str) -> Result<bool, HostError> {
+        self.fake().is_dir(c, path)
+    }
+    fn copy_in(
+        &mut self,
+        c: &str,
+        dir: &str,
+        archive: Box<dyn Read + Send>,
+    ) -> Result<(), HostError> {
+        self.fake().copy_in(c, dir, archive)
+    }
+    fn copy_out(&mut self, image: &str, path: &str, out: &mut dyn Write) -> Result<(), HostError> {
+        self.fake().copy_out(image, path, out)
+    }
+    fn lookup_user(
+        &mut self,
+        c: &str,
+        user: &str,
+        group: Option<&str>,
+    ) -> Result<(u32, u32), HostError> {
+        self.fake().lookup_user(c, user, group)
+    }
+    fn commit(&mut self, c: &str, config: &ImageConfig, by: &str) -> Result<String, HostError> {
+        self.fake().commit(c, config, by)
+    }
+    fn remove(&mut self, c: &str) -> Result<(), HostError> {
+        self.fake().remove(c)
+    }
+    fn tag(&mut self, image: &str, reference: &str) -> Result<(), HostError> {
+        self.fake().tag(image, reference)
+    }
+    fn cache_get(&mut self, key: &str) -> Result<Option<String>, HostError> {
+        self.fake().cache_get(key)
+    }
+    fn cache_put(&mut self, key: &str, image: &str) -> Result<(), HostError> {
+        self.fake().cache_put(key, image)
+    }
+    fn progress(&mut self, line: &str) {
+        self.fake().progress(line)
+    }
+}
+
+/// Stage `a` waits for something stage `b` (after it in the file) does: one at a time, in
+/// order, `a` would wait in vain.
+const SIDE_BY_SIDE: &str = "FROM busybox AS a\nRUN await b-ran\nRUN write /a 1\n\
+FROM busybox AS b\nRUN signal b-ran\nRUN write /b 1\n\
+FROM busybox AS unused\nRUN exit 5\n\
+FROM busybox\nRUN signal final-started\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n";
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Forking::new();
+    let b = build(&mut h, &ctx, &opts(SIDE_BY_SIDE)).expect("build");
+    assert_eq!(
+        *h.forks.lock().expect("forks"),
+        2,
+        "one fork per other stage"
+    );
+    let f = h.fake();
+    assert!(f.file(&b.image, "/a").is_some() && f.file(&b.image, "/b").is_some());
+    assert_eq!(b.steps, 10, "the unused stage is skipped");
+    // Every step's header once, numbered in Dockerfile order whatever the order it ran in.
+    let headers: Vec<&String> = f.lines.iter().filter(|l| l.starts_with("Step ")).collect();
+    let mut numbers: Vec<usize> = headers
+        .iter()
+        .filter_map(|l| l[5..].split('/').next()?.parse().ok())
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    assert!(headers.contains(&&"Step 4/10 : FROM busybox AS b".to_string()));
+    assert!(headers.contains(&&"Step 8/10 : RUN signal final-started".to_string()));
+    assert!(!f.lines.iter().any(|l| l.contains("exit 5")));
+    assert!(f
+        .lines
+        .contains(&"Successfully tagged x:latest".to_string()));
+    assert!(f.containers.is_empty());
+}
+
+#[test]
+fn a_stage_runs_its_own_steps_before_it_needs_another() {
+    // The final stage signals before its COPY --from; stage `a` waits for that signal.
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox AS a\nRUN await final-started\nRUN write /a 1\n\
+FROM busybox\nRUN signal final-started\nCOPY --from=a /a /a\n";
+    let mut h = Forking::new();
+    let b = build(&mut h, &ctx, &opts(df)).expect("build");
+    assert!(h.fake().file(&b.image, "/a").is_some());
+}
+
+#[test]
+fn a_failing_stage_fails_the_build_with_its_own_error() {
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox AS a\nRUN exit 3\n\
+FROM busybox\nRUN write /x 1\nCOPY --from=a /a /a\nRUN write /never 1\n";
+    let mut h = Forking::new();
+    let e = build(&mut h, &ctx, &opts(df)).expect_err("fails");
+    assert_eq!(e.code(), Some(3), "{e}");
+    let f = h.fake();
+    assert!(!f.tags.contains_key("x:latest"));
+    assert!(!f.lines.iter().any(|l| l.contains("/never")));
+    // The same with a rebuild from the cache: still the RUN's error, never "cancelled".
+    drop(f);
+    let e = build(&mut h, &ctx, &opts(df)).expect_err("fails again");
+    assert_eq!(e.code(), Some(3), "{e}");
+}
+
+#[test]
+fn a_cached_rebuild_of_parallel_stages_gives_the_same_image() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Forking::new();
+    let first = build(&mut h, &ctx, &opts(SIDE_BY_SIDE)).expect("build");
+    // The flags are set now: the awaits pass at once.
+    let again = build(&mut h, &ctx, &opts(SIDE_BY_SIDE)).expect("rebuild");
+    assert_eq!(again.image, first.image);
+    assert_eq!(again.cache_hits, 7, "every step but the three FROMs");
+}
