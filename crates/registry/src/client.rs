@@ -169,6 +169,12 @@ impl Client {
         if status.is_success() {
             return Ok(());
         }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(RegistryError::LoginFailed {
+                url: format!("{}/v2/", ep.base_url()),
+                status: status.to_string(),
+            });
+        }
         let body = transport::read_limited(resp.into_body(), 1 << 16, "login").await?;
         Err(RegistryError::Unauthorized {
             host: registry.to_string(),

@@ -42,6 +42,9 @@ pub enum RegistryError {
         scope: String,
         message: String,
     },
+    /// Docker's words for credentials `GET /v2/` refused at `docker login`.
+    #[error("login attempt to {url} failed with status: {status}")]
+    LoginFailed { url: String, status: String },
     #[error("registry {host} denied access to {scope}: {message}")]
     Denied {
         host: String,
@@ -102,7 +105,9 @@ impl RegistryError {
             RegistryError::NotFound { .. } | RegistryError::NoPlatform { .. } => {
                 ErrorKind::NotFound
             }
-            RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            RegistryError::Unauthorized { .. } | RegistryError::LoginFailed { .. } => {
+                ErrorKind::Unauthorized
+            }
             RegistryError::Denied { .. } => ErrorKind::Forbidden,
             RegistryError::Connect { .. }
             | RegistryError::Http { .. }

@@ -453,6 +453,27 @@ fn login_pull_push_and_logout_with_basic_auth_from_berth_and_docker() {
         Some("nope\n"),
     );
     assert_ne!(bad.status.code(), Some(0), "{}", stdout(&bad));
+    let refused = format!(
+        "login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+        reg.addr
+    );
+    assert!(stderr(&bad).contains(&refused), "{}", stderr(&bad));
+    // The docker CLI: POST /auth answers 401 with Docker's words, as dockerd does.
+    let docker_bad = d.docker_input(
+        &["login", "-u", "berth", "--password-stdin", &reg.addr],
+        b"nope\n",
+    );
+    assert_eq!(docker_bad.status.code(), Some(1), "{}", stdout(&docker_bad));
+    assert!(
+        stderr(&docker_bad).contains(&format!("Error response from daemon: {refused}")),
+        "{}",
+        stderr(&docker_bad)
+    );
+    let body = serde_json::json!({"username": "berth", "password": "nope",
+        "serveraddress": reg.addr})
+    .to_string();
+    let (status, answer) = d.curl("POST", "/auth", Some(&body));
+    assert_eq!(status, 401, "{answer}");
     let config = d.dir.path().join("berth-config/config.json");
     assert!(!std::fs::read_to_string(&config)
         .unwrap_or_default()

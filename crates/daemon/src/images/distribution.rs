@@ -171,7 +171,8 @@ impl ImageService {
             .map_err(registry_error)
     }
 
-    /// `POST /auth`: checks `credentials` against `registry`.
+    /// `POST /auth`: checks `credentials` against `registry`; refused credentials are
+    /// [`DaemonError::Unauthorized`] (401, as Docker's).
     pub async fn login(
         &self,
         registry: &str,
@@ -181,7 +182,11 @@ impl ImageService {
             .0
             .login(registry, credentials)
             .await
-            .map_err(registry_error)
+            .map_err(|e| match e.kind() {
+                // Docker answers a refused login 401 (pulls and pushes keep 403).
+                berth_registry::ErrorKind::Unauthorized => DaemonError::Unauthorized(e.to_string()),
+                _ => registry_error(e),
+            })
     }
 
     /// `GET /distribution/{name}/json`: what `reference` resolves to on its registry.
