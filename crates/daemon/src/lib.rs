@@ -260,7 +260,9 @@ impl Daemon {
         let _ = std::fs::remove_file(&self.pid_file);
         let networks = self.engine.networks.clone();
         let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
-        self.exec_root.release(self.engine.containers.any_active());
+        let unsaved = !self.engine.containers.write_unsaved();
+        self.exec_root
+            .release(self.engine.containers.any_active() || unsaved);
         tracing::info!("daemon stopped");
     }
 }

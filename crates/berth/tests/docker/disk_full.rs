@@ -74,7 +74,7 @@ impl LoopDisk {
         st.blocks_available() as u64 * st.fragment_size() as u64
     }
 
-    /// Fills the disk with `filler` until `left_mib` MiB are free.
+    /// Fills the disk with `filler` until `left_mib` MiB are free (0: until nothing is).
     fn fill(&self, left_mib: u64) -> PathBuf {
         let at = self.mounted.as_ref().expect("mounted");
         let filler = at.join("filler");
@@ -84,7 +84,11 @@ impl LoopDisk {
         let mut written = 0;
         while written < want {
             let n = block.len().min((want - written) as usize);
-            f.write_all(&block[..n]).expect("writing the filler");
+            match f.write_all(&block[..n]) {
+                // Filling to the last byte: the file's own metadata takes some of it.
+                Err(e) if left_mib == 0 && e.raw_os_error() == Some(libc::ENOSPC) => break,
+                r => r.expect("writing the filler"),
+            }
             written += n as u64;
         }
         f.sync_all().expect("syncing the filler");
@@ -210,8 +214,50 @@ fn commit_on_a_full_disk() {
     store_check(&mut d);
 }
 
+/// An exit the store cannot write (no space even for SQLite's journal) still shows: the daemon
+/// keeps it in memory and writes it once space is back; a restart meanwhile reads it back from
+/// the shim. (Before, the container showed `running` forever: the likely cause of the log test's
+/// timeouts in full runs, whose exit came when the log had filled the disk.)
 #[test]
-#[ignore = "flaky beside the whole suite (the container did not exit within 180 s in 2 of 4 full runs, cause not found); passes alone: cargo test --test docker disk_full::logs -- --ignored"]
+fn an_exit_on_a_full_disk_is_not_lost() {
+    if !opted_in() {
+        return;
+    }
+    let mut disk = LoopDisk::new();
+    let mut d = small_daemon(&mut disk);
+    let ctl = tempfile::tempdir().expect("control dir");
+    let bind = format!("{}:/ctl", ctl.path().display());
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "waiter",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "while [ ! -e /ctl/go ]; do sleep 0.05; done; exit 3",
+    ]);
+    let filler = disk.fill(0);
+    std::fs::write(ctl.path().join("go"), b"").expect("go file");
+    eventually(Duration::from_secs(60), "the waiter's exit", || {
+        d.inspect("waiter", "{{.State.Status}}") == "exited"
+    });
+    assert_eq!(d.inspect("waiter", "{{.State.ExitCode}}"), "3");
+    d.ok(&["ps", "-a"]);
+    std::fs::remove_file(&filler).expect("removing the filler");
+    d.stop();
+    d.spawn();
+    assert_eq!(
+        d.inspect("waiter", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 3"
+    );
+    d.ok(&["rm", "waiter"]);
+    store_check(&mut d);
+}
+
+#[test]
 fn logs_fill_the_disk() {
     if !opted_in() {
         return;

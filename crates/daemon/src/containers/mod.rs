@@ -195,6 +195,9 @@ pub(crate) struct Inner {
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Exec instances (see [`exec`]).
     pub execs: exec::ExecTable,
+    /// Containers whose record holds a change the store refused (see
+    /// [`ContainerService::commit_fact`]).
+    unsaved: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// The containers subsystem of the engine. Cheap to clone.
@@ -255,6 +258,7 @@ impl ContainerService {
                 networks: opts.networks.clone(),
                 table: Mutex::new(table),
                 execs: exec::ExecTable::default(),
+                unsaved: Mutex::default(),
             }),
         })
     }
@@ -279,6 +283,42 @@ impl ContainerService {
         self.table()
             .values()
             .any(|e| e.snapshot().state.status.is_active())
+    }
+
+    /// Writes the records the store refused before; true when none is left unwritten (a daemon
+    /// stopping with one must keep the shims' exit files, which restore reads instead).
+    pub fn write_unsaved(&self) -> bool {
+        let ids: Vec<String> = self.unsaved().iter().cloned().collect();
+        for id in ids {
+            let Some(entry) = self.table().get(&id).cloned() else {
+                self.unsaved().remove(&id);
+                continue;
+            };
+            if self.write_again(&entry) {
+                self.unsaved().remove(&id);
+            }
+        }
+        self.unsaved().is_empty()
+    }
+
+    fn unsaved(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.inner.unsaved.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `entry`'s record as it is; true when written or no longer wanted.
+    fn write_again(&self, entry: &Entry) -> bool {
+        if entry.observed.borrow().removed {
+            return true;
+        }
+        // Under the record's lock, so that a newer commit cannot be overwritten by this one.
+        let rec = entry.record.lock().unwrap_or_else(|p| p.into_inner());
+        match self.inner.store.update(&rec) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(container = %rec.id, error = %e, "writing the record again");
+                false
+            }
+        }
     }
 
     /// Finds a container by full ID, name (with or without `/`) or unique ID prefix, as Docker does.
@@ -322,6 +362,58 @@ impl ContainerService {
         exited: bool,
         change: impl FnOnce(&mut Container),
     ) -> Result<Container, DaemonError> {
+        self.commit_as(entry, exited, change, true)
+    }
+
+    /// [`Self::commit`] for a fact that happened whatever the store says — an exit: when the
+    /// store refuses the write (a full disk), the change is kept in memory and written again
+    /// every few seconds until the store takes it or the container is removed. A daemon
+    /// restarted meanwhile reads the exit back from the shim's status file, so nothing is lost;
+    /// without this the container would show `running` forever.
+    pub(crate) fn commit_fact(
+        &self,
+        entry: &Arc<Entry>,
+        exited: bool,
+        change: impl Fn(&mut Container),
+    ) -> Result<Container, DaemonError> {
+        match self.commit_as(entry, exited, &change, true) {
+            Err(e) if !matches!(e, DaemonError::Conflict(_)) => {
+                tracing::error!(container = %entry.id(), error = %e,
+                    "the store refused a state change: kept in memory, writing it again later");
+                let c = self.commit_as(entry, exited, &change, false)?;
+                self.persist_later(entry.clone());
+                Ok(c)
+            }
+            other => other,
+        }
+    }
+
+    /// Writes `entry`'s record until the store takes it or the container is gone.
+    fn persist_later(&self, entry: Arc<Entry>) {
+        const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+        self.unsaved().insert(entry.id());
+        let svc = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RETRY).await;
+                if !svc.unsaved().contains(&entry.id()) {
+                    return;
+                }
+                if svc.write_again(&entry) {
+                    svc.unsaved().remove(&entry.id());
+                    return;
+                }
+            }
+        });
+    }
+
+    fn commit_as(
+        &self,
+        entry: &Entry,
+        exited: bool,
+        change: impl FnOnce(&mut Container),
+        persist: bool,
+    ) -> Result<Container, DaemonError> {
         let updated = {
             let mut rec = entry.record.lock().unwrap_or_else(|p| p.into_inner());
             let mut next = rec.clone();
@@ -329,7 +421,9 @@ impl ContainerService {
             // The state machine is enforced here, on the one write path: an illegal move is
             // refused before anything is stored.
             rec.state.status.check_move(&next.id, next.state.status)?;
-            self.inner.store.update(&next)?;
+            if persist {
+                self.inner.store.update(&next)?;
+            }
             *rec = next.clone();
             next
         };

@@ -106,7 +106,7 @@ impl ContainerService {
             probe.state.exit_code = code;
             should_restart(&probe)
         };
-        let recorded = self.commit(entry, true, |c| {
+        let recorded = self.commit_fact(entry, true, |c| {
             c.state.status = if restarting {
                 Status::Restarting
             } else {
