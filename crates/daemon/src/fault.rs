@@ -18,7 +18,7 @@
 //! `rand`.
 //!
 //! Not yet marked, because the operations do not exist: registry pull (`pull.after-blob-write`,
-//! `pull.before-tag`), volume create, and build.
+//! `pull.before-tag`) and build.
 
 /// The environment variable naming the one crash point to arm.
 pub const CRASH_AT: &str = "BERTH_CRASH_AT";
@@ -38,6 +38,9 @@ pub const LABELS: &[&str] = &[
     "image.load.before-tag",
     // image metadata: a write transaction is done and about to commit.
     "image.metadata.before-commit",
+    // volumes::create (local driver): the volume's directory is in place; its record is not
+    // inserted yet.
+    "volume.create.after-dir",
     // networks::connect of a running container: the veth is in its namespace; the endpoint is
     // not yet recorded as active.
     "network.connect.after-veth",
