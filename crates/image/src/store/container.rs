@@ -100,6 +100,20 @@ impl ImageStore {
         container_key: &str,
         opts: &CommitOptions,
     ) -> Result<berth_oci::Digest, ImageError> {
+        self.commit_container_at(image, container_key, opts, None)
+    }
+
+    /// [`commit_container`](Self::commit_container) made reproducible by an `epoch` (seconds,
+    /// as `SOURCE_DATE_EPOCH` gives it): the config's and the history entry's creation time is
+    /// the epoch instead of now, and no mtime in the layer is later than it. The layer's entries
+    /// are sorted either way, so the same changes on the same image give the same image ID.
+    pub fn commit_container_at(
+        &self,
+        image: &str,
+        container_key: &str,
+        opts: &CommitOptions,
+        epoch: Option<i64>,
+    ) -> Result<berth_oci::Digest, ImageError> {
         let _op = self.shared_op();
         let base = self.inspect(image)?;
         let upper = self.snapshotter().writable_dir(container_key)?;
@@ -107,20 +121,17 @@ impl ImageStore {
             .prefix("commit-")
             .tempfile_in(self.tmp_dir())
             .at(&self.tmp_dir())?;
+        let diff_opts = DiffOptions { clamp_mtime: epoch };
         let diff = match self.snapshotter().whiteout_mode() {
-            WhiteoutMode::Overlay => {
-                layer::diff_upper(&upper, spool.as_file(), &DiffOptions::default())?
-            }
+            WhiteoutMode::Overlay => layer::diff_upper(&upper, spool.as_file(), &diff_opts)?,
             WhiteoutMode::Delete => {
                 let lower = match &base.image.top_chain_id {
                     Some(top) => Some(self.plain_dir(top)?),
                     None => None,
                 };
                 match lower {
-                    Some(lower) => {
-                        layer::diff_dirs(&lower, &upper, spool.as_file(), &DiffOptions::default())?
-                    }
-                    None => layer::tar_dir(&upper, spool.as_file(), &DiffOptions::default())?,
+                    Some(lower) => layer::diff_dirs(&lower, &upper, spool.as_file(), &diff_opts)?,
+                    None => layer::tar_dir(&upper, spool.as_file(), &diff_opts)?,
                 }
             }
         };
@@ -130,7 +141,10 @@ impl ImageStore {
             .write_blob(Some(&diff.diff_id), Some(diff.size), f)?;
         let _pin = self.pins().pin([blob.to_string()]);
         crate::fault::crash_point!("image.commit.after-diff");
-        let created = super::archive::now_rfc3339();
+        let created = match epoch {
+            Some(secs) => berth_oci::time::rfc3339(secs),
+            None => super::archive::now_rfc3339(),
+        };
         let mut config = base.config.clone();
         config.created = Some(created.clone());
         config.author = opts.author.clone().or(config.author);

@@ -17,6 +17,7 @@
 mod archive;
 mod commit;
 mod container;
+mod derive;
 mod names;
 mod pins;
 mod remove;

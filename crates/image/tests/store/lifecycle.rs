@@ -178,3 +178,95 @@ fn check_finds_damage_and_repair_removes_leftovers() {
         report.problems
     );
 }
+
+/// The same change committed at an epoch in two stores, on different days: the same image.
+#[test]
+fn a_commit_at_an_epoch_is_reproducible() {
+    const EPOCH: i64 = 1_700_000_000;
+    let mut ids = Vec::new();
+    for (n, mtime) in [(0, 1_800_000_000u64), (1, 1_900_000_000)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        import(&store, "base:1", &[("keep", b"k")]);
+        let key = format!("ctr-epoch-{n}");
+        store.prepare_container_rootfs("base:1", &key).unwrap();
+        let rw = store.snapshotter().writable_dir(&key).unwrap();
+        let f = std::fs::File::create(rw.join("made")).unwrap();
+        (&f).write_all(b"same bytes").unwrap();
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+        f.set_modified(when).unwrap();
+        let opts = CommitOptions {
+            created_by: Some("RUN make".into()),
+            ..Default::default()
+        };
+        let id = store
+            .commit_container_at("base:1", &key, &opts, Some(EPOCH))
+            .unwrap();
+        store.release_container(&key).unwrap();
+        let details = store.inspect(id.as_str()).unwrap();
+        assert_eq!(
+            details.config.created.as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+        let last = details.config.history.last().unwrap();
+        assert_eq!(last.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+        // No mtime in the new layer later than the epoch.
+        let top = store.unpack(id.as_str()).unwrap().unwrap();
+        let mut flat = Vec::new();
+        store.export_snapshot(&top, &mut flat).unwrap();
+        let mut ar = tar::Archive::new(&flat[..]);
+        for e in ar.entries().unwrap() {
+            let e = e.unwrap();
+            if e.path().unwrap().ends_with("made") {
+                assert_eq!(e.header().mtime().unwrap(), EPOCH as u64);
+            }
+        }
+        ids.push(id);
+    }
+    assert_eq!(ids[0], ids[1]);
+}
+
+/// `--cache-from`'s restore: a step of a child's history on its parent gives the image that
+/// step made, with its layer blob reused.
+#[test]
+fn derive_image_restores_a_step_of_another_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    import(&store, "base:1", &[("keep", b"k")]);
+    let mut chain = vec!["base:1".to_string()];
+    for (n, file) in ["one", "two"].iter().enumerate() {
+        let key = format!("ctr-derive-{n}");
+        let parent = chain.last().unwrap().clone();
+        store.prepare_container_rootfs(&parent, &key).unwrap();
+        let rw = store.snapshotter().writable_dir(&key).unwrap();
+        std::fs::write(rw.join(file), file.as_bytes()).unwrap();
+        let opts = CommitOptions {
+            created_by: Some(format!("RUN write {file}")),
+            ..Default::default()
+        };
+        let id = store.commit_container(&parent, &key, &opts).unwrap();
+        store.release_container(&key).unwrap();
+        chain.push(id.to_string());
+    }
+    let (base, one, two) = (&chain[0], &chain[1], &chain[2]);
+    let base_len = store.inspect(base).unwrap().config.history.len();
+    let one_config = store.inspect(one).unwrap().container_config();
+    let derived = store
+        .derive_image(Some(base), two, base_len, &one_config)
+        .unwrap();
+    assert_eq!(
+        derived.as_str(),
+        one.as_str(),
+        "the very image the step made"
+    );
+    // The next step on it gives `two` back the same way.
+    let two_config = store.inspect(two).unwrap().container_config();
+    let again = store
+        .derive_image(Some(one), two, base_len + 1, &two_config)
+        .unwrap();
+    assert_eq!(again.as_str(), two.as_str());
+    let err = store
+        .derive_image(Some(base), two, 99, &one_config)
+        .unwrap_err();
+    assert!(err.to_string().contains("no such history entry"), "{err}");
+}
