@@ -90,6 +90,8 @@ pub enum Args {
     None,
     Exact(usize),
     AtLeast(usize),
+    /// cobra's `RequiresMaxArgs` (`volume create [VOLUME]`).
+    AtMost(usize),
     Range(usize, usize),
 }
 
@@ -334,6 +336,7 @@ impl Spec {
             Args::AtLeast(k) if n < k => {
                 Some(format!("requires at least {k} argument{}", plural(k)))
             }
+            Args::AtMost(k) if n > k => Some(format!("requires at most {k} argument{}", plural(k))),
             Args::Range(lo, hi) if n < lo || n > hi => {
                 Some(format!("requires at least {lo} and at most {hi} arguments"))
             }

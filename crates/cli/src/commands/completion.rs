@@ -7,7 +7,8 @@
 //!
 //! Positional arguments complete by the word the usage names at that place: `CONTAINER` with
 //! the daemon's container names, `IMAGE`/`NAME[:TAG]` with its images, `NETWORK` with its
-//! networks, `PATH`/`file` with files, `a|b|c` with those words.
+//! networks, `VOLUME` with its volumes (not `[VOLUME]`, a name to make up), `PATH`/`file` with
+//! files, `a|b|c` with those words.
 
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};
@@ -61,7 +62,8 @@ pub struct Command {
     pub spec: &'static Spec,
 }
 
-/// A management group (`container`, `image`, `network`, `system`) and its sub-commands.
+/// A management group (`container`, `image`, `network`, `volume`, `system`) and its
+/// sub-commands.
 pub struct Group {
     pub name: &'static str,
     pub about: &'static str,
@@ -75,7 +77,7 @@ pub struct Model {
 }
 
 /// The groups, their help text and the heading of the global help that lists their members.
-const GROUPS: [(&str, &str, Option<&str>, &[&str]); 4] = [
+const GROUPS: [(&str, &str, Option<&str>, &[&str]); 5] = [
     (
         "container",
         "Manage containers",
@@ -89,6 +91,7 @@ const GROUPS: [(&str, &str, Option<&str>, &[&str]); 4] = [
         &["ls", "list", "remove"],
     ),
     ("network", "Manage networks", None, &["list", "remove"]),
+    ("volume", "Manage volumes", None, &["list", "remove"]),
     (
         "system",
         "Manage Berth",
@@ -200,6 +203,8 @@ pub fn arg_kinds(usage: &str) -> (Vec<&'static str>, bool) {
             "image"
         } else if token.contains("NETWORK") {
             "network"
+        } else if token.contains("VOLUME") && !token.starts_with('[') {
+            "volume"
         } else if token.contains("PATH") || token.starts_with("file") {
             "file"
         } else if token.contains('|') && token.chars().all(|c| c.is_ascii_lowercase() || c == '|') {
@@ -365,6 +370,7 @@ const OBJECTS: &str = r#"_berth_objects() {
     container) berth "${h[@]}" ps -a --format '{{.Names}}' 2>/dev/null;;
     image) berth "${h[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>';;
     network) berth "${h[@]}" network ls --format '{{.Name}}' 2>/dev/null;;
+    volume) berth "${h[@]}" volume ls -q 2>/dev/null;;
     choice:*) local c="${1#choice:}"; printf '%s\n' ${=c//,/ };;
   esac
 }
@@ -537,6 +543,8 @@ function __berth_objects
             berth images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 2>/dev/null | string match -v '*<none>*'
         case network
             berth network ls --format '{{{{.Name}}}}' 2>/dev/null
+        case volume
+            berth volume ls -q 2>/dev/null
     end
 end
 
@@ -594,7 +602,7 @@ complete -c berth -f
             .collect::<std::collections::BTreeSet<_>>()
         {
             match kind {
-                "container" | "image" | "network" => s.push_str(&format!(
+                "container" | "image" | "network" | "volume" => s.push_str(&format!(
                     "complete -c berth -n {cond} -a '(__berth_objects {kind})'\n"
                 )),
                 "file" => s.push_str(&format!("complete -c berth -n {cond} -F\n")),

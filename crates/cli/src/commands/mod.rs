@@ -6,6 +6,7 @@ pub mod completion;
 pub mod compose;
 pub mod container;
 pub mod cp;
+pub mod disk_usage;
 pub mod exec;
 pub mod image_io;
 pub mod images;
@@ -26,6 +27,7 @@ pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod tty;
+pub mod volume;
 
 use crate::client::Client;
 use crate::error::{CliError, Result};
@@ -59,6 +61,9 @@ Image Commands:
 
 Network Commands:
   network connect create disconnect inspect ls prune rm
+
+Volume Commands:
+  volume create inspect ls prune rm
 
 System Commands:
   df events prune
@@ -159,6 +164,9 @@ fn resolve_alias<'a>(cmd: &'a str, rest: &'a [String]) -> (&'a str, &'a [String]
         ("network", Some(s)) if network::alias(s).is_some() => {
             (network::alias(s).unwrap_or(cmd), tail)
         }
+        ("volume", Some(s)) if volume::alias(s).is_some() => {
+            (volume::alias(s).unwrap_or(cmd), tail)
+        }
         ("system", Some("df")) => ("system df", tail),
         ("system", Some("prune")) => ("system prune", tail),
         ("system", Some(s)) if !s.starts_with('-') => (s, tail),
@@ -196,6 +204,9 @@ macro_rules! commands {
 async fn run_command(ctx: &Ctx, name: &str, argv: &[String]) -> Result<()> {
     if name == "compose" {
         return compose::compose(ctx, argv).await;
+    }
+    if name == "volume" {
+        return volume::group(argv);
     }
     dispatch_table(ctx, name, argv).await
 }
@@ -253,6 +264,11 @@ commands!(
         "network connect" => network::CONNECT, network::connect;
         "network disconnect" => network::DISCONNECT, network::disconnect;
         "network prune" => network::PRUNE, network::prune;
+        "volume create" => volume::CREATE, volume::create;
+        "volume ls" => volume::LS, volume::ls;
+        "volume inspect" => volume::INSPECT, volume::inspect;
+        "volume rm" => volume::RM, volume::rm;
+        "volume prune" => volume::PRUNE, volume::prune;
         "completion" => completion::COMPLETION, completion::completion;
         "man-pages" => manpages::MAN_PAGES, manpages::man_pages;
 );

@@ -227,9 +227,18 @@ pub const DF: Spec = Spec {
     stop_at_positional: false,
 };
 
-/// `berth system df`: the TYPE/TOTAL/ACTIVE/SIZE/RECLAIMABLE summary of `GET /system/df`.
+/// `berth system df`: the TYPE/TOTAL/ACTIVE/SIZE/RECLAIMABLE summary of `GET /system/df`
+/// (`-v`: the detailed sections of [`super::disk_usage`]).
 pub async fn df(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let v: Value = ctx.client.get_json("/system/df").await?;
+    if p.bool("verbose") {
+        out(&super::disk_usage::verbose(
+            &v,
+            p.string("format"),
+            units::now_unix(),
+        )?);
+        return Ok(());
+    }
     let arr = |k: &str| {
         v.get(k)
             .and_then(Value::as_array)

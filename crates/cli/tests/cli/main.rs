@@ -6,6 +6,7 @@
 
 mod fake;
 mod network;
+mod volume;
 mod output;
 
 use fake::{empty_reply, json_reply, Fake, Reply, Req};

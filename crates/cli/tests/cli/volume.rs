@@ -1,0 +1,184 @@
+//! `volume` commands and the volume flags of `run`/`create` compared with the real docker CLI:
+//! both run against fresh canned fakes; the requests (method, path, JSON body), stdout, stderr
+//! (with "docker" read as "berth") and exit codes must be identical.
+
+use crate::fake::{empty_reply, json_reply, Fake, Reply, Req};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Two volumes in the daemon's order (v10 before v2: the CLI sorts naturally); one label each
+/// (docker prints several in its map's random order).
+const VOLUMES: &str = r#"{"Volumes":[
+ {"CreatedAt":"2026-11-25T20:38:06Z","Driver":"local","Labels":{"a":"1"},
+  "Mountpoint":"/var/lib/berth/volumes/v10/_data","Name":"v10","Options":{"o":"size=1m"},"Scope":"local"},
+ {"CreatedAt":"2026-11-25T20:39:06Z","Driver":"local","Labels":null,
+  "Mountpoint":"/var/lib/berth/volumes/v2/_data","Name":"v2","Options":null,"Scope":"local",
+  "UsageData":{"Size":12345,"RefCount":2}}
+],"Warnings":null}"#;
+
+fn canned() -> Fake {
+    Fake::start(|r: &Req| {
+        let p = r.path.as_str();
+        let get = r.method == "GET";
+        let list: serde_json::Value = serde_json::from_str(VOLUMES).unwrap();
+        if p == "/_ping" {
+            Reply {
+                bytes: b"HTTP/1.1 200 OK\r\nApi-Version: 1.50\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec(),
+                close: false,
+            }
+        } else if p.contains("/nope") {
+            json_reply("404 Not Found", r#"{"message":"get nope: no such volume"}"#)
+        } else if p.contains("/busy") && r.method == "DELETE" {
+            json_reply(
+                "409 Conflict",
+                r#"{"message":"remove busy: volume is in use - [0123456789ab]"}"#,
+            )
+        } else if p.ends_with("/volumes/create") {
+            let name = r.json()["Name"].as_str().unwrap_or("f00").to_string();
+            let mut v = list["Volumes"][0].clone();
+            v["Name"] = name.into();
+            json_reply("201 Created", &v.to_string())
+        } else if p.contains("/volumes/prune") {
+            json_reply(
+                "200 OK",
+                r#"{"VolumesDeleted":["v1","v2"],"SpaceReclaimed":2048}"#,
+            )
+        } else if get && p.contains("/volumes/v2") {
+            json_reply("200 OK", &list["Volumes"][1].to_string())
+        } else if get && p.contains("/volumes/") {
+            json_reply("200 OK", &list["Volumes"][0].to_string())
+        } else if get && p.contains("/volumes") {
+            json_reply("200 OK", VOLUMES)
+        } else if get && p.contains("/system/df") {
+            let v = &list["Volumes"];
+            let mut unused = v[0].clone();
+            unused["UsageData"] = serde_json::json!({"Size": -1, "RefCount": 0});
+            let df = serde_json::json!({"LayersSize": 4_400_000,
+                "Images": [{"Id": "sha256:0123456789abcdef0123", "RepoTags": ["busybox:latest", "bb:1"],
+                    "Created": 1_000, "Size": 4_400_000, "SharedSize": 1_000_000, "Containers": 1},
+                    {"Id": "sha256:fedcba9876543210fedc", "RepoTags": [], "Created": 1_000,
+                    "Size": 1234, "SharedSize": -1, "Containers": 0}],
+                "Containers": [{"Id": "fedcba9876543210fedcba", "Names": ["/web"], "Image": "busybox",
+                    "ImageID": "sha256:0123456789abcdef0123", "Command": "sleep 1000", "Created": 1_000,
+                    "SizeRw": 12, "SizeRootFs": 4_400_012, "State": "running", "Status": "Up 2 minutes",
+                    "Mounts": [{"Type": "volume", "Name": "v2", "Driver": "local"}]}],
+                "Volumes": [v[1].clone(), unused], "BuildCache": []});
+            json_reply("200 OK", &df.to_string())
+        } else if r.method == "DELETE" {
+            empty_reply("204 No Content")
+        } else {
+            json_reply("404 Not Found", r#"{"message":"page not found"}"#)
+        }
+    })
+}
+
+fn berth_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("berth")
+}
+
+/// Runs `program` against a fresh fake: (requests, stdout, stderr, exit code).
+fn run(program: &Path, args: &[&str]) -> (Vec<String>, String, String, Option<i32>) {
+    let f = canned();
+    let out = Command::new(program)
+        .env("DOCKER_HOST", f.host())
+        .env("BERTH_HOST", f.host())
+        .env_remove("DOCKER_API_VERSION")
+        .env("DOCKER_CONFIG", f._dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let reqs = f
+        .requests()
+        .iter()
+        .filter(|r| r.path != "/_ping")
+        .map(|r| format!("{} {} {}", r.method, r.path, r.json()))
+        .collect();
+    (
+        reqs,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).replace("docker", "berth"),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn volume_commands_match_the_docker_cli() {
+    if !super::docker_available() || !berth_exe().exists() {
+        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
+        return;
+    }
+    let docker = PathBuf::from("docker");
+    for args in [
+        &["volume", "create"][..],
+        &[
+            "volume",
+            "create",
+            "-d",
+            "foo",
+            "--label",
+            "a=b",
+            "--label",
+            "c",
+            "-o",
+            "type=tmpfs",
+            "-o",
+            "o=size=1m,uid=1000",
+            "myv",
+        ],
+        &["volume", "create", "--name", "x"],
+        &["volume", "create", "--name", "x", "y"],
+        &["volume", "create", "--label", "=x"],
+        &["volume", "create", "-o", "x", "v"],
+        &["volume", "create", "a", "b"],
+        &["volume", "ls"],
+        &["volume", "list", "-q"],
+        &["volume", "ls", "--filter", "dangling=true", "-f", "label=a"],
+        &["volume", "ls", "-f", "bad"],
+        &[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}}|{{.Driver}}|{{.Labels}}|{{.Links}}|{{.Size}}|{{.Scope}}|{{.Mountpoint}}",
+        ],
+        &["volume", "ls", "--format", "json"],
+        &["volume", "ls", "--format", "table {{.Name}}\t{{.Size}}"],
+        &["volume", "ls", "-q", "--format", "{{.Driver}}"],
+        &["volume", "ls", "extra"],
+        &["volume", "inspect", "v10", "v2"],
+        &["volume", "inspect", "nope"],
+        &["volume", "inspect", "v10", "nope"],
+        &["volume", "inspect", "-f", "{{.Name}} {{.Options}}", "v10"],
+        &["volume", "inspect"],
+        &["volume", "rm", "v10", "nope", "busy"],
+        &["volume", "remove", "-f", "v10"],
+        &["volume", "rm"],
+        &["volume", "prune", "-f"],
+        &["volume", "prune", "-a", "-f"],
+        &["volume", "prune", "-a", "-f", "--filter", "all=1"],
+        &["volume", "prune", "-f", "--filter", "label=a"],
+        &["volume", "prune"],
+        &["volume", "prune", "--all"],
+        &["volume", "bogus"],
+        &["system", "df", "-v"],
+    ] {
+        let d = run(&docker, args);
+        let b = run(&berth_exe(), args);
+        assert_eq!(b.0, d.0, "requests of {args:?}");
+        assert_eq!(b.1, d.1, "stdout of {args:?}");
+        assert_eq!(
+            b.3, d.3,
+            "exit code of {args:?} (stderr: {} / {})",
+            b.2, d.2
+        );
+        if d.3 == Some(0) || !d.2.contains("Usage") {
+            assert_eq!(b.2, d.2, "stderr of {args:?}");
+        }
+    }
+}
