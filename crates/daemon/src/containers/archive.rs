@@ -1,31 +1,46 @@
 //! `docker cp`: stat a path in a container, read it as a tar, extract a tar into a directory
 //! (`HEAD|GET|PUT /containers/{id}/archive`).
 //!
-//! The container's root is reached as `export` reaches it: a running container's rootfs is mounted
-//! already; a stopped one is mounted on a private temp dir for the length of the operation (a
-//! plain-copy snapshot is read in place). The verb lock is held throughout, so the container is
-//! neither started nor removed under us, as Docker holds the container lock.
+//! A copy sees exactly what the container sees at a path: its rootfs with its bind mounts,
+//! volumes and tmpfs mounts on top ([`view`]). How, and why so:
+//! - A running container is read and written through its own mount namespace, its init's
+//!   `/proc/<pid>/root` (the init held by a pidfd, so a dead or reused pid is noticed): the mounts
+//!   are the very ones it runs with, a tmpfs's content included, and nothing is mounted for the
+//!   copy. Docker instead re-creates the mounts beside the container, and so misses its tmpfs.
+//! - A stopped container has no mount namespace; as Docker does, its mounts are made on its
+//!   rootfs for the length of the copy — in a private mount namespace of the copy's own thread
+//!   ([`assemble`]), so they are never visible on the host and die with the daemon, and each
+//!   attached to a descriptor of its target resolved inside the root (the mountpoint race of
+//!   moby GHSA-vp62-88p7-qqf5 cannot steer one out).
 //!
-//! Paths are resolved fd-relative inside that root ([`resolve`]); extraction is the image crate's
-//! layer applier aimed at the destination directory's descriptor, so no entry of the tar (`..`,
-//! absolute names, symlink or hard-link tricks) writes outside it. Bind mounts and volumes inside
-//! the container are not looked at yet: copies see the rootfs underneath them.
+//! The verb lock is held throughout, so the container is neither started nor removed under us,
+//! as Docker holds the container lock. Paths are resolved fd-relative inside the view's root
+//! ([`resolve`], `openat2` with `RESOLVE_IN_ROOT`); extraction is the image crate's layer applier
+//! aimed at the destination directory's descriptor, so no entry of the tar (`..`, absolute names,
+//! symlink or hard-link tricks) writes outside it. A write is refused where the container could
+//! not write: the destination's mount is read-only (Docker's "container rootfs is marked
+//! read-only" on the root mount, "mounted volume is marked read-only" on another), decided on the
+//! directory the path resolved to, so a symlink in a volume pointing into a read-only rootfs is
+//! refused too. Unlike Docker, a writable tmpfs of a `--read-only` running container takes
+//! writes, as it does from inside.
 
+mod assemble;
 mod resolve;
+mod sys;
 mod tarball;
+mod view;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 
 use berth_image::layer::{ApplyOptions, LayerError, WhiteoutMode};
-use berth_image::snapshot::Mount;
 use nix::fcntl::OFlag;
 use tokio::sync::oneshot;
 
 pub use resolve::PathStat;
 use resolve::ResolveError;
+use view::View;
 
-use super::{ContainerService, Paths};
+use super::ContainerService;
 use crate::error::DaemonError;
 
 /// How much of a refused upload is read before answering.
@@ -38,64 +53,6 @@ pub struct ExtractOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// Give the files the container user's uid/gid (from its passwd and group) instead of the tar's.
     pub copy_uid_gid: bool,
-}
-
-/// The container's root, mounted for as long as this lives.
-struct RootAccess {
-    path: PathBuf,
-    /// A temp mount point this access made (unmounted and removed on drop).
-    temp: Option<PathBuf>,
-}
-
-impl RootAccess {
-    fn open(paths: &Paths, id: &str, mounts: &[Mount]) -> Result<RootAccess, DaemonError> {
-        let rootfs = paths.rootfs(id);
-        if super::start::rootfs_is_mounted(&rootfs) {
-            return Ok(RootAccess {
-                path: rootfs,
-                temp: None,
-            });
-        }
-        if let [m] = mounts {
-            if m.kind == "bind" {
-                return Ok(RootAccess {
-                    path: PathBuf::from(&m.source),
-                    temp: None,
-                });
-            }
-        }
-        let nanos = super::now_nanos();
-        let temp = paths
-            .data
-            .join(format!("archive-{}-{nanos}", &id[..12.min(id.len())]));
-        std::fs::create_dir(&temp).map_err(|source| DaemonError::Io {
-            what: "creating a temp mount point",
-            path: temp.clone(),
-            source,
-        })?;
-        if let Err(e) = berth_image::snapshot::mount_all(mounts, &temp) {
-            let _ = std::fs::remove_dir(&temp);
-            return Err(DaemonError::Internal(format!(
-                "mounting the rootfs of container {id}: {e}"
-            )));
-        }
-        Ok(RootAccess {
-            path: temp.clone(),
-            temp: Some(temp),
-        })
-    }
-}
-
-impl Drop for RootAccess {
-    fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            if let Err(e) = berth_image::snapshot::unmount_all(temp) {
-                tracing::warn!(path = %temp.display(), error = %e, "unmounting a cp mount");
-                return;
-            }
-            let _ = std::fs::remove_dir(temp);
-        }
-    }
 }
 
 /// Docker's error for a path missing in a container.
@@ -116,30 +73,26 @@ fn resolve_error(e: ResolveError, path: &str, name: &str) -> DaemonError {
 }
 
 impl ContainerService {
-    /// Runs `f` on the blocking pool with the container's root open, holding the verb lock.
-    async fn with_root<T: Send + 'static>(
+    /// Runs `f` with a view of the container's file system ([`view::run`], on a thread of its
+    /// own), holding the verb lock.
+    async fn with_view<T: Send + 'static>(
         &self,
         name_or_id: &str,
-        f: impl FnOnce(&Path, &super::model::Container) -> Result<T, DaemonError> + Send + 'static,
+        f: impl FnOnce(&View, &super::model::Container) -> Result<T, DaemonError> + Send + 'static,
     ) -> Result<T, DaemonError> {
         let entry = self.lookup(name_or_id)?;
         let _op = entry.op.lock().await;
         let c = entry.snapshot();
-        let paths = self.paths().clone();
-        tokio::task::spawn_blocking(move || {
-            let root = RootAccess::open(&paths, &c.id, &c.rootfs_mounts)?;
-            f(&root.path, &c)
-        })
-        .await
-        .map_err(DaemonError::join)?
+        view::run(self.paths().clone(), c, f).await.map_err(|_| {
+            DaemonError::Internal("the copy's thread ended without an answer".into())
+        })?
     }
 
     /// `HEAD /containers/{id}/archive?path=`.
     pub async fn stat_path(&self, name_or_id: &str, path: &str) -> Result<PathStat, DaemonError> {
         let (path, name) = (path.to_string(), name_or_id.to_string());
-        self.with_root(name_or_id, move |root, _| {
-            let fd = resolve::open_root(root).map_err(|e| DaemonError::Internal(e.to_string()))?;
-            resolve::stat_path(&fd, &path)
+        self.with_view(name_or_id, move |view, _| {
+            resolve::stat_path(&view.root, &path)
                 .map(|(_, st)| st)
                 .map_err(|e| resolve_error(e, &path, &name))
         })
@@ -157,11 +110,9 @@ impl ContainerService {
     ) -> Result<(), DaemonError> {
         let (path, name) = (path.to_string(), name_or_id.to_string());
         let c = self
-            .with_root(name_or_id, move |root, c| {
-                let fd =
-                    resolve::open_root(root).map_err(|e| DaemonError::Internal(e.to_string()))?;
-                let (resolved, st) =
-                    resolve::stat_path(&fd, &path).map_err(|e| resolve_error(e, &path, &name))?;
+            .with_view(name_or_id, move |view, c| {
+                let (resolved, st) = resolve::stat_path(&view.root, &path)
+                    .map_err(|e| resolve_error(e, &path, &name))?;
                 let top = st.name.clone();
                 if ready.send(st).is_err() {
                     return Ok(c.clone()); // the client went away
@@ -186,11 +137,9 @@ impl ContainerService {
     ) -> Result<(), DaemonError> {
         let (path, name) = (path.to_string(), name_or_id.to_string());
         let c = self
-            .with_root(name_or_id, move |root, c| {
-                let fd =
-                    resolve::open_root(root).map_err(|e| DaemonError::Internal(e.to_string()))?;
+            .with_view(name_or_id, move |view, c| {
                 let abs = resolve::absolute(&path);
-                let dir = resolve::open_in_root(&fd, &abs, OFlag::O_PATH)
+                let dir = resolve::open_in_root(&view.root, &abs, OFlag::O_PATH)
                     .map_err(|e| resolve_error(e, &path, &name))?;
                 let st = nix::sys::stat::fstat(&dir)
                     .map_err(|e| DaemonError::Internal(format!("stat of {path}: {e}")))?;
@@ -199,11 +148,12 @@ impl ContainerService {
                         "extraction point is not a directory".into(),
                     ));
                 }
-                if c.host_config.readonly_rootfs {
-                    return Err(DaemonError::InvalidArgument(
-                        "container rootfs is marked read-only".into(),
-                    ));
+                if resolve::on_kernel_fs(&dir) {
+                    return Err(DaemonError::InvalidArgument(format!(
+                        "{path} in container {name} is on a kernel file system: not copied into"
+                    )));
                 }
+                view.check_writable(&dir, c.host_config.readonly_rootfs)?;
                 // The applier opens its target by path: the descriptor's /proc link names the
                 // directory already resolved, whatever happens to the path meanwhile.
                 // A user's tar, not a layer: `.wh.` names are files like any other.
@@ -211,7 +161,8 @@ impl ContainerService {
                 apply_opts.no_overwrite_dir_non_dir = opts.no_overwrite_dir_non_dir;
                 if opts.copy_uid_gid {
                     // The container user's ids, from the container's own passwd and group.
-                    let id = super::spec::user::resolve(root, &c.config.user, &[])?;
+                    let root = resolve::fd_path(&view.root);
+                    let id = super::spec::user::resolve(&root, &c.config.user, &[])?;
                     apply_opts.owner = Some((id.uid, id.gid));
                 }
                 let mut body = body;
@@ -231,7 +182,11 @@ impl ContainerService {
 }
 
 fn extract_error(e: LayerError, path: &str, id: &str) -> DaemonError {
-    if e.is_refusal() {
+    let read_only = match &e {
+        LayerError::Entry { source, .. } => source.raw_os_error() == Some(libc::EROFS),
+        _ => false,
+    };
+    if e.is_refusal() || read_only {
         DaemonError::InvalidArgument(format!("extracting into {path} of container {id}: {e}"))
     } else {
         DaemonError::Internal(format!("extracting into {path} of container {id}: {e}"))
@@ -243,8 +198,11 @@ mod tests {
     /// The sources of `docker cp`'s daemon side, and of the user lookup `cp -a` makes.
     const SOURCES: &[(&str, &str)] = &[
         ("archive.rs", include_str!("archive.rs")),
+        ("archive/assemble.rs", include_str!("archive/assemble.rs")),
         ("archive/resolve.rs", include_str!("archive/resolve.rs")),
+        ("archive/sys.rs", include_str!("archive/sys.rs")),
         ("archive/tarball.rs", include_str!("archive/tarball.rs")),
+        ("archive/view.rs", include_str!("archive/view.rs")),
         ("spec/user.rs", include_str!("spec/user.rs")),
         ("spec/rootfs.rs", include_str!("spec/rootfs.rs")),
     ];

@@ -5,6 +5,11 @@
 //! the root and absolute symlinks are taken relative to it, so no path a container (or a client)
 //! can write leads outside. Docker's rules for the last component: a path ending in `/` or `/.`
 //! (or the root itself) follows a final symlink; any other path names the symlink itself.
+//!
+//! A running container's view has kernel file systems mounted (`/proc`, `/sys`, cgroups,
+//! `devpts`, `mqueue`...), which Docker's copy view does not: [`on_kernel_fs`] tells them, and
+//! nothing on them but a directory is found (a directory is copied without its content, see
+//! [`super::tarball`]), so a copy never reads a kernel file as the daemon.
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -14,6 +19,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{openat2, readlink, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, FileStat, SFlag};
+use nix::sys::statfs::{self, fstatfs, FsType};
 
 /// What `HEAD /containers/{id}/archive` reports about a path (Docker's `ContainerPathStat`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +132,37 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+/// Kernel file systems a container may have mounted that `cp` never reads nor writes: proc,
+/// sysfs, cgroup v1 and v2, devpts, mqueue, debugfs, tracefs, securityfs, bpf, nsfs, configfs,
+/// pstore, efivarfs, fusectl, binfmt_misc.
+const KERNEL_FS: &[FsType] = &[
+    statfs::PROC_SUPER_MAGIC,
+    statfs::SYSFS_MAGIC,
+    statfs::CGROUP_SUPER_MAGIC,
+    statfs::CGROUP2_SUPER_MAGIC,
+    statfs::DEVPTS_SUPER_MAGIC,
+    statfs::DEBUGFS_MAGIC,
+    statfs::TRACEFS_MAGIC,
+    statfs::SECURITYFS_MAGIC,
+    statfs::BPF_FS_MAGIC,
+    statfs::NSFS_MAGIC,
+    FsType(0x1980_0202), // mqueue
+    FsType(0x6265_6570), // configfs
+    FsType(0x6165_676c), // pstore
+    FsType(0xde5e_81e4), // efivarfs
+    FsType(0x6573_5543), // fusectl
+    FsType(0x4249_4e4d), // binfmt_misc
+];
+
+/// Whether `fd` lies on a kernel file system ([`KERNEL_FS`]); one that cannot be told is taken
+/// for one (it is then neither read nor written).
+pub fn on_kernel_fs(fd: &OwnedFd) -> bool {
+    match fstatfs(fd.as_fd()) {
+        Ok(st) => KERNEL_FS.contains(&st.filesystem_type()),
+        Err(_) => true,
+    }
+}
+
 /// Looks `path` up inside `root` by Docker's rules and stats it.
 pub fn resolve(root: &OwnedFd, path: &str) -> Result<Resolved, ResolveError> {
     let abs = absolute(path);
@@ -138,6 +175,9 @@ pub fn resolve(root: &OwnedFd, path: &str) -> Result<Resolved, ResolveError> {
         path: abs.clone(),
         source,
     })?;
+    if !is_type(&stat, SFlag::S_IFDIR) && on_kernel_fs(&fd) {
+        return Err(ResolveError::NotFound(abs));
+    }
     Ok(Resolved { fd, stat, abs })
 }
 

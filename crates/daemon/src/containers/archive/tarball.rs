@@ -12,6 +12,10 @@
 //!
 //! Entries go through [`berth_archive::ArchiveWriter`] (GNU headers, names byte for byte, hard
 //! links, no end marker after a failure); sockets are skipped (Docker skips them too).
+//!
+//! The walk crosses into the mounts of the view (binds, volumes, tmpfs) as the container sees
+//! them, but not into a kernel file system ([`on_kernel_fs`]): such a directory (a running
+//! container's `/proc`, `/sys`...) is written as an empty directory, as Docker's view has it.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -24,7 +28,7 @@ use nix::dir::Dir;
 use nix::fcntl::{openat, readlinkat, FcntlArg, OFlag};
 use nix::sys::stat::{fstat, major, minor, FileStat, Mode, SFlag};
 
-use super::resolve::{fd_path, is_type, Resolved};
+use super::resolve::{fd_path, is_type, on_kernel_fs, Resolved};
 
 /// Deepest directory tree written (each level holds a descriptor).
 const MAX_DEPTH: usize = 512;
@@ -105,9 +109,11 @@ fn entry_stat(st: &FileStat) -> EntryStat {
 impl<W: Write> TarOut<W> {
     fn top(&mut self, r: &Resolved, top: &[u8]) -> io::Result<()> {
         if is_type(&r.stat, SFlag::S_IFDIR) {
-            let dir = open_dir(&r.fd)?;
             self.special(top, &r.stat, None)?;
-            self.walk(dir, top, 0)
+            if on_kernel_fs(&r.fd) {
+                return Ok(());
+            }
+            self.walk(open_dir(&r.fd)?, top, 0)
         } else if is_type(&r.stat, SFlag::S_IFLNK) {
             let target = readlinkat(r.fd.as_fd(), "")?;
             self.special(top, &r.stat, Some(target.as_bytes()))
@@ -167,9 +173,11 @@ impl<W: Write> TarOut<W> {
         };
         let st = fstat(fd.as_fd())?;
         if is_type(&st, SFlag::S_IFDIR) {
-            let sub = open_dir(&fd)?;
             self.special(&path, &st, None)?;
-            return self.walk(sub, &path, depth + 1);
+            if on_kernel_fs(&fd) {
+                return Ok(());
+            }
+            return self.walk(open_dir(&fd)?, &path, depth + 1);
         }
         if is_type(&st, SFlag::S_IFSOCK) {
             return Ok(());
