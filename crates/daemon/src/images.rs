@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use berth_image::formats::import::ImportOptions;
 use berth_image::formats::LoadedImage;
+use berth_image::model::ContainerConfig;
 use berth_image::store::{CommitOptions, HistoryEntry, ImageDetails, RemoveAction, SaveFormat};
 use berth_image::ImageStore;
 use berth_oci::{Digest, Reference};
@@ -273,6 +274,36 @@ impl ImageService {
         let (image, key) = (image.to_string(), key.to_string());
         self.blocking(move |store| Ok(store.commit_container(&image, &key, &opts)?))
             .await
+    }
+
+    /// A commit made reproducible by `epoch` (the builder's `SOURCE_DATE_EPOCH`): see
+    /// `ImageStore::commit_container_at`.
+    pub async fn commit_container_at(
+        &self,
+        image: &str,
+        key: &str,
+        opts: CommitOptions,
+        epoch: Option<i64>,
+    ) -> Result<Digest, DaemonError> {
+        let (image, key) = (image.to_string(), key.to_string());
+        self.blocking(move |store| Ok(store.commit_container_at(&image, &key, &opts, epoch)?))
+            .await
+    }
+
+    /// Step `index` of `source`'s history on `parent`, its layer reused (the builder's
+    /// `--cache-from`): see `ImageStore::derive_image`.
+    pub async fn derive_image(
+        &self,
+        parent: Option<&str>,
+        source: &str,
+        index: usize,
+        config: ContainerConfig,
+    ) -> Result<Digest, DaemonError> {
+        let (parent, source) = (parent.map(str::to_string), source.to_string());
+        self.blocking(move |store| {
+            Ok(store.derive_image(parent.as_deref(), &source, index, &config)?)
+        })
+        .await
     }
 
     fn publish_image(&self, action: &str, id: &Digest, name: &str) {
