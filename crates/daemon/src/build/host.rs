@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_api::container::{ContainerConfig, HostConfig, Mount, TmpfsOptions};
@@ -61,21 +62,27 @@ impl Shared {
     }
 }
 
-/// One build's view of the engine.
+/// One build's view of the engine. Its forks (one per stage built beside the target's) share
+/// the output stream, the build's containers, the scratch image and the cancellation.
 pub struct DaemonHost {
     engine: Arc<Engine>,
     rt: Handle,
-    out: BodyWriter,
+    /// The response; one JSON message is written whole under the lock.
+    out: Arc<Mutex<BodyWriter>>,
     quiet: bool,
     cache: CacheIndex,
     /// The image each build container was made from.
-    images: HashMap<String, String>,
+    images: Arc<Mutex<HashMap<String, String>>>,
     /// An empty image standing for `scratch`, made on first use.
-    scratch: Option<String>,
-    /// Whether the client is still reading.
-    pub gone: bool,
+    scratch: Arc<Mutex<Option<String>>>,
+    /// Whether the client went away.
+    gone: Arc<AtomicBool>,
     /// Credentials for pulls, by registry (`X-Registry-Config`).
     pub registry_auth: std::collections::BTreeMap<String, Credentials>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl DaemonHost {
@@ -89,31 +96,33 @@ impl DaemonHost {
         DaemonHost {
             engine,
             rt,
-            out,
+            out: Arc::new(Mutex::new(out)),
             quiet,
             cache,
-            images: HashMap::new(),
-            scratch: None,
-            gone: false,
+            images: Arc::default(),
+            scratch: Arc::default(),
+            gone: Arc::default(),
             registry_auth: Default::default(),
         }
     }
 
     /// Sends one JSON message.
     pub fn send(&mut self, msg: &JsonMessage) {
-        if self.out.write_all(&json_line(msg)).is_err() {
-            self.gone = true;
+        let line = json_line(msg);
+        if lock(&self.out).write_all(&line).is_err() {
+            self.gone.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Removes the containers this build still holds (after a failure with `forcerm`, or when the
-    /// client went away).
+    /// The containers this build still holds (to remove after a failure with `forcerm`).
     pub fn containers(&self) -> Vec<String> {
-        self.images.keys().cloned().collect()
+        lock(&self.images).keys().cloned().collect()
     }
 
     fn scratch(&mut self) -> Result<String, HostError> {
-        if let Some(s) = &self.scratch {
+        // Held while importing: two stages FROM scratch make one image.
+        let mut slot = lock(&self.scratch);
+        if let Some(s) = &*slot {
             return Ok(s.clone());
         }
         let empty: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(vec![0u8; 1024]));
@@ -121,7 +130,7 @@ impl DaemonHost {
             .rt
             .block_on(self.engine.images.import(empty, ImportOptions::default()))
             .map_err(host_err)?;
-        self.scratch = Some(id.to_string());
+        *slot = Some(id.to_string());
         Ok(id.to_string())
     }
 
@@ -248,6 +257,20 @@ fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
 }
 
 impl BuildHost for DaemonHost {
+    fn fork(&mut self) -> Option<Box<dyn BuildHost + Send>> {
+        Some(Box::new(DaemonHost {
+            engine: self.engine.clone(),
+            rt: self.rt.clone(),
+            out: self.out.clone(),
+            quiet: self.quiet,
+            cache: self.cache.clone(),
+            images: self.images.clone(),
+            scratch: self.scratch.clone(),
+            gone: self.gone.clone(),
+            registry_auth: self.registry_auth.clone(),
+        }))
+    }
+
     fn image(&mut self, reference: &str, pull: bool) -> Result<Option<Image>, HostError> {
         let local = self.rt.block_on(self.engine.images.inspect(reference));
         let found = match local {
@@ -327,7 +350,7 @@ impl BuildHost for DaemonHost {
             .block_on(self.engine.containers.create(req))
             .map_err(host_err)?;
         // The executor names images by ID (`image`), which is what the commit needs.
-        self.images.insert(created.id.clone(), image);
+        lock(&self.images).insert(created.id.clone(), image);
         Ok(created.id)
     }
 
@@ -462,7 +485,7 @@ impl BuildHost for DaemonHost {
         config: &ImageConfig,
         created_by: &str,
     ) -> Result<String, HostError> {
-        let image = self.images.get(container).cloned().ok_or_else(|| {
+        let image = lock(&self.images).get(container).cloned().ok_or_else(|| {
             HostError(format!("container {container} was not made by this build"))
         })?;
         let config = serde_json::to_value(config)
@@ -483,7 +506,7 @@ impl BuildHost for DaemonHost {
     }
 
     fn remove(&mut self, container: &str) -> Result<(), HostError> {
-        self.images.remove(container);
+        lock(&self.images).remove(container);
         self.rt
             .block_on(
                 self.engine
@@ -522,7 +545,7 @@ impl BuildHost for DaemonHost {
     }
 
     fn cancelled(&mut self) -> bool {
-        self.gone
+        self.gone.load(Ordering::Relaxed)
     }
 
     fn progress(&mut self, line: &str) {
