@@ -28,6 +28,7 @@ use crate::networks::store::NetworkStore;
 /// Checks the stores under `config`'s roots; returns the problems found (none: consistent).
 pub fn check(config: &DaemonConfig) -> Result<Vec<String>, DaemonError> {
     refuse_while_running(config)?;
+    let _lock = crate::root_lock::RootLock::take(&config.data_root)?;
     let snap_root = config.data_root.join(config.storage_driver.name());
     let snapshots: Box<dyn Snapshotter> = match config.storage_driver {
         StorageDriver::Overlay => Box::new(

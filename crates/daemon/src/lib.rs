@@ -49,6 +49,7 @@ pub mod images;
 mod listen;
 pub mod networks;
 pub mod plugins;
+mod root_lock;
 mod sdnotify;
 pub mod server;
 mod sqlite;
@@ -155,11 +156,14 @@ pub struct Daemon {
     sockets: Vec<PathBuf>,
     pid_file: PathBuf,
     exec_root: exec_root::ExecRoot,
+    /// This daemon's hold on its data root (see `root_lock`).
+    _root_lock: Option<root_lock::RootLock>,
 }
 
 impl Daemon {
     /// Opens the engine, writes the pid file and starts serving every configured socket.
     pub async fn start(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+        let root_lock = root_lock::RootLock::take(&config.data_root)?;
         std::fs::create_dir_all(&config.exec_root)
             .map_err(|e| DaemonError::io("creating directory", &config.exec_root, e))?;
         let exec_root = exec_root::ExecRoot::prepare(&config.exec_root);
@@ -171,6 +175,7 @@ impl Daemon {
         match Self::start_servers(&config, pid_file.clone()).await {
             Ok(servers) => Ok(Daemon {
                 exec_root,
+                _root_lock: Some(root_lock),
                 ..servers
             }),
             Err(e) => {
@@ -194,6 +199,7 @@ impl Daemon {
             sockets: Vec::new(),
             pid_file,
             exec_root: exec_root::ExecRoot::unmanaged(&config.exec_root),
+            _root_lock: None,
         };
         let gid = listen::socket_group(config.group.as_deref())?;
         let mut bound_all = Vec::new();

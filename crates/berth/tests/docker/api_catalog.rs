@@ -621,3 +621,55 @@ fn api14_basic_auth_is_never_sent_to_a_plain_http_registry_not_marked_insecure()
     assert!(all > 0, "the daemon never tried {}", fake.addr);
     assert_eq!(plain, 0, "plain HTTP reached {}", fake.addr);
 }
+
+/// API-03: a second daemon on a data root in use — even with its own exec root and socket, where
+/// the pid file cannot see the first — refuses to start and names the holder; the first serves on.
+#[test]
+fn api03_a_second_daemon_on_the_same_data_root_is_refused() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let other = tempfile::tempdir().expect("temp dir");
+    let sock = other.path().join("second.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("daemon")
+        .arg("--data-root")
+        .arg(d.data_root())
+        .arg("--exec-root")
+        .arg(other.path().join("exec"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the second daemon");
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waiting for the second daemon") {
+            break s;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the second daemon on a data root in use kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("reading stderr");
+    assert!(!status.success(), "the second daemon exited 0: {err}");
+    let pid = daemon_pid(&d);
+    assert!(
+        err.contains("in use by another berth daemon") && err.contains(&format!("pid {pid}")),
+        "{err}"
+    );
+    assert!(!sock.exists(), "the second daemon bound its socket");
+    d.ok(&["version"]);
+}
