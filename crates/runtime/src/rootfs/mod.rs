@@ -28,6 +28,7 @@
 
 mod cgroup;
 mod devices;
+mod foreign;
 pub mod mountinfo;
 mod mounts;
 pub mod options;

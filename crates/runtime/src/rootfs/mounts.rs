@@ -2,8 +2,10 @@
 //! sysfs, tmpfs, devpts, mqueue, bind/rbind, any other file system; cgroup in [`super::cgroup`]).
 //! Each destination is resolved inside the rootfs and mounted onto `/proc/self/fd/N`; a bind with
 //! flags beyond `MS_BIND|MS_REC` is remounted, and propagation words are applied after the mount.
+//! A bind source in another process's mount namespace is cloned from there ([`foreign`]).
 //! Destinations at or inside `/proc`, as written and as resolved, go through [`procfs::check_dest`].
 
+use super::foreign::{self, Foreign};
 use super::options::{self, MountOptions};
 use super::procfs::{self, OnProc};
 use super::resolve::{resolve, Create};
@@ -243,13 +245,21 @@ pub(crate) fn bind(
     };
     let target = resolve_mount_at(ctx, dest, create, procfs_source(ctx, source))?;
     let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-    ctx.sys
-        .mount(Some(source), &fd_path(&target), None, bind_flags, None)
-        .map_err(|e| RootfsError::Mount {
-            dest: dest.to_path_buf(),
-            what: format!("bind {}", source.display()),
-            source: e,
-        })?;
+    match Foreign::parse(source).filter(Foreign::elsewhere) {
+        // A source in another mount namespace: cloned over there (see `foreign`).
+        Some(f) => {
+            let recursive = bind_flags.contains(MsFlags::MS_REC);
+            foreign::bind(ctx.sys, dest, &f, target.as_fd(), recursive)?;
+        }
+        None => ctx
+            .sys
+            .mount(Some(source), &fd_path(&target), None, bind_flags, None)
+            .map_err(|e| RootfsError::Mount {
+                dest: dest.to_path_buf(),
+                what: format!("bind {}", source.display()),
+                source: e,
+            })?,
+    }
     let rest = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !rest.is_empty() {
         remount(ctx, dest, rest, false)?;

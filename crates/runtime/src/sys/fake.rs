@@ -1,7 +1,7 @@
 //! [`RecordingSys`]: a [`Sys`] for unit tests that records every call and needs no root.
 //!
 //! Privileged calls (mount, umount2, pivot_root, chroot, chdir, fchdir, mknod, chown, host and
-//! domain names) are recorded and succeed, unless a failure rule installed with
+//! domain names, setns and the mount-tree calls) are recorded and succeed, unless a failure rule installed with
 //! [`RecordingSys::fail_when`] answers an errno. Unprivileged file-system calls run for real, so
 //! a test builds a rootfs in a temp dir and the rootfs logic walks, creates and resolves in it;
 //! `mknodat` creates an empty regular file in place of the device node; `fstatfs` answers the real
@@ -69,6 +69,15 @@ pub enum Call {
     },
     Sethostname(String),
     Setdomainname(String),
+    /// `setns` into the mount namespace the descriptor names (as `readlink` shows it).
+    SetnsMount(String),
+    CloneTree {
+        path: String,
+        recursive: bool,
+    },
+    AttachTree {
+        target: String,
+    },
 }
 
 impl Call {
@@ -312,5 +321,24 @@ impl Sys for RecordingSys {
 
     fn setdomainname(&self, name: &str) -> Result<(), Errno> {
         self.record(Call::Setdomainname(name.to_owned()))
+    }
+
+    fn setns_mount(&self, ns: BorrowedFd<'_>) -> Result<(), Errno> {
+        self.record(Call::SetnsMount(self.show_at(ns, Path::new(""))))
+    }
+
+    /// Records; the "tree" is an `O_PATH` descriptor of `/`, which only [`Self::attach_tree`] uses.
+    fn clone_tree(&self, path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
+        self.record(Call::CloneTree {
+            path: path.display().to_string(),
+            recursive,
+        })?;
+        RealSys.open(Path::new("/"), OFlag::O_PATH, Mode::empty())
+    }
+
+    fn attach_tree(&self, _tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+        self.record(Call::AttachTree {
+            target: self.show_at(target, Path::new("")),
+        })
     }
 }

@@ -107,6 +107,14 @@ pub trait Sys {
     fn sethostname(&self, name: &str) -> Result<(), Errno>;
     /// `setdomainname(2)`.
     fn setdomainname(&self, name: &str) -> Result<(), Errno>;
+    /// `setns(2)` into the mount namespace `ns` (an open `/proc/<pid>/ns/mnt`).
+    fn setns_mount(&self, ns: BorrowedFd<'_>) -> Result<(), Errno>;
+    /// `open_tree(2)` with `OPEN_TREE_CLONE` (and `AT_RECURSIVE` when `recursive`): a detached copy
+    /// of the mount at `path`, which must not be a symlink.
+    fn clone_tree(&self, path: &Path, recursive: bool) -> Result<OwnedFd, Errno>;
+    /// `move_mount(2)` of the detached tree `tree` onto the directory or file `target` (an `O_PATH`
+    /// fd), both named by their descriptors.
+    fn attach_tree(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno>;
 }
 
 /// The `/proc/self/fd/N` path of `fd`: the mount target for a resolved destination.

@@ -132,4 +132,28 @@ impl Sys for RealSys {
         let res = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
         Errno::result(res).map(drop)
     }
+
+    fn setns_mount(&self, ns: BorrowedFd<'_>) -> Result<(), Errno> {
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS)
+    }
+
+    fn clone_tree(&self, path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
+        use rustix::mount::OpenTreeFlags as F;
+        let mut flags = F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_SYMLINK_NOFOLLOW;
+        if recursive {
+            flags |= F::AT_RECURSIVE;
+        }
+        rustix::mount::open_tree(rustix::fs::CWD, path, flags).map_err(errno)
+    }
+
+    fn attach_tree(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+        use rustix::mount::MoveMountFlags as F;
+        let flags = F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH;
+        rustix::mount::move_mount(tree, "", target, "", flags).map_err(errno)
+    }
+}
+
+/// A rustix error as nix's errno.
+fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
 }
