@@ -1,5 +1,594 @@
 //! Volumes: data that outlives its container, kept in the store and provided by a driver — the
-//! built-in `local` driver or a plugin speaking Docker's `VolumeDriver` protocol
-//! ([`plugin`]).
+//! built-in `local` driver ([`local`]) or a plugin speaking Docker's `VolumeDriver` protocol
+//! ([`plugin`]). [`VolumeService`] is the engine's one door to them: create, inspect, list,
+//! remove, prune and disk usage for the API; references and mounts for the containers (and
+//! `docker cp`); [`copyup`] fills an empty volume from an image at a container's first start.
+//!
+//! Vocabulary ([`model`]): a volume's *references* are the containers that name it; its *mounts*
+//! are the holders using its files now, each under a reference id of its own (a container's ID
+//! for its run, any other unique id for a copy). Both live in memory: the containers service
+//! registers its containers' references when it opens and their mounts when it re-adopts the
+//! running ones; [`VolumeService::settle`] then unmounts what nobody uses any more.
+//!
+//! Locking: one async lock per volume name serialises create, remove, mount and unmount of that
+//! name (a plugin call may be slow; other names go on); `table` is a short std lock around the
+//! in-memory map, never held across an await.
+//!
+//! Crash safety: a create makes the local driver's directory whole (temporary name, rename) and
+//! then inserts the record; a removal marks the record, deletes the data, deletes the record. At
+//! open, directories no record claims are deleted and marked removals are finished, so a daemon
+//! killed at any moment never shows a half-made volume. Crash point: `volume.create.after-dir`.
 
+pub mod copyup;
+pub mod local;
+pub mod model;
 pub mod plugin;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::DaemonError;
+use crate::events::{EventType, Events};
+use local::LocalDriver;
+use model::{
+    no_such_volume, op_error, CreateVolume, LocalOptions, PruneFilter, PruneReport, Scope, Volume,
+    VolumeFilter, VolumeUsage, ANONYMOUS_LABEL, LOCAL,
+};
+use plugin::PluginDriver;
+use store::VolumeStore;
+
+/// One volume's in-memory side.
+#[derive(Debug, Clone)]
+struct Entry {
+    volume: Volume,
+    /// Containers that name it.
+    refs: BTreeSet<String>,
+    /// Holders using its files now.
+    mounts: BTreeSet<String>,
+}
+
+impl Entry {
+    fn in_use(&self) -> bool {
+        !self.refs.is_empty() || !self.mounts.is_empty()
+    }
+
+    /// Who uses it, sorted, without repeats.
+    fn users(&self) -> Vec<String> {
+        let all: BTreeSet<&String> = self.refs.iter().chain(&self.mounts).collect();
+        all.into_iter().cloned().collect()
+    }
+}
+
+struct Inner {
+    store: VolumeStore,
+    local: LocalDriver,
+    events: Events,
+    table: Mutex<BTreeMap<String, Entry>>,
+    locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The volumes subsystem of the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct VolumeService {
+    inner: Arc<Inner>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
+) -> Result<T, DaemonError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(DaemonError::join)?
+}
+
+impl VolumeService {
+    /// Opens the store (`<data-root>/volumes.db`) and the local driver (`<data-root>/volumes`),
+    /// finishes the removals a crash cut short and deletes the directories no record claims.
+    /// Blocking.
+    pub fn open(data_root: &Path, events: Events) -> Result<VolumeService, DaemonError> {
+        let local = LocalDriver::open(&data_root.join("volumes"))?;
+        let store = VolumeStore::open(&data_root.join("volumes.db"))?;
+        let mut table = BTreeMap::new();
+        for row in store.load()? {
+            let v = row.volume;
+            if row.removing {
+                let gone = if v.driver == LOCAL {
+                    local.remove(&v.name)
+                } else {
+                    tracing::warn!(volume = %v.name, driver = %v.driver,
+                        "finishing a removal cut short: the plugin may still hold the volume");
+                    Ok(())
+                };
+                match gone.and_then(|()| store.delete(&v.name)) {
+                    Ok(()) => {
+                        tracing::info!(volume = %v.name, "finished a removal cut short");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(volume = %v.name, error = %e, "a removal cut short cannot be finished; the volume stays");
+                        store.set_removing(&v.name, false)?;
+                    }
+                }
+            }
+            table.insert(
+                v.name.clone(),
+                Entry {
+                    volume: v,
+                    refs: BTreeSet::new(),
+                    mounts: BTreeSet::new(),
+                },
+            );
+        }
+        let swept = local.sweep(|n| table.get(n).is_some_and(|e| e.volume.driver == LOCAL));
+        for name in swept {
+            tracing::warn!(entry = %name, "deleted a volume directory no record claims (a create or removal cut short)");
+        }
+        Ok(VolumeService {
+            inner: Arc::new(Inner {
+                store,
+                local,
+                events,
+                table: Mutex::new(table),
+                locks: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the lock of volume `name`.
+    async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .inner
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+
+    fn event(&self, action: &str, name: &str, attrs: &[(&str, &str)]) {
+        let attrs = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.inner
+            .events
+            .publish(EventType::Volume, action, name, attrs);
+    }
+
+    /// The local driver's data path of `name` (where it is or would be).
+    pub fn local_path(&self, name: &str) -> PathBuf {
+        self.inner.local.data_path(name)
+    }
+
+    /// `POST /volumes/create`, and a container's volume made on first use (`reference` is then
+    /// the container's ID, registered in the same step so that no removal slips in between).
+    /// An existing volume of that name is answered as it is (a driver asked for that is not its
+    /// own is a 409); returns whether it was made now.
+    pub async fn create(
+        &self,
+        req: CreateVolume,
+        reference: Option<&str>,
+    ) -> Result<(Volume, bool), DaemonError> {
+        let anonymous = req.name.is_empty();
+        let name = if anonymous {
+            crate::containers::model::new_id()?
+        } else {
+            req.name.clone()
+        };
+        let mut labels = req.labels.clone();
+        if anonymous {
+            labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+        }
+        let _lock = self.lock(&name).await;
+        {
+            let mut table = self.table();
+            if let Some(e) = table.get_mut(&name) {
+                if !req.driver.is_empty() && req.driver != e.volume.driver {
+                    return Err(op_error(
+                        "create",
+                        &name,
+                        DaemonError::Conflict(format!(
+                            "driver '{}' already has volume '{name}': volume name must be unique",
+                            e.volume.driver
+                        )),
+                    ));
+                }
+                if let Some(r) = reference {
+                    e.refs.insert(r.to_string());
+                }
+                return Ok((e.volume.clone(), false));
+            }
+        }
+        let driver = if req.driver.is_empty() {
+            LOCAL.to_string()
+        } else {
+            req.driver.clone()
+        };
+        let made = if driver == LOCAL {
+            self.create_local(&name, req.options.clone(), labels).await
+        } else {
+            self.create_plugin(&name, &driver, req.options.clone(), labels)
+                .await
+        };
+        let volume = made.map_err(|e| op_error("create", &name, e))?;
+        let entry = Entry {
+            volume: volume.clone(),
+            refs: reference.map(str::to_string).into_iter().collect(),
+            mounts: BTreeSet::new(),
+        };
+        self.table().insert(name.clone(), entry);
+        self.event("create", &name, &[("driver", &volume.driver)]);
+        Ok((volume, true))
+    }
+
+    async fn create_local(
+        &self,
+        name: &str,
+        options: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Volume, DaemonError> {
+        model::check_name(name)?;
+        LocalOptions::parse(&options)?;
+        let svc = self.clone();
+        let name = name.to_string();
+        blocking(move || {
+            let local = &svc.inner.local;
+            let mountpoint = local.create(&name)?;
+            crate::fault::crash_point!("volume.create.after-dir");
+            let v = Volume {
+                name: name.clone(),
+                driver: LOCAL.to_string(),
+                mountpoint,
+                created: crate::events::now_nanos(),
+                labels,
+                options,
+                scope: Scope::Local,
+                status: None,
+            };
+            if let Err(e) = svc.inner.store.insert(&v) {
+                if let Err(undo) = local.remove(&name) {
+                    tracing::warn!(volume = %name, error = %undo, "undoing a failed create");
+                }
+                return Err(e);
+            }
+            Ok(v)
+        })
+        .await
+    }
+
+    async fn create_plugin(
+        &self,
+        name: &str,
+        driver: &str,
+        options: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Volume, DaemonError> {
+        let plugin = PluginDriver::connect(driver).await?;
+        plugin.create(name, &options).await?;
+        let undo = |e: DaemonError| async {
+            if let Err(undo) = plugin.remove(name).await {
+                tracing::warn!(volume = %name, error = %undo, "undoing a failed create");
+            }
+            e
+        };
+        let mountpoint = match plugin.get(name).await {
+            Ok(found) => found.and_then(|v| v.mountpoint).unwrap_or_default(),
+            Err(e) => return Err(undo(e).await),
+        };
+        let scope = match plugin.capabilities().await {
+            Ok(plugin::Scope::Global) => Scope::Global,
+            Ok(plugin::Scope::Local) => Scope::Local,
+            Err(e) => return Err(undo(e).await),
+        };
+        let v = Volume {
+            name: name.to_string(),
+            driver: plugin.name().to_string(),
+            mountpoint,
+            created: crate::events::now_nanos(),
+            labels,
+            options,
+            scope,
+            status: None,
+        };
+        let svc = self.clone();
+        let v2 = v.clone();
+        match blocking(move || svc.inner.store.insert(&v2)).await {
+            Ok(()) => Ok(v),
+            Err(e) => Err(undo(e).await),
+        }
+    }
+
+    /// `GET /volumes/{name}`: the volume, with a plugin's status and mount point as it gives them.
+    pub async fn get(&self, name: &str) -> Result<Volume, DaemonError> {
+        let mut v = self
+            .table()
+            .get(name)
+            .map(|e| e.volume.clone())
+            .ok_or_else(|| no_such_volume(name))?;
+        if v.driver != LOCAL {
+            let plugin = PluginDriver::connect(&v.driver)
+                .await
+                .map_err(|e| op_error("get", name, e))?;
+            if let Some(p) = plugin
+                .get(name)
+                .await
+                .map_err(|e| op_error("get", name, e))?
+            {
+                v.status = p.status;
+                if let Some(m) = p.mountpoint {
+                    v.mountpoint = m;
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// `GET /volumes`: the volumes `filter` lets through, by name.
+    pub fn list(&self, filter: &VolumeFilter) -> Vec<Volume> {
+        self.table()
+            .values()
+            .filter(|e| model::matches(filter, &e.volume, !e.refs.is_empty()))
+            .map(|e| e.volume.clone())
+            .collect()
+    }
+
+    /// `DELETE /volumes/{name}`: refused (409, naming them) while containers use it; `force`
+    /// ignores a volume that does not exist and a driver that fails to delete it.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), DaemonError> {
+        let _lock = self.lock(name).await;
+        let Some(entry) = self.table().get(name).cloned() else {
+            return if force {
+                Ok(())
+            } else {
+                Err(no_such_volume(name))
+            };
+        };
+        if entry.in_use() {
+            return Err(DaemonError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                entry.users().join(", ")
+            )));
+        }
+        let v = entry.volume;
+        let svc = self.clone();
+        let n = name.to_string();
+        blocking(move || svc.inner.store.set_removing(&n, true)).await?;
+        let deleted = if v.driver == LOCAL {
+            let svc = self.clone();
+            let n = name.to_string();
+            blocking(move || svc.inner.local.remove(&n)).await
+        } else {
+            match PluginDriver::connect(&v.driver).await {
+                Ok(p) => p.remove(name).await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = deleted {
+            if !force {
+                let svc = self.clone();
+                let n = name.to_string();
+                let _ = blocking(move || svc.inner.store.set_removing(&n, false)).await;
+                return Err(op_error("remove", name, e));
+            }
+            tracing::warn!(volume = %name, error = %e, "forced removal: the driver failed to delete the volume");
+        }
+        let svc = self.clone();
+        let n = name.to_string();
+        blocking(move || svc.inner.store.delete(&n)).await?;
+        self.table().remove(name);
+        self.event("destroy", name, &[("driver", &v.driver)]);
+        Ok(())
+    }
+
+    /// `POST /volumes/prune`: removes the local volumes without mount options that no container
+    /// uses and `filter` takes (anonymous ones only unless `all`).
+    pub async fn prune(&self, filter: &PruneFilter) -> Result<PruneReport, DaemonError> {
+        let candidates: Vec<String> = self
+            .table()
+            .values()
+            .filter(|e| !e.in_use() && model::prunable(filter, &e.volume))
+            .map(|e| e.volume.name.clone())
+            .collect();
+        let mut report = PruneReport::default();
+        for name in candidates {
+            let svc = self.clone();
+            let n = name.clone();
+            let size = blocking(move || Ok(svc.inner.local.size(&n)))
+                .await
+                .unwrap_or(0);
+            match self.remove(&name, false).await {
+                Ok(()) => {
+                    report.reclaimed = report.reclaimed.saturating_add(size);
+                    report.deleted.push(name);
+                }
+                Err(e) => tracing::debug!(volume = %name, error = %e, "prune: kept"),
+            }
+        }
+        self.event("prune", "", &[("reclaimed", &report.reclaimed.to_string())]);
+        Ok(report)
+    }
+
+    /// What the local volumes without mount options take on disk (`/system/df`), with how many
+    /// containers reference each.
+    pub async fn usage(&self) -> Result<Vec<VolumeUsage>, DaemonError> {
+        let entries: Vec<Entry> = self
+            .table()
+            .values()
+            .filter(|e| e.volume.driver == LOCAL && e.volume.options.is_empty())
+            .cloned()
+            .collect();
+        let local = self.inner.local.clone();
+        blocking(move || {
+            Ok(entries
+                .into_iter()
+                .map(|e| VolumeUsage {
+                    size: local.size(&e.volume.name),
+                    references: e.refs.len(),
+                    volume: e.volume,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Registers container `reference` as a user of `name` (a daemon restart re-registers every
+    /// container's). Unknown volumes are ignored.
+    pub fn reference(&self, name: &str, reference: &str) {
+        if let Some(e) = self.table().get_mut(name) {
+            e.refs.insert(reference.to_string());
+        }
+    }
+
+    /// Forgets container `reference` as a user of `name`.
+    pub fn release(&self, name: &str, reference: &str) {
+        if let Some(e) = self.table().get_mut(name) {
+            e.refs.remove(reference);
+        }
+    }
+
+    /// Whether anything but `except` references or mounts `name`.
+    pub fn used_by_others(&self, name: &str, except: &str) -> bool {
+        self.table()
+            .get(name)
+            .is_some_and(|e| e.users().iter().any(|u| u != except))
+    }
+
+    /// Makes `name`'s files available to holder `reference` and returns their host path: the
+    /// local driver mounts its file system for the first holder; a plugin is asked to mount.
+    /// Mounting again under the same reference changes nothing.
+    pub async fn mount(&self, name: &str, reference: &str) -> Result<PathBuf, DaemonError> {
+        let _lock = self.lock(name).await;
+        let entry = self
+            .table()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_such_volume(name))?;
+        let path = if entry.volume.driver == LOCAL {
+            let opts = LocalOptions::parse(&entry.volume.options)?;
+            if opts.needs_mount() && entry.mounts.is_empty() {
+                let svc = self.clone();
+                let n = name.to_string();
+                blocking(move || svc.inner.local.mount(&n, &opts)).await?;
+            }
+            self.inner.local.data_path(name)
+        } else {
+            let plugin = PluginDriver::connect(&entry.volume.driver).await?;
+            let path = plugin.mount(name, reference).await?;
+            if path != entry.volume.mountpoint {
+                let mut v = entry.volume.clone();
+                v.mountpoint = path.clone();
+                let svc = self.clone();
+                let v2 = v.clone();
+                blocking(move || svc.inner.store.update(&v2)).await?;
+                if let Some(e) = self.table().get_mut(name) {
+                    e.volume = v;
+                }
+            }
+            path
+        };
+        if let Some(e) = self.table().get_mut(name) {
+            e.mounts.insert(reference.to_string());
+        }
+        Ok(path)
+    }
+
+    /// Ends holder `reference`'s use of `name`: after the last holder the local driver unmounts
+    /// its file system; a plugin is asked to unmount. Returns whether `reference` held it.
+    pub async fn unmount(&self, name: &str, reference: &str) -> Result<bool, DaemonError> {
+        let _lock = self.lock(name).await;
+        let (volume, last) = {
+            let mut table = self.table();
+            let Some(e) = table.get_mut(name) else {
+                return Ok(false);
+            };
+            if !e.mounts.remove(reference) {
+                return Ok(false);
+            }
+            (e.volume.clone(), e.mounts.is_empty())
+        };
+        if volume.driver == LOCAL {
+            let needs = LocalOptions::parse(&volume.options).is_ok_and(|o| o.needs_mount());
+            if needs && last {
+                let svc = self.clone();
+                let n = name.to_string();
+                blocking(move || svc.inner.local.unmount(&n)).await?;
+            }
+        } else {
+            PluginDriver::connect(&volume.driver)
+                .await?
+                .unmount(name, reference)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Unmounts the local volumes whose file system is mounted while no holder uses them (left
+    /// by a daemon that stopped, or by containers that exited while it was down). Called once
+    /// the containers' mounts are registered again.
+    pub async fn settle(&self) {
+        let idle: Vec<String> = self
+            .table()
+            .values()
+            .filter(|e| e.volume.driver == LOCAL && e.mounts.is_empty())
+            .filter(|e| LocalOptions::parse(&e.volume.options).is_ok_and(|o| o.needs_mount()))
+            .map(|e| e.volume.name.clone())
+            .collect();
+        for name in idle {
+            let _lock = self.lock(&name).await;
+            if self
+                .table()
+                .get(&name)
+                .is_some_and(|e| !e.mounts.is_empty())
+            {
+                continue;
+            }
+            let local = self.inner.local.clone();
+            let n = name.clone();
+            let done = blocking(move || {
+                if local.is_mounted(&n) {
+                    local.unmount(&n)?;
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::warn!(volume = %name, error = %e, "unmounting an unused volume");
+            }
+        }
+    }
+}
+
+/// `berth daemon --check`: the local volumes whose directory is missing, one line each.
+pub fn check(data_root: &Path) -> Result<Vec<String>, DaemonError> {
+    let db = data_root.join("volumes.db");
+    if !db.exists() {
+        return Ok(Vec::new());
+    }
+    let store = VolumeStore::open(&db)?;
+    let root = data_root.join("volumes");
+    let mut problems = Vec::new();
+    for row in store.load()? {
+        let v = row.volume;
+        if row.removing {
+            problems.push(format!(
+                "volume {}: a removal was cut short (the next daemon start finishes it)",
+                v.name
+            ));
+        } else if v.driver == LOCAL && !root.join(&v.name).join(local::DATA_DIR).is_dir() {
+            problems.push(format!(
+                "volume {}: its directory {} is missing",
+                v.name,
+                root.join(&v.name).join(local::DATA_DIR).display()
+            ));
+        }
+    }
+    Ok(problems)
+}
