@@ -69,6 +69,9 @@ pub enum DaemonError {
     /// runtime's, in runc's words, which the docker CLI reads.
     #[error("{message}")]
     Runtime { kind: RuntimeKind, message: String },
+    /// A plugin that could not be found, activated or called (its own kind).
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
 }
 
 impl DaemonError {
@@ -92,6 +95,7 @@ impl DaemonError {
             DaemonError::NotImplemented(_) => ErrorKind::NotImplemented,
             DaemonError::Unavailable(_) => ErrorKind::Unavailable,
             DaemonError::Io { .. } | DaemonError::Internal(_) => ErrorKind::Internal,
+            DaemonError::Plugin(e) => e.kind(),
             DaemonError::Runtime { kind, .. } => match kind {
                 RuntimeKind::NotFound => ErrorKind::NotFound,
                 // What the container was given cannot work: Docker's "invalid config" (400).
