@@ -177,7 +177,7 @@ fn seed_busybox_as(d: &Daemon, reg: &DistRegistry, creds: Option<&str>) {
 }
 
 /// The `berth` CLI against the daemon, with its own docker config directory.
-fn berth(d: &Daemon, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+pub fn berth(d: &Daemon, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("-H")
@@ -504,6 +504,11 @@ fn login_pull_push_and_logout_with_basic_auth_from_berth_and_docker() {
         "{}",
         stdout(&pulled)
     );
+    // run pulls a missing image with the stored credentials too.
+    d.ok(&["rmi", &format!("{image}:latest")]);
+    let ran = berth(&d, &["run", "--rm", &image, "echo", "via-run"], None);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert_eq!(stdout(&ran).trim(), "via-run");
     let target = format!("{}/pushed:2", reg.addr);
     d.ok(&["tag", "busybox:latest", &target]);
     let pushed = berth(&d, &["push", &target], None);

@@ -1,9 +1,10 @@
 //! `berth pull` and `berth push`: the daemon streams Docker's JSON progress; credentials for the
 //! image's registry go along as `X-Registry-Auth` (see [`super::registry_auth`]). On a terminal
 //! each layer keeps one line, redrawn in place with its progress bar, as the docker CLI does;
-//! otherwise only status changes are printed, one line each.
+//! otherwise only status changes are printed, one line each. `run` and `create` pull through
+//! [`pull_image`] under their `--pull` [`PullPolicy`], showing the progress on stderr.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use hyper::body::Incoming;
 use hyper::Method;
@@ -47,8 +48,64 @@ pub const PUSH: Spec = Spec {
     stop_at_positional: false,
 };
 
+/// `run`/`create --pull`: when to pull the image before creating the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull first, every time.
+    Always,
+    /// Pull when the daemon answers "No such image" to the create, then create again (default).
+    Missing,
+    /// Never pull: a missing image fails the create.
+    Never,
+}
+
+impl PullPolicy {
+    /// Parses `--pull` (empty means the default), refusing other values in docker's words.
+    pub fn parse(value: Option<&str>) -> Result<PullPolicy> {
+        match value.unwrap_or("") {
+            "always" => Ok(PullPolicy::Always),
+            "missing" | "" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            other => Err(CliError::Message(format!(
+                "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+            ))),
+        }
+    }
+}
+
+/// Where a progress stream is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    Stdout,
+    Stderr,
+    /// Read to the end (errors still fail) but print nothing (`--quiet`).
+    Nothing,
+}
+
+impl Show {
+    fn is_terminal(self) -> bool {
+        match self {
+            Show::Stdout => std::io::stdout().is_terminal(),
+            Show::Stderr => std::io::stderr().is_terminal(),
+            Show::Nothing => false,
+        }
+    }
+
+    fn write(self, text: &str) {
+        match self {
+            Show::Stdout => out(text),
+            Show::Stderr => {
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(text.as_bytes());
+                let _ = e.flush();
+            }
+            Show::Nothing => {}
+        }
+    }
+}
+
 /// Splits `name[:tag|@digest]` into the repository and the tag or digest (none when absent).
-fn split_reference(image: &str) -> (String, Option<String>) {
+pub fn split_reference(image: &str) -> (String, Option<String>) {
     if let Some((name, digest)) = image.split_once('@') {
         return (name.to_string(), Some(digest.to_string()));
     }
@@ -133,10 +190,10 @@ impl Progress {
     }
 }
 
-/// Shows a pull or push stream; fails on the first in-band error.
-async fn show(body: Incoming, quiet: bool) -> Result<()> {
+/// Shows a pull or push stream on `to`; fails on the first in-band error.
+async fn show(body: Incoming, to: Show) -> Result<()> {
     let mut lines = JsonLines::new(body);
-    let mut progress = Progress::new(std::io::stdout().is_terminal());
+    let mut progress = Progress::new(to.is_terminal());
     while let Some(m) = lines.next().await? {
         if let Some(e) = m
             .get("errorDetail")
@@ -146,27 +203,27 @@ async fn show(body: Incoming, quiet: bool) -> Result<()> {
         {
             return Err(CliError::Message(e.to_string()));
         }
-        if !quiet {
-            let text = progress.render(&m);
-            if !text.is_empty() {
-                out(&text);
-            }
+        let text = progress.render(&m);
+        if !text.is_empty() {
+            to.write(&text);
         }
     }
     Ok(())
 }
 
-pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let image = &p.args[0];
-    if p.bool("all-tags") {
-        return Err(CliError::Message(
-            "berth pull --all-tags is not supported yet; pull each tag".to_string(),
-        ));
-    }
+/// `POST /images/create?fromImage=&tag=[&platform=]` for `image` (`name[:tag|@digest]`, `latest`
+/// when it names no tag) with the user's credentials for its registry, the progress shown on `to`.
+/// Returns the canonical reference docker prints after a pull.
+pub async fn pull_image(
+    ctx: &Ctx,
+    image: &str,
+    platform: Option<&str>,
+    to: Show,
+) -> Result<String> {
     let (name, tag) = split_reference(image);
     let tag = tag.unwrap_or_else(|| "latest".to_string());
     let mut pairs = vec![("fromImage", name.clone()), ("tag", tag.clone())];
-    if let Some(platform) = p.string("platform") {
+    if let Some(platform) = platform.filter(|p| !p.is_empty()) {
         pairs.push(("platform", platform.to_string()));
     }
     let auth = registry_auth_header(&name)?;
@@ -179,8 +236,24 @@ pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             &[("x-registry-auth", &auth)],
         )
         .await?;
-    show(resp.into_body(), p.bool("quiet")).await?;
-    out(&format!("{}\n", canonical(&name, &tag)));
+    show(resp.into_body(), to).await?;
+    Ok(canonical(&name, &tag))
+}
+
+pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let image = &p.args[0];
+    if p.bool("all-tags") {
+        return Err(CliError::Message(
+            "berth pull --all-tags is not supported yet; pull each tag".to_string(),
+        ));
+    }
+    let to = if p.bool("quiet") {
+        Show::Nothing
+    } else {
+        Show::Stdout
+    };
+    let canonical = pull_image(ctx, image, p.string("platform"), to).await?;
+    out(&format!("{canonical}\n"));
     Ok(())
 }
 
@@ -208,7 +281,8 @@ pub async fn push(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         )
         .await?;
     let quiet = p.bool("quiet");
-    show(resp.into_body(), quiet).await?;
+    let to = if quiet { Show::Nothing } else { Show::Stdout };
+    show(resp.into_body(), to).await?;
     if quiet {
         out(&format!("{image}\n"));
     }
@@ -250,6 +324,27 @@ mod tests {
         assert_eq!(
             log.render(&m("a", "Pull complete", None)),
             "a: Pull complete\n"
+        );
+    }
+
+    #[test]
+    fn pull_policies_parse_like_docker() {
+        assert_eq!(PullPolicy::parse(None).ok(), Some(PullPolicy::Missing));
+        assert_eq!(PullPolicy::parse(Some("")).ok(), Some(PullPolicy::Missing));
+        assert_eq!(
+            PullPolicy::parse(Some("always")).ok(),
+            Some(PullPolicy::Always)
+        );
+        assert_eq!(
+            PullPolicy::parse(Some("never")).ok(),
+            Some(PullPolicy::Never)
+        );
+        let e = PullPolicy::parse(Some("Always"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(r#"invalid pull option: 'Always': must be one of "always", "missing" or "never""#)
         );
     }
 

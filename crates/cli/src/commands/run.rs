@@ -4,10 +4,11 @@
 //! container's status. Errors are docker's status errors: 125 for the engine, 126/127 when the
 //! command cannot be invoked or found.
 
+use super::pull::{pull_image, PullPolicy, Show};
 use super::run_flags::{create_request, CreateRequest, RUN_FLAGS};
 use super::stream::{inspect_container, run_session, spawn_signal_proxy, Session};
 use super::{for_each, out, tty, Ctx};
-use crate::client::body::{self, JsonLines};
+use crate::client::body;
 use crate::client::{encode_path, query, read_json};
 use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Parsed, Spec};
@@ -56,8 +57,16 @@ pub fn tagged(image: &str) -> String {
     }
 }
 
-/// Creates the container, pulling the image once when the daemon lacks it; returns its ID.
-async fn create_container(ctx: &Ctx, req: &CreateRequest, pull: &str) -> Result<String> {
+/// Creates the container, pulling its image as `--pull` says (first with `always`; on the
+/// daemon's "No such image" and then once more with `missing`); returns its ID. With `--quiet`
+/// nothing of the pull is shown.
+async fn create_container(ctx: &Ctx, req: &CreateRequest, p: &Parsed) -> Result<String> {
+    let policy = PullPolicy::parse(p.string("pull"))?;
+    let show = if p.bool("quiet") {
+        Show::Nothing
+    } else {
+        Show::Stderr
+    };
     let mut q = Vec::new();
     if let Some(n) = &req.name {
         q.push(("name", n.clone()));
@@ -72,15 +81,20 @@ async fn create_container(ctx: &Ctx, req: &CreateRequest, pull: &str) -> Result<
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if pull == "always" {
-        pull_image(ctx, &image).await?;
+    let platform = req.platform.as_deref();
+    if policy == PullPolicy::Always {
+        pull_image(ctx, &image, platform, show).await?;
     }
     let created: Value = match ctx.client.post_json(&path, &req.body).await {
         Err(e)
-            if e.is_status(404) && pull != "never" && e.to_string().contains("No such image") =>
+            if e.is_status(404)
+                && policy == PullPolicy::Missing
+                && e.to_string().contains("No such image") =>
         {
-            eprintln!("Unable to find image '{}' locally", tagged(&image));
-            pull_image(ctx, &image).await?;
+            if show != Show::Nothing {
+                eprintln!("Unable to find image '{}' locally", tagged(&image));
+            }
+            pull_image(ctx, &image, platform, show).await?;
             ctx.client.post_json(&path, &req.body).await?
         }
         other => other?,
@@ -106,39 +120,6 @@ async fn create_container(ctx: &Ctx, req: &CreateRequest, pull: &str) -> Result<
     Ok(id)
 }
 
-/// `POST /images/create?fromImage=&tag=`, progress on stderr as docker shows it for `run`.
-async fn pull_image(ctx: &Ctx, image: &str) -> Result<()> {
-    let (repo, tag) = super::images::split_tag(image);
-    let q = query(&[
-        ("fromImage", repo),
-        ("tag", tag.unwrap_or_else(|| "latest".into())),
-    ]);
-    let resp = ctx
-        .client
-        .request(
-            Method::POST,
-            &format!("/images/create{q}"),
-            body::empty(),
-            &[],
-        )
-        .await?;
-    let mut lines = JsonLines::new(resp.into_body());
-    while let Some(m) = lines.next().await? {
-        if let Some(e) = m.get("error").and_then(Value::as_str) {
-            return Err(CliError::Message(e.to_string()));
-        }
-        if let Some(s) = m.get("status").and_then(Value::as_str) {
-            let id = m
-                .get("id")
-                .and_then(Value::as_str)
-                .map(|i| format!("{i}: "))
-                .unwrap_or_default();
-            eprintln!("{id}{s}");
-        }
-    }
-    Ok(())
-}
-
 fn console_for(p: &Parsed) -> Option<(u16, u16)> {
     if p.bool("tty") {
         tty::size()
@@ -149,7 +130,7 @@ fn console_for(p: &Parsed) -> Option<(u16, u16)> {
 
 pub async fn create(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     let req = create_request(spec, &p, console_for(&p))?;
-    let id = create_container(ctx, &req, p.string("pull").unwrap_or("missing"))
+    let id = create_container(ctx, &req, &p)
         .await
         .map_err(|e| e.into_status(spec.name))?;
     out(&format!("{id}\n"));
@@ -175,7 +156,7 @@ pub async fn run(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
         .unwrap_or(DEFAULT_DETACH_KEYS)
         .to_string();
     let detach_keys = tty::parse_detach_keys(&detach_keys_text)?;
-    let id = create_container(ctx, &req, p.string("pull").unwrap_or("missing"))
+    let id = create_container(ctx, &req, &p)
         .await
         .map_err(|e| e.into_status("run"))?;
     let cpath = |tail: &str| format!("/containers/{id}{tail}");
