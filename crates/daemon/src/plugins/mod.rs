@@ -237,3 +237,6 @@ async fn activate(name: &str, address: Address, timeout: Duration) -> Result<Plu
         timeout,
     })
 }
+
+#[cfg(test)]
+mod tests;
