@@ -123,6 +123,10 @@ pub struct DaemonArgs {
     /// Check the stores of a stopped daemon and exit (`check.rs`).
     #[arg(long, hide = true)]
     pub check: bool,
+    /// Deadline of each call to a plugin, in seconds; a missing plugin is waited for half of
+    /// it (default 30, dockerd's).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub plugin_timeout: Option<u64>,
 }
 
 /// The TLS settings as given (flags merged with daemon.json); [`TlsOptions::security`] decides.
@@ -213,6 +217,8 @@ pub struct DaemonConfig {
     pub docker_socket: Option<PathBuf>,
     /// The daemon.json this configuration was read from (`SIGHUP` reads it again).
     pub config_file: Option<PathBuf>,
+    /// `--plugin-timeout`: the deadline of every call to a plugin (`crate::plugins`).
+    pub plugin_timeout: std::time::Duration,
 }
 
 impl Default for DaemonConfig {
@@ -230,6 +236,7 @@ impl Default for DaemonConfig {
             reloadable: Reloadable::default(),
             docker_socket: None,
             config_file: None,
+            plugin_timeout: crate::plugins::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -361,6 +368,9 @@ impl DaemonConfig {
                 &mut conflicts,
             ),
             config_file: None,
+            plugin_timeout: args
+                .plugin_timeout
+                .map_or(d.plugin_timeout, std::time::Duration::from_secs),
         };
         if !conflicts.is_empty() {
             return Err(DaemonError::Config(format!(
