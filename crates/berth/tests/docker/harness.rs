@@ -47,11 +47,18 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
     child: Option<Child>,
+    /// More `berth daemon` flags, given at every (re)start.
+    args: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a daemon and imports `busybox:latest`.
     pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// [`Self::start`] with more `berth daemon` flags (`--plugin-timeout 2`).
+    pub fn start_with(args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e")
             .tempdir()
@@ -61,6 +68,7 @@ impl Daemon {
             dir,
             sock,
             child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         d.spawn();
         d.import_busybox();
@@ -84,7 +92,8 @@ impl Daemon {
             .arg("--exec-root")
             .arg(self.exec_root())
             .arg("-H")
-            .arg(format!("unix://{}", self.sock.display()));
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(&self.args);
         // The shim: BERTH_SHIM_BINARY, else the `berth-shim` built next to `berth` (when it was
         // built), else the daemon's default (`berth shim`).
         let sibling = Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berth-shim");
