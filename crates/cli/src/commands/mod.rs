@@ -21,6 +21,7 @@ pub mod pull;
 pub mod registry_auth;
 pub mod run;
 pub mod run_flags;
+pub mod run_mounts;
 pub mod run_opts;
 pub mod search;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! body, shaped field for field like the docker CLI 28's (same defaults, same normalisation:
 //! `CAP_` prefixes, binary sizes, `NanoCpus`, port bindings, `--mount` CSV, seccomp files inlined).
 
+use super::run_mounts;
 use super::run_opts;
 use crate::error::{CliError, Result};
 use crate::flags::{concat, list, switch, value, Flag, Parsed, Spec};
@@ -9,7 +10,7 @@ use crate::units;
 use serde_json::{json, Map, Value};
 
 /// `run`'s flags (`create` uses the same table; the attach/detach ones are ignored there).
-pub const RUN_FLAGS: &[Flag] = &concat::<65, 10, 75>(RUN_ONLY_FLAGS, RESOURCE_FLAGS);
+pub const RUN_FLAGS: &[Flag] = &concat::<66, 10, 76>(RUN_ONLY_FLAGS, RESOURCE_FLAGS);
 
 /// The resource flags `run`, `create` and `update` share (same names, types and help texts).
 pub const RESOURCE_FLAGS: [Flag; 10] = [
@@ -61,7 +62,7 @@ pub const RESOURCE_FLAGS: [Flag; 10] = [
 ];
 
 /// `run`'s other flags.
-const RUN_ONLY_FLAGS: [Flag; 65] = [
+const RUN_ONLY_FLAGS: [Flag; 66] = [
     list(
         "add-host",
         None,
@@ -267,6 +268,12 @@ const RUN_ONLY_FLAGS: [Flag; 65] = [
     value("userns", None, "string", "User namespace to use"),
     value("uts", None, "string", "UTS namespace to use"),
     list("volume", Some('v'), "Bind mount a volume"),
+    value(
+        "volume-driver",
+        None,
+        "string",
+        "Optional volume driver for the container",
+    ),
     list(
         "volumes-from",
         None,
@@ -405,19 +412,22 @@ pub fn create_request(
         Some(e) => json!([e]),
         None => Value::Null,
     };
-    let (mut binds, mut volumes) = (Vec::new(), Map::new());
-    for v in p.list("volume") {
-        if run_opts::is_bind(&v) {
-            binds.push(v);
-        } else {
-            volumes.insert(v, json!({}));
-        }
-    }
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let (binds, volumes) =
+        run_mounts::binds_and_volumes(&p.list("volume"), &cwd).map_err(|message| {
+            CliError::Status {
+                command: spec.name.into(),
+                message,
+                code: 125,
+            }
+        })?;
     let (exposed, bindings) = run_opts::ports(&p.list("publish"), &p.list("expose"))
         .map_err(|e| spec.invalid_value("publish", &e.0, &e.1))?;
     let mut mounts = Vec::new();
     for m in p.list("mount") {
-        mounts.push(run_opts::mount(&m).map_err(|e| spec.invalid_value("mount", &m, &e))?);
+        mounts.push(run_mounts::mount(&m, &cwd).map_err(|e| spec.invalid_value("mount", &m, &e))?);
     }
     let mut devices = Vec::new();
     for d in p.list("device") {
@@ -457,7 +467,7 @@ pub fn create_request(
         "PortBindings": bindings,
         "RestartPolicy": restart,
         "AutoRemove": p.bool("rm"),
-        "VolumeDriver": "",
+        "VolumeDriver": p.str_or_empty("volume-driver"),
         "VolumesFrom": null_or_list(p.list("volumes-from")),
         "ConsoleSize": console,
         "CapAdd": caps("cap-add"),

@@ -1,9 +1,8 @@
 //! Parsers for the structured values of `run`'s flags, as the docker CLI reads them: env and
-//! label files, `-p`/`--expose`, `--mount` CSV, `--device`, `--ulimit`, `--security-opt`
+//! label files, `-p`/`--expose`, `--device`, `--ulimit`, `--security-opt`
 //! (seccomp profiles inlined), capability names and the default endpoint settings.
 
 use crate::error::{CliError, Result};
-use crate::units;
 use serde_json::{json, Map, Value};
 
 /// Reads an env/label file: `KEY=value` lines, `#` comments and blank lines skipped.
@@ -27,11 +26,6 @@ pub fn expand_env(e: &str) -> String {
         Ok(v) => format!("{e}={v}"),
         Err(_) => e.to_string(),
     }
-}
-
-/// Whether a `-v` value is a bind/named volume (`src:dst[:opts]`) rather than an anonymous one.
-pub fn is_bind(v: &str) -> bool {
-    v.contains(':')
 }
 
 /// `ExposedPorts` and `PortBindings`.
@@ -98,86 +92,6 @@ fn port_range(s: &str) -> std::result::Result<Vec<u16>, String> {
         }
         None => Ok(vec![parse(s)?]),
     }
-}
-
-/// A `--mount` CSV value → a `Mounts` entry.
-pub fn mount(v: &str) -> std::result::Result<Value, String> {
-    let mut m = Map::new();
-    let mut ty = "volume".to_string();
-    let mut bind = Map::new();
-    let mut tmpfs = Map::new();
-    let mut volume = Map::new();
-    let mut target = None;
-    for field in v.split(',') {
-        let (k, val) = match field.split_once('=') {
-            Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim().to_string())),
-            None => (field.trim().to_lowercase(), None),
-        };
-        let flag = |val: &Option<String>| -> std::result::Result<bool, String> {
-            match val.as_deref() {
-                None | Some("1" | "true" | "True") => Ok(true),
-                Some("0" | "false" | "False") => Ok(false),
-                Some(o) => Err(format!("invalid value for {k}: {o}")),
-            }
-        };
-        let need = |val: Option<String>| {
-            val.ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
-        };
-        match k.as_str() {
-            "type" => ty = need(val)?,
-            "source" | "src" => {
-                m.insert("Source".into(), json!(need(val)?));
-            }
-            "target" | "destination" | "dst" => target = Some(need(val)?),
-            "readonly" | "ro" => {
-                m.insert("ReadOnly".into(), json!(flag(&val)?));
-            }
-            "consistency" => {
-                m.insert("Consistency".into(), json!(need(val)?));
-            }
-            "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(need(val)?));
-            }
-            "bind-nonrecursive" => {
-                bind.insert("NonRecursive".into(), json!(flag(&val)?));
-            }
-            "volume-nocopy" => {
-                volume.insert("NoCopy".into(), json!(flag(&val)?));
-            }
-            "tmpfs-size" => {
-                let s = need(val)?;
-                tmpfs.insert(
-                    "SizeBytes".into(),
-                    json!(units::ram_in_bytes(&s).map_err(|e| e.to_string())?),
-                );
-            }
-            "tmpfs-mode" => {
-                let s = need(val)?;
-                let mode = u32::from_str_radix(&s, 8)
-                    .map_err(|_| format!("invalid value for tmpfs-mode: {s}"))?;
-                tmpfs.insert("Mode".into(), json!(mode));
-            }
-            _ => return Err(format!("unexpected key '{k}' in '{field}'")),
-        }
-    }
-    let target = target.ok_or_else(|| "target is required".to_string())?;
-    let mut out = Map::new();
-    out.insert("Type".into(), json!(ty));
-    if let Some(s) = m.remove("Source") {
-        out.insert("Source".into(), s);
-    }
-    out.insert("Target".into(), json!(target));
-    out.extend(m);
-    if !bind.is_empty() {
-        out.insert("BindOptions".into(), Value::Object(bind));
-    }
-    if !volume.is_empty() {
-        out.insert("VolumeOptions".into(), Value::Object(volume));
-    }
-    if !tmpfs.is_empty() {
-        out.insert("TmpfsOptions".into(), Value::Object(tmpfs));
-    }
-    Ok(Value::Object(out))
 }
 
 /// `--device host[:container][:perms]`.
@@ -294,16 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn mounts_devices_ulimits() {
-        assert_eq!(
-            mount("type=bind,src=/tmp,dst=/x,readonly,bind-propagation=rslave").unwrap(),
-            json!({"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": true, "BindOptions": {"Propagation": "rslave"}})
-        );
-        assert_eq!(
-            mount("type=tmpfs,dst=/t,tmpfs-mode=1770").unwrap(),
-            json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Mode": 1016}})
-        );
-        assert!(mount("type=bind,src=/tmp").is_err());
+    fn devices_ulimits() {
         assert_eq!(
             device("/dev/fuse").unwrap(),
             json!({"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"})

@@ -182,3 +182,101 @@ fn volume_commands_match_the_docker_cli() {
         }
     }
 }
+
+#[test]
+fn run_volume_flags_send_what_the_docker_cli_sends() {
+    if !super::docker_available() {
+        eprintln!("docker CLI not installed: comparison skipped");
+        return;
+    }
+    let sets: Vec<Vec<&str>> = vec![
+        vec![
+            "create",
+            "-v",
+            "myvol:/data",
+            "-v",
+            "/anon",
+            "-v",
+            "./rel:/r:ro",
+            "-v",
+            "/h:/x:ro,z",
+            "-v",
+            "named:/n:nocopy",
+            "-v",
+            "c:/data",
+            "-v",
+            "a:b:c:d",
+            "--volume-driver",
+            "foo",
+            "--volumes-from",
+            "c1:ro",
+            "--volumes-from",
+            "c2",
+            "busybox",
+        ],
+        vec![
+            "run",
+            "-d",
+            "--mount",
+            "type=volume,src=v,dst=/d,volume-nocopy",
+            "--mount",
+            "type=volume,src=w,dst=/e,readonly=false,volume-label=a=b,volume-driver=local,volume-opt=type=tmpfs,\"volume-opt=o=size=1m,uid=1000\"",
+            "--mount",
+            "type=volume,dst=/anon",
+            "--mount",
+            "src=x,target=/f,ro=1",
+            "--mount",
+            "type=volume,src=s,dst=/g,volume-subpath=sub",
+            "--mount",
+            "type=bind,src=.,dst=/h",
+            "busybox",
+        ],
+    ];
+    for args in sets {
+        let (d, b) = super::both(&args);
+        let create = |reqs: &[Req]| {
+            let r = reqs
+                .iter()
+                .find(|r| r.path.contains("/containers/create"))
+                .cloned()
+                .expect("a create request");
+            let mut j = r.json();
+            // docker's Binds come out of a Go map: compare them as a set.
+            if let Some(b) = j["HostConfig"]["Binds"].as_array_mut() {
+                b.sort_by_key(|x| x.to_string());
+            }
+            (r.path, j)
+        };
+        let ((dp, dj), (bp, bj)) = (create(&d), create(&b));
+        assert_eq!(bp, dp, "{args:?}");
+        for k in ["Binds", "Mounts", "VolumeDriver", "VolumesFrom"] {
+            assert_eq!(
+                bj["HostConfig"][k], dj["HostConfig"][k],
+                "HostConfig.{k} for {args:?}"
+            );
+        }
+        assert_eq!(bj, dj, "whole body for {args:?}");
+    }
+    // Bad specs: docker's words, status 125, nothing sent.
+    for (spec, flag) in [
+        (":/x", "-v"),
+        ("/a:/b:ro:x", "-v"),
+        ("type=bind,src=/x,dst=/d,volume-nocopy", "--mount"),
+        ("type=volume", "--mount"),
+    ] {
+        let f = super::permissive();
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", f.host())
+            .args(["create", flag, spec, "busybox"])
+            .output()
+            .unwrap();
+        let dmsg = String::from_utf8_lossy(&out.stderr).replace("docker", "berth");
+        let b = super::permissive();
+        let code = super::berth(&b.host(), &["create", flag, spec, "busybox"]);
+        assert_eq!(Some(code), out.status.code(), "{flag} {spec}: {dmsg}");
+        assert!(
+            !b.requests().iter().any(|r| r.path.contains("/create")),
+            "{flag} {spec}"
+        );
+    }
+}
