@@ -9,6 +9,8 @@
 //! - `exec_root`: the exec root kept on a tmpfs; `sqlite`: how the stores open their databases;
 //! - [`images`]: the image service over `berth_image::ImageStore` (blocking pool);
 //! - [`system`]: host facts for `/version` and `/info`;
+//! - [`volumes`]: the volume service — the local driver, plugin drivers, the SQLite store, the
+//!   containers' references and mounts, copy-up;
 //! - [`fault`]: crash points for fault-injection tests (`BERTH_CRASH_AT`, test builds only);
 //!   `check`: `berth daemon --check`, the stores' consistency check on a stopped daemon;
 //! - `listen`: the front doors — UNIX sockets (never reachable with the umask's mode), sockets
@@ -19,7 +21,7 @@
 //!   error-kind → status mapping (`server::error`).
 //!
 //! The [`Engine`] is composed explicitly of one struct per subsystem (images, containers, events,
-//! system); volumes and networks join as further fields. Engine services speak domain types (`berth_image` types,
+//! system, networks, volumes). Engine services speak domain types (`berth_image` types,
 //! [`images::ImageFilter`], [`events::Event`]); only `server` knows HTTP and `berth_api`.
 //!
 //! # API notes
@@ -72,6 +74,7 @@ use events::Events;
 use images::ImageService;
 use networks::NetworkService;
 use system::SystemService;
+use volumes::VolumeService;
 
 /// How long a stop waits for requests in flight before dropping them.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -81,6 +84,7 @@ pub struct Engine {
     pub images: ImageService,
     pub containers: ContainerService,
     pub networks: NetworkService,
+    pub volumes: VolumeService,
     pub events: Events,
     pub system: SystemService,
     /// The settings `SIGHUP` reloads (labels, debug, registry mirrors, insecure registries).
@@ -118,6 +122,10 @@ impl Engine {
             Some(p) => p.clone(),
             None => default_shim_exe()?,
         };
+        let (dr, ev) = (config.data_root.clone(), events.clone());
+        let volumes = tokio::task::spawn_blocking(move || VolumeService::open(&dr, ev))
+            .await
+            .map_err(DaemonError::join)??;
         let (dr, er) = (config.data_root.clone(), config.exec_root.clone());
         let networks = tokio::task::spawn_blocking(move || NetworkService::open(&dr, &er))
             .await
@@ -141,6 +149,7 @@ impl Engine {
             images,
             containers,
             networks,
+            volumes,
             events,
             system,
             settings: config::Live::new(config.reloadable.clone()),

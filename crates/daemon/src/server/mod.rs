@@ -1,7 +1,7 @@
 //! The Docker Engine API server: routes, the version middleware, the fallback, and serving a UNIX
 //! listener until shutdown. One module per API area parses requests into engine calls and encodes
-//! the answers ([`system`], [`images`], [`containers`]); [`error`] is the one place where error kinds
-//! become status codes.
+//! the answers ([`system`], [`images`], [`containers`], [`volumes`]...); [`error`] is the one
+//! place where error kinds become status codes.
 //!
 //! Middleware, outermost first:
 //! - version: strips an optional `/v1.NN` prefix (unversioned paths mean [`ApiVersion::CURRENT`]),
@@ -36,6 +36,7 @@ pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod time;
+pub mod volumes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -115,8 +116,13 @@ pub fn app(state: AppState) -> Router {
         .route("/commit", post(container_fs::commit))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))
-        .route("/volumes", get(system::volumes_list))
-        .route("/volumes/{name}", get(system::volume_inspect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/plugins", get(system::plugins_list))
         .route("/plugins/{*rest}", get(system::plugin_inspect))
         .route("/exec/{id}/start", post(exec::start))

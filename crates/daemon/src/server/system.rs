@@ -1,7 +1,7 @@
 //! System routes: `/_ping` (GET and HEAD), `/version`, `/info`, `/events` (streamed, with `since`,
-//! `until` and `filters`) and `/system/df`; and, until volumes and plugins exist, the empty answers
-//! of their list and inspect routes (so that `docker inspect NAME`, which tries every object type,
-//! reaches Docker's "No such object").
+//! `until` and `filters`) and `/system/df`; and, until plugins exist, the empty answers of their
+//! list and inspect routes (so that `docker inspect NAME`, which tries every object type, reaches
+//! Docker's "No such object").
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,18 +31,6 @@ const PING_HEADERS: [(&str, &str); 4] = [
     ("cache-control", "no-cache, no-store, must-revalidate"),
     ("pragma", "no-cache"),
 ];
-
-/// `GET /volumes`: none yet.
-pub async fn volumes_list() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "Volumes": [], "Warnings": null }))
-}
-
-/// `GET /volumes/{name}`: Docker's 404 (no volume exists yet).
-pub async fn volume_inspect(axum::extract::Path(name): axum::extract::Path<String>) -> ApiError {
-    ApiError(crate::error::DaemonError::NotFound(format!(
-        "get {name}: no such volume"
-    )))
-}
 
 /// `GET /plugins`: none.
 pub async fn plugins_list() -> Json<Vec<serde_json::Value>> {
