@@ -3,6 +3,9 @@
 
 use crate::harness::{opted_in, Daemon};
 
+#[path = "parity_ns.rs"]
+mod namespaces;
+
 /// `-e NAME` with NAME unset on the client: the docker CLI sends the bare name; Docker keeps it in
 /// the config and the process does not get it.
 #[test]

@@ -288,6 +288,7 @@ impl ContainerService {
         };
         let mut host = req.host_config.clone();
         let warnings = validate_host(&mut host)?;
+        spec::settle(self, &mut host, &req.config.hostname)?;
         validate_settings(&req.settings)?;
         working_dir(&req.config.working_dir)?;
         let img = self.inner.images.inspect(&req.config.image).await?;

@@ -53,6 +53,7 @@ fn prepare_bundle(
     paths: &super::Paths,
     net: Option<crate::networks::NetworkService>,
     joined_netns: Option<std::path::PathBuf>,
+    joins: spec::namespaces::Joins,
 ) -> Result<Vec<String>, DaemonError> {
     let bundle = paths.bundle(&c.id);
     let rootfs = paths.rootfs(&c.id);
@@ -70,6 +71,7 @@ fn prepare_bundle(
             .display()
             .to_string(),
         netns: None,
+        joins,
     };
     let mut spec_paths = spec_paths;
     if joined_netns.is_some() {
@@ -199,8 +201,12 @@ impl ContainerService {
             Ok(j) => j,
             Err(e) => return Err(self.start_failed(entry, e).await),
         };
+        let joins = match self.namespace_joins(&c) {
+            Ok(j) => j,
+            Err(e) => return Err(self.start_failed(entry, e).await),
+        };
         let net = self.networks();
-        let prepared = blocking_io(move || prepare_bundle(&c2, &p2, net, joined)).await;
+        let prepared = blocking_io(move || prepare_bundle(&c2, &p2, net, joined, joins)).await;
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
         }

@@ -1,12 +1,15 @@
 //! A container's record → OCI runtime spec, as Docker builds it. The pieces live in submodules:
 //! [`mounts`] (defaults, binds, tmpfs), [`resources`] (cgroup limits, devices), [`security`]
 //! (capabilities, seccomp, no-new-privileges), [`user`] (names from the image's passwd/group),
-//! [`rootfs`] (safe reads and mkdirs inside the image) and [`init`] (`--init`). [`build`] puts
-//! them together for one start: the rootfs must already be mounted, because users are resolved
-//! and the working directory is created inside it.
+//! [`namespaces`] (Docker's PID, IPC, UTS, cgroup and user namespace modes), [`rootfs`] (safe
+//! reads and mkdirs inside the image) and [`init`] (`--init`). [`build`] puts them together for
+//! one start: the rootfs must already be mounted, because users are resolved and the working
+//! directory is created inside it. [`settle`] is the create-time half: the modes and the runtime
+//! name checked and filled in as Docker records them.
 
 pub mod init;
 pub mod mounts;
+pub mod namespaces;
 pub mod resources;
 pub mod rootfs;
 pub mod security;
@@ -77,6 +80,33 @@ impl From<SpecError> for DaemonError {
     }
 }
 
+/// The runtime names a container may ask for (`HostConfig.Runtime`): Docker's default name, which
+/// tools expect and which Berth's built-in runc-compatible runtime answers to, and Berth's own.
+pub const RUNTIMES: [&str; 2] = ["runc", "berth"];
+
+/// The runtime a container gets when it names none (Docker's default, shown by inspect).
+pub const DEFAULT_RUNTIME: &str = "runc";
+
+/// At create: checks the namespace modes ([`namespaces::settle`], donors among `containers`) and
+/// the runtime name, and fills in what Docker records for them.
+pub fn settle(
+    containers: &super::ContainerService,
+    host: &mut berth_api::container::HostConfig,
+    hostname: &str,
+) -> Result<(), DaemonError> {
+    namespaces::settle(host, hostname, |n| Ok(containers.lookup(n)?.id()))?;
+    match host.runtime.as_deref().unwrap_or("") {
+        "" => host.runtime = Some(DEFAULT_RUNTIME.to_string()),
+        name if RUNTIMES.contains(&name) => {}
+        name => {
+            return Err(DaemonError::InvalidArgument(format!(
+                "unknown or invalid runtime name: {name}"
+            )))
+        }
+    }
+    Ok(())
+}
+
 /// Where the container's own files are.
 #[derive(Debug, Clone)]
 pub struct SpecPaths {
@@ -89,6 +119,8 @@ pub struct SpecPaths {
     pub cgroup: String,
     /// The prepared network namespace (private modes); `None`: the runtime makes a bare one.
     pub netns: Option<PathBuf>,
+    /// The PID and IPC namespaces of other containers to join ([`namespaces::joins`]).
+    pub joins: namespaces::Joins,
 }
 
 /// The network mode's effect on the spec.
@@ -121,7 +153,8 @@ pub fn hostname(c: &Container) -> String {
     if !c.config.hostname.is_empty() {
         return c.config.hostname.clone();
     }
-    if c.host_config.network_mode.as_deref() == Some("host") {
+    let host_net = c.host_config.network_mode.as_deref() == Some("host");
+    if host_net || c.host_config.uts_mode.as_deref() == Some("host") {
         return nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -148,6 +181,7 @@ pub fn build(
         rootfs::mkdir_all(&paths.rootfs, &cwd, ident.uid, ident.gid)?;
     }
     let hostname = hostname(c);
+    let modes = namespaces::Modes::parse(host)?;
     let sec = &c.settings.security;
     let cap_names = security::capabilities(&sec.cap_add, &sec.cap_drop, sec.privileged)?;
     let mut rlimits = Vec::new();
@@ -176,6 +210,7 @@ pub fn build(
         process["oomScoreAdj"] = json!(adj);
     }
     let mut mounts = mounts::default_mounts(host.shm_size.unwrap_or(0), sec.privileged);
+    namespaces::shm_mount(&mut mounts, &modes, &paths.joins);
     let net_ns = network_namespace(host.network_mode.as_deref().unwrap_or(""))?;
     let ro = host.readonly_rootfs;
     mounts::push_mount(
@@ -194,12 +229,7 @@ pub fn build(
     for m in &c.settings.mounts {
         mounts::push_mount(&mut mounts, mounts::oci_mount(m));
     }
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut namespaces = namespaces::namespaces(&modes, &paths.joins);
     if net_ns {
         match &paths.netns {
             Some(p) => namespaces.push(json!({"type": "network", "path": p})),
@@ -231,10 +261,14 @@ pub fn build(
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": paths.rootfs, "readonly": ro},
-        "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
     });
+    // With the host's UTS namespace the container keeps the host's name (the runtime refuses to
+    // set one without a namespace of its own).
+    if !modes.uts_host {
+        spec["hostname"] = json!(hostname);
+    }
     check_command(
         c,
         &paths.rootfs,

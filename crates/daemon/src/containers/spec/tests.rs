@@ -29,6 +29,7 @@ fn paths(root: &Path) -> SpecPaths {
         resolv_conf: root.join("resolv.conf"),
         cgroup: "/berth/x".into(),
         netns: None,
+        joins: Default::default(),
     }
 }
 
