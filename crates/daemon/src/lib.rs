@@ -98,6 +98,9 @@ impl Engine {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DaemonError::io("creating directory", dir, e))?;
         }
+        // Plugins are the host's, found by name: the daemon's registry takes this deadline.
+        plugins::Registry::global()
+            .configure(plugins::Settings::with_timeout(config.plugin_timeout));
         let events = Events::new();
         let system = SystemService::open(config)?;
         let driver = config.storage_driver;
