@@ -51,6 +51,8 @@ pub struct Service {
     pub ports: Vec<Port>,
     pub expose: Vec<String>,
     pub volumes: Vec<VolumeMount>,
+    /// `service[:ro|rw]` or `container:name[:ro|rw]`.
+    pub volumes_from: Vec<String>,
     pub tmpfs: Vec<String>,
     pub depends_on: BTreeMap<String, Dependency>,
     pub networks: BTreeMap<String, Option<ServiceNetwork>>,
@@ -120,6 +122,7 @@ pub struct Port {
     pub mode: String,
 }
 
+/// One entry of a service's `volumes:` (long syntax; the short one is expanded at load).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct VolumeMount {
@@ -128,6 +131,36 @@ pub struct VolumeMount {
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
+    pub consistency: Option<String>,
+    pub bind: Option<BindOptions>,
+    pub volume: Option<VolumeOptions>,
+    pub tmpfs: Option<TmpfsOptions>,
+}
+
+/// `bind:` of a service volume (`create_host_path` is set by the short syntax).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BindOptions {
+    pub create_host_path: bool,
+    pub propagation: Option<String>,
+    /// `z` or `Z`.
+    pub selinux: Option<String>,
+}
+
+/// `volume:` of a service volume.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VolumeOptions {
+    pub nocopy: bool,
+    pub subpath: Option<String>,
+}
+
+/// `tmpfs:` of a service volume: `size` in bytes or with a unit (`64m`), `mode` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TmpfsOptions {
+    pub size: Option<serde_json::Value>,
+    pub mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

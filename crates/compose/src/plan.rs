@@ -1,8 +1,10 @@
 //! The planner, pure: Docker Compose v2's labels and names, the config hash, the container
-//! create body for a service, the dependency order, and what `up` does to each service's
-//! existing containers (keep, start, recreate, create, remove) for a wanted scale.
+//! create body for a service (its volumes from [`crate::mounts`]), the dependency order, and
+//! what `up` does to each service's existing containers (keep, start, recreate, create,
+//! remove) for a wanted scale.
 
 use crate::model::{Project, Service};
+use crate::mounts::{service_mounts, volumes_from, Inherit, Mounts};
 use berth_api::container::{
     ContainerConfig, ContainerCreateRequest, EndpointSettings, HostConfig, LogConfig, Mount,
     NetworkingConfig, PortBinding, RestartPolicy, Ulimit,
@@ -72,12 +74,14 @@ fn seconds_ns(d: &Option<String>) -> Option<i64> {
         .and_then(|t| berth_api::units::parse_go_duration(t).ok())
 }
 
-/// The create body for replica `number` of `svc`.
+/// The create body for replica `number` of `svc`; `inherit` is what a recreated container
+/// takes over from the one it replaces (its anonymous volumes).
 pub fn create_body(
     p: &Project,
     svc: &Service,
     number: u32,
     oneoff: bool,
+    inherit: &Inherit,
 ) -> ContainerCreateRequest {
     let name = container_name(&p.name, svc, number);
     let mut exposed: BTreeMap<String, serde_json::Value> = BTreeMap::new();
@@ -106,25 +110,9 @@ pub fn create_body(
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
         .collect();
-    let mut mounts = Vec::new();
-    for v in &svc.volumes {
-        let source = match (v.kind.as_str(), &v.source) {
-            ("volume", Some(s)) => p
-                .volumes
-                .get(s)
-                .map(|vol| vol.name.clone())
-                .unwrap_or_else(|| s.clone()),
-            (_, s) => s.clone().unwrap_or_default(),
-        };
-        mounts.push(Mount {
-            target: v.target.clone(),
-            source,
-            kind: v.kind.clone(),
-            read_only: v.read_only,
-            ..Mount::default()
-        });
-    }
+    let Mounts { binds, mut mounts } = service_mounts(p, svc, inherit);
     mounts.extend(file_mounts(p, svc));
+    let volumes_from = volumes_from(p, svc);
     let healthcheck = svc.healthcheck.as_ref().map(|h| {
         let test = if h.disable {
             vec!["NONE".to_string()]
@@ -231,7 +219,9 @@ pub fn create_body(
                 maximum_retry_count: count,
             }
         }),
+        binds: (!binds.is_empty()).then_some(binds),
         mounts: (!mounts.is_empty()).then_some(mounts),
+        volumes_from: (!volumes_from.is_empty()).then_some(volumes_from),
         cap_add: opt_vec(&svc.cap_add),
         cap_drop: opt_vec(&svc.cap_drop),
         dns: opt_vec(&svc.dns),

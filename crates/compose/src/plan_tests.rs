@@ -48,7 +48,7 @@ fn names_labels_and_body() {
     let p = project("services:\n  web:\n    image: busybox\n    command: [sleep, '1000']\n    ports: ['8080:80']\n    environment: [A=1, B]\n    depends_on: [db]\n    restart: on-failure:3\n    healthcheck: {test: 'true', interval: 2s}\n  db: {image: busybox}\n");
     let web = p.service("web").cloned().unwrap_or_default();
     assert_eq!(container_name("proj", &web, 2), "proj-web-2");
-    let body = create_body(&p, &web, 2, false);
+    let body = create_body(&p, &web, 2, false, &Inherit::default());
     let l = body.config.labels.clone().unwrap_or_default();
     assert_eq!(l.get(PROJECT).map(String::as_str), Some("proj"));
     assert_eq!(l.get(SERVICE).map(String::as_str), Some("web"));
@@ -156,4 +156,24 @@ fn gaps_in_numbers_are_filled() {
         converge(&e, 3, "h", Recreate::Diverged)[2],
         Action::Create(2)
     );
+}
+
+#[test]
+fn volumes_go_into_the_body_as_binds_mounts_and_volumes_from() {
+    let p = project("services:\n  app:\n    image: busybox\n    volumes: ['data:/data', '/anon']\n    volumes_from: [db]\n  db: {image: busybox}\nvolumes:\n  data: {}\n");
+    let app = p.service("app").cloned().unwrap_or_default();
+    let h = create_body(&p, &app, 1, false, &Inherit::default())
+        .host_config
+        .unwrap_or_default();
+    assert_eq!(h.binds, Some(vec!["proj_data:/data:rw".to_string()]));
+    let mounts = h.mounts.unwrap_or_default();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(
+        (mounts[0].kind.as_str(), mounts[0].target.as_str()),
+        ("volume", "/anon")
+    );
+    assert_eq!(h.volumes_from, Some(vec!["proj-db-1".to_string()]));
+    // db is started first.
+    let o = order(&p);
+    assert!(o.iter().position(|s| s == "db") < o.iter().position(|s| s == "app"));
 }

@@ -73,6 +73,48 @@ pub fn dependency_order(
 }
 
 /// Builds the project from the merged, extended model.
+/// `volumes_from: [svc]` makes `svc` a dependency started first (`service_started`, required),
+/// as Compose adds it to `depends_on`; `container:name` sources are outside the project.
+fn volumes_from_dependencies(svc: &mut Node) {
+    let sources: Vec<String> = svc
+        .get("volumes_from")
+        .and_then(|v| match &v.value {
+            Value::Seq(items) => Some(items.iter().filter_map(Node::scalar_text).collect()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let m = svc.mark.clone();
+    let mut deps = svc
+        .get("depends_on")
+        .cloned()
+        .unwrap_or_else(|| Node::map(Vec::new(), &m));
+    let mut added = false;
+    for source in sources.iter().filter(|s| !s.starts_with("container:")) {
+        let name = source.split(':').next().unwrap_or_default();
+        if deps.get(name).is_some() {
+            continue;
+        }
+        let field = |k: &str, v: Value| Entry {
+            key: k.into(),
+            key_mark: m.clone(),
+            value: Node::new(v, m.clone()),
+        };
+        let dep = Node::map(
+            vec![
+                field("condition", Value::Str("service_started".into())),
+                field("required", Value::Bool(true)),
+                field("restart", Value::Bool(false)),
+            ],
+            &m,
+        );
+        set(&mut deps, name, dep);
+        added = true;
+    }
+    if added {
+        set(svc, "depends_on", deps);
+    }
+}
+
 pub fn finish(
     mut model: Node,
     name: String,
@@ -227,6 +269,10 @@ pub fn finish(
                 }
             }
         }
+    }
+
+    for e in enabled.iter_mut() {
+        volumes_from_dependencies(&mut e.value);
     }
 
     // References.

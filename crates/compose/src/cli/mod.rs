@@ -5,7 +5,7 @@ pub mod args;
 
 use crate::engine::client::{resolve_host, Client};
 use crate::engine::exec::{ExecOptions, RunOptions};
-use crate::engine::{cp, down, exec, images, info, ops, up};
+use crate::engine::{cp, down, exec, images, info, ops, resources, up};
 use crate::loader::{load, Options};
 use crate::model::Project;
 use crate::plan::Recreate;
@@ -269,7 +269,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
                 };
                 up::up(&c, &project, &o, true).await?;
             }
-            up::ensure_resources(&c, &project, &up::Made::default()).await?;
+            resources::ensure_resources(&c, &project, &up::Made::default()).await?;
             images::ensure(&c, &project, &[svc], build, false).await?;
             let o = RunOptions {
                 exec: exec_options(&flags),

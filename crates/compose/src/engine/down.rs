@@ -2,7 +2,7 @@
 //! their dependencies, each wave concurrently, each container with its own stop timeout
 //! (`stop_grace_period`, else the engine's 10 s) — then its networks,
 //! with `--rmi` its images, the files `up` wrote for secrets and configs, and with `-v` its
-//! named volumes.
+//! anonymous volumes (removed with their containers) and named volumes.
 
 use super::client::{encode, Client, EngineError, Result};
 use super::up::{containers, label};
@@ -154,10 +154,15 @@ pub async fn down(c: &Client, p: &Project, o: &DownOptions) -> Result<()> {
         let _ = std::fs::remove_dir(&p.data_dir);
     }
     if volumes {
+        // The containers went with `v=1`, taking their anonymous volumes; now the named ones
+        // (one still used by a container outside the project stays, with Compose's warning).
         for vol in p.volumes.values().filter(|v| !v.external) {
             match c.delete(&format!("/volumes/{}", encode(&vol.name))).await {
-                Ok(()) => eprintln!(" Volume {}  Removed", vol.name),
+                Ok(()) => eprintln!(" Volume {:?}  Removed", vol.name),
                 Err(e) if e.is_status(404) => {}
+                Err(e) if e.is_status(409) => {
+                    eprintln!(" Volume {:?}  Resource is still in use", vol.name)
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -117,7 +117,7 @@ pub async fn run(
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-{}-run-{}", p.name, svc.name, &slug[..12]));
-    let mut body = plan::create_body(p, svc, 1, true);
+    let mut body = plan::create_body(p, svc, 1, true, &Default::default());
     let cfg = &mut body.config;
     if !cmd.is_empty() {
         cfg.cmd = Some(cmd.to_vec());

@@ -1,11 +1,13 @@
-//! `up` against the engine: the project's networks and named volumes, each service
-//! converged in dependency order after its dependencies' conditions hold (started, healthy,
-//! completed successfully) — independent services concurrently, recreation renaming the old
-//! container out of the way first — and orphans removed on request.
+//! `up` against the engine: the project's named volumes and networks ([`super::resources`]),
+//! each service converged in dependency order after its dependencies' conditions hold (started,
+//! healthy, completed successfully) — independent services concurrently, recreation renaming
+//! the old container out of the way first and handing its anonymous volumes to the new one —
+//! and orphans removed on request.
 
 use super::client::{encode, Client, EngineError, Result};
 use super::images;
 use crate::model::Project;
+use crate::mounts::{Inherit, Previous};
 use crate::plan::{self, Action, Existing, Recreate};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -50,146 +52,6 @@ pub async fn containers(c: &Client, project: &str, oneoff: bool) -> Result<Vec<V
 
 pub fn label<'a>(c: &'a Value, key: &str) -> &'a str {
     c["Labels"][key].as_str().unwrap_or("")
-}
-
-/// The project's named volumes, then its networks (an engine without volumes refuses before
-/// anything exists), then the files of its environment- and content-sourced secrets and configs.
-pub async fn ensure_resources(c: &Client, p: &Project, made: &Made) -> Result<()> {
-    ensure_volumes(c, p).await?;
-    ensure_networks(c, p, made).await?;
-    write_file_objects(p)
-}
-
-/// Writes each environment- or content-sourced secret (0400) and config (0444) a service uses to
-/// `<data>/<secrets|configs>/<name>`, where the container's bind mount finds it.
-fn write_file_objects(p: &Project) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    for (kind, objects, mode) in [
-        ("secrets", &p.secrets, 0o400),
-        ("configs", &p.configs, 0o444),
-    ] {
-        for (name, o) in objects {
-            let (Some(content), None) = (&o.content, &o.file) else {
-                continue;
-            };
-            let fail = |what: &str, e: std::io::Error| EngineError::Daemon {
-                status: 0,
-                message: format!(
-                    "cannot write {kind}.{name} under the project's data {:?}: {what}: {e}",
-                    p.data_dir
-                ),
-            };
-            let Some(path) = plan::file_object_path(p, kind, name) else {
-                return Err(fail(
-                    "no data directory",
-                    std::io::Error::other("set HOME or XDG_DATA_HOME"),
-                ));
-            };
-            let path = std::path::PathBuf::from(path);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| fail("mkdir", e))?;
-            }
-            let tmp = path.with_extension("tmp");
-            let _ = std::fs::remove_file(&tmp);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)
-                .map_err(|e| fail("create", e))?;
-            f.write_all(content.as_bytes())
-                .map_err(|e| fail("write", e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| fail("rename", e))?;
-        }
-    }
-    Ok(())
-}
-
-async fn ensure_networks(c: &Client, p: &Project, made: &Made) -> Result<()> {
-    for (key, net) in &p.networks {
-        if !p.services.iter().any(|s| s.networks.contains_key(key)) {
-            continue;
-        }
-        match c
-            .get::<Value>(&format!("/networks/{}", encode(&net.name)))
-            .await
-        {
-            Ok(_) => continue,
-            Err(e) if e.is_status(404) && !net.external => {}
-            Err(e) if e.is_status(404) => {
-                return Err(EngineError::Daemon {
-                    status: 404,
-                    message: format!(
-                        "network {} declared as external, but could not be found",
-                        net.name
-                    ),
-                })
-            }
-            Err(e) => return Err(e),
-        }
-        let mut labels: BTreeMap<String, String> = net
-            .labels
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        labels.insert(plan::PROJECT.into(), p.name.clone());
-        labels.insert(plan::NETWORK.into(), key.clone());
-        labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
-        let opts: BTreeMap<String, String> = net
-            .driver_opts
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        let body = json!({
-            "Name": net.name, "CheckDuplicate": true, "Driver": net.driver.clone().unwrap_or_else(|| "bridge".into()),
-            "Internal": net.internal, "Attachable": net.attachable, "Labels": labels, "Options": opts,
-            "EnableIPv6": net.enable_ipv6.unwrap_or(false), "IPAM": net.ipam.clone().unwrap_or(json!({"Driver": "default"})),
-        });
-        eprintln!(" Network {}  Creating", net.name);
-        let _: Value = c.post_json("/networks/create", &body).await?;
-        made.network(&net.name);
-    }
-    Ok(())
-}
-
-async fn ensure_volumes(c: &Client, p: &Project) -> Result<()> {
-    for (key, vol) in &p.volumes {
-        let used = p.services.iter().any(|s| {
-            s.volumes
-                .iter()
-                .any(|m| m.kind == "volume" && m.source.as_deref() == Some(key))
-        });
-        if !used {
-            continue;
-        }
-        match c.get::<Value>(&format!("/volumes/{}", encode(&vol.name))).await {
-            Ok(_) => continue,
-            Err(e) if e.is_status(404) && !vol.external => {}
-            Err(e) => {
-                return Err(EngineError::Daemon {
-                    status: 0,
-                    message: format!("named volume {} (volumes.{key}) cannot be used: {e}; this engine may not implement volumes yet", vol.name),
-                })
-            }
-        }
-        let mut labels: BTreeMap<String, String> = vol
-            .labels
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        labels.insert(plan::PROJECT.into(), p.name.clone());
-        labels.insert(plan::VOLUME.into(), key.clone());
-        labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
-        let body = json!({"Name": vol.name, "Driver": vol.driver.clone().unwrap_or_else(|| "local".into()), "Labels": labels});
-        eprintln!(" Volume {}  Creating", vol.name);
-        let r: Result<Value> = c.post_json("/volumes/create", &body).await;
-        r.map_err(|e| EngineError::Daemon {
-            status: 0,
-            message: format!("cannot create named volume {} (volumes.{key}): {e}; this engine may not implement volumes yet", vol.name),
-        })?;
-    }
-    Ok(())
 }
 
 async fn inspect(c: &Client, id: &str) -> Result<Value> {
@@ -248,11 +110,12 @@ async fn wait_condition(c: &Client, p: &Project, service: &str, condition: &str)
     Ok(())
 }
 
-/// What one `up` made, undone when it fails: containers it created, networks it created.
+/// What one `up` made, undone when it fails: containers, networks and volumes it created.
 #[derive(Debug, Default)]
 pub struct Made {
     containers: std::sync::Mutex<Vec<String>>,
     networks: std::sync::Mutex<Vec<String>>,
+    volumes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Made {
@@ -262,8 +125,14 @@ impl Made {
         }
     }
 
-    fn network(&self, name: &str) {
+    pub(super) fn network(&self, name: &str) {
         if let Ok(mut v) = self.networks.lock() {
+            v.push(name.to_string());
+        }
+    }
+
+    pub(super) fn volume(&self, name: &str) {
+        if let Ok(mut v) = self.volumes.lock() {
             v.push(name.to_string());
         }
     }
@@ -289,6 +158,12 @@ impl Made {
                 eprintln!(" Network {n}  Removed (up failed)");
             }
         }
+        let vols = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
+        for v in vols.iter().rev() {
+            if c.delete(&format!("/volumes/{}", encode(v))).await.is_ok() {
+                eprintln!(" Volume {v:?}  Removed (up failed)");
+            }
+        }
     }
 }
 
@@ -310,9 +185,10 @@ async fn create_and_start(
     number: u32,
     start: bool,
     made: &Made,
+    inherit: &Inherit,
 ) -> Result<String> {
     let name = plan::container_name(&p.name, svc, number);
-    let body = plan::create_body(p, svc, number, false);
+    let body = plan::create_body(p, svc, number, false, inherit);
     eprintln!(" Container {name}  Creating");
     let r: Value = c
         .post_json(&format!("/containers/create?name={}", encode(&name)), &body)
@@ -330,18 +206,40 @@ async fn create_and_start(
     Ok(id)
 }
 
+/// The `VOLUME`s of the service's image (none when it cannot be inspected).
+async fn image_volumes(c: &Client, p: &Project, svc: &crate::model::Service) -> Vec<String> {
+    let image = svc.image_name(&p.name);
+    match c
+        .get::<Value>(&format!("/images/{}/json", encode(&image)))
+        .await
+    {
+        Ok(i) => i["Config"]["Volumes"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Recreates a container as Compose v2 does: the old one is stopped and renamed out of the way
-/// (`<short id>_<name>`), the new one created under the name and started, then the old removed.
+/// (`<short id>_<name>`), the new one created under the name — with the old one's anonymous
+/// volumes ([`Inherit`]) — and started, then the old removed (its volumes kept).
+#[allow(clippy::too_many_arguments)]
 async fn recreate(
     c: &Client,
     p: &Project,
     svc: &crate::model::Service,
+    old: &Value,
     id: &str,
     number: u32,
     start: bool,
     made: &Made,
 ) -> Result<String> {
     let name = plan::container_name(&p.name, svc, number);
+    let inherit = Inherit {
+        previous: Previous::list(old),
+        image_volumes: image_volumes(c, p, svc).await,
+    };
     eprintln!(" Container {name}  Recreate");
     match c.post(&format!("/containers/{id}/stop")).await {
         Ok(_) => {}
@@ -352,7 +250,7 @@ async fn recreate(
     let tmp = format!("{short}_{name}");
     c.post(&format!("/containers/{id}/rename?name={}", encode(&tmp)))
         .await?;
-    let new = match create_and_start(c, p, svc, number, start, made).await {
+    let new = match create_and_start(c, p, svc, number, start, made, &inherit).await {
         Ok(new) => new,
         Err(e) => {
             // The old container gets its name back; the new one goes with the rollback.
@@ -409,9 +307,17 @@ async fn converge_service(
     let mut ids = Vec::new();
     for action in plan::converge(&mine, scale, &plan::config_hash(svc), o.recreate) {
         match action {
-            Action::Create(n) => ids.push(create_and_start(&c, &p, svc, n, start, &made).await?),
+            Action::Create(n) => {
+                let none = Inherit::default();
+                ids.push(create_and_start(&c, &p, svc, n, start, &made, &none).await?)
+            }
             Action::Recreate { id, number } => {
-                ids.push(recreate(&c, &p, svc, &id, number, start, &made).await?)
+                let old = existing
+                    .iter()
+                    .find(|x| x["Id"].as_str() == Some(id.as_str()))
+                    .cloned()
+                    .unwrap_or_default();
+                ids.push(recreate(&c, &p, svc, &old, &id, number, start, &made).await?)
             }
             Action::Start { id } => {
                 if start {
@@ -489,7 +395,7 @@ async fn converge_all(
         .collect();
     let wanted: Vec<&crate::model::Service> = names.iter().filter_map(|n| p.service(n)).collect();
     images::ensure(c, p, &wanted, o.build, o.no_build).await?;
-    ensure_resources(c, p, made).await?;
+    super::resources::ensure_resources(c, p, made).await?;
     let existing = containers(c, &p.name, false).await?;
     if o.remove_orphans {
         for x in &existing {

@@ -100,18 +100,21 @@ pub(super) fn volumes(v: &Node, p: &str, base_dir: &str) -> Result<Node> {
                 ));
             }
             if vol.kind == "bind" {
-                es.push(entry(
-                    "bind",
+                // Compose's short syntax: the host path is created when missing; `z`/`Z` and
+                // a propagation mode among the options go with the bind.
+                let mut bind = vec![entry(
+                    "create_host_path",
                     m,
-                    Node::map(
-                        vec![entry(
-                            "create_host_path",
-                            m,
-                            Node::new(Value::Bool(true), m.clone()),
-                        )],
-                        m,
-                    ),
-                ));
+                    Node::new(Value::Bool(true), m.clone()),
+                )];
+                for x in &vol.extra {
+                    if matches!(x.as_str(), "z" | "Z") {
+                        bind.push(entry("selinux", m, Node::str(x.clone(), m)));
+                    } else if syntax::is_propagation(x) {
+                        bind.push(entry("propagation", m, Node::str(x.clone(), m)));
+                    }
+                }
+                es.push(entry("bind", m, Node::map(bind, m)));
             } else if vol.extra.iter().any(|x| x == "nocopy") {
                 {
                     es.push(entry(

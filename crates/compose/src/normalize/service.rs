@@ -38,7 +38,6 @@ const PASSTHROUGH: &[&str] = &[
     "runtime",
     "storage_opt",
     "use_api_socket",
-    "volumes_from",
     "label_file",
     "lifecycle_hooks",
 ];
@@ -84,6 +83,7 @@ const LISTS: &[&str] = &[
     "profiles",
     "security_opt",
     "tmpfs",
+    "volumes_from",
 ];
 
 pub(super) fn err(mark: &Mark, path: &str, message: impl Into<String>) -> LoadError {

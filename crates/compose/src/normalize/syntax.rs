@@ -149,6 +149,14 @@ pub fn parse_volume(text: &str, base_dir: &str) -> std::result::Result<Volume, S
     })
 }
 
+/// A bind propagation mode, as a short-syntax volume option may name one.
+pub fn is_propagation(option: &str) -> bool {
+    matches!(
+        option,
+        "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+    )
+}
+
 /// Resolves a path from a compose file against its directory (`~` is the home directory).
 pub fn resolve_path(p: &str, base_dir: &str) -> String {
     if let Some(rest) = p.strip_prefix('~') {

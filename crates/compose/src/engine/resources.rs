@@ -1,0 +1,230 @@
+//! What `up` (and `run`) make before any container: the project's named volumes and networks,
+//! labelled as Compose labels them (`com.docker.compose.project`, `.volume`/`.network`,
+//! `.version`) so that `down` and other Compose implementations find them, and the files of
+//! environment- and content-sourced secrets and configs. External ones must exist already; a
+//! volume of the same name made outside the project is used with Compose's warning.
+
+use super::client::{encode, Client, EngineError, Result};
+use super::up::Made;
+use crate::model::{Project, Volume};
+use crate::plan;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The project's named volumes, then its networks, then the files of its environment- and
+/// content-sourced secrets and configs.
+pub async fn ensure_resources(c: &Client, p: &Project, made: &Made) -> Result<()> {
+    ensure_volumes(c, p, made).await?;
+    ensure_networks(c, p, made).await?;
+    write_file_objects(p)
+}
+
+/// Writes each environment- or content-sourced secret (0400) and config (0444) a service uses to
+/// `<data>/<secrets|configs>/<name>`, where the container's bind mount finds it.
+fn write_file_objects(p: &Project) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    for (kind, objects, mode) in [
+        ("secrets", &p.secrets, 0o400),
+        ("configs", &p.configs, 0o444),
+    ] {
+        for (name, o) in objects {
+            let (Some(content), None) = (&o.content, &o.file) else {
+                continue;
+            };
+            let fail = |what: &str, e: std::io::Error| EngineError::Daemon {
+                status: 0,
+                message: format!(
+                    "cannot write {kind}.{name} under the project's data {:?}: {what}: {e}",
+                    p.data_dir
+                ),
+            };
+            let Some(path) = plan::file_object_path(p, kind, name) else {
+                return Err(fail(
+                    "no data directory",
+                    std::io::Error::other("set HOME or XDG_DATA_HOME"),
+                ));
+            };
+            let path = std::path::PathBuf::from(path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail("mkdir", e))?;
+            }
+            let tmp = path.with_extension("tmp");
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+                .map_err(|e| fail("create", e))?;
+            f.write_all(content.as_bytes())
+                .map_err(|e| fail("write", e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| fail("rename", e))?;
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_networks(c: &Client, p: &Project, made: &Made) -> Result<()> {
+    for (key, net) in &p.networks {
+        if !p.services.iter().any(|s| s.networks.contains_key(key)) {
+            continue;
+        }
+        match c
+            .get::<Value>(&format!("/networks/{}", encode(&net.name)))
+            .await
+        {
+            Ok(_) => continue,
+            Err(e) if e.is_status(404) && !net.external => {}
+            Err(e) if e.is_status(404) => {
+                return Err(EngineError::Daemon {
+                    status: 404,
+                    message: format!(
+                        "network {} declared as external, but could not be found",
+                        net.name
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        let mut labels: BTreeMap<String, String> = net
+            .labels
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        labels.insert(plan::PROJECT.into(), p.name.clone());
+        labels.insert(plan::NETWORK.into(), key.clone());
+        labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
+        let opts: BTreeMap<String, String> = net
+            .driver_opts
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let body = json!({
+            "Name": net.name, "CheckDuplicate": true, "Driver": net.driver.clone().unwrap_or_else(|| "bridge".into()),
+            "Internal": net.internal, "Attachable": net.attachable, "Labels": labels, "Options": opts,
+            "EnableIPv6": net.enable_ipv6.unwrap_or(false), "IPAM": net.ipam.clone().unwrap_or(json!({"Driver": "default"})),
+        });
+        eprintln!(" Network {}  Creating", net.name);
+        let _: Value = c.post_json("/networks/create", &body).await?;
+        made.network(&net.name);
+    }
+    Ok(())
+}
+
+/// Whether any service mounts the top-level volume `key`.
+fn used(p: &Project, key: &str) -> bool {
+    p.services.iter().any(|s| {
+        s.volumes
+            .iter()
+            .any(|m| m.kind == "volume" && m.source.as_deref() == Some(key))
+    })
+}
+
+/// The create body of a project volume: its driver (`local` by default), options and labels,
+/// with Compose's own labels on top.
+pub fn volume_body(p: &Project, key: &str, vol: &Volume) -> Value {
+    let some = |m: &BTreeMap<String, Option<String>>| -> BTreeMap<String, String> {
+        m.iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect()
+    };
+    let mut labels = some(&vol.labels);
+    labels.insert(plan::PROJECT.into(), p.name.clone());
+    labels.insert(plan::VOLUME.into(), key.into());
+    labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
+    json!({
+        "Name": vol.name,
+        "Driver": vol.driver.clone().unwrap_or_else(|| "local".into()),
+        "DriverOpts": some(&vol.driver_opts),
+        "Labels": labels,
+    })
+}
+
+/// A volume that exists already: Compose's warning when another project (or no Compose at
+/// all) made it; the project then shares it.
+fn warn_if_foreign(p: &Project, vol: &Volume, existing: &Value) {
+    match existing["Labels"][plan::PROJECT].as_str() {
+        None => eprintln!(
+            "WARN[0000] volume {:?} already exists but was not created by Docker Compose. Use `external: true` to use an existing volume",
+            vol.name
+        ),
+        Some(other) if other != p.name => eprintln!(
+            "WARN[0000] volume {:?} already exists but was created for project {other:?} (expected {:?}). Use `external: true` to use an existing volume",
+            vol.name, p.name
+        ),
+        Some(_) => {}
+    }
+}
+
+/// Creates each named volume a service mounts unless it exists; an external one must exist.
+async fn ensure_volumes(c: &Client, p: &Project, made: &Made) -> Result<()> {
+    for (key, vol) in &p.volumes {
+        if !used(p, key) {
+            continue;
+        }
+        match c
+            .get::<Value>(&format!("/volumes/{}", encode(&vol.name)))
+            .await
+        {
+            Ok(existing) => {
+                if !vol.external {
+                    warn_if_foreign(p, vol, &existing);
+                }
+                continue;
+            }
+            Err(e) if e.is_status(404) && vol.external => {
+                return Err(EngineError::Daemon {
+                    status: 404,
+                    message: format!("external volume {:?} not found", vol.name),
+                })
+            }
+            Err(e) if e.is_status(404) => {}
+            Err(e) => return Err(e),
+        }
+        eprintln!(" Volume {:?}  Creating", vol.name);
+        let _: Value = c
+            .post_json("/volumes/create", &volume_body(p, key, vol))
+            .await
+            .map_err(|e| match e {
+                EngineError::Daemon { status, message } => EngineError::Daemon {
+                    status,
+                    message: format!("volumes.{key}: {message}"),
+                },
+                e => e,
+            })?;
+        made.volume(&vol.name);
+        eprintln!(" Volume {:?}  Created", vol.name);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::{load, Options};
+
+    #[test]
+    fn volumes_are_made_with_compose_labels_and_their_options() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let yaml = "services:\n  a: {image: busybox, volumes: ['data:/d', 'ext:/e']}\n  b: {image: busybox}\nvolumes:\n  data:\n    driver_opts: {type: tmpfs, device: tmpfs, o: 'size=64m'}\n    labels: {team: x}\n  ext: {external: true}\n  spare: {}\n";
+        std::fs::write(d.path().join("compose.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+        let o = Options {
+            cwd: d.path().to_path_buf(),
+            project_name: Some("proj".into()),
+            ..Options::default()
+        };
+        let p = load(&o).unwrap_or_else(|e| panic!("{e}"));
+        let data = p.volumes.get("data").cloned().unwrap_or_default();
+        assert_eq!(
+            volume_body(&p, "data", &data),
+            json!({"Name": "proj_data", "Driver": "local",
+                   "DriverOpts": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"},
+                   "Labels": {"team": "x", "com.docker.compose.project": "proj",
+                              "com.docker.compose.volume": "data",
+                              "com.docker.compose.version": plan::COMPOSE_VERSION}})
+        );
+        assert!(used(&p, "data") && used(&p, "ext") && !used(&p, "spare"));
+        assert_eq!(p.volumes.get("ext").map(|v| v.name.as_str()), Some("ext"));
+    }
+}
