@@ -38,3 +38,4 @@ mod run;
 mod stats;
 mod user_db;
 mod verbs;
+mod volume_cli;
