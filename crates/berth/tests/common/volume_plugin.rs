@@ -223,19 +223,16 @@ impl<T: Read + Write + Send + 'static> Conn for T {}
 
 fn accept_loop(listener: Listener, shared: Arc<Shared>) {
     loop {
-        let conn: Box<dyn Conn> = match &listener {
-            Listener::Unix(l) => match l.accept() {
-                Ok((s, _)) => Box::new(s),
-                Err(_) => continue,
-            },
-            Listener::Tcp(l) => match l.accept() {
-                Ok((s, _)) => Box::new(s),
-                Err(_) => continue,
-            },
+        let conn = match &listener {
+            Listener::Unix(l) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>),
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Conn>),
         };
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
+        let Ok(conn) = conn else {
+            continue;
+        };
         let s = shared.clone();
         std::thread::spawn(move || serve(conn, &s));
     }

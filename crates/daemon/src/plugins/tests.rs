@@ -113,6 +113,19 @@ async fn activation_and_every_call() {
         driver.capabilities().await.expect("404 is local"),
         Scope::Local
     );
+    plugin.set(
+        "VolumeDriver.Capabilities",
+        Behaviour::Status(500, "oops".into()),
+    );
+    assert_eq!(
+        driver.capabilities().await.expect("a refusal is local"),
+        Scope::Local
+    );
+    plugin.set("VolumeDriver.Capabilities", Behaviour::Garbage);
+    driver
+        .capabilities()
+        .await
+        .expect_err("garbage is an error");
 
     // Activated once, however many connects.
     PluginDriver::connect_with(&reg, "vp")

@@ -252,13 +252,20 @@ impl PluginDriver {
             .collect())
     }
 
-    /// `/VolumeDriver.Capabilities` (`local` when the plugin does not implement it, or names
-    /// no scope or one Docker does not know, as dockerd decides).
+    /// `/VolumeDriver.Capabilities`: `local` when the plugin does not implement it (404),
+    /// refuses it (the call is optional, as dockerd treats it), or names no scope or one Docker
+    /// does not know. A plugin that cannot answer at all (deadline, garbage, hang-up) is an
+    /// error: it is broken, and the caller should not go on as if it were not.
     pub async fn capabilities(&self) -> Result<Scope, DaemonError> {
         let method = "VolumeDriver.Capabilities";
         let answer: CapabilitiesAnswer = match self.call(method, &serde_json::json!({})).await {
             Ok(a) => a,
-            Err(DaemonError::Plugin(e)) if e.is_not_implemented() => return Ok(Scope::Local),
+            Err(DaemonError::Plugin(e @ PluginError::Refused { .. })) => {
+                if !e.is_not_implemented() {
+                    tracing::debug!(plugin = %self.name, error = %e, "no capabilities; using local");
+                }
+                return Ok(Scope::Local);
+            }
             Err(e) => return Err(e),
         };
         let scope = answer
