@@ -1,5 +1,5 @@
 //! up / ps / logs / down of the two-service project, recreation only on a config change,
-//! scaling, a healthcheck-gated dependency, and `down -v`.
+//! scaling, a healthcheck-gated dependency, and `down -v` (with volumes: volumes.rs).
 
 use crate::harness::{self, opted_in, Daemon};
 use crate::{free_port, two_services, Project, DEADLINE};
@@ -200,7 +200,7 @@ fn depends_on_service_healthy() {
 }
 
 #[test]
-fn down_volumes_and_named_volume_refusal() {
+fn down_volumes_without_named_volumes() {
     if !opted_in() {
         return;
     }
@@ -218,26 +218,7 @@ fn down_volumes_and_named_volume_refusal() {
     assert!(p.all_containers().is_empty());
     let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains(&p.name), "{nets}");
-
-    // A named volume on an engine without volumes: refused up front, naming the volume, with
-    // nothing created.
-    p.write(&format!(
-        "{yaml}    volumes: [data:/data]\nvolumes:\n  data: {{}}\n"
-    ));
-    let out = p.run(&["up", "-d"]);
-    if out.status.success() {
-        // The engine has volumes now: they must go with down -v.
-        let vol = format!("{}_data", p.name);
-        assert!(d.ok(&["volume", "ls", "-q"]).contains(&vol));
-        p.ok(&["down", "-v"]);
-        assert!(!d.ok(&["volume", "ls", "-q"]).contains(&vol));
-    } else {
-        let err = harness::stderr(&out);
-        assert!(err.contains(&format!("{}_data", p.name)), "{err}");
-        assert!(p.all_containers().is_empty());
-        let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
-        assert!(!nets.contains(&p.name), "{nets}");
-    }
+    // Named and anonymous volumes: volumes.rs.
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod compat;
 mod lifecycle;
 mod registry;
 mod secrets;
+mod volumes;
 
 use harness::Daemon;
 use std::path::PathBuf;
