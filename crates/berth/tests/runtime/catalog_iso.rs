@@ -61,6 +61,7 @@ pub fn docker_bundle(name: &str, args: &[&str], edit: impl FnOnce(&mut Container
             .expect("cgroupsPath")
             .to_string(),
         netns: None,
+        joins: Default::default(),
     };
     let mut warnings = Vec::new();
     b.config = build(&c, &paths, &mut warnings).expect("the daemon's spec");
