@@ -1,7 +1,8 @@
 //! `User` and `GroupAdd` → the process's uid, gid and additional gids, resolved as Docker does from
 //! the image's `/etc/passwd` and `/etc/group` (read inside the rootfs, see [`super::rootfs`]):
-//! `name`, `uid`, `name:group`, `uid:gid`; a numeric user missing from passwd runs with gid 0; a
-//! user's supplementary groups come from `/etc/group` memberships.
+//! `name`, `uid`, `name:group`, `uid:gid`; a numeric user missing from passwd runs with gid 0.
+//! The additional gids are Docker's: the primary gid, the `/etc/group` memberships of a user
+//! found in passwd (unless the group was given explicitly), then `GroupAdd`.
 
 use std::path::Path;
 
@@ -111,23 +112,40 @@ pub fn resolve_with(
                 }),
         }
     };
-    if let Some(g) = g.filter(|g| !g.is_empty()) {
+    let explicit_group = g.filter(|g| !g.is_empty());
+    if let Some(g) = explicit_group {
         gid = find_group(g)?;
     }
-    let mut additional = Vec::new();
-    if let Some(e) = entry {
-        for grp in &groups {
-            if grp.members.contains(&e.name) && grp.gid != gid {
-                additional.push(grp.gid);
-            }
-        }
+    // Docker's list: the primary group first, then (for a user named or found in passwd, without
+    // an explicit group) the groups that list the user, then `GroupAdd` (each once, unknown names
+    // refused). Docker does not remove repeats across the three, nor does this.
+    let mut additional = vec![gid];
+    if let (Some(e), None) = (entry, explicit_group) {
+        additional.extend(
+            groups
+                .iter()
+                .filter(|grp| grp.members.contains(&e.name))
+                .map(|grp| grp.gid),
+        );
     }
+    let mut added: Vec<u32> = Vec::new();
     for g in group_add {
-        let id = find_group(g)?;
-        if !additional.contains(&id) {
-            additional.push(id);
+        let id = match groups
+            .iter()
+            .find(|e| e.name == *g || e.gid.to_string() == *g)
+        {
+            Some(e) => e.gid,
+            None => g.parse::<u32>().map_err(|_| {
+                SpecError::User(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+        if !added.contains(&id) {
+            added.push(id);
         }
     }
+    additional.extend(added);
     let home = entry
         .map(|e| e.home.clone())
         .unwrap_or_else(|| "/".to_string());
@@ -164,8 +182,12 @@ mod tests {
         let web = r("web", &[]).unwrap();
         assert_eq!(
             (web.uid, web.gid, web.additional_gids.clone()),
-            (1000, 1000, vec![50])
+            (1000, 1000, vec![1000, 50])
         );
+        // An explicit group drops the memberships, as Docker's does.
+        assert_eq!(r("web:web", &[]).unwrap().additional_gids, vec![1000]);
+        // A numeric uid found in passwd is that user.
+        assert_eq!(r("1000", &[]).unwrap().additional_gids, vec![1000, 50]);
         assert_eq!(web.home, "/srv");
         let n = r("nobody:staff", &[]).unwrap();
         assert_eq!((n.uid, n.gid), (65534, 50));
@@ -173,9 +195,12 @@ mod tests {
         assert_eq!((num.uid, num.gid), (4242, 0));
         assert_eq!(r("1:2", &[]).unwrap().gid, 2);
         assert_eq!(
-            r("root", &["nogroup", "7"]).unwrap().additional_gids,
-            vec![65534, 7]
+            r("root", &["nogroup", "7", "65534", "staff"])
+                .unwrap()
+                .additional_gids,
+            vec![0, 65534, 7, 50]
         );
+        assert_eq!(r("", &[]).unwrap().additional_gids, vec![0]);
     }
 
     #[test]
@@ -183,6 +208,10 @@ mod tests {
         let e = r("ghost", &[]).unwrap_err().to_string();
         assert!(e.contains("unable to find user ghost"), "{e}");
         assert!(r("root:ghosts", &[]).is_err());
-        assert!(r("root", &["ghosts"]).is_err());
+        let e = r("root", &["ghosts"]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "Unable to find group ghosts: no matching entries in group file"
+        );
     }
 }
