@@ -2,7 +2,9 @@
 //! request's config (the container's when none is given) with the `--change` instructions applied
 //! (parsed by the image crate, as `import` does), then merged with the container's config as Docker
 //! merges them (unset fields inherit, Env/Labels/ExposedPorts/Volumes are completed). A running
-//! container is paused for the copy unless `pause=false`. Publishes the container's `commit` event.
+//! container is paused for the copy (with its `pause` and `unpause` events) unless `pause=false`;
+//! as Docker's, a pause that fails (the container exited meanwhile) does not stop the commit.
+//! Publishes the container's `commit` event.
 
 use std::collections::BTreeMap;
 
@@ -108,10 +110,17 @@ impl ContainerService {
         };
         apply_changes(&mut config, &req.changes)?;
         merge(&mut config, &base);
-        let paused = req.pause && c.state.status == Status::Running;
-        if paused {
-            self.pause(&c.id).await?;
-        }
+        // As Docker's: pause what runs, and commit whatever the pause said (a container that
+        // exited meanwhile has nothing left to freeze).
+        let paused = req.pause
+            && c.state.status == Status::Running
+            && match self.pause(&c.id).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(container = %c.id, error = %e, "no pause for the commit");
+                    false
+                }
+            };
         let opts = CommitOptions {
             reference: req.reference.clone(),
             config: Some(config),
@@ -126,22 +135,24 @@ impl ContainerService {
                 .commit_container(&c.image_id, &c.id, opts)
                 .await
         };
+        // Docker's order of events: pause, commit, unpause.
+        if let Ok(id) = &committed {
+            self.event(
+                &entry.snapshot(),
+                "commit",
+                &[
+                    ("comment", req.comment.unwrap_or_default()),
+                    ("imageID", id.to_string()),
+                    ("imageRef", req.reference.unwrap_or_default()),
+                ],
+            );
+        }
         if paused {
             if let Err(e) = self.unpause(&c.id).await {
                 tracing::warn!(container = %c.id, error = %e, "unpause after commit failed");
             }
         }
-        let id = committed?;
-        self.event(
-            &entry.snapshot(),
-            "commit",
-            &[
-                ("comment", req.comment.unwrap_or_default()),
-                ("imageID", id.to_string()),
-                ("imageRef", req.reference.unwrap_or_default()),
-            ],
-        );
-        Ok(id)
+        committed
     }
 }
 
