@@ -219,10 +219,16 @@ pub async fn prune(
     }))
 }
 
-/// `POST /images/load?quiet=`: the body is the archive; the answer lists what was loaded.
+/// `POST /images/load?quiet=`: the body is the archive; the answer lists what was loaded. As
+/// Docker's, the answer is a 200 JSON stream whatever happens: a failure (a broken archive) is
+/// its error message, which the docker CLI prints (exit 1) and docker-py raises as its
+/// `ImageLoadError`.
 pub async fn load(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let reader = stream::body_reader(body);
-    let loaded = s.engine.images.load(Box::new(reader)).await?;
+    let loaded = match s.engine.images.load(Box::new(reader)).await {
+        Ok(loaded) => loaded,
+        Err(e) => return Ok(stream::json_lines(&[JsonMessage::error(e.to_string())])),
+    };
     let mut lines = Vec::new();
     for img in loaded {
         if img.names.is_empty() {
