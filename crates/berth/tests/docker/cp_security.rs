@@ -1,8 +1,10 @@
 //! `docker cp` under attack from inside the container (the security catalog's CP cases and
-//! CVE-03/CVE-04): symlinks resolve inside the container, also while a racer swaps them (moby
-//! CVE-2018-15664); FIFOs are copied as FIFO headers and never opened, also when one is swapped in
-//! for a file mid-copy; the stat header; and no user lookup loads the image's NSS modules (moby
-//! CVE-2019-14271).
+//! CVE-03/CVE-04/CVE-12): symlinks resolve inside the container, also while a racer swaps them
+//! (moby CVE-2018-15664); FIFOs are copied as FIFO headers and never opened, also when one is
+//! swapped in for a file mid-copy; the stat header; no user lookup loads the image's NSS modules
+//! (moby CVE-2019-14271); read-only rootfs and mounts refuse writes (CP-04); and a container
+//! racing a symlink at a stopped container's mountpoint never makes the daemon create, mount or
+//! write anything on the host (moby GHSA-vp62-88p7-qqf5).
 
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +17,8 @@ use crate::harness::{code, opted_in, stderr, stdout, Daemon};
 const DEADLINE: Duration = Duration::from_secs(30);
 /// Copies made while a racer runs.
 const RACE_ROUNDS: usize = 200;
+/// Rounds of the mountpoint race (three copies each).
+const CVE12_ROUNDS: usize = 100;
 
 /// (name, type flag, data) of each entry of a ustar/GNU tar with short names.
 fn tar_entries(tar: &[u8]) -> Vec<(String, u8, Vec<u8>)> {
@@ -380,4 +384,194 @@ fn cve04_cp_loads_no_nss_module_from_the_image() {
         "an NSS module of the image ran in the container: {}",
         stdout(&inside)
     );
+}
+
+/// CP-04 on a running and a stopped container: a `:ro` bind refuses writes ("mounted volume is
+/// marked read-only"), a `--read-only` rootfs too ("container rootfs is marked read-only"), also
+/// through a symlink in a writable bind pointing into the rootfs (moby
+/// TestPutContainerArchiveErrSymlinkInVolumeToReadOnlyRootfs); the writable bind takes writes;
+/// nothing is written anywhere by a refused copy.
+#[test]
+fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let src = d.dir.path().join("cp04-file");
+    std::fs::write(&src, b"cp04").expect("src");
+    for (verb, ctr) in [("run", "cp04run"), ("create", "cp04stop")] {
+        let ro = d.dir.path().join(format!("{ctr}-ro"));
+        let rw = d.dir.path().join(format!("{ctr}-rw"));
+        std::fs::create_dir_all(&ro).expect("ro dir");
+        std::fs::create_dir_all(&rw).expect("rw dir");
+        std::os::unix::fs::symlink("/etc", rw.join("toetc")).expect("symlink");
+        let mut args = vec![verb];
+        if verb == "run" {
+            args.push("-d");
+        }
+        let ro_bind = format!("{}:/ro:ro", s(&ro));
+        let rw_bind = format!("{}:/rw", s(&rw));
+        args.extend([
+            "--read-only",
+            "--tmpfs",
+            "/scratch",
+            "-v",
+            &ro_bind,
+            "-v",
+            &rw_bind,
+            "--name",
+            ctr,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        d.ok(&args);
+        let cp_in = |dest: &str| {
+            docker_within(
+                &d,
+                &["cp", s(&src), &format!("{ctr}:{dest}")],
+                b"",
+                DEADLINE,
+                || {},
+            )
+        };
+        for (dest, words) in [
+            ("/ro/", "mounted volume is marked read-only"),
+            ("/tmp/", "container rootfs is marked read-only"),
+            ("/rw/toetc/", "container rootfs is marked read-only"),
+        ] {
+            let out = cp_in(dest);
+            assert_eq!(code(&out), 1, "{ctr}:{dest} {}", stderr(&out));
+            assert!(
+                stderr(&out).contains(words),
+                "{ctr}:{dest} {}",
+                stderr(&out)
+            );
+        }
+        assert_eq!(std::fs::read_dir(&ro).expect("ro").count(), 0);
+        let out = cp_in("/rw/");
+        assert_eq!(code(&out), 0, "{ctr}:/rw/ {}", stderr(&out));
+        assert_eq!(std::fs::read(rw.join("cp04-file")).expect("rw"), b"cp04");
+        if verb == "run" {
+            // A writable tmpfs of the running container takes writes, as from inside.
+            let out = cp_in("/scratch/");
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            assert_eq!(d.ok(&["exec", ctr, "cat", "/scratch/cp04-file"]), "cp04");
+            for p in ["/tmp/cp04-file", "/etc/cp04-file", "/ro/cp04-file"] {
+                let st = d.docker(&["exec", ctr, "test", "-e", p]);
+                assert_eq!(code(&st), 1, "{p} was written");
+            }
+        }
+    }
+}
+
+/// Host entries under `dir`, recursively, as paths relative to it.
+fn host_tree(dir: &Path) -> Vec<String> {
+    let out = Command::new("find")
+        .arg(dir)
+        .arg("-mindepth")
+        .arg("1")
+        .output()
+        .expect("find");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// CVE-12, the cp half (moby GHSA-vp62-88p7-qqf5): a running container shares a directory with a
+/// stopped one, in which the stopped container has another bind's mountpoint (`/v/x/mnt`, not
+/// made yet). The racer makes `x` missing, a directory, and a symlink to a host canary directory
+/// in a tight loop while the host copies into and out of that mountpoint of the stopped
+/// container, and into the racing path of the running one. The canary stays empty and unmounted;
+/// a copy out that succeeds reads the nested bind's file and nothing else.
+#[test]
+fn cve12_mountpoint_race_creates_nothing_on_the_host() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let canary = d.dir.path().join("cve12-canary");
+    let shared = d.dir.path().join("cve12-shared");
+    let other = d.dir.path().join("cve12-other");
+    for dir in [&canary, &shared, &other] {
+        std::fs::create_dir(dir).expect("dir");
+    }
+    std::fs::write(other.join("inner"), b"the nested bind\n").expect("inner");
+    let racer = format!(
+        "while :; do mkdir /s/x; rmdir /s/x; ln -s {c} /s/x; rm /s/x; \
+         mkdir /s/x; mv /s/x /s/y; ln -s {c} /s/x; mv /s/y /s/x 2>/dev/null; rm -rf /s/x /s/y; done",
+        c = s(&canary)
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cve12racer",
+        "-v",
+        &format!("{}:/s", s(&shared)),
+        "busybox",
+        "sh",
+        "-c",
+        &racer,
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "cve12",
+        "-v",
+        &format!("{}:/v", s(&shared)),
+        "-v",
+        &format!("{}:/v/x/mnt", s(&other)),
+        "busybox",
+        "true",
+    ]);
+    let src = d.dir.path().join("cve12-file");
+    std::fs::write(&src, b"from the host").expect("src");
+    let (mut copied_out, mut copied_in) = (0, 0);
+    for _ in 0..CVE12_ROUNDS {
+        let out = docker_within(
+            &d,
+            &["cp", "cve12:/v/x/mnt/inner", "-"],
+            b"",
+            DEADLINE,
+            || {},
+        );
+        if code(&out) == 0 {
+            assert_eq!(
+                tar_entries(&out.stdout),
+                [("inner".into(), b'0', b"the nested bind\n".to_vec())]
+            );
+            copied_out += 1;
+        }
+        let into = docker_within(
+            &d,
+            &["cp", s(&src), "cve12:/v/x/mnt/"],
+            b"",
+            DEADLINE,
+            || {},
+        );
+        copied_in += usize::from(code(&into) == 0);
+        let _ = docker_within(
+            &d,
+            &["cp", s(&src), "cve12racer:/s/x/"],
+            b"",
+            DEADLINE,
+            || {},
+        );
+        assert_eq!(
+            host_tree(&canary),
+            Vec::<String>::new(),
+            "written on the host"
+        );
+    }
+    eprintln!("cve12: {copied_out} copies out and {copied_in} in succeeded of {CVE12_ROUNDS}");
+    assert!(copied_out + copied_in > 0, "no copy succeeded: {}", d.log());
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !host_mounts.contains(s(&canary)),
+        "something is mounted on the canary"
+    );
+    d.ok(&["rm", "-f", "cve12racer"]);
+    assert!(d.leaked_mounts().is_empty(), "{:?}", d.leaked_mounts());
 }

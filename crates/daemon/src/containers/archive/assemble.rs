@@ -76,8 +76,9 @@ struct Planned {
     read_only: bool,
 }
 
-/// The mounts a stopped container's view has, in the order its start mounts them (a later one
-/// at the same destination replaces an earlier one, as in the spec).
+/// The mounts a stopped container's view has, in the order its start mounts them: a later one
+/// at the same destination replaces an earlier one, and a parent comes before what is mounted
+/// inside it (by depth, as Docker sorts them).
 fn plan(paths: &Paths, c: &Container) -> Result<Vec<Planned>, AssembleError> {
     let mut out: Vec<Planned> = Vec::new();
     let mut push = |p: Planned| {
@@ -110,6 +111,7 @@ fn plan(paths: &Paths, c: &Container) -> Result<Vec<Planned>, AssembleError> {
             return Err(AssembleError::Unsupported(m.kind.as_str()));
         }
     }
+    out.sort_by_key(|p| p.destination.split('/').filter(|c| !c.is_empty()).count());
     Ok(out)
 }
 
@@ -289,14 +291,12 @@ mod tests {
             runtime_root: dir.path().join("rt"),
             shims: dir.path().join("s"),
         };
-        let bind = |src: &str, dest: &str, ro: bool| Mount {
-            kind: MountKind::Bind,
-            source: src.into(),
-            destination: dest.into(),
-            read_only: ro,
-            options: vec![],
-            create_source: false,
-            mode: String::new(),
+        // From JSON, so fields added to a mount later take their defaults here.
+        let mount = |kind: &str, src: &str, dest: &str, ro: bool| -> Mount {
+            serde_json::from_value(serde_json::json!({
+                "kind": kind, "source": src, "destination": dest, "read_only": ro, "options": [],
+            }))
+            .unwrap()
         };
         let mut c = Container {
             id: "0123456789abcdef".repeat(4),
@@ -314,18 +314,12 @@ mod tests {
             settings: Default::default(),
         };
         c.settings.mounts = vec![
-            bind("/a", "/m", false),
-            bind("/b", "/n", true),
-            Mount {
-                kind: MountKind::Tmpfs,
-                source: String::new(),
-                destination: "/t".into(),
-                read_only: false,
-                options: vec![],
-                create_source: false,
-                mode: String::new(),
-            },
-            bind("/c", "/m", true),
+            mount("bind", "/a", "/m", false),
+            mount("bind", "/b", "/n", true),
+            mount("tmpfs", "", "/t", false),
+            mount("bind", "/c", "/m", true),
+            mount("bind", "/d", "/a/b", false),
+            mount("bind", "/e", "/a", false),
         ];
         let p = plan(&paths, &c).unwrap();
         let got: Vec<(&str, &str, bool)> = p
@@ -338,6 +332,14 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(got, [("/n", "/b", true), ("/m", "/c", true)]);
+        assert_eq!(
+            got,
+            [
+                ("/n", "/b", true),
+                ("/m", "/c", true),
+                ("/a", "/e", false),
+                ("/a/b", "/d", false)
+            ]
+        );
     }
 }
