@@ -10,6 +10,7 @@
 //! - [`client`]: the distribution API per repository (manifests, blobs, uploads), error bodies.
 //! - [`download`]: one verified, resumable, retried, de-duplicated blob download into the store.
 //! - [`pull`]: resolve → platform → config → layers → one all-or-nothing commit.
+//! - [`compress`]: gzip over several cores for layers pushed from plain tars.
 //! - [`push`]: HEAD-skip, cross-repo mount, monolithic / streamed / chunked uploads, manifest PUT.
 //! - [`server`]: Berth's registry server (`berth registry serve`) over its own disk storage.
 //! - [`search`]: the v1 search API (`docker search`).
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod compress;
 pub mod download;
 pub mod error;
 pub mod hosts;

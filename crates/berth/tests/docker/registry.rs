@@ -215,6 +215,35 @@ fn sha256_file(path: &Path) -> String {
     )
 }
 
+/// `GET /v2/<path>` of a plain-http registry, the body.
+pub fn registry_get(reg: &DistRegistry, path: &str) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sf", "-H"])
+        .arg("Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+        .arg(format!("http://{}/v2/{path}", reg.addr))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET /v2/{path}: {}", stderr(&out));
+    out.stdout
+}
+
+/// The sha256 of gzip `data` decompressed (`sha256:…`), by gzip and sha256sum.
+fn gunzip_sha256(d: &Daemon, data: &[u8]) -> String {
+    let file = d.dir.path().join("pushed-layer.gz");
+    std::fs::write(&file, data).expect("write blob");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("gzip -dc \"$0\" | sha256sum")
+        .arg(&file)
+        .output()
+        .expect("gzip");
+    assert!(out.status.success(), "gzip -dc: {}", stderr(&out));
+    format!(
+        "sha256:{}",
+        stdout(&out).split_whitespace().next().unwrap_or_default()
+    )
+}
+
 #[test]
 fn docker_cli_pulls_from_docker_registry_and_runs_it() {
     if !opted_in() {
@@ -285,9 +314,64 @@ fn docker_cli_pushes_to_docker_registry_and_pulls_back() {
     assert!(out.contains(&format!("1: digest: {digest} size:")), "{out}");
     let digests = d.inspect(&image, "{{json .RepoDigests}}");
     assert!(digests.contains(&digest), "{digests}");
-    // A second push finds every layer there.
+    // The layer, a plain tar here (imported), went up gzip-compressed: the registry's manifest
+    // names a gzip blob that decompresses to the config's diff ID.
+    let manifest = registry_get(&reg, "mine/bb/manifests/1");
+    let m: serde_json::Value = serde_json::from_slice(&manifest).expect("manifest json");
+    let layer = &m["layers"][0];
+    assert!(
+        layer["mediaType"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("gzip")),
+        "{m}"
+    );
+    let blob = registry_get(
+        &reg,
+        &format!("mine/bb/blobs/{}", layer["digest"].as_str().unwrap_or("")),
+    );
+    assert_eq!(Some(blob.len() as u64), layer["size"].as_u64());
+    let diff_ids = d.inspect(&image, "{{json .RootFS.Layers}}");
+    assert!(
+        diff_ids.contains(&gunzip_sha256(&d, &blob)),
+        "{diff_ids} vs the pushed blob"
+    );
+    let raw_size: u64 = d.inspect(&image, "{{.Size}}").parse().expect("size");
+    assert!((blob.len() as u64) < raw_size, "not compressed");
+    // A second push finds every layer there (the compressed blob is remembered).
     let again = d.ok(&["push", &image]);
     assert!(again.contains("Layer already exists"), "{again}");
+    assert!(!again.contains("Pushed"), "{again}");
+    assert!(
+        again.contains(&format!("1: digest: {digest} size:")),
+        "{again}"
+    );
+    // --all-tags: every local tag of the repository, one announcement.
+    let repo = format!("{}/mine/bb", reg.addr);
+    d.ok(&["tag", &image, &format!("{repo}:2")]);
+    d.ok(&["run", "--name", "other", "busybox", "touch", "/other"]);
+    d.ok(&["commit", "other", &format!("{repo}:3")]);
+    let all = d.ok(&["push", "--all-tags", &repo]);
+    assert_eq!(
+        all.matches("The push refers to repository").count(),
+        1,
+        "{all}"
+    );
+    for t in ["1", "2", "3"] {
+        assert!(all.contains(&format!("{t}: digest: sha256:")), "{all}");
+    }
+    let tags = String::from_utf8_lossy(&registry_get(&reg, "mine/bb/tags/list")).to_string();
+    assert!(
+        tags.contains(r#""1""#) && tags.contains(r#""2""#) && tags.contains(r#""3""#),
+        "{tags}"
+    );
+    // Without a tag the docker CLI pushes latest, which this repository lacks.
+    let none = d.docker(&["push", &repo]);
+    assert_ne!(none.status.code(), Some(0));
+    assert!(
+        stdout(&none).contains("Using default tag: latest"),
+        "{}",
+        stdout(&none)
+    );
     // Pull it back into a fresh daemon and run it.
     let other = Daemon::start();
     other.ok(&["pull", &image]);

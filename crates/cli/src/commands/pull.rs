@@ -43,7 +43,14 @@ pub const PUSH: Spec = Spec {
     name: "push",
     usage: "[OPTIONS] NAME[:TAG]",
     about: "Upload an image to a registry",
-    flags: &[switch("quiet", Some('q'), "Suppress verbose output")],
+    flags: &[
+        switch(
+            "all-tags",
+            Some('a'),
+            "Push all tags of an image to the repository",
+        ),
+        switch("quiet", Some('q'), "Suppress verbose output"),
+    ],
     args: Args::Exact(1),
     stop_at_positional: false,
 };
@@ -265,26 +272,43 @@ pub async fn push(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             "cannot push a digest reference: {image}"
         )));
     }
-    let tag = tag.unwrap_or_else(|| "latest".to_string());
+    let quiet = p.bool("quiet");
+    let all = p.bool("all-tags");
+    // As the docker CLI: --all-tags sends no tag (the daemon pushes every local tag).
+    let tag = match (tag, all) {
+        (Some(_), true) => {
+            return Err(CliError::Message(
+                "tag can't be used with --all-tags/-a".to_string(),
+            ))
+        }
+        (Some(t), false) => Some(t),
+        (None, true) => None,
+        (None, false) => {
+            if !quiet {
+                out("Using default tag: latest\n");
+            }
+            Some("latest".to_string())
+        }
+    };
+    let pairs: Vec<(&str, String)> = tag.iter().map(|t| ("tag", t.clone())).collect();
     let auth = registry_auth_header(&name)?;
     let resp = ctx
         .client
         .request(
             Method::POST,
-            &format!(
-                "/images/{}/push{}",
-                encode_path(&name),
-                query(&[("tag", tag)])
-            ),
+            &format!("/images/{}/push{}", encode_path(&name), query(&pairs)),
             body::empty(),
             &[("x-registry-auth", &auth)],
         )
         .await?;
-    let quiet = p.bool("quiet");
     let to = if quiet { Show::Nothing } else { Show::Stdout };
     show(resp.into_body(), to).await?;
     if quiet {
-        out(&format!("{image}\n"));
+        let shown = match &tag {
+            Some(t) => canonical(&name, t),
+            None => canonical(&name, "").trim_end_matches(':').to_string(),
+        };
+        out(&format!("{shown}\n"));
     }
     Ok(())
 }

@@ -157,6 +157,67 @@ impl ImageService {
         Ok(pushed)
     }
 
+    /// Pushes every local tag of repository `repository` (`docker push --all-tags`, or the API
+    /// without `tag`), in tag order; an error when it has none.
+    pub async fn push_all_tags(
+        &self,
+        repository: &Reference,
+        credentials: Credentials,
+        progress: ProgressSink,
+    ) -> Result<Vec<Pushed>, DaemonError> {
+        let repository = repository.name_only();
+        let tags = self.local_tags(&repository).await?;
+        if tags.is_empty() {
+            return Err(DaemonError::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                repository.familiar()
+            )));
+        }
+        let sources: Vec<(String, String)> = tags
+            .into_iter()
+            .map(|t| (format!("{}:{t}", repository.name()), t))
+            .collect();
+        let opts = PushOptions {
+            credentials,
+            ..PushOptions::default()
+        };
+        let pushed = berth_registry::push::push_tags(
+            &client().0,
+            self.store.clone(),
+            &sources,
+            &repository,
+            &opts,
+            &progress,
+        )
+        .await
+        .map_err(registry_error)?;
+        for p in &pushed {
+            let name = format!("{}:{}", repository.familiar(), p.tag);
+            self.events
+                .publish(EventType::Image, "push", &name, name_attr(&name));
+        }
+        Ok(pushed)
+    }
+
+    /// The tags of `repository` (a name without tag) in the local store, sorted.
+    pub async fn local_tags(&self, repository: &Reference) -> Result<Vec<String>, DaemonError> {
+        let name = repository.name().to_string();
+        self.blocking(move |store| {
+            let mut tags: Vec<String> = store
+                .list()?
+                .iter()
+                .flat_map(|i| i.repo_tags.iter())
+                .filter_map(|t| Reference::parse(t).ok())
+                .filter(|r| r.name() == name)
+                .filter_map(|r| r.tag().map(str::to_string))
+                .collect();
+            tags.sort();
+            tags.dedup();
+            Ok(tags)
+        })
+        .await
+    }
+
     /// `GET /images/search`: the v1 search results of `registry` for `term`.
     pub async fn search(
         &self,

@@ -208,8 +208,49 @@ pub async fn pull(
     .await
 }
 
+/// What a push request asks for: one tag, or every local tag of the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushTarget {
+    Tag(Reference),
+    AllTags(Reference),
+}
+
+/// `name` (`127.0.0.1:5000/busybox`, maybe with a tag) and the `tag` parameter as Docker reads
+/// them: the parameter wins over a tag in the name; with neither, every local tag is pushed
+/// (the docker CLI sends `tag` unless `--all-tags`; docker-py sends none unless given one).
+pub fn push_target(name: &str, tag: Option<&str>) -> Result<PushTarget, ApiError> {
+    let bad = |e: berth_oci::reference::ReferenceError| {
+        ApiError::bad_request(format!("invalid reference format: {e}"))
+    };
+    let base = Reference::parse_exact(name).map_err(bad)?;
+    if base.digest().is_some() || tag.is_some_and(|t| t.contains(':')) {
+        return Err(ApiError::bad_request(format!(
+            "cannot push a digest reference ({name})"
+        )));
+    }
+    Ok(match (tag, base.tag()) {
+        (Some(t), _) => PushTarget::Tag(base.name_only().with_tag(t).map_err(bad)?),
+        (None, Some(_)) => PushTarget::Tag(base),
+        (None, None) => PushTarget::AllTags(base),
+    })
+}
+
+/// The lines that end a push of one tag: `TAG: digest: D size: N` and the aux record.
+fn pushed_lines(p: &berth_registry::push::Pushed) -> Vec<JsonMessage> {
+    vec![
+        JsonMessage::status(format!("{}: digest: {} size: {}", p.tag, p.digest, p.size)),
+        JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            aux: Some(
+                serde_json::json!({"Tag": p.tag, "Digest": p.digest.to_string(), "Size": p.size}),
+            ),
+            ..Default::default()
+        },
+    ]
+}
+
 /// `POST /images/{name}/push?tag=`: `name` is the repository (`127.0.0.1:5000/busybox`); without
-/// `tag`, Docker pushes every tag of the repository, Berth the name as given (`latest` by default).
+/// a tag, every tag of the repository in the local store is pushed, as Docker does.
 pub async fn push(
     s: &AppState,
     name: &str,
@@ -217,31 +258,28 @@ pub async fn push(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     sync_settings(s);
-    let target = pull_reference(name, params.non_empty("tag"))?;
-    if target.digest().is_some() {
-        return Err(ApiError::bad_request(format!(
-            "cannot push a digest reference ({})",
-            target.familiar()
-        )));
-    }
-    // The local image must exist before anything is streamed.
-    s.engine.images.inspect(&target.full()).await?;
+    let target = push_target(name, params.non_empty("tag"))?;
     let creds = credentials(headers)?;
     let (sink, rx) = ProgressSink::channel();
     let images = s.engine.images.clone();
-    let t = target.clone();
-    let done = tokio::spawn(async move { images.push(&t.full(), &t, creds, sink).await });
-    progress_response(rx, done, move |p| {
-        vec![
-            JsonMessage::status(format!("{}: digest: {} size: {}", p.tag, p.digest, p.size)),
-            JsonMessage {
-                progress_detail: Some(ProgressDetail::default()),
-                aux: Some(serde_json::json!({"Tag": p.tag, "Digest": p.digest.to_string(), "Size": p.size})),
-                ..Default::default()
-            },
-        ]
-    })
-    .await
+    match target {
+        PushTarget::Tag(t) => {
+            // The local image must exist before anything is streamed.
+            s.engine.images.inspect(&t.full()).await?;
+            let done = tokio::spawn(async move { images.push(&t.full(), &t, creds, sink).await });
+            progress_response(rx, done, |p| pushed_lines(&p)).await
+        }
+        PushTarget::AllTags(repo) => {
+            if s.engine.images.local_tags(&repo).await?.is_empty() {
+                return Err(ApiError(DaemonError::NotFound(format!(
+                    "An image does not exist locally with the tag: {}",
+                    repo.familiar()
+                ))));
+            }
+            let done = tokio::spawn(async move { images.push_all_tags(&repo, creds, sink).await });
+            progress_response(rx, done, |all| all.iter().flat_map(pushed_lines).collect()).await
+        }
+    }
 }
 
 /// Splits a search term into the registry to ask and the query (`127.0.0.1:5000/bus` →
@@ -430,6 +468,21 @@ mod tests {
             t("library/busybox"),
             ("docker.io".into(), "library/busybox".into())
         );
+    }
+
+    #[test]
+    fn push_targets_read_tag_and_name_as_docker_does() {
+        let t = |n: &str, tag: Option<&str>| match push_target(n, tag) {
+            Ok(PushTarget::Tag(r)) => format!("tag {}", r.full()),
+            Ok(PushTarget::AllTags(r)) => format!("all {}", r.full()),
+            Err(e) => format!("error {}", e.0),
+        };
+        assert_eq!(t("reg:5000/a", Some("1")), "tag reg:5000/a:1");
+        assert_eq!(t("reg:5000/a:2", Some("1")), "tag reg:5000/a:1");
+        assert_eq!(t("reg:5000/a:2", None), "tag reg:5000/a:2");
+        assert_eq!(t("reg:5000/a", None), "all reg:5000/a");
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert!(t(&format!("reg:5000/a@{d}"), None).starts_with("error cannot push a digest"));
     }
 
     #[test]
