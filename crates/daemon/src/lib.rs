@@ -139,6 +139,7 @@ impl Engine {
                 exec_root: config.exec_root.clone(),
                 shim_exe,
                 networks: networks.clone(),
+                volumes: volumes.clone(),
                 upgrade: server::container_request::upgrade_record,
             },
             images.clone(),

@@ -1,7 +1,8 @@
 //! `create`: validates the request as Docker does (400 before anything is made), merges it with
 //! the image's defaults (Entrypoint/Cmd semantics, Env, WorkingDir, User, Labels, StopSignal),
-//! prepares the writable rootfs (holding the image), writes the container's own `/etc/hosts`,
-//! `/etc/hostname` and `/etc/resolv.conf`, and records the container as `created`.
+//! finds or makes its volumes (`containers::volumes`: the user's, `VolumesFrom`'s, the image's
+//! `VOLUME`s), prepares the writable rootfs (holding the image), writes the container's own
+//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, and records the container as `created`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -123,8 +124,12 @@ fn merged_config(img: &ImageDetails, req: &ContainerConfig, image_name: &str) ->
     if c.exposed_ports.is_none() {
         c.exposed_ports = ic.exposed_ports.clone();
     }
-    if c.volumes.is_none() {
-        c.volumes = ic.volumes.clone();
+    // The request's anonymous volumes (`-v /path`) and the image's, as Docker merges them.
+    if let Some(image_volumes) = &ic.volumes {
+        let volumes = c.volumes.get_or_insert_with(Default::default);
+        for (dest, v) in image_volumes {
+            volumes.entry(dest.clone()).or_insert_with(|| v.clone());
+        }
     }
     c.healthcheck = echo_healthcheck(req.healthcheck.as_ref(), ic.healthcheck.as_ref());
     c.image = image_name.to_string();
@@ -315,6 +320,13 @@ impl ContainerService {
             return Err(DaemonError::InvalidArgument("No command specified".into()));
         }
         let id = new_id()?;
+        // `Config.Volumes`: the request's anonymous volumes and the image's `VOLUME`s.
+        let anonymous: Vec<String> = config
+            .volumes
+            .as_ref()
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        settings.mounts = self.resolve_volumes(&id, &settings, &anonymous).await?;
         let mut c = Container {
             id: id.clone(),
             name,
@@ -330,7 +342,10 @@ impl ContainerService {
             rootfs_mounts: Vec::new(),
             settings,
         };
-        write_files(&self.paths().data_dir(&id), &c)?;
+        if let Err(e) = write_files(&self.paths().data_dir(&id), &c) {
+            self.release_volumes(&c, true).await;
+            return Err(e);
+        }
         let mounts = match self
             .inner
             .images
@@ -340,6 +355,7 @@ impl ContainerService {
             Ok(m) => m,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+                self.release_volumes(&c, true).await;
                 return Err(e);
             }
         };
@@ -348,6 +364,7 @@ impl ContainerService {
         if let Err(e) = self.insert(c.clone()) {
             let _ = self.inner.images.release_container(&id).await;
             let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+            self.release_volumes(&c, true).await;
             return Err(e);
         }
         if let Err(e) = self.register_network(&c, req.endpoints.clone()).await {
@@ -356,6 +373,7 @@ impl ContainerService {
             }
             let _ = self.inner.images.release_container(&id).await;
             let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+            self.release_volumes(&c, true).await;
             return Err(e);
         }
         self.event(&c, "create", &[]);

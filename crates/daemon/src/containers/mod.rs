@@ -47,6 +47,7 @@ pub mod stop;
 pub mod store;
 pub mod top;
 pub mod update;
+pub mod volumes;
 pub mod wait;
 
 use std::collections::BTreeMap;
@@ -171,6 +172,8 @@ pub struct ContainerOptions {
     pub shim_exe: PathBuf,
     /// The networks subsystem the container verbs plug containers into.
     pub networks: crate::networks::NetworkService,
+    /// The volumes subsystem the containers' volume mounts come from.
+    pub volumes: crate::volumes::VolumeService,
     /// Brings a record written before [`store::RECORD_FORMAT`] up to it (fills its
     /// [`settings::Settings`] from the request it kept); given by the front door whose request
     /// format old records hold.
@@ -192,6 +195,7 @@ pub(crate) struct Inner {
     /// of them can reach the host's binary through `/proc/<pid>/exe` (CVE-2019-5736).
     _shim_copy: berth_runtime::sealed_exe::SealedExe,
     pub networks: crate::networks::NetworkService,
+    pub volumes: crate::volumes::VolumeService,
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Exec instances (see [`exec`]).
     pub execs: exec::ExecTable,
@@ -256,6 +260,7 @@ impl ContainerService {
                 shim_exe: shim_copy.path(),
                 _shim_copy: shim_copy,
                 networks: opts.networks.clone(),
+                volumes: opts.volumes.clone(),
                 table: Mutex::new(table),
                 execs: exec::ExecTable::default(),
                 unsaved: Mutex::default(),

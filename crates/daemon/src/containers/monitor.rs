@@ -1,7 +1,8 @@
 //! One task per running container: waits on the shim's `wait`, then records the exit (status,
-//! OOMKilled, FinishedAt), publishes `oom` and `die`, unmounts the rootfs, and applies AutoRemove
-//! or the restart policy (`no`, `always`, `on-failure[:N]`, `unless-stopped`) with Docker's backoff
-//! (100 ms doubling, reset after 10 s of running) and RestartCount.
+//! OOMKilled, FinishedAt), publishes `oom` and `die`, unmounts the rootfs and the volumes, and
+//! applies AutoRemove (anonymous volumes included) or the restart policy (`no`, `always`,
+//! `on-failure[:N]`, `unless-stopped`) with Docker's backoff (100 ms doubling, reset after 10 s of
+//! running) and RestartCount.
 //!
 //! The monitor never takes a container's verb lock to record an exit (a `stop` holding it waits for
 //! that very record); it takes it only to restart, after re-checking that nobody stopped or removed
@@ -86,6 +87,7 @@ impl ContainerService {
         let _ =
             tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, net.as_ref(), &id2))
                 .await;
+        self.unmount_volumes(&entry.snapshot()).await;
         let (code, oom, finished, error) = match &status {
             Some(s) => (
                 i64::from(s.exit_code),
@@ -133,7 +135,8 @@ impl ContainerService {
             self.restart_after_backoff(entry.clone());
         } else if c.host_config.auto_remove {
             let opts = super::remove::RemoveOptions { force: true };
-            if let Err(e) = self.remove(&id, opts).await {
+            // AutoRemove takes the anonymous volumes with it, as `rm -v` does.
+            if let Err(e) = self.remove_with_volumes(&id, opts, true).await {
                 tracing::debug!(container = %id, error = %e, "auto-remove");
             }
         }

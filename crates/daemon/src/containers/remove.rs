@@ -2,7 +2,8 @@
 //! container and waits for its exit. Then marks it `removing`, unmounts and releases the rootfs
 //! (dropping the image hold), deletes its record, publishes `destroy`, and deletes its directories
 //! in the background (the snapshot's too), so that `run --rm` does not wait on slow `rmdir`s.
-//! The `v` (volumes) flag is accepted and ignored until volumes exist.
+//! Its volumes are unmounted and released; with `v` (`rm -v`, and AutoRemove) its anonymous
+//! volumes that no other container uses are removed too; named volumes always stay.
 
 use std::time::Duration;
 
@@ -21,8 +22,19 @@ pub struct RemoveOptions {
 }
 
 impl ContainerService {
-    /// `DELETE /containers/{id}`.
+    /// `DELETE /containers/{id}` without `v`: the container's volumes stay.
     pub async fn remove(&self, name_or_id: &str, opts: RemoveOptions) -> Result<(), DaemonError> {
+        self.remove_with_volumes(name_or_id, opts, false).await
+    }
+
+    /// `DELETE /containers/{id}?v=`: `volumes` removes the container's anonymous volumes that no
+    /// other container uses.
+    pub async fn remove_with_volumes(
+        &self,
+        name_or_id: &str,
+        opts: RemoveOptions,
+        volumes: bool,
+    ) -> Result<(), DaemonError> {
         let entry = self.lookup(name_or_id)?;
         let _op = entry.op.lock().await;
         if entry.observed.borrow().removed {
@@ -66,6 +78,7 @@ impl ContainerService {
         tokio::task::spawn_blocking(move || start::unmount_rootfs(&paths, net.as_ref(), &id))
             .await
             .map_err(DaemonError::join)?;
+        self.unmount_volumes(&c).await;
         if let Err(e) = self.inner.images.release_container(&c.id).await {
             let _ = self.commit(&entry, false, |c| {
                 c.state.status = Status::Dead;
@@ -79,6 +92,7 @@ impl ContainerService {
         }
         self.inner.execs.forget_container(&c.id);
         self.forget(&entry)?;
+        self.release_volumes(&c, volumes).await;
         // The files go after the answer (rmdir is slow here); `restore` sweeps what a crash leaves.
         let paths = self.paths().clone();
         let id = c.id.clone();

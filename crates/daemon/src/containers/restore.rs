@@ -9,6 +9,8 @@
 //! are deleted after `rm` answers) are swept. Cut-short creates and starts are settled too: the
 //! image store's rootfs of a container that was never recorded is released, and a created or exited
 //! container whose shim runs is adopted as started (its exit recorded if it already ended).
+//! Every container's volume references are registered again, and the mounts of the running ones;
+//! then the volumes nobody runs with are unmounted (`VolumeService::settle`).
 
 use berth_shim::client::Recovered;
 
@@ -149,6 +151,7 @@ impl ContainerService {
             tracing::warn!(container = %entry.id(), error = %e, "adopting a started container");
             return;
         }
+        self.restore_volumes(&entry.snapshot(), true).await;
         entry.set_shim(Some(h.clone()));
         monitor::spawn(self.clone(), entry.clone(), h);
         self.spawn_health_monitor(entry.clone(), false);
@@ -164,6 +167,9 @@ impl ContainerService {
             tokio::task::spawn_blocking(move || sweep_orphans(&paths, net.as_ref(), &known2)).await;
         self.release_unknown_rootfs(&known).await;
         for entry in self.entries() {
+            self.restore_volumes(&entry.snapshot(), false).await;
+        }
+        for entry in self.entries() {
             let c = entry.snapshot();
             if self.settle_cut_short_start(&entry, &c).await {
                 continue;
@@ -173,6 +179,7 @@ impl ContainerService {
                     match shim::recover(&self.paths().shim_dir(&c.id)).await {
                         Recovered::Running(h) => {
                             tracing::info!(container = %c.id, "re-adopted running container");
+                            self.restore_volumes(&c, true).await;
                             entry.set_shim(Some(h.clone()));
                             monitor::spawn(self.clone(), entry.clone(), h);
                             self.spawn_health_monitor(entry.clone(), false);
@@ -204,6 +211,9 @@ impl ContainerService {
                 Status::Created | Status::Dead => {}
             }
         }
+        // Volumes whose file system is mounted with no running user left (their containers
+        // exited while the daemon was down) are unmounted.
+        self.inner.volumes.settle().await;
     }
 }
 

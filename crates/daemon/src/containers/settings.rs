@@ -1,6 +1,6 @@
 //! A container's settings in the engine's own terms, parsed once by a front door (the Docker API's
-//! is `server::container_request`) and kept in the container's record: the user's mounts, the
-//! healthcheck, the security settings, the published ports, the log and the DNS settings. The verbs read these and never a front door's syntax
+//! is `server::container_request`) and kept in the container's record: the user's mounts (binds,
+//! tmpfs mounts and volumes, with the containers whose mounts it takes), the healthcheck, the security settings, the published ports, the log and the DNS settings. The verbs read these and never a front door's syntax
 //! (`Binds` strings, `SecurityOpt` text, a healthcheck's JSON), so another front door can drive
 //! the engine by filling them in.
 //!
@@ -8,6 +8,7 @@
 //! `mode=1770`); capabilities Linux's names (`CAP_NET_ADMIN`, or `ALL`); durations of a
 //! healthcheck are zero when not set (the image's value, then the default, applies).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -32,6 +33,23 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub dns: DnsSettings,
+    /// Containers whose mounts this one takes at create (Docker's `VolumesFrom`); create puts
+    /// them in [`Settings::mounts`].
+    #[serde(default)]
+    pub volumes_from: Vec<VolumesFrom>,
+    /// The driver of the volumes a request names without one, and of the image's volumes
+    /// (Docker's `VolumeDriver`); empty: `local`.
+    #[serde(default)]
+    pub volume_driver: String,
+}
+
+/// One container whose mounts (binds and volumes) another takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumesFrom {
+    /// Its name or ID, as given.
+    pub container: String,
+    /// Every mount taken read-only (`:ro`); otherwise each keeps its own mode.
+    pub read_only: bool,
 }
 
 /// The container's own resolver settings (beside the host's and the embedded DNS server's).
@@ -111,6 +129,8 @@ pub enum MountKind {
     Bind,
     /// A new tmpfs.
     Tmpfs,
+    /// A volume (named by the mount's `source`), bound in at start.
+    Volume,
 }
 
 impl MountKind {
@@ -118,6 +138,7 @@ impl MountKind {
         match self {
             MountKind::Bind => "bind",
             MountKind::Tmpfs => "tmpfs",
+            MountKind::Volume => "volume",
         }
     }
 }
@@ -126,7 +147,8 @@ impl MountKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     pub kind: MountKind,
-    /// The host path of a bind; empty for a tmpfs.
+    /// The host path of a bind; the name of a volume (empty for an anonymous one until create
+    /// names it); empty for a tmpfs.
     pub source: String,
     /// Absolute, never `/`.
     pub destination: String,
@@ -140,6 +162,31 @@ pub struct Mount {
     /// The front door's own words for the options, shown back unchanged (Docker's `Mode`).
     #[serde(default)]
     pub mode: String,
+    /// How a mount of kind [`MountKind::Volume`] takes its volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeMount>,
+}
+
+/// How a mount takes its volume: what to create it with when it does not exist yet, and what to
+/// do with it at start and at removal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    /// The driver asked for (empty: the existing volume's, else `local`); create records the
+    /// volume's own.
+    pub driver: String,
+    /// Labels and driver options of a volume this mount makes (an existing one keeps its own).
+    pub labels: BTreeMap<String, String>,
+    pub driver_options: BTreeMap<String, String>,
+    /// Do not copy the image's files at the destination into the empty volume.
+    pub nocopy: bool,
+    /// The request named no volume (`-v /path`, the image's `VOLUME`): `rm -v` removes it.
+    pub anonymous: bool,
+    /// Made for a destination of `Config.Volumes` (the image's `VOLUME`, the request's
+    /// `-v /path`), which Docker shows without a mode.
+    pub from_config: bool,
+    /// The volume's host path as create found it (Docker's `Source` of the mount).
+    #[serde(default)]
+    pub mountpoint: String,
 }
 
 impl Mount {

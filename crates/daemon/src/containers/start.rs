@@ -1,7 +1,9 @@
-//! `start`: mounts the rootfs from the image store's mount description, writes the bundle's
-//! `config.json` (see [`super::spec`]), spawns the shim (which creates the container, parked),
-//! connects the attach clients that were waiting, releases the container (`start` op), records it
-//! as running and hands it to its [`super::monitor`].
+//! `start`: mounts the container's volumes (`super::volumes`) and the rootfs from the image
+//! store's mount description, writes the bundle's `config.json` (see [`super::spec`]; volumes
+//! as binds of their host paths), fills empty volumes from the image at a first start, spawns
+//! the shim (which creates the container, parked), connects the attach clients that were
+//! waiting, releases the container (`start` op), records it as running and hands it to its
+//! [`super::monitor`].
 //!
 //! A start that fails at create (a missing executable, a directory as command) leaves the container
 //! `exited` with Docker's codes, chosen by the runtime's error kind ([`create_failure_code`]: 127,
@@ -196,7 +198,6 @@ impl ContainerService {
         let paths = self.paths().clone();
         let state_dir = paths.shim_dir(&c.id);
         let _ = std::fs::remove_dir_all(&state_dir);
-        let (c2, p2) = (c.clone(), paths.clone());
         let joined = match self.joined_netns(&c) {
             Ok(j) => j,
             Err(e) => return Err(self.start_failed(entry, e).await),
@@ -205,10 +206,31 @@ impl ContainerService {
             Ok(j) => j,
             Err(e) => return Err(self.start_failed(entry, e).await),
         };
+        // The spec sees each volume as a bind of its host path.
+        let volumes = match self.mount_volumes(&c).await {
+            Ok(v) => v,
+            Err(e) => return Err(self.start_failed(entry, e).await),
+        };
+        let (c2, p2) = (volumes.spec, paths.clone());
         let net = self.networks();
         let prepared = blocking_io(move || prepare_bundle(&c2, &p2, net, joined, joins)).await;
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
+        }
+        // A first start fills each empty volume with what the image has there (the rootfs is
+        // mounted now), as Docker does at create.
+        if !c.state.has_been_started && !volumes.copy_ups.is_empty() {
+            let (rootfs, ups) = (paths.rootfs(&c.id), volumes.copy_ups);
+            let copied = blocking_io(move || {
+                for (dest, path) in &ups {
+                    crate::volumes::copyup::copy_up(&rootfs, dest, path)?;
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(e) = copied {
+                return Err(self.start_failed(entry, e).await);
+            }
         }
         let log = &c.settings.log;
         let config = ShimConfig {
@@ -274,6 +296,7 @@ impl ContainerService {
         let net = self.networks();
         let _ =
             tokio::task::spawn_blocking(move || unmount_rootfs(&paths, net.as_ref(), &id2)).await;
+        self.unmount_volumes(&entry.snapshot()).await;
         let message = e.to_string();
         let code = create_failure_code(&e);
         let recorded = self.commit(entry, true, |c| {
@@ -289,9 +312,8 @@ impl ContainerService {
                 let svc = self.clone();
                 // After the caller released the container's lock.
                 tokio::spawn(async move {
-                    let _ = svc
-                        .remove(&id, super::remove::RemoveOptions { force: true })
-                        .await;
+                    let opts = super::remove::RemoveOptions { force: true };
+                    let _ = svc.remove_with_volumes(&id, opts, true).await;
                 });
             }
         }

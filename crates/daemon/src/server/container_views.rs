@@ -140,9 +140,10 @@ pub fn networks_of(c: &Container) -> BTreeMap<String, EndpointSettings> {
     BTreeMap::from([(mode, EndpointSettings::default())])
 }
 
-/// A `Mounts` entry.
+/// A `Mounts` entry. A volume shows its name, driver and host path, with Docker's mode `z` for
+/// a local volume the user gave no mode (an image's volume keeps its empty mode).
 pub fn mount_point(m: &Mount) -> MountPoint {
-    MountPoint {
+    let base = MountPoint {
         kind: m.kind.as_str().to_string(),
         name: None,
         source: m.source.clone(),
@@ -150,10 +151,25 @@ pub fn mount_point(m: &Mount) -> MountPoint {
         driver: None,
         mode: m.mode.clone(),
         rw: !m.read_only,
-        propagation: match m.kind {
-            MountKind::Bind => m.propagation().unwrap_or("rprivate").to_string(),
-            MountKind::Tmpfs => String::new(),
+        propagation: String::new(),
+    };
+    match (m.kind, &m.volume) {
+        (MountKind::Bind, _) => MountPoint {
+            propagation: m.propagation().unwrap_or("rprivate").to_string(),
+            ..base
         },
+        (MountKind::Volume, Some(v)) => MountPoint {
+            name: Some(m.source.clone()),
+            source: v.mountpoint.clone(),
+            driver: Some(v.driver.clone()),
+            mode: if m.mode.is_empty() && v.driver == "local" && !v.from_config {
+                "z".to_string()
+            } else {
+                m.mode.clone()
+            },
+            ..base
+        },
+        _ => base,
     }
 }
 

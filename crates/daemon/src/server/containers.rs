@@ -351,14 +351,12 @@ pub async fn remove(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
+    let opts = RemoveOptions {
+        force: params.flag("force"),
+    };
     s.engine
         .containers
-        .remove(
-            &id,
-            RemoveOptions {
-                force: params.flag("force"),
-            },
-        )
+        .remove_with_volumes(&id, opts, params.flag("v"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

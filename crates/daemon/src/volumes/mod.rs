@@ -75,6 +75,14 @@ pub struct VolumeService {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for VolumeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VolumeService")
+            .field("root", &self.inner.local.root())
+            .finish_non_exhaustive()
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, DaemonError> + Send + 'static,
 ) -> Result<T, DaemonError> {

@@ -1,6 +1,7 @@
 //! Mounts of a container: Docker's defaults (`/proc`, `/dev`, `/dev/pts`, `/sys`, the cgroup tree,
 //! `/dev/mqueue`, `/dev/shm`), the `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` files, and
-//! the user's binds and tmpfs mounts ([`Mount`], parsed by a front door). Later mounts replace
+//! the user's binds and tmpfs mounts ([`Mount`], parsed by a front door). A volume reaches the
+//! spec as a bind of its host path (start resolves it). Later mounts replace
 //! earlier ones with the same destination, so a user's `--tmpfs /dev/shm` wins.
 
 use std::path::Path;
@@ -64,7 +65,8 @@ pub fn default_mounts(shm_size: i64, privileged: bool) -> Vec<Value> {
 /// The OCI mount of a user mount.
 pub fn oci_mount(m: &Mount) -> Value {
     match m.kind {
-        MountKind::Bind => {
+        // A volume's source is its host path by now (start resolves it): a bind like any other.
+        MountKind::Bind | MountKind::Volume => {
             let mut options = vec!["rbind".to_string()];
             options.push(if m.read_only { "ro" } else { "rw" }.to_string());
             if m.propagation().is_none() {
@@ -119,6 +121,7 @@ mod tests {
             options: vec![],
             create_source: true,
             mode: "ro".into(),
+            volume: None,
         };
         prepare_sources(std::slice::from_ref(&m)).unwrap();
         assert!(dir.path().join("made").is_dir());
