@@ -158,16 +158,21 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
         docker_root_dir: host.data_root.display().to_string(),
         name: host.hostname.clone(),
         server_version: ENGINE_VERSION.to_string(),
-        runtimes: [(
-            "berth".to_string(),
-            Runtime {
-                path: "berth".to_string(),
-                runtime_args: None,
-            },
-        )]
-        .into_iter()
-        .collect(),
-        default_runtime: "berth".to_string(),
+        // Both names are the built-in runc-compatible runtime (`containers::spec::RUNTIMES`).
+        runtimes: crate::containers::spec::RUNTIMES
+            .iter()
+            .map(|name| {
+                let path = "berth".to_string();
+                (
+                    name.to_string(),
+                    Runtime {
+                        path,
+                        runtime_args: None,
+                    },
+                )
+            })
+            .collect(),
+        default_runtime: crate::containers::spec::DEFAULT_RUNTIME.to_string(),
         swarm: SwarmInfo::default(),
         labels: engine.settings.get().labels.clone(),
         debug: engine.settings.get().debug,
