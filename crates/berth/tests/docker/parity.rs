@@ -383,3 +383,42 @@ fn load_errors_come_in_the_json_stream() {
         );
     }
 }
+
+/// `--runtime`: `runc` (Docker's default name, which inspect shows) and `berth` name the built-in
+/// runtime; any other name is refused with Docker's words (it was accepted and ignored); `docker
+/// info` lists both.
+#[test]
+fn runtime_names_as_docker_checks_them() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    assert_eq!(
+        d.ok(&[
+            "info",
+            "--format",
+            "{{.DefaultRuntime}} {{range $k, $v := .Runtimes}}{{$k}},{{end}}"
+        ]),
+        "runc berth,runc,"
+    );
+    d.ok(&["create", "--name", "rt-default", "busybox", "true"]);
+    assert_eq!(d.inspect("rt-default", "{{.HostConfig.Runtime}}"), "runc");
+    for name in ["runc", "berth"] {
+        let out = d.ok(&["run", "--rm", "--runtime", name, "busybox", "echo", name]);
+        assert_eq!(out, name);
+    }
+    let refused = d.docker(&["run", "--rm", "--runtime", "crun", "busybox", "true"]);
+    assert_eq!(refused.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("unknown or invalid runtime name: crun"),
+        "{err}"
+    );
+    let (status, body) = d.curl(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"Runtime":"io.containerd.runc.v2"}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    d.ok(&["rm", "rt-default"]);
+}
