@@ -1,8 +1,9 @@
 //! `docker cp` against berth (`HEAD|GET|PUT /containers/{id}/archive`), driven by the real docker
 //! CLI: files and directories in and out of running, created and exited containers, `-` tar
 //! streams, Docker's error for a missing path, and tars that try to write outside the container's
-//! root (a `../` entry, an absolute symlink followed by an entry through it, an absolute name),
-//! PUT straight through the API: the host files they aim at stay untouched. Copies see the
+//! root or a bind's host directory (`../` entries, an absolute symlink followed by an entry through
+//! it, an absolute name, hard links), PUT straight through the API: the host files they aim at
+//! stay untouched. Copies see the
 //! container's mounts: binds (directory and file) and tmpfs of a running container, binds of a
 //! stopped one (mounted for the copy where the host never sees them).
 
@@ -275,21 +276,37 @@ fn tars_cannot_write_outside_the_rootfs() {
         return;
     }
     let d = Daemon::start();
-    d.ok(&["create", "--name", "cpesc", "busybox", "true"]);
-    d.ok(&["run", "-d", "--name", "cpescrun", "busybox", "sleep", "600"]);
+    // A bind whose host directory is a sibling of the victim's: `..` from it would reach it.
+    let bind_src = d.dir.path().join("escbind");
+    std::fs::create_dir_all(&bind_src).expect("bind dir");
+    let bind = format!("{}:/data", bind_src.to_str().expect("utf-8"));
+    d.ok(&["create", "--name", "cpesc", "-v", &bind, "busybox", "true"]);
+    d.ok(&[
+        "run", "-d", "--name", "cpescrun", "-v", &bind, "busybox", "sleep", "600",
+    ]);
     let victim_dir = d.dir.path().join("victim");
     std::fs::create_dir_all(&victim_dir).expect("victim dir");
     let victim = victim_dir.join("file");
     std::fs::write(&victim, b"original").expect("victim");
     let victim_abs = victim_dir.to_str().expect("utf-8");
 
-    for ctr in ["cpesc", "cpescrun"] {
+    for (ctr, dest) in [
+        ("cpesc", "/tmp"),
+        ("cpescrun", "/tmp"),
+        ("cpesc", "/data"),
+        ("cpescrun", "/data"),
+    ] {
         // `..` entries climbing out of the destination.
         let mut dots = Vec::new();
         let climb = format!("../../../../../../../../../..{victim_abs}/file");
         tar_entry(&mut dots, &climb, b'0', "", b"pwned");
         tar_end(&mut dots);
-        let (status, body) = put_archive(&d, ctr, "/tmp", &dots);
+        let (status, body) = put_archive(&d, ctr, dest, &dots);
+        assert!(status >= 400, "{status} {body}");
+        let mut up = Vec::new();
+        tar_entry(&mut up, "../victim/new", b'0', "", b"pwned");
+        tar_end(&mut up);
+        let (status, body) = put_archive(&d, ctr, dest, &up);
         assert!(status >= 400, "{status} {body}");
 
         // An absolute symlink, then an entry written through it.
@@ -298,13 +315,26 @@ fn tars_cannot_write_outside_the_rootfs() {
         tar_entry(&mut link, "evil/file", b'0', "", b"pwned");
         tar_entry(&mut link, "evil/new", b'0', "", b"pwned");
         tar_end(&mut link);
-        let _ = put_archive(&d, ctr, "/tmp", &link);
+        let _ = put_archive(&d, ctr, dest, &link);
 
         // An absolute name.
         let mut abs = Vec::new();
         tar_entry(&mut abs, &format!("{victim_abs}/abs"), b'0', "", b"pwned");
         tar_end(&mut abs);
-        let _ = put_archive(&d, ctr, "/tmp", &abs);
+        let _ = put_archive(&d, ctr, dest, &abs);
+
+        // Hard links to the victim (IMG-02's vectors): a climbing name is refused; an absolute
+        // one names a file inside the destination (here the one written through `evil` above),
+        // never the host's.
+        let mut hard = Vec::new();
+        tar_entry(&mut hard, "hl", b'1', "../victim/file", b"");
+        tar_end(&mut hard);
+        let (status, body) = put_archive(&d, ctr, dest, &hard);
+        assert!(status >= 400, "{status} {body}");
+        let mut hard = Vec::new();
+        tar_entry(&mut hard, "hl2", b'1', &format!("{victim_abs}/file"), b"");
+        tar_end(&mut hard);
+        let _ = put_archive(&d, ctr, dest, &hard);
 
         // The destination itself through a symlink that points out of the root.
         let mut plain = Vec::new();
@@ -314,17 +344,26 @@ fn tars_cannot_write_outside_the_rootfs() {
         assert_eq!(status, 404, "{body}");
 
         assert_eq!(std::fs::read(&victim).expect("victim"), b"original");
-        let mut names: Vec<String> = std::fs::read_dir(&victim_dir)
-            .expect("victim dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["file"], "files appeared outside the rootfs");
+        let meta = std::fs::metadata(&victim).expect("victim");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::nlink(&meta),
+            1,
+            "the victim was hard-linked"
+        );
+        assert_eq!(
+            names_in(&victim_dir),
+            ["file"],
+            "files appeared outside the rootfs"
+        );
     }
     // The entry through the symlink landed inside: the applier resolves links with the
-    // destination directory as `/`.
+    // destination directory as `/`; in the bind, that is inside its host directory.
     let inside = format!("/tmp{victim_abs}/new");
     assert_eq!(d.ok(&["exec", "cpescrun", "cat", &inside]), "pwned");
+    let in_bind = bind_src
+        .join(victim_abs.trim_start_matches('/'))
+        .join("new");
+    assert_eq!(std::fs::read(&in_bind).expect("in the bind"), b"pwned");
 }
 
 /// The berth CLI's own `cp` against the same daemon: host paths both ways, `-` streams, errors.
