@@ -32,6 +32,7 @@ mod protected;
 mod registry;
 mod registry_crash;
 mod registry_own;
+mod registry_run;
 mod reliability;
 mod restart;
 mod run;
