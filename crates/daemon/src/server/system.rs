@@ -195,6 +195,7 @@ pub async fn disk_usage(State(s): State<AppState>) -> Result<Json<DiskUsage>, Ap
         layers_size: i64::try_from(usage.layers_size).unwrap_or(i64::MAX),
         images: images.collect(),
         containers: super::container_sizes::disk_usage(&s, &usage.containers),
+        volumes: super::volumes::disk_usage(&usage.volumes),
         ..Default::default()
     }))
 }

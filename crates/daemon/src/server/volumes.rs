@@ -41,6 +41,14 @@ pub fn volume(v: &Volume, usage: Option<&VolumeUsage>) -> WireVolume {
     }
 }
 
+/// The `Volumes` of `/system/df`: each with its `UsageData`.
+pub fn disk_usage(usage: &[VolumeUsage]) -> Vec<serde_json::Value> {
+    usage
+        .iter()
+        .filter_map(|u| serde_json::to_value(volume(&u.volume, Some(u))).ok())
+        .collect()
+}
+
 /// `GET /volumes`.
 pub async fn list(
     State(s): State<AppState>,

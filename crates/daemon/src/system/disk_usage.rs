@@ -1,6 +1,6 @@
-//! Disk usage: what images and containers take on disk (`/system/df`, `docker ps --size`,
-//! `docker inspect --size`), computed by the engine so that every front door asks the same
-//! question the same way and gets engine values, not a wire shape.
+//! Disk usage: what images, containers and volumes take on disk (`/system/df`, `docker ps
+//! --size`, `docker inspect --size`), computed by the engine so that every front door asks the
+//! same question the same way and gets engine values, not a wire shape.
 //!
 //! A container's sizes are Docker's two: `rw`, its writable layer, and `root_fs`, that plus its
 //! image. A size that cannot be read (a container being removed, an image gone) counts as 0, as
@@ -71,7 +71,7 @@ pub struct ContainerUsage {
     pub sizes: ContainerSizes,
 }
 
-/// Everything `/system/df` reports (volumes and the build cache are not there yet).
+/// Everything `/system/df` reports (the build cache is not there yet).
 #[derive(Debug, Clone, Default)]
 pub struct DiskUsage {
     /// The images' sizes added up.
@@ -79,9 +79,12 @@ pub struct DiskUsage {
     pub images: Vec<ImageUsage>,
     /// Every container, newest first.
     pub containers: Vec<ContainerUsage>,
+    /// The local volumes without mount options (those are not on this disk, as Docker counts),
+    /// with their sizes and how many containers reference each.
+    pub volumes: Vec<crate::volumes::model::VolumeUsage>,
 }
 
-/// What images and containers take on disk.
+/// What images, containers and volumes take on disk.
 pub async fn disk_usage(engine: &Engine) -> Result<DiskUsage, DaemonError> {
     let images = engine.images.list(ImageFilter::default()).await?;
     let all = ContainerFilter {
@@ -111,6 +114,7 @@ pub async fn disk_usage(engine: &Engine) -> Result<DiskUsage, DaemonError> {
         layers_size,
         images,
         containers: Vec::with_capacity(containers.len()),
+        volumes: engine.volumes.usage().await?,
     };
     for container in containers {
         let sizes = sizer.sizes(&container.id, &container.image_id).await;
