@@ -422,3 +422,24 @@ fn runtime_names_as_docker_checks_them() {
     assert_eq!(status, 400, "{body}");
     d.ok(&["rm", "rt-default"]);
 }
+
+/// docs/compat.md is what scripts/compat.py makes of the API specification, the daemon's route
+/// table, the docker CLI's commands and berth's: a new endpoint or command without a status, or
+/// a page not regenerated, fails here. Needs no root.
+#[test]
+fn compat_doc_is_current() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/compat.py"))
+        .arg("--check")
+        .arg("--berth")
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .output()
+        .expect("running python3 scripts/compat.py");
+    assert!(
+        out.status.success(),
+        "scripts/compat.py --check:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
