@@ -386,11 +386,11 @@ fn cve04_cp_loads_no_nss_module_from_the_image() {
     );
 }
 
-/// CP-04 on a running and a stopped container: a `:ro` bind refuses writes ("mounted volume is
-/// marked read-only"), a `--read-only` rootfs too ("container rootfs is marked read-only"), also
-/// through a symlink in a writable bind pointing into the rootfs (moby
-/// TestPutContainerArchiveErrSymlinkInVolumeToReadOnlyRootfs); the writable bind takes writes;
-/// nothing is written anywhere by a refused copy.
+/// CP-04 on a running and a stopped container: a `:ro` bind or named volume refuses writes
+/// ("mounted volume is marked read-only"), a `--read-only` rootfs too ("container rootfs is marked
+/// read-only"), also through a symlink in a writable bind or volume pointing into the rootfs
+/// (moby TestPutContainerArchiveErrSymlinkInVolumeToReadOnlyRootfs); the writable ones take
+/// writes; nothing is written anywhere by a refused copy.
 #[test]
 fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
     if !opted_in() {
@@ -405,12 +405,28 @@ fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
         std::fs::create_dir_all(&ro).expect("ro dir");
         std::fs::create_dir_all(&rw).expect("rw dir");
         std::os::unix::fs::symlink("/etc", rw.join("toetc")).expect("symlink");
+        // Named volumes: one mounted read-only, one holding a symlink into the rootfs.
+        let (ro_vol, rw_vol) = (format!("{ctr}-rovol"), format!("{ctr}-rwvol"));
+        d.ok(&["volume", "create", &ro_vol]);
+        d.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{rw_vol}:/v"),
+            "busybox",
+            "ln",
+            "-s",
+            "/etc",
+            "/v/toetc",
+        ]);
         let mut args = vec![verb];
         if verb == "run" {
             args.push("-d");
         }
         let ro_bind = format!("{}:/ro:ro", s(&ro));
         let rw_bind = format!("{}:/rw", s(&rw));
+        let ro_vol_mount = format!("{ro_vol}:/rovol:ro");
+        let rw_vol_mount = format!("{rw_vol}:/rwvol");
         args.extend([
             "--read-only",
             "--tmpfs",
@@ -419,6 +435,10 @@ fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
             &ro_bind,
             "-v",
             &rw_bind,
+            "-v",
+            &ro_vol_mount,
+            "-v",
+            &rw_vol_mount,
             "--name",
             ctr,
             "busybox",
@@ -439,6 +459,8 @@ fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
             ("/ro/", "mounted volume is marked read-only"),
             ("/tmp/", "container rootfs is marked read-only"),
             ("/rw/toetc/", "container rootfs is marked read-only"),
+            ("/rovol/", "mounted volume is marked read-only"),
+            ("/rwvol/toetc/", "container rootfs is marked read-only"),
         ] {
             let out = cp_in(dest);
             assert_eq!(code(&out), 1, "{ctr}:{dest} {}", stderr(&out));
@@ -452,6 +474,24 @@ fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
         let out = cp_in("/rw/");
         assert_eq!(code(&out), 0, "{ctr}:/rw/ {}", stderr(&out));
         assert_eq!(std::fs::read(rw.join("cp04-file")).expect("rw"), b"cp04");
+        let out = cp_in("/rwvol/");
+        assert_eq!(code(&out), 0, "{ctr}:/rwvol/ {}", stderr(&out));
+        let listed = d.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{rw_vol}:/v"),
+            "-v",
+            &format!("{ro_vol}:/r"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /v/cp04-file; ls -A /r",
+        ]);
+        assert_eq!(
+            listed, "cp04",
+            "the writable volume has the file, the read-only one nothing"
+        );
         if verb == "run" {
             // A writable tmpfs of the running container takes writes, as from inside.
             let out = cp_in("/scratch/");

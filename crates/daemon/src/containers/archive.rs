@@ -11,7 +11,8 @@
 //!   rootfs for the length of the copy — in a private mount namespace of the copy's own thread
 //!   ([`assemble`]), so they are never visible on the host and die with the daemon, and each
 //!   attached to a descriptor of its target resolved inside the root (the mountpoint race of
-//!   moby GHSA-vp62-88p7-qqf5 cannot steer one out).
+//!   moby GHSA-vp62-88p7-qqf5 cannot steer one out). Its volumes are mounted by the volume
+//!   service for the copy, under a reference of the copy's own, and unmounted after it.
 //!
 //! The verb lock is held throughout, so the container is neither started nor removed under us,
 //! as Docker holds the container lock. Paths are resolved fd-relative inside the view's root
@@ -40,6 +41,7 @@ pub use resolve::PathStat;
 use resolve::ResolveError;
 use view::View;
 
+use super::settings::MountKind;
 use super::ContainerService;
 use crate::error::DaemonError;
 
@@ -74,7 +76,8 @@ fn resolve_error(e: ResolveError, path: &str, name: &str) -> DaemonError {
 
 impl ContainerService {
     /// Runs `f` with a view of the container's file system ([`view::run`], on a thread of its
-    /// own), holding the verb lock.
+    /// own), holding the verb lock. Without a live view, the container's volumes are mounted for
+    /// the copy under a reference of its own (and unmounted after it) and seen as binds.
     async fn with_view<T: Send + 'static>(
         &self,
         name_or_id: &str,
@@ -82,10 +85,65 @@ impl ContainerService {
     ) -> Result<T, DaemonError> {
         let entry = self.lookup(name_or_id)?;
         let _op = entry.op.lock().await;
-        let c = entry.snapshot();
-        view::run(self.paths().clone(), c, f).await.map_err(|_| {
+        let mut c = entry.snapshot();
+        let paths = self.paths().clone();
+        let live = if c.state.status.is_active() {
+            let (root, id) = (paths.runtime_root.clone(), c.id.clone());
+            tokio::task::spawn_blocking(move || view::live(&root, &id))
+                .await
+                .map_err(DaemonError::join)?
+        } else {
+            None
+        };
+        let reference = super::model::new_id()?;
+        let mounted = match live {
+            Some(_) => Vec::new(),
+            None => self.mount_copy_volumes(&mut c, &reference).await?,
+        };
+        let answer = view::run(paths, c, live, f).await;
+        self.unmount_copy_volumes(&mounted, &reference).await;
+        answer.map_err(|_| {
             DaemonError::Internal("the copy's thread ended without an answer".into())
         })?
+    }
+
+    /// Mounts `c`'s volumes under `reference` and makes each mount a bind of the volume's host
+    /// path; returns the names mounted. On failure the ones mounted are unmounted again.
+    async fn mount_copy_volumes(
+        &self,
+        c: &mut super::model::Container,
+        reference: &str,
+    ) -> Result<Vec<String>, DaemonError> {
+        let mut mounted = Vec::new();
+        for m in c
+            .settings
+            .mounts
+            .iter_mut()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
+            match self.inner.volumes.mount(&m.source, reference).await {
+                Ok(path) => {
+                    mounted.push(m.source.clone());
+                    m.kind = MountKind::Bind;
+                    m.source = path.display().to_string();
+                    m.options.clear();
+                    m.create_source = false;
+                }
+                Err(e) => {
+                    self.unmount_copy_volumes(&mounted, reference).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(mounted)
+    }
+
+    async fn unmount_copy_volumes(&self, names: &[String], reference: &str) {
+        for name in names {
+            if let Err(e) = self.inner.volumes.unmount(name, reference).await {
+                tracing::warn!(volume = %name, error = %e, "unmounting a volume after a copy");
+            }
+        }
     }
 
     /// `HEAD /containers/{id}/archive?path=`.

@@ -1,7 +1,8 @@
 //! A stopped container's file system put together for one copy, as Docker does for `docker cp`:
 //! its rootfs with its own `/etc/resolv.conf`, `/etc/hostname` and `/etc/hosts` and the user's
-//! binds on top (read-only ones read-only, the rootfs too under `--read-only`). A tmpfs of a
-//! stopped container has no content; what lies beneath it is the rootfs's, as in Docker.
+//! binds and volumes on top (read-only ones read-only, the rootfs too under `--read-only`). The
+//! caller has mounted the volumes and made them binds of their host paths. A tmpfs of a stopped
+//! container has no content; what lies beneath it is the rootfs's, as in Docker.
 //!
 //! All of it happens in a private mount namespace of the copy's own thread (`unshare(CLONE_FS |
 //! CLONE_NEWNS)`, then `/` made a slave), so nothing is ever visible on the host, and a daemon
@@ -48,16 +49,15 @@ pub enum AssembleError {
     Rootfs(#[from] berth_image::snapshot::SnapshotError),
     #[error("the container has no rootfs to mount")]
     NoRootfs,
-    #[error("docker cp of a stopped container does not see {0} mounts yet")]
+    /// A mount the caller should have made a bind (a volume not mounted for the copy).
+    #[error("docker cp of a stopped container cannot see a {0} mount that was not prepared")]
     Unsupported(&'static str),
 }
 
 impl From<AssembleError> for DaemonError {
     fn from(e: AssembleError) -> Self {
         match e {
-            AssembleError::MissingSource(_) | AssembleError::Unsupported(_) => {
-                DaemonError::InvalidArgument(e.to_string())
-            }
+            AssembleError::MissingSource(_) => DaemonError::InvalidArgument(e.to_string()),
             e => DaemonError::Internal(format!("preparing a container's files for a copy: {e}")),
         }
     }

@@ -6,7 +6,8 @@
 //!   pidfd taken first, a start time that matches, and the pidfd still alive after the open prove
 //!   the root is that init's and not a later process's with a reused pid. Nothing is mounted.
 //! - Any other container is assembled ([`super::assemble`]) in a private mount namespace of the
-//!   copy's own thread.
+//!   copy's own thread, its volumes given as binds of their host paths (mounted for the copy by
+//!   the caller).
 //!
 //! Every copy runs on a thread of its own ([`run`]) that ends with the copy: the assembly
 //! unshares the thread's mount namespace, which must never come back to a pool.
@@ -99,9 +100,9 @@ fn exited(pidfd: &OwnedFd) -> bool {
     !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
 }
 
-/// The root of container `id`'s running init and a pidfd of that init, or `None` when it has no
-/// live init (stopped, exiting, or a pid that is not its init's any more).
-fn live_root(runtime_root: &Path, id: &str) -> Option<View> {
+/// The view of container `id` through its running init, or `None` when it has no live init
+/// (stopped, exiting, or a pid that is not its init's any more). Blocking, briefly.
+pub fn live(runtime_root: &Path, id: &str) -> Option<View> {
     let state = State::load(runtime_root, id).ok()?;
     if state.pid <= 0 {
         return None;
@@ -128,9 +129,16 @@ fn live_root(runtime_root: &Path, id: &str) -> Option<View> {
     })
 }
 
-/// Runs `f` with a view of `c` on a thread of its own, which ends with it; the answer comes on
-/// the returned channel (closed without one if the thread could not start or panicked).
-pub fn run<T, F>(paths: Paths, c: Container, f: F) -> oneshot::Receiver<Result<T, DaemonError>>
+/// Runs `f` on a thread of its own, which ends with it, with `live` (a running container's
+/// view, [`live`]) or else a view assembled from `c` (whose volumes must be binds by then); the
+/// answer comes on the returned channel (closed without one if the thread could not start or
+/// panicked).
+pub fn run<T, F>(
+    paths: Paths,
+    c: Container,
+    live: Option<View>,
+    f: F,
+) -> oneshot::Receiver<Result<T, DaemonError>>
 where
     T: Send + 'static,
     F: FnOnce(&View, &Container) -> Result<T, DaemonError> + Send + 'static,
@@ -139,22 +147,15 @@ where
     let spawned = std::thread::Builder::new()
         .name("cp-view".into())
         .spawn(move || {
-            let answer = open(&paths, &c).and_then(|view| f(&view, &c));
+            let view = match live {
+                Some(view) => Ok(view),
+                None => super::assemble::assemble(&paths, &c).map_err(DaemonError::from),
+            };
+            let answer = view.and_then(|view| f(&view, &c));
             let _ = tx.send(answer);
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "starting a copy's thread");
     }
     rx
-}
-
-/// The view of `c`: its running init's, else an assembled one. Call only on a thread that ends
-/// with the copy ([`run`]).
-fn open(paths: &Paths, c: &Container) -> Result<View, DaemonError> {
-    if c.state.status.is_active() {
-        if let Some(view) = live_root(&paths.runtime_root, &c.id) {
-            return Ok(view);
-        }
-    }
-    super::assemble::assemble(paths, c).map_err(DaemonError::from)
 }
