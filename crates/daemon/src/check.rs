@@ -9,7 +9,9 @@
 //!   snapshot; no hold is kept by a container the store does not know; no container data dir
 //!   belongs to an unknown container;
 //! - networks: every endpoint belongs to a known container; no address is given out twice in one
-//!   network.
+//!   network;
+//! - volumes: every local volume has its directory, every directory a record, no removal was cut
+//!   short, and every volume a container names exists.
 //!
 //! It refuses to run while a daemon serves the same exec root: the image store's sweep would
 //! race with that daemon's operations.
@@ -103,6 +105,19 @@ pub fn check(config: &DaemonConfig) -> Result<Vec<String>, DaemonError> {
                     data.join(&name).display()
                 ));
             }
+        }
+    }
+
+    let (volume_problems, volumes) = crate::volumes::check(&config.data_root)?;
+    problems.extend(volume_problems);
+    for c in &containers {
+        for m in c.settings.mounts.iter().filter(|m| {
+            m.kind == crate::containers::settings::MountKind::Volume && !volumes.contains(&m.source)
+        }) {
+            problems.push(format!(
+                "container {}: its volume {} is missing",
+                c.id, m.source
+            ));
         }
     }
 

@@ -120,7 +120,7 @@ impl ContainerService {
     /// anonymous volumes at the destinations `anonymous_at` (`Config.Volumes`) where nothing
     /// else is; each
     /// volume found or made and referenced by `id`, its name, driver and host path filled in.
-    /// On failure nothing stays referenced, and the anonymous volumes it made are removed.
+    /// On failure nothing stays referenced, and the volumes it made are removed.
     pub(super) async fn resolve_volumes(
         &self,
         id: &str,
@@ -175,7 +175,7 @@ impl ContainerService {
                     return Err(e);
                 }
             };
-            if created && m.source.is_empty() {
+            if created {
                 made.push(volume.name.clone());
             }
             taken.push(volume.name.clone());

@@ -196,6 +196,22 @@ impl VolumeService {
             labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
         }
         let _lock = self.lock(&name).await;
+        let existing = self.table().get(&name).map(|e| e.volume.driver.clone());
+        if let Some(driver) = existing.filter(|d| !req.driver.is_empty() && *d != req.driver) {
+            // As Docker: a driver that cannot be found is that error, not a name conflict.
+            if req.driver != LOCAL {
+                PluginDriver::connect(&req.driver)
+                    .await
+                    .map_err(|e| op_error("create", &name, e))?;
+            }
+            return Err(op_error(
+                "create",
+                &name,
+                DaemonError::Conflict(format!(
+                    "driver '{driver}' already has volume '{name}': volume name must be unique"
+                )),
+            ));
+        }
         {
             let mut table = self.table();
             if let Some(e) = table.get_mut(&name) {
@@ -574,29 +590,51 @@ impl VolumeService {
     }
 }
 
-/// `berth daemon --check`: the local volumes whose directory is missing, one line each.
-pub fn check(data_root: &Path) -> Result<Vec<String>, DaemonError> {
+/// `berth daemon --check`: what is wrong with the volumes under `data_root`, one line each (a
+/// local volume whose directory is missing, a directory no record claims, a removal cut short),
+/// and the names of the volumes the store holds.
+pub fn check(data_root: &Path) -> Result<(Vec<String>, BTreeSet<String>), DaemonError> {
     let db = data_root.join("volumes.db");
     if !db.exists() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), BTreeSet::new()));
     }
     let store = VolumeStore::open(&db)?;
     let root = data_root.join("volumes");
     let mut problems = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut local = BTreeSet::new();
     for row in store.load()? {
         let v = row.volume;
+        let data = root.join(&v.name).join(local::DATA_DIR);
         if row.removing {
             problems.push(format!(
                 "volume {}: a removal was cut short (the next daemon start finishes it)",
                 v.name
             ));
-        } else if v.driver == LOCAL && !root.join(&v.name).join(local::DATA_DIR).is_dir() {
+        } else if v.driver == LOCAL && !data.is_dir() {
             problems.push(format!(
                 "volume {}: its directory {} is missing",
                 v.name,
-                root.join(&v.name).join(local::DATA_DIR).display()
+                data.display()
             ));
         }
+        if v.driver == LOCAL {
+            local.insert(v.name.clone());
+        }
+        names.insert(v.name);
     }
-    Ok(problems)
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for name in rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+        {
+            if !local.contains(&name) {
+                problems.push(format!(
+                    "{}: no volume record claims it",
+                    root.join(&name).display()
+                ));
+            }
+        }
+    }
+    Ok((problems, names))
 }
