@@ -19,7 +19,7 @@ use crate::harness::{code, eventually, opted_in, stderr, Daemon};
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A daemon started with a crash point armed; killed by PID on drop if it is still alive.
-struct Armed {
+pub struct Armed {
     label: &'static str,
     child: Option<Child>,
 }
@@ -58,7 +58,7 @@ fn daemon_cmd(d: &Daemon) -> Command {
 }
 
 /// Stops `d` and starts it again with `label` armed; waits until it serves.
-fn arm(d: &mut Daemon, label: &'static str) -> Armed {
+pub fn arm(d: &mut Daemon, label: &'static str) -> Armed {
     d.stop();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -97,7 +97,7 @@ fn arm(d: &mut Daemon, label: &'static str) -> Armed {
 }
 
 /// Waits until the armed daemon died at its crash point (SIGABRT, with its last words in the log).
-fn crashed(d: &Daemon, mut armed: Armed) {
+pub fn crashed(d: &Daemon, mut armed: Armed) {
     let mut child = armed.child.take().expect("armed daemon");
     let end = Instant::now() + DEADLINE;
     let status = loop {
