@@ -508,11 +508,11 @@ impl BuildHost for DaemonHost {
     fn remove(&mut self, container: &str) -> Result<(), HostError> {
         lock(&self.images).remove(container);
         self.rt
-            .block_on(
-                self.engine
-                    .containers
-                    .remove(container, RemoveOptions { force: true }),
-            )
+            .block_on(self.engine.containers.remove_with_volumes(
+                container,
+                RemoveOptions { force: true },
+                true,
+            ))
             .map_err(host_err)
     }
 

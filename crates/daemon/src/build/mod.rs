@@ -102,7 +102,8 @@ fn sweep_leftovers(engine: &Engine, rt: &tokio::runtime::Handle) {
     for c in found {
         if c.labels().get(LABEL).map(String::as_str) != Some(daemon_run_id()) {
             let opts = crate::containers::remove::RemoveOptions { force: true };
-            if let Err(e) = rt.block_on(engine.containers.remove(&c.id, opts)) {
+            let removed = engine.containers.remove_with_volumes(&c.id, opts, true);
+            if let Err(e) = rt.block_on(removed) {
                 tracing::warn!(container = %c.id, error = %e, "removing a leftover build container");
             }
         }
