@@ -61,6 +61,8 @@ pub struct EventFilter {
     pub containers: Vec<String>,
     /// `key` or `key=value` against the attributes.
     pub labels: Vec<String>,
+    /// Volume names (volume events only).
+    pub volumes: Vec<String>,
 }
 
 impl EventFilter {
@@ -81,6 +83,9 @@ impl EventFilter {
             && any(&self.containers, &|c| {
                 e.kind == EventType::Container
                     && (e.actor == c || attr("name") == c || short_id_is(&e.actor, c))
+            })
+            && any(&self.volumes, &|v| {
+                e.kind == EventType::Volume && e.actor == v
             })
             && crate::filter::labels_match(&self.labels, &e.attributes)
     }
@@ -234,6 +239,7 @@ mod tests {
             containers: c.iter().map(|s| s.to_string()).collect(),
             labels: l.iter().map(|s| s.to_string()).collect(),
             images: Vec::new(),
+            volumes: Vec::new(),
         };
         assert!(f(&[], &[], &[], &[]).matches(&e));
         assert!(f(&["container"], &["exec_start"], &["web"], &["l=v"]).matches(&e));
@@ -241,5 +247,19 @@ mod tests {
         assert!(!f(&["image"], &[], &[], &[]).matches(&e));
         assert!(!f(&[], &["start"], &[], &[]).matches(&e));
         assert!(!f(&[], &[], &[], &["l=w"]).matches(&e));
+        let vol = Event {
+            kind: EventType::Volume,
+            action: "mount".into(),
+            actor: "data".into(),
+            attributes: attrs(&[("driver", "local")]),
+            time_nano: 0,
+        };
+        let by_volume = |v: &str| EventFilter {
+            volumes: vec![v.to_string()],
+            ..Default::default()
+        };
+        assert!(by_volume("data").matches(&vol));
+        assert!(!by_volume("other").matches(&vol));
+        assert!(!by_volume("web").matches(&e));
     }
 }

@@ -239,6 +239,7 @@ pub async fn events(State(s): State<AppState>, params: Params) -> Result<Respons
         images: filters.get("image").to_vec(),
         containers: filters.get("container").to_vec(),
         labels: filters.get("label").to_vec(),
+        volumes: filters.get("volume").to_vec(),
     };
     let since = params
         .non_empty("since")
