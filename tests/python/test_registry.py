@@ -40,7 +40,8 @@ def bcrypt_hash(password: str) -> str:
 
 
 class Registry:
-    """A registry process on 127.0.0.1:<free port>; `kind` is "berth" or "distribution"."""
+    """A registry process on 127.0.0.1:<free port>; `kind` is "berth", "berth-token" (Berth's
+    server with token auth, its own token server) or "distribution"."""
 
     def __init__(self, kind: str, user=None):
         self.kind = kind
@@ -56,10 +57,12 @@ class Registry:
             with open(htpasswd, "w") as f:
                 f.write(f"{self.user[0]}:{bcrypt_hash(self.user[1])}\n")
         storage = os.path.join(self.dir, "storage")
-        if self.kind == "berth":
+        if self.kind.startswith("berth"):
             cmd = [str(berth_binary()), "registry", "serve", "--addr", self.addr, "--root", storage]
             if htpasswd:
                 cmd += ["--htpasswd", htpasswd]
+            if self.kind == "berth-token":
+                cmd += ["--token-auth"]
         else:
             config = os.path.join(self.dir, "config.yml")
             text = (f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
@@ -95,8 +98,18 @@ class Registry:
         except OSError:
             return ""
 
-    def get(self, path: str, auth=None) -> bytes:
+    def get(self, path: str, auth=None, scope=None) -> bytes:
         req = urllib.request.Request(f"http://{self.addr}/v2/{path}")
+        if auth and self.kind == "berth-token":
+            # The token flow by hand: a token for `scope`, then the request with it.
+            token_req = urllib.request.Request(
+                f"http://{self.addr}/token?service=berth-registry&scope={scope}")
+            basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            token_req.add_header("Authorization", f"Basic {basic}")
+            with urllib.request.urlopen(token_req, timeout=10) as r:
+                token = json.loads(r.read())["token"]
+            req.add_header("Authorization", f"Bearer {token}")
+            auth = None
         req.add_header("Accept", "application/vnd.oci.image.manifest.v1+json, "
                                  "application/vnd.docker.distribution.manifest.v2+json")
         if auth:
@@ -125,7 +138,7 @@ def registry(request):
         r.stop()
 
 
-@pytest.fixture(params=["distribution"])
+@pytest.fixture(params=KINDS + ["berth-token"])
 def auth_registry(request):
     r = Registry(request.param, user=("berth", "s3cret"))
     try:
@@ -195,13 +208,21 @@ def test_login_and_pull_push_with_credentials(client, busybox, auth_registry, un
     with pytest.raises(docker.errors.APIError) as refused:
         client.login(username="berth", password="wrong", registry=reg.addr, reauth=True)
     assert refused.value.response.status_code == 401
-    assert "401 Unauthorized" in str(refused.value)
+    # Docker's words: "login attempt to … failed with status: 401 Unauthorized" (basic auth),
+    # "Get "…/v2/": unauthorized: …" (the token server's refusal).
+    assert "401 Unauthorized" in str(refused.value) or "unauthorized:" in str(refused.value)
     answer = client.login(username="berth", password="s3cret", registry=reg.addr, reauth=True)
     assert answer["Status"] == "Login Succeeded"
     creds = {"username": "berth", "password": "s3cret"}
     assert busybox.tag(repo, "v1")
     stream_ok(client.images.push(repo, tag="v1", stream=True, decode=True, auth_config=creds))
-    assert json.loads(reg.get(f"{unique}/tags/list", auth=("berth", "s3cret")))["tags"] == ["v1"]
+    listed = reg.get(f"{unique}/tags/list", auth=("berth", "s3cret"),
+                     scope=f"repository:{unique}:pull")
+    assert json.loads(listed)["tags"] == ["v1"]
+    # Anonymous: refused.
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        reg.get(f"{unique}/tags/list")
+    assert anonymous.value.code == 401
     client.images.remove(f"{repo}:v1")
     pulled = client.images.pull(repo, tag="v1", auth_config=creds)
     assert pulled.id == busybox.id

@@ -149,6 +149,7 @@ impl Client {
         let Some(c) = challenge else {
             return Ok(());
         };
+        let url = format!("{}/v2/", ep.base_url());
         let a = auth::authorize(
             &self.inner.hosts,
             &self.inner.tokens,
@@ -157,7 +158,14 @@ impl Client {
             "",
             creds,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            RegistryError::Unauthorized { message, .. } => RegistryError::LoginRefused {
+                url: url.clone(),
+                message,
+            },
+            other => other,
+        })?;
         let out = Outgoing {
             method: Method::GET,
             path_and_query: "/v2/".to_string(),
@@ -171,7 +179,7 @@ impl Client {
         }
         if status == StatusCode::UNAUTHORIZED {
             return Err(RegistryError::LoginFailed {
-                url: format!("{}/v2/", ep.base_url()),
+                url,
                 status: status.to_string(),
             });
         }

@@ -45,6 +45,9 @@ pub enum RegistryError {
     /// Docker's words for credentials `GET /v2/` refused at `docker login`.
     #[error("login attempt to {url} failed with status: {status}")]
     LoginFailed { url: String, status: String },
+    /// Docker's words for credentials a token server refused at `docker login`.
+    #[error("Get \"{url}\": {message}")]
+    LoginRefused { url: String, message: String },
     #[error("registry {host} denied access to {scope}: {message}")]
     Denied {
         host: String,
@@ -105,9 +108,9 @@ impl RegistryError {
             RegistryError::NotFound { .. } | RegistryError::NoPlatform { .. } => {
                 ErrorKind::NotFound
             }
-            RegistryError::Unauthorized { .. } | RegistryError::LoginFailed { .. } => {
-                ErrorKind::Unauthorized
-            }
+            RegistryError::Unauthorized { .. }
+            | RegistryError::LoginFailed { .. }
+            | RegistryError::LoginRefused { .. } => ErrorKind::Unauthorized,
             RegistryError::Denied { .. } => ErrorKind::Forbidden,
             RegistryError::Connect { .. }
             | RegistryError::Http { .. }

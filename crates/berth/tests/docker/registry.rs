@@ -52,19 +52,7 @@ impl DistRegistry {
             dir.path().join("storage").display()
         );
         if let Some((u, p)) = user {
-            // bcrypt ($2b$) through the C library's crypt, as htpasswd -B writes it.
-            let out = Command::new("python3")
-                .args([
-                    "-c",
-                    "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-                    p,
-                ])
-                .output()
-                .expect("python3 crypt");
-            let hash = stdout(&out).trim().to_string();
-            assert!(hash.starts_with("$2"), "no bcrypt hash: {}", stderr(&out));
-            let file = dir.path().join("htpasswd");
-            std::fs::write(&file, format!("{u}:{hash}\n")).expect("htpasswd");
+            let file = write_htpasswd(dir.path(), u, p);
             text.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 file.display()
@@ -147,6 +135,26 @@ impl DistRegistry {
             .expect("skopeo copy");
         assert!(out.status.success(), "skopeo copy {src}: {}", stderr(&out));
     }
+}
+
+/// Writes `dir/htpasswd` with `user`'s bcrypt hash (`$2b$`, through the C library's crypt, as
+/// `htpasswd -B` writes it); returns its path.
+pub fn write_htpasswd(dir: &Path, user: &str, password: &str) -> PathBuf {
+    let out = Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+            password,
+        ])
+        .output()
+        .expect("python3 crypt");
+    let hash = stdout(&out).trim().to_string();
+    assert!(hash.starts_with("$2"), "no bcrypt hash: {}", stderr(&out));
+    let file = dir.join("htpasswd");
+    std::fs::write(&file, format!("{user}:{hash}\n")).expect("htpasswd");
+    file
 }
 
 impl Drop for DistRegistry {

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{opted_in, stderr, stdout, Daemon};
-use crate::registry::{free_port, seed_busybox, DistRegistry};
+use crate::registry::{free_port, seed_busybox, write_htpasswd, DistRegistry};
 
 /// Berth's own registry server (`berth registry serve`) on a free loopback port.
 pub struct BerthRegistry {
@@ -24,6 +24,20 @@ impl BerthRegistry {
 
     /// On `ip`, serving HTTPS with `(cert, key)` when given.
     pub fn start_on(ip: &str, tls: Option<(&Path, &Path)>) -> BerthRegistry {
+        BerthRegistry::start_full(ip, tls, None, &[])
+    }
+
+    /// On 127.0.0.1 for `user` (`--htpasswd`), with more flags (`--token-auth`).
+    pub fn start_with_user(user: (&str, &str), flags: &[&str]) -> BerthRegistry {
+        BerthRegistry::start_full("127.0.0.1", None, Some(user), flags)
+    }
+
+    fn start_full(
+        ip: &str,
+        tls: Option<(&Path, &Path)>,
+        user: Option<(&str, &str)>,
+        flags: &[&str],
+    ) -> BerthRegistry {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-own-registry")
             .tempdir()
@@ -36,6 +50,10 @@ impl BerthRegistry {
         if let Some((cert, key)) = tls {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
+        if let Some((u, p)) = user {
+            cmd.arg("--htpasswd").arg(write_htpasswd(dir.path(), u, p));
+        }
+        cmd.args(flags);
         let scheme = if tls.is_some() { "https" } else { "http" };
         let child = cmd
             .stdin(Stdio::null())
@@ -52,9 +70,9 @@ impl BerthRegistry {
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
                 .unwrap_or_default();
-            if out.starts_with("http/1.1 200")
-                && out.contains("docker-distribution-api-version: registry/2.0")
-            {
+            let answered = out.starts_with("http/1.1 200")
+                || (user.is_some() && out.starts_with("http/1.1 401"));
+            if answered && out.contains("docker-distribution-api-version: registry/2.0") {
                 break;
             }
             let log =
@@ -459,4 +477,96 @@ fn berths_registry_server_over_tls_with_its_ca_in_certs_d() {
     let other = Daemon::start();
     other.ok(&["pull", &image]);
     assert_eq!(other.ok(&["run", "--rm", &image, "echo", "tls"]), "tls");
+}
+
+/// skopeo with `args`, the output.
+fn skopeo(args: &[&str]) -> std::process::Output {
+    Command::new("skopeo").args(args).output().expect("skopeo")
+}
+
+#[test]
+fn berths_registry_server_with_htpasswd_and_with_token_auth() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = d.dir.path().join("seed.tar");
+    d.ok(&["save", "-o", tar.to_str().expect("utf-8"), "busybox:latest"]);
+    let src = format!("docker-archive:{}", tar.display());
+    for flags in [&[][..], &["--token-auth"][..]] {
+        let reg = BerthRegistry::start_with_user(("berth", "s3cret"), flags);
+        let mode = if flags.is_empty() {
+            "htpasswd"
+        } else {
+            "token"
+        };
+        let dest = format!("docker://{}/auth/busybox:1", reg.addr);
+        // skopeo: refused without credentials and with a wrong password, served with the right.
+        for creds in [None, Some("berth:nope")] {
+            let mut args = vec!["copy", "--dest-tls-verify=false"];
+            if let Some(c) = creds {
+                args.extend(["--dest-creds", c]);
+            }
+            args.extend([src.as_str(), dest.as_str()]);
+            let out = skopeo(&args);
+            assert!(!out.status.success(), "{mode}: {creds:?} was let in");
+            let text = stderr(&out).to_lowercase();
+            assert!(
+                text.contains("unauthorized") || text.contains("401"),
+                "{mode}: {text}"
+            );
+        }
+        let out = skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "berth:s3cret",
+            &src,
+            &dest,
+        ]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let out = skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            "berth:s3cret",
+            "--format",
+            "{{.Digest}}",
+            &dest,
+        ]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let digest = stdout(&out).trim().to_string();
+        // The docker CLI through a Berth daemon: a wrong password is 401, then login, pull, run,
+        // push another tag.
+        let bad = d.docker_input(
+            &["login", "-u", "berth", "--password-stdin", &reg.addr],
+            b"nope\n",
+        );
+        assert_eq!(bad.status.code(), Some(1), "{mode}");
+        assert!(
+            stderr(&bad).contains("401 Unauthorized") || stderr(&bad).contains("unauthorized:"),
+            "{mode}: {}",
+            stderr(&bad)
+        );
+        let login = d.docker_input(
+            &["login", "-u", "berth", "--password-stdin", &reg.addr],
+            b"s3cret\n",
+        );
+        assert!(login.status.success(), "{mode}: {}", stderr(&login));
+        let image = format!("{}/auth/busybox:1", reg.addr);
+        let pulled = d.ok(&["pull", &image]);
+        assert!(
+            pulled.contains(&format!("Digest: {digest}")),
+            "{mode}: {pulled}"
+        );
+        assert_eq!(d.ok(&["run", "--rm", &image, "echo", "in"]), "in", "{mode}");
+        let other = format!("{}/auth/other:2", reg.addr);
+        d.ok(&["tag", &image, &other]);
+        let pushed = d.ok(&["push", &other]);
+        assert!(pushed.contains("2: digest: sha256:"), "{mode}: {pushed}");
+        d.ok(&["logout", &reg.addr]);
+        d.ok(&["rmi", &image, &other]);
+        let anon = d.docker(&["pull", &image]);
+        assert_ne!(anon.status.code(), Some(0), "{mode}: pulled anonymously");
+    }
 }

@@ -12,10 +12,12 @@
 //!
 //! The URL path is decoded once by the router and validated after decoding ([`names`]).
 //! With `--tls-cert`/`--tls-key` it serves HTTPS ([`tls`]); with `--proxy HOST` it is a
-//! pull-through cache of that registry ([`proxy`]). `berth registry gc` removes
+//! pull-through cache of that registry ([`proxy`]); `--htpasswd` and `--token-auth` guard it
+//! ([`auth`]). `berth registry gc` removes
 //! unreferenced blobs ([`gc`]); `GET /v1/search` answers `docker
 //! search` over the catalog.
 
+mod auth;
 pub mod gc;
 mod names;
 pub mod proxy;
@@ -63,6 +65,57 @@ pub struct ServeArgs {
     /// fetched from it, verified and kept.
     #[arg(long)]
     pub proxy: Option<String>,
+    /// Basic auth for the users of this htpasswd file (bcrypt, `htpasswd -B`; distribution's
+    /// auth.htpasswd.path). With --token-auth, the users who may get tokens.
+    #[arg(long)]
+    pub htpasswd: Option<PathBuf>,
+    /// The basic-auth realm (auth.htpasswd.realm).
+    #[arg(long, default_value = "berth-registry")]
+    pub auth_realm: String,
+    /// Docker's token auth, this server issuing the tokens at /token (auth.token).
+    #[arg(long)]
+    pub token_auth: bool,
+    /// The token realm announced to clients (auth.token.realm); default http(s)://ADDR/token.
+    #[arg(long)]
+    pub token_realm: Option<String>,
+    /// The token service name (auth.token.service).
+    #[arg(long, default_value = "berth-registry")]
+    pub token_service: String,
+    /// The token issuer (auth.token.issuer).
+    #[arg(long, default_value = "berth-registry")]
+    pub token_issuer: String,
+}
+
+impl ServeArgs {
+    /// The access control the flags ask for.
+    fn auth(&self) -> Result<Option<auth::Auth>, String> {
+        let users = self
+            .htpasswd
+            .as_deref()
+            .map(auth::Htpasswd::load)
+            .transpose()?;
+        if self.token_auth {
+            let scheme = if self.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let realm = self
+                .token_realm
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{}/token", self.addr));
+            let settings = auth::TokenSettings {
+                realm,
+                service: self.token_service.clone(),
+                issuer: self.token_issuer.clone(),
+            };
+            return auth::Auth::token(settings, users).map(Some);
+        }
+        Ok(users.map(|users| auth::Auth::Basic {
+            realm: self.auth_realm.clone(),
+            users,
+        }))
+    }
 }
 
 /// `berth registry gc` flags.
@@ -83,7 +136,7 @@ pub struct GcArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum RegistryCommand {
     /// Serve the OCI distribution API from a directory.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove blobs no manifest references (safe while serving).
     Gc(GcArgs),
 }
@@ -98,7 +151,7 @@ pub struct RegistryArgs {
 /// Runs `berth registry ...`; returns the exit code.
 pub fn main(args: RegistryArgs) -> i32 {
     let serve_args = match args.command {
-        RegistryCommand::Serve(a) => a,
+        RegistryCommand::Serve(a) => *a,
         RegistryCommand::Gc(a) => return gc_main(&a),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -119,10 +172,18 @@ pub fn main(args: RegistryArgs) -> i32 {
                 return 1;
             }
         };
-        let app = match router_with(
+        let access = match serve_args.auth() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("berth registry: auth: {e}");
+                return 1;
+            }
+        };
+        let app = match router_full(
             &serve_args.root,
             serve_args.max_upload_bytes,
             serve_args.proxy.as_deref(),
+            access,
         ) {
             Ok(a) => a,
             Err(e) => {
@@ -219,6 +280,16 @@ pub fn router_with(
     max_upload: u64,
     proxy: Option<&str>,
 ) -> std::io::Result<Router> {
+    router_full(root, max_upload, proxy, None)
+}
+
+/// [`router_with`] guarded by `access` (and serving `/token` for token auth).
+fn router_full(
+    root: &std::path::Path,
+    max_upload: u64,
+    proxy: Option<&str>,
+    access: Option<auth::Auth>,
+) -> std::io::Result<Router> {
     let upstream = proxy.map(|p| {
         let p = p.trim();
         let p = p
@@ -238,21 +309,31 @@ pub fn router_with(
             .with_max_upload(max_upload)
             .with_upstream(upstream),
     );
-    Ok(Router::new()
+    let mut app = Router::new()
         .route("/v2/", axum::routing::get(base))
         .route("/v2", axum::routing::get(base))
         .route("/v2/{*rest}", axum::routing::any(dispatch))
         .route("/v1/search", axum::routing::get(search))
-        .with_state(storage)
-        .layer(axum::middleware::map_response(
-            |mut r: Response| async move {
-                r.headers_mut().insert(
-                    "docker-distribution-api-version",
-                    HeaderValue::from_static("registry/2.0"),
-                );
-                r
-            },
-        )))
+        .with_state(storage);
+    if let Some(a) = access {
+        let a = Arc::new(a);
+        app = app
+            .merge(
+                Router::new()
+                    .route("/token", axum::routing::get(auth::token))
+                    .with_state(a.clone()),
+            )
+            .layer(axum::middleware::from_fn_with_state(a, auth::check));
+    }
+    Ok(app.layer(axum::middleware::map_response(
+        |mut r: Response| async move {
+            r.headers_mut().insert(
+                "docker-distribution-api-version",
+                HeaderValue::from_static("registry/2.0"),
+            );
+            r
+        },
+    )))
 }
 
 type St = Arc<Storage>;
