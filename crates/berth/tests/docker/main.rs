@@ -40,3 +40,4 @@ mod stats;
 mod user_db;
 mod verbs;
 mod volume_cli;
+mod volume_plugin;
