@@ -37,6 +37,7 @@ use crate::snapshot::Snapshotter;
 
 pub use archive::SaveFormat;
 pub use container::CommitOptions;
+pub use pins::PinGuard;
 pub use remove::RemoveAction;
 
 /// One image as `docker images` lists it.
@@ -216,6 +217,13 @@ impl ImageStore {
 
     pub(crate) fn pins(&self) -> &pins::Pins {
         &self.pins
+    }
+
+    /// Pins `names` (blob digests, chain IDs) against GC until the guard drops: for work on the
+    /// store's objects outside its own operations, such as a registry pull between its first
+    /// download and its commit.
+    pub fn pin(&self, names: impl IntoIterator<Item = String>) -> PinGuard<'_> {
+        self.pins.pin(names)
     }
 
     /// Every image, newest first.

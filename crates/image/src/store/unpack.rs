@@ -93,6 +93,37 @@ impl ImageStore {
         Ok(rec)
     }
 
+    /// Unpacks layer `index` of an image still to be committed, whose config lists `diff_ids`,
+    /// from blob `blob` (the layers below it already unpacked): a registry pull applies each layer
+    /// while later ones download, and its commit then finds them done. `label` names the image in
+    /// errors. The caller pins the blob and the layer's chain ID until its commit, since GC frees
+    /// a layer no image uses.
+    pub fn unpack_layer(
+        &self,
+        label: &str,
+        index: usize,
+        diff_ids: &[Digest],
+        blob: &Digest,
+    ) -> Result<(), ImageError> {
+        let _op = self.shared_op();
+        let Some(diff_id) = diff_ids.get(index) else {
+            return Err(ImageError::invalid(
+                label.to_string(),
+                format!("no layer {index} among {} diff IDs", diff_ids.len()),
+            ));
+        };
+        let chains = chain_ids(&diff_ids[..=index]);
+        self.ensure_layer(&LayerJob {
+            image: label,
+            index,
+            chain_id: &chains[index],
+            parent: index.checked_sub(1).map(|p| &chains[p]),
+            diff_id,
+            blob,
+        })?;
+        Ok(())
+    }
+
     /// Makes sure every layer of a stored image is unpacked (again, if a snapshot went missing);
     /// returns the top chain ID, `None` for an image without layers.
     pub fn unpack(&self, name_or_id: &str) -> Result<Option<String>, ImageError> {
