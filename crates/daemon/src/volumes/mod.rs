@@ -24,6 +24,8 @@ pub mod local;
 pub mod model;
 pub mod plugin;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -212,24 +214,12 @@ impl VolumeService {
                 )),
             ));
         }
-        {
-            let mut table = self.table();
-            if let Some(e) = table.get_mut(&name) {
-                if !req.driver.is_empty() && req.driver != e.volume.driver {
-                    return Err(op_error(
-                        "create",
-                        &name,
-                        DaemonError::Conflict(format!(
-                            "driver '{}' already has volume '{name}': volume name must be unique",
-                            e.volume.driver
-                        )),
-                    ));
-                }
-                if let Some(r) = reference {
-                    e.refs.insert(r.to_string());
-                }
-                return Ok((e.volume.clone(), false));
+        // The name's lock is held: the entry cannot change between the check above and here.
+        if let Some(e) = self.table().get_mut(&name) {
+            if let Some(r) = reference {
+                e.refs.insert(r.to_string());
             }
+            return Ok((e.volume.clone(), false));
         }
         let driver = if req.driver.is_empty() {
             LOCAL.to_string()
