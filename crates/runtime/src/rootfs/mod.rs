@@ -120,22 +120,24 @@ pub(crate) struct Namespaces {
     /// shares the runtime's mount table (see [`shared`]).
     pub mount: bool,
     pub user: bool,
+    /// A network namespace of its own: new, or joined by path (one its caller made for it, as
+    /// the daemon does for a container on a network). Without one, sysfs is read-only.
     pub net: bool,
     pub cgroup: bool,
 }
 
 impl Namespaces {
-    /// Which namespaces the container gets new (a namespace joined by path counts as not new,
-    /// except the user namespace, whose restrictions apply either way).
+    /// Which namespaces the container gets of its own (a namespace joined by path counts as not
+    /// its own, except the user and network namespaces: the user namespace's restrictions apply
+    /// either way, and a network namespace given by path is the one made for the container).
     pub fn of(spec: &Spec) -> Namespaces {
         let mut ns = Namespaces::default();
         let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
         for n in list.into_iter().flatten() {
-            let new = n.path().is_none();
             match n.typ() {
                 LinuxNamespaceType::Mount => ns.mount = true,
                 LinuxNamespaceType::User => ns.user = true,
-                LinuxNamespaceType::Network => ns.net = new,
+                LinuxNamespaceType::Network => ns.net = true,
                 LinuxNamespaceType::Cgroup => ns.cgroup = true,
                 _ => {}
             }

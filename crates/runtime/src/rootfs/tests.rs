@@ -151,6 +151,21 @@ fn sysfs_is_writable_with_a_new_network_namespace() {
 }
 
 #[test]
+fn sysfs_is_writable_with_a_network_namespace_joined_by_path() {
+    let fx = Fixture::new();
+    let sys = fx.sys();
+    let s = spec(json!({
+        "linux": {"namespaces": [{"type": "mount"}, {"type": "network", "path": "/run/netns/x"}]},
+        "mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs"}]
+    }));
+    prepare(&s, &fx.rootfs(), &sys).expect("prepare");
+    assert_eq!(
+        sys.mounts()[2],
+        mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None)
+    );
+}
+
+#[test]
 fn default_devices_and_dev_symlinks_are_created() {
     let fx = Fixture::new();
     let sys = fx.sys();
