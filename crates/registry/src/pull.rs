@@ -7,9 +7,12 @@
 //!    fetch that manifest by digest, verified against its descriptor.
 //! 3. Fetch the config (verified) and check it against the manifest before any layer is fetched.
 //! 4. Download the layers in parallel (at most [`PullOptions::max_concurrent`]), each verified into
-//!    the content store ([`crate::download`]).
-//! 5. Commit through [`ImageStore::commit_pending`]: layers unpacked, diff IDs checked against the
-//!    config, then one transaction makes the image, its tag and its repo digest visible — or nothing.
+//!    the content store ([`crate::download`]), and unpack each one (its diff ID checked against the
+//!    config) as soon as it and the layers below it are there, while later ones still download.
+//!    The blobs and layers of the pull are pinned in the store until the commit, so a GC in the
+//!    meantime leaves them.
+//! 5. Commit through [`ImageStore::commit_pending`] (which finds the layers unpacked): one
+//!    transaction makes the image, its tag and its repo digest visible — or nothing.
 
 use std::sync::Arc;
 
@@ -254,17 +257,28 @@ async fn pull_from(
             .await
             .map_err(RegistryError::internal)?
     };
-    // A blob removed by a concurrent GC between its download and the commit: fetch again once.
+    // What this pull downloads and unpacks stays pinned against GC until its commit.
+    let diff_ids = pending.config.rootfs.diff_ids.clone();
+    let _pinned = store.pin(
+        manifest
+            .layers
+            .iter()
+            .map(|l| l.digest.to_string())
+            .chain(model::chain_ids(&diff_ids).iter().map(|c| c.to_string())),
+    );
+    // A blob removed by a concurrent GC between its download and the commit (another process's
+    // GC, which our pins do not reach): fetch again once.
     let mut tries = 0;
     loop {
-        download_layers(
-            &repo,
-            &store,
-            &manifest.layers,
-            opts.max_concurrent,
+        let job = Job {
+            repo: &repo,
+            store: &store,
+            layers: &manifest.layers,
+            diff_ids: &diff_ids,
+            label: &reference.familiar(),
             progress,
-        )
-        .await?;
+        };
+        download_and_unpack(&job, opts.max_concurrent).await?;
         let (s, p) = (store.clone(), pending.clone());
         let committed = tokio::task::spawn_blocking(move || s.commit_pending(vec![p]))
             .await
@@ -277,9 +291,6 @@ async fn pull_from(
             }
             Err(e) => return Err(e.into()),
         }
-    }
-    for l in &manifest.layers {
-        progress.send(Progress::item(short_id(&l.digest), "Pull complete"));
     }
     Ok(Pulled {
         up_to_date: before.as_ref() == Some(&id),
@@ -344,39 +355,83 @@ fn is_layer_type(mt: &str) -> bool {
     .contains(&mt)
 }
 
-/// Downloads `layers` with at most `max` at once; the first failure stops the others.
-async fn download_layers(
-    repo: &Arc<Repo>,
-    store: &Arc<ImageStore>,
-    layers: &[Descriptor],
-    max: usize,
-    progress: &ProgressSink,
-) -> Result<(), RegistryError> {
+/// One pull's layers on their way into the store.
+struct Job<'a> {
+    repo: &'a Arc<Repo>,
+    store: &'a Arc<ImageStore>,
+    layers: &'a [Descriptor],
+    /// The config's diff IDs, one per layer.
+    diff_ids: &'a [Digest],
+    /// The image in errors.
+    label: &'a str,
+    progress: &'a ProgressSink,
+}
+
+/// Downloads the layers (at most `max` at once) and unpacks each, bottom first, as soon as it
+/// and the layers below it are there, while the later ones still download. The first failure
+/// stops everything (the downloads are aborted with their tasks).
+async fn download_and_unpack(job: &Job<'_>, max: usize) -> Result<(), RegistryError> {
     let permits = Arc::new(Semaphore::new(max.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Digest>();
     let mut seen = std::collections::HashSet::new();
-    for l in layers {
+    for l in job.layers {
         if !seen.insert(l.digest.clone()) {
             continue;
         }
-        let (repo, store, l, progress, permits) = (
-            repo.clone(),
-            store.clone(),
+        let (repo, store, l, progress, permits, done) = (
+            job.repo.clone(),
+            job.store.clone(),
             l.clone(),
-            progress.clone(),
+            job.progress.clone(),
             permits.clone(),
+            done_tx.clone(),
         );
         tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
                 .await
                 .map_err(RegistryError::internal)?;
-            fetch_blob(&repo, &store, &l, &progress).await
+            fetch_blob(&repo, &store, &l, &progress).await?;
+            let _ = done.send(l.digest);
+            Ok::<(), RegistryError>(())
         });
     }
-    while let Some(done) = tasks.join_next().await {
-        done.map_err(RegistryError::internal)??;
-    }
+    drop(done_tx);
+    let downloads = async {
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(RegistryError::internal)??;
+        }
+        Ok::<(), RegistryError>(())
+    };
+    let unpack = async {
+        let mut present = std::collections::HashSet::new();
+        for (i, l) in job.layers.iter().enumerate() {
+            while !present.contains(&l.digest) {
+                match done_rx.recv().await {
+                    Some(d) => {
+                        present.insert(d);
+                    }
+                    // Every download ended; a failed one is the error the other branch returns.
+                    None => return Ok(()),
+                }
+            }
+            let id = short_id(&l.digest);
+            job.progress.send(Progress::item(&id, "Extracting"));
+            let (store, label, diff_ids, blob) = (
+                job.store.clone(),
+                job.label.to_string(),
+                job.diff_ids.to_vec(),
+                l.digest.clone(),
+            );
+            tokio::task::spawn_blocking(move || store.unpack_layer(&label, i, &diff_ids, &blob))
+                .await
+                .map_err(RegistryError::internal)??;
+            job.progress.send(Progress::item(&id, "Pull complete"));
+        }
+        Ok::<(), RegistryError>(())
+    };
+    tokio::try_join!(downloads, unpack)?;
     Ok(())
 }
 

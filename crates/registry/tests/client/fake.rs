@@ -1,6 +1,6 @@
 //! A fake registry that misbehaves on purpose: serves manifests and blobs from memory, counts
-//! requests, and can drop a blob body half-way, answer 503 once, demand a bearer token, or
-//! redirect blob downloads to another host name.
+//! requests, and can drop a blob body half-way, answer 503 once, demand a bearer token,
+//! redirect blob downloads to another host name, or hold a blob back until released.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,6 +27,8 @@ pub struct Behaviour {
     pub token_auth: Option<(String, String)>,
     /// Redirect blob GETs to `http://localhost:<port>/redirected/...`.
     pub redirect_blobs: bool,
+    /// Blob digests whose GETs wait for a permit of their semaphore before answering.
+    pub hold: HashMap<String, Arc<tokio::sync::Semaphore>>,
 }
 
 #[derive(Default)]
@@ -184,6 +186,12 @@ async fn v2(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
+    let held = rest
+        .rsplit_once("/blobs/")
+        .and_then(|(_, d)| fake.lock().behaviour.hold.get(d).cloned());
+    if let Some(gate) = held {
+        let _permit = gate.acquire().await;
+    }
     let mut f = fake.lock();
     let range = headers
         .get("range")

@@ -2,7 +2,8 @@
 //! verification (REG-01..03, wrong diff IDs; the fake's `Docker-Content-Digest` header always
 //! lies, so every pull checks that the recorded digest is the bytes' own), resume and retry
 //! (REG-07), one download per layer (REG-08), redirects without credentials (REG-09), token auth
-//! (REG-11), platforms and schema 1, mirrors, push to Berth's server and its pull-through cache.
+//! (REG-11), platforms and schema 1, mirrors, push to Berth's server and its pull-through cache;
+//! layers unpacked while later ones download, pinned against GC until the commit.
 
 #![allow(clippy::unwrap_used)]
 
@@ -533,4 +534,64 @@ async fn berths_server_as_a_pull_through_cache() {
         .unwrap();
         assert_eq!(back.id, pulled.id, "round {round}");
     }
+}
+
+#[tokio::test]
+async fn layers_are_unpacked_while_later_ones_download_and_gc_leaves_them() {
+    let env = env().await;
+    let (bottom, top) = (layer(1, 5000), layer(2, 7000));
+    add_image(
+        &env.fake,
+        "two",
+        &[bottom.clone(), top.clone()],
+        None,
+        "amd64",
+    );
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (bottom_d, top_d) = (Digest::sha256_of(&bottom), Digest::sha256_of(&top));
+    env.fake
+        .lock()
+        .behaviour
+        .hold
+        .insert(top_d.to_string(), gate.clone());
+    let (sink, mut events) = ProgressSink::channel();
+    let (client, store, reference) = (
+        env.client.clone(),
+        env.store.clone(),
+        env.reference("p:two"),
+    );
+    let pulling = tokio::spawn(async move {
+        pull(&client, store, &reference, &PullOptions::default(), &sink).await
+    });
+    // The bottom layer is unpacked while the top one is held back by the registry.
+    let bottom_id: String = bottom_d.hex().chars().take(12).collect();
+    let unpacked = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(p) = events.recv().await {
+            if let berth_registry::Progress::Item { id, status, .. } = p {
+                if id == bottom_id && status == "Pull complete" {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        unpacked.ok(),
+        Some(true),
+        "the bottom layer was not unpacked first"
+    );
+    assert!(!pulling.is_finished());
+    // A GC now takes nothing of the pull in flight: its blob and its unpacked layer are pinned.
+    let report = env.store.gc().unwrap();
+    assert!(
+        report.blobs.is_empty() && report.layers.is_empty(),
+        "{report:?}"
+    );
+    assert!(env.store.content().exists(&bottom_d));
+    gate.add_permits(1);
+    let pulled = pulling.await.unwrap().unwrap();
+    let img = env.store.get(&format!("{}/p:two", env.host)).unwrap();
+    assert_eq!(img.id, pulled.id);
+    assert!(env.store.content().exists(&top_d));
 }
