@@ -101,7 +101,7 @@ async fn anonymous_volumes_and_prune() {
     svc.create(named("keep"), None).await.unwrap();
     std::fs::write(anon.mountpoint.join("f"), b"1234").unwrap();
     let report = svc.prune(&PruneFilter::default()).await.unwrap();
-    assert_eq!(report.deleted, [anon.name.clone()]);
+    assert_eq!(report.deleted, std::slice::from_ref(&anon.name));
     assert_eq!(report.reclaimed, 4);
     let dangling = VolumeFilter {
         dangling: Some(true),
