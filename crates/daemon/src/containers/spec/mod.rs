@@ -1,12 +1,13 @@
 //! A container's record → OCI runtime spec, as Docker builds it. The pieces live in submodules:
 //! [`mounts`] (defaults, binds, tmpfs), [`resources`] (cgroup limits, devices), [`security`]
-//! (capabilities, seccomp, no-new-privileges), [`user`] (names from the image's passwd/group),
+//! (capabilities, seccomp, no-new-privileges), [`devices`] (the host's, when privileged), [`user`] (names from the image's passwd/group),
 //! [`namespaces`] (Docker's PID, IPC, UTS, cgroup and user namespace modes), [`rootfs`] (safe
 //! reads and mkdirs inside the image) and [`init`] (`--init`). [`build`] puts them together for
 //! one start: the rootfs must already be mounted, because users are resolved and the working
 //! directory is created inside it. [`settle`] is the create-time half: the modes and the runtime
 //! name checked and filled in as Docker records them.
 
+pub mod devices;
 pub mod init;
 pub mod mounts;
 pub mod namespaces;
@@ -129,6 +130,16 @@ fn network_namespace(mode: &str) -> Result<bool, SpecError> {
     Ok(mode != "host")
 }
 
+/// Privileged: the cgroup tree read-write, as Docker clears `ro` from its cgroup mount (`/sys`
+/// is read-write already, [`mounts::default_mounts`]).
+fn writable_cgroups(mounts: &mut [Value]) {
+    for m in mounts.iter_mut().filter(|m| m["type"] == "cgroup") {
+        if let Some(options) = m["options"].as_array_mut() {
+            options.retain(|o| o != "ro");
+        }
+    }
+}
+
 /// The process environment: the configured one plus `HOSTNAME`, `TERM` with a tty, `HOME`.
 pub fn process_env(c: &Container, hostname: &str, home: &str) -> Vec<String> {
     let mut env = vec![];
@@ -210,6 +221,9 @@ pub fn build(
         process["oomScoreAdj"] = json!(adj);
     }
     let mut mounts = mounts::default_mounts(host.shm_size.unwrap_or(0), sec.privileged);
+    if sec.privileged {
+        writable_cgroups(&mut mounts);
+    }
     namespaces::shm_mount(&mut mounts, &modes, &paths.joins);
     let net_ns = network_namespace(host.network_mode.as_deref().unwrap_or(""))?;
     let ro = host.readonly_rootfs;

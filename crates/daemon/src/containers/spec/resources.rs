@@ -1,13 +1,18 @@
 //! `HostConfig` resources → `linux.resources` and `linux.devices`: memory and swap, CPU shares,
 //! quota/period, `NanoCpus`, cpusets, the pids limit, and the device cgroup (Docker's default allow
-//! list plus `--device`).
+//! list plus `--device`; privileged: every host device ([`super::devices`]) and a rule allowing
+//! all, `--device` adding only nodes at another path).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
 
 use berth_api::container::HostConfig;
 use serde_json::{json, Map, Value};
 
 use super::SpecError;
+
+/// Where the host's devices are, for a privileged container.
+const HOST_DEV: &str = "/dev";
 
 /// The CFS period `NanoCpus` is expressed in, as Docker uses.
 const NANO_CPU_PERIOD: i64 = 100_000;
@@ -123,7 +128,9 @@ pub fn resources(
     let mut rules = vec![json!({"allow": false, "access": "rwm"})];
     let mut devices = Vec::new();
     if host.privileged {
+        // Every host device, and one rule allowing every device (Docker's privileged mode).
         rules = vec![json!({"allow": true, "access": "rwm"})];
+        devices = super::devices::host_devices(Path::new(HOST_DEV))?;
     } else {
         rules.extend(
             DEFAULT_ALLOWED
@@ -132,6 +139,11 @@ pub fn resources(
         );
     }
     for d in host.devices.iter().flatten() {
+        // Privileged: a device at its host path is there already, and the rule allows all.
+        let dest_same = d.path_in_container.is_empty() || d.path_in_container == d.path_on_host;
+        if host.privileged && dest_same {
+            continue;
+        }
         let meta = std::fs::metadata(&d.path_on_host).map_err(|e| {
             SpecError::Invalid(format!(
                 "error gathering device information while adding custom device {:?}: {e}",
@@ -158,7 +170,7 @@ pub fn resources(
         } else {
             d.path_in_container.clone()
         };
-        let access = if d.cgroup_permissions.is_empty() {
+        let access = if d.cgroup_permissions.is_empty() || host.privileged {
             "rwm"
         } else {
             d.cgroup_permissions.as_str()
@@ -167,7 +179,9 @@ pub fn resources(
             json!({"path": dest, "type": kind, "major": major, "minor": minor,
                             "fileMode": meta.mode() & 0o7777, "uid": 0, "gid": 0}),
         );
-        rules.push(rule(kind, major, minor, access));
+        if !host.privileged {
+            rules.push(rule(kind, major, minor, access));
+        }
     }
     res.insert("devices".into(), Value::Array(rules));
     Ok((Value::Object(res), devices))
@@ -205,6 +219,32 @@ mod tests {
             ..Default::default()
         };
         assert!(resources(&host, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn privileged_gets_every_host_device_and_an_allow_all_rule() {
+        let host = HostConfig {
+            privileged: true,
+            devices: Some(vec![
+                berth_api::container::DeviceMapping {
+                    path_on_host: "/dev/null".into(),
+                    path_in_container: "/dev/null".into(),
+                    cgroup_permissions: "r".into(),
+                },
+                berth_api::container::DeviceMapping {
+                    path_on_host: "/dev/zero".into(),
+                    path_in_container: "/dev/myzero".into(),
+                    cgroup_permissions: "r".into(),
+                },
+            ]),
+            ..Default::default()
+        };
+        let (r, devices) = resources(&host, &mut Vec::new()).unwrap();
+        assert_eq!(r["devices"], json!([{"allow": true, "access": "rwm"}]));
+        let at = |p: &str| devices.iter().filter(|d| d["path"] == p).count();
+        assert_eq!(at("/dev/null"), 1, "{devices:?}");
+        assert_eq!(at("/dev/zero"), 1, "{devices:?}");
+        assert_eq!(at("/dev/myzero"), 1, "{devices:?}");
     }
 
     #[test]

@@ -123,6 +123,31 @@ fn host_network_privileged_and_users() {
     assert_eq!(spec["process"]["user"]["uid"], 1000);
     assert!(spec["linux"]["seccomp"].is_null());
     assert!(spec["linux"]["maskedPaths"].is_null());
+    assert!(spec["linux"]["readonlyPaths"].is_null());
+    // Privileged: /sys and the cgroup tree read-write, every host device, a rule allowing all.
+    let options = |dest: &str| {
+        spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == dest)
+            .map(|m| m["options"].clone())
+            .unwrap()
+    };
+    assert!(!options("/sys").as_array().unwrap().contains(&json!("ro")));
+    assert!(!options("/sys/fs/cgroup")
+        .as_array()
+        .unwrap()
+        .contains(&json!("ro")));
+    let devices = spec["linux"]["devices"].as_array().unwrap();
+    assert!(
+        devices.iter().any(|d| d["path"] == "/dev/null"),
+        "{devices:?}"
+    );
+    assert_eq!(
+        spec["linux"]["resources"]["devices"],
+        json!([{"allow": true, "access": "rwm"}])
+    );
     let ns = spec["linux"]["namespaces"].as_array().unwrap();
     assert!(!ns.contains(&json!({"type": "network"})));
     // A user network: its own namespace (prepared by the start), like the default bridge.
