@@ -159,7 +159,7 @@ impl ImageStore {
         Ok(report)
     }
 
-    /// Ingests and spooled archives on disk.
+    /// Ingests and spooled archives on disk (a recent resumable ingest is kept state, not one).
     fn leftovers(&self) -> Result<Vec<std::path::PathBuf>, ImageError> {
         let mut out = Vec::new();
         for dir in [self.content().root().join("ingest"), self.tmp_dir()] {
@@ -167,7 +167,9 @@ impl ImageStore {
                 continue;
             };
             for e in rd.flatten() {
-                if !self.pins().is_pinned(&e.path().display().to_string()) {
+                if !self.pins().is_pinned(&e.path().display().to_string())
+                    && !self.content().is_resumable_ingest(&e.path())
+                {
                     out.push(e.path());
                 }
             }
@@ -213,7 +215,8 @@ impl ImageStore {
             });
         }
         self.snapshotter().cleanup()?;
-        self.content().clean_ingests(std::time::Duration::ZERO)?;
+        // Resumable ingests stay a while: a pull cut short by a crash resumes from them.
+        self.content().clean_stale_ingests()?;
         for p in self.leftovers()? {
             if p.starts_with(self.tmp_dir()) {
                 let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));

@@ -12,7 +12,9 @@
 //! `ingest/`, is hashed while it is copied, fsync'ed, checked against the expected digest and size,
 //! renamed into place and the directory fsync'ed. Two writers of the same blob are harmless: both
 //! verify, and the second rename replaces identical bytes. A crash leaves only `ingest/` leftovers,
-//! which [`ContentStore::clean_ingests`] removes.
+//! which [`ContentStore::clean_ingests`] removes. The store's open keeps a resumable ingest for
+//! [`RESUMABLE_FOR`] after its last write ([`ContentStore::clean_stale_ingests`]), so a pull cut
+//! short by a crash resumes where its data ends.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -72,6 +74,8 @@ impl<T> IoContext<T> for io::Result<T> {
 }
 
 const TMP_PREFIX: &str = ".tmp-";
+/// How long a resumable ingest outlives its last write across store opens.
+pub const RESUMABLE_FOR: Duration = Duration::from_secs(24 * 3600);
 const INGEST_DATA: &str = "data";
 const INGEST_META: &str = "meta.json";
 
@@ -298,6 +302,32 @@ impl ContentStore {
             });
         }
         Ok(())
+    }
+
+    /// Removes one-shot temp files whatever their age, and resumable ingests not written for
+    /// [`RESUMABLE_FOR`] (see [`ContentStore::clean_ingests`]). Returns how many it removed.
+    pub fn clean_stale_ingests(&self) -> Result<usize, ContentError> {
+        let dir = self.ingest_dir();
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let path = entry.at(&dir)?.path();
+            if !fs::symlink_metadata(&path).at(&path)?.is_dir() {
+                fs::remove_file(&path).at(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed + self.clean_ingests(RESUMABLE_FOR)?)
+    }
+
+    /// Whether `path` (an entry of `ingest/`) is a resumable ingest written within
+    /// [`RESUMABLE_FOR`]: kept state, not a leftover.
+    pub fn is_resumable_ingest(&self, path: &Path) -> bool {
+        let recent = fs::metadata(path.join(INGEST_DATA))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < RESUMABLE_FOR);
+        recent && path.join(INGEST_META).is_file()
     }
 
     /// Removes ingest leftovers (temp files, abandoned ingests) not modified for `older_than`.

@@ -145,7 +145,8 @@ impl std::fmt::Debug for ImageStore {
 
 impl ImageStore {
     /// Opens (creating if needed) the store at `root` over `snapshots`, and removes what a crash left:
-    /// spooled archives, ingests, active snapshots nobody holds, and blobs and layers no image uses.
+    /// spooled archives, stale ingests (a resumable one is kept for [`crate::content::RESUMABLE_FOR`]),
+    /// active snapshots nobody holds, and blobs and layers no image uses.
     pub fn open(root: &Path, snapshots: Box<dyn Snapshotter>) -> Result<Self, ImageError> {
         std::fs::create_dir_all(root).at(root)?;
         let tmp = root.join("tmp");
