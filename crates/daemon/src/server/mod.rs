@@ -28,6 +28,7 @@ pub mod endpoint_request;
 pub mod error;
 pub mod exec;
 pub mod images;
+pub mod mount_request;
 pub mod network_views;
 pub mod networks;
 pub mod params;
