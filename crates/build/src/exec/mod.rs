@@ -10,8 +10,14 @@
 //!
 //! Cache: a step's key is the SHA-256 of its parent image ID, the instruction after expansion,
 //! the build args it can see, and for `COPY`/`ADD` the content hash of its sources (and the
-//! source image's ID for `--from`). A hit reuses the image and prints `Using cache`; the first
-//! miss is followed by misses only because every later parent differs.
+//! source image's ID for `--from`), and `SOURCE_DATE_EPOCH` when given. A hit reuses the image
+//! and prints `Using cache`; the first miss is followed by misses only because every later
+//! parent differs.
+//!
+//! Reproducible builds: with [`BuildOptions::source_date_epoch`] the host commits each step at
+//! the epoch (config and history times, layer mtimes clamped); the layers' entries are sorted by
+//! the host's differ and nothing the executor writes carries a time or an ID, so the same
+//! context built on another day, or on another engine's data root, gives the same image ID.
 
 mod copy;
 pub mod host;
@@ -43,6 +49,7 @@ pub const PREDEFINED_ARGS: &[&str] = &[
     "no_proxy",
     "ALL_PROXY",
     "all_proxy",
+    "SOURCE_DATE_EPOCH",
 ];
 
 /// What a build was asked for (the legacy `POST /build` options).
@@ -66,6 +73,10 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// Where to spool the tars of `COPY` steps (the system's temp dir when `None`).
     pub scratch: Option<std::path::PathBuf>,
+    /// `SOURCE_DATE_EPOCH` (seconds), for a reproducible image: the host commits every step at
+    /// that time, with no file newer than it; `RUN` steps see it in their environment, and it
+    /// is part of every step's cache key (a step committed at another time is another image).
+    pub source_date_epoch: Option<i64>,
 }
 
 /// The outcome of a build.
@@ -182,16 +193,11 @@ pub fn build(
     };
     let order: Vec<usize> = need.iter().copied().collect();
     let outcomes = stages::run_all(host, &order, target, |h, i| {
+        let ending = stages::Ending::new(&shared.board, i);
         let mut run = steps::Run::new(h, &shared, first_step[&i]);
         let extra = (i == target).then_some(label_step.as_ref()).flatten();
         let result = run.stage(&df, i, &df.stages[i], extra);
-        let failed_at = match &result {
-            Ok(image) => {
-                shared.board.finish(i, image);
-                0
-            }
-            Err(_) => shared.board.fail(i),
-        };
+        let failed_at = ending.end(&result);
         stages::StageOutcome {
             index: i,
             result,

@@ -127,6 +127,44 @@ impl Board {
     }
 }
 
+/// Marks a stage failed on the board unless it was finished: a stage that panics still ends,
+/// so the stages waiting for it stop instead of waiting forever.
+pub(super) struct Ending<'a> {
+    board: &'a Board,
+    index: usize,
+    ended: bool,
+}
+
+impl<'a> Ending<'a> {
+    pub fn new(board: &'a Board, index: usize) -> Self {
+        Ending {
+            board,
+            index,
+            ended: false,
+        }
+    }
+
+    /// Records the stage's result; returns the failure's place (0 when it built).
+    pub fn end(mut self, result: &Result<String, BuildError>) -> usize {
+        self.ended = true;
+        match result {
+            Ok(image) => {
+                self.board.finish(self.index, image);
+                0
+            }
+            Err(_) => self.board.fail(self.index),
+        }
+    }
+}
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.board.fail(self.index);
+        }
+    }
+}
+
 /// Runs `stages` (in Dockerfile order; `target` last) through `run_one`: side by side on forked
 /// hosts when `host` forks, else one after another, stopping at the first failure. Returns every
 /// stage's outcome, the target's last.

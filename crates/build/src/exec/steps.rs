@@ -480,6 +480,13 @@ impl Run<'_> {
         mounts_key: &str,
     ) -> Result<(), BuildError> {
         let mut env = st.config.env.clone().unwrap_or_default();
+        if let Some(epoch) = self.opts.source_date_epoch {
+            if st.config.env_var("SOURCE_DATE_EPOCH").is_none()
+                && !st.args.contains_key("SOURCE_DATE_EPOCH")
+            {
+                env.push(format!("SOURCE_DATE_EPOCH={epoch}"));
+            }
+        }
         let mut shown = Vec::new();
         for (k, v) in &st.args {
             if st.config.env_var(k).is_none() {
@@ -539,6 +546,9 @@ impl Run<'_> {
         }
         h.update([0]);
         h.update(serde_json::to_vec(&st.config).unwrap_or_default());
+        if let Some(epoch) = self.opts.source_date_epoch {
+            h.update(format!("\0epoch {epoch}").as_bytes());
+        }
         let key = format!("sha256:{}", hex::encode(h.finalize()));
         if !self.opts.no_cache {
             if let Some(img) = self.host.cache_get(&key)? {

@@ -244,7 +244,17 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     for t in p.list("tag") {
         q.push(("t", t));
     }
-    if let Some(a) = json_pairs(&p.list("build-arg"), true) {
+    let mut build_args = p.list("build-arg");
+    // As buildx does: the client's SOURCE_DATE_EPOCH makes a reproducible image.
+    if !build_args
+        .iter()
+        .any(|a| a.split('=').next() == Some("SOURCE_DATE_EPOCH"))
+    {
+        if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+            build_args.push(format!("SOURCE_DATE_EPOCH={epoch}"));
+        }
+    }
+    if let Some(a) = json_pairs(&build_args, true) {
         q.push(("buildargs", a));
     }
     if let Some(l) = json_pairs(&p.list("label"), false) {

@@ -79,7 +79,13 @@ pub struct DaemonHost {
     gone: Arc<AtomicBool>,
     /// Credentials for pulls, by registry (`X-Registry-Config`).
     pub registry_auth: std::collections::BTreeMap<String, Credentials>,
+    /// `SOURCE_DATE_EPOCH`: every commit at that time, its layer's mtimes clamped to it; build
+    /// containers get a fixed hostname instead of their ID.
+    pub epoch: Option<i64>,
 }
+
+/// The hostname of build containers in a reproducible build.
+const REPRODUCIBLE_HOSTNAME: &str = "berth-build";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -103,6 +109,7 @@ impl DaemonHost {
             scratch: Arc::default(),
             gone: Arc::default(),
             registry_auth: Default::default(),
+            epoch: None,
         }
     }
 
@@ -126,9 +133,14 @@ impl DaemonHost {
             return Ok(s.clone());
         }
         let empty: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(vec![0u8; 1024]));
+        // A fixed time, so that `FROM scratch` is the same image in every build.
+        let opts = ImportOptions {
+            created: Some(berth_oci::time::rfc3339(self.epoch.unwrap_or(0))),
+            ..Default::default()
+        };
         let id = self
             .rt
-            .block_on(self.engine.images.import(empty, ImportOptions::default()))
+            .block_on(self.engine.images.import(empty, opts))
             .map_err(host_err)?;
         *slot = Some(id.to_string());
         Ok(id.to_string())
@@ -268,6 +280,7 @@ impl BuildHost for DaemonHost {
             scratch: self.scratch.clone(),
             gone: self.gone.clone(),
             registry_auth: self.registry_auth.clone(),
+            epoch: self.epoch,
         }))
     }
 
@@ -315,6 +328,9 @@ impl BuildHost for DaemonHost {
             image: image.clone(),
             ..Default::default()
         };
+        if self.epoch.is_some() {
+            cc.hostname = REPRODUCIBLE_HOSTNAME.to_string();
+        }
         let mut hc = HostConfig::default();
         match run {
             Some(r) => {
@@ -355,6 +371,8 @@ impl BuildHost for DaemonHost {
     }
 
     fn start(&mut self, container: &str) -> Result<i64, HostError> {
+        // `wait` and `logs` spawn tasks: a fork runs on a thread outside the runtime.
+        let _rt = self.rt.enter();
         let svc = &self.engine.containers;
         let waiter = svc
             .wait(container, WaitCondition::NextExit)
@@ -500,7 +518,11 @@ impl BuildHost for DaemonHost {
         };
         let id = self
             .rt
-            .block_on(self.engine.images.commit_container(&image, container, opts))
+            .block_on(
+                self.engine
+                    .images
+                    .commit_container_at(&image, container, opts, self.epoch),
+            )
             .map_err(host_err)?;
         Ok(id.to_string())
     }

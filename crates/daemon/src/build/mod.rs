@@ -51,6 +51,8 @@ pub struct BuildRequest {
     pub platform: Option<String>,
     /// `X-Registry-Config`: credentials by registry, for pulling base images.
     pub registry_auth: BTreeMap<String, berth_registry::Credentials>,
+    /// The build arg `SOURCE_DATE_EPOCH`, parsed: the time every step is committed at.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// The credentials of `X-Registry-Config` for `registry` (`docker.io`, `host:port`): keys may be
@@ -215,6 +217,7 @@ pub fn run(
     let cache = cache::CacheIndex::new(&engine.system.host().data_root.join("builder"));
     let mut host = host::DaemonHost::new(engine.clone(), rt, out, req.quiet, cache);
     host.registry_auth = req.registry_auth.clone();
+    host.epoch = req.source_date_epoch;
     let outcome = build(&engine, &mut host, &req, body);
     if let Err((message, code)) = outcome {
         host.send(&JsonMessage {
@@ -258,6 +261,7 @@ fn build(
         scratch: Some(scratch),
         network: req.network,
         platform: req.platform.clone(),
+        source_date_epoch: req.source_date_epoch,
     };
     let result = exec::build(host, &context, &opts);
     if result.is_err() && req.force_rm {

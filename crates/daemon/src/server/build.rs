@@ -77,6 +77,16 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
             )))
         }
     };
+    let build_args = json_map(params, "buildargs")?;
+    let source_date_epoch = match build_args.get("SOURCE_DATE_EPOCH") {
+        None => None,
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid SOURCE_DATE_EPOCH {v:?}: a number of seconds since 1970-01-01"
+            ))
+        })?),
+    };
     Ok(BuildRequest {
         dockerfile: params
             .non_empty("dockerfile")
@@ -87,7 +97,8 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
             .into_iter()
             .filter(|t| !t.is_empty())
             .collect(),
-        build_args: json_map(params, "buildargs")?,
+        build_args,
+        source_date_epoch,
         target: params.non_empty("target").map(str::to_string),
         no_cache: params.flag("nocache"),
         pull: params.flag("pull"),

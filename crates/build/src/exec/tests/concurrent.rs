@@ -11,7 +11,7 @@ use super::*;
 const AWAIT: Duration = Duration::from_secs(10);
 
 /// The fake behind a lock, forkable; `RUN` scripts also understand `signal NAME` and
-/// `await NAME` (exit 9 when nothing signals `NAME` within [`AWAIT`]).
+/// `await NAME` (exit 9 when nothing signals `NAME` within [`AWAIT`]); `panic` panics.
 #[derive(Clone)]
 struct Forking {
     fake: Arc<Mutex<Fake>>,
@@ -41,6 +41,7 @@ impl Forking {
                     lock.lock().expect("flags").insert(name.to_string());
                     cond.notify_all();
                 }
+                ["panic"] => panic!("the host failed badly"),
                 ["await", name] => {
                     let end = Instant::now() + AWAIT;
                     let mut set = lock.lock().expect("flags");
@@ -205,4 +206,14 @@ fn a_cached_rebuild_of_parallel_stages_gives_the_same_image() {
     let again = build(&mut h, &ctx, &opts(SIDE_BY_SIDE)).expect("rebuild");
     assert_eq!(again.image, first.image);
     assert_eq!(again.cache_hits, 7, "every step but the three FROMs");
+}
+
+#[test]
+fn a_stage_whose_host_panics_ends_the_build() {
+    // Without the stage marked failed, the final stage would wait for it forever.
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox AS a\nRUN panic\nFROM busybox\nCOPY --from=a /a /a\n";
+    let mut h = Forking::new();
+    let e = build(&mut h, &ctx, &opts(df)).expect_err("fails");
+    assert_eq!(e.to_string(), "the thread building stage 0 panicked");
 }

@@ -172,3 +172,33 @@ fn the_default_network_and_the_platform() {
     };
     assert!(build(&mut h, &ctx, &o).is_err());
 }
+
+#[test]
+fn source_date_epoch_reaches_run_and_the_cache_key() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Fake::with_base();
+    let df = "FROM busybox\nRUN write /x 1\n";
+    let plain = run(&mut h, &ctx, &opts(df));
+    let mut o = opts(df);
+    o.source_date_epoch = Some(1_700_000_000);
+    o.build_args
+        .insert("SOURCE_DATE_EPOCH".into(), "1700000000".into());
+    let at = run(&mut h, &ctx, &o);
+    assert_eq!(
+        at.cache_hits, 0,
+        "a step made at another time is another image"
+    );
+    assert_ne!(at.image, plain.image);
+    let env = &h.runs.last().expect("run").env;
+    assert!(
+        env.contains(&"SOURCE_DATE_EPOCH=1700000000".to_string()),
+        "{env:?}"
+    );
+    assert!(
+        !h.lines.iter().any(|l| l.contains("were not consumed")),
+        "a predefined arg: {:?}",
+        h.lines
+    );
+    assert_eq!(h.config(&at.image).env_var("SOURCE_DATE_EPOCH"), None);
+    assert_eq!(run(&mut h, &ctx, &o).cache_hits, 1);
+}
