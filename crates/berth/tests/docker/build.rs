@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
 
 /// A context directory with `files`, removed on drop.
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("context dir");
     for (name, body) in files {
         let p = dir.path().join(name);
@@ -21,7 +21,7 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
     let mut all = vec!["build"];
     all.extend_from_slice(args);
     all.push(".");
@@ -33,7 +33,7 @@ fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
         .expect("running docker build")
 }
 
-fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
     let out = build(d, dir, args);
     assert!(
         out.status.success(),
