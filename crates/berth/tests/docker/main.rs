@@ -8,6 +8,8 @@ mod attach_detach;
 mod bad_input;
 mod bounded;
 mod build;
+mod build_repro;
+mod build_stages;
 mod catalog_defaults;
 mod commit;
 mod cp;
