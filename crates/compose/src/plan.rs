@@ -286,6 +286,29 @@ pub fn create_body(
     }
 }
 
+/// Takes out of a create body every network endpoint but the one its `NetworkMode` names and
+/// returns them in order, to be connected to the created container before it starts (as Compose
+/// v2 does for engines before API 1.44, which take one network at create).
+pub fn split_endpoints(body: &mut ContainerCreateRequest) -> Vec<(String, EndpointSettings)> {
+    let primary = body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    let Some(eps) = body
+        .networking_config
+        .as_mut()
+        .and_then(|n| n.endpoints_config.as_mut())
+    else {
+        return Vec::new();
+    };
+    let others: Vec<String> = eps.keys().filter(|k| **k != primary).cloned().collect();
+    others
+        .into_iter()
+        .filter_map(|k| eps.remove(&k).map(|e| (k, e)))
+        .collect()
+}
+
 /// Where a secret's or config's content is on the host: its file, or the file `up` writes under
 /// the project's data for an environment or content source. `None` for an external object.
 pub fn file_object_path(p: &Project, kind: &str, name: &str) -> Option<String> {

@@ -177,3 +177,28 @@ fn volumes_go_into_the_body_as_binds_mounts_and_volumes_from() {
     let o = order(&p);
     assert!(o.iter().position(|s| s == "db") < o.iter().position(|s| s == "app"));
 }
+
+#[test]
+fn endpoints_beyond_the_primary_are_split_off_for_old_engines() {
+    let p = project("services:\n  app: {image: x, networks: {back: {aliases: [b]}, front: {}}}\nnetworks:\n  front: {}\n  back: {}\n");
+    let svc = p.service("app").unwrap_or_else(|| panic!("app"));
+    let mut body = create_body(&p, svc, 1, false, &Inherit::default());
+    let mode = body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone());
+    assert_eq!(mode.as_deref(), Some("proj_back"));
+    let rest = split_endpoints(&mut body);
+    let names: Vec<&str> = rest.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["proj_front"]);
+    assert_eq!(
+        rest[0].1.aliases.as_deref(),
+        Some(&["app".to_string(), "proj-app-1".to_string()][..])
+    );
+    let kept: Vec<String> = body
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .map(|e| e.into_keys().collect())
+        .unwrap_or_default();
+    assert_eq!(kept, ["proj_back"]);
+}

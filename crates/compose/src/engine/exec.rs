@@ -2,7 +2,7 @@
 //! service, labelled `oneoff=True` and named `<project>-<service>-run-<slug>` as Compose v2
 //! does), both attached through a hijacked stream; they return the command's exit status.
 
-use super::client::{encode, Client, EngineError, Result};
+use super::client::{Client, EngineError, Result};
 use super::stream::{console_size, pump, RawTerminal};
 use super::up::{containers, label};
 use crate::model::Project;
@@ -164,10 +164,7 @@ pub async fn run(
             ep.aliases = Some(vec![svc.name.clone()]);
         }
     }
-    let created: Value = c
-        .post_json(&format!("/containers/create?name={}", encode(&name)), &body)
-        .await?;
-    let id = created["Id"].as_str().unwrap_or_default().to_string();
+    let id = super::up::create_container(c, &name, body).await?;
     if !attach {
         c.post(&format!("/containers/{id}/start")).await?;
         println!("{name}");

@@ -9,6 +9,7 @@ use super::images;
 use crate::model::Project;
 use crate::mounts::{Inherit, Previous};
 use crate::plan::{self, Action, Existing, Recreate};
+use berth_api::container::ContainerCreateRequest;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -190,11 +191,9 @@ async fn create_and_start(
     let name = plan::container_name(&p.name, svc, number);
     let body = plan::create_body(p, svc, number, false, inherit);
     eprintln!(" Container {name}  Creating");
-    let r: Value = c
-        .post_json(&format!("/containers/create?name={}", encode(&name)), &body)
+    let id = create_container(c, &name, body)
         .await
         .map_err(|e| about(e, &svc.name, &name))?;
-    let id = r["Id"].as_str().unwrap_or_default().to_string();
     made.container(&id);
     eprintln!(" Container {name}  Created");
     if start {
@@ -202,6 +201,33 @@ async fn create_and_start(
             .await
             .map_err(|e| about(e, &svc.name, &name))?;
         eprintln!(" Container {name}  Started");
+    }
+    Ok(id)
+}
+
+/// `POST /containers/create?name=NAME`; returns the new container's ID. The container is
+/// created on its primary network only and connected to the service's others before it starts:
+/// engines before API 1.44 (Docker 20.10) refuse a create naming several networks, and that way
+/// works on every engine (a failed connect removes the container again).
+pub(super) async fn create_container(
+    c: &Client,
+    name: &str,
+    mut body: ContainerCreateRequest,
+) -> Result<String> {
+    let later = plan::split_endpoints(&mut body);
+    let r: Value = c
+        .post_json(&format!("/containers/create?name={}", encode(name)), &body)
+        .await?;
+    let id = r["Id"].as_str().unwrap_or_default().to_string();
+    for (net, endpoint) in later {
+        let connect = json!({ "Container": id, "EndpointConfig": endpoint });
+        let r: Result<Value> = c
+            .post_json(&format!("/networks/{}/connect", encode(&net)), &connect)
+            .await;
+        if let Err(e) = r {
+            let _ = c.delete(&format!("/containers/{id}?force=1")).await;
+            return Err(e);
+        }
     }
     Ok(id)
 }
