@@ -8,8 +8,9 @@
 //! file system unless the test made a directory pass for another with [`RecordingSys::pretend_fs`].
 //!
 //! Recorded paths are the real paths the kernel would have seen (`/proc/self/fd/N` and fd-relative
-//! names are turned into the path the descriptor points at), shown relative to the fake's root
-//! (as `/dev/null` for `<root>/dev/null`) when they lie inside it.
+//! names are turned into the path the descriptor points at; a tree's descriptor, once attached,
+//! into its target), shown relative to the fake's root (as `/dev/null` for `<root>/dev/null`)
+//! when they lie inside it.
 
 use super::{RealSys, Sys};
 use nix::errno::Errno;
@@ -81,10 +82,10 @@ pub enum Call {
 }
 
 impl Call {
-    /// The mount target, for mount calls.
+    /// The mount target, for mount calls and attached trees.
     pub fn mount_target(&self) -> Option<&str> {
         match self {
-            Call::Mount { target, .. } => Some(target),
+            Call::Mount { target, .. } | Call::AttachTree { target } => Some(target),
             _ => None,
         }
     }
@@ -99,6 +100,10 @@ pub struct RecordingSys {
     calls: RefCell<Vec<Call>>,
     rules: RefCell<Vec<FailRule>>,
     pretend: RefCell<Vec<(PathBuf, FsType)>>,
+    /// Trees attached so far: the descriptor's number, what it pointed at when attached, and the
+    /// target as recorded — so a later call through `/proc/self/fd/N` of that tree is recorded
+    /// at the target, where the kernel would have seen the mount.
+    attached: RefCell<Vec<(i32, PathBuf, String)>>,
 }
 
 impl RecordingSys {
@@ -132,12 +137,12 @@ impl RecordingSys {
         self.calls.borrow().clone()
     }
 
-    /// The recorded mount calls, in order.
+    /// The recorded mount calls and tree attachments (what puts a mount somewhere), in order.
     pub fn mounts(&self) -> Vec<Call> {
         self.calls
             .borrow()
             .iter()
-            .filter(|c| matches!(c, Call::Mount { .. }))
+            .filter(|c| matches!(c, Call::Mount { .. } | Call::AttachTree { .. }))
             .cloned()
             .collect()
     }
@@ -148,12 +153,22 @@ impl RecordingSys {
         failure.map_or(Ok(()), Err)
     }
 
-    /// `path` as recorded: `/proc/self/fd/N` resolved, then shown relative to the root.
+    /// `path` as recorded: `/proc/self/fd/N` resolved (to where it was attached, for a tree),
+    /// then shown relative to the root.
     fn show(&self, path: &Path) -> String {
         let mut real = path.to_path_buf();
         if let Ok(rest) = path.strip_prefix("/proc/self/fd") {
             if rest.components().count() == 1 {
                 if let Ok(target) = std::fs::read_link(path) {
+                    let n = rest.to_str().and_then(|n| n.parse::<i32>().ok());
+                    let attached = self.attached.borrow();
+                    let tree = attached
+                        .iter()
+                        .rev()
+                        .find(|(fd, was, _)| Some(*fd) == n && *was == target);
+                    if let Some((_, _, shown)) = tree {
+                        return shown.clone();
+                    }
                     real = target;
                 }
             }
@@ -168,6 +183,14 @@ impl RecordingSys {
             }
         }
         real.display().to_string()
+    }
+
+    /// What the descriptor `fd` points at, as recorded.
+    fn show_fd(&self, fd: BorrowedFd<'_>) -> String {
+        match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+            Ok(real) => self.relative(&real),
+            Err(_) => format!("<fd {}>", fd.as_raw_fd()),
+        }
     }
 
     /// `name` in `dir`, as recorded.
@@ -336,9 +359,25 @@ impl Sys for RecordingSys {
         RealSys.open(Path::new("/"), OFlag::O_PATH, Mode::empty())
     }
 
-    fn attach_tree(&self, _tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    /// Records; the "tree" is a duplicate of `fd`.
+    fn clone_tree_at(&self, fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno> {
+        self.record(Call::CloneTree {
+            path: self.show_fd(fd),
+            recursive,
+        })?;
+        fd.try_clone_to_owned()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))
+    }
+
+    fn attach_tree(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+        let shown = self.show_fd(target);
         self.record(Call::AttachTree {
-            target: self.show_at(target, Path::new("")),
-        })
+            target: shown.clone(),
+        })?;
+        let fd = tree.as_raw_fd();
+        if let Ok(was) = std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            self.attached.borrow_mut().push((fd, was, shown));
+        }
+        Ok(())
     }
 }

@@ -112,6 +112,12 @@ pub trait Sys {
     /// `open_tree(2)` with `OPEN_TREE_CLONE` (and `AT_RECURSIVE` when `recursive`): a detached copy
     /// of the mount at `path`, which must not be a symlink.
     fn clone_tree(&self, path: &Path, recursive: bool) -> Result<OwnedFd, Errno>;
+    /// `open_tree(2)` with `OPEN_TREE_CLONE | AT_EMPTY_PATH` (and `AT_RECURSIVE` when
+    /// `recursive`): a detached copy of the mount at the open descriptor `fd` (an `O_PATH` fd of a
+    /// directory or file, found once), rooted where `fd` points. Attached with
+    /// [`Sys::attach_tree`], the descriptor it answers *is* the new mount: a remount or propagation
+    /// change through its `/proc/self/fd/N` reaches that mount, whatever the path names by then.
+    fn clone_tree_at(&self, fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno>;
     /// `move_mount(2)` of the detached tree `tree` onto the directory or file `target` (an `O_PATH`
     /// fd), both named by their descriptors.
     fn attach_tree(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno>;

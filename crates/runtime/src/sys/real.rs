@@ -146,6 +146,15 @@ impl Sys for RealSys {
         rustix::mount::open_tree(rustix::fs::CWD, path, flags).map_err(errno)
     }
 
+    fn clone_tree_at(&self, fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno> {
+        use rustix::mount::OpenTreeFlags as F;
+        let mut flags = F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_EMPTY_PATH;
+        if recursive {
+            flags |= F::AT_RECURSIVE;
+        }
+        rustix::mount::open_tree(fd, "", flags).map_err(errno)
+    }
+
     fn attach_tree(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
         use rustix::mount::MoveMountFlags as F;
         let flags = F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH;
