@@ -18,24 +18,32 @@ pub struct ContainerConfig {
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
     pub env: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub args_escaped: Option<bool>,
     pub image: String,
     pub volumes: Option<BTreeMap<String, Value>>,
     pub working_dir: String,
     pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network_disabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
     pub on_build: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shell: Option<Vec<String>>,
 }
 
@@ -49,15 +57,28 @@ pub struct ContainerCreateRequest {
     pub networking_config: Option<NetworkingConfig>,
 }
 
-/// `201` answer of container create.
+/// `201` answer of container create (read leniently: a left-out field is its default, Docker's
+/// `null` for no warnings an empty list).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerCreateResponse {
     pub id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
 }
 
-/// `HostConfig`: how the container runs on this host.
+/// Docker's `null` for an empty list or map (its Go nil) read as the empty value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `HostConfig`: how the container runs on this host. Written as Docker writes it: the fields Go
+/// marks `omitempty` (`Init`, `Mounts`, `Tmpfs`, `Sysctls`, `Runtime`, `Annotations`,
+/// `StorageOpt`) are left out when `None`, every other one is `null` when `None`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
@@ -66,6 +87,13 @@ pub struct HostConfig {
     pub memory: Option<i64>,
     pub cgroup_parent: Option<String>,
     pub blkio_weight: Option<u16>,
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
     pub cpu_period: Option<i64>,
     pub cpu_quota: Option<i64>,
     pub cpu_realtime_period: Option<i64>,
@@ -74,14 +102,29 @@ pub struct HostConfig {
     pub cpuset_mems: Option<String>,
     pub devices: Option<Vec<DeviceMapping>>,
     pub device_cgroup_rules: Option<Vec<String>>,
+    pub device_requests: Option<Vec<DeviceRequest>>,
     pub memory_reservation: Option<i64>,
     pub memory_swap: Option<i64>,
     pub memory_swappiness: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub oom_kill_disable: Option<bool>,
+    /// Docker's `omitempty`: absent unless `--init` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<Ulimit>>,
+    /// Windows only; the docker CLI sends 0.
+    #[serde(deserialize_with = "null_as_zero")]
+    pub cpu_count: i64,
+    /// Windows only; the docker CLI sends 0.
+    #[serde(deserialize_with = "null_as_zero")]
+    pub cpu_percent: i64,
+    /// Windows only; the docker CLI sends 0.
+    #[serde(rename = "IOMaximumIOps", deserialize_with = "null_as_zero")]
+    pub io_maximum_iops: i64,
+    /// Windows only; the docker CLI sends 0.
+    #[serde(rename = "IOMaximumBandwidth", deserialize_with = "null_as_zero")]
+    pub io_maximum_bandwidth: i64,
     // Everything else.
     pub binds: Option<Vec<String>>,
     #[serde(rename = "ContainerIDFile")]
@@ -93,8 +136,10 @@ pub struct HostConfig {
     pub auto_remove: bool,
     pub volume_driver: Option<String>,
     pub volumes_from: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<Mount>>,
     pub console_size: Option<[u32; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
     pub cap_add: Option<Vec<String>>,
     pub cap_drop: Option<Vec<String>>,
@@ -113,13 +158,17 @@ pub struct HostConfig {
     pub publish_all_ports: bool,
     pub readonly_rootfs: bool,
     pub security_opt: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_opt: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<BTreeMap<String, String>>,
     #[serde(rename = "UTSMode")]
     pub uts_mode: Option<String>,
     pub userns_mode: Option<String>,
     pub shm_size: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sysctls: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
     pub isolation: Option<String>,
     pub masked_paths: Option<Vec<String>>,
@@ -133,6 +182,34 @@ pub struct DeviceMapping {
     pub path_on_host: String,
     pub path_in_container: String,
     pub cgroup_permissions: String,
+}
+
+/// One `--blkio-weight-device` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
+/// One `--device-read-bps` (and `-write-bps`, `-read-iops`, `-write-iops`) entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
+}
+
+/// One `--gpus` request (`DeviceRequests`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceRequest {
+    pub driver: String,
+    pub count: i64,
+    #[serde(rename = "DeviceIDs")]
+    pub device_ids: Option<Vec<String>>,
+    pub capabilities: Option<Vec<Vec<String>>>,
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 /// `--ulimit`.
@@ -169,26 +246,53 @@ pub struct RestartPolicy {
     pub maximum_retry_count: i64,
 }
 
-/// `--mount` (types `bind`, `volume`, `tmpfs`).
+/// `--mount` (types `bind`, `volume`, `tmpfs`). Written as Docker writes it: empty fields left
+/// out. The option objects stay JSON values here (read by kind at the daemon's edge); a client
+/// builds them from [`BindOptions`], [`crate::volume::VolumeOptions`] and [`TmpfsOptions`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Mount {
     pub target: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
     #[serde(rename = "Type")]
     pub kind: String,
+    #[serde(skip_serializing_if = "is_false")]
     pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub volume_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
 }
 
-/// `TmpfsOptions` of a mount.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `BindOptions` of a mount (`bind-propagation`, `bind-nonrecursive`; compose's
+/// `create_host_path`); unset fields left out, as Docker writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub non_recursive: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub create_mountpoint: bool,
+}
+
+/// `TmpfsOptions` of a mount; unset fields left out, as Docker writes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct TmpfsOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
 }
 
@@ -503,10 +607,96 @@ pub struct FilesystemChange {
     pub kind: u8,
 }
 
-/// `POST /containers/{id}/update` answer.
+/// `POST /containers/{id}/update` body: Docker's `UpdateConfig`, the resources of a `HostConfig`
+/// and its `RestartPolicy`. Zero, empty and `null` mean "unchanged". Written as the docker CLI
+/// writes it: every field, `null` for the ones Go holds as pointers or lists (`MemorySwappiness`,
+/// `OomKillDisable`, `PidsLimit`, the device lists, `Ulimits`) when not given, zero or `""` for
+/// the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerUpdateRequest {
+    pub cpu_shares: Option<i64>,
+    pub memory: Option<i64>,
+    pub cgroup_parent: Option<String>,
+    pub blkio_weight: Option<u16>,
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_realtime_period: Option<i64>,
+    pub cpu_realtime_runtime: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub devices: Option<Vec<DeviceMapping>>,
+    pub device_cgroup_rules: Option<Vec<String>>,
+    pub device_requests: Option<Vec<DeviceRequest>>,
+    pub memory_reservation: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub memory_swappiness: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub oom_kill_disable: Option<bool>,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Option<Vec<Ulimit>>,
+    #[serde(deserialize_with = "null_as_zero")]
+    pub cpu_count: i64,
+    #[serde(deserialize_with = "null_as_zero")]
+    pub cpu_percent: i64,
+    #[serde(rename = "IOMaximumIOps", deserialize_with = "null_as_zero")]
+    pub io_maximum_iops: i64,
+    #[serde(rename = "IOMaximumBandwidth", deserialize_with = "null_as_zero")]
+    pub io_maximum_bandwidth: i64,
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+impl From<ContainerUpdateRequest> for HostConfig {
+    /// The update as the part of a `HostConfig` it changes (the rest left unset).
+    fn from(u: ContainerUpdateRequest) -> HostConfig {
+        HostConfig {
+            cpu_shares: u.cpu_shares,
+            memory: u.memory,
+            cgroup_parent: u.cgroup_parent,
+            blkio_weight: u.blkio_weight,
+            blkio_weight_device: u.blkio_weight_device,
+            blkio_device_read_bps: u.blkio_device_read_bps,
+            blkio_device_write_bps: u.blkio_device_write_bps,
+            blkio_device_read_iops: u.blkio_device_read_iops,
+            blkio_device_write_iops: u.blkio_device_write_iops,
+            cpu_period: u.cpu_period,
+            cpu_quota: u.cpu_quota,
+            cpu_realtime_period: u.cpu_realtime_period,
+            cpu_realtime_runtime: u.cpu_realtime_runtime,
+            cpuset_cpus: u.cpuset_cpus,
+            cpuset_mems: u.cpuset_mems,
+            devices: u.devices,
+            device_cgroup_rules: u.device_cgroup_rules,
+            device_requests: u.device_requests,
+            memory_reservation: u.memory_reservation,
+            memory_swap: u.memory_swap,
+            memory_swappiness: u.memory_swappiness,
+            nano_cpus: u.nano_cpus,
+            oom_kill_disable: u.oom_kill_disable,
+            pids_limit: u.pids_limit,
+            ulimits: u.ulimits,
+            cpu_count: u.cpu_count,
+            cpu_percent: u.cpu_percent,
+            io_maximum_iops: u.io_maximum_iops,
+            io_maximum_bandwidth: u.io_maximum_bandwidth,
+            restart_policy: u.restart_policy,
+            ..HostConfig::default()
+        }
+    }
+}
+
+/// `POST /containers/{id}/update` answer (read leniently, `null` warnings as none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerUpdateResponse {
+    #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
 }
 
@@ -542,5 +732,77 @@ mod tests {
         assert!(host.auto_remove);
         assert_eq!(host.console_size, Some([40, 120]));
         assert_eq!(host.restart_policy.map(|r| r.maximum_retry_count), Some(2));
+    }
+
+    #[test]
+    fn omitempty_fields_are_left_out_and_the_rest_written_null() {
+        let j = serde_json::to_value(ContainerCreateRequest::default()).unwrap_or_default();
+        for absent in [
+            "ExposedPorts",
+            "Healthcheck",
+            "StopSignal",
+            "StopTimeout",
+            "Shell",
+        ] {
+            assert!(j.get(absent).is_none(), "{absent}");
+        }
+        assert_eq!(j["Entrypoint"], Value::Null);
+        assert_eq!(j["OnBuild"], Value::Null);
+        let h = serde_json::to_value(HostConfig::default()).unwrap_or_default();
+        for absent in [
+            "Init",
+            "Mounts",
+            "Tmpfs",
+            "Sysctls",
+            "Runtime",
+            "Annotations",
+        ] {
+            assert!(h.get(absent).is_none(), "{absent}");
+        }
+        for null in [
+            "DeviceRequests",
+            "BlkioDeviceReadIOps",
+            "Binds",
+            "PidsLimit",
+        ] {
+            assert_eq!(h[null], Value::Null, "{null}");
+        }
+        assert_eq!(
+            (h["CpuCount"].as_i64(), h["IOMaximumIOps"].as_i64()),
+            (Some(0), Some(0))
+        );
+        let m = Mount {
+            kind: "volume".into(),
+            target: "/d".into(),
+            ..Mount::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap_or_default(),
+            r#"{"Target":"/d","Type":"volume"}"#
+        );
+        let t = TmpfsOptions {
+            mode: Some(0o700),
+            ..TmpfsOptions::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&t).unwrap_or_default(),
+            r#"{"Mode":448}"#
+        );
+    }
+
+    #[test]
+    fn update_bodies_read_and_become_host_config() {
+        let body = r#"{"BlkioWeight":0,"CpuShares":512,"Memory":0,"CgroupParent":"","CpuCount":0,
+            "Devices":null,"MemorySwappiness":null,"PidsLimit":null,"IOMaximumIOps":0,
+            "RestartPolicy":{"Name":"always","MaximumRetryCount":0},"Ulimits":null}"#;
+        let req: Result<ContainerUpdateRequest, _> = serde_json::from_str(body);
+        let req = req.map_err(|e| e.to_string());
+        assert!(req.is_ok(), "{req:?}");
+        let host = HostConfig::from(req.unwrap_or_default());
+        assert_eq!((host.cpu_shares, host.pids_limit), (Some(512), None));
+        assert_eq!(host.restart_policy.map(|r| r.name), Some("always".into()));
+        // docker-py's sparse body.
+        let py: Result<ContainerUpdateRequest, _> = serde_json::from_str(r#"{"Memory":1024}"#);
+        assert_eq!(py.map(|u| u.memory).ok().flatten(), Some(1024));
     }
 }

@@ -49,12 +49,17 @@ pub struct UsageData {
 }
 
 /// `POST /volumes/create` body (every field optional; docker-py sends `null` for the maps).
+/// Written as the docker CLI writes it: the fields it leaves empty are left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct VolumeCreateRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub driver_opts: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -78,22 +83,34 @@ pub struct VolumePruneResponse {
 }
 
 /// `VolumeOptions` of a mount of type `volume` (`--mount type=volume,volume-nocopy,
-/// volume-label=k=v,volume-driver=d,volume-opt=k=v`).
+/// volume-label=k=v,volume-driver=d,volume-opt=k=v`); unset fields left out, as Docker writes
+/// them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct VolumeOptions {
+    #[serde(skip_serializing_if = "is_false")]
     pub no_copy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub driver_config: Option<VolumeDriverConfig>,
     /// A directory inside the volume to mount instead of its root (API 1.45).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub subpath: String,
 }
 
-/// `VolumeOptions.DriverConfig`.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `VolumeOptions.DriverConfig`; unset fields left out (the docker CLI sends `{}` when only
+/// labels were given).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct VolumeDriverConfig {
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
 }
 

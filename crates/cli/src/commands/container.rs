@@ -8,8 +8,10 @@ use crate::error::{CliError, Result};
 use crate::flags::{concat, list, switch, value, Args, Parsed, Spec};
 use crate::format::table;
 use crate::units;
-use berth_api::container::{ContainerInspect, ContainerTopResponse, WaitResponse};
-use serde_json::{Map, Value};
+use berth_api::container::{
+    ContainerInspect, ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse,
+    RestartPolicy, WaitResponse,
+};
 
 const STOP_FLAGS: &[crate::flags::Flag] = &[
     value(
@@ -332,68 +334,67 @@ pub const UPDATE: Spec = Spec {
 };
 
 /// The `POST /containers/{id}/update` body for `update`'s flags: docker's full resources object
-/// (zero meaning "unchanged") with the given fields set.
-pub fn update_body(spec: &Spec, p: &Parsed) -> Result<Value> {
-    let mut m = Map::new();
-    for (flag, key) in [
-        ("blkio-weight", "BlkioWeight"),
-        ("cpu-period", "CpuPeriod"),
-        ("cpu-quota", "CpuQuota"),
-        ("cpu-shares", "CpuShares"),
-        ("pids-limit", "PidsLimit"),
-    ] {
-        if let Some(v) = int_flag(spec, p, flag)? {
-            m.insert(key.into(), v.into());
-        }
-    }
-    for (flag, key) in [
-        ("memory", "Memory"),
-        ("memory-reservation", "MemoryReservation"),
-        ("memory-swap", "MemorySwap"),
-    ] {
-        if let Some(v) = p.string(flag) {
-            let n = if v == "-1" {
-                -1
-            } else {
+/// (zero meaning "unchanged", `null` for what Go holds as pointers and lists) with the given
+/// fields set.
+pub fn update_body(spec: &Spec, p: &Parsed) -> Result<ContainerUpdateRequest> {
+    let zero =
+        |flag: &str| -> Result<Option<i64>> { Ok(Some(int_flag(spec, p, flag)?.unwrap_or(0))) };
+    let size = |flag: &str| -> Result<Option<i64>> {
+        let n = match p.string(flag) {
+            None => 0,
+            Some("-1") => -1,
+            Some(v) => {
                 units::ram_in_bytes(v).map_err(|e| spec.invalid_value(flag, v, &e.to_string()))?
-            };
-            m.insert(key.into(), n.into());
-        }
-    }
-    for (flag, key) in [("cpuset-cpus", "CpusetCpus"), ("cpuset-mems", "CpusetMems")] {
-        if let Some(v) = p.string(flag) {
-            m.insert(key.into(), v.into());
-        }
-    }
-    if let Some(v) = p.string("cpus") {
-        m.insert(
-            "NanoCpus".into(),
-            super::run_flags::nano_cpus(spec, v)?.into(),
-        );
-    }
-    if let Some(v) = p.string("restart") {
-        m.insert(
-            "RestartPolicy".into(),
-            super::run_flags::restart_policy(spec, v)?,
-        );
-    }
-    if m.is_empty() {
+            }
+        };
+        Ok(Some(n))
+    };
+    let text = |flag: &str| Some(p.str_or_empty(flag).to_string());
+    let restart = match p.string("restart") {
+        Some(v) => super::run_flags::restart_policy(spec, v)?,
+        None => RestartPolicy::default(),
+    };
+    let given = [
+        "blkio-weight",
+        "cpu-period",
+        "cpu-quota",
+        "cpu-shares",
+        "pids-limit",
+        "memory",
+        "memory-reservation",
+        "memory-swap",
+        "cpuset-cpus",
+        "cpuset-mems",
+        "cpus",
+        "restart",
+    ];
+    let body = ContainerUpdateRequest {
+        blkio_weight: Some(super::run_flags::blkio_weight(spec, p)?.unwrap_or(0)),
+        cpu_period: zero("cpu-period")?,
+        cpu_quota: zero("cpu-quota")?,
+        cpu_shares: zero("cpu-shares")?,
+        pids_limit: int_flag(spec, p, "pids-limit")?,
+        memory: size("memory")?,
+        memory_reservation: size("memory-reservation")?,
+        memory_swap: size("memory-swap")?,
+        cpuset_cpus: text("cpuset-cpus"),
+        cpuset_mems: text("cpuset-mems"),
+        nano_cpus: Some(match p.string("cpus") {
+            Some(v) => super::run_flags::nano_cpus(spec, v)?,
+            None => 0,
+        }),
+        cgroup_parent: Some(String::new()),
+        cpu_realtime_period: Some(0),
+        cpu_realtime_runtime: Some(0),
+        restart_policy: Some(restart),
+        ..ContainerUpdateRequest::default()
+    };
+    if !given.iter().any(|f| p.is_set(f)) {
         return Err(CliError::Message(
             "you must provide one or more flags when using this command".into(),
         ));
     }
-    let mut full = serde_json::json!({
-        "BlkioDeviceReadBps": null, "BlkioDeviceReadIOps": null, "BlkioDeviceWriteBps": null, "BlkioDeviceWriteIOps": null,
-        "BlkioWeight": 0, "BlkioWeightDevice": null, "CgroupParent": "", "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": 0,
-        "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "",
-        "DeviceCgroupRules": null, "DeviceRequests": null, "Devices": null, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
-        "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null, "NanoCpus": 0, "OomKillDisable": null,
-        "PidsLimit": null, "RestartPolicy": {"MaximumRetryCount": 0, "Name": ""}, "Ulimits": null,
-    });
-    if let Some(f) = full.as_object_mut() {
-        f.extend(m);
-    }
-    Ok(full)
+    Ok(body)
 }
 
 pub async fn update(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
@@ -401,8 +402,9 @@ pub async fn update(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     for_each(&p.args, |n| {
         let body = body.clone();
         async move {
-            let v: Value = ctx.client.post_json(&cpath(&n, "/update"), &body).await?;
-            super::print_warnings(&v, "");
+            let v: ContainerUpdateResponse =
+                ctx.client.post_json(&cpath(&n, "/update"), &body).await?;
+            super::print_warnings(&v.warnings, "");
             Ok(Some(n))
         }
     })
@@ -442,7 +444,7 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn ports_and_top() {
@@ -467,7 +469,7 @@ mod tests {
         p.set("memory", "64m");
         p.set("cpus", "0.5");
         p.set("restart", "always");
-        let b = update_body(&UPDATE, &p).unwrap();
+        let b = serde_json::to_value(update_body(&UPDATE, &p).unwrap()).unwrap();
         assert_eq!(
             (b["Memory"].clone(), b["NanoCpus"].clone()),
             (json!(67108864), json!(500000000))

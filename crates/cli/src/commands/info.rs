@@ -30,7 +30,11 @@ pub async fn info(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         return Ok(());
     }
     out(&render(&v, env!("CARGO_PKG_VERSION")));
-    super::print_warnings(&v, "");
+    let warnings = v.get("Warnings").cloned().unwrap_or_default();
+    super::print_warnings(
+        &serde_json::from_value::<Vec<String>>(warnings).unwrap_or_default(),
+        "",
+    );
     Ok(())
 }
 

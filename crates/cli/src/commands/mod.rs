@@ -307,14 +307,9 @@ pub fn out(text: &str) {
 
 /// Prints each of an answer's `Warnings` on stderr, after `prefix` (`"WARNING: "` for `run`,
 /// nothing elsewhere, as docker does).
-pub fn print_warnings(answer: &serde_json::Value, prefix: &str) {
-    for w in answer
-        .get("Warnings")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        eprintln!("{prefix}{}", w.as_str().unwrap_or(""));
+pub fn print_warnings(warnings: &[String], prefix: &str) {
+    for w in warnings {
+        eprintln!("{prefix}{w}");
     }
 }
 

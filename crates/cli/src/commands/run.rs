@@ -12,7 +12,7 @@ use crate::client::body;
 use crate::client::{encode_path, query, read_json};
 use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Parsed, Spec};
-use berth_api::container::WaitResponse;
+use berth_api::container::{ContainerCreateResponse, WaitResponse};
 use hyper::Method;
 use serde_json::Value;
 use std::io::IsTerminal;
@@ -75,17 +75,12 @@ async fn create_container(ctx: &Ctx, req: &CreateRequest, p: &Parsed) -> Result<
         q.push(("platform", p.clone()));
     }
     let path = format!("/containers/create{}", query(&q));
-    let image = req
-        .body
-        .get("Image")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let image = req.body.config.image.clone();
     let platform = req.platform.as_deref();
     if policy == PullPolicy::Always {
         pull_image(ctx, &image, platform, show).await?;
     }
-    let created: Value = match ctx.client.post_json(&path, &req.body).await {
+    let created: ContainerCreateResponse = match ctx.client.post_json(&path, &req.body).await {
         Err(e)
             if e.is_status(404)
                 && policy == PullPolicy::Missing
@@ -99,16 +94,13 @@ async fn create_container(ctx: &Ctx, req: &CreateRequest, p: &Parsed) -> Result<
         }
         other => other?,
     };
-    super::print_warnings(&created, "WARNING: ");
-    let id = created
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    super::print_warnings(&created.warnings, "WARNING: ");
+    let id = created.id;
     if let Some(f) = req
         .body
-        .pointer("/HostConfig/ContainerIDFile")
-        .and_then(Value::as_str)
+        .host_config
+        .as_ref()
+        .and_then(|h| h.container_id_file.as_deref())
         .filter(|f| !f.is_empty())
     {
         std::fs::write(f, &id).map_err(|e| {
@@ -140,13 +132,12 @@ pub async fn create(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
 pub async fn run(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     let sig_proxy = p.bool_default_true("sig-proxy");
     let req = create_request(spec, &p, console_for(&p))?;
-    let body = &req.body;
-    let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let config = &req.body.config;
     let (tty_on, a_in, a_out, a_err) = (
-        flag("Tty"),
-        flag("AttachStdin"),
-        flag("AttachStdout"),
-        flag("AttachStderr"),
+        config.tty,
+        config.attach_stdin,
+        config.attach_stdout,
+        config.attach_stderr,
     );
     if tty_on && a_in && !std::io::stdin().is_terminal() {
         return Err(CliError::Message("the input device is not a TTY".into()));

@@ -1,13 +1,19 @@
 //! The flags of `run` and `create` and their translation into the `POST /containers/create`
-//! body, shaped field for field like the docker CLI 28's (same defaults, same normalisation:
-//! `CAP_` prefixes, binary sizes, `NanoCpus`, port bindings, `--mount` CSV, seccomp files inlined).
+//! body ([`ContainerCreateRequest`]), shaped field for field like the docker CLI 28's (same
+//! defaults, same normalisation: `CAP_` prefixes, binary sizes, `NanoCpus`, port bindings,
+//! `--mount` CSV, seccomp files inlined).
 
 use super::run_mounts;
 use super::run_opts;
 use crate::error::{CliError, Result};
 use crate::flags::{concat, list, switch, value, Flag, Parsed, Spec};
 use crate::units;
-use serde_json::{json, Map, Value};
+use berth_api::container::{
+    ContainerConfig, ContainerCreateRequest, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, LogConfig, NetworkingConfig, RestartPolicy,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// `run`'s flags (`create` uses the same table; the attach/detach ones are ignored there).
 pub const RUN_FLAGS: &[Flag] = &concat::<66, 10, 76>(RUN_ONLY_FLAGS, RESOURCE_FLAGS);
@@ -292,7 +298,7 @@ const RUN_ONLY_FLAGS: [Flag; 66] = [
 pub struct CreateRequest {
     pub name: Option<String>,
     pub platform: Option<String>,
-    pub body: Value,
+    pub body: ContainerCreateRequest,
 }
 
 /// `--cpus 1.5` → 1500000000.
@@ -304,7 +310,7 @@ pub fn nano_cpus(spec: &Spec, v: &str) -> Result<i64> {
 }
 
 /// `--restart` text → `RestartPolicy`.
-pub fn restart_policy(spec: &Spec, v: &str) -> Result<Value> {
+pub fn restart_policy(spec: &Spec, v: &str) -> Result<RestartPolicy> {
     let (name, count) = match v.split_once(':') {
         Some((n, c)) => (
             n,
@@ -314,10 +320,29 @@ pub fn restart_policy(spec: &Spec, v: &str) -> Result<Value> {
         ),
         None => (v, 0),
     };
+    let policy = |name: &str, maximum_retry_count| RestartPolicy {
+        name: name.into(),
+        maximum_retry_count,
+    };
     match name {
-        "" | "no" => Ok(json!({"Name": "no", "MaximumRetryCount": 0})),
-        "always" | "unless-stopped" | "on-failure" => Ok(json!({"Name": name, "MaximumRetryCount": count})),
+        "" | "no" => Ok(policy("no", 0)),
+        "always" | "unless-stopped" | "on-failure" => Ok(policy(name, count)),
         _ => Err(spec.invalid_value("restart", v, &format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
+    }
+}
+
+/// `--blkio-weight` (a uint16 flag), with pflag's wording for a value out of range.
+pub fn blkio_weight(spec: &Spec, p: &Parsed) -> Result<Option<u16>> {
+    match super::int_flag(spec, p, "blkio-weight")? {
+        None => Ok(None),
+        Some(n) => u16::try_from(n).map(Some).map_err(|_| {
+            let v = p.str_or_empty("blkio-weight");
+            spec.invalid_value(
+                "blkio-weight",
+                v,
+                &format!("strconv.ParseUint: parsing \"{v}\": value out of range"),
+            )
+        }),
     }
 }
 
@@ -333,22 +358,61 @@ fn bytes(spec: &Spec, p: &Parsed, name: &str) -> Result<i64> {
     }
 }
 
-fn null_or_list(v: Vec<String>) -> Value {
-    if v.is_empty() {
-        Value::Null
-    } else {
-        json!(v)
+/// A list flag as Docker writes it: `null` when not given.
+fn null_or_list(v: Vec<String>) -> Option<Vec<String>> {
+    Some(v).filter(|v| !v.is_empty())
+}
+
+/// `k=v` items into a map (`k` alone maps to `""`).
+fn kv_map(items: &[String], sep: char) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|i| match i.split_once(sep) {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (i.clone(), String::new()),
+        })
+        .collect()
+}
+
+/// A flag that Docker sends only when given (`omitempty`): `None` when empty.
+fn given<T>(v: T, is_empty: impl Fn(&T) -> bool) -> Option<T> {
+    Some(v).filter(|v| !is_empty(v))
+}
+
+fn status(spec: &Spec, message: impl Into<String>) -> CliError {
+    CliError::Status {
+        command: spec.name.into(),
+        message: message.into(),
+        code: 125,
     }
 }
 
-fn kv_map(items: &[String]) -> Map<String, Value> {
-    items
-        .iter()
-        .map(|i| match i.split_once('=') {
-            Some((k, v)) => (k.to_string(), Value::String(v.to_string())),
-            None => (i.clone(), Value::String(String::new())),
-        })
-        .collect()
+/// The attach flags (`-a`, `-d`, `-i`) as `AttachStdin`, `AttachStdout`, `AttachStderr`.
+fn attach_streams(spec: &Spec, p: &Parsed) -> Result<(bool, bool, bool)> {
+    let attach = p.list("attach");
+    if p.bool("detach") {
+        if !attach.is_empty() {
+            return Err(status(
+                spec,
+                "conflicting options: cannot specify both --attach and --detach",
+            ));
+        }
+        return Ok((false, false, false));
+    }
+    if attach.is_empty() {
+        return Ok((p.bool("interactive"), true, true));
+    }
+    for a in &attach {
+        if !matches!(a.to_lowercase().as_str(), "stdin" | "stdout" | "stderr") {
+            return Err(spec.invalid_value(
+                "attach",
+                a,
+                "valid streams are STDIN, STDOUT and STDERR",
+            ));
+        }
+    }
+    let has = |s: &str| attach.iter().any(|a| a.eq_ignore_ascii_case(s));
+    Ok((has("stdin"), has("stdout"), has("stderr")))
 }
 
 /// Builds the create request from parsed `run`/`create` flags. `console` is the terminal size
@@ -360,41 +424,14 @@ pub fn create_request(
 ) -> Result<CreateRequest> {
     let image = p.args.first().cloned().unwrap_or_default();
     let cmd: Vec<String> = p.args.iter().skip(1).cloned().collect();
-    let detach = p.bool("detach");
     let interactive = p.bool("interactive");
-    let tty = p.bool("tty");
-    let attach = p.list("attach");
-    if detach && !attach.is_empty() {
-        return Err(CliError::Status {
-            command: spec.name.into(),
-            message: "conflicting options: cannot specify both --attach and --detach".into(),
-            code: 125,
-        });
-    }
-    let (a_in, a_out, a_err) = if detach {
-        (false, false, false)
-    } else if !attach.is_empty() {
-        for a in &attach {
-            if !matches!(a.to_lowercase().as_str(), "stdin" | "stdout" | "stderr") {
-                return Err(spec.invalid_value(
-                    "attach",
-                    a,
-                    "valid streams are STDIN, STDOUT and STDERR",
-                ));
-            }
-        }
-        let has = |s: &str| attach.iter().any(|a| a.eq_ignore_ascii_case(s));
-        (has("stdin"), has("stdout"), has("stderr"))
-    } else {
-        (interactive, true, true)
-    };
+    let (a_in, a_out, a_err) = attach_streams(spec, p)?;
     let restart = restart_policy(spec, p.string("restart").unwrap_or("no"))?;
-    if p.bool("rm") && restart["Name"] != "no" {
-        return Err(CliError::Status {
-            command: spec.name.into(),
-            message: "conflicting options: cannot specify both --restart and --rm".into(),
-            code: 125,
-        });
+    if p.bool("rm") && restart.name != "no" {
+        return Err(status(
+            spec,
+            "conflicting options: cannot specify both --restart and --rm",
+        ));
     }
     let mut env = Vec::new();
     for f in p.list("env-file") {
@@ -407,22 +444,12 @@ pub fn create_request(
         labels_src.extend(run_opts::read_kv_file(&f)?);
     }
     labels_src.extend(p.list("label"));
-    let entrypoint = match p.string("entrypoint") {
-        Some("") => json!([""]),
-        Some(e) => json!([e]),
-        None => Value::Null,
-    };
+    let entrypoint = p.string("entrypoint").map(|e| vec![e.to_string()]);
     let cwd = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
     let (binds, volumes) =
-        run_mounts::binds_and_volumes(&p.list("volume"), &cwd).map_err(|message| {
-            CliError::Status {
-                command: spec.name.into(),
-                message,
-                code: 125,
-            }
-        })?;
+        run_mounts::binds_and_volumes(&p.list("volume"), &cwd).map_err(|m| status(spec, m))?;
     let (exposed, bindings) = run_opts::ports(&p.list("publish"), &p.list("expose"))
         .map_err(|e| spec.invalid_value("publish", &e.0, &e.1))?;
     let mut mounts = Vec::new();
@@ -452,173 +479,164 @@ pub fn create_request(
         )
     };
     let network = p.string("network").unwrap_or("default").to_string();
-    let endpoints = endpoints_config(p, &network);
-    let log_opts = kv_map(&p.list("log-opt"));
+    let endpoints = endpoints_config(p, &network)?;
     let swappiness = match p.string("memory-swappiness") {
         Some(_) => int(spec, p, "memory-swappiness")?,
         None => -1,
     };
-    let console = console.map(|(h, w)| json!([h, w])).unwrap_or(json!([0, 0]));
-    let mut host = json!({
-        "Binds": null_or_list(binds),
-        "ContainerIDFile": p.str_or_empty("cidfile"),
-        "LogConfig": {"Type": p.str_or_empty("log-driver"), "Config": log_opts},
-        "NetworkMode": network,
-        "PortBindings": bindings,
-        "RestartPolicy": restart,
-        "AutoRemove": p.bool("rm"),
-        "VolumeDriver": p.str_or_empty("volume-driver"),
-        "VolumesFrom": null_or_list(p.list("volumes-from")),
-        "ConsoleSize": console,
-        "CapAdd": caps("cap-add"),
-        "CapDrop": caps("cap-drop"),
-        "CgroupnsMode": p.str_or_empty("cgroupns"),
-        "Dns": p.list("dns"),
-        "DnsOptions": p.list("dns-option"),
-        "DnsSearch": p.list("dns-search"),
-        "ExtraHosts": null_or_list(p.list("add-host")),
-        "GroupAdd": null_or_list(p.list("group-add")),
-        "IpcMode": p.str_or_empty("ipc"),
-        "Cgroup": "",
-        "Links": null,
-        "OomScoreAdj": int(spec, p, "oom-score-adj")?,
-        "PidMode": p.str_or_empty("pid"),
-        "Privileged": p.bool("privileged"),
-        "PublishAllPorts": p.bool("publish-all"),
-        "ReadonlyRootfs": p.bool("read-only"),
-        "SecurityOpt": null_or_list(security),
-        "UTSMode": p.str_or_empty("uts"),
-        "UsernsMode": p.str_or_empty("userns"),
-        "ShmSize": bytes(spec, p, "shm-size")?,
-        "Isolation": "",
-        "CpuShares": int(spec, p, "cpu-shares")?,
-        "Memory": bytes(spec, p, "memory")?,
-        "NanoCpus": match p.string("cpus") { Some(v) => nano_cpus(spec, v)?, None => 0 },
-        "CgroupParent": p.str_or_empty("cgroup-parent"),
-        "BlkioWeight": int(spec, p, "blkio-weight")?,
-        "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": [],
-        "BlkioDeviceWriteBps": [],
-        "BlkioDeviceReadIOps": [],
-        "BlkioDeviceWriteIOps": [],
-        "CpuPeriod": int(spec, p, "cpu-period")?,
-        "CpuQuota": int(spec, p, "cpu-quota")?,
-        "CpuRealtimePeriod": 0,
-        "CpuRealtimeRuntime": 0,
-        "CpusetCpus": p.str_or_empty("cpuset-cpus"),
-        "CpusetMems": p.str_or_empty("cpuset-mems"),
-        "Devices": devices,
-        "DeviceCgroupRules": null,
-        "DeviceRequests": null,
-        "MemoryReservation": bytes(spec, p, "memory-reservation")?,
-        "MemorySwap": bytes(spec, p, "memory-swap")?,
-        "MemorySwappiness": swappiness,
-        "OomKillDisable": p.bool("oom-kill-disable"),
-        "PidsLimit": int(spec, p, "pids-limit")?,
-        "Ulimits": ulimits,
-        "CpuCount": 0,
-        "CpuPercent": 0,
-        "IOMaximumIOps": 0,
-        "IOMaximumBandwidth": 0,
-        "MaskedPaths": null,
-        "ReadonlyPaths": null,
-    });
-    if let Some(h) = host.as_object_mut() {
-        if !p.list("tmpfs").is_empty() {
-            let t: Map<String, Value> = p
-                .list("tmpfs")
-                .iter()
-                .map(|t| match t.split_once(':') {
-                    Some((d, o)) => (d.to_string(), Value::String(o.to_string())),
-                    None => (t.clone(), Value::String(String::new())),
-                })
-                .collect();
-            h.insert("Tmpfs".into(), Value::Object(t));
-        }
-        if !p.list("sysctl").is_empty() {
-            h.insert("Sysctls".into(), Value::Object(kv_map(&p.list("sysctl"))));
-        }
-        if let Some(r) = p.string("runtime") {
-            h.insert("Runtime".into(), json!(r));
-        }
-        if !mounts.is_empty() {
-            h.insert("Mounts".into(), json!(mounts));
-        }
-        if p.bool("init") {
-            h.insert("Init".into(), json!(true));
-        }
-    }
-    let mut body = json!({
-        "Hostname": p.str_or_empty("hostname"),
-        "Domainname": p.str_or_empty("domainname"),
-        "User": p.str_or_empty("user"),
-        "AttachStdin": a_in,
-        "AttachStdout": a_out,
-        "AttachStderr": a_err,
-        "Tty": tty,
-        "OpenStdin": interactive,
-        "StdinOnce": interactive && a_in,
-        "Env": null_or_list(env),
-        "Cmd": null_or_list(cmd),
-        "Image": image,
-        "Volumes": volumes,
-        "WorkingDir": p.str_or_empty("workdir"),
-        "Entrypoint": entrypoint,
-        "OnBuild": null,
-        "Labels": kv_map(&labels_src),
-    });
-    if let Some(b) = body.as_object_mut() {
-        if !exposed.is_empty() {
-            b.insert("ExposedPorts".into(), Value::Object(exposed));
-        }
-        if let Some(s) = p.string("stop-signal") {
-            b.insert("StopSignal".into(), json!(s));
-        }
-        if p.is_set("stop-timeout") {
-            b.insert("StopTimeout".into(), json!(int(spec, p, "stop-timeout")?));
-        }
-        if p.bool("no-healthcheck") {
-            b.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
-        }
-        b.insert("HostConfig".into(), host);
-        b.insert(
-            "NetworkingConfig".into(),
-            json!({"EndpointsConfig": endpoints}),
-        );
-    }
+    let console = console.map_or([0, 0], |(h, w)| [u32::from(h), u32::from(w)]);
+    let text = |name: &str| Some(p.str_or_empty(name).to_string());
+    let host = HostConfig {
+        binds: null_or_list(binds),
+        container_id_file: text("cidfile"),
+        log_config: Some(LogConfig {
+            kind: p.str_or_empty("log-driver").to_string(),
+            config: Some(kv_map(&p.list("log-opt"), '=')),
+        }),
+        network_mode: Some(network),
+        port_bindings: Some(bindings),
+        restart_policy: Some(restart),
+        auto_remove: p.bool("rm"),
+        volume_driver: text("volume-driver"),
+        volumes_from: null_or_list(p.list("volumes-from")),
+        console_size: Some(console),
+        cap_add: caps("cap-add"),
+        cap_drop: caps("cap-drop"),
+        cgroupns_mode: text("cgroupns"),
+        dns: Some(p.list("dns")),
+        dns_options: Some(p.list("dns-option")),
+        dns_search: Some(p.list("dns-search")),
+        extra_hosts: null_or_list(p.list("add-host")),
+        group_add: null_or_list(p.list("group-add")),
+        ipc_mode: text("ipc"),
+        cgroup: Some(String::new()),
+        links: None,
+        oom_score_adj: Some(int(spec, p, "oom-score-adj")?),
+        pid_mode: text("pid"),
+        privileged: p.bool("privileged"),
+        publish_all_ports: p.bool("publish-all"),
+        readonly_rootfs: p.bool("read-only"),
+        security_opt: null_or_list(security),
+        uts_mode: text("uts"),
+        userns_mode: text("userns"),
+        shm_size: Some(bytes(spec, p, "shm-size")?),
+        isolation: Some(String::new()),
+        cpu_shares: Some(int(spec, p, "cpu-shares")?),
+        memory: Some(bytes(spec, p, "memory")?),
+        nano_cpus: Some(match p.string("cpus") {
+            Some(v) => nano_cpus(spec, v)?,
+            None => 0,
+        }),
+        cgroup_parent: text("cgroup-parent"),
+        blkio_weight: Some(blkio_weight(spec, p)?.unwrap_or(0)),
+        blkio_weight_device: Some(Vec::new()),
+        blkio_device_read_bps: Some(Vec::new()),
+        blkio_device_write_bps: Some(Vec::new()),
+        blkio_device_read_iops: Some(Vec::new()),
+        blkio_device_write_iops: Some(Vec::new()),
+        cpu_period: Some(int(spec, p, "cpu-period")?),
+        cpu_quota: Some(int(spec, p, "cpu-quota")?),
+        cpu_realtime_period: Some(0),
+        cpu_realtime_runtime: Some(0),
+        cpuset_cpus: text("cpuset-cpus"),
+        cpuset_mems: text("cpuset-mems"),
+        devices: Some(devices),
+        device_cgroup_rules: None,
+        device_requests: None,
+        memory_reservation: Some(bytes(spec, p, "memory-reservation")?),
+        memory_swap: Some(bytes(spec, p, "memory-swap")?),
+        memory_swappiness: Some(swappiness),
+        oom_kill_disable: Some(p.bool("oom-kill-disable")),
+        pids_limit: Some(int(spec, p, "pids-limit")?),
+        ulimits: Some(ulimits),
+        masked_paths: None,
+        readonly_paths: None,
+        // Docker's `omitempty` fields: only when given.
+        tmpfs: given(kv_map(&p.list("tmpfs"), ':'), BTreeMap::is_empty),
+        sysctls: given(kv_map(&p.list("sysctl"), '='), BTreeMap::is_empty),
+        runtime: p.string("runtime").map(String::from),
+        mounts: given(mounts, Vec::is_empty),
+        init: p.bool("init").then_some(true),
+        ..HostConfig::default()
+    };
+    let config = ContainerConfig {
+        hostname: p.str_or_empty("hostname").into(),
+        domainname: p.str_or_empty("domainname").into(),
+        user: p.str_or_empty("user").into(),
+        attach_stdin: a_in,
+        attach_stdout: a_out,
+        attach_stderr: a_err,
+        tty: p.bool("tty"),
+        open_stdin: interactive,
+        stdin_once: interactive && a_in,
+        env: null_or_list(env),
+        cmd: null_or_list(cmd),
+        image,
+        volumes: Some(volumes),
+        working_dir: p.str_or_empty("workdir").into(),
+        entrypoint,
+        on_build: None,
+        labels: Some(kv_map(&labels_src, '=')),
+        exposed_ports: given(exposed, BTreeMap::is_empty),
+        stop_signal: p.string("stop-signal").map(String::from),
+        stop_timeout: match p.is_set("stop-timeout") {
+            true => Some(int(spec, p, "stop-timeout")?),
+            false => None,
+        },
+        healthcheck: match p.bool("no-healthcheck") {
+            true => Some(no_healthcheck()?),
+            false => None,
+        },
+        ..ContainerConfig::default()
+    };
     Ok(CreateRequest {
         name: p.string("name").map(String::from),
         platform: p.string("platform").map(String::from),
-        body,
+        body: ContainerCreateRequest {
+            config,
+            host_config: Some(host),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(endpoints),
+            }),
+        },
     })
+}
+
+/// `--no-healthcheck`: the `{"Test": ["NONE"]}` healthcheck.
+fn no_healthcheck() -> Result<Value> {
+    let none = HealthConfig {
+        test: Some(vec!["NONE".into()]),
+        ..HealthConfig::default()
+    };
+    serde_json::to_value(none)
+        .map_err(|e| CliError::Message(format!("encoding --no-healthcheck: {e}")))
 }
 
 /// `NetworkingConfig.EndpointsConfig` as the docker CLI sends it: an endpoint for the network named
 /// by `--network` only when one of the per-endpoint flags is given (`{}` otherwise), and a
 /// `default` endpoint when no network is named.
-fn endpoints_config(p: &Parsed, network: &str) -> Value {
+fn endpoints_config(p: &Parsed, network: &str) -> Result<BTreeMap<String, EndpointSettings>> {
     let aliases = p.list("network-alias");
-    let ip = p.str_or_empty("ip");
-    let ip6 = p.str_or_empty("ip6");
+    let ipam = EndpointIpamConfig {
+        ipv4_address: p.str_or_empty("ip").into(),
+        ipv6_address: p.str_or_empty("ip6").into(),
+        ..EndpointIpamConfig::default()
+    };
     let mac = p.str_or_empty("mac-address");
-    let per_endpoint = !aliases.is_empty() || !ip.is_empty() || !ip6.is_empty() || !mac.is_empty();
-    if p.is_set("network") && !per_endpoint {
-        return json!({});
+    let has_ipam = ipam != EndpointIpamConfig::default();
+    if p.is_set("network") && aliases.is_empty() && !has_ipam && mac.is_empty() {
+        return Ok(BTreeMap::new());
     }
-    let mut endpoint = run_opts::default_endpoint();
-    let mut ipam = serde_json::Map::new();
-    if !ip.is_empty() {
-        ipam.insert("IPv4Address".into(), json!(ip));
-    }
-    if !ip6.is_empty() {
-        ipam.insert("IPv6Address".into(), json!(ip6));
-    }
-    if !ipam.is_empty() {
-        endpoint["IPAMConfig"] = Value::Object(ipam);
-    }
-    if !aliases.is_empty() {
-        endpoint["Aliases"] = json!(aliases);
-    }
-    endpoint["MacAddress"] = json!(mac);
-    json!({ network: endpoint })
+    let ipam_config = match has_ipam {
+        // The shared field is still untyped (the daemon reads it as JSON): the typed value goes in.
+        true => Some(serde_json::to_value(ipam).map_err(|e| CliError::Message(e.to_string()))?),
+        false => None,
+    };
+    let endpoint = EndpointSettings {
+        ipam_config,
+        aliases: null_or_list(aliases),
+        mac_address: mac.into(),
+        ..run_opts::default_endpoint()
+    };
+    Ok(BTreeMap::from([(network.to_string(), endpoint)]))
 }

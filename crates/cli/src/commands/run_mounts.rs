@@ -1,11 +1,15 @@
 //! The mount flags of `run`/`create` read as the docker CLI 28 reads them: `-v` specs split into
 //! `HostConfig.Binds` (anything with a source: a host path or a volume name) and the container
 //! config's `Volumes` (anonymous volumes), and `--mount` CSV values into `HostConfig.Mounts`
-//! entries with their bind, volume and tmpfs options.
+//! entries ([`berth_api::container::Mount`]) with their bind, volume and tmpfs options.
 
+use super::run_opts::empty_object;
 use crate::units;
+use berth_api::container::{BindOptions, Mount, TmpfsOptions};
+use berth_api::volume::{VolumeDriverConfig, VolumeOptions};
 use berth_compose::normalize::syntax::clean;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A `-v` spec as docker's `volumespec.Parse` splits it.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -68,18 +72,18 @@ fn is_path(source: &str) -> bool {
     }
 }
 
+/// `Binds` and the container config's `Volumes`.
+pub type BindsAndVolumes = (Vec<String>, BTreeMap<String, Value>);
+
 /// `-v` values → (`Binds`, `Volumes`), duplicates dropped, in the order given. A bind whose host
 /// part starts with `.` is made absolute against `cwd`, as docker does.
-pub fn binds_and_volumes(
-    specs: &[String],
-    cwd: &str,
-) -> Result<(Vec<String>, Map<String, Value>), String> {
+pub fn binds_and_volumes(specs: &[String], cwd: &str) -> Result<BindsAndVolumes, String> {
     let mut binds: Vec<String> = Vec::new();
-    let mut volumes = Map::new();
+    let mut volumes = BTreeMap::new();
     for v in specs {
         let parsed = parse_spec(v)?;
         if parsed.source.is_empty() {
-            volumes.insert(v.clone(), json!({}));
+            volumes.insert(v.clone(), empty_object());
             continue;
         }
         let mut bind = v.clone();
@@ -151,32 +155,25 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 /// `k=v` into a map (`k` alone is `k=""`; an empty key is dropped), as docker's `setValueOnMap`.
-fn set_on(map: &mut Map<String, Value>, kv: &str) {
+fn set_on(map: &mut BTreeMap<String, String>, kv: &str) {
     let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
     if !k.is_empty() {
-        map.insert(k.into(), json!(v));
+        map.insert(k.into(), v.into());
     }
 }
 
-/// The options of one mount being read; each kind's object exists once one of its options is
-/// seen (docker sends `VolumeOptions` with an empty `DriverConfig` then).
-#[derive(Default)]
-struct Options {
-    bind: Option<Map<String, Value>>,
-    volume: Option<Map<String, Value>>,
-    labels: Map<String, Value>,
-    driver: Map<String, Value>,
-    driver_opts: Map<String, Value>,
-    tmpfs: Option<Map<String, Value>>,
-}
-
 /// A `--mount` value → a `Mounts` entry, with docker's checks and errors. `cwd` makes a bind
-/// source of `.` or `./x` absolute.
-pub fn mount(value: &str, cwd: &str) -> Result<Value, String> {
+/// source of `.` or `./x` absolute. Each kind's options exist once one of its keys is seen
+/// (docker then sends `VolumeOptions` with an empty `DriverConfig`).
+pub fn mount(value: &str, cwd: &str) -> Result<Mount, String> {
     let mut ty = "volume".to_string();
     let (mut source, mut target) = (String::new(), String::new());
     let (mut read_only, mut consistency) = (false, String::new());
-    let mut o = Options::default();
+    let mut bind: Option<BindOptions> = None;
+    let mut volume: Option<VolumeOptions> = None;
+    let mut tmpfs: Option<TmpfsOptions> = None;
+    let (mut labels, mut driver_opts) = (BTreeMap::new(), BTreeMap::new());
+    let mut driver = String::new();
     for field in csv_fields(value)? {
         let (key, val) = match field.split_once('=') {
             Some((k, v)) => (k.to_lowercase(), Some(v.to_string())),
@@ -185,15 +182,9 @@ pub fn mount(value: &str, cwd: &str) -> Result<Value, String> {
         let Some(val) = val else {
             match key.as_str() {
                 "readonly" | "ro" => read_only = true,
-                "volume-nocopy" => {
-                    o.volume
-                        .get_or_insert_with(Map::new)
-                        .insert("NoCopy".into(), json!(true));
-                }
+                "volume-nocopy" => volume.get_or_insert_with(Default::default).no_copy = true,
                 "bind-nonrecursive" => {
-                    o.bind
-                        .get_or_insert_with(Map::new)
-                        .insert("NonRecursive".into(), json!(true));
+                    bind.get_or_insert_with(Default::default).non_recursive = true
                 }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
@@ -213,52 +204,38 @@ pub fn mount(value: &str, cwd: &str) -> Result<Value, String> {
             "readonly" | "ro" => read_only = flag()?,
             "consistency" => consistency = val.to_lowercase(),
             "bind-propagation" => {
-                o.bind
-                    .get_or_insert_with(Map::new)
-                    .insert("Propagation".into(), json!(val.to_lowercase()));
+                bind.get_or_insert_with(Default::default).propagation = Some(val.to_lowercase())
             }
             "bind-nonrecursive" => {
                 let b = flag()?;
-                o.bind
-                    .get_or_insert_with(Map::new)
-                    .insert("NonRecursive".into(), json!(b));
+                bind.get_or_insert_with(Default::default).non_recursive = b;
             }
-            "volume-subpath" => {
-                o.volume
-                    .get_or_insert_with(Map::new)
-                    .insert("Subpath".into(), json!(val));
-            }
+            "volume-subpath" => volume.get_or_insert_with(Default::default).subpath = val,
             "volume-nocopy" => {
                 let b = flag()?;
-                o.volume
-                    .get_or_insert_with(Map::new)
-                    .insert("NoCopy".into(), json!(b));
+                volume.get_or_insert_with(Default::default).no_copy = b;
             }
             "volume-label" => {
-                o.volume.get_or_insert_with(Map::new);
-                set_on(&mut o.labels, &val);
+                volume.get_or_insert_with(Default::default);
+                set_on(&mut labels, &val);
             }
             "volume-driver" => {
-                o.volume.get_or_insert_with(Map::new);
-                o.driver.insert("Name".into(), json!(val));
+                volume.get_or_insert_with(Default::default);
+                driver = val;
             }
             "volume-opt" => {
-                o.volume.get_or_insert_with(Map::new);
-                set_on(&mut o.driver_opts, &val);
+                volume.get_or_insert_with(Default::default);
+                set_on(&mut driver_opts, &val);
             }
             "tmpfs-size" => {
                 let size = units::ram_in_bytes(&val)
                     .map_err(|_| format!("invalid value for {key}: {val}"))?;
-                o.tmpfs
-                    .get_or_insert_with(Map::new)
-                    .insert("SizeBytes".into(), json!(size));
+                tmpfs.get_or_insert_with(Default::default).size_bytes = Some(size);
             }
             "tmpfs-mode" => {
                 let mode = u32::from_str_radix(&val, 8)
                     .map_err(|_| format!("invalid value for {key}: {val}"))?;
-                o.tmpfs
-                    .get_or_insert_with(Map::new)
-                    .insert("Mode".into(), json!(mode));
+                tmpfs.get_or_insert_with(Default::default).mode = Some(mode);
             }
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
@@ -270,9 +247,9 @@ pub fn mount(value: &str, cwd: &str) -> Result<Value, String> {
         return Err("target is required".into());
     }
     for (set, kind, prefix) in [
-        (o.volume.is_some(), "volume", "volume-*"),
-        (o.bind.is_some(), "bind", "bind-*"),
-        (o.tmpfs.is_some(), "tmpfs", "tmpfs-*"),
+        (volume.is_some(), "volume", "volume-*"),
+        (bind.is_some(), "bind", "bind-*"),
+        (tmpfs.is_some(), "tmpfs", "tmpfs-*"),
     ] {
         if set && ty != kind {
             return Err(format!(
@@ -280,44 +257,34 @@ pub fn mount(value: &str, cwd: &str) -> Result<Value, String> {
             ));
         }
     }
-    // Docker's `Mount` JSON: empty fields left out, the option objects only when used.
-    let mut m = Map::new();
-    m.insert("Type".into(), json!(ty));
-    if !source.is_empty() {
-        m.insert("Source".into(), json!(source));
-    }
-    m.insert("Target".into(), json!(target));
-    if read_only {
-        m.insert("ReadOnly".into(), json!(true));
-    }
-    if !consistency.is_empty() {
-        m.insert("Consistency".into(), json!(consistency));
-    }
-    if let Some(b) = o.bind {
-        let b: Map<String, Value> = b.into_iter().filter(|(_, v)| *v != json!(false)).collect();
-        m.insert("BindOptions".into(), Value::Object(b));
-    }
-    if let Some(mut v) = o.volume {
-        v.retain(|_, x| *x != json!(false));
-        if !o.labels.is_empty() {
-            v.insert("Labels".into(), Value::Object(o.labels));
-        }
-        let mut driver = o.driver;
-        if !o.driver_opts.is_empty() {
-            driver.insert("Options".into(), Value::Object(o.driver_opts));
-        }
-        v.insert("DriverConfig".into(), Value::Object(driver));
-        m.insert("VolumeOptions".into(), Value::Object(v));
-    }
-    if let Some(t) = o.tmpfs {
-        m.insert("TmpfsOptions".into(), Value::Object(t));
-    }
-    Ok(Value::Object(m))
+    let volume = volume.map(|mut v| {
+        v.labels = Some(labels).filter(|l| !l.is_empty());
+        v.driver_config = Some(VolumeDriverConfig {
+            name: driver,
+            options: Some(driver_opts).filter(|o| !o.is_empty()),
+        });
+        v
+    });
+    let json = |o: Option<Result<Value, serde_json::Error>>| {
+        o.transpose()
+            .map_err(|e| format!("encoding the mount options: {e}"))
+    };
+    Ok(Mount {
+        kind: ty,
+        source,
+        target,
+        read_only,
+        consistency: Some(consistency).filter(|c| !c.is_empty()),
+        bind_options: json(bind.map(serde_json::to_value))?,
+        volume_options: json(volume.map(serde_json::to_value))?,
+        tmpfs_options: tmpfs,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn split(specs: &[&str]) -> Result<(Vec<String>, Vec<String>), String> {
         let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
@@ -371,7 +338,7 @@ mod tests {
 
     #[test]
     fn mounts_read_like_docker() {
-        let m = |s: &str| mount(s, "/w");
+        let m = |s: &str| mount(s, "/w").map(|m| serde_json::to_value(m).unwrap());
         assert_eq!(
             m("type=volume,src=v,dst=/d,volume-nocopy").unwrap(),
             json!({"Type": "volume", "Source": "v", "Target": "/d",

@@ -1,9 +1,12 @@
 //! Parsers for the structured values of `run`'s flags, as the docker CLI reads them: env and
 //! label files, `-p`/`--expose`, `--device`, `--ulimit`, `--security-opt`
-//! (seccomp profiles inlined), capability names and the default endpoint settings.
+//! (seccomp profiles inlined), capability names and the default endpoint settings, each into
+//! its `berth_api` wire type.
 
 use crate::error::{CliError, Result};
-use serde_json::{json, Map, Value};
+use berth_api::container::{DeviceMapping, EndpointSettings, PortBinding, Ulimit};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// Reads an env/label file: `KEY=value` lines, `#` comments and blank lines skipped.
 pub fn read_kv_file(path: &str) -> Result<Vec<String>> {
@@ -29,15 +32,23 @@ pub fn expand_env(e: &str) -> String {
 }
 
 /// `ExposedPorts` and `PortBindings`.
-pub type PortMaps = (Map<String, Value>, Map<String, Value>);
+pub type PortMaps = (
+    BTreeMap<String, Value>,
+    BTreeMap<String, Option<Vec<PortBinding>>>,
+);
+
+/// The `{}` Docker writes for a set member (`ExposedPorts`, `Volumes`: Go's `struct{}`).
+pub fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
 
 /// `-p` and `--expose` values → (`ExposedPorts`, `PortBindings`). Errors carry (value, reason).
 pub fn ports(
     publish: &[String],
     expose: &[String],
 ) -> std::result::Result<PortMaps, (String, String)> {
-    let mut exposed = Map::new();
-    let mut bindings = Map::new();
+    let mut exposed = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
     let proto_split = |s: &str| match s.rsplit_once('/') {
         Some((p, proto)) => (p.to_string(), proto.to_string()),
         None => (s.to_string(), "tcp".to_string()),
@@ -45,7 +56,7 @@ pub fn ports(
     for e in expose {
         let (port, proto) = proto_split(e);
         for p in port_range(&port).map_err(|r| (e.clone(), r))? {
-            exposed.insert(format!("{p}/{proto}"), json!({}));
+            exposed.insert(format!("{p}/{proto}"), empty_object());
         }
     }
     for spec in publish {
@@ -65,16 +76,20 @@ pub fn ports(
         };
         for (i, cp) in ctr_ports.iter().enumerate() {
             let key = format!("{cp}/{proto}");
-            exposed.insert(key.clone(), json!({}));
+            exposed.insert(key.clone(), empty_object());
             let hp = match host_ports.len() {
                 0 => String::new(),
                 1 if ctr_ports.len() > 1 => host_ports[0].to_string(),
                 _ => host_ports.get(i).map(|p| p.to_string()).unwrap_or_default(),
             };
-            let entry = bindings.entry(key).or_insert_with(|| json!([]));
-            if let Some(a) = entry.as_array_mut() {
-                a.push(json!({"HostIp": ip, "HostPort": hp}));
-            }
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: ip.to_string(),
+                    host_port: hp,
+                });
         }
     }
     Ok((exposed, bindings))
@@ -95,7 +110,7 @@ fn port_range(s: &str) -> std::result::Result<Vec<u16>, String> {
 }
 
 /// `--device host[:container][:perms]`.
-pub fn device(v: &str) -> std::result::Result<Value, String> {
+pub fn device(v: &str) -> std::result::Result<DeviceMapping, String> {
     let parts: Vec<&str> = v.split(':').collect();
     let is_perm = |s: &str| !s.is_empty() && s.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
     let (host, ctr, perms) = match parts.as_slice() {
@@ -105,11 +120,15 @@ pub fn device(v: &str) -> std::result::Result<Value, String> {
         [h, c, p] if is_perm(p) => (*h, *c, *p),
         _ => return Err(format!("bad format for path: {v}")),
     };
-    Ok(json!({"PathOnHost": host, "PathInContainer": ctr, "CgroupPermissions": perms}))
+    Ok(DeviceMapping {
+        path_on_host: host.into(),
+        path_in_container: ctr.into(),
+        cgroup_permissions: perms.into(),
+    })
 }
 
 /// `--ulimit name=soft[:hard]`.
-pub fn ulimit(v: &str) -> std::result::Result<Value, String> {
+pub fn ulimit(v: &str) -> std::result::Result<Ulimit, String> {
     let (name, limits) = v
         .split_once('=')
         .ok_or_else(|| format!("invalid ulimit argument: {v}"))?;
@@ -126,7 +145,11 @@ pub fn ulimit(v: &str) -> std::result::Result<Value, String> {
             "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
         ));
     }
-    Ok(json!({"Name": name, "Hard": hard, "Soft": soft}))
+    Ok(Ulimit {
+        name: name.into(),
+        soft,
+        hard,
+    })
 }
 
 /// `--security-opt`: `seccomp=<file>` is replaced by the file's compacted JSON, as docker does.
@@ -177,18 +200,19 @@ pub fn normalize_cap(c: &str) -> String {
     }
 }
 
-/// The endpoint settings the docker CLI sends for the implicit `default` network.
-pub fn default_endpoint() -> Value {
-    json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-        "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-    })
+/// The endpoint settings the docker CLI sends for the implicit `default` network: every field
+/// empty, `GwPriority` 0.
+pub fn default_endpoint() -> EndpointSettings {
+    EndpointSettings {
+        gw_priority: Some(0),
+        ..EndpointSettings::default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ports_like_docker() {
@@ -198,11 +222,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            Value::Object(e),
+            serde_json::to_value(e).unwrap(),
             json!({"7000/tcp": {}, "80/udp": {}, "9000/tcp": {}})
         );
         assert_eq!(
-            Value::Object(b),
+            serde_json::to_value(b).unwrap(),
             json!({"80/udp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "9000/tcp": [{"HostIp": "", "HostPort": ""}]})
         );
     }
@@ -210,15 +234,15 @@ mod tests {
     #[test]
     fn devices_ulimits() {
         assert_eq!(
-            device("/dev/fuse").unwrap(),
+            serde_json::to_value(device("/dev/fuse").unwrap()).unwrap(),
             json!({"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"})
         );
         assert_eq!(
-            device("/dev/null:/dev/x:r").unwrap()["CgroupPermissions"],
+            device("/dev/null:/dev/x:r").unwrap().cgroup_permissions,
             "r"
         );
         assert_eq!(
-            ulimit("nproc=10").unwrap(),
+            serde_json::to_value(ulimit("nproc=10").unwrap()).unwrap(),
             json!({"Name": "nproc", "Hard": 10, "Soft": 10})
         );
         assert!(ulimit("nofile=10:5").is_err());
@@ -227,5 +251,18 @@ mod tests {
             "{\"a\":[1,2],\"b c\":\"x y\"}"
         );
         assert_eq!(normalize_cap("net_admin"), "CAP_NET_ADMIN");
+    }
+
+    #[test]
+    fn default_endpoint_is_written_as_docker_writes_it() {
+        assert_eq!(
+            serde_json::to_value(default_endpoint()).unwrap(),
+            json!({
+                "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
+                "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": null
+            })
+        );
     }
 }

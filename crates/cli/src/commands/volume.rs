@@ -8,8 +8,7 @@ use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Flag, Kind, Parsed, Spec};
 use crate::format::Format;
 use crate::units;
-use berth_api::volume::{Volume, VolumeListResponse, VolumePruneResponse};
-use serde::Serialize;
+use berth_api::volume::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -53,22 +52,9 @@ pub const CREATE: Spec = Spec {
     stop_at_positional: false,
 };
 
-/// `POST /volumes/create` as the docker CLI sends it: empty fields left out.
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-struct CreateBody {
-    driver: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    driver_opts: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    labels: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-}
-
 /// The create body from the parsed flags, with docker's checks: a name given once, labels
 /// with a key (`key` alone is `key=""`), options split at the first `=`.
-fn create_body(spec: &Spec, p: &Parsed) -> Result<CreateBody> {
+fn create_body(spec: &Spec, p: &Parsed) -> Result<VolumeCreateRequest> {
     let name = match (p.string("name"), p.args.first()) {
         (Some(_), Some(_)) => {
             return Err(CliError::Message(
@@ -76,9 +62,9 @@ fn create_body(spec: &Spec, p: &Parsed) -> Result<CreateBody> {
                     .into(),
             ))
         }
-        (Some(n), None) => n.to_string(),
-        (None, Some(n)) => n.clone(),
-        (None, None) => String::new(),
+        (Some(n), None) => Some(n.to_string()),
+        (None, Some(n)) => Some(n.clone()),
+        (None, None) => None,
     };
     let mut labels = BTreeMap::new();
     for l in p.list("label") {
@@ -92,7 +78,7 @@ fn create_body(spec: &Spec, p: &Parsed) -> Result<CreateBody> {
         }
         labels.insert(k.to_string(), v.to_string());
     }
-    let driver_opts = p
+    let driver_opts: BTreeMap<String, String> = p
         .list("opt")
         .iter()
         .map(|o| {
@@ -100,11 +86,12 @@ fn create_body(spec: &Spec, p: &Parsed) -> Result<CreateBody> {
             (k.to_string(), v.to_string())
         })
         .collect();
-    Ok(CreateBody {
-        driver: p.string("driver").unwrap_or("local").to_string(),
-        driver_opts,
-        labels,
-        name,
+    // The docker CLI leaves out what is empty (`omitempty`), the driver included.
+    Ok(VolumeCreateRequest {
+        driver: Some(p.string("driver").unwrap_or("local").to_string()).filter(|d| !d.is_empty()),
+        driver_opts: Some(driver_opts).filter(|o| !o.is_empty()),
+        labels: Some(labels).filter(|l| !l.is_empty()),
+        name: name.filter(|n| !n.is_empty()),
     })
 }
 
