@@ -127,6 +127,13 @@ pub struct DaemonArgs {
     /// it (default 30, dockerd's).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub plugin_timeout: Option<u64>,
+    /// Authorization plugin asked about every API request, in order (repeatable; reloaded on
+    /// SIGHUP).
+    #[arg(long = "authorization-plugin", value_name = "NAME")]
+    pub authorization_plugins: Vec<String>,
+    /// Set no-new-privileges by default for new containers.
+    #[arg(long)]
+    pub no_new_privileges: bool,
 }
 
 /// The TLS settings as given (flags merged with daemon.json); [`TlsOptions::security`] decides.
@@ -219,6 +226,9 @@ pub struct DaemonConfig {
     pub config_file: Option<PathBuf>,
     /// `--plugin-timeout`: the deadline of every call to a plugin (`crate::plugins`).
     pub plugin_timeout: std::time::Duration,
+    /// `no-new-privileges`: containers created without `--security-opt no-new-privileges=false`
+    /// get no_new_privs (dockerd's default for new containers).
+    pub no_new_privileges: bool,
 }
 
 impl Default for DaemonConfig {
@@ -237,6 +247,7 @@ impl Default for DaemonConfig {
             docker_socket: None,
             config_file: None,
             plugin_timeout: crate::plugins::DEFAULT_TIMEOUT,
+            no_new_privileges: false,
         }
     }
 }
@@ -304,8 +315,16 @@ impl DaemonConfig {
                 &mut conflicts,
             )
             .unwrap_or_default(),
+            authorization_plugins: pick(
+                list(&args.authorization_plugins),
+                file.authorization_plugins,
+                "authorization-plugins",
+                &mut conflicts,
+            )
+            .unwrap_or_default(),
         };
         file::check_labels(&reloadable.labels)?;
+        file::check_plugin_names(&reloadable.authorization_plugins)?;
         file::check_mirrors(&reloadable.registry_mirrors)?;
         file::check_insecure(&reloadable.insecure_registries)?;
         let config = DaemonConfig {
@@ -371,6 +390,13 @@ impl DaemonConfig {
             plugin_timeout: args
                 .plugin_timeout
                 .map_or(d.plugin_timeout, std::time::Duration::from_secs),
+            no_new_privileges: pick(
+                args.no_new_privileges.then_some(true),
+                file.no_new_privileges,
+                "no-new-privileges",
+                &mut conflicts,
+            )
+            .unwrap_or(false),
         };
         if !conflicts.is_empty() {
             return Err(DaemonError::Config(format!(

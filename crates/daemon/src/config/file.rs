@@ -10,6 +10,7 @@ use crate::error::DaemonError;
 
 /// Every daemon.json key Berth understands; anything else is refused at start and on reload.
 pub const KEYS: &[&str] = &[
+    "authorization-plugins",
     "data-root",
     "debug",
     "docker-socket",
@@ -19,6 +20,7 @@ pub const KEYS: &[&str] = &[
     "insecure-registries",
     "labels",
     "log-level",
+    "no-new-privileges",
     "registry-mirrors",
     "storage-driver",
     "tls",
@@ -56,6 +58,8 @@ pub struct FileConfig {
     pub registry_mirrors: Option<Vec<String>>,
     pub insecure_registries: Option<Vec<String>>,
     pub docker_socket: Option<DockerSocketKey>,
+    pub authorization_plugins: Option<Vec<String>>,
+    pub no_new_privileges: Option<bool>,
 }
 
 /// Reads and checks daemon.json at `path`.
@@ -110,6 +114,16 @@ pub fn check_labels(labels: &[String]) -> Result<(), DaemonError> {
             )));
         }
         seen.push((k, v));
+    }
+    Ok(())
+}
+
+/// Checks `authorization-plugins`: each a plugin name the daemon can look up (a socket or spec
+/// file name, [`crate::plugins::discovery::check_name`]).
+pub fn check_plugin_names(names: &[String]) -> Result<(), DaemonError> {
+    for name in names {
+        crate::plugins::discovery::check_name(name)
+            .map_err(|e| DaemonError::Config(format!("authorization plugin: {e}")))?;
     }
     Ok(())
 }
@@ -184,5 +198,8 @@ mod tests {
         assert!(check_mirrors(&["m.example.com".into()]).is_err());
         assert!(check_insecure(&["10.0.0.0/8".into(), "reg:5000".into()]).is_ok());
         assert!(check_insecure(&["http://reg".into()]).is_err());
+        assert!(check_plugin_names(&["authz-1".into(), "my_plugin.v2".into()]).is_ok());
+        assert!(check_plugin_names(&["../x".into()]).is_err());
+        assert!(check_plugin_names(&["".into()]).is_err());
     }
 }

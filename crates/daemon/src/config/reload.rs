@@ -1,5 +1,5 @@
 //! What a running daemon reloads on `SIGHUP`, as dockerd does: `debug`, `labels`,
-//! `registry-mirrors` and `insecure-registries`. Every other key keeps the value the daemon
+//! `registry-mirrors`, `insecure-registries` and `authorization-plugins`. Every other key keeps the value the daemon
 //! started with; a changed one is named in a warning ("takes effect at the next start").
 //!
 //! Readers hold a [`Live`] (cloned from [`crate::Engine::settings`]) and see the new value on
@@ -24,6 +24,9 @@ pub struct Reloadable {
     pub registry_mirrors: Vec<String>,
     /// `insecure-registries`: registries reached over plain HTTP or unverified TLS.
     pub insecure_registries: Vec<String>,
+    /// `authorization-plugins` / `--authorization-plugin`: the plugins asked about every API
+    /// request, in order (`crate::server::authz`).
+    pub authorization_plugins: Vec<String>,
 }
 
 impl Reloadable {
@@ -87,6 +90,10 @@ pub fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'sta
     check(old.storage_driver != new.storage_driver, "storage-driver");
     check(old.tls != new.tls, "tls");
     check(old.docker_socket != new.docker_socket, "docker-socket");
+    check(
+        old.no_new_privileges != new.no_new_privileges,
+        "no-new-privileges",
+    );
     changed
 }
 

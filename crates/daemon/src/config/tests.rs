@@ -173,6 +173,47 @@ fn reloadable_keys_and_the_docker_socket_merge() {
 }
 
 #[test]
+fn security_keys_merge() {
+    let json = r#"{"authorization-plugins":["authz-a","authz-b"],"no-new-privileges":true}"#;
+    let c = merge(&DaemonArgs::default(), file(json)).unwrap_or_default();
+    assert_eq!(
+        c.reloadable.authorization_plugins,
+        vec!["authz-a", "authz-b"]
+    );
+    assert!(c.no_new_privileges);
+    let args = DaemonArgs {
+        authorization_plugins: vec!["authz-c".into()],
+        no_new_privileges: true,
+        ..Default::default()
+    };
+    let c = merge(&args, FileConfig::default()).unwrap_or_default();
+    assert_eq!(c.reloadable.authorization_plugins, vec!["authz-c"]);
+    assert!(c.no_new_privileges);
+    let e = merge(&args, file(json)).err().map(|e| e.to_string());
+    assert!(
+        e.as_deref().is_some_and(
+            |e| e.contains("authorization-plugins") && e.contains("no-new-privileges")
+        ),
+        "{e:?}"
+    );
+    let bad = file(r#"{"authorization-plugins":["/run/x.sock"]}"#);
+    assert!(merge(&DaemonArgs::default(), bad).is_err());
+    // A changed no-new-privileges waits for the next start; the plugins are reloaded.
+    let new = DaemonConfig {
+        no_new_privileges: true,
+        reloadable: Reloadable {
+            authorization_plugins: vec!["authz-a".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(
+        reload::restart_only_changes(&DaemonConfig::default(), &new),
+        vec!["no-new-privileges"]
+    );
+}
+
+#[test]
 fn every_key_is_documented() {
     let doc = include_str!("../../../../docs/daemon-json.md");
     for key in file::KEYS {
