@@ -50,6 +50,19 @@ pub enum PluginError {
         method: String,
         after: Duration,
     },
+    /// An authorization plugin refused a request or its response (Docker's words; 403).
+    #[error("authorization denied by plugin {name}: {message}")]
+    AuthzDenied { name: String, message: String },
+    /// An authorization plugin could not be asked (not found, not activated, an error, no
+    /// answer in time): the request is refused, in Docker's words.
+    #[error("plugin {name} failed with error: {source}")]
+    AuthzFailed {
+        name: String,
+        source: Box<PluginError>,
+    },
+    /// A JSON request body too large to show the authorization plugins (Docker's words).
+    #[error("request body too large for authorization plugin: size exceeds {limit} bytes")]
+    AuthzBodyTooLarge { limit: usize },
     /// Finding or activating the plugin behind a driver failed, in Docker's words:
     /// `error looking up volume plugin x: plugin "x" not found`.
     #[error("error looking up {what} plugin {name}: {source}")]
@@ -72,7 +85,10 @@ impl PluginError {
             PluginError::Spec { .. }
             | PluginError::Refused { .. }
             | PluginError::Call { .. }
-            | PluginError::Timeout { .. } => ErrorKind::Internal,
+            | PluginError::Timeout { .. }
+            | PluginError::AuthzFailed { .. }
+            | PluginError::AuthzBodyTooLarge { .. } => ErrorKind::Internal,
+            PluginError::AuthzDenied { .. } => ErrorKind::Forbidden,
             PluginError::Lookup { source, .. } => source.kind(),
         }
     }
@@ -121,6 +137,26 @@ mod tests {
             PluginError::NotFound { name: "x".into() }.to_string(),
             "plugin \"x\" not found"
         );
+        let e = PluginError::AuthzDenied {
+            name: "policy".into(),
+            message: "no privileged containers".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "authorization denied by plugin policy: no privileged containers"
+        );
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        let e = PluginError::AuthzFailed {
+            name: "policy".into(),
+            source: Box::new(PluginError::NotFound {
+                name: "policy".into(),
+            }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "plugin policy failed with error: plugin \"policy\" not found"
+        );
+        assert_eq!(e.kind(), ErrorKind::Internal);
         assert_eq!(seconds(Duration::from_millis(250)), "250ms");
         assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
     }

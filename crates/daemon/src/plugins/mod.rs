@@ -3,7 +3,7 @@
 //! `/usr/lib/docker/plugins/`: [`discovery`]), activating it (`POST /Plugin.Activate`, which names the
 //! interfaces it implements) and calling it: JSON over HTTP/1.1 on a UNIX socket or TCP, with a
 //! deadline on every call ([`client`]). Volume drivers (`crate::volumes::plugin`) are its first
-//! user; authorization plugins will be the second.
+//! user; authorization plugins ([`authz`], asked by the API server's middleware) the second.
 //!
 //! Vocabulary: a *plugin* is a process the host runs, outside the daemon; the daemon knows it
 //! only by name. *Activating* it is the handshake that returns its manifest
@@ -21,6 +21,7 @@
 //! Locking: `active` and `settings` are std locks held only to read or replace an entry, never
 //! across an await.
 
+pub mod authz;
 pub mod client;
 pub mod discovery;
 mod error;
@@ -238,5 +239,7 @@ async fn activate(name: &str, address: Address, timeout: Duration) -> Result<Plu
     })
 }
 
+#[cfg(test)]
+mod authz_tests;
 #[cfg(test)]
 mod tests;
