@@ -4,6 +4,7 @@
 //! place where error kinds become status codes.
 //!
 //! Middleware, outermost first:
+//! - authorization: the `authorization-plugins` asked about each request and answer ([`authz`]);
 //! - version: strips an optional `/v1.NN` prefix (unversioned paths mean [`ApiVersion::CURRENT`]),
 //!   refuses versions below 1.24 or above 1.50 with Docker's 400 messages, and stores the
 //!   negotiated [`ApiVersion`] in the request's extensions for handlers that gate on it;
@@ -14,6 +15,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod authz;
 pub mod build;
 pub mod container_control;
 pub mod container_fs;
@@ -144,12 +146,13 @@ pub fn app(state: AppState) -> Router {
         .route("/networks/{id}/disconnect", post(networks::disconnect))
         .fallback(fallback)
         .method_not_allowed_fallback(fallback)
-        .with_state(state);
+        .with_state(state.clone());
     // The middleware must run before routing (it rewrites the path), so the routes sit behind it
     // as the outer router's fallback service.
     Router::new()
         .fallback_service(api)
         .layer(middleware::from_fn(version_middleware))
+        .layer(middleware::from_fn_with_state(state, authz::authorize))
 }
 
 /// Splits `/v1.50/rest` into the version text and `/rest`; `None` when there is no prefix.
