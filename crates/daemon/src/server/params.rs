@@ -81,6 +81,7 @@ impl Params {
 }
 
 /// A JSON body decoded into `T`; `Content-Type` must be JSON when there is a body (as Docker checks).
+/// A body the authorization plugins did not see ([`super::authz::BodyUnseen`]) is never read.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -93,6 +94,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let unseen = req.extensions().get::<super::authz::BodyUnseen>().is_some();
         let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
             .await
             .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
@@ -101,13 +103,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 .map(JsonBody)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
         }
-        if let Some(ct) = content_type {
-            let mime = ct.split(';').next().unwrap_or("").trim();
-            if mime != "application/json" {
-                return Err(ApiError::bad_request(format!(
-                    "unsupported Content-Type header ({ct}): must be 'application/json'"
-                )));
-            }
+        let mime = content_type
+            .as_deref()
+            .map(|ct| ct.split(';').next().unwrap_or("").trim());
+        if unseen || mime.is_some_and(|m| m != "application/json") {
+            return Err(ApiError::bad_request(format!(
+                "unsupported Content-Type header ({}): must be 'application/json'",
+                content_type.unwrap_or_default()
+            )));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
