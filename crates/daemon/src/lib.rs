@@ -141,6 +141,7 @@ impl Engine {
                 networks: networks.clone(),
                 volumes: volumes.clone(),
                 upgrade: server::container_request::upgrade_record,
+                no_new_privileges: config.no_new_privileges,
             },
             images.clone(),
             events.clone(),
@@ -204,6 +205,7 @@ impl Daemon {
         pid_file: PathBuf,
     ) -> Result<Daemon, DaemonError> {
         let engine = Arc::new(Engine::open(config).await?);
+        server::authz::check(&config.reloadable.authorization_plugins).await?;
         let (shutdown, rx) = watch::channel(false);
         let mut daemon = Daemon {
             engine: engine.clone(),
@@ -372,6 +374,7 @@ fn reload(
         labels = ?r.labels,
         registry_mirrors = ?r.registry_mirrors,
         insecure_registries = ?r.insecure_registries,
+        authorization_plugins = ?r.authorization_plugins,
         "reloaded configuration"
     );
 }

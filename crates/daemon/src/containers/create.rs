@@ -300,6 +300,11 @@ impl ContainerService {
         // The engine runs the request's check merged with the image's (inspect shows the same),
         // and exposes the image's ports when the request names none.
         let mut settings = req.settings.clone();
+        // The daemon's no-new-privileges unless the request says (dockerd decides at create).
+        settings
+            .security
+            .no_new_privileges
+            .get_or_insert(self.inner.no_new_privileges);
         if req.config.exposed_ports.is_none() {
             let image_ports = img.container_config().exposed_ports.unwrap_or_default();
             settings.ports.exposed = crate::networks::publish::exposed(

@@ -178,6 +178,8 @@ pub struct ContainerOptions {
     /// [`settings::Settings`] from the request it kept); given by the front door whose request
     /// format old records hold.
     pub upgrade: RecordUpgrade,
+    /// `no-new-privileges`: new containers that do not say otherwise get no_new_privs.
+    pub no_new_privileges: bool,
 }
 
 /// See [`ContainerOptions::upgrade`].
@@ -196,6 +198,8 @@ pub(crate) struct Inner {
     _shim_copy: berth_runtime::sealed_exe::SealedExe,
     pub networks: crate::networks::NetworkService,
     pub volumes: crate::volumes::VolumeService,
+    /// See [`ContainerOptions::no_new_privileges`].
+    pub no_new_privileges: bool,
     pub table: Mutex<BTreeMap<String, Arc<Entry>>>,
     /// Exec instances (see [`exec`]).
     pub execs: exec::ExecTable,
@@ -261,11 +265,17 @@ impl ContainerService {
                 _shim_copy: shim_copy,
                 networks: opts.networks.clone(),
                 volumes: opts.volumes.clone(),
+                no_new_privileges: opts.no_new_privileges,
                 table: Mutex::new(table),
                 execs: exec::ExecTable::default(),
                 unsaved: Mutex::default(),
             }),
         })
+    }
+
+    /// Whether new containers get no_new_privs unless they say otherwise (`no-new-privileges`).
+    pub fn no_new_privileges(&self) -> bool {
+        self.inner.no_new_privileges
     }
 
     pub(crate) fn paths(&self) -> &Paths {

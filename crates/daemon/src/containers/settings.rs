@@ -271,7 +271,9 @@ pub struct Security {
     /// Capabilities added to and dropped from the default set (`CAP_...` or `ALL`).
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
-    pub no_new_privileges: bool,
+    /// `--security-opt no-new-privileges[=bool]`; `None` when not given, and the daemon's
+    /// `no-new-privileges` default decides at create (records hold the decision).
+    pub no_new_privileges: Option<bool>,
     pub seccomp: Seccomp,
 }
 

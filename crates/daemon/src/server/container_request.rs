@@ -210,7 +210,7 @@ pub fn security(host: &HostConfig) -> Result<Security, DaemonError> {
     };
     for o in host.security_opt.iter().flatten() {
         if o == "no-new-privileges" {
-            out.no_new_privileges = true;
+            out.no_new_privileges = Some(true);
             continue;
         }
         let (k, v) = o
@@ -223,7 +223,7 @@ pub fn security(host: &HostConfig) -> Result<Security, DaemonError> {
                 out.seccomp = Seccomp::Profile(v.to_string())
             }
             "seccomp" => {}
-            "no-new-privileges" => out.no_new_privileges = matches!(v, "true" | "1" | ""),
+            "no-new-privileges" => out.no_new_privileges = Some(matches!(v, "true" | "1" | "")),
             "apparmor" | "label" => {}
             _ => return Err(invalid(format!("Invalid --security-opt: {o:?}"))),
         }
@@ -359,7 +359,7 @@ mod tests {
         };
         let s = security(&host).unwrap();
         assert_eq!(s.seccomp, Seccomp::Unconfined);
-        assert!(s.no_new_privileges);
+        assert_eq!(s.no_new_privileges, Some(true));
         assert_eq!(s.cap_add, ["NET_ADMIN"]);
         let bad = HostConfig {
             security_opt: Some(vec!["bogus".into()]),

@@ -179,7 +179,15 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
         live_restore_enabled: true,
         isolation: String::new(),
         init_binary: crate::containers::spec::init::BINARY_NAME.to_string(),
-        security_options: vec!["name=seccomp,profile=builtin".to_string()],
+        security_options: std::iter::once("name=seccomp,profile=builtin")
+            .chain(
+                engine
+                    .containers
+                    .no_new_privileges()
+                    .then_some("name=no-new-privileges"),
+            )
+            .map(String::from)
+            .collect(),
         ..Default::default()
     }))
 }

@@ -209,7 +209,8 @@ pub fn build(
         "env": process_env(c, &hostname, &ident.home),
         "cwd": cwd,
         "capabilities": {"bounding": cap_names, "effective": cap_names, "permitted": cap_names},
-        "noNewPrivileges": sec.no_new_privileges,
+        // Create decided it; a record from before that decision has none (no).
+        "noNewPrivileges": sec.no_new_privileges.unwrap_or(false),
         "rlimits": rlimits,
     });
     if let (Some([h, w]), true) = (host.console_size, c.config.tty) {
