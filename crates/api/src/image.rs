@@ -38,6 +38,11 @@ pub struct ImageInspect {
     pub docker_version: String,
     pub author: String,
     pub config: ImageConfig,
+    /// The legacy `ContainerConfig` (Docker dropped it in API 1.45). Berth still sends it, the
+    /// same as `Config`: docker-compose 1.29 reads `ContainerConfig.Volumes` when it recreates a
+    /// container and fails without it; newer clients ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<ImageConfig>,
     pub architecture: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,

@@ -125,6 +125,21 @@ async fn inspect(s: &AppState, name: &str) -> Result<Response, ApiError> {
         .last()
         .and_then(|h| h.comment.clone())
         .unwrap_or_else(|| extra_str("comment"));
+    let config = ImageConfig {
+        user: c.user.unwrap_or_default(),
+        exposed_ports: c.exposed_ports,
+        env: c.env,
+        cmd: c.cmd,
+        healthcheck: c.healthcheck,
+        args_escaped: c.args_escaped,
+        volumes: c.volumes,
+        working_dir: c.working_dir.unwrap_or_default(),
+        entrypoint: c.entrypoint,
+        on_build: c.on_build,
+        labels: c.labels,
+        stop_signal: c.stop_signal,
+        shell: c.shell,
+    };
     let body = ImageInspect {
         id: d.image.id.to_string(),
         repo_tags: d.image.repo_tags.clone(),
@@ -134,21 +149,8 @@ async fn inspect(s: &AppState, name: &str) -> Result<Response, ApiError> {
         created: d.image.created.clone(),
         docker_version: extra_str("docker_version"),
         author: d.config.author.clone().unwrap_or_default(),
-        config: ImageConfig {
-            user: c.user.unwrap_or_default(),
-            exposed_ports: c.exposed_ports,
-            env: c.env,
-            cmd: c.cmd,
-            healthcheck: c.healthcheck,
-            args_escaped: c.args_escaped,
-            volumes: c.volumes,
-            working_dir: c.working_dir.unwrap_or_default(),
-            entrypoint: c.entrypoint,
-            on_build: c.on_build,
-            labels: c.labels,
-            stop_signal: c.stop_signal,
-            shell: c.shell,
-        },
+        container_config: Some(config.clone()),
+        config,
         architecture: d.config.architecture.clone(),
         variant: d.config.variant.clone(),
         os: d.config.os.clone(),

@@ -207,10 +207,9 @@ fn counter_with_docker_compose_1_29() {
 }
 
 /// docker-compose 1.29 recreating a changed service reads the image's `ContainerConfig`, which
-/// the berth daemon's image inspect does not return (Docker's API dropped it in 1.45, and 1.29
-/// talks the version the daemon announces): `KeyError: 'ContainerConfig'`.
+/// Docker's API dropped in 1.45 (1.29 talks the version the daemon announces, and fails with
+/// `KeyError: 'ContainerConfig'` against Docker 25+); the berth daemon still sends it.
 #[test]
-#[ignore = "daemon: GET /images/{name}/json has no ContainerConfig, which docker-compose 1.29 reads on recreate"]
 fn counter_change_with_docker_compose_1_29() {
     if !opted_in() {
         return;
