@@ -152,6 +152,112 @@ pub async fn pull(
     .await
 }
 
+/// Most tags asked for per page of a tags list.
+const TAGS_PAGE: usize = 1000;
+/// Most tags read from one repository.
+const MAX_TAGS: usize = 100_000;
+
+/// The tags of `repository` on `registry` (`GET /v2/<name>/tags/list`, following the `Link`
+/// pages), sorted.
+pub async fn list_tags(
+    client: &Client,
+    registry: &str,
+    repository: &str,
+    credentials: Credentials,
+) -> Result<Vec<String>, RegistryError> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let repo = client
+        .repo(registry, repository, false, credentials)
+        .await?;
+    let mut tags = Vec::new();
+    let mut next = Some(format!("/v2/{repository}/tags/list?n={TAGS_PAGE}"));
+    while let Some(path) = next.take() {
+        let resp = repo
+            .send(crate::transport::Outgoing {
+                method: hyper::Method::GET,
+                path_and_query: path,
+                headers: vec![(hyper::header::ACCEPT, "application/json".to_string())],
+                body: None,
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(repo
+                .fail(resp, "GET", &format!("tags of {repository}"))
+                .await);
+        }
+        next = resp
+            .headers()
+            .get(hyper::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.split_once('<'))
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(target, _)| target.to_string())
+            .filter(|t| t.starts_with("/v2/"));
+        let body = crate::transport::read_limited(resp.into_body(), 16 << 20, "tags list").await?;
+        let page: Page = serde_json::from_slice(&body).map_err(|e| bad(&repo, "tags list", e))?;
+        let got = page.tags.unwrap_or_default();
+        if got.is_empty() {
+            break;
+        }
+        tags.extend(got);
+        if tags.len() > MAX_TAGS {
+            return Err(RegistryError::TooLarge {
+                what: format!("the tags list of {repository}"),
+                limit: MAX_TAGS as u64,
+            });
+        }
+    }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
+}
+
+/// Pulls every tag of the repository of `reference` (its own tag, if any, ignored), one after
+/// the other (`docker pull --all-tags`); returns each tag with what its pull did.
+pub async fn pull_all_tags(
+    client: &Client,
+    store: Arc<ImageStore>,
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &ProgressSink,
+) -> Result<Vec<(String, Pulled)>, RegistryError> {
+    let tags = list_tags(
+        client,
+        reference.registry(),
+        reference.repository(),
+        opts.credentials.clone(),
+    )
+    .await?;
+    if tags.is_empty() {
+        return Err(RegistryError::NotFound {
+            host: reference.registry().to_string(),
+            what: format!("repository {}", reference.repository()),
+            message: "it has no tags".to_string(),
+        });
+    }
+    let mut out = Vec::with_capacity(tags.len());
+    for t in tags {
+        let r = reference
+            .name_only()
+            .with_tag(&t)
+            .map_err(|e| bad_ref(reference, e))?;
+        let pulled = pull(client, store.clone(), &r, opts, progress).await?;
+        out.push((t, pulled));
+    }
+    Ok(out)
+}
+
+fn bad_ref(reference: &Reference, e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Reference {
+        reference: reference.familiar(),
+        reason: e.to_string(),
+    }
+}
+
 /// Pulls `reference` from `registry` (its own or a mirror).
 async fn pull_from(
     client: &Client,

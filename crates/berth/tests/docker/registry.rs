@@ -391,6 +391,31 @@ fn docker_cli_pushes_to_docker_registry_and_pulls_back() {
         other.inspect(&image, "{{.Id}}"),
         d.inspect(&image, "{{.Id}}")
     );
+    // pull --all-tags: every tag of the repository, from the docker CLI and from berth.
+    let all = other.ok(&["pull", "--all-tags", &repo]);
+    assert!(
+        all.contains(&format!("Status: Downloaded newer image for {repo}")),
+        "{all}"
+    );
+    let tags = other.ok(&["images", "--format", "{{.Tag}}", &repo]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2", "3"]);
+    assert_eq!(
+        other.inspect(&format!("{repo}:3"), "{{.Id}}"),
+        d.inspect(&format!("{repo}:3"), "{{.Id}}")
+    );
+    let third = Daemon::start();
+    let pulled = berth(&third, &["pull", "-a", &repo], None);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert!(
+        stdout(&pulled).trim_end().ends_with(&repo),
+        "{}",
+        stdout(&pulled)
+    );
+    let ids = third.ok(&["images", "-q", &repo]);
+    let ids: std::collections::BTreeSet<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 2, "two images under three tags: {ids:?}");
 }
 
 #[test]

@@ -249,16 +249,36 @@ pub async fn pull_image(
 
 pub async fn pull(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let image = &p.args[0];
-    if p.bool("all-tags") {
-        return Err(CliError::Message(
-            "berth pull --all-tags is not supported yet; pull each tag".to_string(),
-        ));
-    }
     let to = if p.bool("quiet") {
         Show::Nothing
     } else {
         Show::Stdout
     };
+    if p.bool("all-tags") {
+        let (name, tag) = split_reference(image);
+        if tag.is_some() {
+            return Err(CliError::Message(
+                "tag can't be used with --all-tags/-a".to_string(),
+            ));
+        }
+        let mut pairs = vec![("fromImage", name.clone())];
+        if let Some(platform) = p.string("platform").filter(|p| !p.is_empty()) {
+            pairs.push(("platform", platform.to_string()));
+        }
+        let auth = registry_auth_header(&name)?;
+        let resp = ctx
+            .client
+            .request(
+                Method::POST,
+                &format!("/images/create{}", query(&pairs)),
+                body::empty(),
+                &[("x-registry-auth", &auth)],
+            )
+            .await?;
+        show(resp.into_body(), to).await?;
+        out(&format!("{}\n", canonical(&name, "").trim_end_matches(':')));
+        return Ok(());
+    }
     let canonical = pull_image(ctx, image, p.string("platform"), to).await?;
     out(&format!("{canonical}\n"));
     Ok(())

@@ -126,6 +126,39 @@ impl ImageService {
         Ok(pulled)
     }
 
+    /// Pulls every tag of the repository of `reference` (`docker pull --all-tags`, or the API
+    /// without a tag), reporting to `progress`; returns each tag with what its pull did.
+    pub async fn pull_all_tags(
+        &self,
+        reference: &Reference,
+        platform: Option<Platform>,
+        credentials: Credentials,
+        progress: ProgressSink,
+    ) -> Result<Vec<(String, Pulled)>, DaemonError> {
+        let (client, mirrors) = client();
+        let opts = PullOptions {
+            platform,
+            credentials,
+            mirrors,
+            ..PullOptions::default()
+        };
+        let pulled = berth_registry::pull::pull_all_tags(
+            &client,
+            self.store.clone(),
+            reference,
+            &opts,
+            &progress,
+        )
+        .await
+        .map_err(registry_error)?;
+        for (tag, _) in &pulled {
+            let name = format!("{}:{tag}", reference.name_only().familiar());
+            self.events
+                .publish(EventType::Image, "pull", &name, name_attr(&name));
+        }
+        Ok(pulled)
+    }
+
     /// Pushes the local image `name` to `target` (a tag reference), reporting to `progress`.
     pub async fn push(
         &self,

@@ -174,7 +174,8 @@ pub async fn progress_response<T: Send + 'static>(
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `POST /images/create?fromImage=&tag=&platform=`.
+/// `POST /images/create?fromImage=&tag=&platform=`; without a tag (in `fromImage` or `tag`),
+/// every tag of the repository, as Docker does (`docker pull --all-tags`).
 pub async fn pull(
     s: &AppState,
     image: &str,
@@ -182,7 +183,11 @@ pub async fn pull(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     sync_settings(s);
-    let reference = pull_reference(image, params.non_empty("tag"))?;
+    // `pull -a` sends the bare repository (possibly with a trailing `:`) and no tag.
+    let bare = image.trim_end_matches(':');
+    let all_tags = params.non_empty("tag").is_none()
+        && Reference::parse_exact(bare).is_ok_and(|r| r.tag().is_none() && r.digest().is_none());
+    let reference = pull_reference(bare, params.non_empty("tag"))?;
     let platform = params
         .non_empty("platform")
         .map(parse_platform)
@@ -192,6 +197,28 @@ pub async fn pull(
     let (sink, rx) = ProgressSink::channel();
     let images = s.engine.images.clone();
     let r = reference.clone();
+    if all_tags {
+        let done = tokio::spawn(async move {
+            images
+                .pull_all_tags(&r.name_only(), platform, creds, sink)
+                .await
+        });
+        let repo = reference.name_only().familiar();
+        return progress_response(rx, done, move |all| {
+            let newer = all.iter().any(|(_, p)| !p.up_to_date);
+            let mut lines: Vec<JsonMessage> = all
+                .iter()
+                .map(|(_, p)| JsonMessage::status(format!("Digest: {}", p.digest)))
+                .collect();
+            lines.push(JsonMessage::status(if newer {
+                format!("Status: Downloaded newer image for {repo}")
+            } else {
+                format!("Status: Image is up to date for {repo}")
+            }));
+            lines
+        })
+        .await;
+    }
     let done = tokio::spawn(async move { images.pull(&r, platform, creds, sink).await });
     let familiar = reference.familiar();
     progress_response(rx, done, move |pulled| {
