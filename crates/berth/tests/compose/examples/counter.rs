@@ -102,7 +102,7 @@ fn check_running(d: &Daemon, n: &Names, port: u16, greeting: &str, from: u32) {
 
     // DNS on each network; the monitor (frontend only) cannot reach db at all.
     let db_ip = address(d, &n.db, &n.backend);
-    assert_eq!(lookup(d, &n.web, "db"), [db_ip.clone()]);
+    assert_eq!(lookup(d, &n.web, "db"), std::slice::from_ref(&db_ip));
     assert_eq!(
         lookup(d, &n.monitor, "web"),
         [address(d, &n.web, &n.frontend)]
