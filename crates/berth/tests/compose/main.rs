@@ -10,6 +10,7 @@ mod harness;
 
 mod commands;
 mod compat;
+mod dockerd;
 mod examples;
 mod lifecycle;
 mod registry;
