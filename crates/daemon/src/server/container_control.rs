@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use berth_api::container::{ContainerUpdateResponse, HostConfig};
+use berth_api::container::{ContainerUpdateRequest, ContainerUpdateResponse};
 
 use super::error::ApiError;
 use super::params::{JsonBody, Params};
@@ -43,13 +43,13 @@ pub async fn unpause(
 }
 
 /// `POST /containers/{id}/update`: the body is the resources part of a `HostConfig` plus
-/// `RestartPolicy`.
+/// `RestartPolicy` (Docker's `UpdateConfig`).
 pub async fn update(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<HostConfig>,
+    JsonBody(req): JsonBody<ContainerUpdateRequest>,
 ) -> Result<Json<ContainerUpdateResponse>, ApiError> {
-    let warnings = s.engine.containers.update(&id, req).await?;
+    let warnings = s.engine.containers.update(&id, req.into()).await?;
     Ok(Json(ContainerUpdateResponse { warnings }))
 }
 
