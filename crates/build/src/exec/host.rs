@@ -148,6 +148,15 @@ pub enum MountSource {
     },
     /// A path of the build context (already resolved inside it; never a symbolic link).
     Context(PathBuf),
+    /// The secret the client gave as `id` (`berth build --secret`), as a read-only file owned
+    /// by `uid`:`gid` with `mode`. The host holds the bytes; they never reach a layer, the
+    /// history or a cache key, and the host removes the mount point it had to make.
+    Secret {
+        id: String,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
 }
 
 /// One `RUN --mount`.

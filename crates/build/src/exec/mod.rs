@@ -77,6 +77,9 @@ pub struct BuildOptions {
     /// that time, with no file newer than it; `RUN` steps see it in their environment, and it
     /// is part of every step's cache key (a step committed at another time is another image).
     pub source_date_epoch: Option<i64>,
+    /// The ids of the secrets the client gave (`berth build --secret`): `RUN
+    /// --mount=type=secret` mounts them; the host holds their bytes.
+    pub secrets: BTreeSet<String>,
 }
 
 /// The outcome of a build.

@@ -1,8 +1,10 @@
 //! `RUN --mount`: each parsed mount checked and turned into what the host mounts — `tmpfs`, a
-//! `cache` directory the host keeps by id, or a `bind` of a context path (read-only unless `rw`;
+//! `cache` directory the host keeps by id, a `bind` of a context path (read-only unless `rw`;
 //! resolved inside the context and never a symbolic link, which the kernel would follow out of
-//! it). Bind sources add their content hash to the step's cache key. `bind,from=`, `secret` and
-//! `ssh` are refused with what to do instead: the legacy build API carries no secrets.
+//! it), or a `secret` the client gave (`berth build --secret`; at `/run/secrets/<id>` unless
+//! `target=` says otherwise, 0400 unless `mode=`; a missing one is skipped unless `required`).
+//! Bind sources add their content hash to the step's cache key; a secret adds its id and where
+//! it goes, never its bytes. `bind,from=` and `ssh` are refused with what to do instead.
 
 use sha2::{Digest as _, Sha256};
 
@@ -49,9 +51,18 @@ impl Run<'_> {
         let mut key = Sha256::new();
         let workdir = st.config.working_dir.clone().unwrap_or_else(|| "/".into());
         for m in mounts {
-            let target = match &m.target {
-                Some(t) => self.expand(st, step, t)?,
-                None => String::new(),
+            let target = match (&m.target, m.kind.as_str()) {
+                (Some(t), _) => self.expand(st, step, t)?,
+                (None, "secret") => match option(m, &["id"]) {
+                    Some(Some(id)) => format!("/run/secrets/{}", self.expand(st, step, id)?),
+                    _ => {
+                        return Err(step_err(
+                            step,
+                            "RUN --mount=type=secret: name the secret with id= (or target=)",
+                        ))
+                    }
+                },
+                (None, _) => String::new(),
             };
             let target = if target.starts_with('/') {
                 format!("/{}", clean(&target))
@@ -111,10 +122,37 @@ impl Run<'_> {
                     let rw = flag(m, &["rw", "readwrite"]);
                     (MountSource::Context(path), !rw)
                 }
+                "secret" => {
+                    let id = match option(m, &["id"]) {
+                        Some(Some(id)) => self.expand(st, step, id)?,
+                        _ => target.rsplit('/').next().unwrap_or_default().to_string(),
+                    };
+                    if option(m, &["env"]).is_some() {
+                        return Err(step_err(step, format!(
+                            "RUN --mount=type=secret,env= is not supported by this builder: mount secret {id} as a file and read it in the command"
+                        )));
+                    }
+                    if !self.opts.secrets.contains(&id) {
+                        if flag(m, &["required"]) {
+                            return Err(step_err(step, format!(
+                                "secret {id} is required but was not given: berth build --secret id={id},src=FILE \
+                                 (the docker CLI's legacy builder sends no secrets)"
+                            )));
+                        }
+                        continue; // as BuildKit: an optional secret that is not there is not mounted
+                    }
+                    let source = MountSource::Secret {
+                        id,
+                        uid: number(m, step, "uid", 10, 0)?,
+                        gid: number(m, step, "gid", 10, 0)?,
+                        mode: number(m, step, "mode", 8, 0o400)?,
+                    };
+                    (source, true)
+                }
                 other => {
                     return Err(step_err(step, format!(
-                        "RUN --mount=type={other} is not supported: the build API this builder speaks carries no secrets or SSH agents; \
-                         pass what the step needs as a build context file instead"
+                        "RUN --mount=type={other} is not supported: this builder forwards no SSH agents; \
+                         pass what the step needs as a build context file or a secret instead"
                     )))
                 }
             };

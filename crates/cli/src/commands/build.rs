@@ -59,6 +59,11 @@ pub const BUILD: Spec = Spec {
             "Remove intermediate containers after a successful build (default true)",
         ),
         list(
+            "secret",
+            None,
+            "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\")",
+        ),
+        list(
             "tag",
             Some('t'),
             "Name and optionally a tag in the \"name:tag\" format",
@@ -216,12 +221,79 @@ fn json_pairs(items: &[String], from_env: bool) -> Option<String> {
     Some(Value::Object(m).to_string())
 }
 
+/// The most secret bytes one build carries (the daemon's limit too).
+const MAX_SECRET_BYTES: usize = 64 << 10;
+
+/// `--secret id=ID[,src=FILE|,env=VAR][,type=file|env]` (buildx's syntax) read into the header
+/// Berth's daemon takes them in: base64 of a JSON object from id to the base64 of the bytes.
+fn secrets_header(specs: &[String]) -> Result<Option<String>> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let mut map = serde_json::Map::new();
+    let mut total = 0;
+    for spec in specs {
+        let (mut id, mut src, mut env, mut kind) = (None, None, None, "file");
+        for field in spec.split(',').filter(|f| !f.is_empty()) {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file")) => kind = "file",
+                Some(("type", "env")) => kind = "env",
+                _ => {
+                    return Err(msg(format!(
+                        "invalid secret {spec:?}: unexpected {field:?}"
+                    )))
+                }
+            }
+        }
+        let id = match (id, &src) {
+            (Some(id), _) => id,
+            (None, Some(s)) => Path::new(s)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| msg(format!("invalid secret {spec:?}: no id")))?,
+            (None, None) => return Err(msg(format!("invalid secret {spec:?}: no id"))),
+        };
+        let bytes = match (src, env) {
+            (Some(path), _) if kind == "file" => std::fs::read(&path)
+                .map_err(|e| msg(format!("reading secret {id} from {path}: {e}")))?,
+            (_, Some(var)) => std::env::var_os(&var)
+                .map(|v| v.into_encoded_bytes())
+                .ok_or_else(|| msg(format!("secret {id}: the environment has no {var}")))?,
+            (Some(var), None) => std::env::var_os(&var)
+                .map(|v| v.into_encoded_bytes())
+                .ok_or_else(|| msg(format!("secret {id}: the environment has no {var}")))?,
+            (None, None) => std::env::var_os(&id)
+                .map(|v| v.into_encoded_bytes())
+                .ok_or_else(|| {
+                    msg(format!(
+                        "secret {id}: give src=FILE or env=VAR (the environment has no {id})"
+                    ))
+                })?,
+        };
+        total += bytes.len();
+        if total > MAX_SECRET_BYTES {
+            return Err(msg(format!(
+                "the build's secrets are larger than the {} KiB a build carries",
+                MAX_SECRET_BYTES >> 10
+            )));
+        }
+        map.insert(id, Value::String(STANDARD.encode(&bytes)));
+    }
+    Ok(Some(URL_SAFE_NO_PAD.encode(Value::Object(map).to_string())))
+}
+
 /// `berth build`.
 pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let path = p.args[0].clone();
     if path == "-" && std::io::stdin().is_terminal() {
         return Err(msg("unable to prepare context: stdin is a terminal"));
     }
+    let secrets = secrets_header(&p.list("secret"))?;
     let file = p.string("file").map(str::to_string);
     let (source, dockerfile) =
         tokio::task::spawn_blocking(move || context_source(&path, file.as_deref()))
@@ -285,13 +357,18 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     if let Some(t) = p.string("target") {
         q.push(("target", t.to_string()));
     }
+    let mut headers = vec![("content-type", "application/x-tar".to_string())];
+    if let Some(s) = secrets {
+        headers.push(("x-berth-build-secrets", s));
+    }
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let resp = ctx
         .client
         .request(
             Method::POST,
             &format!("/build{}", query(&q)),
             request_body,
-            &[("content-type", "application/x-tar")],
+            &headers,
         )
         .await?;
     let mut lines = JsonLines::new(resp.into_body());

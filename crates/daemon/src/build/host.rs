@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +22,7 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::cache::CacheIndex;
+use super::mounts::{self, SecretFiles, Stubs};
 use crate::containers::archive::ExtractOptions;
 use crate::containers::logs::LogOptions;
 use crate::containers::remove::RemoveOptions;
@@ -82,6 +81,10 @@ pub struct DaemonHost {
     /// `SOURCE_DATE_EPOCH`: every commit at that time, its layer's mtimes clamped to it; build
     /// containers get a fixed hostname instead of their ID.
     pub epoch: Option<i64>,
+    /// The secrets the client gave, written to files only when a step mounts them.
+    pub secrets: Option<Arc<SecretFiles>>,
+    /// The mount points each `RUN` container may make, to remove after it ran.
+    stubs: Arc<Mutex<HashMap<String, Stubs>>>,
 }
 
 /// The hostname of build containers in a reproducible build.
@@ -110,6 +113,8 @@ impl DaemonHost {
             gone: Arc::default(),
             registry_auth: Default::default(),
             epoch: None,
+            secrets: None,
+            stubs: Arc::default(),
         }
     }
 
@@ -119,6 +124,11 @@ impl DaemonHost {
         if lock(&self.out).write_all(&line).is_err() {
             self.gone.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The ids of the secrets this build was given.
+    pub fn secret_ids(&self) -> std::collections::BTreeSet<String> {
+        self.secrets.as_ref().map(|s| s.ids()).unwrap_or_default()
     }
 
     /// The containers this build still holds (to remove after a failure with `forcerm`).
@@ -159,10 +169,19 @@ impl DaemonHost {
                     ("tmpfs", String::new(), Some(opts))
                 }
                 MountSource::Cache { id, uid, gid, mode } => {
-                    let dir = self.cache_dir(id, *uid, *gid, *mode)?;
+                    let root = self.engine.system.host().data_root.join("builder");
+                    let dir = mounts::cache_dir(&root.join("cache-mounts"), id, *uid, *gid, *mode)
+                        .map_err(HostError)?;
                     ("bind", dir.display().to_string(), None)
                 }
                 MountSource::Context(p) => ("bind", p.display().to_string(), None),
+                MountSource::Secret { id, uid, gid, mode } => {
+                    let secrets = self.secrets.as_ref().ok_or_else(|| {
+                        HostError(format!("secret {id}: this build was given no secrets"))
+                    })?;
+                    let file = secrets.write(id, *uid, *gid, *mode).map_err(HostError)?;
+                    ("bind", file.display().to_string(), None)
+                }
             };
             out.push(Mount {
                 target: m.target.clone(),
@@ -176,39 +195,20 @@ impl DaemonHost {
         Ok((!out.is_empty()).then_some(out))
     }
 
-    /// The directory kept for cache mount `id` (made with `uid`, `gid` and `mode` the first time).
-    fn cache_dir(&self, id: &str, uid: u32, gid: u32, mode: u32) -> Result<PathBuf, HostError> {
-        let digest = berth_oci::Digest::sha256_of(id.as_bytes());
-        let name = digest.hex();
-        let root = self
-            .engine
-            .system
-            .host()
-            .data_root
-            .join("builder")
-            .join("cache-mounts");
-        let dir = root.join(&name[..32]);
-        let fail = |e: std::io::Error| {
-            HostError(format!(
-                "making the cache mount {id} at {}: {e}",
-                dir.display()
-            ))
+    /// Removes the mount points the run of `container` made (see [`mounts::Stubs`]).
+    fn remove_stubs(&mut self, container: &str) -> Result<(), HostError> {
+        let Some(stubs) = lock(&self.stubs).remove(container) else {
+            return Ok(());
         };
-        if !dir.is_dir() {
-            std::fs::create_dir_all(&root).map_err(fail)?;
-            let tmp = root.join(format!(".{}", &name[..32]));
-            let _ = std::fs::remove_dir_all(&tmp);
-            std::fs::create_dir(&tmp).map_err(fail)?;
-            std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(fail)?;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode & 0o7777))
-                .map_err(fail)?;
-            if let Err(e) = std::fs::rename(&tmp, &dir) {
-                if !dir.is_dir() {
-                    return Err(fail(e));
-                }
-            }
-        }
-        Ok(dir)
+        let c = self
+            .engine
+            .containers
+            .lookup(container)
+            .map_err(host_err)?
+            .snapshot();
+        let (top, lowers) = crate::containers::changes::layer_dirs(&c.rootfs_mounts)
+            .ok_or_else(|| HostError(format!("container {container} has no writable layer")))?;
+        stubs.remove(&top, &lowers).map_err(HostError)
     }
 
     /// Pulls `reference`, its progress as `status` lines of the stream.
@@ -242,6 +242,18 @@ impl DaemonHost {
             )));
         }
         Ok(())
+    }
+
+    /// Whether `path` in the container is a directory; `None` when it is not there.
+    fn stat_is_dir(&self, container: &str, path: &str) -> Result<Option<bool>, HostError> {
+        match self
+            .rt
+            .block_on(self.engine.containers.stat_path(container, path))
+        {
+            Ok(st) => Ok(Some(st.mode & MODE_DIR != 0)),
+            Err(DaemonError::NotFound(_)) => Ok(None),
+            Err(e) => Err(host_err(e)),
+        }
     }
 
     fn read_file(&mut self, container: &str, path: &str) -> Option<String> {
@@ -281,6 +293,8 @@ impl BuildHost for DaemonHost {
             gone: self.gone.clone(),
             registry_auth: self.registry_auth.clone(),
             epoch: self.epoch,
+            secrets: self.secrets.clone(),
+            stubs: self.stubs.clone(),
         }))
     }
 
@@ -367,6 +381,10 @@ impl BuildHost for DaemonHost {
             .map_err(host_err)?;
         // The executor names images by ID (`image`), which is what the commit needs.
         lock(&self.images).insert(created.id.clone(), image);
+        if let Some(r) = run {
+            let targets: Vec<String> = r.mounts.iter().map(|m| m.target.clone()).collect();
+            lock(&self.stubs).insert(created.id.clone(), Stubs::of(&targets));
+        }
         Ok(created.id)
     }
 
@@ -392,18 +410,13 @@ impl BuildHost for DaemonHost {
                 }
             }
         }
-        self.rt.block_on(waiter.done()).map_err(host_err)
+        let code = self.rt.block_on(waiter.done()).map_err(host_err)?;
+        self.remove_stubs(container)?;
+        Ok(code)
     }
 
     fn is_dir(&mut self, container: &str, path: &str) -> Result<bool, HostError> {
-        match self
-            .rt
-            .block_on(self.engine.containers.stat_path(container, path))
-        {
-            Ok(st) => Ok(st.mode & MODE_DIR != 0),
-            Err(DaemonError::NotFound(_)) => Ok(false),
-            Err(e) => Err(host_err(e)),
-        }
+        self.stat_is_dir(container, path).map(|d| d == Some(true))
     }
 
     fn copy_in(

@@ -11,11 +11,14 @@
 //! - `host`: the engine as a `BuildHost`;
 //! - `cache`: the cache index (key → image) that survives restarts;
 //! - `fetch`: `ADD http://…` downloads;
+//! - `mounts`: `RUN --mount` sources (cache directories, secret files) and the removal of the
+//!   mount points they made;
 //! - `tarfix`: the docker CLI's context tar made whole when `-f` is outside the context.
 
 mod cache;
 mod fetch;
 mod host;
+mod mounts;
 mod tarfix;
 
 use std::collections::BTreeMap;
@@ -31,8 +34,10 @@ use berth_image::layer::{ApplyOptions, WhiteoutMode};
 use crate::server::stream::BodyWriter;
 use crate::Engine;
 
+pub use mounts::Secret;
+
 /// What `POST /build` asked for, parsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct BuildRequest {
     /// The Dockerfile's path inside the context.
     pub dockerfile: String,
@@ -53,6 +58,8 @@ pub struct BuildRequest {
     pub registry_auth: BTreeMap<String, berth_registry::Credentials>,
     /// The build arg `SOURCE_DATE_EPOCH`, parsed: the time every step is committed at.
     pub source_date_epoch: Option<i64>,
+    /// Secrets by id (Berth's `X-Berth-Build-Secrets`; see `docs/build.md`).
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 /// The credentials of `X-Registry-Config` for `registry` (`docker.io`, `host:port`): keys may be
@@ -209,7 +216,7 @@ fn read_dockerfile(root: &Path, name: &str) -> Result<String, String> {
 pub fn run(
     engine: Arc<Engine>,
     rt: tokio::runtime::Handle,
-    req: BuildRequest,
+    mut req: BuildRequest,
     body: impl Read + Send,
     out: BodyWriter,
 ) {
@@ -218,6 +225,22 @@ pub fn run(
     let mut host = host::DaemonHost::new(engine.clone(), rt, out, req.quiet, cache);
     host.registry_auth = req.registry_auth.clone();
     host.epoch = req.source_date_epoch;
+    if !req.secrets.is_empty() {
+        let exec_root = engine
+            .containers
+            .paths()
+            .exec
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| engine.containers.paths().exec.clone());
+        let build = berth_api::id::new_id()
+            .map(|id| id[..16].to_string())
+            .unwrap_or_else(|_| "build".to_string());
+        let secrets = std::mem::take(&mut req.secrets);
+        host.secrets = Some(Arc::new(mounts::SecretFiles::new(
+            &exec_root, &build, secrets,
+        )));
+    }
     let outcome = build(&engine, &mut host, &req, body);
     if let Err((message, code)) = outcome {
         host.send(&JsonMessage {
@@ -262,6 +285,7 @@ fn build(
         network: req.network,
         platform: req.platform.clone(),
         source_date_epoch: req.source_date_epoch,
+        secrets: host.secret_ids(),
     };
     let result = exec::build(host, &context, &opts);
     if result.is_err() && req.force_rm {

@@ -1,6 +1,10 @@
 //! `POST /build`: the legacy builder's API as the docker CLI (without buildx), docker-py and
 //! compose speak it. The body is the context tar (plain or compressed); the answer is a JSON
 //! stream of `stream` lines, an `aux` with the image ID, and an in-band `errorDetail` on failure.
+//!
+//! One Berth extension, which Docker's clients never send: the header `X-Berth-Build-Secrets`
+//! carries `berth build --secret`s (base64 of a JSON object from id to the base64 of the
+//! secret's bytes; at most [`MAX_SECRET_BYTES`] in all). See `docs/build.md`.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +21,7 @@ use berth_registry::Credentials;
 use super::error::ApiError;
 use super::params::Params;
 use super::{stream, AppState};
-use crate::build::BuildRequest;
+use crate::build::{BuildRequest, Secret};
 
 /// A JSON object of strings (`buildargs`, `labels`); `null` values are dropped as Docker does.
 fn json_map(params: &Params, key: &str) -> Result<BTreeMap<String, String>, ApiError> {
@@ -50,6 +54,47 @@ fn registry_config(headers: &HeaderMap) -> Result<BTreeMap<String, Credentials>,
         .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Config header: {e}")))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Config header: {e}")))
+}
+
+/// The header `berth build` sends its secrets in.
+pub const SECRETS_HEADER: &str = "x-berth-build-secrets";
+
+/// The most secret bytes one build request carries.
+pub const MAX_SECRET_BYTES: usize = 64 << 10;
+
+/// `X-Berth-Build-Secrets`: the secrets by id. Error messages never quote the header's value.
+fn secrets(headers: &HeaderMap) -> Result<BTreeMap<String, Secret>, ApiError> {
+    let Some(raw) = headers.get(SECRETS_HEADER) else {
+        return Ok(BTreeMap::new());
+    };
+    let bad =
+        |why: &str| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets header: {why}"));
+    let raw = raw.to_str().map_err(|_| bad("not ASCII"))?.trim();
+    let json = URL_SAFE
+        .decode(raw.trim_end_matches('='))
+        .or_else(|_| STANDARD.decode(raw))
+        .map_err(|_| bad("not base64"))?;
+    let encoded: BTreeMap<String, String> =
+        serde_json::from_slice(&json).map_err(|_| bad("not a JSON object of strings"))?;
+    let mut out = BTreeMap::new();
+    let mut total = 0;
+    for (id, value) in encoded {
+        if id.is_empty() || id.contains(['/', '\0']) {
+            return Err(bad(&format!("invalid secret id {id:?}")));
+        }
+        let bytes = STANDARD
+            .decode(value.as_bytes())
+            .map_err(|_| bad(&format!("secret {id} is not base64")))?;
+        total += bytes.len();
+        if total > MAX_SECRET_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "the build's secrets are larger than the {} KiB a build request carries",
+                MAX_SECRET_BYTES >> 10
+            )));
+        }
+        out.insert(id, Secret::new(bytes));
+    }
+    Ok(out)
 }
 
 fn request(params: &Params) -> Result<BuildRequest, ApiError> {
@@ -99,6 +144,7 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
             .collect(),
         build_args,
         source_date_epoch,
+        secrets: BTreeMap::new(),
         target: params.non_empty("target").map(str::to_string),
         no_cache: params.flag("nocache"),
         pull: params.flag("pull"),
@@ -121,6 +167,7 @@ pub async fn build(
 ) -> Result<Response, ApiError> {
     let mut req = request(&params)?;
     req.registry_auth = registry_config(&headers)?;
+    req.secrets = secrets(&headers)?;
     for t in &req.tags {
         berth_oci::Reference::parse(t).map_err(|e| {
             ApiError::bad_request(format!("invalid tag {t:?}: invalid reference format: {e}"))

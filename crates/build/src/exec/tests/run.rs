@@ -71,8 +71,19 @@ fn run_mounts_refused_with_reasons() {
     std::os::unix::fs::symlink("/etc", d.path().join("link")).expect("symlink");
     let mut h = Fake::with_base();
     let cases = [
-        ("RUN --mount=type=secret,id=tok true", "carries no secrets"),
-        ("RUN --mount=type=ssh,target=/s true", "carries no secrets"),
+        (
+            "RUN --mount=type=secret,id=tok,required true",
+            "secret tok is required but was not given: berth build --secret id=tok,src=FILE",
+        ),
+        (
+            "RUN --mount=type=secret,id=tok,env=TOKEN true",
+            "env= is not supported",
+        ),
+        ("RUN --mount=type=secret true", "requires an id or a target"),
+        (
+            "RUN --mount=type=ssh,target=/s true",
+            "forwards no SSH agents",
+        ),
         (
             "RUN --mount=type=bind,from=x,target=/x true",
             "from=x is not supported",
@@ -200,5 +211,50 @@ fn source_date_epoch_reaches_run_and_the_cache_key() {
         h.lines
     );
     assert_eq!(h.config(&at.image).env_var("SOURCE_DATE_EPOCH"), None);
+    assert_eq!(run(&mut h, &ctx, &o).cache_hits, 1);
+}
+
+#[test]
+fn secret_mounts_name_the_secret_never_its_bytes() {
+    let (_d, ctx) = context(&[]);
+    let mut h = Fake::with_base();
+    let df = "FROM busybox\nWORKDIR /w\nRUN --mount=type=secret,id=tok --mount=type=secret,id=key,target=k,uid=5,mode=0440 \
+--mount=type=secret,id=absent true\n";
+    let mut o = opts(df);
+    o.secrets = ["tok".to_string(), "key".to_string()].into();
+    run(&mut h, &ctx, &o);
+    let m = &h.runs[0].mounts;
+    assert_eq!(
+        m.len(),
+        2,
+        "the absent optional secret is not mounted: {m:?}"
+    );
+    assert_eq!(
+        (&m[0].target, &m[0].source, m[0].readonly),
+        (
+            &"/run/secrets/tok".to_string(),
+            &MountSource::Secret {
+                id: "tok".into(),
+                uid: 0,
+                gid: 0,
+                mode: 0o400
+            },
+            true
+        )
+    );
+    assert_eq!(m[1].target, "/w/k");
+    assert_eq!(
+        m[1].source,
+        MountSource::Secret {
+            id: "key".into(),
+            uid: 5,
+            gid: 0,
+            mode: 0o440
+        }
+    );
+    // The same ids again: a cache hit (the bytes are the host's, not part of the key).
+    assert_eq!(run(&mut h, &ctx, &o).cache_hits, 2);
+    // A secret given now that was absent before mounts one more: another step.
+    o.secrets.insert("absent".into());
     assert_eq!(run(&mut h, &ctx, &o).cache_hits, 1);
 }
