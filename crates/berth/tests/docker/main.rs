@@ -9,6 +9,7 @@ mod bad_input;
 mod bounded;
 mod build;
 mod build_repro;
+mod build_secrets;
 mod build_stages;
 mod catalog_defaults;
 mod commit;
