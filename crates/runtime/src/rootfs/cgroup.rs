@@ -184,7 +184,7 @@ fn hierarchy(ctx: &Ctx<'_>, dest: &Path, h: &Hierarchy, flags: MsFlags) -> Resul
             flags: flags | MsFlags::MS_BIND | MsFlags::MS_REC,
             ..MountOptions::default()
         };
-        bind(ctx, dest, &h.host_dir, &opts)
+        bind(ctx, dest, &h.host_dir, &opts).map(drop)
     }
 }
 

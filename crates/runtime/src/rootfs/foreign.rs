@@ -15,7 +15,7 @@ use crate::sys::Sys;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// A path inside another process's mount namespace.
@@ -69,14 +69,15 @@ impl Foreign {
 }
 
 /// Clones the mount at `f` out of its namespace and attaches it onto `target` (the resolved
-/// destination, an `O_PATH` fd); `recursive` takes the mounts below it along (`rbind`).
+/// destination, an `O_PATH` fd); `recursive` takes the mounts below it along (`rbind`). Answers
+/// the descriptor of the new mount.
 pub(crate) fn bind(
     sys: &dyn Sys,
     dest: &Path,
     f: &Foreign,
     target: BorrowedFd<'_>,
     recursive: bool,
-) -> Result<(), RootfsError> {
+) -> Result<OwnedFd, RootfsError> {
     let err = |what: String| {
         let dest = dest.to_path_buf();
         move |source: Errno| RootfsError::Mount { dest, what, source }
@@ -105,7 +106,8 @@ pub(crate) fn bind(
         f.pid
     )))?;
     sys.attach_tree(tree.as_fd(), target)
-        .map_err(err(format!("attach the mount of {}", f.path.display())))
+        .map_err(err(format!("attach the mount of {}", f.path.display())))?;
+    Ok(tree)
 }
 
 #[cfg(test)]

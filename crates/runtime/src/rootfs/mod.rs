@@ -43,6 +43,8 @@ mod tests;
 mod tests_procfs;
 #[cfg(test)]
 mod tests_propagation;
+#[cfg(test)]
+mod tests_race;
 
 use crate::sys::Sys;
 use berth_oci::runtime::{LinuxNamespaceType, Spec};

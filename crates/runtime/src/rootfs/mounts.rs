@@ -1,8 +1,10 @@
 //! The spec's mounts: the rootfs bind and `/` propagation first, then each mount in order (proc,
 //! sysfs, tmpfs, devpts, mqueue, bind/rbind, any other file system; cgroup in [`super::cgroup`]).
-//! Each destination is resolved inside the rootfs and mounted onto `/proc/self/fd/N`; a bind with
-//! flags beyond `MS_BIND|MS_REC` is remounted, and propagation words are applied after the mount.
-//! A bind source in another process's mount namespace is cloned from there ([`foreign`]).
+//! Each destination is resolved inside the rootfs and mounted onto `/proc/self/fd/N`. A bind is a
+//! clone of its source attached there, remounted (flags beyond `MS_BIND|MS_REC`) and given its
+//! propagation through the clone's own descriptor, never by naming the destination again: a
+//! container sharing a volume above it could have changed what that path names (CVE-05 with
+//! `:ro`). A bind source in another process's mount namespace is cloned from there ([`foreign`]).
 //! Destinations at or inside `/proc`, as written and as resolved, go through [`procfs::check_dest`].
 
 use super::foreign::{self, Foreign};
@@ -18,7 +20,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statfs::PROC_SUPER_MAGIC;
 use nix::sys::statvfs::FsFlags;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub(crate) const KIND: &str = "mount destination";
@@ -143,12 +145,12 @@ pub(crate) fn mount(ctx: &Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
         let rule = format!("filesystem {what:?} must be mounted on");
         procfs::ordinary_dir(ctx.sys, ctx.root(), dest, &rule)?;
     }
-    if opts.is_bind() {
+    let made = if opts.is_bind() {
         let source = m.source().as_deref().ok_or_else(|| RootfsError::Invalid {
             dest: dest.to_path_buf(),
             message: "a bind mount needs a source".into(),
         })?;
-        bind(ctx, dest, source, &opts)?;
+        Made::Tree(bind(ctx, dest, source, &opts)?)
     } else if typ == "cgroup" {
         return cgroup::mount(ctx, dest, &opts);
     } else {
@@ -158,9 +160,17 @@ pub(crate) fn mount(ctx: &Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
                 message: "the mount has no type and is not a bind mount".into(),
             });
         }
-        filesystem(ctx, m, dest, typ, opts.clone())?;
-    }
-    propagate(ctx, dest, &opts)
+        filesystem(ctx, m, dest, typ, opts.clone())?
+    };
+    propagate(ctx, dest, &made, &opts)
+}
+
+/// The mount just made at a destination, for what follows it (propagation).
+enum Made {
+    /// A bind: the descriptor of the new mount itself ([`Sys::clone_tree_at`]).
+    Tree(OwnedFd),
+    /// A file system mounted onto the destination, which resolved to this path in the rootfs.
+    At(PathBuf),
 }
 
 /// A file-system mount (proc, sysfs, tmpfs, devpts, mqueue, overlay, ...).
@@ -170,7 +180,7 @@ fn filesystem(
     dest: &Path,
     typ: &str,
     mut opts: MountOptions,
-) -> Result<(), RootfsError> {
+) -> Result<Made, RootfsError> {
     match typ {
         "devpts" => {
             opts.data_default("newinstance", None);
@@ -186,6 +196,7 @@ fn filesystem(
         OnProc::Other
     };
     let target = resolve_mount_at(ctx, dest, Create::Dir, on_proc)?;
+    let at = in_root(ctx, dest, &target)?;
     let source = m
         .source()
         .as_deref()
@@ -200,7 +211,7 @@ fn filesystem(
         data.as_deref(),
     );
     match (res, typ) {
-        (Ok(()), _) => Ok(()),
+        (Ok(()), _) => Ok(Made::At(at)),
         // In a user namespace without its own network (sysfs) or ipc (mqueue) namespace, the
         // kernel refuses a fresh mount: bind the host's instead, as runc does.
         (Err(Errno::EPERM), "sysfs" | "mqueue") if ctx.ns.user => {
@@ -211,12 +222,13 @@ fn filesystem(
             };
             let mut flags = opts.flags;
             flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
-            bind(
+            let tree = bind(
                 ctx,
                 dest,
                 Path::new(host),
                 &options::MountOptions { flags, ..opts },
-            )
+            )?;
+            Ok(Made::Tree(tree))
         }
         (Err(source), _) => Err(RootfsError::Mount {
             dest: dest.to_path_buf(),
@@ -226,64 +238,74 @@ fn filesystem(
     }
 }
 
-/// A bind mount of the host path `source`, remounted when it has flags beyond the bind.
+/// A bind mount of the host path `source` at `dest`, remounted when it has flags beyond the bind;
+/// answers the descriptor of the new mount.
+///
+/// The source is opened once (following its symlinks, as `mount(2)` would), cloned from that
+/// descriptor and attached onto the resolved destination; the remount, and the propagation
+/// change after it, go through the clone's own descriptor. Naming the mount again by its path
+/// instead would let a container that shares a volume above the destination swap a directory
+/// of that path for a symlink between the bind and the remount, and the read-only flag would go
+/// to another of this container's mounts while the bind stayed writable (CVE-05 with `:ro`).
 pub(crate) fn bind(
     ctx: &Ctx<'_>,
     dest: &Path,
     source: &Path,
     opts: &MountOptions,
-) -> Result<(), RootfsError> {
-    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
-        dest: dest.to_path_buf(),
-        what: format!("bind source {}", source.display()),
-        source: io_errno(&e),
-    })?;
-    let create = if meta.is_dir() {
-        Create::Dir
-    } else {
-        Create::File
+) -> Result<OwnedFd, RootfsError> {
+    let fail = |what: String| {
+        let dest = dest.to_path_buf();
+        move |source: Errno| RootfsError::Mount { dest, what, source }
     };
-    let target = resolve_mount_at(ctx, dest, create, procfs_source(ctx, source))?;
-    let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-    match Foreign::parse(source).filter(Foreign::elsewhere) {
+    let recursive = opts.flags.contains(MsFlags::MS_REC);
+    let tree = match Foreign::parse(source).filter(Foreign::elsewhere) {
         // A source in another mount namespace: cloned over there (see `foreign`).
         Some(f) => {
-            let recursive = bind_flags.contains(MsFlags::MS_REC);
-            foreign::bind(ctx.sys, dest, &f, target.as_fd(), recursive)?;
-        }
-        None => ctx
-            .sys
-            .mount(Some(source), &fd_path(&target), None, bind_flags, None)
-            .map_err(|e| RootfsError::Mount {
+            let meta = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
                 dest: dest.to_path_buf(),
-                what: format!("bind {}", source.display()),
-                source: e,
-            })?,
-    }
+                what: format!("bind source {}", source.display()),
+                source: io_errno(&e),
+            })?;
+            let create = if meta.is_dir() {
+                Create::Dir
+            } else {
+                Create::File
+            };
+            let target = resolve_mount_at(ctx, dest, create, procfs_source(ctx, source))?;
+            foreign::bind(ctx.sys, dest, &f, target.as_fd(), recursive)?
+        }
+        None => {
+            let what = format!("bind source {}", source.display());
+            let src = ctx
+                .sys
+                .open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(fail(what.clone()))?;
+            let stat = ctx
+                .sys
+                .fstatat(src.as_fd(), Path::new(""))
+                .map_err(fail(what))?;
+            let create = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                Create::Dir
+            } else {
+                Create::File
+            };
+            let target = resolve_mount_at(ctx, dest, create, procfs_fd(ctx, src.as_fd()))?;
+            let tree = ctx
+                .sys
+                .clone_tree_at(src.as_fd(), recursive)
+                .map_err(fail(format!("bind {}", source.display())))?;
+            ctx.sys
+                .attach_tree(tree.as_fd(), target.as_fd())
+                .map_err(fail(format!("bind {}", source.display())))?;
+            tree
+        }
+    };
     let rest = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !rest.is_empty() {
-        remount(ctx, dest, rest, false)?;
+        remount_path(ctx.sys, &fd_path(&tree), rest, false)
+            .map_err(fail(format!("remount with {rest:?}")))?;
     }
-    Ok(())
-}
-
-/// Remounts the bind mount now at `dest` with `flags`. The flags the kernel locks (nosuid, nodev,
-/// noexec, atime) of the mount are kept always when `keep` is set, else only when the kernel
-/// refuses to drop them (in a user namespace).
-pub(crate) fn remount(
-    ctx: &Ctx<'_>,
-    dest: &Path,
-    flags: MsFlags,
-    keep: bool,
-) -> Result<(), RootfsError> {
-    // A fresh fd: the one the bind was made on still points below the new mount.
-    let fd = resolve_mount_at(ctx, dest, Create::Nothing, OnProc::Procfs)?;
-    let target = fd_path(&fd);
-    remount_path(ctx.sys, &target, flags, keep).map_err(|source| RootfsError::Mount {
-        dest: dest.to_path_buf(),
-        what: format!("remount with {flags:?}"),
-        source,
-    })
+    Ok(tree)
 }
 
 /// Remounts the bind mount at `target` (a path or `/proc/self/fd/N`); see [`remount`].
@@ -317,11 +339,37 @@ pub(crate) fn locked_flags(fs: FsFlags) -> MsFlags {
         .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
 }
 
-/// Applies the mount's propagation words to the mount now at `dest`.
-fn propagate(ctx: &Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
+/// Applies the mount's propagation words to the mount just made at `dest`: a bind through its
+/// own descriptor; a file system (which Docker's specs never give propagation words) by resolving
+/// `dest` again, refused when it no longer resolves where the file system was mounted (runc's
+/// check).
+fn propagate(
+    ctx: &Ctx<'_>,
+    dest: &Path,
+    made: &Made,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
     for flag in &opts.propagation {
-        let fd = resolve_mount_at(ctx, dest, Create::Nothing, OnProc::Procfs)?;
-        let target = fd_path(&fd);
+        let again;
+        let target = match made {
+            Made::Tree(tree) => fd_path(tree),
+            Made::At(at) => {
+                again = resolve_mount_at(ctx, dest, Create::Nothing, OnProc::Procfs)?;
+                let now = in_root(ctx, dest, &again)?;
+                if now != *at {
+                    return Err(RootfsError::Invalid {
+                        dest: dest.to_path_buf(),
+                        message: format!(
+                            "mounted at {} but resolves to {} now; refusing to change the \
+                             propagation of another mount",
+                            at.display(),
+                            now.display()
+                        ),
+                    });
+                }
+                fd_path(&again)
+            }
+        };
         ctx.sys
             .mount(None, &target, None, *flag, None)
             .map_err(|source| RootfsError::Mount {
@@ -335,8 +383,15 @@ fn propagate(ctx: &Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), Root
 
 /// Whether the bind source `source` (a host path) is procfs: only such a bind may cover `/proc`.
 fn procfs_source(ctx: &Ctx<'_>, source: &Path) -> OnProc {
-    let fd = ctx.sys.open(source, OFlag::O_PATH, Mode::empty());
-    match fd.and_then(|fd| ctx.sys.fstatfs_type(fd.as_fd())) {
+    match ctx.sys.open(source, OFlag::O_PATH, Mode::empty()) {
+        Ok(fd) => procfs_fd(ctx, fd.as_fd()),
+        Err(_) => OnProc::Other,
+    }
+}
+
+/// Whether the open bind source `fd` is procfs.
+fn procfs_fd(ctx: &Ctx<'_>, fd: BorrowedFd<'_>) -> OnProc {
+    match ctx.sys.fstatfs_type(fd) {
         Ok(fs) if fs == PROC_SUPER_MAGIC => OnProc::Procfs,
         _ => OnProc::Other,
     }

@@ -1,5 +1,6 @@
-//! After `pivot_root`: read-only paths (bind on themselves, remounted read-only with their
-//! nosuid/nodev/noexec kept), masked paths (the null device bound over files, an empty read-only
+//! After `pivot_root`: read-only paths (bound on themselves — a clone of the mount there,
+//! attached onto the same descriptor — and remounted read-only through the clone's descriptor,
+//! with their nosuid/nodev/noexec kept), masked paths (the null device bound over files, an empty read-only
 //! tmpfs over directories; missing paths are skipped), and the read-only root (`root.readonly`).
 //! Other mounts (/dev/shm, /proc, ...) are separate mounts and keep their own flags.
 //!
@@ -115,18 +116,15 @@ fn readonly(sys: &dyn Sys, root: &Path, path: &Path) -> Result<(), RootfsError> 
     let Some(fd) = find(sys, root, KIND, path)? else {
         return Ok(());
     };
-    let target = fd_path(&fd);
-    sys.mount(
-        Some(&target),
-        &target,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )
-    .map_err(|e| fail("bind on itself", e))?;
-    // A fresh fd: the first one still points below the new bind.
-    let fd = find(sys, root, KIND, path)?.ok_or_else(|| fail("find again", Errno::ENOENT))?;
-    remount_path(sys, &fd_path(&fd), MsFlags::MS_RDONLY, true)
+    // Bound on itself as a clone of the mount there, attached onto the same fd; the remount goes
+    // through the clone's own fd. Finding the path again instead could land on another mount
+    // when a shared volume above it has changed meanwhile.
+    let tree = sys
+        .clone_tree_at(fd.as_fd(), true)
+        .map_err(|e| fail("bind on itself", e))?;
+    sys.attach_tree(tree.as_fd(), fd.as_fd())
+        .map_err(|e| fail("bind on itself", e))?;
+    remount_path(sys, &fd_path(&tree), MsFlags::MS_RDONLY, true)
         .map_err(|e| fail("remount read-only", e))
 }
 

@@ -267,16 +267,19 @@ fn read_only_bind_is_remounted_and_propagation_applied_after() {
     prepare(&s, &fx.rootfs(), &sys).expect("prepare");
     let src = src.display().to_string();
     let mounts = sys.mounts();
+    // Cloned from the source and attached; the remount and the propagation change go to that
+    // mount through its own descriptor (recorded at the target, where the kernel finds it).
+    let clone = Call::CloneTree {
+        path: src.clone(),
+        recursive: true,
+    };
+    assert!(sys.calls().contains(&clone), "{:#?}", sys.calls());
     assert_eq!(
         mounts[2..5],
         [
-            mount(
-                Some(&src),
-                "/data",
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None
-            ),
+            Call::AttachTree {
+                target: "/data".into()
+            },
             mount(
                 None,
                 "/data",
@@ -444,15 +447,15 @@ fn finish_masks_files_and_dirs_and_makes_paths_and_root_read_only() {
     paths::finish(&s, &root, &sys).expect("finish");
     let mounts = sys.mounts();
     let remount = MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    assert!(sys.calls().contains(&Call::CloneTree {
+        path: "/proc/sys".into(),
+        recursive: true
+    }));
     assert_eq!(
         mounts[0],
-        mount(
-            Some("/proc/sys"),
-            "/proc/sys",
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None
-        )
+        Call::AttachTree {
+            target: "/proc/sys".into()
+        }
     );
     let Call::Mount { target, flags, .. } = &mounts[1] else {
         panic!()
