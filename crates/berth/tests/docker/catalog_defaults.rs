@@ -1,9 +1,11 @@
 //! The security catalog's cases about Docker's defaults that only the daemon decides (issue 14):
 //! capability arithmetic of `--cap-add`/`--cap-drop` and an exec's capabilities (ISO-02, CVE-10),
-//! `/dev/shm` (ISO-17), `--pids-limit` and a fork bomb (ISO-18, ESC-19), `--memory` (ESC-20),
-//! `--read-only` and no engine socket inside (ISO-25, ESC-22), `--privileged` as the positive
-//! control (ISO-26). Each runs the real docker CLI against its own daemon, with the static probe
-//! (`../runtime/probe.c`) bind-mounted read-only at `/probe`.
+//! `/dev/shm` (ISO-17), `--pids-limit` and a fork bomb (ISO-18, ESC-19), `--memory` (ESC-20), a
+//! daemon-wide `--no-new-privileges` (ISO-20), `--read-only` and no engine socket inside
+//! (ISO-25, ESC-22), `--privileged` as the positive control (ISO-26: every capability, no
+//! seccomp, masks or read-only paths, `/sys` and the cgroup tree read-write on a bridge network,
+//! every host device). Each runs the real docker CLI against its own daemon, with the static
+//! probe (`../runtime/probe.c`) bind-mounted read-only at `/probe`.
 //!
 //! Covered elsewhere: ISO-04 and `no-new-privileges` (`hostconfig.rs::security_and_process_options`),
 //! ISO-23 (`lifecycle.rs::oom_kill_reports_137`); the rest of ISO and ESC at the runtime level with
@@ -294,37 +296,136 @@ fn iso_25_esc_22_read_only_rootfs_and_no_engine_socket() {
     assert_eq!(run(&d, &[], &script), ["0"]);
 }
 
+/// The host's block devices under /dev as `/dev/NAME MAJ:MIN` (hex, as busybox `stat %t:%T`
+/// prints them), walked as Docker lists a privileged container's devices: directories but
+/// `pts`, `shm`, `fd` and `mqueue`, no symbolic link followed.
+fn host_block_devices() -> std::collections::BTreeSet<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fn walk(dir: &Path, out: &mut std::collections::BTreeSet<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(kind) = e.file_type() else { continue };
+            let name = e.file_name();
+            if kind.is_dir() {
+                if !["pts", "shm", "fd", "mqueue"].iter().any(|s| name == *s) {
+                    walk(&e.path(), out);
+                }
+            } else if kind.is_block_device() {
+                if let Ok(m) = e.metadata() {
+                    let (major, minor) = (
+                        nix::sys::stat::major(m.rdev()),
+                        nix::sys::stat::minor(m.rdev()),
+                    );
+                    out.insert(format!("{} {major:x}:{minor:x}", e.path().display()));
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
 #[test]
 fn iso_26_privileged_undoes_the_defaults() {
     if !opted_in() {
         return;
     }
     let d = Daemon::start();
-    let script = "grep Seccomp: /proc/self/status | cut -f2; wc -c < /proc/interrupts; \
-                  grep ' /sys ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; ls /dev";
+    // Capabilities, seccomp, a masked path, the read-only paths' mounts, /sys and the cgroup
+    // tree's mount options, the device cgroup (v1), then every block device in /dev.
+    let script = "grep CapEff: /proc/self/status | cut -f2; grep Seccomp: /proc/self/status | cut -f2; \
+                  wc -c < /proc/interrupts; \
+                  awk '$5 == \"/proc/sys\" || $5 == \"/proc/sysrq-trigger\"' /proc/self/mountinfo | wc -l; \
+                  awk '$5 == \"/sys\" { split($6, o, \",\"); print o[1] }' /proc/self/mountinfo; \
+                  awk '$5 ~ /^\\/sys\\/fs\\/cgroup/ { split($6, o, \",\"); print o[1] }' /proc/self/mountinfo \
+                    | sort -u | tr '\\n' ' '; echo; \
+                  cat /sys/fs/cgroup/devices/devices.list 2>/dev/null | head -1; echo; \
+                  find /dev -type b -exec stat -c 'DEV %n %t:%T' {} +";
+    let before = host_block_devices();
     let lines = run(&d, &["--privileged"], script);
-    assert_eq!(lines[0], "0", "seccomp off: {lines:?}");
-    assert_ne!(lines[1].trim(), "0", "/proc/interrupts unmasked: {lines:?}");
-    // Docker mounts /sys read-write here; the runtime makes sysfs read-only whenever the network
-    // namespace is not its own new one (the daemon's bridge containers join one by path).
-    if lines[2] != "rw" {
-        eprintln!("ISO-26 gap: /sys is {} in a privileged container", lines[2]);
+    let after = host_block_devices();
+    let all_caps = format!("{:016x}", own_caps("CapBnd:"));
+    assert_eq!(lines[0], all_caps, "every capability: {lines:?}");
+    assert_eq!(lines[1], "0", "seccomp off: {lines:?}");
+    assert_ne!(lines[2].trim(), "0", "/proc/interrupts unmasked: {lines:?}");
+    assert_eq!(lines[3].trim(), "0", "no read-only /proc paths: {lines:?}");
+    // On the default bridge network, in a network namespace the daemon made.
+    assert_eq!(lines[4], "rw", "/sys read-write: {lines:?}");
+    assert_eq!(
+        lines[5].trim(),
+        "rw",
+        "the cgroup tree read-write: {lines:?}"
+    );
+    if Path::new("/sys/fs/cgroup/devices").is_dir() {
+        assert_eq!(lines[6], "a *:* rwm", "every device allowed: {lines:?}");
     }
-    // The host's block devices show in /dev.
-    let partitions = std::fs::read_to_string("/proc/partitions").expect("/proc/partitions");
-    let disk = partitions
-        .lines()
-        .skip(2)
-        .find_map(|l| l.split_whitespace().nth(3).map(String::from));
-    match disk {
-        // Docker gives a privileged container every host device; Berth does not (yet).
-        Some(name) if !lines[3..].contains(&name) => {
-            eprintln!("ISO-26 gap: no /dev/{name} in a privileged container: {lines:?}")
+    // Every block device the host had throughout the run is in the container, same numbers.
+    let inside: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("DEV "))
+        .map(String::from)
+        .collect();
+    let missing: Vec<&String> = before
+        .intersection(&after)
+        .filter(|dev| !inside.contains(*dev))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "host devices missing: {missing:?} of {inside:?}"
+    );
+    // The device cgroup lets it read a block device the host can read (loop devices of other
+    // tests come and go: a failure counts only if the host can still read it afterwards).
+    let readable = |dev: &str| {
+        use std::io::Read;
+        let mut buf = [0u8; 512];
+        std::fs::File::open(dev).is_ok_and(|mut f| f.read_exact(&mut buf).is_ok())
+    };
+    let device = after
+        .iter()
+        .filter_map(|l| l.split(' ').next())
+        .find(|dev| readable(dev));
+    match device {
+        Some(dev) => {
+            let read = run(&d, &["--privileged"], &format!("head -c 512 {dev} | wc -c"));
+            assert!(
+                read == ["512"] || !readable(dev),
+                "reading {dev} in a privileged container: {read:?}"
+            );
         }
-        Some(_) => {}
-        None => eprintln!("ISO-26: this host has no block device to look for"),
+        None => eprintln!("ISO-26: this host has no block device it can read"),
     }
     // The same script with the defaults: the restrictive answers (the control of the control).
     let default = run(&d, &[], script);
-    assert_eq!(default[..3], ["2", "0", "ro"], "{default:?}");
+    assert_ne!(default[0], all_caps, "{default:?}");
+    let trimmed: Vec<&str> = default[1..6].iter().map(|l| l.trim()).collect();
+    assert_eq!(
+        [trimmed[0], trimmed[1], trimmed[3], trimmed[4]],
+        ["2", "0", "ro", "ro"],
+        "{default:?}"
+    );
+    assert_ne!(trimmed[2], "0", "read-only /proc paths: {default:?}");
+    assert!(
+        !default.iter().any(|l| l.starts_with("DEV ")),
+        "no block device by default: {default:?}"
+    );
+}
+
+#[test]
+fn iso_20_daemon_wide_no_new_privileges() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start_with(&["--no-new-privileges"]);
+    let nnp = "grep NoNewPrivs /proc/self/status | cut -f2";
+    assert_eq!(run(&d, &[], nnp), ["1"], "the daemon's default");
+    let off = ["--security-opt", "no-new-privileges=false"];
+    assert_eq!(run(&d, &off, nnp), ["0"], "the container's own choice wins");
+    // Decided at create and kept: an exec in the container has it too.
+    d.ok(&["run", "-d", "--name", "nnp", "busybox", "sleep", "60"]);
+    assert_eq!(d.ok(&["exec", "nnp", "sh", "-c", nnp]), "1");
+    let info = d.ok(&["info", "--format", "{{json .SecurityOptions}}"]);
+    assert!(info.contains("name=no-new-privileges"), "{info}");
 }
