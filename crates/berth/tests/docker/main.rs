@@ -5,6 +5,7 @@
 mod api_catalog;
 mod api_tls;
 mod attach_detach;
+mod authz;
 mod bad_input;
 mod bounded;
 mod build;
