@@ -1,8 +1,9 @@
 //! A full disk (issue 14, catalog REL-08..REL-10): the daemon's data root on a 64 MiB loop-mounted
 //! ext4, filled by a filler file until a few MiB are left. `docker load` of a bigger image,
-//! `docker commit` of a container that wrote a lot, and a container whose log fills the disk each
-//! fail with an error that says there is no space (the log's in the shim's log, as the container
-//! itself carries on), the daemon keeps answering, and once the filler is deleted the stores pass
+//! `docker commit` of a container that wrote a lot, `docker volume create` (REL-09: no half
+//! volume, the others' metadata intact), and a container whose log fills the disk each fail with
+//! an error that says there is no space (the log's in the shim's log, as the container itself
+//! carries on), the daemon keeps answering, and once the filler is deleted the stores pass
 //! `berth daemon --check` and the same operations work. Builds do not exist yet (REL-05/08 for
 //! build and pull land with those features).
 
@@ -301,5 +302,70 @@ fn logs_fill_the_disk() {
     let tail = d.ok(&["logs", "--tail", "1", "after"]);
     assert_eq!(tail, "chatty-done");
     d.ok(&["rm", "after"]);
+    store_check(&mut d);
+}
+
+/// REL-09 for volumes: on a full disk `docker volume create` (named, and anonymous through
+/// `docker run -v /path`) fails saying there is no space, leaves no half volume (no record, no
+/// directory), and the volumes made before keep their labels and their data; once space is back
+/// the stores pass `berth daemon --check` and the same create works.
+#[test]
+fn volume_create_on_a_full_disk() {
+    if !opted_in() {
+        return;
+    }
+    let mut disk = LoopDisk::new();
+    let mut d = small_daemon(&mut disk);
+    d.ok(&["volume", "create", "--label", "keep=yes", "kept"]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "kept:/k",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept-data > /k/f",
+    ]);
+    let volumes_dir = d.data_root().join("volumes");
+    let entries = || {
+        let mut v: Vec<String> = std::fs::read_dir(&volumes_dir)
+            .expect("volumes dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = entries();
+    let filler = disk.fill(0);
+    let out = d.docker(&["volume", "create", "fresh"]);
+    assert_no_space(&out, "docker volume create");
+    let out = d.docker(&["run", "--rm", "-v", "/anon", "busybox", "true"]);
+    assert_ne!(
+        code(&out),
+        0,
+        "a run with a new anonymous volume on a full disk"
+    );
+    d.ok(&["version"]);
+    assert_eq!(
+        d.ok(&["volume", "ls", "-q"]),
+        "kept",
+        "a half volume is listed"
+    );
+    assert_eq!(entries(), before, "a half volume is on disk");
+    assert_eq!(
+        d.ok(&["volume", "inspect", "-f", "{{json .Labels}}", "kept"]),
+        r#"{"keep":"yes"}"#
+    );
+    std::fs::remove_file(&filler).expect("removing the filler");
+    store_check(&mut d);
+    d.ok(&["volume", "create", "fresh"]);
+    let data = d.ok(&["run", "--rm", "-v", "kept:/k", "busybox", "cat", "/k/f"]);
+    assert_eq!(data, "kept-data");
+    assert_eq!(
+        d.ok(&["volume", "inspect", "-f", "{{json .Labels}}", "kept"]),
+        r#"{"keep":"yes"}"#
+    );
     store_check(&mut d);
 }
