@@ -45,3 +45,4 @@ mod user_db;
 mod verbs;
 mod volume_cli;
 mod volume_plugin;
+mod volume_security;
