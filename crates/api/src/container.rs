@@ -408,6 +408,7 @@ pub struct Health {
     pub status: String,
     pub failing_streak: i64,
     /// The last probes, oldest first.
+    #[serde(deserialize_with = "null_as_default")]
     pub log: Vec<HealthcheckResult>,
 }
 
@@ -422,9 +423,9 @@ pub struct HealthcheckResult {
     pub output: String,
 }
 
-/// One mount of inspect and list entries.
+/// One mount of inspect and list entries (read leniently: a left-out field is its default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct MountPoint {
     #[serde(rename = "Type")]
     pub kind: String,
@@ -453,6 +454,7 @@ pub struct NetworkSettings {
     #[serde(default)]
     pub hairpin_mode: bool,
     pub sandbox_key: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
     #[serde(default, rename = "SecondaryIPAddresses")]
     pub secondary_ip_addresses: Option<Vec<Value>>,
@@ -466,10 +468,12 @@ pub struct NetworkSettings {
     pub ip_prefix_len: i64,
     #[serde(default)]
     pub mac_address: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub networks: BTreeMap<String, EndpointSettings>,
 }
 
-/// `GET /containers/{id}/json`.
+/// `GET /containers/{id}/json` (read leniently: a left-out field is its default, Docker's `null`
+/// for a list or map the empty one).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContainerInspect {
@@ -477,6 +481,7 @@ pub struct ContainerInspect {
     /// RFC 3339 with nanoseconds.
     pub created: String,
     pub path: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub args: Vec<String>,
     pub state: ContainerState,
     pub image: String,
@@ -496,6 +501,7 @@ pub struct ContainerInspect {
     pub exec_ids: Option<Vec<String>>,
     pub host_config: HostConfig,
     pub graph_driver: crate::image::GraphDriver,
+    #[serde(deserialize_with = "null_as_default")]
     pub mounts: Vec<MountPoint>,
     pub config: ContainerConfig,
     pub network_settings: NetworkSettings,
@@ -514,9 +520,9 @@ pub struct ContainerInspectWithSizes {
     pub size_root_fs: i64,
 }
 
-/// One published port of a list entry.
+/// One published port of a list entry (read leniently: a left-out field is its default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Port {
     #[serde(rename = "IP", default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -527,11 +533,13 @@ pub struct Port {
     pub kind: String,
 }
 
-/// One entry of `GET /containers/json`.
+/// One entry of `GET /containers/json` (read leniently: a left-out field is its default, Docker's
+/// `null` for a list or map the empty one).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerSummary {
     pub id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub names: Vec<String>,
     pub image: String,
     #[serde(rename = "ImageID")]
@@ -539,31 +547,39 @@ pub struct ContainerSummary {
     pub command: String,
     /// Unix seconds.
     pub created: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_rw: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
+    #[serde(deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
     pub state: String,
     /// `Up 5 minutes`, `Exited (0) 3 seconds ago`, ...
     pub status: String,
     pub host_config: SummaryHostConfig,
     pub network_settings: SummaryNetworkSettings,
+    #[serde(deserialize_with = "null_as_default")]
     pub mounts: Vec<MountPoint>,
+    /// The image manifest the container was created from (API 1.48; its `platform` is `ps`'s
+    /// `{{.Platform}}`); never sent by Berth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_manifest_descriptor: Option<Value>,
 }
 
 /// `HostConfig` of a list entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct SummaryHostConfig {
     pub network_mode: String,
 }
 
 /// `NetworkSettings` of a list entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct SummaryNetworkSettings {
+    #[serde(deserialize_with = "null_as_default")]
     pub networks: BTreeMap<String, EndpointSettings>,
 }
 
@@ -788,6 +804,29 @@ mod tests {
             serde_json::to_string(&t).unwrap_or_default(),
             r#"{"Mode":448}"#
         );
+    }
+
+    #[test]
+    fn answers_with_dockers_nulls_and_gaps_read() {
+        let inspect = r#"{"Id":"c1","Args":null,"Config":{"Tty":true},"Mounts":null,
+            "State":{"Running":true,"Health":{"Status":"starting","Log":null}},
+            "NetworkSettings":{"Ports":null,"Networks":null}}"#;
+        let i: Result<ContainerInspect, _> = serde_json::from_str(inspect);
+        let i = i.map_err(|e| e.to_string());
+        assert!(i.is_ok(), "{i:?}");
+        let i = i.unwrap_or_default();
+        assert!(i.config.tty && i.state.running && i.args.is_empty());
+        let list = r#"[{"Id":"c1","Names":null,"Labels":null,"Ports":[{"PrivatePort":80}],
+            "Mounts":[{"Type":"volume","Name":"v","Driver":"local"}],"NetworkSettings":{}}]"#;
+        let l: Result<Vec<ContainerSummary>, _> = serde_json::from_str(list);
+        let l = l.map_err(|e| e.to_string());
+        assert!(l.is_ok(), "{l:?}");
+        let l = l.unwrap_or_default();
+        assert_eq!(l[0].ports[0].private_port, 80);
+        assert_eq!(l[0].mounts[0].driver.as_deref(), Some("local"));
+        let created: Result<ContainerCreateResponse, _> =
+            serde_json::from_str(r#"{"Id":"c1","Warnings":null}"#);
+        assert_eq!(created.map(|c| c.warnings.len()).ok(), Some(0));
     }
 
     #[test]

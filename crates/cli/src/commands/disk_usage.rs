@@ -8,6 +8,7 @@ use super::volume::ls_row;
 use crate::error::{CliError, Result};
 use crate::format::Format;
 use crate::units;
+use berth_api::container::ContainerSummary;
 use berth_api::volume::Volume;
 use serde_json::{json, Value};
 
@@ -50,6 +51,12 @@ const CACHE_HEADERS: &[(&str, &str)] = &[
     ("Shared", "SHARED"),
 ];
 
+/// One entry of the answer as its `berth_api` type.
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))
+}
+
 fn list(df: &Value, key: &str) -> Vec<Value> {
     df.get(key)
         .and_then(Value::as_array)
@@ -71,11 +78,11 @@ fn image_row(img: &Value, now: i64) -> Option<Value> {
 }
 
 /// A container's row, its virtual size left out as docker does here.
-fn container(c: &Value, now: i64) -> Value {
-    let mut c = c.clone();
-    if let Some(m) = c.as_object_mut() {
-        m.remove("SizeRootFs");
-    }
+fn container(c: ContainerSummary, now: i64) -> Value {
+    let c = ContainerSummary {
+        size_root_fs: None,
+        ..c
+    };
     container_row(&c, true, now)
 }
 
@@ -113,15 +120,13 @@ pub fn verbose(df: &Value, format: Option<&str>, now: i64) -> Result<String> {
         .iter()
         .filter_map(|i| image_row(i, now))
         .collect();
-    let containers: Vec<Value> = list(df, "Containers")
-        .iter()
-        .map(|c| container(c, now))
-        .collect();
+    let mut containers = Vec::new();
+    for c in list(df, "Containers") {
+        containers.push(container(decode(c)?, now));
+    }
     let mut volumes = Vec::new();
     for v in list(df, "Volumes") {
-        let v: Volume = serde_json::from_value(v)
-            .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))?;
-        volumes.push(ls_row(&v));
+        volumes.push(ls_row(&decode::<Volume>(v)?));
     }
     let caches = list(df, "BuildCache");
     let cache_size: i64 = caches

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::flags::{list, switch, value, Args, Parsed, Spec};
 use crate::format::{ellipsis, short_id, Format};
 use crate::units;
+use berth_api::container::{ContainerSummary, Port};
 use serde_json::{json, Value};
 
 pub const PS: Spec = Spec {
@@ -65,15 +66,12 @@ pub fn ps_query(spec: &Spec, p: &Parsed) -> Result<String> {
 
 pub async fn ps(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     let q = ps_query(spec, &p)?;
-    let list: Vec<Value> = ctx.client.get_json(&format!("/containers/json{q}")).await?;
+    let list: Vec<ContainerSummary> = ctx.client.get_json(&format!("/containers/json{q}")).await?;
     let trunc = !p.bool("no-trunc");
     if p.bool("quiet") && p.string("format").is_none() {
         let ids: String = list
             .iter()
-            .map(|c| {
-                let id = c.get("Id").and_then(Value::as_str).unwrap_or("");
-                format!("{}\n", if trunc { short_id(id) } else { id.to_string() })
-            })
+            .map(|c| format!("{}\n", if trunc { short_id(&c.id) } else { c.id.clone() }))
             .collect();
         out(&ids);
         return Ok(());
@@ -89,62 +87,41 @@ pub async fn ps(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     Ok(())
 }
 
-fn strs(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(String::from))
-        .collect()
-}
-
 /// docker's container formatting context for one `GET /containers/json` entry.
-pub fn container_row(c: &Value, trunc: bool, now: i64) -> Value {
-    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let id = s("Id");
-    let mut image = s("Image");
+pub fn container_row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
+    let mut image = c.image.clone();
     if image.is_empty() {
         image = "<no image>".into();
     } else if trunc {
-        if short_id(&s("ImageID")) == short_id(&image) {
+        if short_id(&c.image_id) == short_id(&image) {
             image = short_id(&image);
         } else if let Some((name, _)) = image.split_once('@') {
             image = name.to_string();
         }
     }
-    let command = s("Command");
     let command = if trunc {
-        ellipsis(&command, 20)
+        ellipsis(&c.command, 20)
     } else {
-        command
+        c.command.clone()
     };
-    let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
-    let names: Vec<String> = strs(c.get("Names"))
-        .into_iter()
-        .map(|n| n.trim_start_matches('/').to_string())
+    let names: Vec<&str> = c
+        .names
+        .iter()
+        .map(|n| n.trim_start_matches('/'))
         .filter(|n| !trunc || !n.contains('/'))
         .collect();
-    let mut labels: Vec<String> = c
-        .get("Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Sorted: docker prints them in its map's random order.
+    let mut labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     labels.sort();
     let mounts: Vec<String> = c
-        .get("Mounts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .mounts
+        .iter()
         .map(|m| {
             let name = m
-                .get("Name")
-                .and_then(Value::as_str)
+                .name
+                .as_deref()
                 .filter(|n| !n.is_empty())
-                .or_else(|| m.get("Source").and_then(Value::as_str))
-                .unwrap_or("");
+                .unwrap_or(&m.source);
             if trunc {
                 ellipsis(name, 15)
             } else {
@@ -153,24 +130,17 @@ pub fn container_row(c: &Value, trunc: bool, now: i64) -> Value {
         })
         .collect();
     let local_volumes = c
-        .get("Mounts")
-        .and_then(Value::as_array)
-        .map(|m| {
-            m.iter()
-                .filter(|x| x.get("Driver").and_then(Value::as_str) == Some("local"))
-                .count()
-        })
-        .unwrap_or(0);
-    let mut networks: Vec<String> = c
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    networks.sort();
-    let size = match (
-        c.get("SizeRw").and_then(Value::as_i64),
-        c.get("SizeRootFs").and_then(Value::as_i64),
-    ) {
+        .mounts
+        .iter()
+        .filter(|m| m.driver.as_deref() == Some("local"))
+        .count();
+    let networks: Vec<&str> = c
+        .network_settings
+        .networks
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let size = match (c.size_rw, c.size_root_fs) {
         (Some(rw), Some(root)) => format!(
             "{} (virtual {})",
             units::human_size_precision(rw as f64, 3),
@@ -179,64 +149,55 @@ pub fn container_row(c: &Value, trunc: bool, now: i64) -> Value {
         (Some(rw), None) => units::human_size_precision(rw as f64, 3),
         _ => "0B".into(),
     };
+    let platform = c
+        .image_manifest_descriptor
+        .as_ref()
+        .and_then(|d| d.get("platform"))
+        .cloned()
+        .unwrap_or(Value::Null);
     json!({
         "Command": serde_json::to_string(&command).unwrap_or_default(),
-        "CreatedAt": units::go_time(created),
-        "ID": if trunc { short_id(&id) } else { id },
+        "CreatedAt": units::go_time(c.created),
+        "ID": if trunc { short_id(&c.id) } else { c.id.clone() },
         "Image": image,
         "Labels": labels.join(","),
         "LocalVolumes": local_volumes.to_string(),
         "Mounts": mounts.join(","),
         "Names": names.join(","),
         "Networks": networks.join(","),
-        "Platform": c.pointer("/ImageManifestDescriptor/platform").cloned().unwrap_or(Value::Null),
-        "Ports": display_ports(c.get("Ports")),
-        "RunningFor": units::ago(created, now),
+        "Platform": platform,
+        "Ports": display_ports(&c.ports),
+        "RunningFor": units::ago(c.created, now),
         "Size": size,
-        "State": s("State"),
-        "Status": s("Status"),
+        "State": c.state,
+        "Status": c.status,
     })
 }
 
 /// docker's PORTS column: unpublished ports grouped into ranges by protocol (and published
 /// ports whose host and container numbers agree by address), then the other host mappings.
-pub fn display_ports(ports: Option<&Value>) -> String {
-    struct Port {
-        private: i64,
-        public: i64,
-        ip: String,
-        ty: String,
-    }
-    let mut list: Vec<Port> = ports
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|p| Port {
-            private: p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0),
-            public: p.get("PublicPort").and_then(Value::as_i64).unwrap_or(0),
-            ip: p
-                .get("IP")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            ty: p
-                .get("Type")
-                .and_then(Value::as_str)
-                .unwrap_or("tcp")
-                .to_string(),
+pub fn display_ports(ports: &[Port]) -> String {
+    let mut list: Vec<(u16, u16, &str, &str)> = ports
+        .iter()
+        .map(|p| {
+            let ty = if p.kind.is_empty() { "tcp" } else { &p.kind };
+            (
+                p.private_port,
+                p.public_port.unwrap_or(0),
+                p.ip.as_deref().unwrap_or(""),
+                ty,
+            )
         })
         .collect();
-    list.sort_by(|a, b| {
-        (a.private, &a.ip, a.public, &a.ty).cmp(&(b.private, &b.ip, b.public, &b.ty))
-    });
-    let join_host = |ip: &str, port: i64| {
+    list.sort_by(|a, b| (a.0, a.2, a.1, a.3).cmp(&(b.0, b.2, b.1, b.3)));
+    let join_host = |ip: &str, port: u16| {
         if ip.contains(':') {
             format!("[{ip}]:{port}")
         } else {
             format!("{ip}:{port}")
         }
     };
-    let form = |key: &str, first: i64, last: i64| {
+    let form = |key: &str, first: u16, last: u16| {
         let (ip, ty) = match key.rsplit_once('/') {
             Some((ip, ty)) => (ip, ty),
             None => ("", key),
@@ -250,30 +211,25 @@ pub fn display_ports(ports: Option<&Value>) -> String {
         }
         format!("{group}/{ty}")
     };
-    let mut groups: Vec<(String, i64, i64)> = Vec::new();
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
     let mut result = Vec::new();
     let mut host_mappings = Vec::new();
-    for p in &list {
-        let mut key = p.ty.clone();
-        if !p.ip.is_empty() {
-            if p.public != p.private {
-                host_mappings.push(format!(
-                    "{}->{}/{}",
-                    join_host(&p.ip, p.public),
-                    p.private,
-                    p.ty
-                ));
+    for &(private, public, ip, ty) in &list {
+        let mut key = ty.to_string();
+        if !ip.is_empty() {
+            if public != private {
+                host_mappings.push(format!("{}->{private}/{ty}", join_host(ip, public)));
                 continue;
             }
-            key = format!("{}/{}", p.ip, p.ty);
+            key = format!("{ip}/{ty}");
         }
         match groups.iter_mut().find(|g| g.0 == key) {
-            None => groups.push((key, p.private, p.private)),
-            Some(g) if p.private == g.2 + 1 => g.2 = p.private,
+            None => groups.push((key, private, private)),
+            Some(g) if u32::from(private) == u32::from(g.2) + 1 => g.2 = private,
             Some(g) => {
                 result.push(form(&g.0, g.1, g.2));
-                g.1 = p.private;
-                g.2 = p.private;
+                g.1 = private;
+                g.2 = private;
             }
         }
     }
@@ -291,21 +247,22 @@ mod tests {
 
     #[test]
     fn rows_truncate_like_docker() {
-        let c = json!({
+        let c: ContainerSummary = serde_json::from_value(json!({
             "Id": "0123456789abcdef0123456789abcdef", "Names": ["/web"], "Image": "busybox",
             "Command": "sleep 100000000000000000", "Created": 100, "State": "running", "Status": "Up 5 minutes",
             "Ports": [{"PrivatePort": 80, "PublicPort": 8080, "IP": "0.0.0.0", "Type": "tcp"}, {"PrivatePort": 443, "Type": "tcp"}],
             "Labels": {"b": "2", "a": "1"}
-        });
+        }))
+        .unwrap();
         let r = container_row(&c, true, 400);
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Command"], "\"sleep 1000000000000…\"");
         assert_eq!(r["Names"], "web");
         assert_eq!(r["Ports"], "443/tcp, 0.0.0.0:8080->80/tcp");
-        let ranges = json!([{"PrivatePort": 81, "Type": "tcp"}, {"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 53, "Type": "udp"},
-                            {"PrivatePort": 90, "PublicPort": 90, "IP": "0.0.0.0", "Type": "tcp"}]);
+        let ranges: Vec<Port> = serde_json::from_value(json!([{"PrivatePort": 81, "Type": "tcp"}, {"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 53, "Type": "udp"},
+                            {"PrivatePort": 90, "PublicPort": 90, "IP": "0.0.0.0", "Type": "tcp"}])).unwrap();
         assert_eq!(
-            display_ports(Some(&ranges)),
+            display_ports(&ranges),
             "53/udp, 80-81/tcp, 0.0.0.0:90->90/tcp"
         );
         assert_eq!(r["RunningFor"], "5 minutes ago");

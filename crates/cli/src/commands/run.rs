@@ -12,9 +12,8 @@ use crate::client::body;
 use crate::client::{encode_path, query, read_json};
 use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Parsed, Spec};
-use berth_api::container::{ContainerCreateResponse, WaitResponse};
+use berth_api::container::{ContainerCreateResponse, ContainerInspect, WaitResponse};
 use hyper::Method;
-use serde_json::Value;
 use std::io::IsTerminal;
 
 pub const RUN: Spec = Spec {
@@ -291,10 +290,7 @@ pub async fn start(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             body::empty(),
         )
         .await?;
-    let auto_remove = info
-        .pointer("/HostConfig/AutoRemove")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let auto_remove = info.host_config.auto_remove;
     let wait = ctx
         .client
         .request(
@@ -356,17 +352,12 @@ pub const ATTACH: Spec = Spec {
 pub async fn attach(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let sig_proxy = p.bool_default_true("sig-proxy");
     let info = inspect_container(ctx, &p.args[0]).await?;
-    let state = |k: &str| {
-        info.pointer(&format!("/State/{k}"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
-    if !state("Running") {
+    if !info.state.running {
         return Err(CliError::Message(
             "You cannot attach to a stopped container, start it first".into(),
         ));
     }
-    if state("Paused") {
+    if info.state.paused {
         return Err(CliError::Message(
             "You cannot attach to a paused container, unpause it first".into(),
         ));
@@ -417,14 +408,9 @@ struct AttachSetup {
     query: Vec<(&'static str, String)>,
 }
 
-fn attach_setup(info: &Value, p: &Parsed, wants_stdin: bool) -> AttachSetup {
-    let flag = |ptr: &str| info.pointer(ptr).and_then(Value::as_bool).unwrap_or(false);
-    let id = info
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let stdin = wants_stdin && flag("/Config/OpenStdin");
+fn attach_setup(info: &ContainerInspect, p: &Parsed, wants_stdin: bool) -> AttachSetup {
+    let id = info.id.clone();
+    let stdin = wants_stdin && info.config.open_stdin;
     let keys_text = p
         .string("detach-keys")
         .unwrap_or(DEFAULT_DETACH_KEYS)
@@ -442,7 +428,7 @@ fn attach_setup(info: &Value, p: &Parsed, wants_stdin: bool) -> AttachSetup {
     }
     AttachSetup {
         id,
-        tty_on: flag("/Config/Tty"),
+        tty_on: info.config.tty,
         stdin,
         keys_text,
         query,

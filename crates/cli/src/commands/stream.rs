@@ -11,8 +11,8 @@ use crate::client::{encode_path, query};
 use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Parsed, Spec};
 use crate::units;
+use berth_api::container::ContainerInspect;
 use hyper::Method;
-use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -128,7 +128,7 @@ pub fn spawn_signal_proxy(
 }
 
 /// Inspects a container (for `Config.Tty`, `State`...).
-pub async fn inspect_container(ctx: &Ctx, name: &str) -> Result<Value> {
+pub async fn inspect_container(ctx: &Ctx, name: &str) -> Result<ContainerInspect> {
     ctx.client
         .get_json(&format!("/containers/{}/json", encode_path(name)))
         .await
@@ -179,12 +179,11 @@ pub fn logs_query(p: &Parsed, now: i64) -> Result<String> {
 pub async fn logs(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let name = &p.args[0];
     let info = inspect_container(ctx, name).await?;
-    let tty = info
-        .pointer("/Config/Tty")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let tty = info.config.tty;
     let q = logs_query(&p, units::now_unix())?;
-    let id = info.get("Id").and_then(Value::as_str).unwrap_or(name);
+    let id = Some(info.id.as_str())
+        .filter(|i| !i.is_empty())
+        .unwrap_or(name);
     let resp = ctx
         .client
         .request(

@@ -183,6 +183,7 @@ pub(super) fn summary(c: &Container, now: i64) -> ContainerSummary {
             .iter()
             .map(container_views::mount_point)
             .collect(),
+        image_manifest_descriptor: None,
     }
 }
 
