@@ -15,6 +15,8 @@ const KNOWN_DEBT: &[(&str, &str)] = &[
     ("containers/model.rs", "the record keeps Docker's Config/HostConfig (inspect's echo, and what is not in settings yet); IDs from berth_api::id"),
     ("containers/monitor.rs", "the restart policy is read from HostConfig.RestartPolicy"),
     ("containers/names.rs", "random names from berth_api::id"),
+    ("containers/spec/mod.rs", "settle checks and fills HostConfig's namespace modes and runtime at create"),
+    ("containers/spec/namespaces.rs", "the namespace modes are read from HostConfig"),
     ("containers/spec/resources.rs", "resources are read from HostConfig"),
     ("containers/spec/tests.rs", "spec tests build Docker's Config/HostConfig"),
     ("containers/update.rs", "update takes Docker's HostConfig"),
