@@ -6,9 +6,10 @@ use crate::client::body::{self, next_chunk, JsonLines};
 use crate::client::{encode_path, query};
 use crate::error::{CliError, Result};
 use crate::flags::{list, switch, value, Args, Parsed, Spec};
+use berth_api::exec::IdResponse;
+use berth_api::progress::JsonMessage;
 use hyper::body::Incoming;
 use hyper::Method;
-use serde_json::Value;
 use std::io::IsTerminal;
 use tokio::io::AsyncWriteExt;
 
@@ -18,33 +19,22 @@ pub async fn show_json_messages(body: Incoming, quiet: bool) -> Result<Vec<Strin
     let mut lines = JsonLines::new(body);
     let mut statuses = Vec::new();
     while let Some(m) = lines.next().await? {
-        if let Some(e) = m
-            .get("errorDetail")
-            .and_then(|d| d.get("message"))
-            .and_then(Value::as_str)
-            .or_else(|| m.get("error").and_then(Value::as_str))
-        {
-            return Err(CliError::Message(e.to_string()));
+        let m: JsonMessage = serde_json::from_value(m)
+            .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))?;
+        if let Some(e) = m.error_detail.map(|d| d.message).or(m.error) {
+            return Err(CliError::Message(e));
         }
-        if let Some(s) = m.get("stream").and_then(Value::as_str) {
+        if let Some(s) = m.stream {
             if !quiet {
-                out(s);
+                out(&s);
             }
-        } else if let Some(s) = m.get("status").and_then(Value::as_str) {
-            statuses.push(s.to_string());
+        } else if let Some(s) = m.status {
             if !quiet {
-                let id = m
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(|i| format!("{i}: "))
-                    .unwrap_or_default();
-                let progress = m
-                    .get("progress")
-                    .and_then(Value::as_str)
-                    .map(|p| format!(" {p}"))
-                    .unwrap_or_default();
+                let id = m.id.map(|i| format!("{i}: ")).unwrap_or_default();
+                let progress = m.progress.map(|p| format!(" {p}")).unwrap_or_default();
                 out(&format!("{id}{s}{progress}\n"));
             }
+            statuses.push(s);
         }
     }
     Ok(statuses)
@@ -333,13 +323,10 @@ pub async fn commit(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     for c in p.list("change") {
         q.push(("changes", c));
     }
-    let v: Value = ctx
+    let v: IdResponse = ctx
         .client
         .post_for_json(&format!("/commit{}", query(&q)))
         .await?;
-    out(&format!(
-        "{}\n",
-        v.get("Id").and_then(Value::as_str).unwrap_or("")
-    ));
+    out(&format!("{}\n", v.id));
     Ok(())
 }
