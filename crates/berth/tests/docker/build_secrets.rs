@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use crate::build::{build, context};
 use crate::harness::{code, opted_in, stderr, stdout, Daemon};
 
-fn berth(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn berth(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("-H")
         .arg(format!("unix://{}", d.sock.display()))

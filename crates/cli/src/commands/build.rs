@@ -3,6 +3,8 @@
 //! (`-q` prints only the image ID); `--iidfile` gets the ID from the stream's `aux`. An in-band
 //! error ends the command with its code (a failing `RUN`'s own exit code), 1 otherwise.
 
+mod output;
+
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,11 @@ pub const BUILD: Spec = Spec {
             "Set the networking mode for the RUN instructions during build (default \"default\")",
         ),
         switch("no-cache", None, "Do not use cache when building the image"),
+        list(
+            "output",
+            Some('o'),
+            "Output destination (format: \"type=local,dest=path\")",
+        ),
         value(
             "platform",
             None,
@@ -294,6 +301,20 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         return Err(msg("unable to prepare context: stdin is a terminal"));
     }
     let secrets = secrets_header(&p.list("secret"))?;
+    let outputs = p
+        .list("output")
+        .iter()
+        .map(|o| output::Output::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    if outputs.iter().filter(|o| o.to_stdout()).count() > 1 {
+        return Err(msg("only one --output can write to standard output"));
+    }
+    // With an output on standard output, the build's own text goes to standard error.
+    let show: fn(&str) = if outputs.iter().any(|o| o.to_stdout()) {
+        |s| eprint!("{s}")
+    } else {
+        out
+    };
     let file = p.string("file").map(str::to_string);
     let (source, dockerfile) =
         tokio::task::spawn_blocking(move || context_source(&path, file.as_deref()))
@@ -399,7 +420,7 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         }
         if let Some(s) = m.get("stream").and_then(Value::as_str) {
             if !quiet {
-                out(s);
+                show(s);
             }
         }
     }
@@ -407,7 +428,10 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         return Err(msg("the daemon answered without an image ID"));
     };
     if quiet {
-        out(&format!("{id}\n"));
+        show(&format!("{id}\n"));
+    }
+    for o in &outputs {
+        o.export(ctx, &id).await?;
     }
     if let Some(f) = p.string("iidfile") {
         std::fs::write(f, &id).map_err(|e| msg(format!("writing the image ID to {f}: {e}")))?;
