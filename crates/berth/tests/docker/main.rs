@@ -47,3 +47,4 @@ mod verbs;
 mod volume_cli;
 mod volume_plugin;
 mod volume_security;
+mod volumes;
