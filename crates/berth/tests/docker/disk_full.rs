@@ -238,7 +238,8 @@ fn an_exit_on_a_full_disk_is_not_lost() {
         "busybox",
         "sh",
         "-c",
-        "while [ ! -e /ctl/go ]; do sleep 0.05; done; exit 3",
+        // Bounded, so that a failed test leaves no container behind for long.
+        "i=0; while [ ! -e /ctl/go ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; [ -e /ctl/go ] && exit 3; exit 4",
     ]);
     let filler = disk.fill(0);
     std::fs::write(ctl.path().join("go"), b"").expect("go file");
