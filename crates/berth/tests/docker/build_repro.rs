@@ -1,6 +1,7 @@
 //! Reproducible builds against Berth: with `SOURCE_DATE_EPOCH`, the same context built on two
 //! daemons with their own data roots, from files made on different days, gives the same image ID
-//! — through the docker CLI (a build arg) on one and `berth build` (the environment) on the other.
+//! — through the docker CLI (a build arg) on one and `berth build` (the environment) on the other;
+//! and `--cache-from`: an image built elsewhere gives a fresh daemon the steps it made.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -128,4 +129,48 @@ fn source_date_epoch_gives_the_same_image_on_two_data_roots() {
     // Without the epoch the image is a different one (committed now).
     berth_build(&b, ctx_b.path(), &["-t", "now"], &[]);
     assert_ne!(b.inspect("now", "{{.Id}}"), id);
+}
+
+#[test]
+fn cache_from_reuses_the_steps_of_an_image_from_another_daemon() {
+    if !opted_in() {
+        return;
+    }
+    let a = Daemon::start();
+    let b = Daemon::start();
+    let df = "FROM busybox\nRUN head -c 8 /dev/urandom | od -An -tx1 > /rand\nCOPY f /f\nENV E=1\n";
+    let ctx = context(&[("Dockerfile", df), ("f", "one\n")]);
+    build_ok(&a, ctx.path(), &["-t", "cached:1"]);
+    let id = a.inspect("cached:1", "{{.Id}}");
+    let rand = a.ok(&["run", "--rm", "cached:1", "cat", "/rand"]);
+    // B gets the image (and its base) the way a registry would give it: no build cache.
+    let saved = a.docker(&["save", "busybox:latest", "cached:1"]);
+    assert!(saved.status.success(), "{}", stderr(&saved));
+    let loaded = b.docker_input(&["load"], &saved.stdout);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+
+    // Without --cache-from nothing is cached on B: the RUN runs (a new /rand).
+    let plain = build_ok(&b, ctx.path(), &["-t", "plain"]);
+    assert!(!plain.contains("Using cache"), "{plain}");
+    let _ = b.ok(&["builder", "prune", "-f"]);
+    // With it: every step from the image, which comes back whole.
+    let out = build_ok(&b, ctx.path(), &["--cache-from", "cached:1", "-t", "again"]);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    assert_eq!(b.inspect("again", "{{.Id}}"), id);
+    assert_eq!(b.ok(&["run", "--rm", "again", "cat", "/rand"]), rand);
+
+    // berth build --cache-from: a changed file is built from its COPY on.
+    std::fs::write(ctx.path().join("f"), "two\n").expect("write");
+    let _ = b.ok(&["builder", "prune", "-f"]);
+    let out = berth_build(
+        &b,
+        ctx.path(),
+        &["--cache-from", "cached:1", "-t", "changed"],
+        &[],
+    );
+    assert_eq!(out.matches("Using cache").count(), 1, "{out}");
+    assert_eq!(
+        b.ok(&["run", "--rm", "changed", "cat", "/rand", "/f"]),
+        format!("{rand}\ntwo")
+    );
 }

@@ -239,6 +239,20 @@ pub trait BuildHost {
     /// Records that `key` produced `image`.
     fn cache_put(&mut self, key: &str, image: &str) -> Result<(), HostError>;
 
+    /// `--cache-from`: an image for the step `created_by` on `parent` (`None`: `FROM scratch`)
+    /// with `config`, made from one of the `sources` images whose history continues `parent`'s
+    /// with that step (its layer reused, as the classic builder restores a cached step); `None`
+    /// when no source fits. Sources that do not exist are skipped. The default has no sources.
+    fn cache_from(
+        &mut self,
+        _sources: &[String],
+        _parent: Option<&str>,
+        _created_by: &str,
+        _config: &ImageConfig,
+    ) -> Result<Option<String>, HostError> {
+        Ok(None)
+    }
+
     /// Whether the build should stop before its next step (the client went away).
     fn cancelled(&mut self) -> bool {
         false

@@ -12,7 +12,9 @@
 //! the build args it can see, and for `COPY`/`ADD` the content hash of its sources (and the
 //! source image's ID for `--from`), and `SOURCE_DATE_EPOCH` when given. A hit reuses the image
 //! and prints `Using cache`; the first miss is followed by misses only because every later
-//! parent differs.
+//! parent differs. On a miss, `--cache-from` images are asked next: one whose history continues
+//! the parent's with this very step (its `created_by`, which holds the instruction, the build args
+//! and the sources' content hash) gives the step's layer, as the classic builder does.
 //!
 //! Reproducible builds: with [`BuildOptions::source_date_epoch`] the host commits each step at
 //! the epoch (config and history times, layer mtimes clamped); the layers' entries are sorted by
@@ -77,6 +79,9 @@ pub struct BuildOptions {
     /// that time, with no file newer than it; `RUN` steps see it in their environment, and it
     /// is part of every step's cache key (a step committed at another time is another image).
     pub source_date_epoch: Option<i64>,
+    /// `--cache-from`: images whose history the build may reuse steps of (see
+    /// [`BuildHost::cache_from`]), after its own cache.
+    pub cache_from: Vec<String>,
     /// The ids of the secrets the client gave (`berth build --secret`): `RUN
     /// --mount=type=secret` mounts them; the host holds their bytes.
     pub secrets: BTreeSet<String>,

@@ -551,7 +551,19 @@ impl Run<'_> {
         }
         let key = format!("sha256:{}", hex::encode(h.finalize()));
         if !self.opts.no_cache {
-            if let Some(img) = self.host.cache_get(&key)? {
+            let mut found = self.host.cache_get(&key)?;
+            if found.is_none() && !self.opts.cache_from.is_empty() {
+                found = self.host.cache_from(
+                    &self.opts.cache_from,
+                    st.image.as_deref(),
+                    created_by,
+                    &st.config,
+                )?;
+                if let Some(img) = &found {
+                    self.host.cache_put(&key, img)?;
+                }
+            }
+            if let Some(img) = found {
                 self.hits += 1;
                 self.progress(" ---> Using cache");
                 self.progress(&format!(" ---> {}", short(&img)));

@@ -23,6 +23,7 @@ pub const BUILD: Spec = Spec {
     about: "Build an image from a Dockerfile",
     flags: &[
         list("build-arg", None, "Set build-time variables"),
+        list("cache-from", None, "Images to consider as cache sources"),
         value(
             "file",
             Some('f'),
@@ -349,6 +350,20 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     }
     if let Some(a) = json_pairs(&build_args, true) {
         q.push(("buildargs", a));
+    }
+    let cache_from = p.list("cache-from");
+    if !cache_from.is_empty() {
+        // BuildKit's `type=registry,ref=NAME` names an image here too.
+        let names: Vec<String> = cache_from
+            .iter()
+            .map(|c| {
+                c.split(',')
+                    .find_map(|f| f.strip_prefix("ref="))
+                    .unwrap_or(c)
+                    .to_string()
+            })
+            .collect();
+        q.push(("cachefrom", Value::from(names).to_string()));
     }
     if let Some(l) = json_pairs(&p.list("label"), false) {
         q.push(("labels", l));

@@ -1,6 +1,9 @@
 //! The build cache's index: cache key → image ID, one JSON file under `<data-root>/builder/`,
 //! rewritten atomically (temp file + rename) under a process-wide lock, so it survives restarts.
 //! An entry whose image is gone is simply a miss (the host checks the image before answering).
+//!
+//! And `--cache-from`'s test, [`next_step_of`]: whether an image's history continues a parent's
+//! with a given step (moby's `isValidParent` and `isValidConfig`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -58,5 +61,75 @@ impl CacheIndex {
         let tmp = self.path.with_extension("json.tmp");
         fs::write(&tmp, serde_json::to_vec(&map).unwrap_or_default())?;
         fs::rename(&tmp, &self.path)
+    }
+}
+
+/// The index of the history entry of `source` that is the step `created_by` right after
+/// `parent`: `source`'s history starts with all of `parent`'s entries (equal, times included),
+/// its layers with all of `parent`'s, and its next entry was made by `created_by`. `None` when
+/// `source` does not continue `parent` so.
+pub fn next_step_of(
+    parent: &berth_image::model::ImageConfig,
+    source: &berth_image::model::ImageConfig,
+    created_by: &str,
+) -> Option<usize> {
+    let (ph, sh) = (&parent.history, &source.history);
+    let (pd, sd) = (&parent.rootfs.diff_ids, &source.rootfs.diff_ids);
+    let n = ph.len();
+    let next = sh.get(n)?;
+    let layers = sh[..=n].iter().filter(|h| !h.empty_layer).count();
+    (sh[..n] == ph[..]
+        && sd.starts_with(pd)
+        && layers <= sd.len()
+        && next.created_by.as_deref() == Some(created_by))
+    .then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_image::model::{History, ImageConfig};
+
+    fn image(steps: &[(&str, bool)]) -> ImageConfig {
+        let mut c = ImageConfig::default();
+        for (i, (by, empty)) in steps.iter().enumerate() {
+            c.history.push(History {
+                created: Some(format!("2026-01-01T00:00:0{i}Z")),
+                created_by: Some(by.to_string()),
+                empty_layer: *empty,
+                ..Default::default()
+            });
+            if !empty {
+                let d = berth_oci::Digest::sha256_of(by.as_bytes());
+                c.rootfs.diff_ids.push(d);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn a_source_continues_its_parent_with_the_step() {
+        let base = image(&[("base", false), ("CMD sh", true)]);
+        let src = image(&[
+            ("base", false),
+            ("CMD sh", true),
+            ("RUN a", false),
+            ("RUN b", false),
+        ]);
+        assert_eq!(next_step_of(&base, &src, "RUN a"), Some(2));
+        assert_eq!(
+            next_step_of(&base, &src, "RUN b"),
+            None,
+            "not the next step"
+        );
+        let mid = image(&[("base", false), ("CMD sh", true), ("RUN a", false)]);
+        assert_eq!(next_step_of(&mid, &src, "RUN b"), Some(3));
+        assert_eq!(next_step_of(&src, &src, "RUN c"), None, "nothing after it");
+        // Another base (or the same steps at other times) is not a parent.
+        let other = image(&[("other", false), ("CMD sh", true)]);
+        assert_eq!(next_step_of(&other, &src, "RUN a"), None);
+        let mut later = base.clone();
+        later.history[1].created = Some("2027-01-01T00:00:00Z".into());
+        assert_eq!(next_step_of(&later, &src, "RUN a"), None);
     }
 }

@@ -570,6 +570,51 @@ impl BuildHost for DaemonHost {
             .map_err(|e| HostError(format!("recording the build cache: {e}")))
     }
 
+    fn cache_from(
+        &mut self,
+        sources: &[String],
+        parent: Option<&str>,
+        created_by: &str,
+        config: &ImageConfig,
+    ) -> Result<Option<String>, HostError> {
+        let parent = match parent {
+            Some(p) => p.to_string(),
+            None => self.scratch()?,
+        };
+        let images = &self.engine.images;
+        let base = self
+            .rt
+            .block_on(images.inspect(&parent))
+            .map_err(host_err)?;
+        for s in sources {
+            let src = match self.rt.block_on(images.inspect(s)) {
+                Ok(d) => d,
+                Err(DaemonError::NotFound(_)) => continue,
+                Err(e) => return Err(host_err(e)),
+            };
+            let Some(index) = super::cache::next_step_of(&base.config, &src.config, created_by)
+            else {
+                continue;
+            };
+            // The same config as the source's gives the source's own image back (IDs are
+            // content addresses), as moby returns the source for its last step.
+            let config = serde_json::to_value(config)
+                .and_then(serde_json::from_value)
+                .map_err(|e| HostError(format!("converting the image config: {e}")))?;
+            let id = self
+                .rt
+                .block_on(images.derive_image(
+                    Some(base.image.id.as_str()),
+                    src.image.id.as_str(),
+                    index,
+                    config,
+                ))
+                .map_err(host_err)?;
+            return Ok(Some(id.to_string()));
+        }
+        Ok(None)
+    }
+
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, HostError> {
         if !self.quiet {
             self.send(&JsonMessage::stream(format!("Downloading {url}\n")));

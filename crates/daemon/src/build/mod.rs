@@ -58,6 +58,8 @@ pub struct BuildRequest {
     pub registry_auth: BTreeMap<String, berth_registry::Credentials>,
     /// The build arg `SOURCE_DATE_EPOCH`, parsed: the time every step is committed at.
     pub source_date_epoch: Option<i64>,
+    /// `cachefrom`: images whose steps the build may reuse.
+    pub cache_from: Vec<String>,
     /// Secrets by id (Berth's `X-Berth-Build-Secrets`; see `docs/build.md`).
     pub secrets: BTreeMap<String, Secret>,
 }
@@ -286,6 +288,7 @@ fn build(
         platform: req.platform.clone(),
         source_date_epoch: req.source_date_epoch,
         secrets: host.secret_ids(),
+        cache_from: req.cache_from.clone(),
     };
     let result = exec::build(host, &context, &opts);
     if result.is_err() && req.force_rm {

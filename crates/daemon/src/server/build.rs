@@ -145,6 +145,11 @@ fn request(params: &Params) -> Result<BuildRequest, ApiError> {
         build_args,
         source_date_epoch,
         secrets: BTreeMap::new(),
+        cache_from: match params.non_empty("cachefrom") {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str(raw)
+                .map_err(|e| ApiError::bad_request(format!("invalid cachefrom {raw:?}: {e}")))?,
+        },
         target: params.non_empty("target").map(str::to_string),
         no_cache: params.flag("nocache"),
         pull: params.flag("pull"),

@@ -29,6 +29,8 @@ struct Fake {
     images: BTreeMap<String, (ImageConfig, Files)>,
     tags: BTreeMap<String, String>,
     containers: BTreeMap<String, (Files, Option<RunSpec>)>,
+    /// The image each container was made from.
+    made_from: BTreeMap<String, Option<String>>,
     cache: BTreeMap<String, String>,
     lines: Vec<String>,
     runs: Vec<RunSpec>,
@@ -36,6 +38,8 @@ struct Fake {
     next: u32,
     /// Answer `cancelled` once this many images exist.
     cancel_at: Option<usize>,
+    /// Each committed image's parent and its step's `created_by`.
+    parents: BTreeMap<String, (Option<String>, String)>,
 }
 
 impl Fake {
@@ -112,6 +116,7 @@ impl BuildHost for Fake {
         };
         let id = self.id("c");
         self.containers.insert(id.clone(), (files, run.cloned()));
+        self.made_from.insert(id.clone(), image.map(str::to_string));
         Ok(id)
     }
     fn start(&mut self, container: &str) -> Result<i64, HostError> {
@@ -251,11 +256,13 @@ impl BuildHost for Fake {
         &mut self,
         container: &str,
         config: &ImageConfig,
-        _by: &str,
+        by: &str,
     ) -> Result<String, HostError> {
         let files = self.containers[container].0.clone();
         let id = self.id("sha256:");
         self.images.insert(id.clone(), (config.clone(), files));
+        let parent = self.made_from.get(container).cloned().flatten();
+        self.parents.insert(id.clone(), (parent, by.to_string()));
         Ok(id)
     }
     fn remove(&mut self, container: &str) -> Result<(), HostError> {
@@ -280,6 +287,28 @@ impl BuildHost for Fake {
     }
     fn progress(&mut self, line: &str) {
         self.lines.push(line.to_string());
+    }
+    fn cache_from(
+        &mut self,
+        sources: &[String],
+        parent: Option<&str>,
+        created_by: &str,
+        _config: &ImageConfig,
+    ) -> Result<Option<String>, HostError> {
+        // The step of a source whose ancestry passes `parent` right after this step.
+        for s in sources {
+            let mut at = self.tags.get(s).cloned().or_else(|| Some(s.clone()));
+            while let Some(id) = at {
+                let Some((p, by)) = self.parents.get(&id) else {
+                    break;
+                };
+                if p.as_deref() == parent && by == created_by {
+                    return Ok(Some(id));
+                }
+                at = p.clone();
+            }
+        }
+        Ok(None)
     }
     fn cancelled(&mut self) -> bool {
         self.cancel_at.is_some_and(|n| self.images.len() >= n)

@@ -261,3 +261,36 @@ fn platform_args_in_from_and_redeclared() {
         "not declared in the stage"
     );
 }
+
+#[test]
+fn cache_from_reuses_the_steps_of_an_image_after_the_own_cache() {
+    let (d, ctx) = context(&[("main.c", "int main;")]);
+    let df = "FROM busybox\nWORKDIR /src\nCOPY main.c .\nRUN write /src/app built\nENV X=1\nCMD [\"app\"]\n";
+    let mut h = Fake::with_base();
+    let first = run(&mut h, &ctx, &opts(df));
+    // Without sources and without the own cache: everything again.
+    h.cache.clear();
+    let again = run(&mut h, &ctx, &opts(df));
+    assert_eq!(again.cache_hits, 0);
+    assert_ne!(again.image, first.image);
+    // With the first image as a source and no own cache: every step from it, nothing run.
+    h.cache.clear();
+    h.tags.insert("first".into(), first.image.clone());
+    let o = BuildOptions {
+        cache_from: vec!["missing".into(), "first".into()],
+        ..opts(df)
+    };
+    let runs = h.runs.len();
+    let b = run(&mut h, &ctx, &o);
+    assert_eq!(b.image, first.image);
+    assert_eq!(b.cache_hits, 5);
+    assert_eq!(h.runs.len(), runs, "no RUN ran again");
+    // What it found went into the own cache.
+    assert_eq!(run(&mut h, &ctx, &opts(df)).cache_hits, 5);
+    // A changed source: the steps from its COPY on are built.
+    std::fs::write(d.path().join("main.c"), "int main2;").expect("write");
+    h.cache.clear();
+    let b = run(&mut h, &ctx, &o);
+    assert_eq!(b.cache_hits, 1, "WORKDIR only");
+    assert_eq!(h.runs.len(), runs + 1);
+}
