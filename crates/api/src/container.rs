@@ -599,9 +599,9 @@ pub struct WaitError {
     pub message: String,
 }
 
-/// `POST /containers/prune` answer.
+/// `POST /containers/prune` answer (read leniently: a left-out field is its default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ContainerPruneResponse {
     pub containers_deleted: Option<Vec<String>>,
     pub space_reclaimed: u64,

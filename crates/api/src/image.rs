@@ -4,23 +4,41 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One entry of `GET /images/json`.
+/// One entry of `GET /images/json` (read leniently: a left-out field is its default, -1 for the
+/// counts Docker computes only when asked; Docker's `null` for a list or map the empty one).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ImageSummary {
     pub id: String,
     pub parent_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub repo_tags: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub repo_digests: Vec<String>,
     /// Unix seconds.
     pub created: i64,
     pub size: i64,
     /// -1: not computed (as Docker answers unless asked).
+    #[serde(default = "not_computed")]
     pub shared_size: i64,
-    #[serde(default)]
+    #[serde(deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// -1: not computed.
+    #[serde(default = "not_computed")]
     pub containers: i64,
+}
+
+fn not_computed() -> i64 {
+    -1
+}
+
+/// Docker's `null` for an empty list or map (its Go nil) read as the empty value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `GET /images/{name}/json`.
@@ -82,11 +100,13 @@ pub struct ImageConfig {
     pub shell: Option<Vec<String>>,
 }
 
-/// `GraphDriver` of inspect: the storage driver and its paths.
+/// `GraphDriver` of inspect: the storage driver and its paths (`Data` is `null` from Docker's
+/// containerd image store).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct GraphDriver {
     pub name: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub data: BTreeMap<String, String>,
 }
 
@@ -107,14 +127,16 @@ pub struct ImageMetadata {
     pub last_tag_time: Option<String>,
 }
 
-/// One line of `GET /images/{name}/history`, newest first.
+/// One line of `GET /images/{name}/history`, newest first (read leniently: a left-out field is
+/// its default, `null` tags none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct HistoryItem {
     pub id: String,
     /// Unix seconds.
     pub created: i64,
     pub created_by: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
     pub size: i64,
     pub comment: String,
@@ -127,10 +149,20 @@ pub enum DeleteResponseItem {
     Deleted(String),
 }
 
-/// `POST /images/prune`.
+/// `POST /build/prune` (read leniently: `null` deletions as none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BuildCachePruneResponse {
+    #[serde(deserialize_with = "null_as_default")]
+    pub caches_deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+/// `POST /images/prune` (read leniently: `null` deletions as none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ImagePruneResponse {
+    #[serde(deserialize_with = "null_as_default")]
     pub images_deleted: Vec<DeleteResponseItem>,
     pub space_reclaimed: u64,
 }

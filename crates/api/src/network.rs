@@ -139,9 +139,19 @@ pub struct NetworkDisconnectRequest {
     pub force: bool,
 }
 
-/// `POST /networks/prune`.
+/// `POST /networks/prune` (read leniently: Docker's `null` for none as an empty list).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkPruneResponse {
+    #[serde(deserialize_with = "null_as_default")]
     pub networks_deleted: Vec<String>,
+}
+
+/// Docker's `null` for an empty list (its Go nil) read as the empty value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }

@@ -9,8 +9,8 @@ use crate::flags::{concat, list, switch, value, Args, Parsed, Spec};
 use crate::format::table;
 use crate::units;
 use berth_api::container::{
-    ContainerInspect, ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse,
-    RestartPolicy, WaitResponse,
+    ContainerInspect, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateRequest,
+    ContainerUpdateResponse, RestartPolicy, WaitResponse,
 };
 
 const STOP_FLAGS: &[crate::flags::Flag] = &[
@@ -435,8 +435,13 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     {
         return Ok(());
     }
-    let v = super::prune::post_prune(ctx, spec, "/containers/prune", &p.list("filter")).await?;
-    let total = super::prune::print_pruned(&v, "ContainersDeleted", "Deleted Containers:");
+    let v: ContainerPruneResponse =
+        super::prune::post_prune(ctx, spec, "/containers/prune", &p.list("filter")).await?;
+    let total = super::prune::print_pruned(
+        v.containers_deleted.as_deref().unwrap_or_default(),
+        "Deleted Containers:",
+        v.space_reclaimed,
+    );
     super::prune::print_total(total);
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::error::{CliError, Result};
 use crate::format::Format;
 use crate::units;
 use berth_api::container::ContainerSummary;
+use berth_api::image::ImageSummary;
 use berth_api::volume::Volume;
 use serde_json::{json, Value};
 
@@ -65,10 +66,9 @@ fn list(df: &Value, key: &str) -> Vec<Value> {
 }
 
 /// An image's row: its first tag only (`<none>` when it has none), the unique size computed.
-fn image_row(img: &Value, now: i64) -> Option<Value> {
+fn image_row(img: &ImageSummary, now: i64) -> Option<Value> {
     let mut row = image_rows(img, false, false, now).into_iter().next()?;
-    let num = |k: &str| img.get(k).and_then(Value::as_i64).unwrap_or(-1);
-    let (size, shared) = (num("Size"), num("SharedSize"));
+    let (size, shared) = (img.size, img.shared_size);
     row["UniqueSize"] = json!(if size < 0 || shared < 0 {
         "N/A".to_string()
     } else {
@@ -116,10 +116,10 @@ fn table(template: &str, rows: &[Value], headers: &[(&str, &str)]) -> Result<Str
 /// The verbose report for a `/system/df` answer; a user `--format` other than `table` renders
 /// once against the four lists (`{{json .}}`, `{{range .Volumes}}...`).
 pub fn verbose(df: &Value, format: Option<&str>, now: i64) -> Result<String> {
-    let images: Vec<Value> = list(df, "Images")
-        .iter()
-        .filter_map(|i| image_row(i, now))
-        .collect();
+    let mut images = Vec::new();
+    for i in list(df, "Images") {
+        images.extend(image_row(&decode(i)?, now));
+    }
     let mut containers = Vec::new();
     for c in list(df, "Containers") {
         containers.push(container(decode(c)?, now));

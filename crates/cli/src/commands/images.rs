@@ -6,7 +6,16 @@ use crate::error::Result;
 use crate::flags::{list, switch, value, Args, Parsed, Spec};
 use crate::format::{ellipsis, short_id, Format};
 use crate::units;
+use berth_api::image::{DeleteResponseItem, HistoryItem, ImageSummary};
 use serde_json::{json, Value};
+
+/// `Untagged: x` / `Deleted: x`, as `rmi` and `image prune` print a removal.
+pub fn deleted_line(d: &DeleteResponseItem) -> String {
+    match d {
+        DeleteResponseItem::Untagged(u) => format!("Untagged: {u}"),
+        DeleteResponseItem::Deleted(x) => format!("Deleted: {x}"),
+    }
+}
 
 const FORMAT_HELP: &str =
     "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or 'TEMPLATE'";
@@ -41,29 +50,20 @@ pub const IMAGES: Spec = Spec {
 };
 
 /// One image list entry as rows for the table (one per tag), with docker's context fields.
-pub fn image_rows(img: &Value, no_trunc: bool, show_digest: bool, now: i64) -> Vec<Value> {
-    let id = img.get("Id").and_then(Value::as_str).unwrap_or("");
+pub fn image_rows(img: &ImageSummary, no_trunc: bool, show_digest: bool, now: i64) -> Vec<Value> {
     let id = if no_trunc {
-        id.to_string()
+        img.id.clone()
     } else {
-        short_id(id)
+        short_id(&img.id)
     };
-    let created = img.get("Created").and_then(Value::as_i64).unwrap_or(0);
-    let size = img.get("Size").and_then(Value::as_i64).unwrap_or(0);
-    let strs = |k: &str| -> Vec<String> {
-        img.get(k)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect()
-    };
-    let digests = strs("RepoDigests");
-    let mut tags: Vec<(String, String)> = strs("RepoTags")
-        .into_iter()
-        .filter(|t| t != "<none>:<none>")
+    let (created, size) = (img.created, img.size);
+    let digests = &img.repo_digests;
+    let mut tags: Vec<(String, String)> = img
+        .repo_tags
+        .iter()
+        .filter(|t| *t != "<none>:<none>")
         .map(|t| {
-            let (repo, tag) = split_tag(&t);
+            let (repo, tag) = split_tag(t);
             (repo, tag.unwrap_or_else(|| "latest".into()))
         })
         .collect();
@@ -80,13 +80,13 @@ pub fn image_rows(img: &Value, no_trunc: bool, show_digest: bool, now: i64) -> V
             let digest = show_digest
                 .then(|| digests.iter().find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, h)| h.to_string()))).flatten().unwrap_or_else(|| "<none>".into());
             json!({
-                "Containers": match img.get("Containers").and_then(Value::as_i64) { Some(n) if n >= 0 => n.to_string(), _ => "N/A".into() },
+                "Containers": match img.containers { n if n >= 0 => n.to_string(), _ => "N/A".into() },
                 "CreatedAt": units::go_time(created),
                 "CreatedSince": units::ago(created, now),
                 "Digest": digest,
                 "ID": id,
                 "Repository": repo,
-                "SharedSize": match img.get("SharedSize").and_then(Value::as_i64) { Some(n) if n >= 0 => units::human_size_precision(n as f64, 3), _ => "N/A".into() },
+                "SharedSize": match img.shared_size { n if n >= 0 => units::human_size_precision(n as f64, 3), _ => "N/A".into() },
                 "Size": units::human_size_precision(size as f64, 3),
                 "Tag": tag,
                 "UniqueSize": "N/A",
@@ -134,7 +134,7 @@ pub async fn images(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     if let Some(f) = filters_json(spec, &filters)? {
         q.push(("filters", f));
     }
-    let list: Vec<Value> = ctx
+    let list: Vec<ImageSummary> = ctx
         .client
         .get_json(&format!("/images/json{}", query(&q)))
         .await?;
@@ -205,20 +205,8 @@ pub async fn rmi(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         let path = format!("/images/{}{q}", encode_path(&name));
         async move {
             let raw = ctx.client.delete(&path).await?;
-            let items: Vec<Value> = serde_json::from_slice(&raw).unwrap_or_default();
-            let lines: Vec<String> = items
-                .iter()
-                .filter_map(|d| {
-                    d.get("Untagged")
-                        .and_then(Value::as_str)
-                        .map(|u| format!("Untagged: {u}"))
-                        .or_else(|| {
-                            d.get("Deleted")
-                                .and_then(Value::as_str)
-                                .map(|x| format!("Deleted: {x}"))
-                        })
-                })
-                .collect();
+            let items: Vec<DeleteResponseItem> = serde_json::from_slice(&raw).unwrap_or_default();
+            let lines: Vec<String> = items.iter().map(deleted_line).collect();
             Ok((!lines.is_empty()).then(|| lines.join("\n")))
         }
     })
@@ -272,7 +260,7 @@ pub const HISTORY: Spec = Spec {
 
 /// `berth history`: `GET /images/{name}/history`.
 pub async fn history(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let list: Vec<Value> = ctx
+    let list: Vec<HistoryItem> = ctx
         .client
         .get_json(&format!("/images/{}/history", encode_path(&p.args[0])))
         .await?;
@@ -282,24 +270,22 @@ pub async fn history(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let rows: Vec<Value> = list
         .iter()
         .map(|h| {
-            let id = h.get("Id").and_then(Value::as_str).unwrap_or("");
-            let id = if id.is_empty() || id == "<missing>" {
+            let id = if h.id.is_empty() || h.id == "<missing>" {
                 "<missing>".to_string()
             } else if no_trunc {
-                id.to_string()
+                h.id.clone()
             } else {
-                short_id(id)
+                short_id(&h.id)
             };
-            let created = h.get("Created").and_then(Value::as_i64).unwrap_or(0);
-            let size = h.get("Size").and_then(Value::as_i64).unwrap_or(0);
-            let by = h.get("CreatedBy").and_then(Value::as_str).unwrap_or("").replace('\t', " ");
+            let (created, size) = (h.created, h.size);
+            let by = h.created_by.replace('\t', " ");
             json!({
                 "ID": id,
                 "CreatedSince": if human { units::ago(created, now) } else { units::rfc3339(created) },
                 "CreatedAt": units::rfc3339(created),
                 "CreatedBy": if no_trunc { by } else { ellipsis(&by, 45) },
                 "Size": if human { units::human_size_precision(size as f64, 3) } else { size.to_string() },
-                "Comment": h.get("Comment").and_then(Value::as_str).unwrap_or(""),
+                "Comment": h.comment,
             })
         })
         .collect();
@@ -400,8 +386,16 @@ mod tests {
 
     #[test]
     fn image_table_matches_docker_layout() {
-        let img = json!({"Id": "sha256:0123456789abcdef0123", "RepoTags": ["busybox:latest", "bb:1"], "Created": 1000, "Size": 4_261_000});
+        let img: ImageSummary = serde_json::from_value(json!({"Id": "sha256:0123456789abcdef0123", "RepoTags": ["busybox:latest", "bb:1"], "Created": 1000, "Size": 4_261_000})).unwrap();
         let rows = image_rows(&img, false, false, 1000 + 7200);
+        // Counts the daemon left out read as not computed.
+        assert_eq!(
+            (
+                rows[0]["Containers"].as_str(),
+                rows[0]["SharedSize"].as_str()
+            ),
+            (Some("N/A"), Some("N/A"))
+        );
         assert_eq!(rows.len(), 2);
         let f = Format::new(
             None,
@@ -414,7 +408,9 @@ mod tests {
              busybox      latest    0123456789ab   2 hours ago   4.26MB\n\
              bb           1         0123456789ab   2 hours ago   4.26MB\n"
         );
-        let untagged = image_rows(&json!({"Id": "sha256:ab", "RepoTags": null}), true, true, 0);
+        let untagged: ImageSummary =
+            serde_json::from_value(json!({"Id": "sha256:ab", "RepoTags": null})).unwrap();
+        let untagged = image_rows(&untagged, true, true, 0);
         assert_eq!(untagged[0]["Repository"], "<none>");
         assert_eq!(untagged[0]["ID"], "sha256:ab");
     }

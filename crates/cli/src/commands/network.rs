@@ -11,7 +11,7 @@ use crate::format::{short_id, Format};
 use berth_api::container::{EndpointIpamConfig, EndpointSettings};
 use berth_api::network::{
     Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, NetworkResource,
+    NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource,
 };
 use serde::de::IgnoredAny;
 use serde_json::{json, Value};
@@ -419,8 +419,9 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     {
         return Ok(());
     }
-    let v = super::prune::post_prune(ctx, spec, "/networks/prune", &p.list("filter")).await?;
-    super::prune::print_pruned(&v, "NetworksDeleted", "Deleted Networks:");
+    let v: NetworkPruneResponse =
+        super::prune::post_prune(ctx, spec, "/networks/prune", &p.list("filter")).await?;
+    super::prune::print_pruned(&v.networks_deleted, "Deleted Networks:", 0);
     Ok(())
 }
 
@@ -470,21 +471,14 @@ mod tests {
         assert_eq!(r["IPv4"], "true");
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Labels"], "a=1,b=2");
+        let pruned = |v: serde_json::Value| {
+            let v: NetworkPruneResponse = serde_json::from_value(v).unwrap();
+            super::super::prune::pruned_text(&v.networks_deleted, "Deleted Networks:")
+        };
         assert_eq!(
-            super::super::prune::pruned_text(
-                &json!({"NetworksDeleted":["a"]}),
-                "NetworksDeleted",
-                "Deleted Networks:"
-            ),
+            pruned(json!({"NetworksDeleted":["a"]})),
             "Deleted Networks:\na\n\n"
         );
-        assert_eq!(
-            super::super::prune::pruned_text(
-                &json!({"NetworksDeleted":null}),
-                "NetworksDeleted",
-                "Deleted Networks:"
-            ),
-            ""
-        );
+        assert_eq!(pruned(json!({"NetworksDeleted":null})), "");
     }
 }

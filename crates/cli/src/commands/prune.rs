@@ -7,7 +7,11 @@ use crate::client::query;
 use crate::error::Result;
 use crate::flags::{list, switch, Args, Parsed, Spec};
 use crate::units;
-use serde_json::Value;
+use berth_api::container::ContainerPruneResponse;
+use berth_api::image::{BuildCachePruneResponse, DeleteResponseItem, ImagePruneResponse};
+use berth_api::network::NetworkPruneResponse;
+use berth_api::volume::VolumePruneResponse;
+use serde::de::DeserializeOwned;
 
 pub const PRUNE: Spec = Spec {
     name: "system prune",
@@ -53,14 +57,21 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     }
     let filters = p.list("filter");
     let mut total = 0i64;
-    let c = post_prune(ctx, spec, "/containers/prune", &filters).await?;
-    total += print_pruned(&c, "ContainersDeleted", "Deleted Containers:");
-    if let Ok(n) = post_prune(ctx, spec, "/networks/prune", &filters).await {
-        print_pruned(&n, "NetworksDeleted", "Deleted Networks:");
+    let c: ContainerPruneResponse = post_prune(ctx, spec, "/containers/prune", &filters).await?;
+    total += print_pruned(
+        c.containers_deleted.as_deref().unwrap_or_default(),
+        "Deleted Containers:",
+        c.space_reclaimed,
+    );
+    if let Ok(n) = post_prune::<NetworkPruneResponse>(ctx, spec, "/networks/prune", &filters).await
+    {
+        print_pruned(&n.networks_deleted, "Deleted Networks:", 0);
     }
     if p.bool("volumes") {
-        if let Ok(v) = post_prune(ctx, spec, "/volumes/prune", &filters).await {
-            total += print_pruned(&v, "VolumesDeleted", "Deleted Volumes:");
+        if let Ok(v) =
+            post_prune::<VolumePruneResponse>(ctx, spec, "/volumes/prune", &filters).await
+        {
+            total += print_pruned(&v.volumes_deleted, "Deleted Volumes:", v.space_reclaimed);
         }
     }
     let mut ifilters = filters.clone();
@@ -69,20 +80,30 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     total += print_images_pruned(&i);
     if let Ok(b) = ctx
         .client
-        .post_for_json::<Value>(&format!(
+        .post_for_json::<BuildCachePruneResponse>(&format!(
             "/build/prune{}",
             if all { "?all=1&filters=" } else { "?filters=" }
         ))
         .await
     {
-        total += print_pruned(&b, "CachesDeleted", "Deleted build cache objects:");
+        total += print_pruned(
+            &b.caches_deleted,
+            "Deleted build cache objects:",
+            b.space_reclaimed,
+        );
     }
     print_total(total);
     Ok(())
 }
 
-/// `POST <path>?filters=...`: one prune with the command's `--filter` values.
-pub async fn post_prune(ctx: &Ctx, spec: &Spec, path: &str, filters: &[String]) -> Result<Value> {
+/// `POST <path>?filters=...`: one prune with the command's `--filter` values, its answer as
+/// the route's `berth_api` type.
+pub async fn post_prune<T: DeserializeOwned>(
+    ctx: &Ctx,
+    spec: &Spec,
+    path: &str,
+    filters: &[String],
+) -> Result<T> {
     let q = query(
         &filters_json(spec, filters)?
             .map(|f| vec![("filters", f)])
@@ -100,14 +121,7 @@ pub fn print_total(total: i64) {
 }
 
 /// A prune answer's deleted list under `title`, then a blank line (nothing when none went).
-pub fn pruned_text(v: &Value, key: &str, title: &str) -> String {
-    let items: Vec<&str> = v
-        .get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+pub fn pruned_text(items: &[String], title: &str) -> String {
     if items.is_empty() {
         String::new()
     } else {
@@ -116,31 +130,23 @@ pub fn pruned_text(v: &Value, key: &str, title: &str) -> String {
 }
 
 /// Prints a prune answer's deleted list under `title`; returns the reclaimed bytes.
-pub fn print_pruned(v: &Value, key: &str, title: &str) -> i64 {
-    out(&pruned_text(v, key, title));
-    v.get("SpaceReclaimed").and_then(Value::as_i64).unwrap_or(0)
+pub fn print_pruned(items: &[String], title: &str, reclaimed: u64) -> i64 {
+    out(&pruned_text(items, title));
+    i64::try_from(reclaimed).unwrap_or(i64::MAX)
 }
 
 /// Prints an image prune answer (`untagged: ...` / `deleted: ...`); returns the reclaimed bytes.
-pub fn print_images_pruned(v: &Value) -> i64 {
+pub fn print_images_pruned(v: &ImagePruneResponse) -> i64 {
     let items: Vec<String> = v
-        .get("ImagesDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|d| {
-            d.get("Untagged")
-                .and_then(Value::as_str)
-                .map(|u| format!("untagged: {u}"))
-                .or_else(|| {
-                    d.get("Deleted")
-                        .and_then(Value::as_str)
-                        .map(|x| format!("deleted: {x}"))
-                })
+        .images_deleted
+        .iter()
+        .map(|d| match d {
+            DeleteResponseItem::Untagged(u) => format!("untagged: {u}"),
+            DeleteResponseItem::Deleted(x) => format!("deleted: {x}"),
         })
         .collect();
     if !items.is_empty() {
         out(&format!("Deleted Images:\n{}\n\n", items.join("\n")));
     }
-    v.get("SpaceReclaimed").and_then(Value::as_i64).unwrap_or(0)
+    i64::try_from(v.space_reclaimed).unwrap_or(i64::MAX)
 }

@@ -288,9 +288,8 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
     if !p.bool("force") && !super::confirm(warning) {
         return Ok(());
     }
-    let v: Value = super::prune::post_prune(ctx, spec, "/volumes/prune", &filters).await?;
-    let report: VolumePruneResponse = serde_json::from_value(v)
-        .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))?;
+    let report: VolumePruneResponse =
+        super::prune::post_prune(ctx, spec, "/volumes/prune", &filters).await?;
     out(&prune_text(&report));
     Ok(())
 }

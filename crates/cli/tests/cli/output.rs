@@ -96,6 +96,25 @@ fn canned() -> Fake {
             json_reply("200 OK", INFO)
         } else if p.contains("/system/df") {
             json_reply("200 OK", DF)
+        } else if p.contains("/containers/prune") {
+            json_reply(
+                "200 OK",
+                r#"{"ContainersDeleted":["0123456789abcdef"],"SpaceReclaimed":1024}"#,
+            )
+        } else if p.contains("/images/prune") {
+            json_reply(
+                "200 OK",
+                r#"{"ImagesDeleted":[{"Untagged":"busybox:latest"},{"Deleted":"sha256:1a2b"}],"SpaceReclaimed":4261000}"#,
+            )
+        } else if p.contains("/networks/prune") {
+            json_reply("200 OK", r#"{"NetworksDeleted":["n1"]}"#)
+        } else if p.contains("/volumes/prune") {
+            json_reply(
+                "200 OK",
+                r#"{"VolumesDeleted":["v1"],"SpaceReclaimed":2048}"#,
+            )
+        } else if p.contains("/build/prune") {
+            json_reply("200 OK", r#"{"CachesDeleted":null,"SpaceReclaimed":0}"#)
         } else if p.contains("/images/busybox/tag") || p.contains("/start") {
             empty_reply("204 No Content")
         } else if r.method == "DELETE" && p.contains("/images/") {
@@ -222,6 +241,10 @@ fn output_matches_the_docker_cli() {
         &["container", "prune"],
         &["system", "prune"],
         &["system", "prune", "-a", "--volumes"],
+        &["image", "prune", "-f"],
+        &["container", "prune", "-f"],
+        &["system", "prune", "-f"],
+        &["system", "prune", "-f", "-a", "--volumes"],
         &["exec", "-it", "web", "sh"],
         &["logs", "-t", "--tail", "1", "web"],
     ] {
