@@ -33,6 +33,9 @@ pub const LABELS: &[&str] = &[
     "container.store.update",
     // image store commit_container: the diff is written as a blob; the image not recorded yet.
     "image.commit.after-diff",
+    // image store commit_container: the image is recorded (untagged); the caller (a build step's
+    // cache entry, `docker commit`'s answer) has not seen its ID yet.
+    "image.commit.after-record",
     // image store commit_pending (load, import, commit): blobs and layers are stored; the image
     // and its tags are about to be recorded in one transaction.
     "image.load.before-tag",

@@ -187,6 +187,7 @@ impl ImageStore {
         pending.parent = Some(base.image.id.to_string());
         let id = pending.config_digest.clone();
         self.commit_pending_locked(vec![pending])?;
+        crate::fault::crash_point!("image.commit.after-record");
         Ok(id)
     }
 
