@@ -1,8 +1,9 @@
-//! Crash points (issue 14, catalog REL-06 and REL-09): for each named point the daemon is started
-//! again on the same roots with `BERTH_CRASH_AT=<label>`, the operation is done, the daemon must
-//! die of SIGABRT right there, and the daemon started again without the point must show the object
-//! fully there or fully gone, let the user carry on (`rm -f`, the same operation again), and pass
-//! `berth daemon --check`. The labels are listed in `crates/daemon/src/fault.rs`; the test build
+//! Crash points (issue 14, catalog REL-05, REL-06 and REL-09): for each named point the daemon is
+//! started again on the same roots with `BERTH_CRASH_AT=<label>`, the operation is done, the
+//! daemon must die of SIGABRT right there, and the daemon started again without the point must show
+//! the object fully there or fully gone, let the user carry on (`rm -f`, the same operation again),
+//! and pass `berth daemon --check`; a build killed in its layer commit (REL-05) also leaves no
+//! cache entry naming a missing image. The labels are listed in `crates/daemon/src/fault.rs`; the test build
 //! of `berth` has them compiled in (see `crates/berth/Cargo.toml`).
 
 use std::os::unix::process::ExitStatusExt;
@@ -343,5 +344,72 @@ fn crash_in_network_connect_after_veth() {
     d.ok(&["network", "rm", &net]);
     let out = d.docker(&["network", "inspect", &net]);
     assert_ne!(code(&out), 0, "network still there");
+    store_check(&mut d);
+}
+
+/// Every image the build cache names (`<data-root>/builder/cache.json`, cache key → image ID)
+/// exists in the image store.
+fn cache_names_only_images(d: &Daemon) {
+    let path = d.data_root().join("builder/cache.json");
+    let entries: std::collections::BTreeMap<String, String> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{}: not the cache's JSON: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    for (key, image) in &entries {
+        let out = d.docker(&["image", "inspect", "-f", "{{.Id}}", image]);
+        assert_eq!(
+            code(&out),
+            0,
+            "the cache entry {key} names {image}, which is not an image: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// REL-05: the daemon dies in a build step's layer commit, first with the step's diff written as
+/// a blob but no image recorded, then with the image recorded but the step's cache entry not yet
+/// written, in a multi-step build whose first step comes from the cache. Each time no image is
+/// tagged, every cache entry names an image that exists and the store check passes; the build
+/// then succeeds, reusing the cached first step, and its image has every step's file.
+#[test]
+fn crash_in_a_builds_layer_commit() {
+    if !opted_in() {
+        return;
+    }
+    use crate::build::{build, build_ok, context};
+    let mut d = Daemon::start();
+    let first = "FROM busybox\nRUN echo one > /one\n";
+    let warm = context(&[("Dockerfile", first)]);
+    build_ok(&d, warm.path(), &["-t", "warm"]);
+    let full = format!("{first}RUN echo two > /two\nRUN echo three > /three\n");
+    let ctx = context(&[("Dockerfile", &full)]);
+    for label in ["image.commit.after-diff", "image.commit.after-record"] {
+        let armed = arm(&mut d, label);
+        let out = build(&d, ctx.path(), &["-t", "multi"]);
+        assert_ne!(
+            code(&out),
+            0,
+            "the build answered through a crash at {label}"
+        );
+        crashed(&d, armed);
+        d.spawn();
+        let out = d.docker(&["image", "inspect", "multi"]);
+        assert_ne!(code(&out), 0, "a half-built image is tagged after {label}");
+        cache_names_only_images(&d);
+        store_check(&mut d);
+    }
+    let out = build_ok(&d, ctx.path(), &["-t", "multi"]);
+    assert!(
+        out.contains("Using cache"),
+        "the first step was rebuilt: {out}"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "multi", "cat", "/one", "/two", "/three"]),
+        "one\ntwo\nthree"
+    );
+    assert_eq!(d.ok(&["ps", "-aq", "--filter", "label=berth.build"]), "");
+    cache_names_only_images(&d);
     store_check(&mut d);
 }
