@@ -28,7 +28,8 @@ fn familiar(name: &str) -> String {
 
 impl ImageStore {
     /// Removes a name or an image, like `docker rmi [--force]`:
-    /// - by name, when the image has other names: only untags;
+    /// - by name, when the image has other names: only untags (the last tag of a repository
+    ///   untags that repository's digest references too, as Docker does);
     /// - the last name, or by ID: untags everything and deletes the image, then frees the blobs and
     ///   layers no other image, name or holder uses;
     /// - refuses (conflict) when a holder (container) uses the image — forced, it only untags; when an
@@ -49,7 +50,24 @@ impl ImageStore {
             let mut delete = false;
             if let Some(name) = by_name {
                 untag.push(name.clone());
-                if refs.len() == 1 {
+                // As Docker: the last tag of a repository takes that repository's digest
+                // references (`repo@sha256:…`, recorded by pulls and pushes) with it.
+                if let Some(removed) = refs.iter().find(|r| r.name == name && r.tag.is_some()) {
+                    let same_repo = |r: &&metadata::RefRecord| r.repository == removed.repository;
+                    if !refs
+                        .iter()
+                        .filter(same_repo)
+                        .any(|r| r.name != name && r.tag.is_some())
+                    {
+                        untag.extend(
+                            refs.iter()
+                                .filter(same_repo)
+                                .filter(|r| r.tag.is_none() && r.digest.is_some())
+                                .map(|r| r.name.clone()),
+                        );
+                    }
+                }
+                if refs.len() == untag.len() {
                     if let Some(h) = holders.first() {
                         if !force {
                             return Err(ImageError::Conflict(format!(
