@@ -223,6 +223,66 @@ fn sha256_file(path: &Path) -> String {
     )
 }
 
+/// Layer media types of the OCI layouts [`one_layer_layout`] writes.
+pub mod media {
+    pub const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const ZSTD_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    pub const PLAIN_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+}
+
+/// Writes an OCI layout at `root` holding one image, `tag`: one layer, the blob `layer` of
+/// media type `media`, and a config (linux/amd64) naming `diff_id` as its diff ID, whatever the
+/// layer holds. Returns the layout as skopeo names it (`oci:ROOT:TAG`).
+pub fn one_layer_layout(
+    root: &Path,
+    layer: &Path,
+    media: &str,
+    diff_id: &str,
+    tag: &str,
+) -> String {
+    let blobs = root.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("layout dirs");
+    let put_file = |path: &Path| -> (String, u64) {
+        let digest = sha256_file(path);
+        let size = std::fs::metadata(path).expect("size").len();
+        std::fs::copy(path, blobs.join(digest.trim_start_matches("sha256:"))).expect("blob");
+        (digest, size)
+    };
+    let put = |name: &str, json: serde_json::Value| {
+        let path = root.join(name);
+        std::fs::write(&path, json.to_string()).expect("layout json");
+        let got = put_file(&path);
+        std::fs::remove_file(&path).expect("spool file");
+        got
+    };
+    let (layer_digest, layer_size) = put_file(layer);
+    let (config_digest, config_size) = put(
+        "config.json",
+        serde_json::json!({"architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]}}),
+    );
+    let (manifest_digest, manifest_size) = put(
+        "manifest.json",
+        serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": media, "digest": layer_digest, "size": layer_size}]}),
+    );
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    std::fs::write(
+        root.join("index.json"),
+        serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": tag}}]})
+        .to_string(),
+    )
+    .expect("index.json");
+    format!("oci:{}:{tag}", root.display())
+}
+
 /// `GET /v2/<path>` of a plain-http registry, the body.
 pub fn registry_get(reg: &DistRegistry, path: &str) -> Vec<u8> {
     let out = Command::new("curl")
@@ -298,6 +358,13 @@ fn docker_cli_pulls_from_docker_registry_and_runs_it() {
     assert!(v["Platforms"][0]["os"] == "linux", "{body}");
     // By digest, too.
     d.ok(&["pull", &format!("{image}@{want}")]);
+    // rmi of the last tag takes the repository's digest reference with it, and the image goes.
+    let removed = d.ok(&["rmi", &format!("{image}:latest")]);
+    assert!(
+        removed.contains(&format!("Untagged: {image}@{want}")) && removed.contains("Deleted: "),
+        "{removed}"
+    );
+    assert_eq!(d.ok(&["images", "-q", &image]), "");
     // A missing tag keeps its status: the CLI prints the daemon's error and exits 1.
     let missing = d.docker(&["pull", &format!("{image}:nope")]);
     assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
@@ -477,73 +544,63 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     }
     let reg = DistRegistry::start();
     let d = Daemon::start();
-    // An OCI layout by hand: one plain tar layer, a config naming another diff ID.
-    let root = d.dir.path().join("bad-layout");
-    let blobs = root.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).expect("layout dirs");
+    // OCI layouts by hand: one layer (gzip: its compressed bytes are what the manifest's digest
+    // names; and plain), a config naming another diff ID.
     let content = d.dir.path().join("bad-content");
     std::fs::create_dir_all(&content).expect("content dir");
     std::fs::write(content.join("hello"), b"hello\n").expect("file");
-    let layer_tmp = d.dir.path().join("layer.tar");
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(&content)
-        .arg("-cf")
-        .arg(&layer_tmp)
-        .arg("hello")
-        .status()
-        .expect("tar");
-    assert!(st.success());
-    let put = |path: &Path| -> (String, u64) {
-        let digest = sha256_file(path);
-        let size = std::fs::metadata(path).expect("size").len();
-        std::fs::copy(path, blobs.join(digest.trim_start_matches("sha256:"))).expect("blob");
-        (digest, size)
-    };
-    let (layer_digest, layer_size) = put(&layer_tmp);
     let wrong = format!("sha256:{}", "ab".repeat(32));
-    let config_tmp = d.dir.path().join("config.json");
-    std::fs::write(
-        &config_tmp,
-        serde_json::json!({"architecture": "amd64", "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [wrong]}})
-        .to_string(),
-    )
-    .expect("config");
-    let (config_digest, config_size) = put(&config_tmp);
-    let manifest_tmp = d.dir.path().join("manifest.json");
-    std::fs::write(
-        &manifest_tmp,
-        serde_json::json!({"schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest, "size": config_size},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer_digest, "size": layer_size}]})
-        .to_string(),
-    )
-    .expect("manifest");
-    let (manifest_digest, manifest_size) = put(&manifest_tmp);
-    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-        .expect("oci-layout");
-    std::fs::write(
-        root.join("index.json"),
-        serde_json::json!({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": "bad"}}]})
-        .to_string(),
-    )
-    .expect("index.json");
-    reg.skopeo_copy_in(&format!("oci:{}:bad", root.display()), "bad:1");
-    let image = format!("{}/bad:1", reg.addr);
-    let out = d.docker(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains("diff"), "{text}");
-    assert_eq!(d.ok(&["images", "-q", &image]), "");
-    let (code, _) = d.curl("GET", &format!("/images/{image}/json"), None);
-    assert_eq!(code, 404);
+    let layers_before = d.inspect("busybox", "{{json .RootFS.Layers}}");
+    let snapshots_before = count_snapshots(&d);
+    for (n, (flag, media)) in [("-czf", media::GZIP_LAYER), ("-cf", media::PLAIN_LAYER)]
+        .into_iter()
+        .enumerate()
+    {
+        let layer = d.dir.path().join(format!("layer{n}"));
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&content)
+            .arg(flag)
+            .arg(&layer)
+            .arg("hello")
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        let root = d.dir.path().join(format!("bad-layout{n}"));
+        let tag = format!("bad{n}");
+        let src = one_layer_layout(&root, &layer, media, &wrong, &tag);
+        reg.skopeo_copy_in(&src, &format!("{tag}:1"));
+        let image = format!("{}/{tag}:1", reg.addr);
+        let out = d.docker(&["pull", &image]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(text.contains("diff"), "{media}: {text}");
+        // Nothing registered, nothing tagged.
+        assert_eq!(d.ok(&["images", "-q", &image]), "");
+        let (code, _) = d.curl("GET", &format!("/images/{image}/json"), None);
+        assert_eq!(code, 404);
+        assert_eq!(
+            count_snapshots(&d),
+            snapshots_before,
+            "{media}: a snapshot of the refused layer is left"
+        );
+    }
+    assert_eq!(d.ok(&["images", "-aq"]).lines().count(), 1, "only busybox");
+    assert_eq!(
+        d.inspect("busybox", "{{json .RootFS.Layers}}"),
+        layers_before
+    );
+}
+
+/// The number of snapshots (layers unpacked, containers' rootfs) in `d`'s storage driver's
+/// directory (`<data-root>/<driver>/snapshots`).
+fn count_snapshots(d: &Daemon) -> usize {
+    std::fs::read_dir(d.data_root())
+        .expect("data root")
+        .flatten()
+        .filter_map(|e| std::fs::read_dir(e.path().join("snapshots")).ok())
+        .map(|r| r.count())
+        .sum()
 }
 
 #[test]
