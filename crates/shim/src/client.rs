@@ -114,7 +114,9 @@ pub fn spawn(config: &ShimConfig, exe: &Path) -> Result<ShimHandle, ShimError> {
         })?;
     let wfd = write_end.as_raw_fd();
     let mut cmd = Command::new(exe);
-    cmd.arg("shim")
+    // The daemon execs a sealed copy (`/proc/self/fd/N`): name the process as `ps` should show it.
+    cmd.arg0("berth-shim")
+        .arg("shim")
         .args(config.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

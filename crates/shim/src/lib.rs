@@ -50,6 +50,8 @@ where
     // Containers are cloned from the shim: it must run from a sealed copy of its executable
     // (the daemon execs it from one; anything else re-execs here, fd 3 staying open).
     let sealed = berth_runtime::sealed_exe::reexec_sealed();
+    // Run from a sealed copy, the kernel names the process after its fd (`25`).
+    let _ = nix::sys::prctl::set_name(c"berth-shim");
     let ready = daemonize::Ready::take();
     if let Err(e) = sealed {
         let e = ErrorReply::new(e.kind(), format!("shim: {e}"));
