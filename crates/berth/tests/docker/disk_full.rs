@@ -4,8 +4,8 @@
 //! volume, the others' metadata intact), and a container whose log fills the disk each fail with
 //! an error that says there is no space (the log's in the shim's log, as the container itself
 //! carries on), the daemon keeps answering, and once the filler is deleted the stores pass
-//! `berth daemon --check` and the same operations work. Builds do not exist yet (REL-05/08 for
-//! build and pull land with those features).
+//! `berth daemon --check` and the same operations work. IMG-09: decompression bombs (gzip and
+//! zstd) pulled onto that disk fail the same way and leave nothing behind.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -367,6 +367,174 @@ fn volume_create_on_a_full_disk() {
     assert_eq!(
         d.ok(&["volume", "inspect", "-f", "{{json .Labels}}", "kept"]),
         r#"{"keep":"yes"}"#
+    );
+    store_check(&mut d);
+}
+
+/// The uncompressed size of the decompression bombs' one file, in GiB.
+const BOMB_GIB: u64 = 1;
+
+/// A one-file layer of [`BOMB_GIB`] GiB of zeros, made in one pass with no big file written (the
+/// file is sparse, the tar is piped): gzip-compressed and zstd-compressed copies in `dir`, and the
+/// layer's diff ID.
+fn bomb_layers(dir: &Path) -> (PathBuf, PathBuf, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let content = dir.join("bomb-content");
+    std::fs::create_dir_all(&content).expect("bomb dir");
+    std::fs::File::create(content.join("zeros"))
+        .and_then(|f| f.set_len(BOMB_GIB << 30))
+        .expect("sparse file");
+    let (gz, zst) = (dir.join("bomb.tar.gz"), dir.join("bomb.tar.zst"));
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(&content)
+        .args(["-cf", "-", "zeros"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let sink = |cmd: &mut Command, out: Stdio| {
+        cmd.stdin(Stdio::piped())
+            .stdout(out)
+            .spawn()
+            .expect("compressor")
+    };
+    let mut sinks = [
+        sink(&mut Command::new("sha256sum"), Stdio::piped()),
+        sink(
+            &mut Command::new("gzip"),
+            std::fs::File::create(&gz).expect("gz").into(),
+        ),
+        sink(
+            Command::new("zstd").args(["-q", "-c"]),
+            std::fs::File::create(&zst).expect("zst").into(),
+        ),
+    ];
+    let mut from = tar.stdout.take().expect("tar stdout");
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = from.read(&mut buf).expect("reading tar");
+        if n == 0 {
+            break;
+        }
+        for s in &mut sinks {
+            s.stdin
+                .as_mut()
+                .expect("stdin")
+                .write_all(&buf[..n])
+                .expect("feeding a compressor");
+        }
+    }
+    assert!(tar.wait().expect("tar").success());
+    let [sum, g, z] = sinks.map(|mut s| {
+        drop(s.stdin.take());
+        s.wait_with_output().expect("compressor")
+    });
+    assert!(sum.status.success() && g.status.success() && z.status.success());
+    let hex = stdout(&sum);
+    let hex = hex.split_whitespace().next().expect("sha256sum output");
+    (gz, zst, format!("sha256:{hex}"))
+}
+
+/// The number of entries of `dir` (0 when it does not exist).
+fn entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|r| r.count()).unwrap_or(0)
+}
+
+/// IMG-09: decompression bombs (one layer of [`BOMB_GIB`] GiB of zeros, gzip and zstd, about a
+/// MiB each, with the right diff ID) pulled onto the 64 MiB data root fail with no space; nothing
+/// is tagged, the image store's temp dir is empty, no snapshot is left and the free space comes
+/// back (bar the compressed blobs), the daemon keeps answering, and a small image pulls after.
+#[test]
+fn decompression_bombs_pulled_onto_a_small_disk() {
+    if !opted_in() {
+        return;
+    }
+    use crate::registry::{media, one_layer_layout, DistRegistry};
+    let reg = DistRegistry::start();
+    let mut disk = LoopDisk::new();
+    let mut d = small_daemon(&mut disk);
+    let work = disk.dir.path();
+    let (gz, zst, diff_id) = bomb_layers(work);
+    let blobs =
+        std::fs::metadata(&gz).expect("gz").len() + std::fs::metadata(&zst).expect("zst").len();
+    assert!(blobs < 16 << 20, "the bombs are {blobs} bytes compressed");
+    let snapshots = |d: &Daemon| {
+        std::fs::read_dir(d.data_root())
+            .expect("data root")
+            .flatten()
+            .map(|e| entries(&e.path().join("snapshots")))
+            .sum::<usize>()
+    };
+    let snapshots_before = snapshots(&d);
+    let free_before = disk.free();
+    for (name, layer, kind) in [
+        ("gz", &gz, media::GZIP_LAYER),
+        ("zst", &zst, media::ZSTD_LAYER),
+    ] {
+        let src = one_layer_layout(
+            &work.join(format!("layout-{name}")),
+            layer,
+            kind,
+            &diff_id,
+            name,
+        );
+        reg.skopeo_copy_in(&src, &format!("bomb-{name}:1"));
+        let image = format!("{}/bomb-{name}:1", reg.addr);
+        let out = d.docker(&["pull", &image]);
+        assert_no_space(&out, &format!("pulling the {name} bomb"));
+        d.ok(&["version"]);
+        assert_eq!(
+            d.ok(&["images", "-q", &image]),
+            "",
+            "{name}: a partial image"
+        );
+        assert_eq!(
+            entries(&d.data_root().join("image/tmp")),
+            0,
+            "{name}: temp files left"
+        );
+        assert_eq!(
+            snapshots(&d),
+            snapshots_before,
+            "{name}: a snapshot is left"
+        );
+        eventually(Duration::from_secs(10), "the space back", || {
+            disk.free() + blobs + (2 << 20) >= free_before
+        });
+    }
+    store_check(&mut d);
+    // Another pull works: a one-file layer.
+    let small = work.join("small");
+    std::fs::create_dir_all(&small).expect("small dir");
+    std::fs::write(small.join("hello"), b"hello\n").expect("file");
+    let small_tar = work.join("small.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&small)
+        .arg("-cf")
+        .arg(&small_tar)
+        .arg("hello"));
+    let small_id = format!(
+        "sha256:{}",
+        run(Command::new("sha256sum").arg(&small_tar))
+            .split_whitespace()
+            .next()
+            .expect("sha256sum output")
+    );
+    let src = one_layer_layout(
+        &work.join("layout-small"),
+        &small_tar,
+        media::PLAIN_LAYER,
+        &small_id,
+        "small",
+    );
+    reg.skopeo_copy_in(&src, "small:1");
+    let image = format!("{}/small:1", reg.addr);
+    d.ok(&["pull", &image]);
+    assert_eq!(
+        d.inspect(&image, "{{json .RootFS.Layers}}"),
+        format!("[\"{small_id}\"]")
     );
     store_check(&mut d);
 }
