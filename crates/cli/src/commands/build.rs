@@ -3,13 +3,16 @@
 //! (`-q` prints only the image ID); `--iidfile` gets the ID from the stream's `aux`. An in-band
 //! error ends the command with its code (a failing `RUN`'s own exit code), 1 otherwise.
 
+mod context;
 mod output;
 
-use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::Path;
 
 use hyper::Method;
 use serde_json::Value;
+
+use context::{context_source, write_context, Source};
 
 use super::{out, Ctx};
 use crate::client::body::{self, JsonLines};
@@ -89,125 +92,6 @@ pub const BUILD: Spec = Spec {
 
 fn msg(e: impl std::fmt::Display) -> CliError {
     CliError::Message(e.to_string())
-}
-
-/// Adds `dir` to the tar under `prefix`, in name order (links as links).
-fn add_dir<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path, prefix: &str) -> Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| msg(format!("reading the build context {}: {e}", dir.display())))?
-        .filter_map(|e| e.ok())
-        .collect();
-    names.sort_by_key(|e| e.file_name());
-    for e in names {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let path = e.path();
-        let ft = e.file_type().map_err(msg)?;
-        if ft.is_dir() {
-            b.append_dir(&rel, &path).map_err(msg)?;
-            add_dir(b, &path, &rel)?;
-        } else if ft.is_file() || ft.is_symlink() {
-            b.append_path_with_name(&path, &rel).map_err(|err| {
-                msg(format!(
-                    "adding {} to the build context: {err}",
-                    path.display()
-                ))
-            })?;
-        }
-    }
-    Ok(())
-}
-
-/// Where the context comes from.
-enum Source {
-    /// Read already (stdin): a tar, or a lone Dockerfile made into one.
-    Ready(Vec<u8>),
-    /// A directory, streamed as a tar; plus a Dockerfile from outside it, if any.
-    Dir {
-        root: PathBuf,
-        extra: Option<Vec<u8>>,
-    },
-}
-
-/// The name of a Dockerfile sent along from outside the context, as docker does.
-const OUTSIDE_DOCKERFILE: &str = ".dockerfile.berth";
-
-/// The context and the Dockerfile's name inside it.
-fn context_source(path: &str, file: Option<&str>) -> Result<(Source, String)> {
-    if path == "-" {
-        let mut input = Vec::new();
-        std::io::stdin().read_to_end(&mut input).map_err(msg)?;
-        let is_tar = input.len() >= 262 && &input[257..262] == b"ustar";
-        let gz = input.starts_with(&[0x1f, 0x8b]);
-        if is_tar || gz {
-            return Ok((
-                Source::Ready(input),
-                file.unwrap_or("Dockerfile").to_string(),
-            ));
-        }
-        // A Dockerfile alone: the context is just that file.
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(input.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, "Dockerfile", input.as_slice())
-            .map_err(msg)?;
-        return Ok((
-            Source::Ready(b.into_inner().map_err(msg)?),
-            "Dockerfile".into(),
-        ));
-    }
-    let root = PathBuf::from(path);
-    if !root.is_dir() {
-        return Err(msg(format!(
-            "unable to prepare context: path {path:?} not found"
-        )));
-    }
-    let Some(f) = file else {
-        return Ok((Source::Dir { root, extra: None }, "Dockerfile".to_string()));
-    };
-    let fp = Path::new(f);
-    let abs = if fp.is_absolute() {
-        fp.to_path_buf()
-    } else {
-        std::env::current_dir().map_err(msg)?.join(fp)
-    };
-    let (root_c, abs_c) = (
-        root.canonicalize().map_err(msg)?,
-        abs.canonicalize()
-            .map_err(|e| msg(format!("unable to prepare context: {f}: {e}")))?,
-    );
-    Ok(match abs_c.strip_prefix(&root_c) {
-        Ok(rel) => {
-            let name = rel.to_string_lossy().into_owned();
-            (Source::Dir { root, extra: None }, name)
-        }
-        Err(_) => {
-            let text = std::fs::read(&abs_c).map_err(msg)?;
-            let extra = Some(text);
-            (Source::Dir { root, extra }, OUTSIDE_DOCKERFILE.to_string())
-        }
-    })
-}
-
-/// Writes the directory context as a tar to `out` (blocking).
-fn write_context(root: &Path, extra: Option<Vec<u8>>, out: impl std::io::Write) -> Result<()> {
-    let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
-    add_dir(&mut b, root, "")?;
-    if let Some(text) = extra {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(text.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, OUTSIDE_DOCKERFILE, text.as_slice())
-            .map_err(msg)?;
-    }
-    b.into_inner().map_err(msg)?;
-    Ok(())
 }
 
 /// `KEY=VALUE` flags as a JSON object; a bare `KEY` takes the value of the environment's KEY.
@@ -325,10 +209,10 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     // here is reported after the daemon's answer.
     let (request_body, mut writer) = match source {
         Source::Ready(bytes) => (body::full(bytes), None),
-        Source::Dir { root, extra } => {
+        Source::Dir(dir) => {
             let (r, w) = nix::unistd::pipe().map_err(|e| msg(format!("making a pipe: {e}")))?;
             let w = std::fs::File::from(w);
-            let task = tokio::task::spawn_blocking(move || write_context(&root, extra, w));
+            let task = tokio::task::spawn_blocking(move || write_context(&dir, w));
             let r = tokio::fs::File::from_std(std::fs::File::from(r));
             (body::from_reader(r), Some(task))
         }

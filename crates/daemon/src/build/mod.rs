@@ -29,7 +29,7 @@ use std::sync::Arc;
 use berth_api::progress::{ErrorDetail, JsonMessage};
 use berth_build::context::Context;
 use berth_build::exec::{self, BuildError, BuildOptions};
-use berth_image::layer::{ApplyOptions, WhiteoutMode};
+use berth_image::layer::{ApplyOptions, LayerError, WhiteoutMode};
 
 use crate::server::stream::BodyWriter;
 use crate::Engine;
@@ -159,6 +159,11 @@ pub fn prune(engine: &Engine) -> Result<Pruned, String> {
     Ok(Pruned { caches, reclaimed })
 }
 
+/// The most a build context may hold, uncompressed: the tar stream, one entry, and the files'
+/// sizes together (sparse ones at their apparent size). Docker sets none; a context this large is
+/// almost always a directory that needed a `.dockerignore`.
+pub const MAX_CONTEXT_BYTES: u64 = 8 << 30;
+
 /// The context directory, removed on drop.
 struct ContextDir(PathBuf);
 
@@ -178,7 +183,8 @@ fn unpack_context(engine: &Engine, body: impl Read + Send) -> Result<ContextDir,
             dir.0.display()
         )
     })?;
-    let opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+    let mut opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+    opts.max_bytes = Some(MAX_CONTEXT_BYTES);
     // Compressed contexts go to the applier as they are; a plain tar through `TarFix`.
     let mut body = std::io::BufReader::new(body);
     let head = std::io::BufRead::fill_buf(&mut body)
@@ -196,8 +202,16 @@ fn unpack_context(engine: &Engine, body: impl Read + Send) -> Result<ContextDir,
     } else {
         Box::new(tarfix::TarFix::new(body))
     };
-    berth_image::layer::apply(body, &dir.0, &opts)
-        .map_err(|e| format!("unpacking the build context: {e}"))?;
+    berth_image::layer::apply(body, &dir.0, &opts).map_err(|e| match e {
+        LayerError::TooLarge { .. }
+        | LayerError::EntryTooLarge { .. }
+        | LayerError::ExpandedTooLarge { .. } => format!(
+            "the build context is larger than {} GiB, the most this daemon takes: leave out \
+             what the build does not need with a .dockerignore",
+            MAX_CONTEXT_BYTES >> 30
+        ),
+        e => format!("unpacking the build context: {e}"),
+    })?;
     Ok(dir)
 }
 
