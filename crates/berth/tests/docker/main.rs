@@ -9,6 +9,7 @@ mod authz;
 mod bad_input;
 mod bounded;
 mod build;
+mod build_context;
 mod build_output;
 mod build_repro;
 mod build_secrets;
