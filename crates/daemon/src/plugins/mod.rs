@@ -160,11 +160,45 @@ impl Registry {
     /// The plugin `name`, activated, if it implements `interface`. Waits for a plugin that is
     /// not there yet (bounded by [`Settings::find_wait`]); the activation has the call deadline.
     pub async fn get(&self, name: &str, interface: &str) -> Result<Arc<Plugin>, PluginError> {
+        self.get_waiting(name, interface, true).await
+    }
+
+    /// [`Self::get`] without waiting for a plugin that is not there now (`plugin "x" not found`
+    /// at once): for walks over every plugin, which must not stall on a missing one.
+    pub async fn get_present(
+        &self,
+        name: &str,
+        interface: &str,
+    ) -> Result<Arc<Plugin>, PluginError> {
+        self.get_waiting(name, interface, false).await
+    }
+
+    /// The names of the activated plugins that implement `interface`, sorted.
+    pub fn active(&self, interface: &str) -> Vec<String> {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = active
+            .values()
+            .filter(|p| p.implements(interface))
+            .map(|p| p.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn get_waiting(
+        &self,
+        name: &str,
+        interface: &str,
+        wait: bool,
+    ) -> Result<Arc<Plugin>, PluginError> {
         discovery::check_name(name)?;
         let plugin = match self.cached(name) {
             Some(p) => p,
             None => {
-                let settings = self.settings();
+                let mut settings = self.settings();
+                if !wait {
+                    settings.find_wait = Duration::ZERO;
+                }
                 let address = wait_for(name, &settings).await?;
                 let plugin = Arc::new(activate(name, address, settings.timeout).await?);
                 self.active
