@@ -1,7 +1,8 @@
-//! `/volumes`: list (filters `name`, `driver`, `label`, `dangling`), inspect, create, remove
-//! (`force`) and prune (filters `all`, `label`, `label!`; before API 1.42 every unused volume,
-//! from 1.42 anonymous ones unless `all=true`), decoded into `volumes` calls and encoded as
-//! Docker's `Volume`. [`volume`] also builds the volume entries of `/system/df`.
+//! `/volumes`: list (filters `name`, `driver`, `label`, `dangling`; the plugins' volumes merged
+//! in, a plugin that fails to list a `Warnings` entry), inspect, create, remove (`force`) and
+//! prune (filters `all`, `label`, `label!`; before API 1.42 every unused volume, from 1.42
+//! anonymous ones unless `all=true`; 409 while another prune runs), decoded into `volumes` calls
+//! and encoded as Docker's `Volume`. [`volume`] also builds the volume entries of `/system/df`.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +30,12 @@ pub fn volume(v: &Volume, usage: Option<&VolumeUsage>) -> WireVolume {
         name: v.name.clone(),
         driver: v.driver.clone(),
         mountpoint: v.mountpoint.display().to_string(),
-        created_at: berth_oci::time::rfc3339(v.created.div_euclid(1_000_000_000)),
+        // A plugin's volume listed without a creation time: Go's zero time, as dockerd shows it.
+        created_at: if v.created == 0 {
+            "0001-01-01T00:00:00Z".to_string()
+        } else {
+            berth_oci::time::rfc3339(v.created.div_euclid(1_000_000_000))
+        },
         status,
         labels: v.labels.clone(),
         scope: v.scope.as_str().to_string(),
@@ -62,10 +68,10 @@ pub async fn list(
         label: f.get("label").to_vec(),
         dangling: f.bool("dangling")?,
     };
-    let volumes = s.engine.volumes.list(&filter);
+    let listing = s.engine.volumes.list(&filter).await;
     Ok(Json(VolumeListResponse {
-        volumes: volumes.iter().map(|v| volume(v, None)).collect(),
-        warnings: Vec::new(),
+        volumes: listing.volumes.iter().map(|v| volume(v, None)).collect(),
+        warnings: listing.warnings,
     }))
 }
 

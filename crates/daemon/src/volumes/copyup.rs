@@ -1,4 +1,4 @@
-//! Copy-up: the first start of a container whose volume is empty copies what its image has at the
+//! Copy-up: creating a container whose volume is empty copies what its image has at the
 //! mount's destination into the volume — files, directories, symlinks, hard links, device nodes
 //! and FIFOs, with their owners, modes, xattrs and times, and the directory's own owner and mode
 //! — as Docker does (unless the mount says `nocopy`). A volume that holds anything is left alone.
@@ -48,6 +48,22 @@ impl From<CopyUpError> for DaemonError {
 /// `volume`. Returns whether it copied: nothing when the image has no directory there or the
 /// volume is not empty.
 pub fn copy_up(rootfs: &Path, destination: &str, volume: &Path) -> Result<bool, CopyUpError> {
+    let dst = open_dir(volume).map_err(|source| CopyUpError::Io {
+        what: "opening the volume",
+        path: volume.to_path_buf(),
+        source,
+    })?;
+    copy_up_into(rootfs, destination, dst, volume)
+}
+
+/// [`copy_up`] into the directory open at `dst` (a volume's root or a directory inside it, as a
+/// mount's subpath resolved it); `volume` names it in errors.
+pub fn copy_up_into(
+    rootfs: &Path,
+    destination: &str,
+    dst: OwnedFd,
+    volume: &Path,
+) -> Result<bool, CopyUpError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| CopyUpError::Io { what, path, source }
@@ -67,7 +83,6 @@ pub fn copy_up(rootfs: &Path, destination: &str, volume: &Path) -> Result<bool, 
         Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
         Err(e) => return Err(io("opening", Path::new(destination))(e)),
     };
-    let dst = open_dir(volume).map_err(io("opening the volume", volume))?;
     if !entries(&dst)
         .map_err(io("listing the volume", volume))?
         .is_empty()

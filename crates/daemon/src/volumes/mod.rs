@@ -2,7 +2,9 @@
 //! built-in `local` driver ([`local`]) or a plugin speaking Docker's `VolumeDriver` protocol
 //! ([`plugin`]). [`VolumeService`] is the engine's one door to them: create, inspect, list,
 //! remove, prune and disk usage for the API; references and mounts for the containers (and
-//! `docker cp`); [`copyup`] fills an empty volume from an image at a container's first start.
+//! `docker cp`); [`copyup`] fills an empty volume from an image when a container is created;
+//! [`lookup`] finds the volumes plugins have that the store does not (list, inspect, create);
+//! [`subpath`] resolves a mount's `volume-subpath` inside its volume.
 //!
 //! Vocabulary ([`model`]): a volume's *references* are the containers that name it; its *mounts*
 //! are the holders using its files now, each under a reference id of its own (a container's ID
@@ -12,7 +14,8 @@
 //!
 //! Locking: one async lock per volume name serialises create, remove, mount and unmount of that
 //! name (a plugin call may be slow; other names go on); `table` is a short std lock around the
-//! in-memory map, never held across an await.
+//! in-memory map, never held across an await. One prune runs at a time: another one asked for
+//! meanwhile is refused (409, Docker's words) rather than queued.
 //!
 //! Crash safety: a create makes the local driver's directory whole (temporary name, rename) and
 //! then inserts the record; a removal marks the record, deletes the data, deletes the record. At
@@ -21,14 +24,18 @@
 
 pub mod copyup;
 pub mod local;
+pub mod lookup;
 pub mod model;
 pub mod plugin;
+pub mod populate;
 pub mod store;
+pub mod subpath;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::DaemonError;
@@ -69,6 +76,17 @@ struct Inner {
     events: Events,
     table: Mutex<BTreeMap<String, Entry>>,
     locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// A prune is running.
+    pruning: AtomicBool,
+}
+
+/// The one prune running; ends it when dropped.
+struct Pruning<'a>(&'a AtomicBool);
+
+impl Drop for Pruning<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 /// The volumes subsystem of the engine. Cheap to clone.
@@ -142,6 +160,7 @@ impl VolumeService {
                 events,
                 table: Mutex::new(table),
                 locks: Mutex::new(BTreeMap::new()),
+                pruning: AtomicBool::new(false),
             }),
         })
     }
@@ -220,6 +239,22 @@ impl VolumeService {
                 e.refs.insert(r.to_string());
             }
             return Ok((e.volume.clone(), false));
+        }
+        // No driver named: a plugin that has a volume of that name provides it, as in dockerd.
+        if req.driver.is_empty() && !anonymous {
+            let adopted = self
+                .adopt(&name)
+                .await
+                .map_err(|e| op_error("create", &name, e))?;
+            if let Some(v) = adopted {
+                if let Some(e) = self.table().get_mut(&name) {
+                    if let Some(r) = reference {
+                        e.refs.insert(r.to_string());
+                    }
+                    return Ok((e.volume.clone(), false));
+                }
+                return Ok((v, false));
+            }
         }
         let driver = if req.driver.is_empty() {
             LOCAL.to_string()
@@ -320,13 +355,27 @@ impl VolumeService {
         }
     }
 
-    /// `GET /volumes/{name}`: the volume, with a plugin's status and mount point as it gives them.
+    /// `GET /volumes/{name}`: the volume, with a plugin's status and mount point as it gives them;
+    /// one the store does not hold is looked for in the plugins and adopted ([`lookup`]).
     pub async fn get(&self, name: &str) -> Result<Volume, DaemonError> {
-        let mut v = self
-            .table()
-            .get(name)
-            .map(|e| e.volume.clone())
-            .ok_or_else(|| no_such_volume(name))?;
+        let stored = self.table().get(name).map(|e| e.volume.clone());
+        let mut v = match stored {
+            Some(v) => v,
+            None => {
+                let _lock = self.lock(name).await;
+                let again = self.table().get(name).map(|e| e.volume.clone());
+                match again {
+                    Some(v) => v,
+                    None => {
+                        return self
+                            .adopt(name)
+                            .await
+                            .map_err(|e| op_error("get", name, e))?
+                            .ok_or_else(|| no_such_volume(name));
+                    }
+                }
+            }
+        };
         if v.driver != LOCAL {
             let plugin = PluginDriver::connect(&v.driver)
                 .await
@@ -345,8 +394,9 @@ impl VolumeService {
         Ok(v)
     }
 
-    /// `GET /volumes`: the volumes `filter` lets through, by name.
-    pub fn list(&self, filter: &VolumeFilter) -> Vec<Volume> {
+    /// The stored volumes `filter` lets through, by name (`GET /volumes` adds the plugins'
+    /// others: [`Self::list`]).
+    pub fn list_stored(&self, filter: &VolumeFilter) -> Vec<Volume> {
         self.table()
             .values()
             .filter(|e| model::matches(filter, &e.volume, !e.refs.is_empty()))
@@ -403,8 +453,10 @@ impl VolumeService {
     }
 
     /// `POST /volumes/prune`: removes the local volumes without mount options that no container
-    /// uses and `filter` takes (anonymous ones only unless `all`).
+    /// uses and `filter` takes (anonymous ones only unless `all`). Refused (409) while another
+    /// prune runs.
     pub async fn prune(&self, filter: &PruneFilter) -> Result<PruneReport, DaemonError> {
+        let _pruning = self.begin_prune()?;
         let candidates: Vec<String> = self
             .table()
             .values()
@@ -428,6 +480,20 @@ impl VolumeService {
         }
         self.event("prune", "", &[("reclaimed", &report.reclaimed.to_string())]);
         Ok(report)
+    }
+
+    /// Marks a prune as running; refused while one is.
+    fn begin_prune(&self) -> Result<Pruning<'_>, DaemonError> {
+        let flag = &self.inner.pruning;
+        if flag
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(DaemonError::Conflict(
+                "a prune operation is already running".into(),
+            ));
+        }
+        Ok(Pruning(flag))
     }
 
     /// What the local volumes without mount options take on disk (`/system/df`), with how many
@@ -458,6 +524,16 @@ impl VolumeService {
     pub fn reference(&self, name: &str, reference: &str) {
         if let Some(e) = self.table().get_mut(name) {
             e.refs.insert(reference.to_string());
+        }
+    }
+
+    /// Registers holder `reference`'s mount of `name` again after a daemon restart, asking no
+    /// driver: the plugin still has it mounted for that holder (dockerd makes no call for a
+    /// live-restored mount either), a local file system is still in place, and the holder's
+    /// later unmount is the one that ends it. Unknown volumes are ignored.
+    pub fn restore_mount(&self, name: &str, reference: &str) {
+        if let Some(e) = self.table().get_mut(name) {
+            e.mounts.insert(reference.to_string());
         }
     }
 

@@ -163,6 +163,28 @@ impl PluginDriver {
         })
     }
 
+    /// [`Self::connect`] to a plugin that is there now, without waiting for one that is not:
+    /// for the walks over every plugin (list, a volume the store does not know).
+    pub async fn connect_present(name: &str) -> Result<PluginDriver, DaemonError> {
+        let plugin = Registry::global()
+            .get_present(name, INTERFACE)
+            .await
+            .map_err(|e| PluginError::Lookup {
+                what: "volume",
+                name: name.to_string(),
+                source: Box::new(e),
+            })?;
+        Ok(PluginDriver {
+            name: name.to_string(),
+            plugin,
+        })
+    }
+
+    /// The names of the volume plugins the daemon has activated.
+    pub fn activated() -> Vec<String> {
+        Registry::global().active(INTERFACE)
+    }
+
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.name

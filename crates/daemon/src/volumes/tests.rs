@@ -1,8 +1,10 @@
 //! The volume service on a temp data root (local volumes without mount options: no root needed):
-//! create and find, references and mounts against removal, prune, and what a reopen does with
-//! the leftovers of a crash.
+//! create and find, references and mounts against removal, prune (one at a time), and what a
+//! reopen does with the leftovers of a crash.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::model::{CreateVolume, PruneFilter, VolumeFilter, ANONYMOUS_LABEL};
 use super::VolumeService;
@@ -75,7 +77,7 @@ async fn bad_names_and_options_make_nothing() {
         let e = svc.create(req, None).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     }
-    assert!(svc.list(&VolumeFilter::default()).is_empty());
+    assert!(svc.list(&VolumeFilter::default()).await.volumes.is_empty());
     assert_eq!(
         std::fs::read_dir(root.path().join("volumes"))
             .unwrap()
@@ -107,14 +109,51 @@ async fn anonymous_volumes_and_prune() {
         dangling: Some(true),
         ..Default::default()
     };
-    let left: Vec<String> = svc.list(&dangling).into_iter().map(|v| v.name).collect();
+    let left: Vec<String> = svc
+        .list(&dangling)
+        .await
+        .volumes
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
     assert_eq!(left, ["keep"]);
     let all = PruneFilter {
         all: true,
         ..Default::default()
     };
     assert_eq!(svc.prune(&all).await.unwrap().deleted, ["keep"]);
-    assert_eq!(svc.list(&VolumeFilter::default())[0].name, used.name);
+    assert_eq!(svc.list_stored(&VolumeFilter::default())[0].name, used.name);
+}
+
+#[tokio::test]
+async fn a_prune_while_one_runs_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let svc = VolumeService::open(root.path(), Events::new()).unwrap();
+    let (anon, _) = svc.create(CreateVolume::default(), None).await.unwrap();
+    // The first prune stops at the candidate's lock, held here, while it runs.
+    let held = svc.lock(&anon.name).await;
+    let first = tokio::spawn({
+        let svc = svc.clone();
+        async move { svc.prune(&PruneFilter::default()).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !svc.inner.pruning.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the first prune never ran");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let e = svc.prune(&PruneFilter::default()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(e.to_string(), "a prune operation is already running");
+    drop(held);
+    let report = first.await.unwrap().unwrap();
+    assert_eq!(report.deleted, [anon.name]);
+    // Over: the next one runs.
+    assert!(svc
+        .prune(&PruneFilter::default())
+        .await
+        .unwrap()
+        .deleted
+        .is_empty());
 }
 
 #[tokio::test]
@@ -132,6 +171,8 @@ async fn a_reopen_sweeps_leftovers_and_finishes_removals() {
     let svc = VolumeService::open(root.path(), Events::new()).unwrap();
     let names: Vec<String> = svc
         .list(&VolumeFilter::default())
+        .await
+        .volumes
         .into_iter()
         .map(|v| v.name)
         .collect();
