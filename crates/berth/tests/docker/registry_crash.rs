@@ -5,6 +5,8 @@
 //! The registry is Debian's `docker-registry` behind a throttling TCP proxy (so the kill lands
 //! while a layer is downloading: the test waits for a partial ingest on disk, not for time); the
 //! proxy records the `Range` headers it forwards and is made fast for the second pull.
+//! And REG-06 (issue #14): images listed and inspected over and over during a throttled pull show
+//! the image only once it is whole.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -205,4 +207,101 @@ fn a_daemon_killed_mid_pull_restarts_consistent_and_pulls_again() {
         "24000000"
     );
     assert_eq!(largest_ingest(&root), 0, "the ingest outlived its commit");
+}
+
+/// The IDs `GET /images/json?all=1` lists.
+fn list_ids(d: &Daemon) -> Vec<serde_json::Value> {
+    let (code, list) = d.curl("GET", "/images/json?all=1", None);
+    assert_eq!(code, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("images JSON");
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["Id"].clone())
+        .collect()
+}
+
+/// REG-06: while a throttled pull downloads a two-layer image, `GET /images/json?all=1` and
+/// `GET /images/{name}/json`, asked over and over, show only what was there before; once the image
+/// shows, it is whole (its ID and layers are the pushed ones, no download is left in progress), and
+/// it runs.
+#[test]
+fn images_and_inspect_never_show_a_half_pulled_image() {
+    if !opted_in() {
+        return;
+    }
+    let reg = DistRegistry::start();
+    let src = Daemon::start();
+    src.ok(&[
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 16000000 /dev/urandom > /big",
+    ]);
+    let image = format!("{}/atomic:1", reg.addr);
+    src.ok(&["commit", "big", &image]);
+    src.ok(&["push", &image]);
+    let id = src.inspect(&image, "{{.Id}}");
+    let layers = src.inspect(&image, "{{json .RootFS.Layers}}");
+    drop(src);
+    let proxy = Throttle::start(&reg.addr);
+    let slow = format!("{}/atomic:1", proxy.addr);
+    let d = Daemon::start();
+    let root = d.data_root();
+    let before_ids = list_ids(&d);
+    let mut pull = d
+        .docker_cmd(&["pull", &slow])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker pull");
+    let (mut absent_while_downloading, mut polls) = (0, 0);
+    let mut seen = false;
+    let end = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let downloading = largest_ingest(&root) > 0;
+        // Listed, inspected, listed again: the image may turn up between any two of the calls.
+        let listed_before = list_ids(&d);
+        let (code, body) = d.curl("GET", &format!("/images/{slow}/json"), None);
+        let listed_after = list_ids(&d);
+        polls += 1;
+        if code == 404 {
+            assert_eq!(
+                listed_before, before_ids,
+                "a new image listed while {slow} is missing"
+            );
+            assert!(!seen, "{slow} showed, then went away");
+            absent_while_downloading += usize::from(downloading);
+        } else {
+            assert_eq!(code, 200, "{body}");
+            let got: serde_json::Value = serde_json::from_str(&body).expect("inspect JSON");
+            assert_eq!(got["Id"], id.as_str(), "{body}");
+            assert_eq!(got["RootFS"]["Layers"].to_string(), layers, "{body}");
+            assert_eq!(
+                largest_ingest(&root),
+                0,
+                "{slow} showed with a download still going"
+            );
+            assert_eq!(listed_after.len(), before_ids.len() + 1, "{listed_after:?}");
+            assert!(listed_after.contains(&got["Id"]), "{listed_after:?}");
+            seen = true;
+        }
+        if let Some(st) = pull.try_wait().expect("docker pull") {
+            break st;
+        }
+        assert!(std::time::Instant::now() < end, "the pull did not finish");
+    };
+    assert!(status.success(), "docker pull failed: {}", d.log());
+    assert!(
+        absent_while_downloading >= 3,
+        "the loop saw the download only {absent_while_downloading} times in {polls} polls"
+    );
+    assert_eq!(d.inspect(&slow, "{{.Id}}"), id);
+    assert_eq!(
+        d.ok(&["run", "--rm", &slow, "sh", "-c", "wc -c < /big"]),
+        "16000000"
+    );
 }
