@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One event as `/events` streams it.
+/// One event as `/events` streams it (read leniently: a left-out field is its default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EventMessage {
     #[serde(rename = "Type")]
     pub kind: String,
@@ -31,9 +32,19 @@ pub struct EventMessage {
 
 /// `Actor`: what the event is about.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EventActor {
     #[serde(rename = "ID")]
     pub id: String,
-    #[serde(rename = "Attributes")]
+    #[serde(rename = "Attributes", deserialize_with = "null_as_default")]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// Docker's `null` for an empty map (its Go nil) read as the empty value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }

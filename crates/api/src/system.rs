@@ -1,4 +1,6 @@
-//! System endpoints: `/version`, `/info` and `/system/df` answers.
+//! System endpoints: `/version`, `/info` and `/system/df` answers. Read leniently, as every answer
+//! a client reads: a left-out field is its default, Docker's `null` for a list or map the empty
+//! one.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +11,10 @@ use crate::image::ImageSummary;
 
 /// `GET /version`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct SystemVersion {
     pub platform: Platform,
+    #[serde(deserialize_with = "null_as_default")]
     pub components: Vec<ComponentVersion>,
     pub version: String,
     pub api_version: String,
@@ -29,24 +32,33 @@ pub struct SystemVersion {
 
 /// `Platform` of `/version`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Platform {
     pub name: String,
 }
 
 /// One component of `/version` (`Engine`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ComponentVersion {
     pub name: String,
     pub version: String,
-    #[serde(default)]
+    #[serde(deserialize_with = "null_as_default")]
     pub details: BTreeMap<String, String>,
+}
+
+/// Docker's `null` for an empty list or map (its Go nil) read as the empty value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `GET /info`: the fields the docker CLI prints and compose reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct SystemInfo {
     #[serde(rename = "ID")]
     pub id: String,
@@ -56,6 +68,7 @@ pub struct SystemInfo {
     pub containers_stopped: u64,
     pub images: u64,
     pub driver: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub driver_status: Vec<[String; 2]>,
     pub plugins: PluginsInfo,
     pub memory_limit: bool,
@@ -90,31 +103,68 @@ pub struct SystemInfo {
     pub index_server_address: String,
     pub docker_root_dir: String,
     pub name: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub labels: Vec<String>,
     pub experimental_build: bool,
     pub server_version: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub runtimes: BTreeMap<String, Runtime>,
     pub default_runtime: String,
     pub swarm: SwarmInfo,
     pub live_restore_enabled: bool,
     pub isolation: String,
     pub init_binary: String,
+    /// The versions of containerd, runc and the init (`docker info` prints their IDs); left out
+    /// when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containerd_commit: Option<Commit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runc_commit: Option<Commit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_commit: Option<Commit>,
+    #[serde(deserialize_with = "null_as_default")]
     pub security_options: Vec<String>,
+    /// The registries the daemon trusts without TLS, its mirrors; left out when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_config: Option<RegistryConfig>,
+    #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
+}
+
+/// `ContainerdCommit`, `RuncCommit`, `InitCommit` of `/info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Commit {
+    #[serde(rename = "ID")]
+    pub id: String,
+}
+
+/// `RegistryConfig` of `/info` (the part clients print).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RegistryConfig {
+    #[serde(rename = "InsecureRegistryCIDRs", deserialize_with = "null_as_default")]
+    pub insecure_registry_cidrs: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub mirrors: Vec<String>,
 }
 
 /// `Plugins` of `/info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct PluginsInfo {
+    #[serde(deserialize_with = "null_as_default")]
     pub volume: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub network: Vec<String>,
     pub authorization: Option<Vec<String>>,
+    #[serde(deserialize_with = "null_as_default")]
     pub log: Vec<String>,
 }
 
 /// One entry of `Runtimes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Runtime {
     pub path: String,
     #[serde(
@@ -127,7 +177,7 @@ pub struct Runtime {
 
 /// `Swarm` of `/info`; Berth is never part of a swarm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct SwarmInfo {
     #[serde(rename = "NodeID")]
     pub node_id: String,
@@ -153,11 +203,43 @@ impl Default for SwarmInfo {
 
 /// `GET /system/df`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct DiskUsage {
+    /// Bytes of all image layers; read as -1 when left out (a client then adds up the images).
+    #[serde(default = "not_computed")]
     pub layers_size: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub images: Vec<ImageSummary>,
+    #[serde(deserialize_with = "null_as_default")]
     pub containers: Vec<ContainerSummary>,
+    /// [`crate::volume::Volume`]s with their `UsageData`.
+    #[serde(deserialize_with = "null_as_default")]
     pub volumes: Vec<serde_json::Value>,
-    pub build_cache: Vec<serde_json::Value>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub build_cache: Vec<BuildCache>,
+}
+
+fn not_computed() -> i64 {
+    -1
+}
+
+/// One build cache record of `/system/df`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BuildCache {
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// `regular`, `source.local`, `exec.cachemount`, ...
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub description: String,
+    pub in_use: bool,
+    pub shared: bool,
+    pub size: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339; absent when never used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    pub usage_count: i64,
 }

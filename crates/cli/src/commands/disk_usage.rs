@@ -10,6 +10,7 @@ use crate::format::Format;
 use crate::units;
 use berth_api::container::ContainerSummary;
 use berth_api::image::ImageSummary;
+use berth_api::system::{BuildCache, DiskUsage};
 use berth_api::volume::Volume;
 use serde_json::{json, Value};
 
@@ -52,19 +53,6 @@ const CACHE_HEADERS: &[(&str, &str)] = &[
     ("Shared", "SHARED"),
 ];
 
-/// One entry of the answer as its `berth_api` type.
-fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
-    serde_json::from_value(v)
-        .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))
-}
-
-fn list(df: &Value, key: &str) -> Vec<Value> {
-    df.get(key)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// An image's row: its first tag only (`<none>` when it has none), the unique size computed.
 fn image_row(img: &ImageSummary, now: i64) -> Option<Value> {
     let mut row = image_rows(img, false, false, now).into_iter().next()?;
@@ -87,25 +75,24 @@ fn container(c: ContainerSummary, now: i64) -> Value {
 }
 
 /// A build cache record's row (`*` marks one in use).
-fn cache_row(b: &Value, now: i64) -> Value {
-    let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("");
-    let since = |k: &str| {
-        units::parse_rfc3339(s(k))
+fn cache_row(b: &BuildCache, now: i64) -> Value {
+    let since = |t: &str| {
+        units::parse_rfc3339(t)
             .map(|t| units::ago(t, now))
             .unwrap_or_default()
     };
-    let mut id = crate::format::short_id(s("ID"));
-    if b.get("InUse").and_then(Value::as_bool) == Some(true) {
+    let mut id = crate::format::short_id(&b.id);
+    if b.in_use {
         id.push('*');
     }
     json!({
         "ID": id,
-        "CacheType": s("Type"),
-        "Size": units::human_size_precision(b.get("Size").and_then(Value::as_i64).unwrap_or(0) as f64, 3),
-        "CreatedSince": since("CreatedAt"),
-        "LastUsedSince": since("LastUsedAt"),
-        "UsageCount": b.get("UsageCount").and_then(Value::as_i64).unwrap_or(0).to_string(),
-        "Shared": b.get("Shared").and_then(Value::as_bool).unwrap_or(false).to_string(),
+        "CacheType": b.kind,
+        "Size": units::human_size_precision(b.size as f64, 3),
+        "CreatedSince": since(&b.created_at),
+        "LastUsedSince": since(b.last_used_at.as_deref().unwrap_or_default()),
+        "UsageCount": b.usage_count.to_string(),
+        "Shared": b.shared.to_string(),
     })
 }
 
@@ -115,25 +102,26 @@ fn table(template: &str, rows: &[Value], headers: &[(&str, &str)]) -> Result<Str
 
 /// The verbose report for a `/system/df` answer; a user `--format` other than `table` renders
 /// once against the four lists (`{{json .}}`, `{{range .Volumes}}...`).
-pub fn verbose(df: &Value, format: Option<&str>, now: i64) -> Result<String> {
-    let mut images = Vec::new();
-    for i in list(df, "Images") {
-        images.extend(image_row(&decode(i)?, now));
-    }
-    let mut containers = Vec::new();
-    for c in list(df, "Containers") {
-        containers.push(container(decode(c)?, now));
-    }
-    let mut volumes = Vec::new();
-    for v in list(df, "Volumes") {
-        volumes.push(ls_row(&decode::<Volume>(v)?));
-    }
-    let caches = list(df, "BuildCache");
-    let cache_size: i64 = caches
+pub fn verbose(df: &DiskUsage, format: Option<&str>, now: i64) -> Result<String> {
+    let images: Vec<Value> = df.images.iter().filter_map(|i| image_row(i, now)).collect();
+    let containers: Vec<Value> = df
+        .containers
         .iter()
-        .filter(|b| b.get("Shared").and_then(Value::as_bool) != Some(true))
-        .filter_map(|b| b.get("Size").and_then(Value::as_i64))
-        .sum();
+        .map(|c| container(c.clone(), now))
+        .collect();
+    let mut volumes = Vec::new();
+    for v in &df.volumes {
+        let v: Volume = serde_json::from_value(v.clone())
+            .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))?;
+        volumes.push(ls_row(&v));
+    }
+    // docker's order: least recently used first (never used before all), then by ID.
+    let mut caches: Vec<&BuildCache> = df.build_cache.iter().collect();
+    caches.sort_by_cached_key(|b| {
+        let used = b.last_used_at.as_deref().and_then(units::parse_rfc3339);
+        (used.unwrap_or(i64::MIN), b.id.clone())
+    });
+    let cache_size: i64 = caches.iter().filter(|b| !b.shared).map(|b| b.size).sum();
     let cache: Vec<Value> = caches.iter().map(|b| cache_row(b, now)).collect();
     if let Some(f) = format
         .map(str::trim)
@@ -171,6 +159,7 @@ mod tests {
                          "UsageData": {"Size": 2048, "RefCount": 1}}],
             "BuildCache": []
         });
+        let df: DiskUsage = serde_json::from_value(df).unwrap();
         let text = verbose(&df, None, 1_000 + 7_200).unwrap();
         let want = "Images space usage:\n\n\
             REPOSITORY   TAG       IMAGE ID       CREATED       SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\n\

@@ -3,9 +3,10 @@
 //! component versions and security options), or through `--format`.
 
 use super::{out, Ctx};
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::flags::{value, Args, Parsed, Spec};
 use crate::{format, units};
+use berth_api::system::{Commit, SystemInfo};
 use serde_json::Value;
 
 pub const INFO: Spec = Spec {
@@ -23,40 +24,22 @@ pub const INFO: Spec = Spec {
 };
 
 pub async fn info(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let v: Value = ctx.client.get_json("/info").await?;
+    // Templates see the answer as sent (every field, those berth_api does not name too).
+    let raw: Value = ctx.client.get_json("/info").await?;
     if let Some(f) = p.string("format") {
         let f = if f == "json" { "{{json .}}" } else { f };
-        out(&format!("{}\n", format::render_one(f, &v)?));
+        out(&format!("{}\n", format::render_one(f, &raw)?));
         return Ok(());
     }
-    out(&render(&v, env!("CARGO_PKG_VERSION")));
-    let warnings = v.get("Warnings").cloned().unwrap_or_default();
-    super::print_warnings(
-        &serde_json::from_value::<Vec<String>>(warnings).unwrap_or_default(),
-        "",
-    );
+    let info: SystemInfo = serde_json::from_value(raw)
+        .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))?;
+    out(&render(&info, env!("CARGO_PKG_VERSION")));
+    super::print_warnings(&info.warnings, "");
     Ok(())
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter()
-        .try_fold(v, |v, k| v.get(*k))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn strings(v: Option<&Value>) -> Vec<&str> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect()
-}
-
 /// The text of `info` for the answer `v`, with `client` as the client's version.
-fn render(v: &Value, client: &str) -> String {
-    let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+fn render(v: &SystemInfo, client: &str) -> String {
     let mut t = format!(
         "Client:\n Version:    {client}\n Context:    default\n Debug Mode: false\n\nServer:\n"
     );
@@ -64,104 +47,83 @@ fn render(v: &Value, client: &str) -> String {
         t.push_str(&text);
         t.push('\n');
     };
-    line(format!(" Containers: {}", n("Containers")));
-    line(format!("  Running: {}", n("ContainersRunning")));
-    line(format!("  Paused: {}", n("ContainersPaused")));
-    line(format!("  Stopped: {}", n("ContainersStopped")));
-    line(format!(" Images: {}", n("Images")));
-    line(format!(" Server Version: {}", s(v, &["ServerVersion"])));
-    line(format!(" Storage Driver: {}", s(v, &["Driver"])));
-    for pair in v
-        .get("DriverStatus")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some([k, val]) = pair.as_array().map(Vec::as_slice) {
-            line(format!(
-                "  {}: {}",
-                k.as_str().unwrap_or(""),
-                val.as_str().unwrap_or("")
-            ));
-        }
+    line(format!(" Containers: {}", v.containers));
+    line(format!("  Running: {}", v.containers_running));
+    line(format!("  Paused: {}", v.containers_paused));
+    line(format!("  Stopped: {}", v.containers_stopped));
+    line(format!(" Images: {}", v.images));
+    line(format!(" Server Version: {}", v.server_version));
+    line(format!(" Storage Driver: {}", v.driver));
+    for [k, val] in &v.driver_status {
+        line(format!("  {k}: {val}"));
     }
-    line(format!(" Logging Driver: {}", s(v, &["LoggingDriver"])));
-    line(format!(" Cgroup Driver: {}", s(v, &["CgroupDriver"])));
-    line(format!(" Cgroup Version: {}", s(v, &["CgroupVersion"])));
+    line(format!(" Logging Driver: {}", v.logging_driver));
+    line(format!(" Cgroup Driver: {}", v.cgroup_driver));
+    line(format!(" Cgroup Version: {}", v.cgroup_version));
     line(" Plugins:".into());
-    for (key, label) in [("Volume", "Volume"), ("Network", "Network"), ("Log", "Log")] {
-        let names = strings(v.get("Plugins").and_then(|p| p.get(key)));
+    for (label, names) in [
+        ("Volume", &v.plugins.volume),
+        ("Network", &v.plugins.network),
+        ("Log", &v.plugins.log),
+    ] {
         line(format!("  {label}: {}", names.join(" ")));
     }
-    let swarm = s(v, &["Swarm", "LocalNodeState"]);
+    let swarm = &v.swarm.local_node_state;
     line(format!(
         " Swarm: {}",
         if swarm.is_empty() { "inactive" } else { swarm }
     ));
-    let mut runtimes: Vec<&String> = v
-        .get("Runtimes")
-        .and_then(Value::as_object)
-        .map(|r| r.keys().collect())
-        .unwrap_or_default();
-    runtimes.sort();
-    let runtimes: Vec<&str> = runtimes.iter().map(|r| r.as_str()).collect();
+    let runtimes: Vec<&str> = v.runtimes.keys().map(String::as_str).collect();
     line(format!(" Runtimes: {}", runtimes.join(" ")));
-    line(format!(" Default Runtime: {}", s(v, &["DefaultRuntime"])));
-    line(format!(" Init Binary: {}", s(v, &["InitBinary"])));
+    line(format!(" Default Runtime: {}", v.default_runtime));
+    line(format!(" Init Binary: {}", v.init_binary));
+    let commit = |c: &Option<Commit>| c.as_ref().map(|c| c.id.clone()).unwrap_or_default();
     line(format!(
         " containerd version: {}",
-        s(v, &["ContainerdCommit", "ID"])
+        commit(&v.containerd_commit)
     ));
-    line(format!(" runc version: {}", s(v, &["RuncCommit", "ID"])));
-    line(format!(" init version: {}", s(v, &["InitCommit", "ID"])));
-    let security = strings(v.get("SecurityOptions"));
-    if !security.is_empty() {
+    line(format!(" runc version: {}", commit(&v.runc_commit)));
+    line(format!(" init version: {}", commit(&v.init_commit)));
+    if !v.security_options.is_empty() {
         line(" Security Options:".into());
-        for option in security {
+        for option in &v.security_options {
             for l in security_option(option) {
                 line(l);
             }
         }
     }
-    for (label, key) in [
-        ("Kernel Version", "KernelVersion"),
-        ("Operating System", "OperatingSystem"),
-        ("OSType", "OSType"),
-        ("Architecture", "Architecture"),
-    ] {
-        line(format!(" {label}: {}", s(v, &[key])));
-    }
-    line(format!(" CPUs: {}", n("NCPU")));
+    line(format!(" Kernel Version: {}", v.kernel_version));
+    line(format!(" Operating System: {}", v.operating_system));
+    line(format!(" OSType: {}", v.os_type));
+    line(format!(" Architecture: {}", v.architecture));
+    line(format!(" CPUs: {}", v.ncpu));
     line(format!(
         " Total Memory: {}",
-        binary_size(n("MemTotal") as f64)
+        binary_size(v.mem_total as f64)
     ));
-    line(format!(" Name: {}", s(v, &["Name"])));
-    line(format!(" ID: {}", s(v, &["ID"])));
-    line(format!(" Docker Root Dir: {}", s(v, &["DockerRootDir"])));
-    line(format!(" Debug Mode: {}", b("Debug")));
-    let labels = strings(v.get("Labels"));
-    if !labels.is_empty() {
+    line(format!(" Name: {}", v.name));
+    line(format!(" ID: {}", v.id));
+    line(format!(" Docker Root Dir: {}", v.docker_root_dir));
+    line(format!(" Debug Mode: {}", v.debug));
+    if !v.labels.is_empty() {
         line(" Labels:".into());
-        for l in labels {
+        for l in &v.labels {
             line(format!("  {l}"));
         }
     }
-    line(format!(" Experimental: {}", b("ExperimentalBuild")));
-    let insecure = strings(
-        v.get("RegistryConfig")
-            .and_then(|r| r.get("InsecureRegistryCIDRs")),
-    );
+    line(format!(" Experimental: {}", v.experimental_build));
+    let insecure = v
+        .registry_config
+        .as_ref()
+        .map(|r| r.insecure_registry_cidrs.as_slice())
+        .unwrap_or_default();
     if !insecure.is_empty() {
         line(" Insecure Registries:".into());
         for r in insecure {
             line(format!("  {r}"));
         }
     }
-    line(format!(
-        " Live Restore Enabled: {}",
-        b("LiveRestoreEnabled")
-    ));
+    line(format!(" Live Restore Enabled: {}", v.live_restore_enabled));
     line(String::new());
     t
 }
@@ -223,6 +185,7 @@ mod tests {
             "Swarm": {"LocalNodeState": "inactive"}, "Runtimes": {"berth": {}},
             "SecurityOptions": ["name=seccomp,profile=builtin"], "MemTotal": 1024,
             "Labels": ["a=b"], "LiveRestoreEnabled": true});
+        let v: SystemInfo = serde_json::from_value(v).unwrap();
         let text = render(&v, "1.0");
         let order = [
             " Containers: 2",

@@ -6,6 +6,10 @@ use crate::error::{CliError, Result};
 use crate::flags::{list, switch, value, Args, Parsed, Spec};
 use crate::format::{self, Format};
 use crate::units;
+use berth_api::container::ContainerSummary;
+use berth_api::events::EventMessage;
+use berth_api::system::{DiskUsage, SystemVersion};
+use berth_api::volume::Volume;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -21,10 +25,6 @@ pub const VERSION: Spec = Spec {
     stop_at_positional: false,
 };
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
 /// `berth version`: the Client section, then the Server section from `GET /version`.
 pub async fn version(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let negotiated = ctx.client.api_version().await;
@@ -32,15 +32,16 @@ pub async fn version(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         Ok(v) if v != CLIENT_API_VERSION => format!("{v} (downgraded from {CLIENT_API_VERSION})"),
         _ => CLIENT_API_VERSION.to_string(),
     };
+    // Templates see the answer as sent (every field, those berth_api does not name too).
     let server: Result<Value> = match negotiated {
         Ok(_) => ctx.client.get_json("/version").await,
         Err(e) => Err(e),
     };
-    let client_info = json!({
-        "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": api, "DefaultAPIVersion": CLIENT_API_VERSION,
-        "Os": "linux", "Arch": go_arch(), "Context": "default",
-    });
     if let Some(f) = p.string("format") {
+        let client_info = json!({
+            "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": api, "DefaultAPIVersion": CLIENT_API_VERSION,
+            "Os": "linux", "Arch": go_arch(), "Context": "default",
+        });
         let data = json!({"Client": client_info, "Server": server.as_ref().ok()});
         let f = if f == "json" { "{{json .}}" } else { f };
         out(&format!("{}\n", format::render_one(f, &data)?));
@@ -51,53 +52,49 @@ pub async fn version(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         go_arch()
     );
-    let sv = match server {
+    let sv: SystemVersion = match server.and_then(|v| {
+        serde_json::from_value(v)
+            .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))
+    }) {
         Ok(v) => v,
         Err(e) => {
             out(&text);
             return Err(e);
         }
     };
-    let platform = sv
-        .pointer("/Platform/Name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    text.push_str(&format!("\nServer: {platform}\n"));
-    let components = sv
-        .get("Components")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if components.is_empty() {
-        text.push_str(&format!(
-            " Engine:\n  Version:          {}\n",
-            s(&sv, "Version")
-        ));
+    text.push_str(&format!("\nServer: {}\n", sv.platform.name));
+    if sv.components.is_empty() {
+        text.push_str(&format!(" Engine:\n  Version:          {}\n", sv.version));
     }
-    for c in components {
+    for c in &sv.components {
         text.push_str(&format!(
             " {}:\n  Version:          {}\n",
-            s(&c, "Name"),
-            s(&c, "Version")
+            c.name, c.version
         ));
-        if s(&c, "Name") == "Engine" {
+        if c.name == "Engine" {
             text.push_str(&format!(
                 "  API version:      {} (minimum version {})\n  Go version:       {}\n  Git commit:       {}\n  Built:            {}\n  OS/Arch:          {}/{}\n  Experimental:     {}\n",
-                s(&sv, "ApiVersion"),
-                s(&sv, "MinAPIVersion"),
-                s(&sv, "GoVersion"),
-                s(&sv, "GitCommit"),
-                units::parse_rfc3339(s(&sv, "BuildTime")).map(units::ansic).unwrap_or_else(|| s(&sv, "BuildTime").to_string()),
-                s(&sv, "Os"),
-                s(&sv, "Arch"),
-                sv.get("Experimental").and_then(Value::as_bool).unwrap_or(false)
+                sv.api_version,
+                sv.min_api_version,
+                sv.go_version,
+                sv.git_commit,
+                units::parse_rfc3339(&sv.build_time).map(units::ansic).unwrap_or_else(|| sv.build_time.clone()),
+                sv.os,
+                sv.arch,
+                sv.experimental.unwrap_or(false)
             ));
-        } else if let Some(commit) = c.pointer("/Details/GitCommit").and_then(Value::as_str) {
+        } else if let Some(commit) = c.details.get("GitCommit") {
             text.push_str(&format!("  GitCommit:        {commit}\n"));
         }
     }
     out(&text);
     Ok(())
+}
+
+/// An answer (or one entry of it) as its `berth_api` type.
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))
 }
 
 /// This machine's architecture as Go names it (`amd64`, `arm64`), as docker prints it.
@@ -172,9 +169,10 @@ pub async fn events(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
         .await?;
     let mut lines = JsonLines::new(resp.into_body());
     while let Some(ev) = lines.next().await? {
+        // Templates see the event as sent (its legacy fields too).
         let line = match &tmpl {
             Some(t) => format::run(t, &ev)?,
-            None => event_line(&ev),
+            None => event_line(&decode(ev)?),
         };
         out(&format!("{line}\n"));
     }
@@ -182,27 +180,19 @@ pub async fn events(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
 }
 
 /// docker's default event line: `<time> <type> <action> <id> (k=v, ...)`.
-pub fn event_line(ev: &Value) -> String {
-    let nanos = ev
-        .get("timeNano")
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| ev.get("time").and_then(Value::as_i64).unwrap_or(0) * 1_000_000_000);
+pub fn event_line(ev: &EventMessage) -> String {
+    let nanos = match ev.time_nano {
+        0 => ev.time * 1_000_000_000,
+        n => n,
+    };
     let time = berth_oci::time::rfc3339_nanos(nanos);
-    let ty = s(ev, "Type");
-    let action = s(ev, "Action");
-    let id = ev
-        .pointer("/Actor/ID")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let (ty, action, id) = (&ev.kind, &ev.action, &ev.actor.id);
     let mut attrs: Vec<String> = ev
-        .pointer("/Actor/Attributes")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
+        .actor
+        .attributes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     attrs.sort();
     if attrs.is_empty() {
         format!("{time} {ty} {action} {id}")
@@ -230,7 +220,7 @@ pub const DF: Spec = Spec {
 /// `berth system df`: the TYPE/TOTAL/ACTIVE/SIZE/RECLAIMABLE summary of `GET /system/df`
 /// (`-v`: the detailed sections of [`super::disk_usage`]).
 pub async fn df(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
-    let v: Value = ctx.client.get_json("/system/df").await?;
+    let v: DiskUsage = ctx.client.get_json("/system/df").await?;
     if p.bool("verbose") {
         out(&super::disk_usage::verbose(
             &v,
@@ -239,15 +229,8 @@ pub async fn df(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         )?);
         return Ok(());
     }
-    let arr = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let num = |x: &Value, k: &str| x.get(k).and_then(Value::as_i64).unwrap_or(0);
     let row = |ty: &str, total: usize, active: usize, size: i64, reclaim: i64| {
-        let pct = if size > 0 {
+        let pct = if size > 0 && ty != "Build Cache" {
             format!(" ({}%)", reclaim * 100 / size)
         } else {
             String::new()
@@ -255,61 +238,42 @@ pub async fn df(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         json!({"Type": ty, "TotalCount": total.to_string(), "Active": active.to_string(),
                "Size": units::human_size(size as f64), "Reclaimable": format!("{}{pct}", units::human_size(reclaim as f64))})
     };
-    let images = arr("Images");
-    let img_size: i64 = v
-        .get("LayersSize")
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| images.iter().map(|i| num(i, "Size")).sum());
-    let img_active = images.iter().filter(|i| num(i, "Containers") > 0).count();
-    let img_used: i64 = images
-        .iter()
-        .filter(|i| num(i, "Containers") > 0)
-        .map(|i| num(i, "Size") - num(i, "SharedSize").max(0))
-        .sum();
-    let cts = arr("Containers");
-    let ct_size: i64 = cts.iter().map(|c| num(c, "SizeRw")).sum();
-    let ct_active = cts
-        .iter()
-        .filter(|c| c.get("State").and_then(Value::as_str) == Some("running"))
-        .count();
+    let images = &v.images;
+    let img_size: i64 = match v.layers_size {
+        n if n >= 0 => n,
+        _ => images.iter().map(|i| i.size).sum(),
+    };
+    let used = || images.iter().filter(|i| i.containers > 0);
+    let img_active = used().count();
+    let img_used: i64 = used().map(|i| i.size - i.shared_size.max(0)).sum();
+    let cts = &v.containers;
+    let running = |c: &&ContainerSummary| c.state == "running";
+    let ct_size: i64 = cts.iter().filter_map(|c| c.size_rw).sum();
+    let ct_active = cts.iter().filter(running).count();
     let ct_reclaim: i64 = cts
         .iter()
-        .filter(|c| c.get("State").and_then(Value::as_str) != Some("running"))
-        .map(|c| num(c, "SizeRw"))
+        .filter(|c| !running(c))
+        .filter_map(|c| c.size_rw)
         .sum();
-    let vols = arr("Volumes");
-    let vsize = |x: &Value| {
-        x.pointer("/UsageData/Size")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .max(0)
-    };
-    let vol_active = vols
+    let mut usage = Vec::new();
+    for x in &v.volumes {
+        let vol: Volume = decode(x.clone())?;
+        usage.push(vol.usage_data.unwrap_or_default());
+    }
+    let vol_active = usage.iter().filter(|u| u.ref_count > 0).count();
+    let vol_size: i64 = usage.iter().map(|u| u.size.max(0)).sum();
+    let vol_reclaim: i64 = usage
         .iter()
-        .filter(|x| {
-            x.pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                > 0
-        })
-        .count();
-    let vol_size: i64 = vols.iter().map(vsize).sum();
-    let vol_reclaim: i64 = vols
-        .iter()
-        .filter(|x| {
-            x.pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                == 0
-        })
-        .map(vsize)
+        .filter(|u| u.ref_count == 0)
+        .map(|u| u.size.max(0))
         .sum();
-    let bc = arr("BuildCache");
-    let bc_size: i64 = bc.iter().map(|b| num(b, "Size")).sum();
-    let bc_active = bc
-        .iter()
-        .filter(|b| b.get("InUse").and_then(Value::as_bool).unwrap_or(false))
-        .count();
+    // Shared records are counted once, under their owner; the ones in use cannot be reclaimed
+    // (and docker shows no percentage here).
+    let bc = &v.build_cache;
+    let own = || bc.iter().filter(|b| !b.shared);
+    let bc_size: i64 = own().map(|b| b.size).sum();
+    let bc_reclaim = bc_size - own().filter(|b| b.in_use).map(|b| b.size).sum::<i64>();
+    let bc_active = bc.iter().filter(|b| b.in_use).count();
     let rows = vec![
         row(
             "Images",
@@ -321,12 +285,12 @@ pub async fn df(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         row("Containers", cts.len(), ct_active, ct_size, ct_reclaim),
         row(
             "Local Volumes",
-            vols.len(),
+            usage.len(),
             vol_active,
             vol_size,
             vol_reclaim,
         ),
-        row("Build Cache", bc.len(), bc_active, bc_size, bc_size),
+        row("Build Cache", bc.len(), bc_active, bc_size, bc_reclaim),
     ];
     let f = Format::new(
         p.string("format"),
@@ -353,7 +317,7 @@ mod tests {
     fn event_lines_read_like_docker() {
         let ev = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "web", "image": "busybox"}}, "time": 1_795_600_800, "timeNano": 1_795_600_800_000_000_123i64});
         assert_eq!(
-            event_line(&ev),
+            event_line(&decode(ev).unwrap()),
             "2026-11-25T10:00:00.000000123Z container start abc (image=busybox, name=web)"
         );
     }

@@ -36,7 +36,9 @@ const EVENTS: &str = "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"
 
 const DF: &str = r#"{"LayersSize":4261000,"Images":[{"Id":"sha256:1a","Size":4261000,"SharedSize":0,"Containers":1,"RepoTags":["busybox:latest"],"Created":1600000000}],
  "Containers":[{"Id":"4f66","State":"running","SizeRw":12,"Names":["/web"]},{"Id":"0123","State":"exited","SizeRw":100,"Names":["/db"]}],
- "Volumes":[],"BuildCache":[]}"#;
+ "Volumes":[],"BuildCache":[{"ID":"abc123def4567890abc","Type":"regular","Description":"mount / from exec","InUse":true,"Shared":false,
+  "Size":2048,"CreatedAt":"2020-09-13T12:26:40Z","LastUsedAt":"2020-09-13T12:26:40Z","UsageCount":2},
+  {"ID":"fed987","Type":"source.local","InUse":false,"Shared":true,"Size":100,"CreatedAt":"2020-09-13T12:26:40Z","UsageCount":1}]}"#;
 
 // (one runtime: docker lists several in Go's random map order)
 const INFO: &str = r#"{"ID":"20f7a4b9","Containers":3,"ContainersRunning":1,"ContainersPaused":1,"ContainersStopped":1,
@@ -220,6 +222,7 @@ fn output_matches_the_docker_cli() {
         &["events", "--since", "1600000000", "--until", "1600000002"],
         &["events", "--since", "1600000000", "--until", "1600000002", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"],
         &["system", "df"],
+        &["system", "df", "-v"],
         &["run", "--nope", "busybox"],
         &["rm"],
         &["tag", "a"],
