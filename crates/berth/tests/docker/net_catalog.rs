@@ -5,7 +5,11 @@
 //! - NET-03: packets to 127.0.0.0/8 arriving on a bridge (where the engine sets `route_localnet=1`)
 //!   reach neither a port published on 127.0.0.1 nor a host service on 127.0.0.1.
 //! - NET-01: a container's outbound connection is seen from outside with the host's address.
+//! - NET-02: a port published on every address answers the outside machine at the host's address;
+//!   one published on 127.0.0.1 does not.
 //! - NET-08: a refused port conflict leaves the bridge and the ruleset as they were.
+//! - NET-09: 100 sequential `run --rm -p 0:80` leave links, addresses, rules, conntrack entries and
+//!   IPAM as they were.
 //! - NET-10: a flushed ruleset is restored by a daemon restart.
 
 use std::fs::File;
@@ -431,4 +435,190 @@ fn net10_flushed_rules_are_restored_on_restart() {
     let after = table_of(&bridge);
     assert!(after.contains(&format!("tcp . {port}")), "{after}");
     assert!(after.contains("ip daddr 127.0.0.0/8 drop"), "{after}");
+}
+
+/// NET-02: a port published on every address (`-p PORT:80`) answers on the host's loopback, at the
+/// host's address, and to another machine ("ext", a namespace joined to the host by a veth) at
+/// the host's address on that link; one published on 127.0.0.1 answers on the host's loopback
+/// only, "ext" is refused or times out.
+#[test]
+fn net02_published_ports_from_the_host_and_from_outside() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let (open_port, local_port) = (free_port(), free_port());
+    let open = format!("{open_port}:80");
+    let local = format!("127.0.0.1:{local_port}:80");
+    d.ok(&[
+        "run", "-d", "--name", "open", "-p", &open, "busybox", "sh", "-c", HTTPD,
+    ]);
+    d.ok(&[
+        "run", "-d", "--name", "local", "-p", &local, "busybox", "sh", "-c", HTTPD,
+    ]);
+    // "ext": another machine, 198.51.100.69 on the host, .70 there (a /30 of its own).
+    let ns = TestNs::new("e");
+    let host_addr = "198.51.100.69";
+    let ext_addr = "198.51.100.70";
+    ip(&[
+        "addr",
+        "add",
+        &format!("{host_addr}/30"),
+        "dev",
+        &ns.host_veth,
+    ]);
+    ns.exec_ok(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{ext_addr}/30"),
+        "dev",
+        &ns.ns_veth,
+    ]);
+    let serves = |addr: &str| http_get(addr).is_some_and(|r| r.contains("hello-berth"));
+    for addr in [
+        format!("127.0.0.1:{open_port}"),
+        format!("{host_addr}:{open_port}"),
+        format!("127.0.0.1:{local_port}"),
+    ] {
+        eventually(
+            Duration::from_secs(20),
+            &format!("{addr} from the host"),
+            || serves(&addr),
+        );
+    }
+    let from_ext = ns.get(&format!("http://{host_addr}:{open_port}/"));
+    assert!(
+        from_ext
+            .as_deref()
+            .is_some_and(|b| b.contains("hello-berth")),
+        "ext cannot reach {host_addr}:{open_port} (published on every address): {from_ext:?}"
+    );
+    let stolen = ns.get(&format!("http://{host_addr}:{local_port}/"));
+    assert!(
+        stolen.is_none(),
+        "ext reached {host_addr}:{local_port}, published on 127.0.0.1 only: {stolen:?}"
+    );
+    assert!(
+        !serves(&format!("{host_addr}:{local_port}")),
+        "the host reached the 127.0.0.1 publish at {host_addr}"
+    );
+}
+
+/// The conntrack entries (`/proc/net/nf_conntrack`) naming a container address, one that starts
+/// with `prefix` (`a.b.c.`) and is not the `gateway` (whose own multicast reports come and go),
+/// without their countdowns; or why they cannot be read.
+fn conntrack_of(prefix: &str, gateway: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string("/proc/net/nf_conntrack")
+        .map_err(|e| format!("/proc/net/nf_conntrack: {e}"))?;
+    let container = |w: &str| {
+        ["src=", "dst="].iter().any(|k| {
+            w.strip_prefix(k)
+                .is_some_and(|a| a.starts_with(prefix) && a != gateway)
+        })
+    };
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| l.split_whitespace().any(container))
+        .map(|l| {
+            // ipv4 2 tcp 6 <seconds left> ...: the countdown is not state.
+            let mut f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() > 4 {
+                f.remove(4);
+            }
+            f.join(" ")
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// NET-09: 100 sequential `run --rm -p 0:80` on one network leave the daemon's ruleset, the
+/// bridge's links and addresses, the conntrack entries of the network's addresses and its
+/// endpoints as they were, and the addresses are reused: the allocation is serial from a cursor
+/// (as Docker's IPAM), so on a /27 (29 addresses for containers) the runs go round the pool three
+/// times, each round in the same order, which a leaked address would break.
+#[test]
+fn net09_hundred_sequential_publishes_leave_nothing() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let subnet = "10.198.69.0/27";
+    let bridge = format!("bc09-{}", std::process::id() % 100_000);
+    let opt = format!("com.docker.network.bridge.name={bridge}");
+    d.ok(&["network", "create", "--subnet", subnet, "-o", &opt, "net09"]);
+    let (default_br, _, _) = default_bridge(&d);
+    let run = || {
+        d.ok(&[
+            "run",
+            "--rm",
+            "-p",
+            "0:80",
+            "--network",
+            "net09",
+            "busybox",
+            "hostname",
+            "-i",
+        ])
+    };
+    // One run first, so that anything made once per network (the bridge's port state) is in the
+    // baseline.
+    let first = run();
+    let state = || {
+        let mut links = links_of(&bridge);
+        links.sort();
+        let addr = Command::new("ip")
+            .args(["-o", "addr", "show", "dev", &bridge])
+            .output()
+            .expect("ip addr");
+        let endpoints = d.ok(&["network", "inspect", "-f", "{{len .Containers}}", "net09"]);
+        (
+            links,
+            // Duplicate address detection on the bridge's link-local address comes and goes
+            // with its ports: not a leftover.
+            String::from_utf8_lossy(&addr.stdout).replace(" tentative", ""),
+            table_of(&default_br),
+            endpoints,
+        )
+    };
+    // The last run's veth can linger for a moment after the CLI returns.
+    let settled = |before: &(Vec<String>, String, String, String)| {
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut now = state();
+        while now != *before && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+            now = state();
+        }
+        now
+    };
+    eventually(Duration::from_secs(10), "the first run's veth gone", || {
+        links_of(&bridge).len() == 1
+    });
+    let before = state();
+    assert_eq!(before.3, "0", "an endpoint outlived its --rm container");
+    let conntrack_before = conntrack_of("10.198.69.", "10.198.69.1");
+    let mut ips = vec![first];
+    for n in 0..100 {
+        let ip = run();
+        assert!(ip.starts_with("10.198.69."), "run {n}: {ip}");
+        ips.push(ip);
+    }
+    assert_eq!(settled(&before), before);
+    let distinct: std::collections::BTreeSet<&String> = ips.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        29,
+        "the pool is 10.198.69.2-30: {distinct:?}"
+    );
+    for (n, w) in ips.windows(30).enumerate() {
+        assert_eq!(
+            w[0], w[29],
+            "run {n}: not the next round's address: {ips:?}"
+        );
+    }
+    match (conntrack_before, conntrack_of("10.198.69.", "10.198.69.1")) {
+        (Ok(b), Ok(a)) => assert_eq!(a, b, "conntrack entries of {subnet}"),
+        (Err(why), _) | (_, Err(why)) => eprintln!("NET-09: conntrack not checked: {why}"),
+    }
 }
