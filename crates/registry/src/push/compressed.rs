@@ -5,7 +5,8 @@
 //! twice and the upload runs while the layer is still being compressed.
 //!
 //! If the upload fails, the local copy is abandoned (its writer gets the error, nothing becomes
-//! visible); if the local copy fails, the upload is abandoned with it.
+//! visible, its temp file is gone before the push returns); if the local copy fails, the upload is
+//! abandoned with it.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -28,6 +29,8 @@ use crate::transport::{self, BodyKind, Outgoing};
 
 /// Compressed pieces queued towards the registry and towards the local copy.
 const QUEUE: usize = 8;
+/// How long a failed push waits for its compressor to stop.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Pushes plain-tar layer `d` gzip-compressed as media type `media_type`; returns the compressed
 /// blob's descriptor (the blob is now in the local content store too).
@@ -75,13 +78,14 @@ pub(super) async fn push(
     let resp = match resp {
         Ok(r) if r.status() == StatusCode::ACCEPTED => r,
         Ok(r) => {
-            compressor.abort();
-            return Err(repo
+            let e = repo
                 .fail(r, "PATCH", &format!("upload of blob {}", d.digest))
-                .await);
+                .await;
+            settle(compressor).await;
+            return Err(e);
         }
         Err(e) => {
-            compressor.abort();
+            settle(compressor).await;
             return Err(e);
         }
     };
@@ -94,6 +98,12 @@ pub(super) async fn push(
         .to_string();
     blob::close(repo, &location, &digest, progress, &id).await?;
     Ok(Descriptor::new(media_type, digest, size))
+}
+
+/// Waits (a bounded time) for a compressor whose upload failed: with the request gone its sends
+/// fail, and it removes its unfinished local copy before it returns.
+async fn settle(compressor: tokio::task::JoinHandle<Result<(Digest, u64), RegistryError>>) {
+    let _ = tokio::time::timeout(SETTLE, compressor).await;
 }
 
 /// Compresses stored blob `d` into the local content store and, piece by piece, into `upload`;

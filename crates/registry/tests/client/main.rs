@@ -595,3 +595,57 @@ async fn layers_are_unpacked_while_later_ones_download_and_gc_leaves_them() {
     assert_eq!(img.id, pulled.id);
     assert!(env.store.content().exists(&top_d));
 }
+
+#[tokio::test]
+async fn a_compressed_push_the_registry_refuses_leaves_the_store_as_it_was() {
+    let e = env().await;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    add_image(&e.fake, "1", &[tar_of(&[("noise", &noise)])], None, "amd64");
+    e.pull("noisy:1").await.unwrap();
+    let local = format!("{}/noisy:1", e.host);
+    let before = e.store.get(&local).unwrap();
+    let blobs_before = e.store.content().list().unwrap();
+    // Berth's server taking at most 1 MB per upload: the streamed, compressed layer is cut off.
+    let dir = tempfile::tempdir().unwrap();
+    let app =
+        berth_registry::server::router_with_limit(&dir.path().join("srv"), 1_000_000).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let target = Reference::parse(&format!("{addr}/small/noisy:1")).unwrap();
+    let err = berth_registry::push::push(
+        &e.client,
+        e.store.clone(),
+        &local,
+        &target,
+        &Default::default(),
+        &ProgressSink::none(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("413") || err.to_string().to_lowercase().contains("size"),
+        "{err}"
+    );
+    // Nothing changed: the image keeps its manifest, no compressed blob was kept, no temp file.
+    let after = e.store.get(&local).unwrap();
+    assert_eq!(after.manifest_digest, before.manifest_digest);
+    assert_eq!(e.store.content().list().unwrap(), blobs_before);
+    let ingest = e.store.content().root().join("ingest");
+    let left: Vec<_> = std::fs::read_dir(&ingest)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
