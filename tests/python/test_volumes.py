@@ -1,9 +1,18 @@
 """docker-py against Berth's volumes (#9): create (named with labels and driver options, and
 anonymous), list with filters, inspect, remove (in use refused with a 409, unknown ones a 404),
-prune (anonymous only unless all=true), and containers writing and reading a volume."""
+prune (anonymous only unless all=true; one at a time), and containers writing and reading a
+volume. With a volume plugin (volume_plugin.py, a real plugin on a socket): docker-py and
+docker-compose 1.29 create, mount, unmount and remove through it, and list its own volumes."""
+
+import os
+import subprocess
+import threading
 
 import docker
 import pytest
+
+from conftest import wait_until
+from volume_plugin import VolumePlugin
 
 
 @pytest.fixture
@@ -111,3 +120,124 @@ def test_prune_takes_anonymous_volumes_unless_all(client, busybox, unique, volum
     pruned = client.volumes.prune(filters={"label": f"p={unique}", "all": "true"})
     assert pruned["VolumesDeleted"] == [unique]
     assert pruned["SpaceReclaimed"] == 0
+
+
+def test_concurrent_prunes_never_both_run(client, busybox, unique, volumes):
+    """Docker refuses a prune while one runs (409); here they are raced, so each either prunes
+    or is refused in Docker's words, and together they remove each volume once."""
+    made = []
+    for _ in range(20):
+        v = client.volumes.create(labels={"race": unique})
+        volumes.append(v.name)
+        made.append(v.name)
+    results = []
+
+    def prune():
+        try:
+            results.append(client.volumes.prune(filters={"label": f"race={unique}"}))
+        except docker.errors.APIError as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=prune) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    deleted = []
+    for r in results:
+        if isinstance(r, docker.errors.APIError):
+            assert r.status_code == 409
+            assert "a prune operation is already running" in str(r)
+        else:
+            deleted.extend(r["VolumesDeleted"] or [])
+    assert len(results) == 4
+    assert sorted(deleted) == sorted(made)
+
+
+@pytest.fixture
+def plugin(unique):
+    """A volume plugin named after the test, stopped (socket removed) when it ends."""
+    p = VolumePlugin(unique + "-drv")
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def test_a_plugin_driver_through_docker_py(client, busybox, unique, plugin, volumes, cleanup):
+    client.volumes.create(name=unique, driver=plugin.name, driver_opts={"size": "1g"},
+                          labels={"team": "py"})
+    volumes.append(unique)
+    assert plugin.calls_of("VolumeDriver.Create") == [{"Name": unique, "Opts": {"size": "1g"}}]
+    attrs = client.api.inspect_volume(unique)
+    assert attrs["Driver"] == plugin.name
+    assert attrs["Labels"] == {"team": "py"}
+    assert attrs["Options"] == {"size": "1g"}
+    assert attrs["Status"] == {"driver": "py-plugin", "mounts": 0}
+
+    ctr = client.containers.run("busybox", ["sh", "-c", "echo from-py > /data/f"],
+                                volumes={unique: {"bind": "/data", "mode": "rw"}}, detach=True)
+    cleanup.append(ctr.id)
+    assert ctr.wait(timeout=60)["StatusCode"] == 0
+    wait_until("the plugin's Unmount",
+               lambda: {"Name": unique, "ID": ctr.id} in plugin.calls_of("VolumeDriver.Unmount"))
+    assert plugin.calls_of("VolumeDriver.Mount") == [{"Name": unique, "ID": ctr.id}]
+    with open(os.path.join(plugin.path(unique), "f")) as f:
+        assert f.read() == "from-py\n"
+    mount = client.api.inspect_container(ctr.id)["Mounts"][0]
+    assert (mount["Type"], mount["Name"], mount["Driver"], mount["Mode"], mount["RW"]) == (
+        "volume", unique, plugin.name, "rw", True)
+
+    # The plugin's own volumes are listed beside the daemon's.
+    plugin.add(unique + "-own")
+    listed = client.api.volumes(filters={"driver": plugin.name})
+    assert listed["Warnings"] == []
+    assert sorted(v["Name"] for v in listed["Volumes"]) == [unique, unique + "-own"]
+    assert client.volumes.get(unique + "-own").attrs["Driver"] == plugin.name
+    volumes.append(unique + "-own")
+
+    ctr.remove()
+    client.volumes.get(unique).remove()
+    assert plugin.calls_of("VolumeDriver.Remove") == [{"Name": unique}]
+    assert unique not in plugin.volumes
+
+
+def test_compose_with_a_plugin_driver(daemon, busybox, unique, plugin, tmp_path):
+    project = unique.replace("-", "")
+    (tmp_path / "docker-compose.yml").write_text(f"""version: "2.4"
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo composed > /data/f"]
+    volumes:
+      - data:/data
+volumes:
+  data:
+    driver: {plugin.name}
+    driver_opts:
+      size: 2g
+""")
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["DOCKER_CONFIG"] = str(tmp_path / ".docker")
+
+    def compose(*args):
+        out = subprocess.run(["docker-compose", "-H", daemon.url, "-p", project, *args],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"docker-compose {args}: {out.stdout}{out.stderr}"
+        return out
+
+    volume = f"{project}_data"
+    try:
+        compose("up", "--no-color")
+        assert plugin.calls_of("VolumeDriver.Create") == [{"Name": volume, "Opts": {"size": "2g"}}]
+        with open(os.path.join(plugin.path(volume), "f")) as f:
+            assert f.read() == "composed\n"
+        assert len(plugin.calls_of("VolumeDriver.Mount")) == 1
+        wait_until("the plugin's Unmount", lambda: plugin.calls_of("VolumeDriver.Unmount"))
+        # Up again: the volume is found, not made again.
+        compose("up", "--no-color")
+        assert len(plugin.calls_of("VolumeDriver.Create")) == 1
+    finally:
+        compose("down", "-v")
+    assert plugin.calls_of("VolumeDriver.Remove") == [{"Name": volume}]
+    assert volume not in plugin.volumes

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::task::JoinSet;
 
-use super::model::{self, op_error, Scope, Volume, VolumeFilter, LOCAL};
+use super::model::{self, Scope, Volume, VolumeFilter, LOCAL};
 use super::plugin::{self, PluginDriver, PluginVolume};
 use super::{blocking, Entry, VolumeService};
 use crate::error::DaemonError;
@@ -100,9 +100,8 @@ impl VolumeService {
         while let Some(joined) = asked.join_next().await {
             match joined {
                 Ok((driver, Ok(volumes))) => found.push((driver, volumes)),
-                Ok((driver, Err(e))) => {
-                    warnings.push(op_error("list", driver.name(), e).to_string());
-                }
+                // dockerd's `OpErr` of the driver: `list DRIVER: the plugin's error`.
+                Ok((driver, Err(e))) => warnings.push(format!("list {}: {e}", driver.name())),
                 Err(e) => warnings.push(format!("list: {e}")),
             }
         }
