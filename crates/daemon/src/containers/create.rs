@@ -300,6 +300,7 @@ impl ContainerService {
         // The engine runs the request's check merged with the image's (inspect shows the same),
         // and exposes the image's ports when the request names none.
         let mut settings = req.settings.clone();
+        settings.links = self.resolve_links(&settings.links)?;
         // The daemon's no-new-privileges unless the request says (dockerd decides at create).
         settings
             .security

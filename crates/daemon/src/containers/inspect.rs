@@ -51,7 +51,8 @@ impl ContainerService {
     /// One container's details (`GET /containers/{id}/json`).
     pub fn inspect(&self, name_or_id: &str) -> Result<ContainerDetails, DaemonError> {
         let entry = self.lookup(name_or_id)?;
-        let c = entry.snapshot();
+        let mut c = entry.snapshot();
+        c.host_config.links = self.links_shown(&c);
         let paths = self.paths();
         let network = self.networks().map(|net| NetworkDetails {
             endpoints: net.endpoints_of(&c.id),

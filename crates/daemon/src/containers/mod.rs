@@ -24,6 +24,7 @@ pub mod export;
 pub mod health;
 pub mod inspect;
 pub mod kill;
+pub mod links;
 pub mod list;
 pub mod logs;
 pub mod model;

@@ -41,6 +41,10 @@ pub struct Settings {
     /// (Docker's `VolumeDriver`); empty: `local`.
     #[serde(default)]
     pub volume_driver: String,
+    /// Legacy links on the default bridge (`--link`), each child by ID once created
+    /// (`containers::links`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<crate::networks::links::LinkSpec>,
 }
 
 /// One container whose mounts (binds and volumes) another takes.

@@ -1,6 +1,7 @@
-//! `start`: mounts the container's volumes (`super::volumes`) and the rootfs from the image
-//! store's mount description, writes the bundle's `config.json` (see [`super::spec`]; volumes
-//! as binds of their host paths), fills empty volumes from the image at a first start, spawns
+//! `start`: checks its legacy links (`super::links`), mounts the container's volumes
+//! (`super::volumes`) and the rootfs from the image store's mount description, writes the
+//! bundle's `config.json` (see [`super::spec`]; volumes as binds of their host paths, the links'
+//! variables in the environment), fills empty volumes from the image at a first start, spawns
 //! the shim (which creates the container, parked), connects the attach clients that were
 //! waiting, releases the container (`start` op), records it as running and hands it to its
 //! [`super::monitor`].
@@ -56,6 +57,7 @@ fn prepare_bundle(
     net: Option<crate::networks::NetworkService>,
     joined_netns: Option<std::path::PathBuf>,
     joins: spec::namespaces::Joins,
+    link_hosts: Vec<(String, std::net::IpAddr)>,
 ) -> Result<Vec<String>, DaemonError> {
     let bundle = paths.bundle(&c.id);
     let rootfs = paths.rootfs(&c.id);
@@ -87,7 +89,7 @@ fn prepare_bundle(
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
                 return Err(DaemonError::Internal(e.to_string()));
             }
-            if let Err(e) = net.attach(c, &ns, &paths.data_dir(&c.id)) {
+            if let Err(e) = net.attach(c, &ns, &paths.data_dir(&c.id), &link_hosts) {
                 let _ = berth_image::snapshot::unmount_all(&rootfs);
                 berth_network::netns::remove(&ns);
                 return Err(e);
@@ -206,14 +208,24 @@ impl ContainerService {
             Ok(j) => j,
             Err(e) => return Err(self.start_failed(entry, e).await),
         };
+        let linked = match self.linked(&c) {
+            Ok(l) => l,
+            Err(e) => return Err(self.start_failed(entry, e).await),
+        };
         // The spec sees each volume as a bind of its host path.
         let volumes = match self.mount_volumes(&c).await {
             Ok(v) => v,
             Err(e) => return Err(self.start_failed(entry, e).await),
         };
-        let (c2, p2) = (volumes.spec, paths.clone());
+        let (mut c2, p2) = (volumes.spec, paths.clone());
+        if !linked.env.is_empty() {
+            let own = c2.config.env.take().unwrap_or_default();
+            c2.config.env = Some(super::links::with_link_env(&linked.env, &own));
+        }
         let net = self.networks();
-        let prepared = blocking_io(move || prepare_bundle(&c2, &p2, net, joined, joins)).await;
+        let hosts = linked.hosts;
+        let prepared =
+            blocking_io(move || prepare_bundle(&c2, &p2, net, joined, joins, hosts)).await;
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
         }

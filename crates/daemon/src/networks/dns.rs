@@ -58,11 +58,30 @@ pub(crate) fn forwards(networks: &[Network], id: &str) -> bool {
     })
 }
 
+/// What the embedded DNS of container `id` serves: the user-defined networks it is running on,
+/// then the aliases its links give it there ([`alias_keys`]).
 pub(crate) fn dns_networks(networks: &[Network], id: &str) -> Vec<String> {
-    networks
+    let mut keys: Vec<String> = networks
         .iter()
         .filter(|n| n.has_dns() && n.endpoints.get(id).is_some_and(|e| e.active))
         .map(|n| n.id.clone())
+        .collect();
+    keys.extend(alias_keys(networks, id));
+    keys
+}
+
+/// The table keys of the link aliases of container `id` on the user-defined networks it is
+/// running on with links ([`super::links::refresh_aliases`] fills them).
+pub(crate) fn alias_keys(networks: &[Network], id: &str) -> Vec<String> {
+    networks
+        .iter()
+        .filter(|n| {
+            n.has_dns()
+                && n.endpoints
+                    .get(id)
+                    .is_some_and(|e| e.active && !e.links.is_empty())
+        })
+        .map(|n| super::links::alias_key(&n.id, id))
         .collect()
 }
 

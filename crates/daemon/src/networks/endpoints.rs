@@ -3,7 +3,8 @@
 //! [`NetworkService::attach`] at start (veths, published ports, `/etc/hosts` and
 //! `/etc/resolv.conf`, the embedded DNS server, the firewall), [`NetworkService::detach`] when it
 //! stops, [`NetworkService::forget`] at remove; plus `network connect`/`disconnect` and what
-//! inspect shows.
+//! inspect shows. Each of them refreshes the link aliases of the networks it touches
+//! ([`links::refresh_aliases`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -11,11 +12,11 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use berth_network::endpoint::{self, EndpointConfig};
-use berth_network::files;
 use berth_network::ports::PortMapping;
 
+use super::etc_files::write_files;
 use super::model::{Driver, Endpoint, EndpointRequest, PortRecord};
-use super::{dns, internal, netlink, publish, NetworkService, State};
+use super::{dns, internal, links, netlink, publish, NetworkService, State};
 use crate::containers::model::Container;
 use crate::error::DaemonError;
 
@@ -118,6 +119,12 @@ impl NetworkService {
                     .into(),
             ));
         }
+        // The docker CLI's words: on the default bridge, links are the container's own.
+        if n.predefined && cfg.is_some_and(|c| !c.links.is_empty()) {
+            return Err(DaemonError::InvalidArgument(
+                "links are only supported for user-defined networks".into(),
+            ));
+        }
         let ip = pool.allocate(requested).map_err(|e| match e {
             // libnetwork marks a taken address forbidden (403).
             berth_network::ipam::IpamError::InUse(_) => DaemonError::Forbidden(e.to_string()),
@@ -148,6 +155,7 @@ impl NetworkService {
             dns_upstreams: None,
             ipam,
             driver_opts: cfg.and_then(|c| c.driver_opts.clone()),
+            links: cfg.map(|c| c.links.clone()).unwrap_or_default(),
         };
         n.endpoints.insert(c.id.clone(), ep);
         if let Err(e) = self.inner.store.put(n) {
@@ -161,16 +169,18 @@ impl NetworkService {
     }
 
     /// At start: veths for every registered endpoint in the namespace at `netns_path`, ports,
-    /// hosts/resolv.conf in `files_dir`, DNS and the firewall. Undoes itself on failure.
+    /// hosts/resolv.conf in `files_dir` (with `link_hosts`: the default bridge's legacy links,
+    /// `(names, address)`), DNS and the firewall. Undoes itself on failure.
     pub fn attach(
         &self,
         c: &Container,
         netns_path: &Path,
         files_dir: &Path,
+        link_hosts: &[(String, IpAddr)],
     ) -> Result<(), DaemonError> {
         let r = self
             .ensure_registered(c)
-            .and_then(|()| self.attach_inner(c, netns_path, files_dir));
+            .and_then(|()| self.attach_inner(c, netns_path, files_dir, link_hosts));
         if r.is_err() {
             self.detach(&c.id);
         }
@@ -182,6 +192,7 @@ impl NetworkService {
         c: &Container,
         netns_path: &Path,
         files_dir: &Path,
+        link_hosts: &[(String, IpAddr)],
     ) -> Result<(), DaemonError> {
         let mode = c.host_config.network_mode.clone().unwrap_or_default();
         let primary = mode_network(&mode).map(str::to_string);
@@ -236,7 +247,10 @@ impl NetworkService {
                 dns_nets.push(n.id.clone());
             }
             self.inner.store.put(n)?;
+            links::refresh_aliases(&self.inner.dns_table, n);
         }
+        // Each network's names first, then the link aliases (PTR answers the names).
+        dns_nets.extend(dns::alias_keys(&st.networks, &c.id));
         if let Some(ip) = primary_ip {
             let specs = publish::specs(&c.settings.ports);
             if !specs.is_empty() {
@@ -254,7 +268,7 @@ impl NetworkService {
             }
         }
         if primary.is_some() {
-            write_files(c, files_dir, &ips, !dns_nets.is_empty())?;
+            write_files(c, files_dir, &ips, !dns_nets.is_empty(), link_hosts)?;
         }
         if let (false, Some(ups)) = (dns_nets.is_empty(), dns_upstreams) {
             let server = dns::DnsServer::start(
@@ -304,6 +318,7 @@ impl NetworkService {
             ep.active = false;
             self.inner.dns_table.remove_ip(&n.id, ep.ip);
             let _ = self.inner.store.put(n);
+            links::refresh_aliases(&self.inner.dns_table, n);
             changed = true;
         }
         // The container is gone: its namespace takes its veths with it (a sweep deletes them
@@ -345,6 +360,7 @@ impl NetworkService {
                 self.inner.dns_table.remove_ip(&n.id, ep.ip);
                 dns::dns_insert(&self.inner.dns_table, &n.id, id, ep);
             }
+            links::refresh_aliases(&self.inner.dns_table, n);
             if let Err(e) = self.inner.store.put(n) {
                 tracing::warn!(container = id, error = %e, "saving a renamed endpoint");
             }
@@ -381,7 +397,9 @@ impl NetworkService {
                     dns_nets.push(n.id.clone());
                 }
             }
+            links::refresh_aliases(&self.inner.dns_table, n);
         }
+        dns_nets.extend(dns::alias_keys(&st.networks, id));
         if let Some(rec) = st.ports.get(id).cloned() {
             let held: Vec<_> = rec
                 .mappings
@@ -472,6 +490,7 @@ impl NetworkService {
             dns::dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
         }
         self.inner.store.put(n)?;
+        links::refresh_aliases(&self.inner.dns_table, n);
         let nets = dns::dns_networks(&st.networks, &c.id);
         dns::restart_dns(self, &mut st, &c.id, netns_path, nets, ups)?;
         self.apply_firewall(&st)
@@ -506,6 +525,10 @@ impl NetworkService {
             p.release(ep.ip);
         }
         self.inner.store.put(n)?;
+        self.inner
+            .dns_table
+            .remove_network(&links::alias_key(&n.id, container_id));
+        links::refresh_aliases(&self.inner.dns_table, n);
         if let Some(server) = st.live.dns.remove(container_id) {
             let upstreams = server.upstreams.clone();
             server.stop();
@@ -541,33 +564,6 @@ fn not_connected(container_id: &str, network: &str, running: bool) -> DaemonErro
     DaemonError::Internal(format!(
         "container {container_id} is not connected to {the}network {network}"
     ))
-}
-
-/// Writes `/etc/hosts` and `/etc/resolv.conf` as Docker does (in place: they are bind-mounted).
-fn write_files(
-    c: &Container,
-    dir: &Path,
-    ips: &[IpAddr],
-    embedded: bool,
-) -> Result<(), DaemonError> {
-    let hosts = files::HostsConfig {
-        hostname: crate::containers::spec::hostname(c),
-        domainname: Some(c.config.domainname.clone()).filter(|d| !d.is_empty()),
-        ips: ips.to_vec(),
-        extra_hosts: c
-            .host_config
-            .extra_hosts
-            .iter()
-            .flatten()
-            .filter_map(|h| files::parse_add_host(h))
-            .collect(),
-    };
-    let resolv = files::resolv_conf(&dns::host_resolv(), &dns::dns_config(c), embedded);
-    for (name, text) in [("hosts", files::hosts(&hosts)), ("resolv.conf", resolv)] {
-        let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| DaemonError::io("writing", &p, e))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

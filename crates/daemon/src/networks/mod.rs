@@ -13,7 +13,8 @@
 //! Files: [`manage`] (create, list, inspect, remove, prune), [`views`] (what inspect and list
 //! show), [`endpoints`] (the container hooks:
 //! register at create, attach at start, detach at stop, forget at remove, connect, disconnect),
-//! [`publish`] (`-p`/`-P`), [`dns`], [`links`] (the rules of legacy `--link`). Every method is
+//! `etc_files` (the container's `/etc/hosts` and `/etc/resolv.conf`), [`publish`] (`-p`/`-P`),
+//! [`dns`], [`links`] (the rules of legacy `--link`: environment, hosts lines, DNS aliases). Every method is
 //! synchronous (netlink, `nft`, helper threads for [`berth_network::netns::socket_in`]); async
 //! callers use `spawn_blocking`.
 //!
@@ -27,6 +28,7 @@
 
 pub mod dns;
 pub mod endpoints;
+mod etc_files;
 mod firewall;
 pub mod links;
 pub mod manage;

@@ -14,6 +14,8 @@ use berth_network::ipam::Pool;
 use berth_network::ports::PortMapping;
 use serde::{Deserialize, Serialize};
 
+use super::links::LinkSpec;
+
 /// Which kind of network this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,6 +134,9 @@ pub struct EndpointRequest {
     pub mac_address: Option<String>,
     /// Options for the network driver.
     pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Legacy links on a user-defined network: names only its embedded DNS answers
+    /// ([`super::links::refresh_aliases`]).
+    pub links: Vec<LinkSpec>,
 }
 
 /// One container's membership of a network.
@@ -165,6 +170,10 @@ pub struct Endpoint {
     /// `DriverOpts` as given.
     #[serde(default)]
     pub driver_opts: Option<BTreeMap<String, String>>,
+    /// `Links` as given (user-defined networks only: aliases its embedded DNS answers for
+    /// this container alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkSpec>,
 }
 
 /// The published ports of one running container.
@@ -193,6 +202,7 @@ pub(crate) mod fixtures {
             dns_upstreams: None,
             ipam: None,
             driver_opts: None,
+            links: Vec::new(),
         }
     }
 

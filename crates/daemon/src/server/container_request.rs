@@ -2,9 +2,9 @@
 //! `Tmpfs`, `VolumesFrom`: [`super::mount_request`]), the healthcheck (`Config.Healthcheck`'s
 //! JSON), the security settings
 //! (`Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` text) and the published ports
-//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`), the log (`LogConfig`) and the DNS
-//! settings (`Dns`, `DnsSearch`, `DnsOptions`) parsed once, here, into
-//! [`Settings`]; a bad one is refused with Docker's words (400) before the engine is called.
+//! (`PortBindings`, `PublishAllPorts`, `ExposedPorts`), the log (`LogConfig`), the DNS
+//! settings (`Dns`, `DnsSearch`, `DnsOptions`) and the legacy links (`Links`) parsed once, here,
+//! into [`Settings`]; a bad one is refused with Docker's words (400) before the engine is called.
 //! [`upgrade_record`] does the same for a record an older daemon stored with Docker's request
 //! only.
 
@@ -22,6 +22,7 @@ use crate::containers::settings::{
     Settings,
 };
 use crate::error::DaemonError;
+use crate::networks::links::{self, LinkSpec};
 use crate::networks::publish;
 
 pub use super::mount_request::{mounts, volumes_from};
@@ -58,7 +59,33 @@ pub fn settings(config: &ContainerConfig, host: &HostConfig) -> Result<Settings,
         dns: dns(host),
         volumes_from: volumes_from(host)?,
         volume_driver: host.volume_driver.clone().unwrap_or_default(),
+        links: links(host)?,
     })
+}
+
+/// `Links` (`NAME[:ALIAS]`), the default bridge's legacy links (a container without a network
+/// keeps them, to no effect, as Docker does). Refused with host or container networking, in
+/// Docker's words; on a user-defined network they are left out, as Docker leaves them: there
+/// the endpoint's `Links` (which the docker CLI sends too) make DNS aliases.
+pub fn links(host: &HostConfig) -> Result<Vec<LinkSpec>, DaemonError> {
+    let given = host.links.as_deref().unwrap_or_default();
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    match host.network_mode.as_deref().unwrap_or_default() {
+        "host" => Err(invalid(
+            "conflicting options: host type networking can't be used with links. This would \
+             result in undefined behavior"
+                .into(),
+        )),
+        m if m.starts_with("container:") => Err(invalid(
+            "conflicting options: container type network can't be used with links. This would \
+             result in undefined behavior"
+                .into(),
+        )),
+        "" | "default" | "bridge" | "none" => given.iter().map(|l| links::parse(l)).collect(),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// `Dns`, `DnsSearch` and `DnsOptions`; a server that is not an IP address is left out.
@@ -162,6 +189,8 @@ pub fn upgrade_record(c: &mut Container) -> Result<(), DaemonError> {
         dns: dns(&c.host_config),
         volumes_from: volumes_from(&c.host_config)?,
         volume_driver: c.host_config.volume_driver.clone().unwrap_or_default(),
+        // Names as given: the start looks them up.
+        links: links(&c.host_config).unwrap_or_default(),
     };
     Ok(())
 }
@@ -344,6 +373,34 @@ mod tests {
             (d.search, d.options),
             (vec!["example.org".to_string()], vec!["ndots:2".to_string()])
         );
+    }
+
+    #[test]
+    fn links_by_network_mode() {
+        let host = |mode: &str, links: &[&str]| HostConfig {
+            network_mode: Some(mode.into()),
+            links: Some(links.iter().map(|l| l.to_string()).collect()),
+            ..Default::default()
+        };
+        let got = links(&host("bridge", &["db:data", "/cache:/web/c"])).unwrap();
+        let shown: Vec<String> = got.iter().map(LinkSpec::shown).collect();
+        assert_eq!(shown, ["db:data", "cache:c"]);
+        assert!(links(&host("front", &["db:data"])).unwrap().is_empty());
+        let e = links(&host("host", &["db"])).unwrap_err().to_string();
+        assert!(
+            e.contains("host type networking can't be used with links"),
+            "{e}"
+        );
+        let e = links(&host("container:x", &["db"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("container type network can't be used with links"),
+            "{e}"
+        );
+        let e = links(&host("default", &["a:b:c"])).unwrap_err().to_string();
+        assert_eq!(e, "bad format for links: a:b:c");
+        assert!(links(&host("host", &[])).unwrap().is_empty());
     }
 
     #[test]

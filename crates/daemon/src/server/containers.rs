@@ -346,12 +346,17 @@ pub async fn resize(
     Ok(StatusCode::OK)
 }
 
-/// `DELETE /containers/{id}?force=&v=`.
+/// `DELETE /containers/{id}?force=&v=`; with `link=1` (a link name without its parent) Docker's
+/// refusal.
 pub async fn remove(
     State(s): State<AppState>,
     Path(id): Path<String>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
+    if params.flag("link") {
+        s.engine.containers.remove_link(&id).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let opts = RemoveOptions {
         force: params.flag("force"),
     };
@@ -359,5 +364,21 @@ pub async fn remove(
         .containers
         .remove_with_volumes(&id, opts, params.flag("v"))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{PARENT}/{ALIAS}?link=1` (`docker rm --link /PARENT/ALIAS`; the CLI sends
+/// the link's name as two path segments): removes the legacy link. Without `link` no
+/// container has such a name.
+pub async fn remove_link(
+    State(s): State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
+    let name = format!("{parent}/{alias}");
+    if !params.flag("link") {
+        return Err(crate::error::DaemonError::NoSuchContainer(name).into());
+    }
+    s.engine.containers.remove_link(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

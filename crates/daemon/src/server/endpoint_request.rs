@@ -1,6 +1,6 @@
 //! Docker's endpoint settings (`NetworkingConfig.EndpointsConfig` of a create,
 //! `EndpointConfig` of `POST /networks/{id}/connect`) in the engine's terms: aliases, the
-//! `IPAMConfig` JSON's addresses (IPv4 only), the MAC address and driver options.
+//! `IPAMConfig` JSON's addresses (IPv4 only), the MAC address, driver options and links.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -17,6 +17,12 @@ pub fn endpoint(cfg: &EndpointSettings) -> Result<EndpointRequest, DaemonError> 
         ipam: endpoint_ipam(cfg)?,
         mac_address: Some(cfg.mac_address.clone()).filter(|m| !m.is_empty()),
         driver_opts: cfg.driver_opts.clone(),
+        links: cfg
+            .links
+            .iter()
+            .flatten()
+            .map(|l| crate::networks::links::parse(l))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -86,7 +92,8 @@ mod tests {
         let cfg: EndpointSettings = serde_json::from_value(json!({
             "Aliases": ["db"],
             "IPAMConfig": {"IPv4Address": "10.9.0.5", "LinkLocalIPs": ["169.254.1.1"]},
-            "MacAddress": "02:42:0a:09:00:05"
+            "MacAddress": "02:42:0a:09:00:05",
+            "Links": ["db:data"]
         }))
         .unwrap();
         let r = endpoint(&cfg).unwrap();
@@ -95,6 +102,7 @@ mod tests {
         assert_eq!(ipam.ipv4, Some(Ipv4Addr::new(10, 9, 0, 5)));
         assert_eq!(ipam.link_local, [Ipv4Addr::new(169, 254, 1, 1)]);
         assert_eq!(r.mac_address.as_deref(), Some("02:42:0a:09:00:05"));
+        assert_eq!(r.links[0].shown(), "db:data");
         let none = endpoint(&EndpointSettings::default()).unwrap();
         assert_eq!((none.ipam, none.mac_address), (None, None));
         let v6: EndpointSettings =

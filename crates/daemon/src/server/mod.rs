@@ -135,6 +135,10 @@ pub fn app(state: AppState) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route(
+            "/containers/{id}/{alias}",
+            axum::routing::delete(containers::remove_link),
+        )
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

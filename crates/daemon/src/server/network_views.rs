@@ -41,6 +41,7 @@ pub fn endpoint_settings(v: &EndpointView) -> EndpointSettings {
             dns_names,
             ipam_config: ipam_config(e),
             driver_opts: e.driver_opts.clone(),
+            links: links(e),
             ..Default::default()
         };
     }
@@ -55,8 +56,14 @@ pub fn endpoint_settings(v: &EndpointView) -> EndpointSettings {
         dns_names,
         ipam_config: ipam_config(e),
         driver_opts: e.driver_opts.clone(),
+        links: links(e),
         ..Default::default()
     }
+}
+
+/// The entry's `Links`, as given (null when none, as Docker shows it).
+fn links(e: &crate::networks::model::Endpoint) -> Option<Vec<String>> {
+    (!e.links.is_empty()).then(|| e.links.iter().map(|l| l.shown()).collect())
 }
 
 /// The entry's `IPAMConfig`: what the client gave, empty fields left out as Docker does.
@@ -174,6 +181,7 @@ mod tests {
                 dns_upstreams: None,
                 ipam: None,
                 driver_opts: None,
+                links: Vec::new(),
             },
             gateway: Ipv4Addr::new(10, 5, 0, 1),
             prefix: 24,
