@@ -27,6 +27,7 @@ mod harness;
 mod health;
 mod hostconfig;
 mod lifecycle;
+mod links;
 mod logs_rotation;
 mod net_catalog;
 mod net_security;
