@@ -16,6 +16,8 @@ use crate::error::{CliError, Result};
 use crate::flags::{switch, value, Args, Parsed, Spec};
 use crate::format::{short_id, Format};
 use crate::units;
+use berth_api::container::ContainerSummary;
+use berth_api::stats::StatsResponse;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -67,79 +69,48 @@ pub struct Figures {
     pub pids: u64,
 }
 
-fn u(v: &Value, path: &[&str]) -> u64 {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-}
-
 /// Computes docker's figures from a stats object.
-pub fn figures(v: &Value) -> Figures {
-    let total = u(v, &["cpu_stats", "cpu_usage", "total_usage"]) as f64;
-    let pre_total = u(v, &["precpu_stats", "cpu_usage", "total_usage"]) as f64;
-    let system = u(v, &["cpu_stats", "system_cpu_usage"]) as f64;
-    let pre_system = u(v, &["precpu_stats", "system_cpu_usage"]) as f64;
-    let mut online = u(v, &["cpu_stats", "online_cpus"]) as f64;
-    if online == 0.0 {
-        online = v
-            .pointer("/cpu_stats/cpu_usage/percpu_usage")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len) as f64;
-    }
-    let (cpu_delta, system_delta) = (total - pre_total, system - pre_system);
+pub fn figures(v: &StatsResponse) -> Figures {
+    let (cpu, pre) = (&v.cpu_stats, &v.precpu_stats);
+    let online = match cpu.online_cpus {
+        0 => cpu.cpu_usage.percpu_usage.len() as f64,
+        n => f64::from(n),
+    };
+    let cpu_delta = cpu.cpu_usage.total_usage as f64 - pre.cpu_usage.total_usage as f64;
+    let system_delta = cpu.system_cpu_usage as f64 - pre.system_cpu_usage as f64;
     let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
         cpu_delta / system_delta * online * 100.0
     } else {
         0.0
     };
-    let usage = u(v, &["memory_stats", "usage"]);
-    let stat = |k: &str| {
-        v.pointer(&format!("/memory_stats/stats/{k}"))
-            .and_then(Value::as_u64)
-    };
-    let memory = match stat("total_inactive_file").or_else(|| stat("inactive_file")) {
-        Some(inactive) if inactive < usage => usage - inactive,
-        _ => usage,
+    let mem = &v.memory_stats;
+    let inactive = mem
+        .stats
+        .get("total_inactive_file")
+        .or_else(|| mem.stats.get("inactive_file"));
+    let memory = match inactive {
+        Some(&inactive) if inactive < mem.usage => mem.usage - inactive,
+        _ => mem.usage,
     } as f64;
-    let memory_limit = u(v, &["memory_stats", "limit"]) as f64;
+    let memory_limit = mem.limit as f64;
     let memory_percent = if memory_limit != 0.0 {
         memory / memory_limit * 100.0
     } else {
         0.0
     };
-    let (mut net_rx, mut net_tx) = (0.0, 0.0);
-    for n in v
-        .get("networks")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|m| m.values())
-    {
-        net_rx += u(n, &["rx_bytes"]) as f64;
-        net_tx += u(n, &["tx_bytes"]) as f64;
-    }
+    let net_rx = v.networks.values().map(|n| n.rx_bytes as f64).sum();
+    let net_tx = v.networks.values().map(|n| n.tx_bytes as f64).sum();
     let (mut block_read, mut block_write) = (0.0, 0.0);
-    for e in v
-        .pointer("/blkio_stats/io_service_bytes_recursive")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let value = u(e, &["value"]) as f64;
-        match e
-            .get("op")
-            .and_then(Value::as_str)
-            .and_then(|o| o.chars().next())
-        {
-            Some('r' | 'R') => block_read += value,
-            Some('w' | 'W') => block_write += value,
+    for e in v.blkio_stats.io_service_bytes_recursive.iter().flatten() {
+        match e.op.chars().next() {
+            Some('r' | 'R') => block_read += e.value as f64,
+            Some('w' | 'W') => block_write += e.value as f64,
             _ => {}
         }
     }
-    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     Figures {
-        name: text("name"),
-        id: text("id"),
+        name: v.name.clone(),
+        id: v.id.clone(),
         cpu_percent,
         memory,
         memory_limit,
@@ -148,7 +119,7 @@ pub fn figures(v: &Value) -> Figures {
         net_tx,
         block_read,
         block_write,
-        pids: u(v, &["pids_stats", "current"]),
+        pids: v.pids_stats.current,
     }
 }
 
@@ -228,11 +199,8 @@ async fn listed(ctx: &Ctx, all: bool) -> Result<Vec<String>> {
     } else {
         "/containers/json"
     };
-    let list: Vec<Value> = ctx.client.get_json(path).await?;
-    Ok(list
-        .iter()
-        .filter_map(|c| c.get("Id").and_then(Value::as_str).map(short_id))
-        .collect())
+    let list: Vec<ContainerSummary> = ctx.client.get_json(path).await?;
+    Ok(list.iter().map(|c| short_id(&c.id)).collect())
 }
 
 /// Reads `container`'s stats into `slot` until the stream ends (one object without `stream`).
@@ -253,6 +221,8 @@ async fn follow(
             .await?;
         let mut lines = JsonLines::new(resp.into_body());
         while let Some(v) = lines.next().await? {
+            let v: StatsResponse = serde_json::from_value(v)
+                .map_err(|e| CliError::Message(format!("error decoding daemon response: {e}")))?;
             lock(&slot).figures = Some(figures(&v));
             if !stream {
                 break;
@@ -361,7 +331,7 @@ mod tests {
                 {"major": 8, "minor": 0, "op": "Total", "value": 1}]},
             "pids_stats": {"current": 3}
         });
-        let f = figures(&v);
+        let f = figures(&serde_json::from_value(v).unwrap());
         assert!((f.cpu_percent - 40.0).abs() < 1e-9, "{}", f.cpu_percent);
         assert_eq!(f.memory, 6_291_456.0);
         let r = row("web", Some(&f), true);
@@ -377,7 +347,12 @@ mod tests {
 
     #[test]
     fn stopped_and_missing_rows() {
-        let f = figures(&json!({"name": "/x", "id": "abc", "read": "0001-01-01T00:00:00Z"}));
+        let f = figures(
+            &serde_json::from_value(
+                json!({"name": "/x", "id": "abc", "read": "0001-01-01T00:00:00Z"}),
+            )
+            .unwrap(),
+        );
         let r = row("x", Some(&f), false);
         assert_eq!(r["CPUPerc"], "0.00%");
         assert_eq!(r["MemUsage"], "0B / 0B");

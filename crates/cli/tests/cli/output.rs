@@ -40,6 +40,19 @@ const DF: &str = r#"{"LayersSize":4261000,"Images":[{"Id":"sha256:1a","Size":426
   "Size":2048,"CreatedAt":"2020-09-13T12:26:40Z","LastUsedAt":"2020-09-13T12:26:40Z","UsageCount":2},
   {"ID":"fed987","Type":"source.local","InUse":false,"Shared":true,"Size":100,"CreatedAt":"2020-09-13T12:26:40Z","UsageCount":1}]}"#;
 
+const STATS: &str = r#"{"name":"/web","id":"4f66ad9a0b2e3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5",
+ "read":"2020-09-13T12:26:40.5Z","preread":"2020-09-13T12:26:39.5Z","num_procs":0,"storage_stats":{},
+ "pids_stats":{"current":3,"limit":100},
+ "blkio_stats":{"io_service_bytes_recursive":[{"major":8,"minor":0,"op":"read","value":4096},{"major":8,"minor":0,"op":"write","value":1500000}],
+  "io_serviced_recursive":null,"io_queue_recursive":null,"io_service_time_recursive":null,"io_wait_time_recursive":null,
+  "io_merged_recursive":null,"io_time_recursive":null,"sectors_recursive":null},
+ "cpu_stats":{"cpu_usage":{"total_usage":300000000,"usage_in_kernelmode":0,"usage_in_usermode":0},"system_cpu_usage":2000000000,"online_cpus":2,
+  "throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},
+ "precpu_stats":{"cpu_usage":{"total_usage":100000000,"usage_in_kernelmode":0,"usage_in_usermode":0},"system_cpu_usage":1000000000,"online_cpus":2,
+  "throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},
+ "memory_stats":{"usage":10485760,"stats":{"inactive_file":4194304},"limit":67108864},
+ "networks":{"eth0":{"rx_bytes":1296,"rx_packets":10,"rx_errors":0,"rx_dropped":0,"tx_bytes":746,"tx_packets":8,"tx_errors":0,"tx_dropped":0}}}"#;
+
 // (one runtime: docker lists several in Go's random map order)
 const INFO: &str = r#"{"ID":"20f7a4b9","Containers":3,"ContainersRunning":1,"ContainersPaused":1,"ContainersStopped":1,
  "Images":2,"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]],
@@ -98,6 +111,9 @@ fn canned() -> Fake {
             json_reply("200 OK", INFO)
         } else if p.contains("/system/df") {
             json_reply("200 OK", DF)
+        } else if p.contains("/stats") {
+            // One object per line, as a daemon streams them.
+            json_reply("200 OK", &format!("{}\n", STATS.replace('\n', "")))
         } else if p.contains("/containers/prune") {
             json_reply(
                 "200 OK",
@@ -223,6 +239,8 @@ fn output_matches_the_docker_cli() {
         &["events", "--since", "1600000000", "--until", "1600000002", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"],
         &["system", "df"],
         &["system", "df", "-v"],
+        &["stats", "--no-stream", "web"],
+        &["stats", "--no-stream", "--no-trunc", "--format", "{{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.NetIO}} {{.BlockIO}} {{.PIDs}}", "web"],
         &["run", "--nope", "busybox"],
         &["rm"],
         &["tag", "a"],
