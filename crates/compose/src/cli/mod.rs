@@ -269,7 +269,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
                 };
                 up::up(&c, &project, &o, true).await?;
             }
-            resources::ensure_resources(&c, &project, &up::Made::default()).await?;
+            resources::ensure_resources(&c, &project, &Default::default()).await?;
             images::ensure(&c, &project, &[svc], build, false).await?;
             let o = RunOptions {
                 exec: exec_options(&flags),

@@ -222,12 +222,14 @@ pub async fn ensure(
     force_build: bool,
     no_build: bool,
 ) -> Result<()> {
+    // Images known to be there: services sharing one are looked up once.
+    let mut present: Vec<String> = Vec::new();
     for svc in services {
         let image = svc.image_name(&p.name);
         let policy = svc.pull_policy.as_deref().unwrap_or("missing");
         if svc.build.is_some()
             && !no_build
-            && (force_build || policy == "build" || !exists(c, &image).await?)
+            && (force_build || policy == "build" || !known(c, &image, &mut present).await?)
         {
             build(c, p, svc, false).await?;
             continue;
@@ -235,11 +237,24 @@ pub async fn ensure(
         match policy {
             "never" => {}
             "always" => pull(c, &svc.name, &image).await?,
-            _ if svc.build.is_none() && !exists(c, &image).await? => {
-                pull(c, &svc.name, &image).await?
+            _ if svc.build.is_none() && !known(c, &image, &mut present).await? => {
+                pull(c, &svc.name, &image).await?;
+                present.push(image);
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Whether `image` exists, asking the engine only about one not in `present` yet.
+async fn known(c: &Client, image: &str, present: &mut Vec<String>) -> Result<bool> {
+    if present.iter().any(|i| i == image) {
+        return Ok(true);
+    }
+    let there = exists(c, image).await?;
+    if there {
+        present.push(image.to_string());
+    }
+    Ok(there)
 }

@@ -6,17 +6,47 @@
 
 use super::client::{encode, Client, EngineError, Result};
 use super::up::Made;
-use crate::model::{Project, Volume};
+use crate::model::{Network, Project, Volume};
 use crate::plan;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::task::JoinSet;
 
-/// The project's named volumes, then its networks, then the files of its environment- and
-/// content-sourced secrets and configs.
-pub async fn ensure_resources(c: &Client, p: &Project, made: &Made) -> Result<()> {
-    ensure_volumes(c, p, made).await?;
-    ensure_networks(c, p, made).await?;
-    write_file_objects(p)
+/// The project's named volumes and networks, all at once (each is one look-up and at most one
+/// create), then the files of its environment- and content-sourced secrets and configs. The first
+/// failure is returned once every request has finished, so `made` holds all that was made.
+pub async fn ensure_resources(c: &Client, p: &Project, made: &Arc<Made>) -> Result<()> {
+    let mut set = JoinSet::new();
+    for (key, vol) in &p.volumes {
+        if used(p, key) {
+            let (c, made, vol, body) = (
+                c.clone(),
+                made.clone(),
+                vol.clone(),
+                volume_body(p, key, vol),
+            );
+            let (key, project) = (key.clone(), p.name.clone());
+            set.spawn(async move { ensure_volume(&c, &project, &key, &vol, body, &made).await });
+        }
+    }
+    for (key, net) in &p.networks {
+        if p.services.iter().any(|s| s.networks.contains_key(key)) {
+            let (c, made, body) = (c.clone(), made.clone(), network_body(p, key, net));
+            let (name, external) = (net.name.clone(), net.external);
+            set.spawn(async move { ensure_network(&c, &name, external, body, &made).await });
+        }
+    }
+    let mut first = None;
+    while let Some(r) = set.join_next().await {
+        if let Err(e) = r.map_err(|e| c.transport(e)).and_then(|r| r) {
+            first.get_or_insert(e);
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => write_file_objects(p),
+    }
 }
 
 /// Writes each environment- or content-sourced secret (0400) and config (0444) a service uses to
@@ -65,50 +95,50 @@ fn write_file_objects(p: &Project) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_networks(c: &Client, p: &Project, made: &Made) -> Result<()> {
-    for (key, net) in &p.networks {
-        if !p.services.iter().any(|s| s.networks.contains_key(key)) {
-            continue;
+/// The create body of a project network, with Compose's labels on top of its own.
+fn network_body(p: &Project, key: &str, net: &Network) -> Value {
+    let mut labels: BTreeMap<String, String> = net
+        .labels
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+        .collect();
+    labels.insert(plan::PROJECT.into(), p.name.clone());
+    labels.insert(plan::NETWORK.into(), key.into());
+    labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
+    let opts: BTreeMap<String, String> = net
+        .driver_opts
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+        .collect();
+    json!({
+        "Name": net.name, "CheckDuplicate": true, "Driver": net.driver.clone().unwrap_or_else(|| "bridge".into()),
+        "Internal": net.internal, "Attachable": net.attachable, "Labels": labels, "Options": opts,
+        "EnableIPv6": net.enable_ipv6.unwrap_or(false), "IPAM": net.ipam.clone().unwrap_or(json!({"Driver": "default"})),
+    })
+}
+
+/// Creates network `name` unless it exists; an external one must exist.
+async fn ensure_network(
+    c: &Client,
+    name: &str,
+    external: bool,
+    body: Value,
+    made: &Made,
+) -> Result<()> {
+    match c.get::<Value>(&format!("/networks/{}", encode(name))).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.is_status(404) && !external => {}
+        Err(e) if e.is_status(404) => {
+            return Err(EngineError::Daemon {
+                status: 404,
+                message: format!("network {name} declared as external, but could not be found"),
+            })
         }
-        match c
-            .get::<Value>(&format!("/networks/{}", encode(&net.name)))
-            .await
-        {
-            Ok(_) => continue,
-            Err(e) if e.is_status(404) && !net.external => {}
-            Err(e) if e.is_status(404) => {
-                return Err(EngineError::Daemon {
-                    status: 404,
-                    message: format!(
-                        "network {} declared as external, but could not be found",
-                        net.name
-                    ),
-                })
-            }
-            Err(e) => return Err(e),
-        }
-        let mut labels: BTreeMap<String, String> = net
-            .labels
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        labels.insert(plan::PROJECT.into(), p.name.clone());
-        labels.insert(plan::NETWORK.into(), key.clone());
-        labels.insert(plan::VERSION.into(), plan::COMPOSE_VERSION.into());
-        let opts: BTreeMap<String, String> = net
-            .driver_opts
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        let body = json!({
-            "Name": net.name, "CheckDuplicate": true, "Driver": net.driver.clone().unwrap_or_else(|| "bridge".into()),
-            "Internal": net.internal, "Attachable": net.attachable, "Labels": labels, "Options": opts,
-            "EnableIPv6": net.enable_ipv6.unwrap_or(false), "IPAM": net.ipam.clone().unwrap_or(json!({"Driver": "default"})),
-        });
-        eprintln!(" Network {}  Creating", net.name);
-        let _: Value = c.post_json("/networks/create", &body).await?;
-        made.network(&net.name);
+        Err(e) => return Err(e),
     }
+    eprintln!(" Network {name}  Creating");
+    let _: Value = c.post_json("/networks/create", &body).await?;
+    made.network(name);
     Ok(())
 }
 
@@ -143,59 +173,61 @@ pub fn volume_body(p: &Project, key: &str, vol: &Volume) -> Value {
 
 /// A volume that exists already: Compose's warning when another project (or no Compose at
 /// all) made it; the project then shares it.
-fn warn_if_foreign(p: &Project, vol: &Volume, existing: &Value) {
+fn warn_if_foreign(project: &str, vol: &Volume, existing: &Value) {
     match existing["Labels"][plan::PROJECT].as_str() {
         None => eprintln!(
             "WARN[0000] volume {:?} already exists but was not created by Docker Compose. Use `external: true` to use an existing volume",
             vol.name
         ),
-        Some(other) if other != p.name => eprintln!(
-            "WARN[0000] volume {:?} already exists but was created for project {other:?} (expected {:?}). Use `external: true` to use an existing volume",
-            vol.name, p.name
+        Some(other) if other != project => eprintln!(
+            "WARN[0000] volume {:?} already exists but was created for project {other:?} (expected {project:?}). Use `external: true` to use an existing volume",
+            vol.name
         ),
         Some(_) => {}
     }
 }
 
-/// Creates each named volume a service mounts unless it exists; an external one must exist.
-async fn ensure_volumes(c: &Client, p: &Project, made: &Made) -> Result<()> {
-    for (key, vol) in &p.volumes {
-        if !used(p, key) {
-            continue;
-        }
-        match c
-            .get::<Value>(&format!("/volumes/{}", encode(&vol.name)))
-            .await
-        {
-            Ok(existing) => {
-                if !vol.external {
-                    warn_if_foreign(p, vol, &existing);
-                }
-                continue;
+/// Creates the named volume `key` unless it exists; an external one must exist.
+async fn ensure_volume(
+    c: &Client,
+    project: &str,
+    key: &str,
+    vol: &Volume,
+    body: Value,
+    made: &Made,
+) -> Result<()> {
+    match c
+        .get::<Value>(&format!("/volumes/{}", encode(&vol.name)))
+        .await
+    {
+        Ok(existing) => {
+            if !vol.external {
+                warn_if_foreign(project, vol, &existing);
             }
-            Err(e) if e.is_status(404) && vol.external => {
-                return Err(EngineError::Daemon {
-                    status: 404,
-                    message: format!("external volume {:?} not found", vol.name),
-                })
-            }
-            Err(e) if e.is_status(404) => {}
-            Err(e) => return Err(e),
+            return Ok(());
         }
-        eprintln!(" Volume {:?}  Creating", vol.name);
-        let _: Value = c
-            .post_json("/volumes/create", &volume_body(p, key, vol))
-            .await
-            .map_err(|e| match e {
-                EngineError::Daemon { status, message } => EngineError::Daemon {
-                    status,
-                    message: format!("volumes.{key}: {message}"),
-                },
-                e => e,
-            })?;
-        made.volume(&vol.name);
-        eprintln!(" Volume {:?}  Created", vol.name);
+        Err(e) if e.is_status(404) && vol.external => {
+            return Err(EngineError::Daemon {
+                status: 404,
+                message: format!("external volume {:?} not found", vol.name),
+            })
+        }
+        Err(e) if e.is_status(404) => {}
+        Err(e) => return Err(e),
     }
+    eprintln!(" Volume {:?}  Creating", vol.name);
+    let _: Value = c
+        .post_json("/volumes/create", &body)
+        .await
+        .map_err(|e| match e {
+            EngineError::Daemon { status, message } => EngineError::Daemon {
+                status,
+                message: format!("volumes.{key}: {message}"),
+            },
+            e => e,
+        })?;
+    made.volume(&vol.name);
+    eprintln!(" Volume {:?}  Created", vol.name);
     Ok(())
 }
 
