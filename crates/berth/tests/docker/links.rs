@@ -103,6 +103,11 @@ fn default_bridge_links_env_hosts_inspect_and_rm_link() {
         &["inspect", "-f", "{{json .HostConfig.Links}}", "store"],
     );
     assert!(none.is_null(), "{none}");
+    // ps names the child by its links too (the docker CLI shows them with --no-trunc).
+    let filter = format!("id={}", d.inspect("store", "{{.Id}}"));
+    let ps = |more: &str| d.ok(&["ps", more, "--filter", &filter, "--format", "{{.Names}}"]);
+    assert_eq!(ps("--no-trunc"), "store,web/my-db");
+    assert_eq!(ps("--all"), "store");
 
     // rm --link: gone from inspect and from the running parent's /etc/hosts.
     let e = refused(&d, &["rm", "--link", "/web/nothing"]);
@@ -115,6 +120,7 @@ fn default_bridge_links_env_hosts_inspect_and_rm_link() {
     d.ok(&["rm", "--link", "/web/my-db"]);
     let links = json(&d, &["inspect", "-f", "{{json .HostConfig.Links}}", "web"]);
     assert!(links.is_null(), "{links}");
+    assert_eq!(ps("--no-trunc"), "store");
     let hosts = d.ok(&["exec", "web", "cat", "/etc/hosts"]);
     assert!(!hosts.contains("my-db"), "{hosts}");
     assert!(hosts.contains(&format!("{own}\t")), "{hosts}");

@@ -10,7 +10,8 @@
 //! - `rm --link /PARENT/ALIAS` drops one ([`ContainerService::remove_link`]); a running parent's
 //!   `/etc/hosts` is written again without it;
 //! - inspect shows them as `/CHILD:/PARENT/ALIAS`, with the child's current name
-//!   ([`ContainerService::links_shown`]).
+//!   ([`ContainerService::links_shown`]); a list entry names a child by its links too
+//!   (`/PARENT/ALIAS`, [`ContainerService::link_names`]), as Docker's name registry holds them.
 
 use std::net::IpAddr;
 
@@ -181,6 +182,22 @@ impl ContainerService {
             links::inspect_form(&child, &c.name, &l.alias)
         });
         Some(shown.collect())
+    }
+
+    /// The names links give containers: child ID → `/PARENT/ALIAS`, sorted (a list entry's
+    /// `Names` after the container's own).
+    pub fn link_names(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for parent in self.entries().iter().map(|e| e.snapshot()) {
+            for l in &parent.settings.links {
+                let name = format!("/{}/{}", parent.name, l.alias);
+                out.entry(l.child.clone()).or_default().push(name);
+            }
+        }
+        for names in out.values_mut() {
+            names.sort();
+        }
+        out
     }
 
     /// `DELETE /containers/{PARENT}/{ALIAS}?link=1` (`docker rm --link /PARENT/ALIAS`): `name`

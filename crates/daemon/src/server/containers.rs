@@ -237,10 +237,14 @@ pub async fn list(
     };
     let now = now_nanos();
     let list = s.engine.containers.list(filter).await?;
+    let link_names = s.engine.containers.link_names();
     let mut list: Vec<ContainerSummary> = list
         .iter()
         .map(|c| {
             let mut entry = summary(c, now);
+            entry
+                .names
+                .extend(link_names.get(&c.id).into_iter().flatten().cloned());
             let exposed = c.config.exposed_ports.as_ref();
             super::network_views::fill_summary(&s.engine.networks, &mut entry, exposed);
             entry
