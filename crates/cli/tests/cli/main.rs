@@ -6,8 +6,8 @@
 
 mod fake;
 mod network;
-mod volume;
 mod output;
+mod volume;
 
 use fake::{empty_reply, json_reply, Fake, Reply, Req};
 use std::ffi::OsString;
