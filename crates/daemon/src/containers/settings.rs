@@ -186,11 +186,16 @@ pub struct VolumeMount {
     /// The request named no volume (`-v /path`, the image's `VOLUME`): `rm -v` removes it.
     pub anonymous: bool,
     /// Made for a destination of `Config.Volumes` (the image's `VOLUME`, the request's
-    /// `-v /path`), which Docker shows without a mode.
+    /// `-v /path`) or taken from another container (`VolumesFrom`), which Docker shows without
+    /// a mode.
     pub from_config: bool,
     /// The volume's host path as create found it (Docker's `Source` of the mount).
     #[serde(default)]
     pub mountpoint: String,
+    /// `volume-subpath`: the path inside the volume that is mounted instead of its root
+    /// (relative, never leading out of it; empty: the whole volume).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 impl Mount {
