@@ -1,35 +1,49 @@
 //! A container's volumes, through the engine's [`crate::volumes::VolumeService`]:
 //! - at create ([`ContainerService::resolve_volumes`]) the mounts of the containers named in
-//!   `VolumesFrom` join the user's, then anonymous volumes at the destinations of
-//!   `Config.Volumes` (the request's `-v /path` and the image's `VOLUME`s) that nothing else
-//!   covers; every volume is found or made
-//!   (with the mount's driver, options and labels) and referenced by the container;
+//!   `VolumesFrom` join the user's (shown without a mode, as Docker shows a mount taken from
+//!   another container), then anonymous volumes at the destinations of `Config.Volumes` (the
+//!   request's `-v /path` and the image's `VOLUME`s) that nothing else covers; every volume is
+//!   found or made (with the mount's driver, options and labels) and referenced by the
+//!   container. A create that fails removes the anonymous volumes it made; the named ones it
+//!   made stay, as in Docker. Then ([`ContainerService::populate_volumes`]) each empty volume
+//!   is filled with what the image has at its destination, unless `nocopy` (dockerd copies at
+//!   create too), and no start copies again;
 //! - at start ([`ContainerService::mount_volumes`]) each is mounted under the container's ID and
-//!   becomes, for the runtime's spec, a bind of its host path (the runtime does binds safely),
-//!   with the copy-ups of a first start listed; a `volume mount` event each;
+//!   becomes, for the runtime's spec, a bind of its host path (the runtime does binds safely) or
+//!   of its `volume-subpath` pinned by a temporary mount ([`crate::volumes::subpath`]); a
+//!   `volume mount` event each;
 //! - at stop ([`ContainerService::unmount_volumes`]) each is unmounted (`volume unmount`);
 //! - at removal ([`ContainerService::release_volumes`]) the references go, and with `v` (or
 //!   AutoRemove) the anonymous volumes no other container uses are removed; named ones stay;
-//! - at daemon start ([`ContainerService::restore_volumes`]) the references of every container and
-//!   the mounts of the running ones are registered again.
+//! - at daemon start ([`ContainerService::restore_volumes`]) the references of every container
+//!   and the mounts of those that were running are registered again, without asking a driver:
+//!   a plugin keeps the one `Mount` it had and gets the one `Unmount` when the container ends
+//!   (also when it ended while the daemon was down).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::model::Container;
 use super::settings::{Mount, MountKind, Settings, VolumeMount};
+use super::state::Status;
 use super::ContainerService;
 use crate::error::DaemonError;
 use crate::events::EventType;
 use crate::volumes::model::CreateVolume;
+use crate::volumes::populate::{self, Target};
+use crate::volumes::subpath::{self, SubpathMount};
 
 /// What a start gets from [`ContainerService::mount_volumes`].
 pub(super) struct Mounted {
     /// The container as the runtime's spec must see it: each volume a bind of its host path,
     /// every user mount in depth order (a parent before what is mounted inside it).
     pub spec: Container,
-    /// (destination, host path) of each volume to fill from the image at a first start.
+    /// (destination, host path) of each volume still to fill from the image at a first start
+    /// (a container created before volumes were filled at create).
     pub copy_ups: Vec<(String, PathBuf)>,
+    /// The temporary mounts that pin the mounts' subpaths: kept until the start is over (the
+    /// runtime has made its own binds by then), detached and removed when dropped.
+    pub _pinned: Vec<SubpathMount>,
 }
 
 /// The names of the volumes `mounts` use, each once, in order.
@@ -146,9 +160,12 @@ impl ContainerService {
                 }
                 let mut m = m.clone();
                 m.read_only |= from.read_only;
+                // Docker's mount point taken from another container keeps no mode.
+                m.mode = String::new();
                 if let Some(v) = &mut m.volume {
                     // Taken, not made: its files are already there.
                     v.nocopy = true;
+                    v.from_config = true;
                 }
                 mounts.retain(|x| x.destination != m.destination);
                 mounts.push(m);
@@ -157,7 +174,8 @@ impl ContainerService {
         mounts.extend(settings.mounts.iter().cloned());
         let anonymous = anonymous_volumes(anonymous_at, &mounts, &settings.volume_driver)?;
         mounts.extend(anonymous);
-        let mut made: Vec<String> = Vec::new();
+        // (name, anonymous) of each volume made here.
+        let mut made: Vec<(String, bool)> = Vec::new();
         let mut taken: Vec<String> = Vec::new();
         for m in mounts.iter_mut().filter(|m| m.kind == MountKind::Volume) {
             let v = m.volume.get_or_insert_with(Default::default);
@@ -176,7 +194,7 @@ impl ContainerService {
                 }
             };
             if created {
-                made.push(volume.name.clone());
+                made.push((volume.name.clone(), v.anonymous));
             }
             taken.push(volume.name.clone());
             m.source = volume.name.clone();
@@ -186,16 +204,89 @@ impl ContainerService {
         Ok(mounts)
     }
 
-    /// Drops `id`'s references to `taken` and removes the volumes in `made`.
-    async fn undo_volumes(&self, id: &str, taken: &[String], made: &[String]) {
+    /// Drops `id`'s references to `taken` and removes the anonymous volumes in `made` (the
+    /// named ones stay, as dockerd keeps them).
+    async fn undo_volumes(&self, id: &str, taken: &[String], made: &[(String, bool)]) {
         for name in taken {
             self.inner.volumes.release(name, id);
         }
-        for name in made {
+        for (name, _) in made.iter().filter(|(_, anonymous)| *anonymous) {
             if let Err(e) = self.inner.volumes.remove(name, false).await {
                 tracing::warn!(volume = %name, error = %e, "removing a volume a failed create made");
             }
         }
+    }
+
+    /// Fills the empty volumes of new container `c` (its rootfs prepared, not mounted) with what
+    /// its image has at their destinations, as dockerd does at create, then marks every volume
+    /// mount `nocopy`, so that no start copies again. A destination the image's layers show
+    /// nothing at costs no mount; otherwise the volumes are mounted for the copy under a
+    /// reference of their own and unmounted after.
+    pub(super) async fn populate_volumes(&self, c: &mut Container) -> Result<(), DaemonError> {
+        let rootfs_mounts = c.rootfs_mounts.clone();
+        let wanted: Vec<(String, String, String)> = c
+            .settings
+            .mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+            .filter_map(|m| {
+                let v = m.volume.as_ref()?;
+                (!v.nocopy).then(|| (m.source.clone(), m.destination.clone(), v.subpath.clone()))
+            })
+            .collect();
+        let wanted = tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .filter(|(_, dest, _)| populate::image_may_have(&rootfs_mounts, dest))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(DaemonError::join)?;
+        if !wanted.is_empty() {
+            let reference = super::model::new_id()?;
+            let mut mounted: Vec<String> = Vec::new();
+            let mut targets = Vec::new();
+            let mut failed = None;
+            for (name, destination, subpath) in wanted {
+                match self.inner.volumes.mount(&name, &reference).await {
+                    Ok(volume) => {
+                        mounted.push(name);
+                        targets.push(Target {
+                            destination,
+                            volume,
+                            subpath,
+                        });
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if failed.is_none() {
+                let (mounts, at) = (c.rootfs_mounts.clone(), self.paths().rootfs(&c.id));
+                failed =
+                    tokio::task::spawn_blocking(move || populate::populate(&mounts, &at, &targets))
+                        .await
+                        .map_err(DaemonError::join)
+                        .and_then(|r| r)
+                        .err();
+            }
+            for name in &mounted {
+                if let Err(e) = self.inner.volumes.unmount(name, &reference).await {
+                    tracing::warn!(volume = %name, error = %e, "unmounting a volume after filling it");
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        for m in c.settings.mounts.iter_mut() {
+            if let Some(v) = m.volume.as_mut() {
+                v.nocopy = true;
+            }
+        }
+        Ok(())
     }
 
     /// Forgets container `c`'s references to its volumes; with `remove_anonymous`, removes its
@@ -237,13 +328,41 @@ impl ContainerService {
         let mut copy_ups = Vec::new();
         let mut events = Vec::new();
         let mut mounted: Vec<String> = Vec::new();
-        for m in spec
+        let mut subpaths: Vec<SubpathMount> = Vec::new();
+        let bundle = self.paths().bundle(&c.id);
+        let uses_subpaths = c
+            .settings
+            .mounts
+            .iter()
+            .any(|m| m.volume.as_ref().is_some_and(|v| !v.subpath.is_empty()));
+        if uses_subpaths {
+            let dir = bundle.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                subpath::sweep(&dir);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| DaemonError::io("creating directory", &dir, e))
+            })
+            .await
+            .map_err(DaemonError::join)
+            .and_then(|r| r);
+            made?;
+        }
+        for (index, m) in spec
             .settings
             .mounts
             .iter_mut()
             .filter(|m| m.kind == MountKind::Volume)
+            .enumerate()
         {
             let path = match self.inner.volumes.mount(&m.source, &c.id).await {
+                Ok(volume) => {
+                    mounted.push(m.source.clone());
+                    let at = subpath::mount_point(&bundle, index);
+                    pin_subpath(m, volume, at, &mut subpaths).await
+                }
+                Err(e) => Err(e),
+            };
+            let path = match path {
                 Ok(p) => p,
                 Err(e) => {
                     for name in &mounted {
@@ -252,7 +371,6 @@ impl ContainerService {
                     return Err(e);
                 }
             };
-            mounted.push(m.source.clone());
             let v = m.volume.take().unwrap_or_default();
             if !v.nocopy {
                 copy_ups.push((m.destination.clone(), path.clone()));
@@ -276,7 +394,11 @@ impl ContainerService {
         for (name, attrs) in events {
             self.volume_event("mount", &name, &attrs);
         }
-        Ok(Mounted { spec, copy_ups })
+        Ok(Mounted {
+            spec,
+            copy_ups,
+            _pinned: subpaths,
+        })
     }
 
     /// Unmounts `c`'s volumes after its run (each one `c` had mounted: idempotent).
@@ -303,14 +425,16 @@ impl ContainerService {
         }
     }
 
-    /// Registers `c`'s references again (daemon start), and its mounts when it runs.
+    /// Registers `c`'s references again (daemon start), and its mounts when it runs or its
+    /// record says it was running (its volumes were mounted then, and its exit, found now,
+    /// unmounts them).
     pub(super) async fn restore_volumes(&self, c: &Container, running: bool) {
+        // A restarting container's volumes were unmounted at its exit.
+        let was_running = matches!(c.state.status, Status::Running | Status::Paused);
         for name in volume_names(&c.settings.mounts) {
             self.inner.volumes.reference(&name, &c.id);
-            if running {
-                if let Err(e) = self.inner.volumes.mount(&name, &c.id).await {
-                    tracing::warn!(container = %c.id, volume = %name, error = %e, "mounting a running container's volume again");
-                }
+            if running || was_running {
+                self.inner.volumes.restore_mount(&name, &c.id);
             }
         }
     }
@@ -324,6 +448,27 @@ impl ContainerService {
             .events
             .publish(EventType::Volume, action, name, attrs);
     }
+}
+
+/// Where volume mount `m` is bound from, `volume` being its volume's files: `volume` itself, or
+/// the mount's subpath inside it, pinned by a temporary mount at `at` whose guard joins `pinned`
+/// (see [`crate::volumes::subpath`]).
+pub(super) async fn pin_subpath(
+    m: &Mount,
+    volume: PathBuf,
+    at: PathBuf,
+    pinned: &mut Vec<SubpathMount>,
+) -> Result<PathBuf, DaemonError> {
+    let sub = match m.volume.as_ref() {
+        Some(v) if !v.subpath.is_empty() => v.subpath.clone(),
+        _ => return Ok(volume),
+    };
+    let guard = tokio::task::spawn_blocking(move || SubpathMount::bind(&volume, &sub, &at))
+        .await
+        .map_err(DaemonError::join)??;
+    let path = guard.path().to_path_buf();
+    pinned.push(guard);
+    Ok(path)
 }
 
 /// The volume mounts of `mounts`, one per volume.

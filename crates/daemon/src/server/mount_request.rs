@@ -1,8 +1,9 @@
 //! The mounts of Docker's create request in the engine's terms ([`Mount`], [`VolumesFrom`]):
 //! `Binds` strings (`/host:/ctr[:mode]` binds, `name:/ctr[:mode]` named volumes, `/ctr`
 //! anonymous ones, with `VolumeDriver`), `Mounts` of types `bind`, `volume` (with its
-//! `VolumeOptions`) and `tmpfs`, `Tmpfs`, and `VolumesFrom`; checked with Docker's rules and words
-//! (modes, absolute destinations, no volume over `/proc`).
+//! `VolumeOptions`, `Subpath` included) and `tmpfs`, `Tmpfs`, and `VolumesFrom`; checked with
+//! Docker's rules and words (modes, absolute destinations, no volume over `/proc`, a subpath
+//! that stays inside its named volume).
 
 use berth_api::container::{HostConfig, Mount as ApiMount};
 use berth_api::volume::VolumeOptions;
@@ -171,9 +172,16 @@ fn volume_mount(m: &ApiMount) -> Result<Mount, DaemonError> {
         ));
     }
     if !opts.subpath.is_empty() {
-        return Err(config(
-            "VolumeOptions.Subpath is not supported by berth yet".into(),
-        ));
+        if anonymous {
+            return Err(config(
+                "must not set Subpath when using anonymous volumes".into(),
+            ));
+        }
+        if !crate::volumes::subpath::check(&opts.subpath) {
+            return Err(config(
+                "subpath must be a relative path within the volume".into(),
+            ));
+        }
     }
     let driver = opts.driver_config.unwrap_or_default();
     Ok(Mount {
@@ -190,6 +198,7 @@ fn volume_mount(m: &ApiMount) -> Result<Mount, DaemonError> {
             driver_options: driver.options.unwrap_or_default(),
             nocopy: opts.no_copy,
             anonymous,
+            subpath: opts.subpath,
             ..Default::default()
         }),
     })
@@ -372,6 +381,38 @@ mod tests {
         assert_eq!(from.len(), 2);
         assert!(from[0].read_only && !from[1].read_only);
         assert_eq!(from[0].container, "other");
+        let sub: HostConfig = serde_json::from_value(json!({
+            "Mounts": [{"Type": "volume", "Source": "v", "Target": "/v",
+                        "VolumeOptions": {"Subpath": "a/../b/c"}}]
+        }))
+        .unwrap();
+        assert_eq!(
+            mounts(&sub).unwrap()[0].volume.clone().unwrap().subpath,
+            "a/../b/c"
+        );
+        for (source, subpath, why) in [
+            (
+                "v",
+                "../up",
+                "subpath must be a relative path within the volume",
+            ),
+            (
+                "v",
+                "/abs",
+                "subpath must be a relative path within the volume",
+            ),
+            ("", "x", "must not set Subpath when using anonymous volumes"),
+        ] {
+            let bad: HostConfig = serde_json::from_value(json!({
+                "Mounts": [{"Type": "volume", "Source": source, "Target": "/v",
+                            "VolumeOptions": {"Subpath": subpath}}]
+            }))
+            .unwrap();
+            assert_eq!(
+                mounts(&bad).unwrap_err().to_string(),
+                format!("invalid mount config for type \"volume\": {why}")
+            );
+        }
         let ro_anon: HostConfig = serde_json::from_value(json!({
             "Mounts": [{"Type": "volume", "Target": "/anon", "ReadOnly": true}]
         }))
