@@ -367,6 +367,14 @@ impl ContainerService {
         };
         crate::fault::crash_point!("container.create.after-rootfs");
         c.rootfs_mounts = mounts;
+        // Empty volumes take the image's files now, as dockerd fills them at create.
+        if let Err(e) = self.populate_volumes(&mut c).await {
+            let _ = self.inner.images.release_container(&id).await;
+            let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
+            let _ = std::fs::remove_dir_all(self.paths().bundle(&id));
+            self.release_volumes(&c, true).await;
+            return Err(e);
+        }
         if let Err(e) = self.insert(c.clone()) {
             let _ = self.inner.images.release_container(&id).await;
             let _ = std::fs::remove_dir_all(self.paths().data_dir(&id));
