@@ -44,6 +44,7 @@ use view::View;
 use super::settings::MountKind;
 use super::ContainerService;
 use crate::error::DaemonError;
+use crate::volumes::subpath::SubpathMount;
 
 /// How much of a refused upload is read before answering.
 const DRAIN_LIMIT: u64 = 64 << 20;
@@ -96,11 +97,12 @@ impl ContainerService {
             None
         };
         let reference = super::model::new_id()?;
-        let mounted = match live {
-            Some(_) => Vec::new(),
+        let (mounted, pinned) = match live {
+            Some(_) => (Vec::new(), Vec::new()),
             None => self.mount_copy_volumes(&mut c, &reference).await?,
         };
         let answer = view::run(paths, c, live, f).await;
+        drop(pinned);
         self.unmount_copy_volumes(&mounted, &reference).await;
         answer.map_err(|_| {
             DaemonError::Internal("the copy's thread ended without an answer".into())
@@ -108,22 +110,35 @@ impl ContainerService {
     }
 
     /// Mounts `c`'s volumes under `reference` and makes each mount a bind of the volume's host
-    /// path; returns the names mounted. On failure the ones mounted are unmounted again.
+    /// path (of its subpath, pinned by a temporary mount in the data dir that a restore sweeps);
+    /// returns the names mounted and the pins. On failure the ones mounted are unmounted again.
     async fn mount_copy_volumes(
         &self,
         c: &mut super::model::Container,
         reference: &str,
-    ) -> Result<Vec<String>, DaemonError> {
+    ) -> Result<(Vec<String>, Vec<SubpathMount>), DaemonError> {
         let mut mounted = Vec::new();
-        for m in c
+        let mut pinned = Vec::new();
+        for (index, m) in c
             .settings
             .mounts
             .iter_mut()
             .filter(|m| m.kind == MountKind::Volume)
+            .enumerate()
         {
-            match self.inner.volumes.mount(&m.source, reference).await {
-                Ok(path) => {
+            let at = self
+                .paths()
+                .data
+                .join(format!("archive-{reference}-sub{index}"));
+            let path = match self.inner.volumes.mount(&m.source, reference).await {
+                Ok(volume) => {
                     mounted.push(m.source.clone());
+                    super::volumes::pin_subpath(m, volume, at, &mut pinned).await
+                }
+                Err(e) => Err(e),
+            };
+            match path {
+                Ok(path) => {
                     m.kind = MountKind::Bind;
                     m.source = path.display().to_string();
                     m.options.clear();
@@ -135,7 +150,7 @@ impl ContainerService {
                 }
             }
         }
-        Ok(mounted)
+        Ok((mounted, pinned))
     }
 
     async fn unmount_copy_volumes(&self, names: &[String], reference: &str) {
