@@ -47,6 +47,7 @@ mod stats;
 mod user_db;
 mod verbs;
 mod volume_cli;
+mod volume_mounts;
 mod volume_plugin;
 mod volume_security;
 mod volumes;
