@@ -182,6 +182,15 @@ impl VolumePlugin {
         self.shared.volumes_dir.join(name)
     }
 
+    /// Makes volume `name` on the plugin's own, as another daemon or the plugin's own tools
+    /// would: the daemon under test has not seen it.
+    pub fn add_volume(&self, name: &str) {
+        std::fs::create_dir_all(self.volume_dir(name)).expect("plugin volume dir");
+        self.state()
+            .volumes
+            .insert(name.to_string(), Volume::default());
+    }
+
     /// Whether it has volume `name`.
     pub fn has_volume(&self, name: &str) -> bool {
         self.state().volumes.contains_key(name)

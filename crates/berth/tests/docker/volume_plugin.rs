@@ -3,7 +3,10 @@
 //! a uniquely named socket in `/run/docker/plugins/` from this process. Create, mount (with the
 //! container's ID), unmount, inspect (the plugin's Status) and remove go through the plugin; a
 //! plugin that hangs or answers garbage fails the call with a clear error in bounded time and
-//! leaves no volume behind; an unknown driver is Docker's error.
+//! leaves no volume behind; an unknown driver is Docker's error. `volume ls` merges the plugin's
+//! own volumes (a plugin that fails to list is a warning), inspect and `-v NAME:` find one the
+//! daemon did not make; across a daemon restart (and a kill -9, with the container ending while
+//! the daemon is down) a running container's plugin volume is mounted once and unmounted once.
 //!
 //! The daemons run with `--plugin-timeout 3`, so a hanging plugin costs seconds, not dockerd's
 //! 30. Each plugin's socket is removed when the test ends, passed or failed (its `Drop`).
@@ -18,6 +21,17 @@ use std::time::{Duration, Instant};
 use plugin::{Behaviour, VolumePlugin};
 
 use crate::harness::{code, eventually, opted_in, stderr, Daemon};
+
+/// `(Mount, Unmount)` calls the plugin got for volume `name` and container `id`.
+fn mount_calls(p: &VolumePlugin, name: &str, id: &str) -> (usize, usize) {
+    let count = |method: &str| {
+        p.calls_of(method)
+            .iter()
+            .filter(|c| c.body["Name"] == name && c.body["ID"] == id)
+            .count()
+    };
+    (count("VolumeDriver.Mount"), count("VolumeDriver.Unmount"))
+}
 
 /// The deadline the daemons under test give a plugin call, in seconds.
 const TIMEOUT: &str = "3";
@@ -248,4 +262,205 @@ fn an_unknown_driver_is_dockers_error() {
         "{err}"
     );
     assert!(!volume_names(&d).contains(&"nowhere".to_string()));
+}
+
+#[test]
+fn the_plugins_own_volumes_are_listed_and_found() {
+    if !opted_in() {
+        return;
+    }
+    let (p, driver) = plugin("own");
+    let d = daemon();
+    // The daemon knows the plugin once it has used it.
+    d.ok(&["volume", "create", "-d", &driver, "mine"]);
+    p.add_volume("theirs");
+    p.add_volume("picked");
+    let names = volume_names(&d);
+    for n in ["mine", "theirs", "picked"] {
+        assert!(names.contains(&n.to_string()), "{n} not in {names:?}");
+    }
+    let by_driver = d.ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("driver={driver}"),
+    ]);
+    assert_eq!(by_driver, "mine\npicked\ntheirs");
+    assert!(d
+        .ok(&["volume", "ls", "-q", "--filter", "driver=local"])
+        .is_empty());
+    let (status, body) = d.curl("GET", "/volumes", None);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("list json");
+    assert!(
+        listed["Warnings"].as_array().is_none_or(|w| w.is_empty()),
+        "{body}"
+    );
+    let theirs = listed["Volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["Name"] == "theirs"))
+        .expect("theirs listed");
+    assert_eq!(theirs["Driver"], driver.as_str(), "{theirs}");
+    assert!(theirs["Status"].is_null(), "{theirs}");
+
+    // Inspect asks the plugin for a volume the daemon never made, and then knows it.
+    let got = d.ok(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Status.driver}}",
+        "theirs",
+    ]);
+    assert_eq!(got, format!("{driver} test-plugin"));
+    let out = d.docker(&["volume", "inspect", "nowhere-at-all"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("get nowhere-at-all: no such volume"),
+        "{}",
+        stderr(&out)
+    );
+
+    // `-v NAME:` without a driver uses the plugin that has NAME; nothing local is made.
+    d.ok(&[
+        "run",
+        "--name",
+        "user",
+        "-v",
+        "picked:/data",
+        "busybox",
+        "touch",
+        "/data/x",
+    ]);
+    let id = d.inspect("user", "{{.Id}}");
+    assert_eq!(mount_calls(&p, "picked", &id).0, 1, "{:?}", p.calls());
+    assert!(p.volume_dir("picked").join("x").exists());
+    assert!(!d.data_root().join("volumes/picked").exists());
+    assert_eq!(
+        d.inspect("user", "{{range .Mounts}}{{.Name}} {{.Driver}}{{end}}"),
+        format!("picked {driver}")
+    );
+    d.ok(&["rm", "user"]);
+    d.ok(&["volume", "rm", "picked", "theirs", "mine"]);
+    assert!(!p.has_volume("picked") && !p.has_volume("theirs"));
+}
+
+#[test]
+fn a_plugin_that_fails_to_list_is_a_warning() {
+    if !opted_in() {
+        return;
+    }
+    let (p, driver) = plugin("nolist");
+    let d = daemon();
+    d.ok(&["volume", "create", "-d", &driver, "kept"]);
+    d.ok(&["volume", "create", "loc"]);
+    p.set(
+        "VolumeDriver.List",
+        Behaviour::Err("listing is broken".into()),
+    );
+    let (status, body) = d.curl("GET", "/volumes", None);
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("list json");
+    assert_eq!(
+        listed["Warnings"],
+        serde_json::json!([format!(
+            "list {driver}: VolumeDriver.List: listing is broken"
+        )]),
+        "{body}"
+    );
+    let mut names: Vec<&str> = listed["Volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| v["Name"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["kept", "loc"]);
+    // The CLI lists on.
+    assert_eq!(volume_names(&d), ["kept", "loc"]);
+    p.set("VolumeDriver.List", Behaviour::Garbage);
+    let (status, body) = d.curl("GET", "/volumes", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("the answer is not the JSON expected"),
+        "{body}"
+    );
+    p.set("VolumeDriver.List", Behaviour::Serve);
+    d.ok(&["volume", "rm", "kept", "loc"]);
+}
+
+#[test]
+fn a_running_containers_plugin_volume_survives_daemon_restarts() {
+    if !opted_in() {
+        return;
+    }
+    let (p, driver) = plugin("restart");
+    let mut d = daemon();
+    d.ok(&["volume", "create", "-d", &driver, "pv"]);
+    d.ok(&["volume", "create", "-d", &driver, "gone"]);
+    d.ok(&[
+        "run", "-d", "--name", "long", "-v", "pv:/data", "busybox", "sleep", "1000",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ends",
+        "-v",
+        "gone:/data",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let long = d.inspect("long", "{{.Id}}");
+    let ends = d.inspect("ends", "{{.Id}}");
+    let ends_pid: i32 = d.inspect("ends", "{{.State.Pid}}").parse().expect("pid");
+    assert_eq!(mount_calls(&p, "pv", &long), (1, 0));
+
+    // A clean restart: the references and the mount come back without a call.
+    d.stop();
+    d.spawn();
+    assert!(volume_names(&d).contains(&"pv".to_string()));
+    let out = d.docker(&["volume", "rm", "pv"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("volume is in use"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(mount_calls(&p, "pv", &long), (1, 0));
+
+    // kill -9, and one container ends while the daemon is down.
+    d.kill9();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ends_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("killing the container");
+    eventually(Duration::from_secs(10), "the container's end", || {
+        !std::path::Path::new(&format!("/proc/{ends_pid}")).exists()
+    });
+    d.spawn();
+    eventually(
+        Duration::from_secs(10),
+        "the ended container's Unmount",
+        || mount_calls(&p, "gone", &ends).1 == 1,
+    );
+    assert_eq!(mount_calls(&p, "gone", &ends), (1, 1));
+    assert_eq!(d.inspect("long", "{{.State.Running}}"), "true");
+    assert_eq!(mount_calls(&p, "pv", &long), (1, 0));
+    assert_eq!(
+        d.ok(&["exec", "long", "sh", "-c", "echo ok > /data/f; cat /data/f"]),
+        "ok"
+    );
+
+    d.ok(&["stop", "-t", "0", "long"]);
+    eventually(Duration::from_secs(10), "the Unmount after stop", || {
+        mount_calls(&p, "pv", &long).1 == 1
+    });
+    d.ok(&["rm", "long", "ends"]);
+    d.ok(&["volume", "rm", "pv", "gone"]);
+    assert_eq!(mount_calls(&p, "pv", &long), (1, 1));
+    assert_eq!(mount_calls(&p, "gone", &ends), (1, 1));
+    assert!(p.mounts("pv").is_empty() && !p.has_volume("pv"));
 }

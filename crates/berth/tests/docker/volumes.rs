@@ -290,12 +290,14 @@ fn bad_input_leaves_nothing_behind() {
         let out = d.docker(args);
         assert_eq!(code(&out), 125, "{args:?}: {}", stderr(&out));
     }
-    assert!(names(&d, &[]).is_empty(), "{:?}", names(&d, &[]));
-    assert!(volume_dirs(&d).is_empty(), "{:?}", volume_dirs(&d));
+    // Nothing is left but the named volume the last create made before its next mount was
+    // refused: dockerd keeps the named volumes a failed create made (anonymous ones go).
+    assert_eq!(names(&d, &[]), ["opts"]);
+    assert_eq!(volume_dirs(&d), ["opts"]);
     assert!(d.ok(&["ps", "-aq"]).is_empty());
     // The names are free for good ones afterwards.
     d.ok(&["volume", "create", "v1"]);
-    d.ok(&["volume", "rm", "v1"]);
+    d.ok(&["volume", "rm", "v1", "opts"]);
 }
 
 #[test]
@@ -706,7 +708,10 @@ fn inspect_mounts_and_events_like_docker() {
         "--format",
         "{{.Actor.ID}}",
     ]);
-    assert_eq!(created, "ev\nro");
+    // The docker CLI sends `-v`'s Binds in a map's order: either volume may come first.
+    let mut created: Vec<&str> = created.lines().collect();
+    created.sort();
+    assert_eq!(created, ["ev", "ro"]);
 }
 
 #[test]
