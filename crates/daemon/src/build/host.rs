@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::cache::CacheIndex;
 use super::mounts::{self, SecretFiles, Stubs};
+use super::view::StepRoot;
 use crate::containers::archive::ExtractOptions;
 use crate::containers::logs::LogOptions;
 use crate::containers::remove::RemoveOptions;
@@ -85,6 +86,8 @@ pub struct DaemonHost {
     pub secrets: Option<Arc<SecretFiles>>,
     /// The mount points each `RUN` container may make, to remove after it ran.
     stubs: Arc<Mutex<HashMap<String, Stubs>>>,
+    /// The snapshots of steps that never run, by key.
+    steps: Arc<Mutex<HashMap<String, Arc<Mutex<StepRoot>>>>>,
 }
 
 /// The hostname of build containers in a reproducible build.
@@ -115,6 +118,7 @@ impl DaemonHost {
             epoch: None,
             secrets: None,
             stubs: Arc::default(),
+            steps: Arc::default(),
         }
     }
 
@@ -256,88 +260,14 @@ impl DaemonHost {
         }
     }
 
-    fn read_file(&mut self, container: &str, path: &str) -> Option<String> {
-        let buf = Shared::default();
-        let (tx, _rx) = oneshot::channel();
-        self.rt
-            .block_on(
-                self.engine
-                    .containers
-                    .archive_path(container, path, tx, buf.clone()),
-            )
-            .ok()?;
-        berth_build::archive::first_file(&buf.take(), 16 << 20)
-    }
-}
-
-/// The uid/gid of `name` (or a number) in a passwd- or group-style file.
-fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
-    file.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 3 && (f[0] == name || f[2] == name))
-            .then(|| Some((f[2].parse().ok()?, f[3].parse().unwrap_or(0))))
-            .flatten()
-    })
-}
-
-impl BuildHost for DaemonHost {
-    fn fork(&mut self) -> Option<Box<dyn BuildHost + Send>> {
-        Some(Box::new(DaemonHost {
-            engine: self.engine.clone(),
-            rt: self.rt.clone(),
-            out: self.out.clone(),
-            quiet: self.quiet,
-            cache: self.cache.clone(),
-            images: self.images.clone(),
-            scratch: self.scratch.clone(),
-            gone: self.gone.clone(),
-            registry_auth: self.registry_auth.clone(),
-            epoch: self.epoch,
-            secrets: self.secrets.clone(),
-            stubs: self.stubs.clone(),
-        }))
-    }
-
-    fn image(&mut self, reference: &str, pull: bool) -> Result<Option<Image>, HostError> {
-        let local = self.rt.block_on(self.engine.images.inspect(reference));
-        let found = match local {
-            Ok(d) => Some(d),
-            Err(DaemonError::NotFound(_)) => None,
-            Err(e) => return Err(host_err(e)),
-        };
-        let is_id = reference.starts_with("sha256:");
-        let details = match found {
-            Some(d) if !pull || is_id => d,
-            None if is_id => return Ok(None),
-            _ => {
-                // Missing (or `--pull`): from its registry, as the classic builder does.
-                self.pull(reference)?;
-                match self.rt.block_on(self.engine.images.inspect(reference)) {
-                    Ok(d) => d,
-                    Err(DaemonError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(host_err(e)),
-                }
-            }
-        };
-        let config = serde_json::to_value(details.container_config())
-            .and_then(serde_json::from_value::<ImageConfig>)
-            .map_err(|e| HostError(format!("reading the config of image {reference}: {e}")))?;
-        Ok(Some(Image {
-            id: details.image.id.to_string(),
-            config,
-        }))
-    }
-
-    fn create(
+    /// A build container: made through the container service, for a `RUN` (or a copy out).
+    fn create_container(
         &mut self,
-        image: Option<&str>,
+        image: &str,
         config: &ImageConfig,
         run: Option<&RunSpec>,
     ) -> Result<String, HostError> {
-        let image = match image {
-            Some(i) => i.to_string(),
-            None => self.scratch()?,
-        };
+        let image = image.to_string();
         let mut cc = ContainerConfig {
             image: image.clone(),
             ..Default::default()
@@ -388,6 +318,124 @@ impl BuildHost for DaemonHost {
         Ok(created.id)
     }
 
+    /// A step that never runs: a snapshot of the image store on `image`, mounted only for the
+    /// step's own work (see [`StepRoot`]).
+    fn create_step_root(&mut self, image: &str) -> Result<String, HostError> {
+        let key = berth_api::id::new_id().map_err(|e| HostError(format!("naming a step: {e}")))?;
+        let mounts = self
+            .rt
+            .block_on(self.engine.images.prepare_container_rootfs(image, &key))
+            .map_err(host_err)?;
+        let scratch = self
+            .engine
+            .system
+            .host()
+            .data_root
+            .join("builder")
+            .join("tmp");
+        lock(&self.images).insert(key.clone(), image.to_string());
+        let root = Arc::new(Mutex::new(StepRoot::new(mounts, &scratch, &key)));
+        lock(&self.steps).insert(key.clone(), root);
+        Ok(key)
+    }
+
+    /// The step root `key` names, if it is one.
+    fn step_root(&self, key: &str) -> Option<Arc<Mutex<StepRoot>>> {
+        lock(&self.steps).get(key).cloned()
+    }
+
+    fn read_file(&mut self, container: &str, path: &str) -> Option<String> {
+        if let Some(root) = self.step_root(container) {
+            return lock(&root).read_file(path, 16 << 20);
+        }
+        let buf = Shared::default();
+        let (tx, _rx) = oneshot::channel();
+        self.rt
+            .block_on(
+                self.engine
+                    .containers
+                    .archive_path(container, path, tx, buf.clone()),
+            )
+            .ok()?;
+        berth_build::archive::first_file(&buf.take(), 16 << 20)
+    }
+}
+
+/// The uid/gid of `name` (or a number) in a passwd- or group-style file.
+fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
+    file.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && (f[0] == name || f[2] == name))
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().unwrap_or(0))))
+            .flatten()
+    })
+}
+
+impl BuildHost for DaemonHost {
+    fn fork(&mut self) -> Option<Box<dyn BuildHost + Send>> {
+        Some(Box::new(DaemonHost {
+            engine: self.engine.clone(),
+            rt: self.rt.clone(),
+            out: self.out.clone(),
+            quiet: self.quiet,
+            cache: self.cache.clone(),
+            images: self.images.clone(),
+            scratch: self.scratch.clone(),
+            gone: self.gone.clone(),
+            registry_auth: self.registry_auth.clone(),
+            epoch: self.epoch,
+            secrets: self.secrets.clone(),
+            stubs: self.stubs.clone(),
+            steps: self.steps.clone(),
+        }))
+    }
+
+    fn image(&mut self, reference: &str, pull: bool) -> Result<Option<Image>, HostError> {
+        let local = self.rt.block_on(self.engine.images.inspect(reference));
+        let found = match local {
+            Ok(d) => Some(d),
+            Err(DaemonError::NotFound(_)) => None,
+            Err(e) => return Err(host_err(e)),
+        };
+        let is_id = reference.starts_with("sha256:");
+        let details = match found {
+            Some(d) if !pull || is_id => d,
+            None if is_id => return Ok(None),
+            _ => {
+                // Missing (or `--pull`): from its registry, as the classic builder does.
+                self.pull(reference)?;
+                match self.rt.block_on(self.engine.images.inspect(reference)) {
+                    Ok(d) => d,
+                    Err(DaemonError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(host_err(e)),
+                }
+            }
+        };
+        let config = serde_json::to_value(details.container_config())
+            .and_then(serde_json::from_value::<ImageConfig>)
+            .map_err(|e| HostError(format!("reading the config of image {reference}: {e}")))?;
+        Ok(Some(Image {
+            id: details.image.id.to_string(),
+            config,
+        }))
+    }
+
+    fn create(
+        &mut self,
+        image: Option<&str>,
+        config: &ImageConfig,
+        run: Option<&RunSpec>,
+    ) -> Result<String, HostError> {
+        let image = match image {
+            Some(i) => i.to_string(),
+            None => self.scratch()?,
+        };
+        if run.is_none() {
+            return self.create_step_root(&image);
+        }
+        self.create_container(&image, config, run)
+    }
+
     fn start(&mut self, container: &str) -> Result<i64, HostError> {
         // `wait` and `logs` spawn tasks: a fork runs on a thread outside the runtime.
         let _rt = self.rt.enter();
@@ -416,6 +464,9 @@ impl BuildHost for DaemonHost {
     }
 
     fn is_dir(&mut self, container: &str, path: &str) -> Result<bool, HostError> {
+        if let Some(root) = self.step_root(container) {
+            return lock(&root).is_dir(path).map_err(HostError);
+        }
         self.stat_is_dir(container, path).map(|d| d == Some(true))
     }
 
@@ -425,6 +476,9 @@ impl BuildHost for DaemonHost {
         dir: &str,
         archive: Box<dyn Read + Send>,
     ) -> Result<(), HostError> {
+        if let Some(root) = self.step_root(container) {
+            return lock(&root).copy_in(dir, archive).map_err(HostError);
+        }
         // Make the missing directories of `dir` first (root-owned 0755), from the root down.
         let mut missing = Vec::new();
         let mut path = String::new();
@@ -457,7 +511,7 @@ impl BuildHost for DaemonHost {
     }
 
     fn copy_out(&mut self, image: &str, path: &str, out: &mut dyn Write) -> Result<(), HostError> {
-        let c = self.create(Some(image), &ImageConfig::default(), None)?;
+        let c = self.create_container(image, &ImageConfig::default(), None)?;
         let buf = Shared::default();
         let (tx, _rx) = oneshot::channel();
         let got = self.rt.block_on(
@@ -519,6 +573,9 @@ impl BuildHost for DaemonHost {
         let image = lock(&self.images).get(container).cloned().ok_or_else(|| {
             HostError(format!("container {container} was not made by this build"))
         })?;
+        if let Some(root) = self.step_root(container) {
+            lock(&root).close();
+        }
         let config = serde_json::to_value(config)
             .and_then(serde_json::from_value)
             .map_err(|e| HostError(format!("converting the image config: {e}")))?;
@@ -542,6 +599,13 @@ impl BuildHost for DaemonHost {
 
     fn remove(&mut self, container: &str) -> Result<(), HostError> {
         lock(&self.images).remove(container);
+        if let Some(root) = lock(&self.steps).remove(container) {
+            lock(&root).close();
+            return self
+                .rt
+                .block_on(self.engine.images.release_container(container))
+                .map_err(host_err);
+        }
         self.rt
             .block_on(self.engine.containers.remove_with_volumes(
                 container,

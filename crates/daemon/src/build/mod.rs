@@ -13,6 +13,7 @@
 //! - `fetch`: `ADD http://…` downloads;
 //! - `mounts`: `RUN --mount` sources (cache directories, secret files) and the removal of the
 //!   mount points they made;
+//! - `view`: the file system of a step that never runs (`COPY`, `WORKDIR`), mounted once for it;
 //! - `tarfix`: the docker CLI's context tar made whole when `-f` is outside the context.
 
 mod cache;
@@ -20,6 +21,7 @@ mod fetch;
 mod host;
 mod mounts;
 mod tarfix;
+mod view;
 
 use std::collections::BTreeMap;
 use std::io::Read;
