@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use berth_api::container::{ContainerPathStat, PATH_STAT_HEADER};
 use hyper::Method;
 
 use super::Ctx;
@@ -48,30 +49,6 @@ pub const CP: Spec = Spec {
     stop_at_positional: false,
 };
 
-/// Docker's `ContainerPathStat`, from the `X-Docker-Container-Path-Stat` header.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PathStat {
-    pub name: String,
-    pub size: i64,
-    pub mode: u32,
-    #[serde(default)]
-    pub link_target: String,
-}
-
-/// Go's `os.ModeDir` and `os.ModeSymlink`.
-const MODE_DIR: u32 = 1 << 31;
-const MODE_SYMLINK: u32 = 1 << 27;
-
-impl PathStat {
-    pub fn is_dir(&self) -> bool {
-        self.mode & MODE_DIR != 0
-    }
-    pub fn is_symlink(&self) -> bool {
-        self.mode & MODE_SYMLINK != 0
-    }
-}
-
 /// One side of a copy: `CONTAINER:PATH` or a local path (`-` included).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Side {
@@ -103,7 +80,7 @@ fn archive_path(container: &str, path: &str) -> String {
 }
 
 /// `HEAD /containers/{id}/archive`: the stat of a path in a container.
-async fn stat_path(ctx: &Ctx, container: &str, path: &str) -> Result<PathStat> {
+async fn stat_path(ctx: &Ctx, container: &str, path: &str) -> Result<ContainerPathStat> {
     let resp = ctx
         .client
         .request(
@@ -116,10 +93,10 @@ async fn stat_path(ctx: &Ctx, container: &str, path: &str) -> Result<PathStat> {
     decode_stat(resp.headers())
 }
 
-fn decode_stat(headers: &hyper::HeaderMap) -> Result<PathStat> {
+fn decode_stat(headers: &hyper::HeaderMap) -> Result<ContainerPathStat> {
     let bad = || CliError::Message("unable to decode container path stat header".into());
     let raw = headers
-        .get("x-docker-container-path-stat")
+        .get(PATH_STAT_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(bad)?;
     let json = BASE64.decode(raw).map_err(|_| bad())?;
@@ -127,7 +104,7 @@ fn decode_stat(headers: &hyper::HeaderMap) -> Result<PathStat> {
 }
 
 /// Docker's resolution of a symlinked path: a relative target is taken from the link's directory.
-fn follow(path: &str, stat: &PathStat) -> String {
+fn follow(path: &str, stat: &ContainerPathStat) -> String {
     if !stat.is_symlink() || stat.link_target.is_empty() {
         return path.to_string();
     }
@@ -502,10 +479,10 @@ mod tests {
     #[test]
     fn stat_header_decodes() {
         let json = br#"{"name":"tmp","size":4096,"mode":2147484671,"mtime":"2026-11-25T00:00:00Z","linkTarget":""}"#;
-        let stat: PathStat = serde_json::from_slice(json).unwrap();
+        let stat: ContainerPathStat = serde_json::from_slice(json).unwrap();
         assert!(stat.is_dir() && !stat.is_symlink());
-        let link = PathStat {
-            mode: MODE_SYMLINK | 0o777,
+        let link = ContainerPathStat {
+            mode: ContainerPathStat::MODE_SYMLINK | 0o777,
             link_target: "busybox".into(),
             ..Default::default()
         };

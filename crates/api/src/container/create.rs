@@ -1,11 +1,14 @@
-//! Container endpoints: the create body (`Config` + `HostConfig` + `NetworkingConfig`), inspect, list
-//! entries, wait and prune answers. Request types accept sparse bodies (docker-py sends only what the
-//! user set) and `null` for any collection; answers spell every field Docker's clients read.
+//! The create body (`Config` + `HostConfig` + `NetworkingConfig`) and its parts, shared by
+//! `POST /containers/create`, `Config`/`HostConfig` of inspect and `POST /containers/{id}/update`.
+//! Read sparse (docker-py sends only what the user set, `null` for any collection); written as
+//! the docker CLI writes them (Docker's `omitempty` fields left out when unset).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::{is_false, is_zero, null_as_default, null_as_zero};
 
 /// `Config` of a container (the create body without `HostConfig`/`NetworkingConfig`, and
 /// `Config` of inspect).
@@ -65,15 +68,6 @@ pub struct ContainerCreateResponse {
     pub id: String,
     #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
-}
-
-/// Docker's `null` for an empty list or map (its Go nil) read as the empty value.
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `HostConfig`: how the container runs on this host. Written as Docker writes it: the fields Go
@@ -269,10 +263,6 @@ pub struct Mount {
     pub tmpfs_options: Option<TmpfsOptions>,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// `BindOptions` of a mount (`bind-propagation`, `bind-nonrecursive`; compose's
 /// `create_host_path`); unset fields left out, as Docker writes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,29 +338,6 @@ pub struct EndpointIpamConfig {
     pub link_local_ips: Vec<String>,
 }
 
-/// `State` of container inspect.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerState {
-    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
-    pub status: String,
-    pub running: bool,
-    pub paused: bool,
-    pub restarting: bool,
-    #[serde(rename = "OOMKilled")]
-    pub oom_killed: bool,
-    pub dead: bool,
-    pub pid: i64,
-    pub exit_code: i64,
-    pub error: String,
-    /// RFC 3339 with nanoseconds; `0001-01-01T00:00:00Z` for never.
-    pub started_at: String,
-    pub finished_at: String,
-    /// Absent when the container has no healthcheck (as Docker's `omitempty`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<Health>,
-}
-
 /// `Config.Healthcheck`: how to probe a container. Durations are nanoseconds; 0 means "inherit"
 /// (from the image) or "default". `Test` is `["CMD", args...]`, `["CMD-SHELL", command]`,
 /// `["NONE"]`, or empty to inherit the image's test.
@@ -389,238 +356,6 @@ pub struct HealthConfig {
     pub start_interval: i64,
     #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_zero")]
     pub retries: i64,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
-
-/// docker-py sends `null` for the durations the user left out.
-fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
-}
-
-/// `State.Health` of container inspect.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Health {
-    /// `starting`, `healthy` or `unhealthy`.
-    pub status: String,
-    pub failing_streak: i64,
-    /// The last probes, oldest first.
-    #[serde(deserialize_with = "null_as_default")]
-    pub log: Vec<HealthcheckResult>,
-}
-
-/// One probe of `State.Health.Log`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct HealthcheckResult {
-    /// RFC 3339 with nanoseconds.
-    pub start: String,
-    pub end: String,
-    pub exit_code: i64,
-    pub output: String,
-}
-
-/// One mount of inspect and list entries (read leniently: a left-out field is its default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct MountPoint {
-    #[serde(rename = "Type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub source: String,
-    pub destination: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub driver: Option<String>,
-    pub mode: String,
-    #[serde(rename = "RW")]
-    pub rw: bool,
-    pub propagation: String,
-}
-
-/// `NetworkSettings` of inspect. The top-level address fields (deprecated in Docker but still
-/// read by scripts and older clients) describe the endpoint on the default `bridge` network and
-/// are empty otherwise.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkSettings {
-    #[serde(default)]
-    pub bridge: String,
-    #[serde(rename = "SandboxID")]
-    pub sandbox_id: String,
-    #[serde(default)]
-    pub hairpin_mode: bool,
-    pub sandbox_key: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
-    #[serde(default, rename = "SecondaryIPAddresses")]
-    pub secondary_ip_addresses: Option<Vec<Value>>,
-    #[serde(default, rename = "EndpointID")]
-    pub endpoint_id: String,
-    #[serde(default)]
-    pub gateway: String,
-    #[serde(default, rename = "IPAddress")]
-    pub ip_address: String,
-    #[serde(default, rename = "IPPrefixLen")]
-    pub ip_prefix_len: i64,
-    #[serde(default)]
-    pub mac_address: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub networks: BTreeMap<String, EndpointSettings>,
-}
-
-/// `GET /containers/{id}/json` (read leniently: a left-out field is its default, Docker's `null`
-/// for a list or map the empty one).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerInspect {
-    pub id: String,
-    /// RFC 3339 with nanoseconds.
-    pub created: String,
-    pub path: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub args: Vec<String>,
-    pub state: ContainerState,
-    pub image: String,
-    pub resolv_conf_path: String,
-    pub hostname_path: String,
-    pub hosts_path: String,
-    pub log_path: String,
-    /// With a leading `/`.
-    pub name: String,
-    pub restart_count: i64,
-    pub driver: String,
-    pub platform: String,
-    pub mount_label: String,
-    pub process_label: String,
-    pub app_armor_profile: String,
-    #[serde(rename = "ExecIDs")]
-    pub exec_ids: Option<Vec<String>>,
-    pub host_config: HostConfig,
-    pub graph_driver: crate::image::GraphDriver,
-    #[serde(deserialize_with = "null_as_default")]
-    pub mounts: Vec<MountPoint>,
-    pub config: ContainerConfig,
-    pub network_settings: NetworkSettings,
-}
-
-/// `GET /containers/{id}/json?size=1`: the inspect answer with the container's sizes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ContainerInspectWithSizes {
-    #[serde(flatten)]
-    pub inspect: ContainerInspect,
-    /// Bytes in the writable layer.
-    #[serde(rename = "SizeRw")]
-    pub size_rw: i64,
-    /// The writable layer plus the image's size.
-    #[serde(rename = "SizeRootFs")]
-    pub size_root_fs: i64,
-}
-
-/// One published port of a list entry (read leniently: a left-out field is its default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Port {
-    #[serde(rename = "IP", default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    pub private_port: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_port: Option<u16>,
-    #[serde(rename = "Type")]
-    pub kind: String,
-}
-
-/// One entry of `GET /containers/json` (read leniently: a left-out field is its default, Docker's
-/// `null` for a list or map the empty one).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerSummary {
-    pub id: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub names: Vec<String>,
-    pub image: String,
-    #[serde(rename = "ImageID")]
-    pub image_id: String,
-    pub command: String,
-    /// Unix seconds.
-    pub created: i64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub ports: Vec<Port>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size_rw: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size_root_fs: Option<i64>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub labels: BTreeMap<String, String>,
-    pub state: String,
-    /// `Up 5 minutes`, `Exited (0) 3 seconds ago`, ...
-    pub status: String,
-    pub host_config: SummaryHostConfig,
-    pub network_settings: SummaryNetworkSettings,
-    #[serde(deserialize_with = "null_as_default")]
-    pub mounts: Vec<MountPoint>,
-    /// The image manifest the container was created from (API 1.48; its `platform` is `ps`'s
-    /// `{{.Platform}}`); never sent by Berth.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_manifest_descriptor: Option<Value>,
-}
-
-/// `HostConfig` of a list entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct SummaryHostConfig {
-    pub network_mode: String,
-}
-
-/// `NetworkSettings` of a list entry.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct SummaryNetworkSettings {
-    #[serde(deserialize_with = "null_as_default")]
-    pub networks: BTreeMap<String, EndpointSettings>,
-}
-
-/// `POST /containers/{id}/wait` answer (read leniently, as every answer the CLI reads: a field
-/// left out is its default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct WaitResponse {
-    pub status_code: i64,
-    pub error: Option<WaitError>,
-}
-
-/// `Error` of a wait answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct WaitError {
-    pub message: String,
-}
-
-/// `POST /containers/prune` answer (read leniently: a left-out field is its default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerPruneResponse {
-    pub containers_deleted: Option<Vec<String>>,
-    pub space_reclaimed: u64,
-}
-
-/// `GET /containers/{id}/top` answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerTopResponse {
-    pub titles: Vec<String>,
-    pub processes: Vec<Vec<String>>,
-}
-
-/// One entry of `GET /containers/{id}/changes`: `Kind` 0 modified, 1 added, 2 deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct FilesystemChange {
-    pub path: String,
-    pub kind: u8,
 }
 
 /// `POST /containers/{id}/update` body: Docker's `UpdateConfig`, the resources of a `HostConfig`
@@ -714,134 +449,4 @@ impl From<ContainerUpdateRequest> for HostConfig {
 pub struct ContainerUpdateResponse {
     #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sparse_docker_py_create_body_parses() {
-        let body = r#"{"Tty":false,"OpenStdin":false,"StdinOnce":false,"AttachStdin":false,
-            "AttachStdout":true,"AttachStderr":true,"Cmd":["true"],"Image":"busybox",
-            "NetworkDisabled":false,"HostConfig":{"NetworkMode":"default"}}"#;
-        let req: ContainerCreateRequest = serde_json::from_str(body).unwrap_or_default();
-        assert_eq!(req.config.image, "busybox");
-        assert_eq!(req.config.cmd, Some(vec!["true".to_string()]));
-        assert_eq!(
-            req.host_config.and_then(|h| h.network_mode),
-            Some("default".to_string())
-        );
-    }
-
-    #[test]
-    fn cli_create_body_with_nulls_parses() {
-        let body = r#"{"Image":"busybox","Cmd":["sh"],"Entrypoint":null,"Env":null,
-            "Labels":{},"HostConfig":{"Binds":null,"AutoRemove":true,"ConsoleSize":[40,120],
-            "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},
-            "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}},
-            "NetworkingConfig":{"EndpointsConfig":{"default":{}}}}"#;
-        let req: Result<ContainerCreateRequest, _> = serde_json::from_str(body);
-        let req = req.map_err(|e| e.to_string());
-        assert!(req.is_ok(), "{req:?}");
-        let host = req.unwrap_or_default().host_config.unwrap_or_default();
-        assert!(host.auto_remove);
-        assert_eq!(host.console_size, Some([40, 120]));
-        assert_eq!(host.restart_policy.map(|r| r.maximum_retry_count), Some(2));
-    }
-
-    #[test]
-    fn omitempty_fields_are_left_out_and_the_rest_written_null() {
-        let j = serde_json::to_value(ContainerCreateRequest::default()).unwrap_or_default();
-        for absent in [
-            "ExposedPorts",
-            "Healthcheck",
-            "StopSignal",
-            "StopTimeout",
-            "Shell",
-        ] {
-            assert!(j.get(absent).is_none(), "{absent}");
-        }
-        assert_eq!(j["Entrypoint"], Value::Null);
-        assert_eq!(j["OnBuild"], Value::Null);
-        let h = serde_json::to_value(HostConfig::default()).unwrap_or_default();
-        for absent in [
-            "Init",
-            "Mounts",
-            "Tmpfs",
-            "Sysctls",
-            "Runtime",
-            "Annotations",
-        ] {
-            assert!(h.get(absent).is_none(), "{absent}");
-        }
-        for null in [
-            "DeviceRequests",
-            "BlkioDeviceReadIOps",
-            "Binds",
-            "PidsLimit",
-        ] {
-            assert_eq!(h[null], Value::Null, "{null}");
-        }
-        assert_eq!(
-            (h["CpuCount"].as_i64(), h["IOMaximumIOps"].as_i64()),
-            (Some(0), Some(0))
-        );
-        let m = Mount {
-            kind: "volume".into(),
-            target: "/d".into(),
-            ..Mount::default()
-        };
-        assert_eq!(
-            serde_json::to_string(&m).unwrap_or_default(),
-            r#"{"Target":"/d","Type":"volume"}"#
-        );
-        let t = TmpfsOptions {
-            mode: Some(0o700),
-            ..TmpfsOptions::default()
-        };
-        assert_eq!(
-            serde_json::to_string(&t).unwrap_or_default(),
-            r#"{"Mode":448}"#
-        );
-    }
-
-    #[test]
-    fn answers_with_dockers_nulls_and_gaps_read() {
-        let inspect = r#"{"Id":"c1","Args":null,"Config":{"Tty":true},"Mounts":null,
-            "State":{"Running":true,"Health":{"Status":"starting","Log":null}},
-            "NetworkSettings":{"Ports":null,"Networks":null}}"#;
-        let i: Result<ContainerInspect, _> = serde_json::from_str(inspect);
-        let i = i.map_err(|e| e.to_string());
-        assert!(i.is_ok(), "{i:?}");
-        let i = i.unwrap_or_default();
-        assert!(i.config.tty && i.state.running && i.args.is_empty());
-        let list = r#"[{"Id":"c1","Names":null,"Labels":null,"Ports":[{"PrivatePort":80}],
-            "Mounts":[{"Type":"volume","Name":"v","Driver":"local"}],"NetworkSettings":{}}]"#;
-        let l: Result<Vec<ContainerSummary>, _> = serde_json::from_str(list);
-        let l = l.map_err(|e| e.to_string());
-        assert!(l.is_ok(), "{l:?}");
-        let l = l.unwrap_or_default();
-        assert_eq!(l[0].ports[0].private_port, 80);
-        assert_eq!(l[0].mounts[0].driver.as_deref(), Some("local"));
-        let created: Result<ContainerCreateResponse, _> =
-            serde_json::from_str(r#"{"Id":"c1","Warnings":null}"#);
-        assert_eq!(created.map(|c| c.warnings.len()).ok(), Some(0));
-    }
-
-    #[test]
-    fn update_bodies_read_and_become_host_config() {
-        let body = r#"{"BlkioWeight":0,"CpuShares":512,"Memory":0,"CgroupParent":"","CpuCount":0,
-            "Devices":null,"MemorySwappiness":null,"PidsLimit":null,"IOMaximumIOps":0,
-            "RestartPolicy":{"Name":"always","MaximumRetryCount":0},"Ulimits":null}"#;
-        let req: Result<ContainerUpdateRequest, _> = serde_json::from_str(body);
-        let req = req.map_err(|e| e.to_string());
-        assert!(req.is_ok(), "{req:?}");
-        let host = HostConfig::from(req.unwrap_or_default());
-        assert_eq!((host.cpu_shares, host.pids_limit), (Some(512), None));
-        assert_eq!(host.restart_policy.map(|r| r.name), Some("always".into()));
-        // docker-py's sparse body.
-        let py: Result<ContainerUpdateRequest, _> = serde_json::from_str(r#"{"Memory":1024}"#);
-        assert_eq!(py.map(|u| u.memory).ok().flatten(), Some(1024));
-    }
 }
