@@ -7,6 +7,7 @@
 
 use berth_api::container::{HostConfig, Mount as ApiMount};
 use berth_api::volume::VolumeOptions;
+use berth_api::ApiVersion;
 use serde_json::Value;
 
 use crate::containers::settings::{Mount, MountKind, VolumeMount, VolumesFrom};
@@ -202,6 +203,24 @@ fn volume_mount(m: &ApiMount) -> Result<Mount, DaemonError> {
             ..Default::default()
         }),
     })
+}
+
+/// Refuses a mount field older API versions did not have, as Docker's router does: a volume
+/// mount's `VolumeOptions.Subpath` needs 1.45.
+pub fn check_api_version(host: &HostConfig, version: ApiVersion) -> Result<(), DaemonError> {
+    let subpath = host.mounts.iter().flatten().any(|m| {
+        m.volume_options
+            .as_ref()
+            .and_then(|o| o.get("Subpath"))
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    });
+    if subpath && !version.at_least(1, 45) {
+        return Err(invalid(
+            "VolumeOptions.Subpath needs API v1.45 or newer".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Every user mount of `host`: `Binds`, then `Mounts` (types `bind`, `volume` and `tmpfs`), then
@@ -413,6 +432,13 @@ mod tests {
                 format!("invalid mount config for type \"volume\": {why}")
             );
         }
+        assert!(check_api_version(&sub, ApiVersion::new(1, 45)).is_ok());
+        assert_eq!(
+            check_api_version(&sub, ApiVersion::new(1, 44))
+                .unwrap_err()
+                .to_string(),
+            "VolumeOptions.Subpath needs API v1.45 or newer"
+        );
         let ro_anon: HostConfig = serde_json::from_value(json!({
             "Mounts": [{"Type": "volume", "Target": "/anon", "ReadOnly": true}]
         }))
