@@ -10,11 +10,12 @@ use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use berth_api::container::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspectWithSizes, ContainerSummary,
     SummaryHostConfig, SummaryNetworkSettings, WaitError, WaitResponse,
 };
+use berth_api::ApiVersion;
 use berth_shim::protocol::frame_header;
 
 use super::container_request;
@@ -36,16 +37,19 @@ use crate::containers::wait::WaitCondition;
 /// `POST /containers/create`.
 pub async fn create(
     State(s): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     params: Params,
     JsonBody(req): JsonBody<ContainerCreateRequest>,
 ) -> Result<Response, ApiError> {
+    let host = req.host_config.unwrap_or_default();
+    super::mount_request::check_api_version(&host, version)?;
     let created = s
         .engine
         .containers
         .create(container_request::create_request(
             params.non_empty("name").map(str::to_string),
             req.config,
-            req.host_config.unwrap_or_default(),
+            host,
             req.networking_config.and_then(|n| n.endpoints_config),
         )?)
         .await?;
