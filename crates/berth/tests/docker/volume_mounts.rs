@@ -4,7 +4,8 @@
 //! asked); the image's files copied into an empty volume at `docker create`, so `docker cp` of a
 //! created container already sees them; and `--mount ...,volume-subpath=` (Docker 26+): a
 //! directory or file inside the volume, through symlinks that stay inside, never one that leads
-//! out, with Docker's errors, and no temporary mount left behind. Each test has its own daemon.
+//! out, with Docker's errors (and API 1.45's gate), and no temporary mount left behind. Each
+//! test has its own daemon.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -342,6 +343,17 @@ fn volume_subpath_mounts_a_path_inside_the_volume_only() {
         assert_ne!(code(&out), 0, "{mount}");
         assert!(stderr(&out).contains(why), "{mount}: {}", stderr(&out));
     }
+    // API 1.45 brought the field; an older client's request is refused, as dockerd does.
+    let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Mounts":[{"Type":"volume","Source":"sv","Target":"/m","VolumeOptions":{"Subpath":"sub"}}]}}"#;
+    let (status, answer) = d.curl("POST", "/v1.44/containers/create", Some(body));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("VolumeOptions.Subpath needs API v1.45 or newer"),
+        "{answer}"
+    );
+    let (status, answer) = d.curl("POST", "/v1.45/containers/create?name=v145", Some(body));
+    assert_eq!(status, 201, "{answer}");
+    d.ok(&["rm", "v145"]);
     // A container that keeps running holds its view; nothing temporary stays behind.
     d.ok(&[
         "run",
