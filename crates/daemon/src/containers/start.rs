@@ -1,7 +1,8 @@
 //! `start`: checks its legacy links (`super::links`), mounts the container's volumes
 //! (`super::volumes`) and the rootfs from the image store's mount description, writes the
 //! bundle's `config.json` (see [`super::spec`]; volumes as binds of their host paths, the links'
-//! variables in the environment), fills empty volumes from the image at a first start, spawns
+//! variables in the environment), fills empty volumes from the image at the first start of a
+//! container created before create filled them (`super::volumes::populate_volumes`), spawns
 //! the shim (which creates the container, parked), connects the attach clients that were
 //! waiting, releases the container (`start` op), records it as running and hands it to its
 //! [`super::monitor`].
@@ -229,8 +230,8 @@ impl ContainerService {
         if let Err(e) = prepared {
             return Err(self.start_failed(entry, e).await);
         }
-        // A first start fills each empty volume with what the image has there (the rootfs is
-        // mounted now), as Docker does at create.
+        // Create fills the volumes now; a container an older daemon created (its volume mounts
+        // not marked `nocopy`) has them filled at its first start, the rootfs mounted by then.
         if !c.state.has_been_started && !volumes.copy_ups.is_empty() {
             let (rootfs, ups) = (paths.rootfs(&c.id), volumes.copy_ups);
             let copied = blocking_io(move || {
