@@ -1,9 +1,11 @@
 //! The `filters` query parameter: a JSON object mapping a filter name to its values. The Go CLI sends
 //! `{"label":{"a=b":true}}`, docker-py and compose send `{"label":["a=b"]}`; both parse to the same
-//! [`Filters`]. Values of one name are kept in order and without duplicates.
+//! [`Filters`]. Values of one name are kept in order and without duplicates. Written as the Go CLI
+//! writes them (names and values sorted, as Go marshals its maps).
 
 use std::collections::BTreeMap;
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 /// Parsed filters: name → values.
@@ -126,6 +128,18 @@ impl Filters {
     }
 }
 
+impl Serialize for Filters {
+    /// `{"name":{"value":true,...},...}`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, values) in &self.0 {
+            let set: BTreeMap<&str, bool> = values.iter().map(|v| (v.as_str(), true)).collect();
+            map.serialize_entry(name, &set)?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +154,20 @@ mod tests {
         assert_eq!(f.bool("dangling"), Ok(Some(true)));
         assert_eq!(f.bool("nope"), Ok(None));
         assert!(f.get("nope").is_empty());
+    }
+
+    #[test]
+    fn written_in_the_go_clis_shape() {
+        let mut f = Filters::default();
+        f.add("status", "exited");
+        f.add("label", "b");
+        f.add("label", "a=1");
+        assert_eq!(
+            serde_json::to_string(&f).unwrap_or_default(),
+            r#"{"label":{"a=1":true,"b":true},"status":{"exited":true}}"#
+        );
+        let back = Filters::parse(&serde_json::to_string(&f).unwrap_or_default());
+        assert_eq!(back.unwrap_or_default().get("label"), ["a=1", "b"]);
     }
 
     #[test]

@@ -279,7 +279,7 @@ pub fn filters_json(spec: &Spec, filters: &[String]) -> Result<Option<String>> {
     if filters.is_empty() {
         return Ok(None);
     }
-    let mut m: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    let mut parsed = berth_api::Filters::default();
     for f in filters {
         let Some((k, v)) = f.split_once('=') else {
             return Err(spec.invalid_value(
@@ -288,14 +288,11 @@ pub fn filters_json(spec: &Spec, filters: &[String]) -> Result<Option<String>> {
                 "bad format of filter (expected name=value)",
             ));
         };
-        let entry = m
-            .entry(k.trim().to_lowercase())
-            .or_insert_with(|| serde_json::json!({}));
-        if let Some(obj) = entry.as_object_mut() {
-            obj.insert(v.to_string(), serde_json::Value::Bool(true));
-        }
+        parsed.add(&k.trim().to_lowercase(), v);
     }
-    Ok(Some(serde_json::Value::Object(m).to_string()))
+    serde_json::to_string(&parsed)
+        .map(Some)
+        .map_err(|e| CliError::Message(format!("encoding the filters: {e}")))
 }
 
 /// Writes text to stdout (ignoring a closed pipe, as docker does).
