@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use serde::Serialize;
+use berth_api::container::{ContainerPathStat, PATH_STAT_HEADER};
 use tokio::sync::oneshot;
 
 use super::error::ApiError;
@@ -21,27 +21,13 @@ use crate::error::DaemonError;
 /// How much of a refused upload is read before answering.
 const DRAIN_LIMIT: usize = 64 << 20;
 
-/// The header carrying the stat.
-pub const PATH_STAT_HEADER: &str = "x-docker-container-path-stat";
-
-/// Docker's `ContainerPathStat` on the wire.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WireStat<'a> {
-    name: &'a str,
-    size: i64,
-    mode: u32,
-    mtime: String,
-    link_target: &'a str,
-}
-
 fn stat_header(st: &PathStat) -> Result<(HeaderName, HeaderValue), ApiError> {
-    let wire = WireStat {
-        name: &st.name,
+    let wire = ContainerPathStat {
+        name: st.name.clone(),
         size: st.size,
         mode: st.mode,
         mtime: super::time::rfc3339_nanos(st.mtime_nanos),
-        link_target: &st.link_target,
+        link_target: st.link_target.clone(),
     };
     let json = serde_json::to_vec(&wire)
         .map_err(|e| ApiError(DaemonError::Internal(format!("encoding a path stat: {e}"))))?;
