@@ -37,7 +37,13 @@ pub async fn ps(
     let list = selected(containers(c, project, false).await?, services);
     let list: Vec<Value> = list
         .into_iter()
-        .filter(|x| all || x["State"].as_str() == Some("running"))
+        // Without -a, what the engine lists without all=1: running, paused and restarting.
+        .filter(|x| {
+            all || matches!(
+                x["State"].as_str(),
+                Some("running" | "paused" | "restarting")
+            )
+        })
         .collect();
     if quiet {
         for x in &list {

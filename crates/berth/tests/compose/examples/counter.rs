@@ -151,6 +151,16 @@ fn counter_with_berth_compose() {
     assert!(ps.contains(&format!("0.0.0.0:{port}->80/tcp")), "{ps}");
     check_running(&d, &n, port, "Hello", 1);
 
+    // ps lists a paused container, as the engine's list without all=1 does.
+    p.ok(&["pause", "monitor"]);
+    let ps = p.ok(&["ps"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with(&n.monitor) && l.contains("(Paused)")),
+        "{ps}"
+    );
+    p.ok(&["unpause", "monitor"]);
+
     // The same files again: nothing recreated.
     let before = (p.ids("web"), p.ids("db"), p.ids("monitor"));
     p.ok(&["up", "-d"]);
