@@ -20,6 +20,7 @@ pub mod ps;
 pub mod pull;
 pub mod registry_auth;
 pub mod run;
+pub mod run_body;
 pub mod run_flags;
 pub mod run_mounts;
 pub mod run_opts;

@@ -5,7 +5,8 @@
 //! command cannot be invoked or found.
 
 use super::pull::{pull_image, PullPolicy, Show};
-use super::run_flags::{create_request, CreateRequest, RUN_FLAGS};
+use super::run_body::{create_request, CreateRequest};
+use super::run_flags::RUN_FLAGS;
 use super::stream::{inspect_container, run_session, spawn_signal_proxy, Session};
 use super::{for_each, out, tty, Ctx};
 use crate::client::body;
