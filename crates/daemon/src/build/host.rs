@@ -9,11 +9,8 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use berth_api::container::{ContainerConfig, HostConfig, Mount, TmpfsOptions};
 use berth_api::progress::JsonMessage;
-use berth_build::exec::{
-    BuildHost, HostError, Image, ImageConfig, MountSource, NetworkMode, RunMount, RunSpec,
-};
+use berth_build::exec::{BuildHost, HostError, Image, ImageConfig, RunSpec};
 use berth_image::formats::import::ImportOptions;
 use berth_image::store::CommitOptions;
 use berth_oci::Reference;
@@ -22,20 +19,14 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::cache::CacheIndex;
-use super::mounts::{self, SecretFiles, Stubs};
+use super::mounts::{SecretFiles, Stubs};
 use super::view::StepRoot;
-use crate::containers::archive::ExtractOptions;
-use crate::containers::logs::LogOptions;
 use crate::containers::remove::RemoveOptions;
-use crate::containers::wait::WaitCondition;
 use crate::error::DaemonError;
 use crate::server::stream::{json_line, BodyWriter};
 use crate::Engine;
 
-/// Go's `os.ModeDir`, as `PathStat::mode` carries it.
-const MODE_DIR: u32 = 1 << 31;
-
-fn host_err(e: DaemonError) -> HostError {
+pub(super) fn host_err(e: DaemonError) -> HostError {
     HostError(e.to_string())
 }
 
@@ -65,18 +56,18 @@ impl Shared {
 /// One build's view of the engine. Its forks (one per stage built beside the target's) share
 /// the output stream, the build's containers, the scratch image and the cancellation.
 pub struct DaemonHost {
-    engine: Arc<Engine>,
-    rt: Handle,
+    pub(super) engine: Arc<Engine>,
+    pub(super) rt: Handle,
     /// The response; one JSON message is written whole under the lock.
-    out: Arc<Mutex<BodyWriter>>,
-    quiet: bool,
-    cache: CacheIndex,
+    pub(super) out: Arc<Mutex<BodyWriter>>,
+    pub(super) quiet: bool,
+    pub(super) cache: CacheIndex,
     /// The image each build container was made from.
-    images: Arc<Mutex<HashMap<String, String>>>,
+    pub(super) images: Arc<Mutex<HashMap<String, String>>>,
     /// An empty image standing for `scratch`, made on first use.
-    scratch: Arc<Mutex<Option<String>>>,
+    pub(super) scratch: Arc<Mutex<Option<String>>>,
     /// Whether the client went away.
-    gone: Arc<AtomicBool>,
+    pub(super) gone: Arc<AtomicBool>,
     /// Credentials for pulls, by registry (`X-Registry-Config`).
     pub registry_auth: std::collections::BTreeMap<String, Credentials>,
     /// `SOURCE_DATE_EPOCH`: every commit at that time, its layer's mtimes clamped to it; build
@@ -85,15 +76,15 @@ pub struct DaemonHost {
     /// The secrets the client gave, written to files only when a step mounts them.
     pub secrets: Option<Arc<SecretFiles>>,
     /// The mount points each `RUN` container may make, to remove after it ran.
-    stubs: Arc<Mutex<HashMap<String, Stubs>>>,
+    pub(super) stubs: Arc<Mutex<HashMap<String, Stubs>>>,
     /// The snapshots of steps that never run, by key.
-    steps: Arc<Mutex<HashMap<String, Arc<Mutex<StepRoot>>>>>,
+    pub(super) steps: Arc<Mutex<HashMap<String, Arc<Mutex<StepRoot>>>>>,
 }
 
 /// The hostname of build containers in a reproducible build.
-const REPRODUCIBLE_HOSTNAME: &str = "berth-build";
+pub(super) const REPRODUCIBLE_HOSTNAME: &str = "berth-build";
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -160,61 +151,6 @@ impl DaemonHost {
         Ok(id.to_string())
     }
 
-    /// The container mounts of a `RUN`'s `--mount`s.
-    fn mounts(&self, mounts: &[RunMount]) -> Result<Option<Vec<Mount>>, HostError> {
-        let mut out = Vec::new();
-        for m in mounts {
-            let (kind, source, tmpfs) = match &m.source {
-                MountSource::Tmpfs { size } => {
-                    let opts = TmpfsOptions {
-                        size_bytes: *size,
-                        mode: None,
-                    };
-                    ("tmpfs", String::new(), Some(opts))
-                }
-                MountSource::Cache { id, uid, gid, mode } => {
-                    let root = self.engine.system.host().data_root.join("builder");
-                    let dir = mounts::cache_dir(&root.join("cache-mounts"), id, *uid, *gid, *mode)
-                        .map_err(HostError)?;
-                    ("bind", dir.display().to_string(), None)
-                }
-                MountSource::Context(p) => ("bind", p.display().to_string(), None),
-                MountSource::Secret { id, uid, gid, mode } => {
-                    let secrets = self.secrets.as_ref().ok_or_else(|| {
-                        HostError(format!("secret {id}: this build was given no secrets"))
-                    })?;
-                    let file = secrets.write(id, *uid, *gid, *mode).map_err(HostError)?;
-                    ("bind", file.display().to_string(), None)
-                }
-            };
-            out.push(Mount {
-                target: m.target.clone(),
-                source,
-                kind: kind.to_string(),
-                read_only: m.readonly,
-                tmpfs_options: tmpfs,
-                ..Default::default()
-            });
-        }
-        Ok((!out.is_empty()).then_some(out))
-    }
-
-    /// Removes the mount points the run of `container` made (see [`mounts::Stubs`]).
-    fn remove_stubs(&mut self, container: &str) -> Result<(), HostError> {
-        let Some(stubs) = lock(&self.stubs).remove(container) else {
-            return Ok(());
-        };
-        let c = self
-            .engine
-            .containers
-            .lookup(container)
-            .map_err(host_err)?
-            .snapshot();
-        let (top, lowers) = crate::containers::changes::layer_dirs(&c.rootfs_mounts)
-            .ok_or_else(|| HostError(format!("container {container} has no writable layer")))?;
-        stubs.remove(&top, &lowers).map_err(HostError)
-    }
-
     /// Pulls `reference`, its progress as `status` lines of the stream.
     fn pull(&mut self, reference: &str) -> Result<(), HostError> {
         let r = Reference::parse(reference)
@@ -248,76 +184,6 @@ impl DaemonHost {
         Ok(())
     }
 
-    /// Whether `path` in the container is a directory; `None` when it is not there.
-    fn stat_is_dir(&self, container: &str, path: &str) -> Result<Option<bool>, HostError> {
-        match self
-            .rt
-            .block_on(self.engine.containers.stat_path(container, path))
-        {
-            Ok(st) => Ok(Some(st.mode & MODE_DIR != 0)),
-            Err(DaemonError::NotFound(_)) => Ok(None),
-            Err(e) => Err(host_err(e)),
-        }
-    }
-
-    /// A build container: made through the container service, for a `RUN` (or a copy out).
-    fn create_container(
-        &mut self,
-        image: &str,
-        config: &ImageConfig,
-        run: Option<&RunSpec>,
-    ) -> Result<String, HostError> {
-        let image = image.to_string();
-        let mut cc = ContainerConfig {
-            image: image.clone(),
-            ..Default::default()
-        };
-        if self.epoch.is_some() {
-            cc.hostname = REPRODUCIBLE_HOSTNAME.to_string();
-        }
-        let mut hc = HostConfig::default();
-        match run {
-            Some(r) => {
-                cc.cmd = Some(r.argv.clone());
-                cc.entrypoint = Some(Vec::new());
-                cc.env = Some(r.env.clone());
-                cc.user = r.user.clone();
-                cc.working_dir = r.workdir.clone();
-                cc.attach_stdout = true;
-                cc.attach_stderr = true;
-                hc.mounts = self.mounts(&r.mounts)?;
-                hc.network_mode = Some(match r.network {
-                    NetworkMode::Default => "default".into(),
-                    NetworkMode::None => "none".into(),
-                    NetworkMode::Host => "host".into(),
-                });
-            }
-            None => {
-                // Never started: a command only because create wants one.
-                cc.cmd = Some(vec!["/bin/sh".into(), "-c".into(), "#(nop)".into()]);
-                cc.entrypoint = Some(Vec::new());
-                cc.env = config.env.clone();
-                cc.network_disabled = Some(true);
-            }
-        }
-        let mut labels = std::collections::BTreeMap::new();
-        labels.insert(super::LABEL.to_string(), super::daemon_run_id().to_string());
-        cc.labels = Some(labels);
-        let req = crate::server::container_request::create_request(None, cc, hc, None)
-            .map_err(host_err)?;
-        let created = self
-            .rt
-            .block_on(self.engine.containers.create(req))
-            .map_err(host_err)?;
-        // The executor names images by ID (`image`), which is what the commit needs.
-        lock(&self.images).insert(created.id.clone(), image);
-        if let Some(r) = run {
-            let targets: Vec<String> = r.mounts.iter().map(|m| m.target.clone()).collect();
-            lock(&self.stubs).insert(created.id.clone(), Stubs::of(&targets));
-        }
-        Ok(created.id)
-    }
-
     /// A step that never runs: a snapshot of the image store on `image`, mounted only for the
     /// step's own work (see [`StepRoot`]).
     fn create_step_root(&mut self, image: &str) -> Result<String, HostError> {
@@ -344,20 +210,17 @@ impl DaemonHost {
         lock(&self.steps).get(key).cloned()
     }
 
-    fn read_file(&mut self, container: &str, path: &str) -> Option<String> {
-        if let Some(root) = self.step_root(container) {
-            return lock(&root).read_file(path, 16 << 20);
-        }
-        let buf = Shared::default();
-        let (tx, _rx) = oneshot::channel();
-        self.rt
-            .block_on(
-                self.engine
-                    .containers
-                    .archive_path(container, path, tx, buf.clone()),
-            )
-            .ok()?;
-        berth_build::archive::first_file(&buf.take(), 16 << 20)
+    /// The step root `key` names: files are copied only into steps that never run.
+    fn step(&self, key: &str) -> Result<Arc<Mutex<StepRoot>>, HostError> {
+        self.step_root(key)
+            .ok_or_else(|| HostError(format!("{key} is not a file step of this build")))
+    }
+
+    /// The text of file `path` in step `key`'s file system (at most 16 MiB).
+    fn read_file(&mut self, key: &str, path: &str) -> Option<String> {
+        let root = self.step_root(key)?;
+        let text = lock(&root).read_file(path, 16 << 20);
+        text
     }
 }
 
@@ -437,37 +300,13 @@ impl BuildHost for DaemonHost {
     }
 
     fn start(&mut self, container: &str) -> Result<i64, HostError> {
-        // `wait` and `logs` spawn tasks: a fork runs on a thread outside the runtime.
-        let _rt = self.rt.enter();
-        let svc = &self.engine.containers;
-        let waiter = svc
-            .wait(container, WaitCondition::NextExit)
-            .map_err(host_err)?;
-        self.rt.block_on(svc.start(container)).map_err(host_err)?;
-        let opts = LogOptions {
-            stdout: true,
-            stderr: true,
-            follow: true,
-            ..Default::default()
-        };
-        if let Ok((_, mut rx)) = svc.logs(container, opts) {
-            while let Some(line) = self.rt.block_on(rx.recv()) {
-                if !self.quiet {
-                    let text = String::from_utf8_lossy(&line.data).into_owned();
-                    self.send(&JsonMessage::stream(text));
-                }
-            }
-        }
-        let code = self.rt.block_on(waiter.done()).map_err(host_err)?;
-        self.remove_stubs(container)?;
-        Ok(code)
+        self.run_container(container)
     }
 
     fn is_dir(&mut self, container: &str, path: &str) -> Result<bool, HostError> {
-        if let Some(root) = self.step_root(container) {
-            return lock(&root).is_dir(path).map_err(HostError);
-        }
-        self.stat_is_dir(container, path).map(|d| d == Some(true))
+        let root = self.step(container)?;
+        let is_dir = lock(&root).is_dir(path);
+        is_dir.map_err(HostError)
     }
 
     fn copy_in(
@@ -476,38 +315,9 @@ impl BuildHost for DaemonHost {
         dir: &str,
         archive: Box<dyn Read + Send>,
     ) -> Result<(), HostError> {
-        if let Some(root) = self.step_root(container) {
-            return lock(&root).copy_in(dir, archive).map_err(HostError);
-        }
-        // Make the missing directories of `dir` first (root-owned 0755), from the root down.
-        let mut missing = Vec::new();
-        let mut path = String::new();
-        for part in dir.split('/').filter(|p| !p.is_empty()) {
-            path = format!("{path}/{part}");
-            if !missing.is_empty() || !self.is_dir(container, &path)? {
-                missing.push(path.trim_start_matches('/').to_string());
-            }
-        }
-        if !missing.is_empty() {
-            let bytes = berth_build::archive::dirs_tar(&missing)
-                .map_err(|e| HostError(format!("making {dir}: {e}")))?;
-            self.rt
-                .block_on(self.engine.containers.extract_to_dir(
-                    container,
-                    "/",
-                    ExtractOptions::default(),
-                    std::io::Cursor::new(bytes),
-                ))
-                .map_err(host_err)?;
-        }
-        self.rt
-            .block_on(self.engine.containers.extract_to_dir(
-                container,
-                dir,
-                ExtractOptions::default(),
-                archive,
-            ))
-            .map_err(host_err)
+        let root = self.step(container)?;
+        let copied = lock(&root).copy_in(dir, archive);
+        copied.map_err(HostError)
     }
 
     fn copy_out(&mut self, image: &str, path: &str, out: &mut dyn Write) -> Result<(), HostError> {

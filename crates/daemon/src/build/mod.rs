@@ -9,6 +9,7 @@
 //! build before its next step.
 //!
 //! - `host`: the engine as a `BuildHost`;
+//! - `run`: build containers (a `RUN` step's, a `COPY --from`'s) through the container service;
 //! - `cache`: the cache index (key → image) that survives restarts;
 //! - `fetch`: `ADD http://…` downloads;
 //! - `mounts`: `RUN --mount` sources (cache directories, secret files) and the removal of the
@@ -20,6 +21,7 @@ mod cache;
 mod fetch;
 mod host;
 mod mounts;
+mod run;
 mod tarfix;
 mod view;
 
