@@ -318,3 +318,58 @@ fn endpoints_config(p: &Parsed, network: &str) -> Result<BTreeMap<String, Endpoi
     };
     Ok(BTreeMap::from([(network.to_string(), endpoint)]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(args: &[&str]) -> Result<Value> {
+        let spec = &super::super::run::CREATE;
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let p = spec.parse(&args)?;
+        let req = create_request(spec, &p, None)?;
+        Ok(serde_json::to_value(req.body).unwrap())
+    }
+
+    #[test]
+    fn bodies_leave_out_what_docker_leaves_out() {
+        let b = body(&["--no-healthcheck", "--init", "-p", "80", "busybox"]).unwrap();
+        assert_eq!(b["Healthcheck"], json!({"Test": ["NONE"]}));
+        assert_eq!(b["ExposedPorts"], json!({"80/tcp": {}}));
+        assert_eq!(b["HostConfig"]["Init"], true);
+        assert_eq!(
+            b["HostConfig"]["PortBindings"],
+            json!({"80/tcp": [{"HostIp": "", "HostPort": ""}]})
+        );
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["default"]["GwPriority"],
+            0
+        );
+        for absent in ["StopSignal", "StopTimeout", "MacAddress"] {
+            assert!(b.get(absent).is_none(), "{absent}");
+        }
+        for absent in ["Tmpfs", "Sysctls", "Runtime", "Mounts", "Annotations"] {
+            assert!(b["HostConfig"].get(absent).is_none(), "{absent}");
+        }
+        let plain = body(&["busybox"]).unwrap();
+        assert!(plain.get("Healthcheck").is_none() && plain.get("ExposedPorts").is_none());
+        assert_eq!(plain["HostConfig"]["Binds"], Value::Null);
+        assert_eq!(plain["HostConfig"]["Dns"], json!([]));
+        assert_eq!(plain["HostConfig"]["BlkioWeightDevice"], json!([]));
+        assert_eq!(plain["HostConfig"]["DeviceRequests"], Value::Null);
+        assert_eq!(plain["Labels"], json!({}));
+    }
+
+    #[test]
+    fn conflicting_flags_are_refused_with_125() {
+        for args in [
+            &["-d", "-a", "stdout", "busybox"][..],
+            &["--rm", "--restart", "always", "busybox"],
+            &["--blkio-weight", "70000", "busybox"],
+        ] {
+            let e = body(args).unwrap_err();
+            assert_eq!(e.exit_code(), 125, "{args:?}: {e}");
+        }
+    }
+}
