@@ -1,6 +1,7 @@
 """docker-py against Berth: `images.build` (the legacy `POST /build`): a build from a context
 directory with build args, labels and a target; the cache on a rebuild; the in-band error of a bad
-Dockerfile (docker.errors.BuildError with the line); a gzip'd context sent as a file object."""
+Dockerfile (docker.errors.BuildError with the line); a gzip'd context sent as a file object;
+SOURCE_DATE_EPOCH making no-cache rebuilds one image; cache_from after the build cache is pruned."""
 
 import io
 import tarfile
@@ -80,3 +81,38 @@ def test_build_from_a_gzip_context_file_object(client, busybox, unique, cleanup)
     image, _ = client.images.build(fileobj=buf, custom_context=True, encoding="gzip", tag=tag)
     assert tag in image.tags
     assert client.containers.run(tag, ["cat", "/f"], remove=True) == b"abc"
+
+
+def test_source_date_epoch_makes_a_no_cache_rebuild_the_same_image(client, busybox, unique, tmp_path):
+    # Two builds that run every step again (nocache), on different files' times, at the same
+    # SOURCE_DATE_EPOCH: one image ID, created at the epoch.
+    write(tmp_path / "Dockerfile", (
+        "FROM busybox\n"
+        "RUN echo made > /made\n"
+        "COPY app.txt /app/\n"
+    ))
+    write(tmp_path / "app.txt", "app")
+    args = {"SOURCE_DATE_EPOCH": "1700000000"}
+    first, _ = client.images.build(path=str(tmp_path), tag=f"{unique}/repro:1", buildargs=args, nocache=True)
+    (tmp_path / "app.txt").touch()
+    second, logs = client.images.build(path=str(tmp_path), tag=f"{unique}/repro:2", buildargs=args, nocache=True)
+    assert "Using cache" not in stream_text(logs)
+    assert second.id == first.id
+    assert first.attrs["Created"].startswith("2023-11-14T22:13:20")
+    # Without the epoch the same build is another image.
+    plain, _ = client.images.build(path=str(tmp_path), tag=f"{unique}/repro:3", nocache=True)
+    assert plain.id != first.id
+
+
+def test_cache_from_an_image_whose_build_cache_is_gone(client, busybox, unique, tmp_path):
+    # The build cache pruned, the image is all there is: cache_from reuses its steps (the RUN
+    # does not run again: the same random bytes).
+    write(tmp_path / "Dockerfile", "FROM busybox\nRUN head -c 8 /dev/urandom | od -An -tx1 > /rand\n")
+    tag = f"{unique}/cached:1"
+    image, _ = client.images.build(path=str(tmp_path), tag=tag)
+    rand = client.containers.run(tag, ["cat", "/rand"], remove=True)
+    client.api.prune_builds()
+    again, logs = client.images.build(path=str(tmp_path), tag=f"{unique}/again:1", cache_from=[tag])
+    assert stream_text(logs).count("Using cache") == 1
+    assert again.id == image.id
+    assert client.containers.run(again.id, ["cat", "/rand"], remove=True) == rand
