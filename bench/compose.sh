@@ -18,6 +18,7 @@
 # private mount namespace, so every mount the engines make dies with it; the bridges of networks
 # still there at the end are deleted.
 set -euo pipefail
+shopt -s inherit_errexit   # a failed step inside $(...) ends the script, naming the step
 export LC_ALL=C
 
 N=${N:-10}
