@@ -226,7 +226,13 @@ impl ContainerService {
                         "{path} in container {name} is on a kernel file system: not copied into"
                     )));
                 }
-                view.check_writable(&dir, c.host_config.readonly_rootfs)?;
+                let mut body = body;
+                if let Err(e) = view.check_writable(&dir, c.host_config.readonly_rootfs) {
+                    // Read what the client still sends (bounded), so it sees our answer and not
+                    // a broken pipe.
+                    let _ = std::io::copy(&mut body.take(DRAIN_LIMIT), &mut std::io::sink());
+                    return Err(e);
+                }
                 // The applier opens its target by path: the descriptor's /proc link names the
                 // directory already resolved, whatever happens to the path meanwhile.
                 // A user's tar, not a layer: `.wh.` names are files like any other.
@@ -238,7 +244,6 @@ impl ContainerService {
                     let id = super::spec::user::resolve(&root, &c.config.user, &[])?;
                     apply_opts.owner = Some((id.uid, id.gid));
                 }
-                let mut body = body;
                 let applied =
                     berth_image::layer::apply(&mut body, &resolve::fd_path(&dir), &apply_opts);
                 if let Err(e) = applied {
