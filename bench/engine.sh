@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/engine.sh — `run --rm busybox true` end to end, side by side: the berth CLI and the docker
 # CLI against a Berth daemon, Debian's docker.io (dockerd 20.10 + containerd + runc) and podman
-# (crun). Also the idle RSS of each daemon, the RSS of one shim (berth-shim, containerd-shim,
+# (crun); the same with a named volume mounted (`-v NAME:/data`: what a volume adds). Also the idle
+# RSS of each daemon, the RSS of one shim (berth-shim, containerd-shim,
 # conmon) beside a running container, and 50 containers 8 at a time. Prints medians and the ratios
 # against the targets of the daemon issue.
 #
@@ -174,19 +175,29 @@ fi
 now_ms() { local t=$EPOCHREALTIME; echo "${t/./}" | awk '{ printf "%.3f", $1 / 1000 }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 run_true() { ${CLI[$1]} run --rm --network none busybox true >/dev/null; }
+run_vol() { ${CLI[$1]} run --rm --network none -v benchvol:/data busybox true >/dev/null; }
+stamp() { # label kind command...: times one run into WORK/times-<kind>-<label>
+  local e=$1 kind=$2 t0 t1; shift 2
+  t0=$(now_ms); "$@" "$e"; t1=$(now_ms)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }' >>"$WORK/times-$kind-${e//[^a-z]/_}"
+}
 
 for e in "${ENGINES[@]}"; do
-  for ((i = 0; i < WARMUP; i++)); do run_true "$e"; done
+  ${CLI[$e]} volume create benchvol >/dev/null
+  for ((i = 0; i < WARMUP; i++)); do run_true "$e"; run_vol "$e"; done
 done
-log "timing $N runs per engine, in rotation"
+log "timing $N runs per engine, with and without a volume, in rotation"
 for ((i = 0; i < N; i++)); do
   for e in "${ENGINES[@]}"; do
-    t0=$(now_ms); run_true "$e"; t1=$(now_ms)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }' >>"$WORK/times-${e//[^a-z]/_}"
+    stamp "$e" plain run_true
+    stamp "$e" vol run_vol
   done
 done
-declare -A MED
-for e in "${ENGINES[@]}"; do MED[$e]=$(median <"$WORK/times-${e//[^a-z]/_}"); done
+declare -A MED VOL
+for e in "${ENGINES[@]}"; do
+  MED[$e]=$(median <"$WORK/times-plain-${e//[^a-z]/_}")
+  VOL[$e]=$(median <"$WORK/times-vol-${e//[^a-z]/_}")
+done
 
 # --- memory -------------------------------------------------------------------------------------
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -234,6 +245,10 @@ verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim ? "met" : "NOT me
 echo
 echo "run --rm --network none busybox true: median of $N (ms)"
 for e in "${ENGINES[@]}"; do printf '  %-18s %8s\n' "$e" "${MED[$e]}"; done
+echo "the same with -v benchvol:/data: median of $N (ms), and what the volume adds"
+for e in "${ENGINES[@]}"; do
+  printf '  %-18s %8s  %+8.3f\n' "$e" "${VOL[$e]}" "$(awk -v a="${VOL[$e]}" -v b="${MED[$e]}" 'BEGIN { print a - b }')"
+done
 echo "idle daemon RSS: berth $(mb "$BERTH_IDLE") MB; dockerd + containerd $(mb "$DOCKER_IDLE") MB"
 echo "shim RSS beside one running container:"
 for e in berth docker podman; do
@@ -252,6 +267,8 @@ if [[ -n ${MED[docker]:-} ]]; then
     echo "  (docker CLI against berth)/docker = $r ($(verdict "$r" 0.1))"
   fi
 fi
+added=$(awk -v a="${VOL[berth]}" -v b="${MED[berth]}" 'BEGIN { printf "%.3f", a - b }')
+echo "  a volume adds ≤ 1 ms to berth's run: +$added ms ($(verdict "$added" 1))"
 if [[ -n ${MED[podman]:-} ]]; then
   r=$(ratio "${MED[berth]}" "${MED[podman]}")
   echo "  start below podman's: berth/podman = $r ($(awk -v r="$r" 'BEGIN { print (r < 1 ? "met" : "NOT met") }'))"
