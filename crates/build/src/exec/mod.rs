@@ -14,7 +14,8 @@
 //! and prints `Using cache`; the first miss is followed by misses only because every later
 //! parent differs. On a miss, `--cache-from` images are asked next: one whose history continues
 //! the parent's with this very step (its `created_by`, which holds the instruction, the build args
-//! and the sources' content hash) gives the step's layer, as the classic builder does.
+//! and the sources' content hash) gives the step's layer, as the classic builder does — except
+//! for a `RUN` that binds the context, whose history does not say what the bind held.
 //!
 //! Reproducible builds: with [`BuildOptions::source_date_epoch`] the host commits each step at
 //! the epoch (config and history times, layer mtimes clamped); the layers' entries are sorted by

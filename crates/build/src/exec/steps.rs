@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest as _, Sha256};
 
-use super::host::{BuildHost, HealthConfig, ImageConfig, NetworkMode, RunMount, RunSpec};
+use super::host::{
+    BuildHost, HealthConfig, ImageConfig, MountSource, NetworkMode, RunMount, RunSpec,
+};
 use super::stages::Board;
 use super::{short, step_err, BuildError, BuildOptions, PREDEFINED_ARGS};
 use crate::context::Context;
@@ -552,7 +554,14 @@ impl Run<'_> {
         let key = format!("sha256:{}", hex::encode(h.finalize()));
         if !self.opts.no_cache {
             let mut found = self.host.cache_get(&key)?;
-            if found.is_none() && !self.opts.cache_from.is_empty() {
+            // A source's history names a `RUN`'s command, not what its bind mounts held: a
+            // step that binds the context is never taken from one.
+            let binds = run.is_some_and(|r| {
+                r.mounts
+                    .iter()
+                    .any(|m| matches!(m.source, MountSource::Context(_)))
+            });
+            if found.is_none() && !binds && !self.opts.cache_from.is_empty() {
                 found = self.host.cache_from(
                     &self.opts.cache_from,
                     st.image.as_deref(),

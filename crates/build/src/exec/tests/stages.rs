@@ -294,3 +294,23 @@ fn cache_from_reuses_the_steps_of_an_image_after_the_own_cache() {
     assert_eq!(b.cache_hits, 1, "WORKDIR only");
     assert_eq!(h.runs.len(), runs + 1);
 }
+
+#[test]
+fn cache_from_never_answers_a_run_that_binds_the_context() {
+    let (d, ctx) = context(&[("in.txt", "one")]);
+    let df = "FROM busybox\nRUN --mount=type=bind,source=in.txt,target=/in write /out x\n";
+    let mut h = Fake::with_base();
+    let first = run(&mut h, &ctx, &opts(df));
+    h.tags.insert("first".into(), first.image.clone());
+    // The bound file changed: the source's step (same command) was made from other input.
+    std::fs::write(d.path().join("in.txt"), "two").expect("write");
+    h.cache.clear();
+    let o = BuildOptions {
+        cache_from: vec!["first".into()],
+        ..opts(df)
+    };
+    let runs = h.runs.len();
+    let b = run(&mut h, &ctx, &o);
+    assert_eq!(b.cache_hits, 0);
+    assert_eq!(h.runs.len(), runs + 1, "the RUN ran again");
+}
