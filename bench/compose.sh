@@ -40,11 +40,7 @@ log() { echo "[compose] $*" >&2; }
 BUSYBOX=$(command -v busybox || true)
 [[ -n $BUSYBOX ]] || { echo "bench/compose.sh: install Debian's busybox-static" >&2; exit 1; }
 
-if [[ -z ${BERTH:-} ]]; then
-  log "building berth, berth-shim and berth-init (release)"
-  (cd "$REPO" && cargo build --release --quiet -p berth -p berth-shim -p berth-init)
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
-fi
+build_berth
 
 WORK=$(mktemp -d /tmp/berth-compose-bench.XXXXXX)
 export DOCKER_CONFIG=$WORK/docker-cli
@@ -53,14 +49,6 @@ BERTH_PID= DOCKERD_PID=
 BERTH_HOST=unix://$WORK/berth.sock
 DOCKER_SOCK=unix://$WORK/docker.sock
 CGROUP_PARENT=berth-compose-bench-$$
-
-stop_pid() { # pid: SIGTERM, then SIGKILL after 20 s
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null
-  for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
-}
 
 # remove_all HOST: every container and network of an engine (the bridges of networks go with them).
 remove_all() {
@@ -96,21 +84,13 @@ log "starting the berth daemon"
   >"$WORK/berth.log" 2>&1 &
 BERTH_PID=$!
 wait_sock "$WORK/berth.sock" "$BERTH_PID" berth
-"$BERTH" -H "$BERTH_HOST" import -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+import_busybox "$BERTH" -H "$BERTH_HOST"
 
 if [[ -n $HAVE_DOCKERD ]]; then
-  log "starting dockerd (no default bridge, no iptables)"
   echo "{\"deprecated-key-path\": \"$WORK/docker/key.json\"}" >"$WORK/daemon.json"   # not /etc/docker
-  dockerd --config-file "$WORK/daemon.json" -H "$DOCKER_SOCK" \
-    --data-root "$WORK/docker/data" --exec-root "$WORK/docker/run" --pidfile "$WORK/docker.pid" \
-    --cgroup-parent "/$CGROUP_PARENT" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --default-address-pool base=10.199.0.0/16,size=24 \
-    --exec-opt native.cgroupdriver=cgroupfs >"$WORK/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  wait_sock "$WORK/docker.sock" "$DOCKERD_PID" dockerd
-  for ((i = 0; i < 300; i++)); do $DOCKER_CLI -H "$DOCKER_SOCK" info >/dev/null 2>&1 && break; sleep 0.1; done
-  $DOCKER_CLI -H "$DOCKER_SOCK" import -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+  start_dockerd "$DOCKER_CLI" --cgroup-parent "/$CGROUP_PARENT" \
+    --default-address-pool base=10.199.0.0/16,size=24
+  import_busybox "$DOCKER_CLI" -H "$DOCKER_SOCK"
 else
   log "dockerd is missing (docker.io): docker skipped, no ratio"
 fi
@@ -141,7 +121,6 @@ ms() {
   t1=$(date +%s%N)
   echo $(((t1 - t0) / 1000000))
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 # bench LABEL HOST CLIENT...: WARMUP + N rounds of up -d / down -v (the volume goes each round, so
 # every up makes it); prints "LABEL up_ms down_ms". dockerd 20.10 now and then refuses to remove a

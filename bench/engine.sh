@@ -66,11 +66,7 @@ HAVE_DOCKERD=$(command -v dockerd || true)
 HAVE_PODMAN=$(command -v podman || true)
 DOCKER_CLI=$(command -v docker || true)
 
-if [[ -z ${BERTH:-} ]]; then
-  log "building berth, berth-shim and berth-init (release)"
-  (cd "$REPO" && cargo build --release --quiet -p berth -p berth-shim -p berth-init)
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
-fi
+build_berth
 
 # The docker CLI's own files stay in WORK too (podman reads this one as well).
 export DOCKER_CONFIG=$WORK/docker-cli
@@ -82,14 +78,6 @@ SHM_LOCK_EXISTED=$([[ -e $SHM_LOCK ]] && echo 1 || true)
 PODMAN="podman --root $WORK/podman/root --runroot $WORK/podman/run --tmpdir $WORK/podman/tmp
   --cgroup-manager=cgroupfs --events-backend=file"
 export CONTAINERS_CONF=$WORK/containers.conf
-
-stop_pid() { # pid: SIGTERM, then SIGKILL after 20 s
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null
-  for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
-}
 
 cleanup() {
   set +e
@@ -130,7 +118,7 @@ log "starting the berth daemon"
 BERTH_PID=$!
 wait_sock "$WORK/berth.sock" "$BERTH_PID" berth
 CLI[berth]="$BERTH -H unix://$WORK/berth.sock"
-"$BERTH" -H "unix://$WORK/berth.sock" import -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+import_busybox "$BERTH" -H "unix://$WORK/berth.sock"
 ENGINES+=(berth)
 if [[ -n $DOCKER_CLI ]]; then
   CLI[docker-cli/berth]="$DOCKER_CLI -H unix://$WORK/berth.sock"
@@ -138,16 +126,8 @@ if [[ -n $DOCKER_CLI ]]; then
 fi
 
 if [[ -n $HAVE_DOCKERD && -n $DOCKER_CLI ]]; then
-  log "starting dockerd (no bridge, no iptables)"
-  echo '{}' >"$WORK/daemon.json"
-  dockerd --config-file "$WORK/daemon.json" -H "unix://$WORK/docker.sock" \
-    --data-root "$WORK/docker/data" --exec-root "$WORK/docker/run" --pidfile "$WORK/docker.pid" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --exec-opt native.cgroupdriver=cgroupfs >"$WORK/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  wait_sock "$WORK/docker.sock" "$DOCKERD_PID" dockerd
-  for ((i = 0; i < 300; i++)); do $DOCKER_CLI -H "unix://$WORK/docker.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
-  $DOCKER_CLI -H "unix://$WORK/docker.sock" import -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+  start_dockerd "$DOCKER_CLI"
+  import_busybox $DOCKER_CLI -H "unix://$WORK/docker.sock"
   CLI[docker]="$DOCKER_CLI -H unix://$WORK/docker.sock"
   ENGINES+=(docker)
 else
@@ -155,16 +135,7 @@ else
 fi
 
 if [[ -n $HAVE_PODMAN ]]; then
-  mount_unified_as_v1
-  nofile=$(ulimit -Hn)
-  cat >"$CONTAINERS_CONF" <<CONF
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-  $PODMAN import -q -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+  setup_podman
   CLI[podman]="$PODMAN"
   ENGINES+=(podman)
 else
@@ -172,8 +143,6 @@ else
 fi
 
 # --- start latency ------------------------------------------------------------------------------
-now_ms() { local t=$EPOCHREALTIME; echo "${t/./}" | awk '{ printf "%.3f", $1 / 1000 }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 run_true() { ${CLI[$1]} run --rm --network none busybox true >/dev/null; }
 run_vol() { ${CLI[$1]} run --rm --network none -v benchvol:/data busybox true >/dev/null; }
 stamp() { # label kind command...: times one run into WORK/times-<kind>-<label>
@@ -267,8 +236,8 @@ if [[ -n ${MED[docker]:-} ]]; then
     echo "  (docker CLI against berth)/docker = $r ($(verdict "$r" 0.1))"
   fi
 fi
-added=$(awk -v a="${VOL[berth]}" -v b="${MED[berth]}" 'BEGIN { printf "%.3f", a - b }')
-echo "  a volume adds ≤ 1 ms to berth's run: +$added ms ($(verdict "$added" 1))"
+added=$(awk -v a="${VOL[berth]}" -v b="${MED[berth]}" 'BEGIN { printf "%+.3f", a - b }')
+echo "  a volume adds ≤ 1 ms to berth's run: $added ms ($(verdict "$added" 1))"
 if [[ -n ${MED[podman]:-} ]]; then
   r=$(ratio "${MED[berth]}" "${MED[podman]}")
   echo "  start below podman's: berth/podman = $r ($(awk -v r="$r" 'BEGIN { print (r < 1 ? "met" : "NOT met") }'))"
