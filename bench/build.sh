@@ -36,11 +36,7 @@ log() { echo "[build] $*" >&2; }
 WORK=$(mktemp -d /tmp/berth-build-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT   # until the engines start; then cleanup() below
 
-if [[ -z ${BERTH:-} ]]; then
-  log "building berth, berth-shim and berth-init (release)"
-  (cd "$REPO" && cargo build --release --quiet -p berth -p berth-shim -p berth-init)
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
-fi
+build_berth
 DOCKER_CLI=$(command -v docker || true)        # the CLI 28 (no buildx: the legacy builder)
 DOCKER_20=/usr/bin/docker                      # Debian's 20.10 CLI: BuildKit built in
 HAVE_DOCKERD=$([[ $PEERS == 1 ]] && command -v dockerd || true)
@@ -55,14 +51,6 @@ SHM_LOCK_EXISTED=$([[ -e $SHM_LOCK ]] && echo 1 || true)
 PODMAN="podman --root $WORK/podman/root --runroot $WORK/podman/run --tmpdir $WORK/podman/tmp
   --cgroup-manager=cgroupfs --events-backend=file"
 export CONTAINERS_CONF=$WORK/containers.conf
-
-stop_pid() { # pid: SIGTERM, then SIGKILL after 20 s
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null
-  for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
-}
 
 cleanup() {
   set +e
@@ -103,7 +91,7 @@ log "starting the berth daemon"
   --exec-root "$WORK/berth/run" >"$WORK/berth.log" 2>&1 &
 BERTH_PID=$!
 wait_sock "$WORK/berth.sock" "$BERTH_PID" berth
-"$BERTH" -H "unix://$WORK/berth.sock" import -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+import_busybox "$BERTH" -H "unix://$WORK/berth.sock"
 BUILD[berth]="$BERTH -H unix://$WORK/berth.sock build -q --network none"
 ENGINES+=(berth)
 if [[ -n $DOCKER_CLI ]]; then
@@ -112,16 +100,8 @@ if [[ -n $DOCKER_CLI ]]; then
 fi
 
 if [[ -n $HAVE_DOCKERD && -x $DOCKER_20 ]]; then
-  log "starting dockerd (no bridge, no iptables)"
-  echo '{}' >"$WORK/daemon.json"
-  dockerd --config-file "$WORK/daemon.json" -H "unix://$WORK/docker.sock" \
-    --data-root "$WORK/docker/data" --exec-root "$WORK/docker/run" --pidfile "$WORK/docker.pid" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --exec-opt native.cgroupdriver=cgroupfs >"$WORK/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  wait_sock "$WORK/docker.sock" "$DOCKERD_PID" dockerd
-  for ((i = 0; i < 300; i++)); do $DOCKER_20 -H "unix://$WORK/docker.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
-  $DOCKER_20 -H "unix://$WORK/docker.sock" import -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+  start_dockerd "$DOCKER_20"
+  import_busybox "$DOCKER_20" -H "unix://$WORK/docker.sock"
   BUILD[docker-legacy]="env DOCKER_BUILDKIT=0 $DOCKER_20 -H unix://$WORK/docker.sock build -q --network none"
   BUILD[docker-buildkit]="env DOCKER_BUILDKIT=1 $DOCKER_20 -H unix://$WORK/docker.sock build -q --network none"
   ENGINES+=(docker-legacy docker-buildkit)
@@ -130,16 +110,7 @@ else
 fi
 
 if [[ -n $HAVE_PODMAN ]]; then
-  mount_unified_as_v1
-  nofile=$(ulimit -Hn)
-  cat >"$CONTAINERS_CONF" <<CONF
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-  $PODMAN import -q -c 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+  setup_podman
   BUILD[podman]="$PODMAN build -q --network none"
   ENGINES+=(podman)
 else
@@ -147,8 +118,6 @@ else
 fi
 
 # --- timing -------------------------------------------------------------------------------------
-now_ms() { local t=$EPOCHREALTIME; echo "${t/./}" | awk '{ printf "%.3f", $1 / 1000 }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 build() { # label [--no-cache]
   local e=$1; shift
   ${BUILD[$e]} "$@" "$CTX" >/dev/null 2>"$WORK/last.err" || { cat "$WORK/last.err" >&2; exit 1; }

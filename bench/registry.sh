@@ -42,11 +42,7 @@ done
 log() { echo "[registry] $*" >&2; }
 
 WORK=$(mktemp -d /tmp/berth-registry-bench.XXXXXX)
-if [[ -z ${BERTH:-} ]]; then
-  log "building berth, berth-shim and berth-init (release)"
-  (cd "$REPO" && cargo build --release --quiet -p berth -p berth-shim -p berth-init)
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
-fi
+build_berth
 HAVE_DOCKERD= HAVE_PODMAN=
 if [[ $PEERS == 1 ]]; then
   HAVE_DOCKERD=$(command -v dockerd || true)
@@ -61,14 +57,6 @@ export CONTAINERS_CONF=$WORK/containers.conf
 SHM_LOCK=/dev/shm/libpod_lock
 SHM_LOCK_EXISTED=$([[ -e $SHM_LOCK ]] && echo 1 || true)
 BERTH_PID= DOCKERD_PID= REG_PID=
-
-stop_pid() { # pid: SIGTERM, then SIGKILL after 20 s
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null
-  for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
-}
 
 cleanup() {
   set +e
@@ -136,15 +124,7 @@ $B import -c 'CMD ["sh"]' "$WORK/busybox.tar" bench/seed:1 >/dev/null
 $B save -o "$WORK/saved.tar" bench/seed:1
 $B rmi bench/seed:1 >/dev/null   # no other image may share the layer the rounds pull
 if [[ -n $HAVE_DOCKERD && -n $DOCKER_CLI ]]; then
-  log "starting dockerd (no bridge, no iptables)"
-  echo '{}' >"$WORK/daemon.json"
-  dockerd --config-file "$WORK/daemon.json" -H "unix://$WORK/docker.sock" \
-    --data-root "$WORK/docker/data" --exec-root "$WORK/docker/run" --pidfile "$WORK/docker.pid" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --exec-opt native.cgroupdriver=cgroupfs >"$WORK/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  wait_sock "$WORK/docker.sock" "$DOCKERD_PID" dockerd
-  for ((i = 0; i < 300; i++)); do $DOCKER_CLI -H "unix://$WORK/docker.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
+  start_dockerd "$DOCKER_CLI"
   D="$DOCKER_CLI -H unix://$WORK/docker.sock"
   CLIENTS+=(docker)
 fi
@@ -154,8 +134,6 @@ if [[ -n $HAVE_PODMAN ]]; then
 fi
 
 # --- one round per client: prepare (untimed), push, drop (untimed), pull ---------------------------
-now_ms() { local t=$EPOCHREALTIME; echo "${t/./}" | awk '{ printf "%.3f", $1 / 1000 }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 IMG=$REG/bench/big:1
 gone() { # CLI: removes every image (the last round's pull included), so no layer is shared
   $1 images -q | sort -u | xargs -r $1 rmi -f >/dev/null 2>&1 || true
