@@ -5,7 +5,7 @@
 //! Docker's rules and words (modes, absolute destinations, no volume over `/proc`, a subpath
 //! that stays inside its named volume).
 
-use berth_api::container::{HostConfig, Mount as ApiMount};
+use berth_api::container::{BindOptions, HostConfig, Mount as ApiMount};
 use berth_api::volume::VolumeOptions;
 use berth_api::ApiVersion;
 use serde_json::Value;
@@ -205,6 +205,44 @@ fn volume_mount(m: &ApiMount) -> Result<Mount, DaemonError> {
     })
 }
 
+/// A `Mounts` entry of type `bind` (`--mount type=bind,src=/h,dst=/c,bind-propagation=rslave`;
+/// compose's `bind: {propagation, create_host_path}`): its `BindOptions` act, or are refused by
+/// name when the engine cannot honour them.
+fn bind_mount(m: &ApiMount) -> Result<Mount, DaemonError> {
+    let config = |e: &str| invalid(format!("invalid mount config for type \"bind\": {e}"));
+    if m.volume_options.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(config("field VolumeOptions must not be specified"));
+    }
+    if m.tmpfs_options.is_some() {
+        return Err(config("field TmpfsOptions must not be specified"));
+    }
+    let opts: BindOptions = match &m.bind_options {
+        None | Some(Value::Null) => BindOptions::default(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| config(&format!("invalid BindOptions: {e}")))?,
+    };
+    if opts.non_recursive {
+        return Err(config("BindOptions.NonRecursive is not supported"));
+    }
+    let mut options = Vec::new();
+    if let Some(p) = opts.propagation.filter(|p| !p.is_empty()) {
+        if mode_word_kind(&p) != Some(2) {
+            return Err(config(&format!("invalid propagation mode: {p}")));
+        }
+        options.push(p);
+    }
+    Ok(Mount {
+        kind: MountKind::Bind,
+        source: m.source.clone(),
+        destination: m.target.clone(),
+        read_only: m.read_only,
+        options,
+        create_source: opts.create_mountpoint,
+        mode: String::new(),
+        volume: None,
+    })
+}
+
 /// Refuses a mount field older API versions did not have, as Docker's router does: a volume
 /// mount's `VolumeOptions.Subpath` needs 1.45.
 pub fn check_api_version(host: &HostConfig, version: ApiVersion) -> Result<(), DaemonError> {
@@ -238,17 +276,13 @@ pub fn mounts(host: &HostConfig) -> Result<Vec<Mount>, DaemonError> {
         }
         check_destination(&m.target, &m.kind)?;
         match m.kind.as_str() {
-            "bind" => out.push(Mount {
-                kind: MountKind::Bind,
-                source: m.source.clone(),
-                destination: m.target.clone(),
-                read_only: m.read_only,
-                options: Vec::new(),
-                create_source: false,
-                mode: String::new(),
-                volume: None,
-            }),
+            "bind" => out.push(bind_mount(m)?),
             "tmpfs" => {
+                if m.bind_options.as_ref().is_some_and(|v| !v.is_null()) {
+                    return Err(invalid(
+                        "invalid mount config for type \"tmpfs\": field BindOptions must not be specified".into(),
+                    ));
+                }
                 let mut options = Vec::new();
                 if let Some(t) = &m.tmpfs_options {
                     if let Some(size) = t.size_bytes.filter(|s| *s > 0) {
@@ -357,6 +391,44 @@ mod tests {
         assert!(m[2].read_only);
         let bad: HostConfig =
             serde_json::from_value(json!({"Mounts": [{"Type": "nope", "Target": "/v"}]})).unwrap();
+        assert!(mounts(&bad).is_err());
+        let host: HostConfig = serde_json::from_value(json!({
+            "Mounts": [{"Type": "bind", "Source": "/usr", "Target": "/u",
+                        "BindOptions": {"Propagation": "rslave", "CreateMountpoint": true}}]
+        }))
+        .unwrap();
+        let m = mounts(&host).unwrap();
+        assert_eq!(m[0].propagation(), Some("rslave"));
+        assert!(m[0].create_source);
+        for (opts, why) in [
+            (
+                json!({"BindOptions": {"NonRecursive": true}}),
+                "BindOptions.NonRecursive is not supported",
+            ),
+            (
+                json!({"BindOptions": {"Propagation": "bogus"}}),
+                "invalid propagation mode: bogus",
+            ),
+            (
+                json!({"VolumeOptions": {"NoCopy": true}}),
+                "field VolumeOptions must not be specified",
+            ),
+        ] {
+            let mut mount = json!({"Type": "bind", "Source": "/usr", "Target": "/u"});
+            mount
+                .as_object_mut()
+                .unwrap()
+                .extend(opts.as_object().unwrap().clone());
+            let bad: HostConfig = serde_json::from_value(json!({ "Mounts": [mount] })).unwrap();
+            assert_eq!(
+                mounts(&bad).unwrap_err().to_string(),
+                format!("invalid mount config for type \"bind\": {why}")
+            );
+        }
+        let bad: HostConfig = serde_json::from_value(json!({
+            "Mounts": [{"Type": "tmpfs", "Target": "/t", "BindOptions": {"Propagation": "rslave"}}]
+        }))
+        .unwrap();
         assert!(mounts(&bad).is_err());
     }
 
