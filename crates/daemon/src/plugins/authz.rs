@@ -92,8 +92,14 @@ pub struct AuthzAnswer {
     pub err: String,
 }
 
-/// Header names whose values never reach a plugin: credentials (Docker's list).
-const SECRET_HEADERS: &[&str] = &["authorization", "x-registry-config", "x-registry-auth"];
+/// Header names whose values never reach a plugin: credentials (Docker's list), and the build
+/// secrets `berth build` sends.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "x-registry-config",
+    "x-registry-auth",
+    crate::server::build::SECRETS_HEADER,
+];
 
 /// `content-type` → `Content-Type`, as Go's `CanonicalMIMEHeaderKey` spells header names.
 pub fn canonical_header(name: &str) -> String {
@@ -265,6 +271,7 @@ mod tests {
             ("authorization", b"Basic c2VjcmV0"),
             ("x-registry-auth", b"e30="),
             ("X-Registry-Config", b"e30="),
+            ("x-berth-build-secrets", b"e30="),
             ("user-agent", b"Docker-Client/28"),
         ]);
         assert_eq!(
