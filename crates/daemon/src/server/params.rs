@@ -103,10 +103,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 .map(JsonBody)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
         }
-        let mime = content_type
+        let json = content_type
             .as_deref()
-            .map(|ct| ct.split(';').next().unwrap_or("").trim());
-        if unseen || mime.is_some_and(|m| m != "application/json") {
+            .is_none_or(crate::plugins::authz::is_json);
+        if unseen || !json {
             return Err(ApiError::bad_request(format!(
                 "unsupported Content-Type header ({}): must be 'application/json'",
                 content_type.unwrap_or_default()
