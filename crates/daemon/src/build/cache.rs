@@ -66,12 +66,14 @@ impl CacheIndex {
 
 /// The index of the history entry of `source` that is the step `created_by` right after
 /// `parent`: `source`'s history starts with all of `parent`'s entries (equal, times included),
-/// its layers with all of `parent`'s, and its next entry was made by `created_by`. `None` when
+/// its layers with all of `parent`'s, and its next entry was made by `created_by` (at `created`
+/// when given: a reproducible build takes only steps committed at its epoch). `None` when
 /// `source` does not continue `parent` so.
 pub fn next_step_of(
     parent: &berth_image::model::ImageConfig,
     source: &berth_image::model::ImageConfig,
     created_by: &str,
+    created: Option<&str>,
 ) -> Option<usize> {
     let (ph, sh) = (&parent.history, &source.history);
     let (pd, sd) = (&parent.rootfs.diff_ids, &source.rootfs.diff_ids);
@@ -81,7 +83,8 @@ pub fn next_step_of(
     (sh[..n] == ph[..]
         && sd.starts_with(pd)
         && layers <= sd.len()
-        && next.created_by.as_deref() == Some(created_by))
+        && next.created_by.as_deref() == Some(created_by)
+        && created.is_none_or(|t| next.created.as_deref() == Some(t)))
     .then_some(n)
 }
 
@@ -116,20 +119,28 @@ mod tests {
             ("RUN a", false),
             ("RUN b", false),
         ]);
-        assert_eq!(next_step_of(&base, &src, "RUN a"), Some(2));
+        assert_eq!(next_step_of(&base, &src, "RUN a", None), Some(2));
         assert_eq!(
-            next_step_of(&base, &src, "RUN b"),
+            next_step_of(&base, &src, "RUN b", None),
             None,
             "not the next step"
         );
         let mid = image(&[("base", false), ("CMD sh", true), ("RUN a", false)]);
-        assert_eq!(next_step_of(&mid, &src, "RUN b"), Some(3));
-        assert_eq!(next_step_of(&src, &src, "RUN c"), None, "nothing after it");
+        assert_eq!(next_step_of(&mid, &src, "RUN b", None), Some(3));
+        assert_eq!(
+            next_step_of(&src, &src, "RUN c", None),
+            None,
+            "nothing after it"
+        );
         // Another base (or the same steps at other times) is not a parent.
         let other = image(&[("other", false), ("CMD sh", true)]);
-        assert_eq!(next_step_of(&other, &src, "RUN a"), None);
+        assert_eq!(next_step_of(&other, &src, "RUN a", None), None);
         let mut later = base.clone();
         later.history[1].created = Some("2027-01-01T00:00:00Z".into());
-        assert_eq!(next_step_of(&later, &src, "RUN a"), None);
+        assert_eq!(next_step_of(&later, &src, "RUN a", None), None);
+        // A reproducible build: only a step made at its epoch.
+        let at = |t: &str| next_step_of(&base, &src, "RUN a", Some(t));
+        assert_eq!(at("2026-01-01T00:00:02Z"), Some(2));
+        assert_eq!(at("1970-01-01T00:00:00Z"), None);
     }
 }

@@ -460,14 +460,16 @@ impl BuildHost for DaemonHost {
             .rt
             .block_on(images.inspect(&parent))
             .map_err(host_err)?;
+        let at = self.epoch.map(berth_oci::time::rfc3339);
         for s in sources {
             let src = match self.rt.block_on(images.inspect(s)) {
                 Ok(d) => d,
                 Err(DaemonError::NotFound(_)) => continue,
                 Err(e) => return Err(host_err(e)),
             };
-            let Some(index) = super::cache::next_step_of(&base.config, &src.config, created_by)
-            else {
+            let next =
+                super::cache::next_step_of(&base.config, &src.config, created_by, at.as_deref());
+            let Some(index) = next else {
                 continue;
             };
             // The same config as the source's gives the source's own image back (IDs are
