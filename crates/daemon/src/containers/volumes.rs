@@ -234,14 +234,19 @@ impl ContainerService {
                 (!v.nocopy).then(|| (m.source.clone(), m.destination.clone(), v.subpath.clone()))
             })
             .collect();
-        let wanted = tokio::task::spawn_blocking(move || {
+        // A container without a volume to fill (a plain `run`) pays no hop to a blocking thread.
+        let wanted = if wanted.is_empty() {
             wanted
-                .into_iter()
-                .filter(|(_, dest, _)| populate::image_may_have(&rootfs_mounts, dest))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(DaemonError::join)?;
+        } else {
+            tokio::task::spawn_blocking(move || {
+                wanted
+                    .into_iter()
+                    .filter(|(_, dest, _)| populate::image_may_have(&rootfs_mounts, dest))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(DaemonError::join)?
+        };
         if !wanted.is_empty() {
             let reference = super::model::new_id()?;
             let mut mounted: Vec<String> = Vec::new();
