@@ -70,12 +70,16 @@ fn donor(mode: &str) -> Option<&str> {
 }
 
 /// The default `CgroupnsMode` of this host, as Docker picks it: `private` on cgroup v2, `host` on
-/// v1 (and for a privileged container on v1).
+/// v1 (and for a privileged container on v1). The hierarchy is found once per daemon (it reads
+/// the whole mountinfo, which every running container makes longer; create must not pay that).
 fn default_cgroupns(privileged: bool) -> &'static str {
-    let v2 = matches!(
-        berth_runtime::cgroups::detect(),
-        Ok(berth_runtime::cgroups::Hierarchy::V2(_))
-    );
+    static V2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let v2 = *V2.get_or_init(|| {
+        matches!(
+            berth_runtime::cgroups::detect(),
+            Ok(berth_runtime::cgroups::Hierarchy::V2(_))
+        )
+    });
     if v2 && !privileged {
         "private"
     } else {
