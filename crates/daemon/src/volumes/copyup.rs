@@ -22,7 +22,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 use xattr::FileExt;
 
-use super::local::{entries, open_dir, open_subdir, MAX_DEPTH};
+use super::local::{entries, has_entries, open_dir, open_subdir, MAX_DEPTH};
 use crate::error::DaemonError;
 
 /// Why a copy-up failed.
@@ -83,10 +83,7 @@ pub fn copy_up_into(
         Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
         Err(e) => return Err(io("opening", Path::new(destination))(e)),
     };
-    if !entries(&dst)
-        .map_err(io("listing the volume", volume))?
-        .is_empty()
-    {
+    if has_entries(&dst).map_err(io("listing the volume", volume))? {
         return Ok(false);
     }
     let mut copier = Copier {

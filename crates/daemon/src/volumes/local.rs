@@ -264,6 +264,20 @@ pub(super) fn open_subdir(dir: &impl AsFd, name: &OsString) -> nix::Result<Owned
     )
 }
 
+/// Whether directory `dir` holds anything (reads no further than its first entry). Lists
+/// through `dir`'s own offset: a later listing of `dir` needs a fresh descriptor.
+pub(super) fn has_entries(dir: &OwnedFd) -> nix::Result<bool> {
+    let mut listing =
+        nix::dir::Dir::from_fd(dir.try_clone().map_err(|_| nix::errno::Errno::EBADF)?)?;
+    for e in listing.iter() {
+        let name = e?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The names in directory `dir` (without `.` and `..`).
 pub(super) fn entries(dir: &OwnedFd) -> nix::Result<Vec<OsString>> {
     let mut listing =

@@ -160,13 +160,29 @@ fn open_target(t: &Target) -> Result<Option<OwnedFd>, DaemonError> {
 
 /// Mounts a read-only view of the rootfs `mounts` describe at `at` (an empty directory, made if
 /// missing), copies the image's files at each target's destination into its empty volume, and
-/// unmounts the view. Blocking.
+/// unmounts the view; mounts nothing when no target's volume is empty. Blocking.
 pub fn populate(mounts: &[Mount], at: &Path, targets: &[Target]) -> Result<(), DaemonError> {
+    // Only an empty volume takes the image's files: one that holds anything (a named volume used
+    // again) costs no mount of the image.
+    let mut empty = Vec::new();
+    for t in targets {
+        if let Some(dst) = open_target(t)? {
+            let full = super::local::has_entries(&dst)
+                .map_err(|e| DaemonError::io("listing the volume", &t.volume, e.into()))?;
+            if !full {
+                empty.push(t);
+            }
+        }
+    }
+    if empty.is_empty() {
+        return Ok(());
+    }
     std::fs::create_dir_all(at).map_err(|e| DaemonError::io("creating directory", at, e))?;
     berth_image::snapshot::mount_all(&read_only(mounts), at).map_err(|e| {
         DaemonError::Internal(format!("mounting the image to fill its volumes: {e}"))
     })?;
-    let copied = targets.iter().try_for_each(|t| {
+    let copied = empty.into_iter().try_for_each(|t| {
+        // Opened again: the listing above moved the first descriptor's offset.
         if let Some(dst) = open_target(t)? {
             copyup::copy_up_into(at, &t.destination, dst, &t.volume)?;
         }
