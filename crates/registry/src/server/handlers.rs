@@ -289,6 +289,7 @@ async fn append(st: &St, id: &str, body: Body) -> Result<u64, Response> {
             if len > st.max_upload() {
                 // Over the limit: the session is gone, nothing becomes a blob.
                 st.cancel_upload(id);
+                drain(&mut body).await;
                 return Err(err(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "SIZE_INVALID",
@@ -300,6 +301,25 @@ async fn append(st: &St, id: &str, body: Body) -> Result<u64, Response> {
     }
     file.flush().await.map_err(internal)?;
     Ok(len)
+}
+
+/// Bytes of a refused body still read (and dropped) before answering, and how long that may take.
+const DRAIN_BYTES: u64 = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops what is left of a refused body (within [`DRAIN_BYTES`] and [`DRAIN_TIME`]): a
+/// client still sending then reads the error answer; closing on unread data resets the connection
+/// and the client sees only a failed write.
+async fn drain(body: &mut Body) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut left = DRAIN_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            let Some(l) = left.checked_sub(n) else { return };
+            left = l;
+        }
+    })
+    .await;
 }
 
 /// `PATCH`/`PUT`/`GET`/`DELETE /v2/<name>/blobs/uploads/<id>`.
