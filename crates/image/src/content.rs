@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! blobs/sha256/<hex>         verified blobs, read-only by convention, named by their digest
-//! ingest/.tmp-<random>       one-shot writes in progress (write_blob)
+//! ingest/.tmp-<random>       one-shot writes in progress (write_blob, stage_blob)
 //! ingest/<sha256 of ref>/    resumable ingests: `data`, `meta.json` (reference, expected digest, size)
 //! ```
 //!
@@ -172,28 +172,35 @@ impl ContentStore {
                 return Ok((d.clone(), size));
             }
         }
+        let limit = expected_size.map_or(u64::MAX, |s| s.saturating_add(1));
+        let staged = self.stage_blob(reader.take(limit))?;
+        let label = expected.map_or_else(|| staged.digest.to_string(), Digest::to_string);
+        check_size(&label, expected_size, staged.size)?;
+        if let Some(d) = expected {
+            check_digest(d, &staged.digest)?;
+        }
+        staged.commit()
+    }
+
+    /// Writes a blob from `reader` to a temp file under `ingest/`, hashing while copying, and
+    /// leaves it there: [`Staged::commit`] makes it visible, dropping the [`Staged`] discards it.
+    /// For a blob that may only be kept once something else succeeded (a push's compressed layer
+    /// is kept once the registry took it).
+    pub fn stage_blob(&self, mut reader: impl Read) -> Result<Staged, ContentError> {
         let dir = self.ingest_dir();
         let tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(&dir)
             .at(&dir)?;
         let mut writer = Sha256Writer::new(tmp);
-        let limit = expected_size.map_or(u64::MAX, |s| s.saturating_add(1));
-        io::copy(&mut reader.take(limit), &mut writer).at(writer.get_ref().path())?;
+        io::copy(&mut reader, &mut writer).at(writer.get_ref().path())?;
         let (tmp, digest, size) = writer.finish();
-        let label = expected.map_or_else(|| digest.to_string(), Digest::to_string);
-        check_size(&label, expected_size, size)?;
-        if let Some(d) = expected {
-            check_digest(d, &digest)?;
-        }
-        tmp.as_file().sync_all().at(tmp.path())?;
-        let target = self.path(&digest);
-        tmp.persist(&target).map_err(|e| ContentError::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
-        sync_dir(&self.blob_dir())?;
-        Ok((digest, size))
+        Ok(Staged {
+            store: self.clone(),
+            tmp,
+            digest,
+            size,
+        })
     }
 
     /// Starts or resumes the ingest named `reference` (any string, e.g. a registry URL) of a blob
@@ -366,6 +373,45 @@ impl ContentStore {
             removed += 1;
         }
         Ok(removed)
+    }
+}
+
+/// A blob written and hashed but not yet visible; see [`ContentStore::stage_blob`].
+#[derive(Debug)]
+pub struct Staged {
+    store: ContentStore,
+    tmp: tempfile::NamedTempFile,
+    digest: Digest,
+    size: u64,
+}
+
+impl Staged {
+    /// The digest of the bytes written.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The number of bytes written.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Fsyncs the blob and makes it visible under its digest.
+    pub fn commit(self) -> Result<(Digest, u64), ContentError> {
+        let Staged {
+            store,
+            tmp,
+            digest,
+            size,
+        } = self;
+        tmp.as_file().sync_all().at(tmp.path())?;
+        let target = store.path(&digest);
+        tmp.persist(&target).map_err(|e| ContentError::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        sync_dir(&store.blob_dir())?;
+        Ok((digest, size))
     }
 }
 

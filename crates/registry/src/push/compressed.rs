@@ -1,20 +1,20 @@
 //! Pushing a plain-tar layer gzip-compressed: the layer is compressed on every core
 //! ([`crate::compress::gzip`]) and each compressed piece goes, in order, both into one streamed
-//! `PATCH` to the registry and into the local content store, where it is hashed as it is
-//! written; the digest that write ends with closes the upload (`PUT ?digest=`). Nothing is read
-//! twice and the upload runs while the layer is still being compressed.
+//! `PATCH` to the registry and into a staged (not yet visible) local copy, hashed as it is
+//! written; the digest that write ends with closes the upload (`PUT ?digest=`), and the local copy
+//! is committed only once the registry accepted the blob. Nothing is read twice and the upload
+//! runs while the layer is still being compressed.
 //!
-//! If the upload fails, the local copy is abandoned (its writer gets the error, nothing becomes
-//! visible, its temp file is gone before the push returns); if the local copy fails, the upload is
-//! abandoned with it.
+//! If the upload fails, the local copy is abandoned (nothing becomes visible, its temp file is
+//! gone before the push returns); if the local copy fails, the upload is abandoned with it.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use berth_image::content::Staged;
 use berth_image::model::Descriptor;
 use berth_image::ImageStore;
-use berth_oci::Digest;
 use bytes::{Buf, Bytes};
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, StatusCode};
@@ -33,7 +33,8 @@ const QUEUE: usize = 8;
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Pushes plain-tar layer `d` gzip-compressed as media type `media_type`; returns the compressed
-/// blob's descriptor (the blob is now in the local content store too).
+/// blob's descriptor (the blob is now in the local content store too, committed once the registry
+/// accepted it).
 pub(super) async fn push(
     repo: &Repo,
     store: &Arc<ImageStore>,
@@ -89,25 +90,28 @@ pub(super) async fn push(
             return Err(e);
         }
     };
-    let (digest, size) = compressor.await.map_err(RegistryError::internal)??;
+    let staged = compressor.await.map_err(RegistryError::internal)??;
     let location = resp
         .headers()
         .get(hyper::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or(&location)
         .to_string();
-    blob::close(repo, &location, &digest, progress, &id).await?;
+    blob::close(repo, &location, staged.digest(), progress, &id).await?;
+    let (digest, size) = tokio::task::spawn_blocking(move || staged.commit())
+        .await
+        .map_err(RegistryError::internal)??;
     Ok(Descriptor::new(media_type, digest, size))
 }
 
 /// Waits (a bounded time) for a compressor whose upload failed: with the request gone its sends
-/// fail, and it removes its unfinished local copy before it returns.
-async fn settle(compressor: tokio::task::JoinHandle<Result<(Digest, u64), RegistryError>>) {
+/// fail, and its staged local copy (finished or not) is removed when its result is dropped.
+async fn settle(compressor: tokio::task::JoinHandle<Result<Staged, RegistryError>>) {
     let _ = tokio::time::timeout(SETTLE, compressor).await;
 }
 
-/// Compresses stored blob `d` into the local content store and, piece by piece, into `upload`;
-/// returns the compressed blob's digest and size.
+/// Compresses stored blob `d` into a staged local copy and, piece by piece, into `upload`;
+/// returns the staged copy (not yet committed).
 fn compress_into_store(
     store: &ImageStore,
     d: &Descriptor,
@@ -115,7 +119,7 @@ fn compress_into_store(
     threads: usize,
     upload: Sender<Result<Bytes, io::Error>>,
     progress: impl FnMut(u64),
-) -> Result<(Digest, u64), RegistryError> {
+) -> Result<Staged, RegistryError> {
     let source = store.content().open_blob(&d.digest)?;
     let io_err = |source: io::Error| RegistryError::Io {
         what: "compressing layer",
@@ -124,11 +128,7 @@ fn compress_into_store(
     };
     let (local_tx, local_rx) = sync_channel::<io::Result<Bytes>>(QUEUE);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || {
-            store
-                .content()
-                .write_blob(None, None, ChannelReader::new(local_rx))
-        });
+        let writer = scope.spawn(move || store.content().stage_blob(ChannelReader::new(local_rx)));
         let compressed = compress::gzip(
             source,
             level,
@@ -161,14 +161,16 @@ fn compress_into_store(
             }
             Err(e) => return Err(io_err(e)),
         };
-        let (digest, size) = stored?;
-        if size != c.written {
+        let staged = stored?;
+        if staged.size() != c.written {
             return Err(RegistryError::internal(format!(
-                "compressed {} bytes of layer {} but stored {size}",
-                c.written, d.digest
+                "compressed {} bytes of layer {} but stored {}",
+                c.written,
+                d.digest,
+                staged.size()
             )));
         }
-        Ok((digest, size))
+        Ok(staged)
     })
 }
 

@@ -597,7 +597,6 @@ async fn layers_are_unpacked_while_later_ones_download_and_gc_leaves_them() {
 }
 
 #[tokio::test]
-#[ignore = "known race, 1 run in 3: when the whole compressed layer fits in the upload queue, the local copy is committed before the registry refuses, and an unreferenced blob stays (GC reclaims it); the fix is to commit the local copy only after the upload is accepted"]
 async fn a_compressed_push_the_registry_refuses_leaves_the_store_as_it_was() {
     let e = env().await;
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
