@@ -108,6 +108,9 @@ impl ContainerService {
 
 /// Deletes a removed container's directories (its rootfs must be unmounted).
 pub(super) fn remove_files(paths: &super::Paths, id: &str) -> Result<(), DaemonError> {
+    // A daemon killed during a start can leave a volume's subpath bound in the bundle; the
+    // recursive delete below would go through it into the volume's files.
+    crate::volumes::subpath::sweep(&paths.bundle(id));
     for dir in [paths.bundle(id), paths.data_dir(id), paths.shim_dir(id)] {
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
