@@ -11,6 +11,7 @@ mod volume;
 
 use fake::{empty_reply, json_reply, Fake, Reply, Req};
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 fn berth(host: &str, args: &[&str]) -> i32 {
     let mut v: Vec<OsString> = vec!["-H".into(), host.into()];
@@ -258,6 +259,46 @@ fn permissive() -> Fake {
             empty_reply("204 No Content")
         }
     })
+}
+
+/// The `berth` example binary, which `cargo test` builds beside the test binaries.
+fn berth_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("berth")
+}
+
+/// Runs `program` against the fake `f`: (its requests but `/_ping`, each as "METHOD PATH BODY";
+/// stdout; stderr with "docker" read as "berth"; exit code).
+fn run_against(
+    f: &Fake,
+    program: &Path,
+    args: &[&str],
+) -> (Vec<String>, String, String, Option<i32>) {
+    let out = std::process::Command::new(program)
+        .env("DOCKER_HOST", f.host())
+        .env("BERTH_HOST", f.host())
+        .env_remove("DOCKER_API_VERSION")
+        .env("DOCKER_CONFIG", f._dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let reqs = f
+        .requests()
+        .iter()
+        .filter(|r| r.path != "/_ping")
+        .map(|r| format!("{} {} {}", r.method, r.path, r.json()))
+        .collect();
+    (
+        reqs,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).replace("docker", "berth"),
+        out.status.code(),
+    )
 }
 
 fn docker_available() -> bool {

@@ -1,6 +1,7 @@
 //! Output compared with the real docker CLI: both talk to the same canned daemon answers, and
 //! their stdout, stderr (with "docker" read as "berth") and exit codes must be identical.
 
+use super::berth_exe;
 use crate::fake::{empty_reply, json_reply, Fake, Reply};
 use std::process::Command;
 
@@ -149,16 +150,6 @@ fn canned() -> Fake {
             )
         }
     })
-}
-
-fn berth_exe() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("berth")
 }
 
 fn run(program: &std::path::Path, host: &str, args: &[&str]) -> (String, String, Option<i32>) {

@@ -2,6 +2,7 @@
 //! both run against fresh canned fakes; the requests (method, path, JSON body), stdout, stderr
 //! (with "docker" read as "berth") and exit codes must be identical.
 
+use super::berth_exe;
 use crate::fake::{empty_reply, json_reply, Fake, Reply, Req};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,39 +74,9 @@ fn canned() -> Fake {
     })
 }
 
-fn berth_exe() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("berth")
-}
-
 /// Runs `program` against a fresh fake: (requests, stdout, stderr, exit code).
 fn run(program: &Path, args: &[&str]) -> (Vec<String>, String, String, Option<i32>) {
-    let f = canned();
-    let out = Command::new(program)
-        .env("DOCKER_HOST", f.host())
-        .env("BERTH_HOST", f.host())
-        .env_remove("DOCKER_API_VERSION")
-        .env("DOCKER_CONFIG", f._dir.path())
-        .args(args)
-        .output()
-        .unwrap();
-    let reqs = f
-        .requests()
-        .iter()
-        .filter(|r| r.path != "/_ping")
-        .map(|r| format!("{} {} {}", r.method, r.path, r.json()))
-        .collect();
-    (
-        reqs,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).replace("docker", "berth"),
-        out.status.code(),
-    )
+    super::run_against(&canned(), program, args)
 }
 
 #[test]
