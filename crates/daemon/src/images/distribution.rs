@@ -190,22 +190,16 @@ impl ImageService {
         Ok(pushed)
     }
 
-    /// Pushes every local tag of repository `repository` (`docker push --all-tags`, or the API
-    /// without `tag`), in tag order; an error when it has none.
+    /// Pushes the local tags `tags` of repository `repository` (`docker push --all-tags`, or the
+    /// API without `tag`: [`Self::local_tags`]), in order.
     pub async fn push_all_tags(
         &self,
         repository: &Reference,
+        tags: Vec<String>,
         credentials: Credentials,
         progress: ProgressSink,
     ) -> Result<Vec<Pushed>, DaemonError> {
         let repository = repository.name_only();
-        let tags = self.local_tags(&repository).await?;
-        if tags.is_empty() {
-            return Err(DaemonError::NotFound(format!(
-                "An image does not exist locally with the tag: {}",
-                repository.familiar()
-            )));
-        }
         let sources: Vec<(String, String)> = tags
             .into_iter()
             .map(|t| (format!("{}:{t}", repository.name()), t))

@@ -297,13 +297,16 @@ pub async fn push(
             progress_response(rx, done, |p| pushed_lines(&p)).await
         }
         PushTarget::AllTags(repo) => {
-            if s.engine.images.local_tags(&repo).await?.is_empty() {
+            // As for one tag: a repository with no local tag is refused before anything streams.
+            let tags = s.engine.images.local_tags(&repo).await?;
+            if tags.is_empty() {
                 return Err(ApiError(DaemonError::NotFound(format!(
                     "An image does not exist locally with the tag: {}",
                     repo.familiar()
                 ))));
             }
-            let done = tokio::spawn(async move { images.push_all_tags(&repo, creds, sink).await });
+            let done =
+                tokio::spawn(async move { images.push_all_tags(&repo, tags, creds, sink).await });
             progress_response(rx, done, |all| all.iter().flat_map(pushed_lines).collect()).await
         }
     }
