@@ -180,10 +180,34 @@ pub fn upgrade_record(c: &mut Container) -> Result<(), DaemonError> {
         tracing::warn!(container = %c.id, error = %e, "the port maps of an old record cannot be read; it keeps none");
         Ports::default()
     });
+    // Create ignored a bind's and a tmpfs's other options then, and read a no-new-privileges
+    // value other than `true`/`1` as false: the record keeps what its container had, and a value
+    // create refuses now does not stop the daemon from loading it.
+    let mut host = c.host_config.clone();
+    for m in host
+        .mounts
+        .iter_mut()
+        .flatten()
+        .filter(|m| m.kind != "volume")
+    {
+        m.bind_options = None;
+        m.volume_options = None;
+        if m.kind == "bind" {
+            m.tmpfs_options = None;
+        }
+    }
+    for o in host.security_opt.iter_mut().flatten() {
+        let value = o
+            .strip_prefix("no-new-privileges")
+            .and_then(|v| v.strip_prefix(['=', ':']));
+        if let Some(v) = value {
+            *o = format!("no-new-privileges={}", matches!(v, "true" | "1" | ""));
+        }
+    }
     c.settings = Settings {
-        mounts: mounts(&c.host_config)?,
+        mounts: mounts(&host)?,
         healthcheck: health::of_image(c.config.healthcheck.as_ref()),
-        security: security(&c.host_config)?,
+        security: security(&host)?,
         ports,
         log: log(&c.host_config)?,
         dns: dns(&c.host_config),
@@ -252,7 +276,15 @@ pub fn security(host: &HostConfig) -> Result<Security, DaemonError> {
                 out.seccomp = Seccomp::Profile(v.to_string())
             }
             "seccomp" => {}
-            "no-new-privileges" => out.no_new_privileges = Some(matches!(v, "true" | "1" | "")),
+            // Go's `strconv.ParseBool`, as dockerd parses it: a value it does not know is
+            // refused, never read as `false` (which would lift the daemon's default).
+            "no-new-privileges" => {
+                out.no_new_privileges = Some(match v {
+                    "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                    "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                    _ => return Err(invalid(format!("invalid --security-opt 2: {o:?}"))),
+                })
+            }
             "apparmor" | "label" => {}
             _ => return Err(invalid(format!("Invalid --security-opt: {o:?}"))),
         }
@@ -341,6 +373,27 @@ mod tests {
     }
 
     #[test]
+    fn old_records_keep_what_create_ignored_then() {
+        let mut c: Container = serde_json::from_value(json!({
+            "id": "x", "name": "n", "created": 0, "image_name": "i", "image_id": "d",
+            "config": {},
+            "host_config": {"Mounts": [{"Type": "bind", "Source": "/usr", "Target": "/u",
+                                        "BindOptions": {"NonRecursive": true,
+                                                        "Propagation": "rslave"}}],
+                            "SecurityOpt": ["no-new-privileges=yes"]},
+            "path": "p", "args": [],
+            "state": {"status": "created", "pid": 0, "exit_code": 0, "error": "",
+                      "oom_killed": false, "started_at": 0, "finished_at": 0,
+                      "restart_count": 0, "manually_stopped": false, "has_been_started": false}
+        }))
+        .unwrap();
+        upgrade_record(&mut c).unwrap();
+        assert_eq!(c.settings.mounts[0].propagation(), None);
+        assert_eq!(c.settings.security.no_new_privileges, Some(false));
+        assert!(security(&c.host_config).is_err(), "create refuses it now");
+    }
+
+    #[test]
     fn log_drivers_and_rotation() {
         let host: HostConfig = serde_json::from_value(json!({
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}
@@ -423,5 +476,20 @@ mod tests {
             ..Default::default()
         };
         assert!(security(&bad).is_err());
+        let nnp = |opt: &str| {
+            security(&HostConfig {
+                security_opt: Some(vec![opt.into()]),
+                ..Default::default()
+            })
+            .map(|s| s.no_new_privileges)
+        };
+        assert_eq!(nnp("no-new-privileges=false").unwrap(), Some(false));
+        assert_eq!(nnp("no-new-privileges:true").unwrap(), Some(true));
+        for typo in ["no-new-privileges=yes", "no-new-privileges="] {
+            assert_eq!(
+                nnp(typo).unwrap_err().to_string(),
+                format!("invalid --security-opt 2: {typo:?}")
+            );
+        }
     }
 }
