@@ -132,11 +132,14 @@ pub enum Need {
 }
 
 impl Need {
-    /// From the request's method and path (under `/v2/`).
+    /// From the request's method and path (under `/v2/`, percent-encoded as received). The
+    /// repository is read as the router's `dispatch` reads it (decoded, then the same suffixes in
+    /// the same order), so a token for `x` never reaches `x/blobs/y`.
     pub fn of(method: &Method, path: &str) -> Need {
+        let path = percent_decoded(path);
         let rest = path
             .strip_prefix("/v2")
-            .unwrap_or(path)
+            .unwrap_or(&path)
             .trim_matches('/')
             .to_string();
         if rest.is_empty() {
@@ -149,10 +152,13 @@ impl Need {
                 action: "*",
             };
         }
-        let name = ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
-            .iter()
-            .filter_map(|m| rest.find(m).map(|i| &rest[..i]))
-            .min_by_key(|n| n.len())
+        let name = rest
+            .strip_suffix("/tags/list")
+            .or_else(|| rest.rsplit_once("/manifests/").map(|(n, _)| n))
+            .or_else(|| rest.rsplit_once("/referrers/").map(|(n, _)| n))
+            .or_else(|| rest.strip_suffix("/blobs/uploads"))
+            .or_else(|| rest.rsplit_once("/blobs/uploads/").map(|(n, _)| n))
+            .or_else(|| rest.rsplit_once("/blobs/").map(|(n, _)| n))
             .unwrap_or(&rest)
             .to_string();
         let action = match *method {
@@ -226,6 +232,33 @@ pub async fn check(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
             unauthorized(&challenge, "authentication required")
         }
     }
+}
+
+/// `path` with its `%XX` escapes decoded, as the router's path extractor decodes it (an invalid
+/// escape or non-UTF-8 result is kept as it is: the router refuses such a path anyway).
+fn percent_decoded(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex
+            .filter(|_| b[i] == b'%')
+            .map(|h| u8::from_str_radix(h, 16))
+        {
+            Some(Ok(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| path.to_string())
 }
 
 fn unauthorized(challenge: &str, message: &str) -> Response {
@@ -438,6 +471,19 @@ mod tests {
         assert_eq!(
             scope(Method::GET, "/v2/tags/blobs/sha256:ab").as_deref(),
             Some("repository:tags:pull")
+        );
+        // The repository is the one the router serves: `x/blobs/y`, not `x`, encoded or not.
+        assert_eq!(
+            scope(Method::PUT, "/v2/x/blobs/y/manifests/latest").as_deref(),
+            Some("repository:x/blobs/y:pull,push")
+        );
+        assert_eq!(
+            scope(Method::GET, "/v2/x%2Fblobs%2Fy/manifests/latest").as_deref(),
+            Some("repository:x/blobs/y:pull")
+        );
+        assert_eq!(
+            scope(Method::GET, "/v2/a/tags/list").as_deref(),
+            Some("repository:a:pull")
         );
     }
 
