@@ -13,7 +13,8 @@ use crate::harness::{self, opted_in, Daemon};
 use crate::{free_port, two_services, Project, DEADLINE};
 use std::process::{Command, Output, Stdio};
 
-fn docker_compose(p: &Project, args: &[&str]) -> Output {
+/// `docker-compose -p NAME ARGS` (1.29) in the project's directory, against its daemon.
+pub(crate) fn docker_compose(p: &Project, args: &[&str]) -> Output {
     let mut cmd = Command::new("docker-compose");
     cmd.arg("-p")
         .arg(&p.name)
@@ -28,7 +29,8 @@ fn docker_compose(p: &Project, args: &[&str]) -> Output {
     }
 }
 
-fn dc_ok(p: &Project, args: &[&str]) -> String {
+/// [`docker_compose`] that must succeed: its stdout and stderr.
+pub(crate) fn dc_ok(p: &Project, args: &[&str]) -> String {
     let out = docker_compose(p, args);
     assert!(
         out.status.success(),

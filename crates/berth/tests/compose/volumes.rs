@@ -3,9 +3,9 @@
 //! data kept across a recreate and across `down`/`up`, anonymous volumes handed to a recreated
 //! container, and both kinds removed by `down -v`; external volumes must exist.
 
+use crate::compat::dc_ok;
 use crate::harness::{self, opted_in, Daemon};
 use crate::{Project, DEADLINE};
-use std::process::{Command, Output, Stdio};
 
 /// A `db` with a named volume at /data and an anonymous one at /scratch; `marker` goes into its
 /// environment (changing it recreates the container).
@@ -153,34 +153,6 @@ fn external_volumes_must_exist() {
     // down -v leaves an external volume alone.
     p.ok(&["down", "-v"]);
     assert_eq!(volumes(&d), ["ext-vol"]);
-}
-
-fn docker_compose(p: &Project, args: &[&str]) -> Output {
-    let mut cmd = Command::new("docker-compose");
-    cmd.arg("-p")
-        .arg(&p.name)
-        .args(args)
-        .current_dir(p.path())
-        .env("DOCKER_HOST", format!("unix://{}", p.daemon.sock.display()))
-        .env("DOCKER_CONFIG", p.path().join(".docker"))
-        .stdin(Stdio::null());
-    match cmd.output() {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run docker-compose ({e}): run scripts/install-deps.sh"),
-    }
-}
-
-fn dc_ok(p: &Project, args: &[&str]) -> String {
-    let out = docker_compose(p, args);
-    assert!(
-        out.status.success(),
-        "docker-compose {args:?} failed ({:?}):\n{}{}\n--- daemon log ---\n{}",
-        out.status.code(),
-        harness::stdout(&out),
-        harness::stderr(&out),
-        p.daemon.log()
-    );
-    harness::stdout(&out) + &harness::stderr(&out)
 }
 
 #[test]
