@@ -407,3 +407,45 @@ fn the_daemon_does_not_start_without_its_plugin() {
         "{err}"
     );
 }
+
+/// An exec start reads its body by hand (it may upgrade the connection): a JSON body the plugins
+/// were not shown (sent as `text/plain`) is refused there too, and the exec does not run.
+#[test]
+fn api07_an_exec_start_body_the_plugins_did_not_see_is_refused() {
+    if !opted_in() {
+        return;
+    }
+    let f = Fixture::new("exec");
+    f.d.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "600"]);
+    let post = |path: &str, ct: &str, body: &[u8]| {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        raw(&f.d, &head, body)
+    };
+    let (status, created) = post(
+        "/containers/box/exec",
+        "application/json",
+        br#"{"Cmd":["touch","/ran"]}"#,
+    );
+    assert_eq!(status, 201, "{created}");
+    let id: serde_json::Value = serde_json::from_str(&created).expect("exec create answer");
+    let id = id["Id"].as_str().expect("exec id").to_string();
+    let (status, body) = post(
+        &format!("/exec/{id}/start"),
+        "text/plain",
+        br#"{"Detach":true}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("must be 'application/json'"), "{body}");
+    let out = f.d.docker(&["exec", "box", "test", "-e", "/ran"]);
+    assert_ne!(code(&out), 0, "the exec ran");
+    // The same request as JSON goes through.
+    let (status, body) = post(
+        &format!("/exec/{id}/start"),
+        "application/json",
+        br#"{"Detach":true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+}

@@ -113,14 +113,20 @@ pub async fn start(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let unseen = req.extensions().get::<super::authz::BodyUnseen>().is_some();
     let body = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+    // Decoded as every JSON body is: never one the authorization plugins did not see.
     let start: ExecStartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ExecStartRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        super::params::json_body(content_type.as_deref(), unseen, &body)?
     };
     let containers = s.engine.containers.clone();
     let cfg = containers.exec_check(&id)?;

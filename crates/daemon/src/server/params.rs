@@ -98,22 +98,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
             .await
             .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
-        if bytes.is_empty() {
-            return serde_json::from_slice(b"{}")
-                .map(JsonBody)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
-        }
-        let json = content_type
-            .as_deref()
-            .is_none_or(crate::plugins::authz::is_json);
-        if unseen || !json {
-            return Err(ApiError::bad_request(format!(
-                "unsupported Content-Type header ({}): must be 'application/json'",
-                content_type.unwrap_or_default()
-            )));
-        }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        json_body(content_type.as_deref(), unseen, &bytes).map(JsonBody)
     }
+}
+
+/// Decodes a request body read by hand as [`JsonBody`] decodes one: empty is `{}`; otherwise
+/// `Content-Type` must be JSON and the authorization plugins must have seen it.
+pub fn json_body<T: DeserializeOwned>(
+    content_type: Option<&str>,
+    unseen: bool,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return serde_json::from_slice(b"{}")
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
+    }
+    let json = content_type.is_none_or(crate::plugins::authz::is_json);
+    if unseen || !json {
+        return Err(ApiError::bad_request(format!(
+            "unsupported Content-Type header ({}): must be 'application/json'",
+            content_type.unwrap_or_default()
+        )));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
