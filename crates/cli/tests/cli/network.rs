@@ -62,8 +62,10 @@ fn run(program: &Path, args: &[&str]) -> (Vec<String>, String, String, Option<i3
 
 #[test]
 fn network_commands_match_the_docker_cli() {
-    if !super::docker_available() || !berth_exe().exists() {
-        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
+    if !super::need(
+        super::docker_available() && berth_exe().exists(),
+        "docker CLI or the berth example binary",
+    ) {
         return;
     }
     let docker = PathBuf::from("docker");

@@ -170,8 +170,10 @@ fn run(program: &std::path::Path, host: &str, args: &[&str]) -> (String, String,
 /// `berth <command>` and `docker <command>` against the canned daemon: the Server sections (the
 /// Client sections name each client's own version), stderr and exit codes are the same.
 fn server_section_matches(command: &str) {
-    if !super::docker_available() || !berth_exe().exists() {
-        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
+    if !super::need(
+        super::docker_available() && berth_exe().exists(),
+        "docker CLI or the berth example binary",
+    ) {
         return;
     }
     let f = canned();
@@ -199,8 +201,10 @@ fn info_server_section_matches_the_docker_cli() {
 
 #[test]
 fn output_matches_the_docker_cli() {
-    if !super::docker_available() || !berth_exe().exists() {
-        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
+    if !super::need(
+        super::docker_available() && berth_exe().exists(),
+        "docker CLI or the berth example binary",
+    ) {
         return;
     }
     let f = canned();
@@ -273,8 +277,7 @@ fn output_matches_the_docker_cli() {
 /// the container's.
 #[test]
 fn piped_stdin_is_forwarded_and_half_closed() {
-    if !berth_exe().exists() {
-        eprintln!("berth example binary missing (run `cargo test -p berth-cli`): skipped");
+    if !super::need(berth_exe().exists(), "berth example binary") {
         return;
     }
     let f = Fake::start_run(
@@ -338,8 +341,10 @@ fn interactive_tty_session_through_a_pty() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !berth_exe().exists() || !has_script {
-        eprintln!("berth example binary or util-linux script missing: skipped");
+    if !super::need(
+        berth_exe().exists() && has_script,
+        "berth example binary or util-linux script",
+    ) {
         return;
     }
     let f = Fake::start_run(
@@ -405,8 +410,7 @@ fn interactive_tty_session_through_a_pty() {
 /// Signals sent to an attached, non-TTY `run` are forwarded to the container (`--sig-proxy`).
 #[test]
 fn signals_are_proxied_to_the_container() {
-    if !berth_exe().exists() {
-        eprintln!("berth example binary missing (run `cargo test -p berth-cli`): skipped");
+    if !super::need(berth_exe().exists(), "berth example binary") {
         return;
     }
     let killed = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));

@@ -81,8 +81,10 @@ fn run(program: &Path, args: &[&str]) -> (Vec<String>, String, String, Option<i3
 
 #[test]
 fn volume_commands_match_the_docker_cli() {
-    if !super::docker_available() || !berth_exe().exists() {
-        eprintln!("docker CLI or the berth example binary missing: comparison skipped");
+    if !super::need(
+        super::docker_available() && berth_exe().exists(),
+        "docker CLI or the berth example binary",
+    ) {
         return;
     }
     let docker = PathBuf::from("docker");
@@ -156,8 +158,7 @@ fn volume_commands_match_the_docker_cli() {
 
 #[test]
 fn run_volume_flags_send_what_the_docker_cli_sends() {
-    if !super::docker_available() {
-        eprintln!("docker CLI not installed: comparison skipped");
+    if !super::need(super::docker_available(), "docker CLI") {
         return;
     }
     let sets: Vec<Vec<&str>> = vec![
