@@ -299,12 +299,12 @@ fn cve05_read_only_stays_with_its_mount_through_the_race() {
             }
             let mounts = mountinfo(&stdout(out));
             assert_only_the_daemons_files(&d, &mounts, &host);
-            for m in mounts.iter().filter(|m| m.root == other_root) {
-                assert!(m.ro, "the read-only volume is writable: {mounts:?}");
-            }
-            for m in mounts.iter().filter(|m| m.root == scratch_root) {
-                assert!(!m.ro, "the writable volume is read-only: {mounts:?}");
-            }
+            // Each volume is mounted exactly once (else the checks below would check nothing).
+            let ro: Vec<_> = mounts.iter().filter(|m| m.root == other_root).collect();
+            let rw: Vec<_> = mounts.iter().filter(|m| m.root == scratch_root).collect();
+            assert_eq!((ro.len(), rw.len()), (1, 1), "{mounts:?}");
+            assert!(ro[0].ro, "the read-only volume is writable: {mounts:?}");
+            assert!(!rw[0].ro, "the writable volume is read-only: {mounts:?}");
         },
     );
     eprintln!("cve05 ro: {started} starts, {refused} refused");
