@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const KNOWN_DEBT: &[(&str, &str)] = &[
     ("build/host.rs", "the builder's container calls take Docker's Config/HostConfig"),
     ("build/mod.rs", "the builder's container calls take Docker's Config/HostConfig"),
+    ("build/run.rs", "a RUN's and a COPY --from's containers are made from Docker's Config/HostConfig, and progress is Docker's JSON message"),
     ("containers/commit.rs", "commit reads Docker's Config from the record"),
     ("containers/create.rs", "create takes Docker's Config/HostConfig for what is not in containers::settings yet, and merges Config with the image's for inspect's echo"),
     ("containers/model.rs", "the record keeps Docker's Config/HostConfig (inspect's echo, and what is not in settings yet); IDs from berth_api::id"),
