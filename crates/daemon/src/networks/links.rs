@@ -75,6 +75,16 @@ pub fn parse(link: &str) -> Result<LinkSpec, DaemonError> {
             "bad format for links: {link}"
         )));
     }
+    // The alias becomes a line of `/etc/hosts` and part of environment variable names: a
+    // container name's characters only, so no newline or space can make it more than one entry.
+    let mut chars = alias.chars();
+    let name_like = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !name_like {
+        return Err(DaemonError::InvalidArgument(format!(
+            "invalid link alias {alias:?} in {link:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
     Ok(LinkSpec {
         child: child.to_string(),
         alias: alias.to_string(),
@@ -221,6 +231,15 @@ mod tests {
             env,
             exposed,
         }
+    }
+
+    #[test]
+    fn an_alias_that_would_be_more_than_one_hosts_entry_is_refused() {
+        for bad in ["db:a\n1.2.3.4 evil", "db:a b", "db:a=b", "db:-x", "db:x\t"] {
+            let err = parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("invalid link alias"), "{bad}: {err}");
+        }
+        assert_eq!(parse("db:my-db.1").expect("a valid alias").alias, "my-db.1");
     }
 
     #[test]
