@@ -15,7 +15,8 @@ fi
 # The shim and the init are separate binaries the end-to-end tests run beside `berth`; a test
 # build of the workspace does not produce them.
 cargo build -p berth-shim -p berth-init
-cargo test --workspace "$@"
+# Every test binary runs even when one fails, so a run shows all that is broken.
+cargo test --workspace --no-fail-fast "$@"
 [ "${BERTH_ROOT_TESTS:-}" = 1 ] || exit 0
 
 # The docker-py suite drives the daemon binary with its shim and init beside it.
