@@ -5,6 +5,10 @@ use crate::harness::{self, code, opted_in, Daemon};
 use crate::{free_port, two_services, Project};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_run_top_port_images_ls() {
     if !opted_in() {
         return;
@@ -112,6 +116,10 @@ fn exec_run_top_port_images_ls() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn abort_on_container_exit_and_wait() {
     if !opted_in() {
         return;
@@ -147,6 +155,10 @@ fn abort_on_container_exit_and_wait() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn build_and_pull_through_the_engine() {
     if !opted_in() {
         return;
@@ -190,6 +202,10 @@ fn build_and_pull_through_the_engine() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn scale_events_tty_exec_and_down_rmi() {
     if !opted_in() {
         return;
@@ -277,6 +293,10 @@ fn scale_events_tty_exec_and_down_rmi() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_both_ways() {
     if !opted_in() {
         return;

@@ -44,6 +44,10 @@ pub(crate) fn dc_ok(p: &Project, args: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_compose_1_29_up_ps_logs_exec_down() {
     if !opted_in() {
         return;
@@ -104,6 +108,10 @@ fn docker_compose_1_29_up_ps_logs_exec_down() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_compose_1_29_build_and_scale() {
     if !opted_in() {
         return;

@@ -376,6 +376,10 @@ impl Drop for Dockerd {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn berth_compose_drives_dockerd() {
     if !opted_in() {
         return;

@@ -5,6 +5,10 @@ use crate::harness::{self, opted_in, Daemon};
 use crate::{free_port, two_services, Project, DEADLINE};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn up_ps_logs_down() {
     if !opted_in() {
         return;
@@ -70,6 +74,10 @@ fn up_ps_logs_down() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn recreate_only_on_change() {
     if !opted_in() {
         return;
@@ -112,6 +120,10 @@ fn recreate_only_on_change() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn scale_up_and_down() {
     if !opted_in() {
         return;
@@ -144,6 +156,10 @@ fn scale_up_and_down() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn depends_on_service_healthy() {
     if !opted_in() {
         return;
@@ -200,6 +216,10 @@ fn depends_on_service_healthy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn down_volumes_without_named_volumes() {
     if !opted_in() {
         return;
@@ -222,6 +242,10 @@ fn down_volumes_without_named_volumes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bad_input_names_the_place_and_leaves_nothing() {
     if !opted_in() {
         return;

@@ -67,6 +67,10 @@ impl Drop for Registry {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn push_and_pull_with_the_users_registry_credentials() {
     if !opted_in() {
         return;

@@ -6,6 +6,10 @@ use crate::harness::{opted_in, Daemon};
 use crate::Project;
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn secrets_and_configs_are_mounted_read_only() {
     if !opted_in() {
         return;

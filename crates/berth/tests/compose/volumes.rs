@@ -48,6 +48,10 @@ fn cat(d: &Daemon, container: &str, path: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn named_volume_kept_across_down_and_up_removed_by_down_v() {
     if !opted_in() {
         return;
@@ -116,6 +120,10 @@ fn named_volume_kept_across_down_and_up_removed_by_down_v() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn external_volumes_must_exist() {
     if !opted_in() {
         return;
@@ -156,6 +164,10 @@ fn external_volumes_must_exist() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_compose_1_29_keeps_and_removes_the_named_volume() {
     if !opted_in() {
         return;

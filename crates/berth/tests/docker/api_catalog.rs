@@ -101,6 +101,10 @@ fn closed_within(s: &mut UnixStream, deadline: Duration, dribble: bool) -> bool 
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api09_a_huge_body_is_refused_without_the_daemon_holding_it() {
     if !opted_in() {
         return;
@@ -153,6 +157,10 @@ fn api09_a_huge_body_is_refused_without_the_daemon_holding_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api09_idle_connections_and_endless_headers_are_cut_off_and_others_get_answers() {
     if !opted_in() {
         return;
@@ -187,6 +195,10 @@ fn api09_idle_connections_and_endless_headers_are_cut_off_and_others_get_answers
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api10_versions_out_of_range_are_refused_and_answers_carry_api_version() {
     if !opted_in() {
         return;
@@ -211,6 +223,10 @@ fn api10_versions_out_of_range_are_refused_and_answers_carry_api_version() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api11_no_cors_headers_for_a_browser_origin() {
     if !opted_in() {
         return;
@@ -283,6 +299,10 @@ fn docker_auth(d: &Daemon, registry: &str, user: &str, password: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api12_registry_credentials_appear_nowhere_in_the_daemons_output_or_disk() {
     if !opted_in() {
         return;
@@ -343,6 +363,10 @@ fn api12_registry_credentials_appear_nowhere_in_the_daemons_output_or_disk() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api13_login_keeps_credentials_in_a_0600_file_and_logout_removes_them() {
     if !opted_in() {
         return;
@@ -416,6 +440,10 @@ esac
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api13_with_a_credential_helper_nothing_secret_is_in_config_json() {
     if !opted_in() {
         return;
@@ -582,6 +610,10 @@ impl Drop for FakeRegistry {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api14_basic_auth_is_never_sent_to_a_plain_http_registry_not_marked_insecure() {
     if !opted_in() {
         return;
@@ -625,6 +657,10 @@ fn api14_basic_auth_is_never_sent_to_a_plain_http_registry_not_marked_insecure()
 /// API-03: a second daemon on a data root in use — even with its own exec root and socket, where
 /// the pid file cannot see the first — refuses to start and names the holder; the first serves on.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api03_a_second_daemon_on_the_same_data_root_is_refused() {
     if !opted_in() {
         return;

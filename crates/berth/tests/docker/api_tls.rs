@@ -256,6 +256,10 @@ fn server_version(out: &Output) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn mutual_tls_admits_only_clients_of_the_ca() {
     if !opted_in() {
         return;
@@ -366,6 +370,10 @@ fn mutual_tls_admits_only_clients_of_the_ca() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn attach_and_upload_work_over_tls() {
     if !opted_in() {
         return;
@@ -412,6 +420,10 @@ fn attach_and_upload_work_over_tls() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn plain_tcp_needs_the_explicit_opt_out_and_warns() {
     if !opted_in() {
         return;
@@ -460,6 +472,10 @@ fn plain_tcp_needs_the_explicit_opt_out_and_warns() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn server_tls_only_and_the_clients_name_check() {
     if !opted_in() {
         return;
@@ -495,6 +511,10 @@ fn server_tls_only_and_the_clients_name_check() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn unix_socket_is_0660_root_group_and_closed_to_others() {
     if !opted_in() {
         return;

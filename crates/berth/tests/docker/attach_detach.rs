@@ -98,6 +98,10 @@ fn running(d: &Daemon, name: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cli_detach_keeps_the_container_running_and_typable() {
     if !opted_in() {
         return;
@@ -164,6 +168,10 @@ fn read_until(s: &mut UnixStream, needle: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn daemon_watches_detach_keys_on_attach_and_exec() {
     if !opted_in() {
         return;
@@ -209,6 +217,10 @@ fn daemon_watches_detach_keys_on_attach_and_exec() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn removing_an_attached_container_ends_the_client_with_137() {
     if !opted_in() {
         return;

@@ -91,6 +91,10 @@ fn raw(d: &Daemon, head: &str, body: &[u8]) -> (u16, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_allowing_plugin_sees_every_request_and_lets_it_through() {
     if !opted_in() {
         return;
@@ -156,6 +160,10 @@ fn an_allowing_plugin_sees_every_request_and_lets_it_through() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_denied_create_fails_docker_run_with_the_plugins_message() {
     if !opted_in() {
         return;
@@ -183,6 +191,10 @@ fn a_denied_create_fails_docker_run_with_the_plugins_message() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_hanging_plugin_fails_requests_closed_within_the_deadline() {
     if !opted_in() {
         return;
@@ -211,6 +223,10 @@ fn a_hanging_plugin_fails_requests_closed_within_the_deadline() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api07_the_plugin_sees_what_the_handler_sees() {
     if !opted_in() {
         return;
@@ -336,6 +352,10 @@ fn api07_the_plugin_sees_what_the_handler_sees() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn sighup_brings_a_plugin_in_from_daemon_json() {
     if !opted_in() {
         return;
@@ -383,6 +403,10 @@ fn sighup_brings_a_plugin_in_from_daemon_json() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_daemon_does_not_start_without_its_plugin() {
     if !opted_in() {
         return;
@@ -411,6 +435,10 @@ fn the_daemon_does_not_start_without_its_plugin() {
 /// An exec start reads its body by hand (it may upgrade the connection): a JSON body the plugins
 /// were not shown (sent as `text/plain`) is refused there too, and the exec does not run.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn api07_an_exec_start_body_the_plugins_did_not_see_is_refused() {
     if !opted_in() {
         return;

@@ -3,6 +3,10 @@
 use crate::harness::{code, opted_in, stderr, Daemon};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bad_requests_get_dockers_errors() {
     if !opted_in() {
         return;

@@ -61,6 +61,10 @@ CMD [\"cat\", \"/app/out.txt\", \"/app/greeting\"]
 ";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn multi_stage_build_cache_and_invalidation() {
     if !opted_in() {
         return;
@@ -123,6 +127,10 @@ fn multi_stage_build_cache_and_invalidation() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_bad_line_fails_the_build_and_names_it() {
     if !opted_in() {
         return;
@@ -146,6 +154,10 @@ fn a_bad_line_fails_the_build_and_names_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_failing_run_fails_the_build_with_its_code() {
     if !opted_in() {
         return;
@@ -174,6 +186,10 @@ fn a_failing_run_fails_the_build_with_its_code() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld01_sources_outside_the_context_are_refused() {
     if !opted_in() {
         return;
@@ -203,6 +219,10 @@ fn bld01_sources_outside_the_context_are_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld02_links_in_the_context_stay_inside_it() {
     if !opted_in() {
         return;
@@ -239,6 +259,10 @@ fn bld02_links_in_the_context_stay_inside_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld07_the_cache_never_crosses_base_images() {
     if !opted_in() {
         return;
@@ -258,6 +282,10 @@ fn bld07_the_cache_never_crosses_base_images() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld08_dockerignored_files_are_not_in_the_image() {
     if !opted_in() {
         return;
@@ -276,6 +304,10 @@ fn bld08_dockerignored_files_are_not_in_the_image() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn build_args_target_labels_and_quiet() {
     if !opted_in() {
         return;
@@ -310,6 +342,10 @@ fn build_args_target_labels_and_quiet() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn berth_cli_build() {
     if !opted_in() {
         return;
@@ -389,6 +425,10 @@ fn berth_cli_build() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_mounts_cache_bind_and_tmpfs() {
     if !opted_in() {
         return;
@@ -458,6 +498,10 @@ fn archive(members: &[Vec<u8>]) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld03_add_extracts_local_archives_only() {
     if !opted_in() {
         return;
@@ -513,6 +557,10 @@ fn bld03_add_extracts_local_archives_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld04_add_of_a_hostile_archive_stays_in_the_rootfs() {
     if !opted_in() {
         return;
@@ -570,6 +618,10 @@ fn bld04_add_of_a_hostile_archive_stays_in_the_rootfs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bld06_run_has_the_sandbox_of_run() {
     if !opted_in() {
         return;
@@ -593,6 +645,10 @@ fn bld06_run_has_the_sandbox_of_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn heredocs_run_and_copy() {
     if !opted_in() {
         return;
@@ -619,6 +675,10 @@ COPY <<EOF /etc/greeting\nhello $WHO\nEOF\n";
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn builder_prune_forgets_the_cache() {
     if !opted_in() {
         return;
@@ -639,6 +699,10 @@ fn builder_prune_forgets_the_cache() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn config_instructions_copy_from_an_image_and_onbuild() {
     if !opted_in() {
         return;
@@ -701,6 +765,10 @@ ONBUILD RUN echo triggered > /onbuild\n";
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_daemon_killed_during_a_run_leaves_no_build_container() {
     if !opted_in() {
         return;
@@ -731,6 +799,10 @@ fn a_daemon_killed_during_a_run_leaves_no_build_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn dockerfile_from_stdin_and_from_outside_the_context() {
     if !opted_in() {
         return;
@@ -773,6 +845,10 @@ fn dockerfile_from_stdin_and_from_outside_the_context() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn network_mode_and_platform() {
     if !opted_in() {
         return;
@@ -802,6 +878,10 @@ fn network_mode_and_platform() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_cache_survives_a_daemon_restart() {
     if !opted_in() {
         return;
@@ -822,6 +902,10 @@ fn the_cache_survives_a_daemon_restart() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn copy_from_a_stage_with_wildcards() {
     if !opted_in() {
         return;
@@ -838,6 +922,10 @@ FROM busybox\nCOPY --from=b /out/*.so /lib/\n";
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn from_scratch() {
     if !opted_in() {
         return;

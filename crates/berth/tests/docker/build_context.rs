@@ -16,6 +16,10 @@ fn huge(path: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn ignored_files_stay_home_and_a_huge_context_is_refused() {
     if !opted_in() {
         return;

@@ -36,6 +36,10 @@ fn json(path: &Path) -> serde_json::Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn outputs_local_tar_and_oci() {
     if !opted_in() {
         return;

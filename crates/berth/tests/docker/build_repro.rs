@@ -57,6 +57,10 @@ fn berth_build(d: &Daemon, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> S
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn source_date_epoch_gives_the_same_image_on_two_data_roots() {
     if !opted_in() {
         return;
@@ -132,6 +136,10 @@ fn source_date_epoch_gives_the_same_image_on_two_data_roots() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cache_from_reuses_the_steps_of_an_image_from_another_daemon() {
     if !opted_in() {
         return;

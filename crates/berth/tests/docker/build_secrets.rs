@@ -74,6 +74,10 @@ RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,uid=1 sh -c 'stat -
 ";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn secrets_reach_run_and_nothing_else() {
     if !opted_in() {
         return;

@@ -20,6 +20,10 @@ COPY --from=b /b /b
 ";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn independent_stages_build_side_by_side() {
     if !opted_in() {
         return;

@@ -68,6 +68,10 @@ fn pids_file(id: &str, file: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_02_cve_10_capability_arithmetic_and_exec_capabilities() {
     if !opted_in() {
         return;
@@ -128,6 +132,10 @@ fn iso_02_cve_10_capability_arithmetic_and_exec_capabilities() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_17_dev_shm_is_64m_per_container() {
     if !opted_in() {
         return;
@@ -185,6 +193,10 @@ fn fork_until_refused(d: &Daemon, limit: &str) -> (String, Vec<String>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_18_esc_19_pids_limit_stops_a_fork_bomb() {
     if !opted_in() {
         return;
@@ -221,6 +233,10 @@ fn iso_18_esc_19_pids_limit_stops_a_fork_bomb() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_20_memory_exhaustion_kills_the_container_not_the_daemon() {
     if !opted_in() {
         return;
@@ -269,6 +285,10 @@ fn esc_20_memory_exhaustion_kills_the_container_not_the_daemon() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_25_esc_22_read_only_rootfs_and_no_engine_socket() {
     if !opted_in() {
         return;
@@ -329,6 +349,10 @@ fn host_block_devices() -> std::collections::BTreeSet<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_26_privileged_undoes_the_defaults() {
     if !opted_in() {
         return;
@@ -414,6 +438,10 @@ fn iso_26_privileged_undoes_the_defaults() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_20_daemon_wide_no_new_privileges() {
     if !opted_in() {
         return;

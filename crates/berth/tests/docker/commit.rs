@@ -6,6 +6,10 @@
 use crate::harness::{code, opted_in, stderr, Daemon};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn commit_then_run_the_new_image() {
     if !opted_in() {
         return;
@@ -110,6 +114,10 @@ fn commit_then_run_the_new_image() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn inspect_tries_every_object_type() {
     if !opted_in() {
         return;

@@ -115,6 +115,10 @@ fn round_trip(d: &Daemon, ctr: &str, running: bool) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_in_and_out_of_a_running_container() {
     if !opted_in() {
         return;
@@ -125,6 +129,10 @@ fn cp_in_and_out_of_a_running_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_in_and_out_of_stopped_containers() {
     if !opted_in() {
         return;
@@ -145,6 +153,10 @@ fn cp_in_and_out_of_stopped_containers() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_streams_and_errors() {
     if !opted_in() {
         return;
@@ -270,6 +282,10 @@ fn cp_streams_and_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn tars_cannot_write_outside_the_rootfs() {
     if !opted_in() {
         return;
@@ -367,6 +383,10 @@ fn tars_cannot_write_outside_the_rootfs() {
 
 /// The berth CLI's own `cp` against the same daemon: host paths both ways, `-` streams, errors.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn berth_cli_cp() {
     if !opted_in() {
         return;

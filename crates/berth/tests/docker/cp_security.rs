@@ -55,6 +55,10 @@ fn unique() -> u128 {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn fifos_are_copied_as_fifo_headers_unopened() {
     if !opted_in() {
         return;
@@ -97,6 +101,10 @@ fn fifos_are_copied_as_fifo_headers_unopened() {
 /// directory is copied out: every copy ends, with each name the whole file or a FIFO header. A
 /// lookup followed by an open by name blocked on the FIFO when the swap fell between the two.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_file_swapped_for_a_fifo_does_not_hang_cp() {
     if !opted_in() {
         return;
@@ -134,6 +142,10 @@ fn a_file_swapped_for_a_fifo_does_not_hang_cp() {
 
 /// CP-01: a symlink to a directory is followed inside the container, both ways.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp01_symlinks_resolve_in_the_container() {
     if !opted_in() {
         return;
@@ -160,6 +172,10 @@ fn cp01_symlinks_resolve_in_the_container() {
 
 /// CP-02: symlinks that climb out of the root stop at the container's root.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp02_climbing_symlinks_stay_inside() {
     if !opted_in() {
         return;
@@ -184,6 +200,10 @@ fn cp02_climbing_symlinks_stay_inside() {
 
 /// CP-06: `HEAD /archive` answers with the base64 JSON stat header; a missing path is a 404.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp06_head_gives_the_path_stat_header() {
     if !opted_in() {
         return;
@@ -233,6 +253,10 @@ fn cp06_head_gives_the_path_stat_header() {
 /// CVE-2018-15664's loop) while the host copies out of and into it. Every copy out gives the
 /// container's file or an error, never the host canary; nothing is written to the host.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve03_symlink_swap_race_never_reaches_the_host() {
     if !opted_in() {
         return;
@@ -302,6 +326,10 @@ int _nss_files_getpwnam_r(void) { return 0; }
 /// load none of them, on the host or in the container. (The archive code's side is checked at
 /// code level by the daemon's `archive::tests::no_user_lookup_or_code_loading`.)
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve04_cp_loads_no_nss_module_from_the_image() {
     if !opted_in() {
         return;
@@ -392,6 +420,10 @@ fn cve04_cp_loads_no_nss_module_from_the_image() {
 /// (moby TestPutContainerArchiveErrSymlinkInVolumeToReadOnlyRootfs); the writable ones take
 /// writes; nothing is written anywhere by a refused copy.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp04_read_only_rootfs_and_mounts_refuse_writes() {
     if !opted_in() {
         return;
@@ -526,6 +558,10 @@ fn host_tree(dir: &Path) -> Vec<String> {
 /// container, and into the racing path of the running one. The canary stays empty and unmounted;
 /// a copy out that succeeds reads the nested bind's file and nothing else.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve12_mountpoint_race_creates_nothing_on_the_host() {
     if !opted_in() {
         return;

@@ -146,6 +146,10 @@ fn big_rootfs_tar(dir: &Path, mib: usize) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn load_on_a_full_disk() {
     if !opted_in() {
         return;
@@ -183,6 +187,10 @@ fn load_on_a_full_disk() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn commit_on_a_full_disk() {
     if !opted_in() {
         return;
@@ -220,6 +228,10 @@ fn commit_on_a_full_disk() {
 /// the shim. (Before, the container showed `running` forever: the likely cause of the log test's
 /// timeouts in full runs, whose exit came when the log had filled the disk.)
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_exit_on_a_full_disk_is_not_lost() {
     if !opted_in() {
         return;
@@ -260,6 +272,10 @@ fn an_exit_on_a_full_disk_is_not_lost() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn logs_fill_the_disk() {
     if !opted_in() {
         return;
@@ -311,6 +327,10 @@ fn logs_fill_the_disk() {
 /// directory), and the volumes made before keep their labels and their data; once space is back
 /// the stores pass `berth daemon --check` and the same create works.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn volume_create_on_a_full_disk() {
     if !opted_in() {
         return;
@@ -446,6 +466,10 @@ fn entries(dir: &Path) -> usize {
 /// is tagged, the image store's temp dir is empty, no snapshot is left and the free space comes
 /// back (bar the compressed blobs), the daemon keeps answering, and a small image pulls after.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn decompression_bombs_pulled_onto_a_small_disk() {
     if !opted_in() {
         return;

@@ -22,6 +22,10 @@ fn shim_binary() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn shims_and_their_containers_run_from_a_sealed_copy() {
     if !opted_in() {
         return;
@@ -47,6 +51,10 @@ fn shims_and_their_containers_run_from_a_sealed_copy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_working_dir_through_proc_self_fd_never_reaches_the_host() {
     if !opted_in() {
         return;

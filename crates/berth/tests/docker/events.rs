@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use crate::harness::{opted_in, unix_now, Daemon};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bounded_events_list_the_lifecycle_in_order() {
     if !opted_in() {
         return;
@@ -60,6 +64,10 @@ impl Drop for Stream {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_live_stream_sees_a_start() {
     if !opted_in() {
         return;

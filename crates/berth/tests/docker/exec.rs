@@ -7,6 +7,10 @@ use std::time::Duration;
 use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_env_workdir_user_and_codes() {
     if !opted_in() {
         return;
@@ -76,6 +80,10 @@ fn exec_env_workdir_user_and_codes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_it_through_a_pty() {
     if !opted_in() {
         return;

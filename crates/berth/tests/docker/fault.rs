@@ -146,6 +146,10 @@ fn all_names(d: &Daemon) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_create_after_rootfs() {
     if !opted_in() {
         return;
@@ -166,6 +170,10 @@ fn crash_in_create_after_rootfs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_start_after_shim() {
     if !opted_in() {
         return;
@@ -198,6 +206,10 @@ fn crash_in_start_after_shim() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_container_store_update() {
     if !opted_in() {
         return;
@@ -221,6 +233,10 @@ fn crash_in_container_store_update() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_commit_after_diff() {
     if !opted_in() {
         return;
@@ -253,6 +269,10 @@ fn crash_in_commit_after_diff() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_load_before_tag() {
     if !opted_in() {
         return;
@@ -290,6 +310,10 @@ fn crash_in_load_before_tag() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_image_metadata_write() {
     if !opted_in() {
         return;
@@ -313,6 +337,10 @@ fn crash_in_image_metadata_write() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_network_connect_after_veth() {
     if !opted_in() {
         return;
@@ -374,6 +402,10 @@ fn cache_names_only_images(d: &Daemon) {
 /// tagged, every cache entry names an image that exists and the store check passes; the build
 /// then succeeds, reusing the cached first step, and its image has every step's file.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_a_builds_layer_commit() {
     if !opted_in() {
         return;

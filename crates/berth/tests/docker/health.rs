@@ -37,6 +37,10 @@ fn ps_status(d: &Daemon, name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn passing_check_becomes_healthy_and_says_so() {
     if !opted_in() {
         return;
@@ -111,6 +115,10 @@ fn passing_check_becomes_healthy_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn failing_check_becomes_unhealthy_after_retries() {
     if !opted_in() {
         return;
@@ -144,6 +152,10 @@ fn failing_check_becomes_unhealthy_after_retries() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn timed_out_probe_is_a_failure() {
     if !opted_in() {
         return;
@@ -198,6 +210,10 @@ fn run_one_of_each(d: &Daemon) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn starting_and_no_healthcheck() {
     if !opted_in() {
         return;
@@ -217,6 +233,10 @@ fn starting_and_no_healthcheck() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn ps_filters_by_health() {
     if !opted_in() {
         return;
@@ -244,6 +264,10 @@ fn ps_filters_by_health() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn committed_image_passes_its_check_on() {
     if !opted_in() {
         return;
@@ -289,6 +313,10 @@ fn committed_image_passes_its_check_on() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn daemon_restart_keeps_the_status_and_probing() {
     if !opted_in() {
         return;

@@ -13,6 +13,10 @@ fn run(d: &Daemon, args: &[&str], script: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn security_and_process_options() {
     if !opted_in() {
         return;
@@ -92,6 +96,10 @@ fn security_and_process_options() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn mounts_and_filesystems() {
     if !opted_in() {
         return;
@@ -144,6 +152,10 @@ fn mounts_and_filesystems() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn resources_reach_the_cgroups() {
     if !opted_in() {
         return;
@@ -193,6 +205,10 @@ fn resources_reach_the_cgroups() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn sysctls_reach_the_container() {
     if !opted_in() {
         return;

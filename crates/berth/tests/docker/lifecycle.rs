@@ -11,6 +11,10 @@ const LOOP_TERM_EXITS: &str =
     "trap 'exit 0' TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn detached_logs_follow_and_stop() {
     if !opted_in() {
         return;
@@ -72,6 +76,10 @@ fn detached_logs_follow_and_stop() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn ps_inspect_and_rm() {
     if !opted_in() {
         return;
@@ -160,6 +168,10 @@ fn ps_inspect_and_rm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn oom_kill_reports_137() {
     if !opted_in() {
         return;
@@ -186,6 +198,10 @@ fn oom_kill_reports_137() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn restart_on_failure_counts() {
     if !opted_in() {
         return;

@@ -22,6 +22,10 @@ fn refused(d: &Daemon, args: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn default_bridge_links_env_hosts_inspect_and_rm_link() {
     if !opted_in() {
         return;
@@ -129,6 +133,10 @@ fn default_bridge_links_env_hosts_inspect_and_rm_link() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn link_errors_as_docker_words_them() {
     if !opted_in() {
         return;
@@ -227,6 +235,10 @@ fn lookup(d: &Daemon, c: &str, name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn links_on_a_user_network_are_aliases_of_the_linker_alone() {
     if !opted_in() {
         return;
@@ -349,6 +361,10 @@ services:
 ";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_compose_links() {
     if !opted_in() {
         return;

@@ -7,6 +7,10 @@ use std::time::Duration;
 use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn rotation_keeps_max_file_and_logs_read_in_order() {
     if !opted_in() {
         return;
@@ -65,6 +69,10 @@ fn rotation_keeps_max_file_and_logs_read_in_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn log_driver_none_refuses_reading() {
     if !opted_in() {
         return;

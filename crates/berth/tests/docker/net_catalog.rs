@@ -168,6 +168,10 @@ fn accepted(listener: &TcpListener, deadline: Duration) -> Option<SocketAddr> {
 /// a drop rule a neighbour on the bridge that routes 127.0.0.0/8 to the gateway reaches a port
 /// another container published on 127.0.0.1, and any host service on 127.0.0.1.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn net03_loopback_is_not_reachable_from_the_bridge() {
     if !opted_in() {
         return;
@@ -232,6 +236,10 @@ fn net03_loopback_is_not_reachable_from_the_bridge() {
 /// NET-01: a container's connection to an outside machine works, and that machine sees the host's
 /// address (masquerade), not the container's.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn net01_outbound_is_masqueraded_to_the_host_address() {
     if !opted_in() {
         return;
@@ -336,6 +344,10 @@ fn bridge_state(bridge: &str) -> (Vec<String>, String, String) {
 /// NET-08: a second container publishing a taken port fails to start with Docker's message and
 /// leaves the bridge's links and addresses and the daemon's ruleset as they were.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn net08_port_conflict_leaves_no_trace() {
     if !opted_in() {
         return;
@@ -384,6 +396,10 @@ fn net08_port_conflict_leaves_no_trace() {
 /// NET-10: the daemon's rules come back after someone flushes its table: a restart reconciles the
 /// ruleset from the stored state, and the published port works again.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn net10_flushed_rules_are_restored_on_restart() {
     if !opted_in() {
         return;
@@ -442,6 +458,10 @@ fn net10_flushed_rules_are_restored_on_restart() {
 /// the host's address on that link; one published on 127.0.0.1 answers on the host's loopback
 /// only, "ext" is refused or times out.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn net02_published_ports_from_the_host_and_from_outside() {
     if !opted_in() {
         return;
@@ -539,6 +559,10 @@ fn conntrack_of(prefix: &str, gateway: &str) -> Result<Vec<String>, String> {
 /// (as Docker's IPAM), so on a /27 (29 addresses for containers) the runs go round the pool three
 /// times, each round in the same order, which a leaked address would break.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn net09_hundred_sequential_publishes_leave_nothing() {
     if !opted_in() {
         return;

@@ -26,6 +26,10 @@ fn table_rules(d: &Daemon) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bridge_names_with_nft_syntax_are_refused_and_leave_nothing() {
     if !opted_in() {
         return;
@@ -76,6 +80,10 @@ fn nslookup(d: &Daemon, container: &str, name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn internal_networks_do_not_forward_dns_upstream() {
     if !opted_in() {
         return;

@@ -22,6 +22,10 @@ fn fetch_in(d: &Daemon, args: &[&str], host: &str) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn user_networks_dns_ports_and_modes() {
     if !opted_in() {
         return;
@@ -165,6 +169,10 @@ fn user_networks_dns_ports_and_modes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn default_bridge_and_bad_input() {
     if !opted_in() {
         return;
@@ -260,6 +268,10 @@ fn default_bridge_and_bad_input() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn aliases_static_ip_rename_and_stop_in_dns() {
     if !opted_in() {
         return;
@@ -353,6 +365,10 @@ fn aliases_static_ip_rename_and_stop_in_dns() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
     if !opted_in() {
         return;
@@ -456,6 +472,10 @@ fn restart_after_kill_9_keeps_ports_and_clean_stop_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn stopped_members_show_no_address_and_do_not_keep_their_network() {
     if !opted_in() {
         return;

@@ -13,6 +13,10 @@ fn json(d: &Daemon, args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn network_inspect_echoes_create_and_connect() {
     if !opted_in() {
         return;
@@ -174,6 +178,10 @@ networks:
 ";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_compose_up_twice_reuses_its_networks() {
     if !opted_in() {
         return;

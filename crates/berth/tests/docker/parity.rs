@@ -9,6 +9,10 @@ mod namespaces;
 /// `-e NAME` with NAME unset on the client: the docker CLI sends the bare name; Docker keeps it in
 /// the config and the process does not get it.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_unset_env_name_does_not_reach_the_process() {
     if !opted_in() {
         return;
@@ -51,6 +55,10 @@ fn an_unset_env_name_does_not_reach_the_process() {
 
 /// `docker diff` never lists the files the engine puts in place for its own mounts.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn diff_shows_only_the_containers_own_changes() {
     if !opted_in() {
         return;
@@ -78,6 +86,10 @@ fn diff_shows_only_the_containers_own_changes() {
 
 /// `docker info` counts the containers by state, as Docker's does.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn info_counts_containers_by_state() {
     if !opted_in() {
         return;
@@ -103,6 +115,10 @@ fn info_counts_containers_by_state() {
 /// `docker kill` (SIGKILL) answers once the container is down: inspect right after sees the exit,
 /// and `rm` right after works.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn kill_answers_once_the_container_is_down() {
     if !opted_in() {
         return;
@@ -143,6 +159,10 @@ fn groups_of(d: &Daemon, flags: &[&str]) -> Vec<u32> {
 /// `-u` and `--group-add` give the groups Docker gives: the primary group, the user's groups from
 /// the image's `/etc/group` (not with an explicit group), then the added ones.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn users_get_their_groups_as_docker_resolves_them() {
     if !opted_in() {
         return;
@@ -215,6 +235,10 @@ fn finish_within(mut cmd: std::process::Command, secs: u64) -> Option<std::proce
 /// `docker wait` on a container that its restart policy brings back returns at each exit with
 /// that exit's code, as Docker's does (it waited forever); `next-exit` and `removed` too.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn wait_returns_each_exit_of_a_restarting_container() {
     if !opted_in() {
         return;
@@ -299,6 +323,10 @@ fn actions(d: &Daemon, name: &str, since: &str) -> Vec<String> {
 /// `docker commit` pauses a running container around the copy (`--pause=false` does not), and a
 /// container that exits meanwhile is committed all the same, as Docker does.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn commit_pauses_by_default_and_commits_an_exiting_container() {
     if !opted_in() {
         return;
@@ -332,6 +360,10 @@ fn commit_pauses_by_default_and_commits_an_exiting_container() {
 /// `docker load` of a broken archive: Docker answers 200 with the error in the JSON stream; the
 /// CLI prints it and exits 1 (it got a bare HTTP error before).
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn load_errors_come_in_the_json_stream() {
     if !opted_in() {
         return;
@@ -388,6 +420,10 @@ fn load_errors_come_in_the_json_stream() {
 /// runtime; any other name is refused with Docker's words (it was accepted and ignored); `docker
 /// info` lists both.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn runtime_names_as_docker_checks_them() {
     if !opted_in() {
         return;

@@ -34,6 +34,10 @@ fn security(d: &Daemon, flags: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn pid_host_and_container_modes() {
     if !crate::harness::opted_in() {
         return;
@@ -127,6 +131,10 @@ fn pid_host_and_container_modes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn ipc_modes_and_a_shared_dev_shm() {
     if !crate::harness::opted_in() {
         return;
@@ -241,6 +249,10 @@ fn ipc_modes_and_a_shared_dev_shm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn uts_cgroupns_and_userns_modes() {
     if !crate::harness::opted_in() {
         return;

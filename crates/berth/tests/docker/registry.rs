@@ -313,6 +313,10 @@ fn gunzip_sha256(d: &Daemon, data: &[u8]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_cli_pulls_from_docker_registry_and_runs_it() {
     if !opted_in() {
         return;
@@ -376,6 +380,10 @@ fn docker_cli_pulls_from_docker_registry_and_runs_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_cli_pushes_to_docker_registry_and_pulls_back() {
     if !opted_in() {
         return;
@@ -486,6 +494,10 @@ fn docker_cli_pushes_to_docker_registry_and_pulls_back() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_registry_serving_bytes_that_do_not_match_the_digest_is_refused() {
     if !opted_in() {
         return;
@@ -538,6 +550,10 @@ fn a_registry_serving_bytes_that_do_not_match_the_digest_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     if !opted_in() {
         return;
@@ -604,6 +620,10 @@ fn count_snapshots(d: &Daemon) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn login_pull_push_and_logout_with_basic_auth_from_berth_and_docker() {
     if !opted_in() {
         return;

@@ -128,6 +128,10 @@ fn largest_ingest(root: &Path) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_daemon_killed_mid_pull_restarts_consistent_and_pulls_again() {
     if !opted_in() {
         return;
@@ -226,6 +230,10 @@ fn list_ids(d: &Daemon) -> Vec<serde_json::Value> {
 /// shows, it is whole (its ID and layers are the pushed ones, no download is left in progress), and
 /// it runs.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn images_and_inspect_never_show_a_half_pulled_image() {
     if !opted_in() {
         return;

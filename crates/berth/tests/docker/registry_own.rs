@@ -129,6 +129,10 @@ fn skopeo_digest(reference: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn skopeo_and_docker_round_trip_through_berths_registry_server() {
     if !opted_in() {
         return;
@@ -307,6 +311,10 @@ fn tls_registry() -> (tempfile::TempDir, DistRegistry) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_tls_registry_is_trusted_only_with_its_ca_in_certs_d() {
     if !opted_in() {
         return;
@@ -412,6 +420,10 @@ impl Drop for FlaggedDaemon {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn registry_mirror_and_insecure_registry_flags_reach_pulls() {
     if !opted_in() {
         return;
@@ -457,6 +469,10 @@ fn registry_mirror_and_insecure_registry_flags_reach_pulls() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn berths_registry_server_over_tls_with_its_ca_in_certs_d() {
     if !opted_in() {
         return;
@@ -485,6 +501,10 @@ fn skopeo(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn berths_registry_server_with_htpasswd_and_with_token_auth() {
     if !opted_in() {
         return;

@@ -28,6 +28,10 @@ fn newer_in_registry(d: &Daemon, reg: &DistRegistry, repo: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn berth_run_and_create_follow_the_pull_policy() {
     if !crate::harness::opted_in() {
         return;
@@ -109,6 +113,10 @@ fn berth_run_and_create_follow_the_pull_policy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_cli_run_pull_policies_against_berth() {
     if !crate::harness::opted_in() {
         return;

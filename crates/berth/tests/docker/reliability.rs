@@ -65,6 +65,10 @@ fn churn(d: &Daemon, total: usize, parallel: usize) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn live_restore_after_kill_9() {
     if !opted_in() {
         return;
@@ -120,6 +124,10 @@ fn live_restore_after_kill_9() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn hundred_parallel_runs_leave_nothing() {
     if !opted_in() {
         return;

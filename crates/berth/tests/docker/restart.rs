@@ -23,6 +23,10 @@ fn wait_status(d: &Daemon, name: &str, want: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn policies_survive_daemon_restarts() {
     if !opted_in() {
         return;

@@ -3,6 +3,10 @@
 use crate::harness::{code, opted_in, stderr, stdout, Daemon};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_rm_echo_and_exit_codes() {
     if !opted_in() {
         return;
@@ -35,6 +39,10 @@ fn run_rm_echo_and_exit_codes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn piped_stdin_and_tty() {
     if !opted_in() {
         return;
@@ -65,6 +73,10 @@ fn piped_stdin_and_tty() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn interactive_shell_through_a_pty() {
     if !opted_in() {
         return;
@@ -100,6 +112,10 @@ fn interactive_shell_through_a_pty() {
 /// container, so their kind crosses the setup socket, the shim's ready line and the daemon; the
 /// others are found missing by the daemon before any shim starts. Both answer alike.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn commands_that_cannot_run_keep_their_kind_to_the_api() {
     if !opted_in() {
         return;

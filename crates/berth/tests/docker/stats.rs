@@ -45,6 +45,10 @@ fn berth(d: &Daemon, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn docker_stats_shows_memory_against_the_limit_and_pids() {
     if !opted_in() {
         return;
@@ -153,6 +157,10 @@ fn docker_stats_shows_memory_against_the_limit_and_pids() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_stopped_container_has_zero_stats() {
     if !opted_in() {
         return;
@@ -204,6 +212,10 @@ fn open_sockets(pid: i32) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_stream_pairs_samples_and_ends_when_the_client_leaves() {
     if !opted_in() {
         return;
@@ -279,6 +291,10 @@ fn the_stream_pairs_samples_and_ends_when_the_client_leaves() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn networks_are_reported_only_for_a_private_network() {
     if !opted_in() {
         return;

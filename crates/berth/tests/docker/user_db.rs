@@ -19,6 +19,10 @@ fn said(out: &Output) -> String {
 const DEADLINE: Duration = Duration::from_secs(30);
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_fifo_passwd_fails_promptly_and_the_daemon_stays_responsive() {
     if !opted_in() {
         return;
@@ -94,6 +98,10 @@ fn a_fifo_passwd_fails_promptly_and_the_daemon_stays_responsive() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_huge_group_file_is_refused_unread() {
     if !opted_in() {
         return;

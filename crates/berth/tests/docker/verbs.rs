@@ -22,6 +22,10 @@ fn cgroup_memory_limit(id: &str) -> Option<u64> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn top_rename_restart_and_update() {
     if !opted_in() {
         return;
@@ -84,6 +88,10 @@ fn top_rename_restart_and_update() {
 /// state records the new limit: the daemon wrote no cgroup file itself), and on a stopped one is
 /// kept for the next start, as Docker does.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn update_goes_through_the_runtime_and_waits_for_a_stopped_container() {
     if !opted_in() {
         return;
@@ -148,6 +156,10 @@ fn update_goes_through_the_runtime_and_waits_for_a_stopped_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn pause_freezes_the_container() {
     if !opted_in() {
         return;
@@ -250,6 +262,10 @@ fn tar_file(path: &std::path::Path, member: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn export_diff_prune_and_df() {
     if !opted_in() {
         return;
@@ -305,6 +321,10 @@ fn export_diff_prune_and_df() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn ps_and_inspect_after_run_d() {
     if !opted_in() {
         return;

@@ -53,6 +53,10 @@ fn names(d: &Daemon, extra: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn volume_commands_create_list_inspect_use_and_remove() {
     if !opted_in() {
         return;
@@ -192,6 +196,10 @@ fn volume_commands_create_list_inspect_use_and_remove() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn prune_takes_anonymous_volumes_unless_all() {
     if !opted_in() {
         return;
@@ -257,6 +265,10 @@ fn prune_takes_anonymous_volumes_unless_all() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bad_volume_input_gets_dockers_answers() {
     if !opted_in() {
         return;

@@ -73,6 +73,10 @@ fn import_seeded(d: &Daemon, name: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_failed_create_keeps_the_named_volumes_it_made() {
     if !opted_in() {
         return;
@@ -110,6 +114,10 @@ fn a_failed_create_keeps_the_named_volumes_it_made() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn volumes_from_mounts_show_as_docker_shows_them() {
     if !opted_in() {
         return;
@@ -187,6 +195,10 @@ fn volumes_from_mounts_show_as_docker_shows_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn create_fills_an_empty_volume_before_any_start() {
     if !opted_in() {
         return;
@@ -253,6 +265,10 @@ fn create_fills_an_empty_volume_before_any_start() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn volume_subpath_mounts_a_path_inside_the_volume_only() {
     if !opted_in() {
         return;

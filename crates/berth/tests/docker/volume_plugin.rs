@@ -69,6 +69,10 @@ fn volume_names(d: &Daemon) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_plugin_volume_is_created_mounted_unmounted_and_removed() {
     if !opted_in() {
         return;
@@ -132,6 +136,10 @@ fn a_plugin_volume_is_created_mounted_unmounted_and_removed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn volume_driver_flags_create_through_the_plugin() {
     if !opted_in() {
         return;
@@ -174,6 +182,10 @@ fn volume_driver_flags_create_through_the_plugin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_hanging_plugin_fails_the_create_in_bounded_time_and_leaves_nothing() {
     if !opted_in() {
         return;
@@ -201,6 +213,10 @@ fn a_hanging_plugin_fails_the_create_in_bounded_time_and_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn garbage_and_errors_from_a_plugin_are_clear_errors() {
     if !opted_in() {
         return;
@@ -244,6 +260,10 @@ fn garbage_and_errors_from_a_plugin_are_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_unknown_driver_is_dockers_error() {
     if !opted_in() {
         return;
@@ -265,6 +285,10 @@ fn an_unknown_driver_is_dockers_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_plugins_own_volumes_are_listed_and_found() {
     if !opted_in() {
         return;
@@ -346,6 +370,10 @@ fn the_plugins_own_volumes_are_listed_and_found() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_plugin_that_fails_to_list_is_a_warning() {
     if !opted_in() {
         return;
@@ -390,6 +418,10 @@ fn a_plugin_that_fails_to_list_is_a_warning() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_running_containers_plugin_volume_survives_daemon_restarts() {
     if !opted_in() {
         return;

@@ -221,6 +221,10 @@ fn assert_only_the_daemons_files(d: &Daemon, mounts: &[MountLine], host: &MountL
 /// leads inside B (`/mnt`); B's mount table holds nothing of the host's but the daemon's own
 /// files, so the host's root is never mounted into it; the host's `/mnt` gains no mount.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve05_a_destination_raced_to_the_root_never_mounts_the_host() {
     if !opted_in() {
         return;
@@ -271,6 +275,10 @@ fn cve05_a_destination_raced_to_the_root_never_mounts_the_host() {
 /// and `scratch` writable — the flags of a mount go to that mount, never to whatever the path
 /// names by the time they are applied.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve05_read_only_stays_with_its_mount_through_the_race() {
     if !opted_in() {
         return;
@@ -344,6 +352,10 @@ fn host_tree(dir: &Path) -> Vec<PathBuf> {
 /// that climbs to it, in a tight loop. Nothing is ever made in the canary and nothing mounted
 /// there; a start either mounts both where B sees them or is refused.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve12_a_missing_mountpoint_raced_to_a_host_dir_creates_nothing_there() {
     if !opted_in() {
         return;
@@ -415,6 +427,10 @@ fn cve12_a_missing_mountpoint_raced_to_a_host_dir_creates_nothing_there() {
 /// neither a container nor a volume; a volume reaching `/proc` through a symlink of the image
 /// gets past the daemon's lexical check and is refused by the runtime at start.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve06_volumes_over_proc_are_refused() {
     if !opted_in() {
         return;
@@ -485,6 +501,10 @@ fn cve06_volumes_over_proc_are_refused() {
 /// anonymous and `--mount` volumes take them, mountpoints missing from the image included; the
 /// files are in the volumes afterwards; a `:ro` volume refuses writes too.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_25_a_read_only_rootfs_keeps_its_volumes_writable() {
     if !opted_in() {
         return;

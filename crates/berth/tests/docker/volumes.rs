@@ -112,6 +112,10 @@ fn import_data_image(d: &Daemon, name: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn volume_verbs_filters_and_errors() {
     if !opted_in() {
         return;
@@ -233,6 +237,10 @@ fn volume_verbs_filters_and_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bad_input_leaves_nothing_behind() {
     if !opted_in() {
         return;
@@ -301,6 +309,10 @@ fn bad_input_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn data_outlives_its_container_and_the_daemon() {
     if !opted_in() {
         return;
@@ -362,6 +374,10 @@ fn data_outlives_its_container_and_the_daemon() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn copy_up_takes_the_image_directory_once_unless_nocopy() {
     if !opted_in() {
         return;
@@ -445,6 +461,10 @@ fn copy_up_takes_the_image_directory_once_unless_nocopy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn local_driver_options_mount_while_in_use() {
     if !opted_in() {
         return;
@@ -539,6 +559,10 @@ fn local_driver_options_mount_while_in_use() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn anonymous_volumes_lifetimes_and_volumes_from() {
     if !opted_in() {
         return;
@@ -641,6 +665,10 @@ fn anonymous_volumes_lifetimes_and_volumes_from() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn inspect_mounts_and_events_like_docker() {
     if !opted_in() {
         return;
@@ -715,6 +743,10 @@ fn inspect_mounts_and_events_like_docker() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn crash_in_volume_create_leaves_nothing() {
     if !opted_in() {
         return;

@@ -28,6 +28,10 @@ impl Drop for Child {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_socket_passed_as_systemd_does_is_served_and_readiness_is_notified() {
     if !super::root_tests() {
         return;

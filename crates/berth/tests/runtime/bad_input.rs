@@ -25,6 +25,10 @@ fn refused(b: &Bundle, words: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn malformed_config() {
     root_test!();
     let b = Bundle::busybox("malformed", &["true"]);
@@ -37,6 +41,10 @@ fn malformed_config() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn missing_rootfs() {
     root_test!();
     let mut b = Bundle::busybox("norootfs", &["true"]);
@@ -46,6 +54,10 @@ fn missing_rootfs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn unknown_namespace_type() {
     root_test!();
     let mut b = Bundle::busybox("badns", &["true"]);
@@ -55,6 +67,10 @@ fn unknown_namespace_type() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn invalid_cgroup_value() {
     root_test!();
     let mut b = Bundle::busybox("badcg", &["true"]);
@@ -64,6 +80,10 @@ fn invalid_cgroup_value() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn mount_destination_escaping_through_a_symlink() {
     root_test!();
     let mut b = Bundle::busybox("escape", &["true"]);
@@ -76,6 +96,10 @@ fn mount_destination_escaping_through_a_symlink() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn missing_program() {
     root_test!();
     let b = Bundle::busybox("noprog", &["no-such-program"]);
@@ -86,6 +110,10 @@ fn missing_program() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn errors_go_to_the_json_log_and_unknown_ids_are_named() {
     root_test!();
     let mut b = Bundle::busybox("jsonlog", &["true"]);

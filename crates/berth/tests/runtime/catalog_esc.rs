@@ -21,6 +21,10 @@ fn cap_add(caps: &[&str]) -> impl FnOnce(&mut berth_daemon::containers::model::C
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_01_mount_bind_and_proc_remount_get_eperm() {
     root_test!();
     let script = "mkdir -p /mnt; probe mount /mnt; probe bindmount / /mnt; probe remount_rw /proc";
@@ -28,6 +32,10 @@ fn esc_01_mount_bind_and_proc_remount_get_eperm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_02_user_namespaces_are_out_of_reach() {
     root_test!();
     let script = "probe unshare user; probe clone user; probe clone3; \
@@ -39,6 +47,10 @@ fn esc_02_user_namespaces_are_out_of_reach() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_03_setns_into_the_inits_namespace_gets_eperm() {
     root_test!();
     let script = "probe setns /proc/1/ns/net; probe setns /proc/1/ns/mnt";
@@ -46,6 +58,10 @@ fn esc_03_setns_into_the_inits_namespace_gets_eperm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_04_reboot_gets_eperm() {
     root_test!();
     // A bad magic: the kernel checks CAP_SYS_BOOT before the magic, so EINVAL would mean both
@@ -56,6 +72,10 @@ fn esc_04_reboot_gets_eperm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_05_kexec_gets_eperm() {
     root_test!();
     let script = "probe kexec_load; probe kexec_file_load";
@@ -63,6 +83,10 @@ fn esc_05_kexec_gets_eperm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_06_module_calls_get_eperm_and_there_is_no_lib_modules() {
     root_test!();
     let script = "probe init_module; probe finit_module; probe delete_module; \
@@ -85,6 +109,10 @@ fn esc_06_module_calls_get_eperm_and_there_is_no_lib_modules() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_07_sysrq_trigger_cannot_be_opened_for_writing() {
     root_test!();
     if !std::path::Path::new("/proc/sysrq-trigger").exists() {
@@ -99,6 +127,10 @@ fn esc_07_sysrq_trigger_cannot_be_opened_for_writing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_09_host_pids_are_unreachable_by_ptrace_and_process_vm_readv() {
     root_test!();
     // This test's own pid exists on the host only: the container's pid namespace holds sh and
@@ -118,6 +150,10 @@ fn esc_09_host_pids_are_unreachable_by_ptrace_and_process_vm_readv() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_10_the_clock_cannot_be_set_adjtimex_reads() {
     root_test!();
     // Invalid times (EINVAL once allowed): the host clock cannot move whatever happens.
@@ -129,6 +165,10 @@ fn esc_10_the_clock_cannot_be_set_adjtimex_reads() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_12_keyrings_are_out_of_reach_and_proc_keys_is_empty() {
     root_test!();
     let script = "probe keyctl_join; probe add_key; probe request_key; wc -c < /proc/keys";
@@ -139,6 +179,10 @@ fn esc_12_keyrings_are_out_of_reach_and_proc_keys_is_empty() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_13_open_by_handle_at_gets_eperm_without_dac_read_search() {
     root_test!();
     // /etc/hostname is a bind of a host file: its handle names a host inode.
@@ -151,6 +195,10 @@ fn esc_13_open_by_handle_at_gets_eperm_without_dac_read_search() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_14_raw_sockets_follow_cap_net_raw() {
     root_test!();
     let script = "probe socket raw; probe socket packet";
@@ -162,6 +210,10 @@ fn esc_14_raw_sockets_follow_cap_net_raw() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_15_core_pattern_is_read_only() {
     root_test!();
     let before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").expect("core_pattern");
@@ -176,6 +228,10 @@ fn esc_15_core_pattern_is_read_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_17_cgroup_mounts_and_release_agent_writes_are_refused() {
     root_test!();
     let script = "mkdir -p /mnt; probe mount_cgroup /mnt; \
@@ -190,6 +246,10 @@ fn esc_17_cgroup_mounts_and_release_agent_writes_are_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn esc_21_bpf_perf_userfaultfd_and_io_uring_get_eperm() {
     root_test!();
     let script = "probe bpf; probe perf_event_open; probe userfaultfd; probe io_uring_setup";

@@ -100,6 +100,10 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_01_the_default_capabilities_are_dockers_fourteen_and_nothing_inheritable() {
     root_test!();
     let lines = docker_sh("iso01", "probe status", |_| {});
@@ -112,6 +116,10 @@ fn iso_01_the_default_capabilities_are_dockers_fourteen_and_nothing_inheritable(
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_03_a_non_root_user_has_no_effective_capabilities() {
     root_test!();
     let script = "probe status; probe chown /tmp 0 0; probe bind 80; probe socket raw; \
@@ -143,6 +151,10 @@ fn iso_03_a_non_root_user_has_no_effective_capabilities() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_05_an_unknown_syscall_gets_eperm_and_the_process_lives() {
     root_test!();
     let script = "probe syscall 1000; probe keyctl; echo alive";
@@ -158,6 +170,10 @@ fn iso_05_an_unknown_syscall_gets_eperm_and_the_process_lives() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_06_clone3_gets_enosys_without_cap_sys_admin() {
     root_test!();
     assert_eq!(docker_sh("iso06", "probe clone3", |_| {}), ["errno=ENOSYS"]);
@@ -169,6 +185,10 @@ fn iso_06_clone3_gets_enosys_without_cap_sys_admin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_07_namespace_flags_in_clone_get_eperm_a_plain_fork_works() {
     root_test!();
     let lines = docker_sh(
@@ -180,6 +200,10 @@ fn iso_07_namespace_flags_in_clone_get_eperm_a_plain_fork_works() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_08_vsock_and_alg_sockets_get_eperm_inet_unix_netlink_work() {
     root_test!();
     let script = "probe socket 40 stream; probe socket 38 seqpacket; \
@@ -191,6 +215,10 @@ fn iso_08_vsock_and_alg_sockets_get_eperm_inet_unix_netlink_work() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_10_the_profile_follows_added_capabilities() {
     root_test!();
     // The time probes use invalid values: once seccomp and the capability let them through, the
@@ -244,6 +272,10 @@ fn describe(paths: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_11_masked_paths_read_empty_and_privileged_unmasks_them() {
     root_test!();
     let mut paths: Vec<String> = MASKED.iter().map(|p| p.to_string()).collect();
@@ -282,6 +314,10 @@ fn iso_11_masked_paths_read_empty_and_privileged_unmasks_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_12_read_only_proc_paths_refuse_writes_with_erofs() {
     root_test!();
     // Opened for writing only (nothing is written, so a failure cannot trigger sysrq); for
@@ -345,6 +381,10 @@ fn options_and_type(fields: &[&str]) -> (Vec<String>, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_13_the_mount_table_is_dockers() {
     root_test!();
     let lines = docker_sh(
@@ -408,6 +448,10 @@ fn iso_13_the_mount_table_is_dockers() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_14_dev_holds_only_the_default_nodes() {
     root_test!();
     let lines = docker_sh("iso14", "ls -A /dev", |_| {});
@@ -436,6 +480,10 @@ pub fn mknod_open_script(nodes: &[(&str, &str, u32, u32, &str)]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_15_esc_08_device_nodes_can_be_made_but_not_opened() {
     root_test!();
     // The host's first block device from /proc/partitions (readable in any container).
@@ -465,6 +513,10 @@ fn iso_15_esc_08_device_nodes_can_be_made_but_not_opened() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_20_no_new_privileges_keeps_a_setuid_binary_from_raising_the_user() {
     root_test!();
     let run = |name: &str, nnp: bool| {
@@ -495,6 +547,10 @@ fn iso_20_no_new_privileges_keeps_a_setuid_binary_from_raising_the_user() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn iso_22_the_container_has_its_own_mnt_net_uts_pid_ipc_namespaces() {
     root_test!();
     let kinds = ["mnt", "net", "uts", "pid", "ipc", "user", "cgroup"];
@@ -542,6 +598,10 @@ fn set_file_caps_ei(path: &std::path::Path, caps: u32) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cve_10_nothing_is_inheritable_and_file_caps_grant_nothing() {
     root_test!();
     // A copy of the probe with cap_net_admin+ei (bit 12), run by uid 1000 in the init and in a

@@ -60,6 +60,10 @@ fn start_detached(b: &Bundle) -> Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn memory_limit_kills_a_hog_with_137() {
     root_test!();
     // busybox dd allocates its whole block and fills it from /dev/zero: 256 MiB > 32 MiB.
@@ -73,6 +77,10 @@ fn memory_limit_kills_a_hog_with_137() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn pids_limit_stops_a_fork_loop() {
     root_test!();
     let b = with_resources(
@@ -95,6 +103,10 @@ fn pids_limit_stops_a_fork_loop() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cgroup_files_hold_the_values_asked_for() {
     root_test!();
     let b = with_resources(
@@ -155,6 +167,10 @@ fn cgroup_files_hold_the_values_asked_for() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn kernel_tcp_limit_is_written_on_v1() {
     root_test!();
     let b = with_resources(
@@ -173,6 +189,10 @@ fn kernel_tcp_limit_is_written_on_v1() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn pause_and_resume_freeze_and_thaw_the_cgroup() {
     root_test!();
     let b = Bundle::busybox("pause", &["sleep", "60"]);
@@ -190,6 +210,10 @@ fn pause_and_resume_freeze_and_thaw_the_cgroup() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn device_rules_decide_which_nodes_open() {
     root_test!();
     // /dev/tun (c 10:200, opened without any capability) is created in the container but is not
@@ -246,6 +270,10 @@ fn refused(name: &str, resources: Value) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn invalid_cgroup_value_is_a_clear_error_and_leaves_nothing() {
     root_test!();
     let e = refused("badshares", json!({"cpu": {"shares": 1}}));

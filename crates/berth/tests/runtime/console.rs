@@ -55,6 +55,10 @@ fn read_all(master: &OwnedFd, secs: u64) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn console_socket_gives_a_working_tty() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -82,6 +86,10 @@ fn console_socket_gives_a_working_tty() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_in_the_foreground_relays_the_terminal() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -101,6 +109,10 @@ fn run_in_the_foreground_relays_the_terminal() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_with_a_terminal_uses_the_console_socket() {
     root_test!();
     let b = Bundle::busybox("exectty", &["sleep", "100"]);

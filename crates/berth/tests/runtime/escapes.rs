@@ -24,6 +24,10 @@ fn fingerprint(path: &Path) -> (u64, std::time::SystemTime, Vec<u8>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_init_runs_from_a_sealed_copy_of_the_runtime() {
     root_test!();
     let b = Bundle::busybox("sealed", &["true"]);
@@ -37,6 +41,10 @@ fn the_init_runs_from_a_sealed_copy_of_the_runtime() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_of_proc_self_exe_runs_a_sealed_copy_inside_the_container() {
     root_test!();
     let mut b = Bundle::busybox("selfexe", &["sleep", "100"]);
@@ -133,6 +141,10 @@ fn canary_dir() -> tempfile::TempDir {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_created_container_holds_no_descriptor_of_the_runtime() {
     root_test!();
     let b = Bundle::busybox("fdleak", &["true"]);
@@ -154,6 +166,10 @@ fn a_created_container_holds_no_descriptor_of_the_runtime() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_cwd_through_a_leaked_descriptor_never_reaches_the_host() {
     root_test!();
     let canary = canary_dir();
@@ -184,6 +200,10 @@ fn a_cwd_through_a_leaked_descriptor_never_reaches_the_host() {
 /// test runs the runtime in a private mount namespace with only cgroup2 mounted (torn down with
 /// the namespace).
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_cwd_through_the_cgroup_v2_descriptor_never_reaches_the_host() {
     root_test!();
     for n in 3..=10 {

@@ -5,6 +5,10 @@ use crate::root_test;
 use serde_json::json;
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn hooks_run_in_order_with_state() {
     root_test!();
     let mut b = Bundle::busybox("hooks", &["true"]);
@@ -53,6 +57,10 @@ fn hooks_run_in_order_with_state() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn failing_create_hook_rolls_back() {
     root_test!();
     let mut b = Bundle::busybox("hookfail", &["true"]);

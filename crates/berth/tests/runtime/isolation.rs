@@ -18,12 +18,20 @@ fn sh(name: &str, script: &str, edit: impl FnOnce(&mut serde_json::Value)) -> St
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_process_is_pid_1() {
     root_test!();
     assert_eq!(sh("pid1", "echo $$", |_| {}), "1\n");
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn hostname_and_domainname_are_set() {
     root_test!();
     let out = sh("uts", "hostname; cat /proc/sys/kernel/domainname", |c| {
@@ -34,6 +42,10 @@ fn hostname_and_domainname_are_set() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn sysctls_are_written_although_proc_sys_is_read_only() {
     root_test!();
     let out = sh(
@@ -50,6 +62,10 @@ fn sysctls_are_written_although_proc_sys_is_read_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
     root_test!();
     let holder = Bundle::busybox("utsholder", &["sleep", "100"]);
@@ -77,6 +93,10 @@ fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn own_mount_table() {
     root_test!();
     let out = sh("mounts", "cat /proc/self/mountinfo", |_| {});
@@ -91,6 +111,10 @@ fn own_mount_table() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn network_is_loopback_only_and_up() {
     root_test!();
     // A network namespace the runtime creates has lo up (as crun does), with 127.0.0.1.
@@ -108,6 +132,10 @@ fn network_is_loopback_only_and_up() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn host_processes_are_invisible() {
     root_test!();
     // sh is PID 1 and runs ls as its child (or execs it): nothing else exists.
@@ -117,6 +145,10 @@ fn host_processes_are_invisible() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn no_descriptor_leaks_into_the_container() {
     root_test!();
     let b = Bundle::busybox("fds", &["ls", "/proc/self/fd"]);
@@ -141,6 +173,10 @@ fn no_descriptor_leaks_into_the_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn user_namespace_maps_root_to_an_unprivileged_uid() {
     root_test!();
     let mut b = Bundle::busybox("userns", &["sleep", "100"]);
@@ -178,6 +214,10 @@ fn user_namespace_maps_root_to_an_unprivileged_uid() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn runtime_binary_is_unreachable_through_proc() {
     root_test!();
     // While created, PID 1 is still the runtime (parked on the exec fifo): a process of the
@@ -197,6 +237,10 @@ fn runtime_binary_is_unreachable_through_proc() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn namespaces_are_joined_by_path() {
     root_test!();
     let mut a = Bundle::busybox("nsowner", &["sleep", "100"]);
@@ -232,6 +276,10 @@ fn namespaces_are_joined_by_path() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn no_pivot_runs_with_move_and_chroot() {
     root_test!();
     let b = Bundle::busybox("nopivot", &["sh", "-c", "echo $$; ls /"]);

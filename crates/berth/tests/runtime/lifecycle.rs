@@ -6,6 +6,10 @@ use crate::root_test;
 use std::process::Stdio;
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_exits_with_the_container_status() {
     root_test!();
     for (script, want) in [("exit 0", 0), ("echo out; exit 3", 3)] {
@@ -17,6 +21,10 @@ fn run_exits_with_the_container_status() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_prints_the_container_output() {
     root_test!();
     let b = Bundle::busybox("echo", &["echo", "hello from berth"]);
@@ -26,6 +34,10 @@ fn run_prints_the_container_output() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn killed_container_exits_128_plus_signal() {
     root_test!();
     let b = Bundle::busybox("sigkill", &["sleep", "100"]);
@@ -47,6 +59,10 @@ fn killed_container_exits_128_plus_signal() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn create_start_kill_delete() {
     root_test!();
     let b = Bundle::busybox("lifecycle", &["sleep", "100"]);
@@ -81,6 +97,10 @@ fn create_start_kill_delete() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn delete_of_a_created_container_kills_it() {
     root_test!();
     let b = Bundle::busybox("delcreated", &["sleep", "100"]);
@@ -95,6 +115,10 @@ fn delete_of_a_created_container_kills_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_detached_writes_pid_file_and_lists() {
     root_test!();
     let b = Bundle::busybox("detach", &["sleep", "100"]);
@@ -131,6 +155,10 @@ fn run_detached_writes_pid_file_and_lists() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn pause_and_resume() {
     root_test!();
     let b = Bundle::busybox("pause", &["sleep", "100"]);
@@ -145,6 +173,10 @@ fn pause_and_resume() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_runs_in_the_container() {
     root_test!();
     let mut b = Bundle::busybox("exec", &["sleep", "100"]);
@@ -183,6 +215,10 @@ fn exec_runs_in_the_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_forwards_signals_to_the_container() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -217,6 +253,10 @@ fn run_forwards_signals_to_the_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_with_a_process_file_and_user_flags() {
     root_test!();
     let b = Bundle::busybox("execproc", &["sleep", "100"]);
@@ -259,6 +299,10 @@ fn exec_with_a_process_file_and_user_flags() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn kill_all_signals_every_process() {
     root_test!();
     let b = Bundle::busybox("killall", &["sleep", "100"]);

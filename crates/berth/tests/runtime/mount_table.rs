@@ -28,6 +28,10 @@ fn without_mount_namespace(b: &mut Bundle) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn without_a_mount_namespace_the_container_shares_the_mount_table_inside_its_rootfs() {
     root_test!();
     let mut b = Bundle::busybox("nomnt", &["sleep", "100"]);
@@ -67,6 +71,10 @@ fn without_a_mount_namespace_the_container_shares_the_mount_table_inside_its_roo
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn without_a_mount_namespace_a_failed_create_leaves_no_mount() {
     root_test!();
     let mut b = Bundle::busybox("nomntfail", &["true"]);
@@ -107,6 +115,10 @@ const EXPOSED: &str = "mount -o rbind / /t && mount -t tmpfs tmpfs /m && touch /
     if [ -e /t/m/x ]; then echo exposed; else echo hidden; fi";
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn shared_rootfs_propagation_reaches_binds_of_the_root() {
     root_test!();
     assert_eq!(with_propagation("shared", EXPOSED), "exposed\n");
@@ -114,6 +126,10 @@ fn shared_rootfs_propagation_reaches_binds_of_the_root() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn unbindable_rootfs_propagation_refuses_a_bind_of_the_root() {
     root_test!();
     let out = with_propagation(

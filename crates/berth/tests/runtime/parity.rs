@@ -7,6 +7,10 @@ use std::process::Command;
 /// `runc spec` lists ambient capabilities without the inheritable set; runc and crun raise only
 /// what the kernel allows and run the process.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_config_runc_spec_writes_runs() {
     root_test!();
     let Ok(runc) = which("runc") else {

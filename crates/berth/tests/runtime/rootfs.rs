@@ -36,6 +36,10 @@ fn mount_line<'a>(mounts: &'a str, target: &str) -> Option<&'a str> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn mount_table_is_as_the_spec_asks() {
     root_test!();
     let mut b = Bundle::busybox("mounts", &["cat", "/proc/mounts"]);
@@ -97,6 +101,10 @@ fn mount_table_is_as_the_spec_asks() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn tmpfs_mode_and_size_apply() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -125,6 +133,10 @@ fn tmpfs_mode_and_size_apply() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn proc_kcore_is_masked_and_proc_sys_read_only() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -171,6 +183,10 @@ fn proc_kcore_is_masked_and_proc_sys_read_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn readonly_rootfs_refuses_writes_but_tmpfs_mounts_stay_writable() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -193,6 +209,10 @@ fn readonly_rootfs_refuses_writes_but_tmpfs_mounts_stay_writable() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn writable_rootfs_accepts_writes() {
     root_test!();
     let mut b = Bundle::busybox("rwfs", &["probe", "write", "/newfile"]);
@@ -203,6 +223,10 @@ fn writable_rootfs_accepts_writes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn read_only_bind_refuses_writes() {
     root_test!();
     let host = tempfile::tempdir().expect("host dir");
@@ -239,6 +263,10 @@ fn read_only_bind_refuses_writes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn mount_destination_escaping_through_a_symlink_is_refused() {
     root_test!();
     let host = tempfile::tempdir().expect("host dir");
@@ -286,6 +314,10 @@ fn mount_destination_escaping_through_a_symlink_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn dev_holds_exactly_the_default_devices_and_symlinks() {
     root_test!();
     let b = Bundle::busybox(
@@ -332,6 +364,10 @@ fn dev_holds_exactly_the_default_devices_and_symlinks() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
     root_test!();
     let mut b = Bundle::busybox(
@@ -373,6 +409,10 @@ fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cgroup_mount_in_a_cgroup_namespace_is_rooted_at_the_container() {
     root_test!();
     let mut b = Bundle::busybox(

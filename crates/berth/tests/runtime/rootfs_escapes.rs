@@ -50,6 +50,10 @@ fn assert_refused(result: Result<String, String>, words: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_proc_symlink_in_the_image_is_refused() {
     root_test!();
     let b = Bundle::busybox("procsym", &["true"]);
@@ -62,6 +66,10 @@ fn a_proc_symlink_in_the_image_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_volume_over_proc_is_refused() {
     root_test!();
     let mut b = Bundle::busybox("procvol", &["true"]);
@@ -76,6 +84,10 @@ fn a_volume_over_proc_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_tmpfs_inside_proc_is_refused() {
     root_test!();
     let mut b = Bundle::busybox("procsys", &["true"]);
@@ -88,6 +100,10 @@ fn a_tmpfs_inside_proc_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_mount_reaching_proc_through_a_symlink_is_refused() {
     root_test!();
     let mut b = Bundle::busybox("procvia", &["true"]);
@@ -101,6 +117,10 @@ fn a_mount_reaching_proc_through_a_symlink_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_lxcfs_style_bind_over_proc_cpuinfo_is_allowed() {
     root_test!();
     let mut b = Bundle::busybox("cpuinfo", &["cat", "/proc/cpuinfo"]);
@@ -115,6 +135,10 @@ fn an_lxcfs_style_bind_over_proc_cpuinfo_is_allowed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn readonly_paths_on_a_proc_that_is_not_procfs_are_refused() {
     root_test!();
     let mut b = Bundle::busybox("procplain", &["true"]);
@@ -147,6 +171,10 @@ fn with_fake_dev_null(name: &str, target: &str) -> Bundle {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_masked_path_is_not_bound_from_a_dev_null_that_is_not_the_null_device() {
     root_test!();
     let b = with_fake_dev_null("fakenull", "/etc/secret");
@@ -160,6 +188,10 @@ fn a_masked_path_is_not_bound_from_a_dev_null_that_is_not_the_null_device() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn masked_paths_read_empty_through_the_verified_null_device() {
     root_test!();
     let mut b = Bundle::busybox("realnull", &["sh", "-c", "wc -c < /proc/version"]);
@@ -185,6 +217,10 @@ fn assert_empty(dir: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_dev_symlink_to_a_host_directory_creates_nothing_there() {
     root_test!();
     let canary = tempfile::Builder::new()
@@ -200,6 +236,10 @@ fn a_dev_symlink_to_a_host_directory_creates_nothing_there() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_dev_symlink_climbing_out_of_the_rootfs_creates_nothing_outside() {
     root_test!();
     let b = dev_symlink_bundle("devup", "..");
@@ -214,6 +254,10 @@ fn a_dev_symlink_climbing_out_of_the_rootfs_creates_nothing_outside() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_dev_symlink_inside_the_rootfs_is_refused_or_a_fresh_tmpfs() {
     root_test!();
     let b = Bundle::busybox(
@@ -229,6 +273,10 @@ fn a_dev_symlink_inside_the_rootfs_is_refused_or_a_fresh_tmpfs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn without_a_cgroup_namespace_every_cgroup_mount_is_the_containers_own_cgroup() {
     root_test!();
     let mut b = Bundle::busybox("cgown", &["cat", "/proc/self/mountinfo"]);
@@ -256,6 +304,10 @@ fn without_a_cgroup_namespace_every_cgroup_mount_is_the_containers_own_cgroup() 
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn in_a_cgroup_namespace_no_hierarchy_shows_a_host_root_cgroup() {
     root_test!();
     // A v1 hierarchy's root alone has release_agent; a cgroup2 root alone lacks cgroup.events.
@@ -276,6 +328,10 @@ fn in_a_cgroup_namespace_no_hierarchy_shows_a_host_root_cgroup() {
 /// The catalog's CVE-07 as written: the image's own /dev (no tmpfs) with `null` a symlink to
 /// core_pattern. The runtime replaces it with a fresh node, so the mask is the null device.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_image_dev_null_symlink_is_replaced_by_the_null_device() {
     root_test!();
     let mut b = Bundle::busybox(

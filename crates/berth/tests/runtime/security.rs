@@ -74,6 +74,10 @@ fn status_field(lines: &[String], field: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_filter_from_the_compiled_cache_is_enforced_like_a_fresh_one() {
     root_test!();
     // The first run compiles Docker's profile and caches the program under the state root; the
@@ -100,6 +104,10 @@ fn a_filter_from_the_compiled_cache_is_enforced_like_a_fresh_one() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn default_seccomp_refuses_mount_unshare_keyctl_and_kexec_with_eperm() {
     root_test!();
     // CAP_SYS_ADMIN is granted so that only the filter (built for Docker's default capabilities)
@@ -143,6 +151,10 @@ fn default_seccomp_refuses_mount_unshare_keyctl_and_kexec_with_eperm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn default_seccomp_lets_an_unprivileged_user_run_ordinary_programs() {
     root_test!();
     let mut bundle = shell(
@@ -157,6 +169,10 @@ fn default_seccomp_lets_an_unprivileged_user_run_ordinary_programs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn capability_drops_are_enforced() {
     root_test!();
     let script = "probe link_add; probe sethostname; probe chown /tmp 1 1; probe mknod /tmp/null";
@@ -182,6 +198,10 @@ fn capability_drops_are_enforced() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn status_shows_the_spec_capabilities() {
     root_test!();
     let mut bundle = shell("caps-status", "probe status");
@@ -201,6 +221,10 @@ fn status_shows_the_spec_capabilities() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn no_new_privileges_shows_in_status() {
     root_test!();
     for (nnp, want) in [(true, "1"), (false, "0")] {
@@ -214,6 +238,10 @@ fn no_new_privileges_shows_in_status() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn user_groups_and_umask_show_in_the_container() {
     root_test!();
     let mut bundle = shell("user", "id -u; id -g; id -G; umask; probe setuid 0");
@@ -236,6 +264,10 @@ fn user_groups_and_umask_show_in_the_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn rlimit_nofile_shows_in_ulimit() {
     root_test!();
     let mut bundle = shell("rlimit", "ulimit -Sn; ulimit -Hn");
@@ -245,6 +277,10 @@ fn rlimit_nofile_shows_in_ulimit() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn rlimit_above_the_hosts_hard_limit_is_clamped_with_a_warning() {
     root_test!();
     let (_, host_hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -268,6 +304,10 @@ fn rlimit_above_the_hosts_hard_limit_is_clamped_with_a_warning() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_seccomp_notify_action_is_refused_naming_the_field() {
     root_test!();
     let mut bundle = Bundle::busybox("seccomp-notify", &["true"]);
@@ -286,6 +326,10 @@ fn a_seccomp_notify_action_is_refused_naming_the_field() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn an_invalid_seccomp_action_is_refused_naming_the_field() {
     root_test!();
     let mut bundle = Bundle::busybox("seccomp-bad", &["true"]);

@@ -17,6 +17,10 @@ fn masks(status: &str) -> Vec<String> {
 const DEFAULT: [&str; 2] = ["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"];
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_init_and_execs_start_with_default_signal_dispositions() {
     root_test!();
     let b = Bundle::busybox("sigs", &["cat", "/proc/self/status"]);

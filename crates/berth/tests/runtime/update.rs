@@ -52,6 +52,10 @@ fn update(b: &Bundle, flags: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn update_flags_change_the_running_cgroup() {
     root_test!();
     let b = running("update-flags");
@@ -93,6 +97,10 @@ fn update_flags_change_the_running_cgroup() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn update_reads_a_resources_file_from_stdin() {
     root_test!();
     let b = running("update-stdin");
@@ -130,6 +138,10 @@ fn update_reads_a_resources_file_from_stdin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn update_refuses_a_stopped_or_missing_container() {
     root_test!();
     let b = running("update-stopped");
@@ -174,6 +186,10 @@ impl Drop for PeerContainer<'_> {
 /// The same `update` command line, given to runc for its container and to Berth for its own,
 /// leaves the same values in both cgroups (runc is the peer: runc-compatible means this).
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn update_takes_runcs_command_line_with_runcs_result() {
     root_test!();
     let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc"]

@@ -261,10 +261,11 @@ mod tests {
 
     /// Needs root (mounts): runs with the other root tests.
     #[test]
+    #[cfg_attr(
+        not(root_tests),
+        ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+    )]
     fn paths_resolve_inside_the_root_and_the_mount_goes_with_the_step() {
-        if std::env::var("BERTH_ROOT_TESTS").as_deref() != Ok("1") {
-            return;
-        }
         let rootfs = tempfile::tempdir().expect("tempdir");
         let scratch_dir = tempfile::tempdir().expect("tempdir");
         let (r, scratch) = (rootfs.path(), scratch_dir.path());

@@ -89,6 +89,10 @@ impl Drop for RemoveAll<'_> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn store_v1_containers_list_inspect_start_and_remove() {
     if !opted_in() {
         return;

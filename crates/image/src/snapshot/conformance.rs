@@ -12,16 +12,16 @@ use std::path::Path;
 use super::*;
 use crate::layer::WhiteoutMode;
 
-/// Whether root tests are opted in; fails when opted in without root.
+/// Whether the parts of a test that mount run: when built with `BERTH_ROOT_TESTS=1` (the
+/// `root_tests` cfg, crates/build-support/root_tests.rs), and then they must run as root.
 pub(super) fn root_tests() -> bool {
-    let on = std::env::var("BERTH_ROOT_TESTS").is_ok_and(|v| v == "1");
-    if on {
+    if cfg!(root_tests) {
         assert!(
             nix::unistd::geteuid().is_root(),
-            "BERTH_ROOT_TESTS=1 needs root"
+            "BERTH_ROOT_TESTS=1 but not running as root"
         );
     }
-    on
+    cfg!(root_tests)
 }
 
 /// A temp directory with mounts on it, unmounted on drop (also when a test fails).

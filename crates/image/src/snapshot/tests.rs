@@ -162,6 +162,10 @@ fn overlay_125_layers_fit_in_one_page() {
 
 /// Root only: an opaque directory and a whiteout in an upper layer hide the lower content.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn overlay_mount_applies_whiteouts_and_opaque_dirs() {
     if !root_tests() {
         return;

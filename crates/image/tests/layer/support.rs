@@ -217,14 +217,16 @@ pub fn snapshot(path: &Path, out: &mut BTreeMap<PathBuf, String>) {
     }
 }
 
-/// Whether root tests are opted in; then they must run as root.
+/// The root-test gate's run-time half. Every test that calls it carries
+/// `#[cfg_attr(not(root_tests), ignore = ...)]` (crates/build-support/root_tests.rs), so it
+/// runs only when built with `BERTH_ROOT_TESTS=1`, and then must run as root.
 pub fn root_tests() -> bool {
-    if std::env::var_os("BERTH_ROOT_TESTS").is_none_or(|v| v.is_empty() || v == "0") {
-        return false;
+    if !cfg!(root_tests) {
+        panic!("a root test without #[cfg_attr(not(root_tests), ignore = ...)]");
     }
     assert!(
         nix::unistd::geteuid().is_root(),
-        "BERTH_ROOT_TESTS is set but the tests do not run as root"
+        "BERTH_ROOT_TESTS=1 but not running as root"
     );
     true
 }

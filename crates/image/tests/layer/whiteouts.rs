@@ -105,6 +105,10 @@ impl Drop for Mount {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn overlay_mode_matches_overlayfs_and_diffs_back() {
     if !root_tests() {
         return;

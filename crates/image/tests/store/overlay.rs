@@ -11,17 +11,18 @@ use berth_oci::Digest;
 
 use crate::common::*;
 
+/// The root-test gate's run-time half. Every test that calls it carries
+/// `#[cfg_attr(not(root_tests), ignore = ...)]` (crates/build-support/root_tests.rs), so it
+/// runs only when built with `BERTH_ROOT_TESTS=1`, and then must run as root.
 fn root_tests() -> bool {
-    let on = std::env::var("BERTH_ROOT_TESTS").is_ok_and(|v| v == "1");
-    if on {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "BERTH_ROOT_TESTS=1 needs root"
-        );
-    } else {
-        eprintln!("root test not run: set BERTH_ROOT_TESTS=1 (as root) to run it");
+    if !cfg!(root_tests) {
+        panic!("a root test without #[cfg_attr(not(root_tests), ignore = ...)]");
     }
-    on
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "BERTH_ROOT_TESTS=1 but not running as root"
+    );
+    true
 }
 
 /// Unmounts on drop, so a failing assertion leaves no mount behind.
@@ -61,6 +62,10 @@ fn open_overlay(dir: &Path) -> ImageStore {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn overlay_rootfs_honours_whiteouts_and_commit_captures_changes() {
     if !root_tests() {
         return;

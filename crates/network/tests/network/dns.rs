@@ -30,6 +30,10 @@ impl Drop for Stop {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn embedded_dns_answers_names_aliases_and_nxdomain_inside_the_namespace() {
     if !root_tests() {
         return;
@@ -102,6 +106,10 @@ fn ask_tcp(conn: &mut TcpStream, query: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn embedded_dns_answers_over_tcp_and_aaaa_of_a_known_name_is_empty_noerror() {
     if !root_tests() {
         return;

@@ -53,6 +53,10 @@ fn fetch(addr: SocketAddrV4) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn networks_are_isolated_and_published_ports_reach_the_container() {
     if !root_tests() {
         return;
@@ -177,6 +181,10 @@ fn networks_are_isolated_and_published_ports_reach_the_container() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn internal_networks_have_no_way_out() {
     if !root_tests() {
         return;

@@ -21,6 +21,10 @@ pub fn endpoint_cfg(bridge: &str, ip: Ipv4Addr, gw: Ipv4Addr) -> EndpointConfig 
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn two_namespaces_on_one_bridge_reach_each_other() {
     if !root_tests() {
         return;
@@ -76,6 +80,10 @@ fn two_namespaces_on_one_bridge_reach_each_other() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_restarted_endpoint_replaces_its_stale_veth_and_late_deletion_goes_by_index() {
     if !root_tests() {
         return;
@@ -119,6 +127,10 @@ fn a_restarted_endpoint_replaces_its_stale_veth_and_late_deletion_goes_by_index(
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn run_in_works_inside_the_namespace_and_leaves_no_thread_there() {
     if !root_tests() {
         return;
@@ -147,6 +159,10 @@ fn run_in_works_inside_the_namespace_and_leaves_no_thread_there() {
 /// `lo` up inside, the caller's own namespace unchanged; `remove` leaves nothing; a path that
 /// cannot be made is an error that names it, with nothing left behind.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn create_binds_a_new_namespace_with_lo_up_and_remove_unbinds_it() {
     if !root_tests() {
         return;
@@ -193,6 +209,10 @@ fn create_binds_a_new_namespace_with_lo_up_and_remove_unbinds_it() {
 /// IPv6 beside IPv4 (the dual-stack foundation): addresses added without DAD are usable at once,
 /// so two namespaces on one bridge reach each other and the bridge's IPv6 gateway.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn ipv6_addresses_without_dad_reach_each_other_at_once() {
     if !root_tests() {
         return;

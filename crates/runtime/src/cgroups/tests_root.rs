@@ -7,14 +7,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The root-test gate's run-time half. Every test that calls it carries
+/// `#[cfg_attr(not(root_tests), ignore = ...)]` (crates/build-support/root_tests.rs), so it
+/// runs only when built with `BERTH_ROOT_TESTS=1`, and then must run as root.
 fn root_tests() -> bool {
-    if std::env::var_os("BERTH_ROOT_TESTS").is_none_or(|v| v.is_empty() || v == "0") {
-        eprintln!("root test not run: set BERTH_ROOT_TESTS=1 (as root) to run it");
-        return false;
+    if !cfg!(root_tests) {
+        panic!("a root test without #[cfg_attr(not(root_tests), ignore = ...)]");
     }
     assert!(
         nix::unistd::geteuid().is_root(),
-        "BERTH_ROOT_TESTS is set but not running as root"
+        "BERTH_ROOT_TESTS=1 but not running as root"
     );
     true
 }
@@ -84,6 +86,10 @@ fn v2_root() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn v2_create_add_freeze_devices_kill_destroy() {
     if !root_tests() {
         return;
@@ -132,6 +138,10 @@ fn v2_create_add_freeze_devices_kill_destroy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn v2_updated_device_rules_replace_the_old_program() {
     if !root_tests() {
         return;
@@ -160,6 +170,10 @@ fn v2_updated_device_rules_replace_the_old_program() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn host_hierarchy_create_limits_pids_and_destroy() {
     if !root_tests() {
         return;
@@ -209,6 +223,10 @@ fn host_hierarchy_create_limits_pids_and_destroy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn host_hierarchy_invalid_value_leaves_no_cgroup() {
     if !root_tests() {
         return;
@@ -227,6 +245,10 @@ fn host_hierarchy_invalid_value_leaves_no_cgroup() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn host_hierarchy_counts_oom_kills() {
     if !root_tests() {
         return;
@@ -288,6 +310,10 @@ fn wait_listed(dir: &Path, pid: nix::unistd::Pid) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn v1_init_joins_itself_through_tasks_files() {
     if !root_tests() {
         return;
@@ -323,6 +349,10 @@ fn v1_init_joins_itself_through_tasks_files() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn v2_clone_into_cgroup_starts_the_child_there() {
     if !root_tests() {
         return;

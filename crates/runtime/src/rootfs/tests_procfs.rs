@@ -230,14 +230,16 @@ fn procfs_write_refuses_a_file_that_is_not_on_procfs() {
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "later!");
 }
 
+/// The root-test gate's run-time half. Every test that calls it carries
+/// `#[cfg_attr(not(root_tests), ignore = ...)]` (crates/build-support/root_tests.rs), so it
+/// runs only when built with `BERTH_ROOT_TESTS=1`, and then must run as root.
 fn root_tests() -> bool {
-    if std::env::var_os("BERTH_ROOT_TESTS").is_none_or(|v| v.is_empty() || v == "0") {
-        eprintln!("root test not run: set BERTH_ROOT_TESTS=1 (as root) to run it");
-        return false;
+    if !cfg!(root_tests) {
+        panic!("a root test without #[cfg_attr(not(root_tests), ignore = ...)]");
     }
     assert!(
         nix::unistd::geteuid().is_root(),
-        "BERTH_ROOT_TESTS is set but not running as root"
+        "BERTH_ROOT_TESTS=1 but not running as root"
     );
     true
 }
@@ -245,6 +247,10 @@ fn root_tests() -> bool {
 /// CVE-09: in a mount namespace of its own (one thread's), a tmpfs over `/proc/sys` holds a fake
 /// `kernel/domainname`; the helper refuses it, and writes the real procfs `thread-self/comm`.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn procfs_write_refuses_a_tmpfs_over_proc_sys() {
     if !root_tests() {
         return;

@@ -9,15 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// True when root tests are opted in; panics when opted in without root.
+/// The root-test gate's run-time half. Every test that calls it carries
+/// `#[cfg_attr(not(root_tests), ignore = ...)]` (crates/build-support/root_tests.rs), so it
+/// runs only when built with `BERTH_ROOT_TESTS=1`, and then must run as root.
 pub fn root_tests() -> bool {
-    if std::env::var_os("BERTH_ROOT_TESTS").is_none_or(|v| v.is_empty() || v == "0") {
-        eprintln!("root test not run: set BERTH_ROOT_TESTS=1 (as root) to run it");
-        return false;
+    if !cfg!(root_tests) {
+        panic!("a root test without #[cfg_attr(not(root_tests), ignore = ...)]");
     }
     assert!(
         nix::unistd::geteuid().is_root(),
-        "BERTH_ROOT_TESTS is set but the tests do not run as root"
+        "BERTH_ROOT_TESTS=1 but not running as root"
     );
     true
 }

@@ -6,6 +6,10 @@ use berth_shim::protocol::Status;
 use berth_shim::{ErrorKind, Recovered, ShimError};
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exit_code_log_exit_file_and_cleanup() {
     root_test!();
     let mut s = Setup::new("exit", &["sh", "-c", "echo out; echo 'a<b>' >&2; exit 3"]);
@@ -51,6 +55,10 @@ fn exit_code_log_exit_file_and_cleanup() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn kill_gives_137() {
     root_test!();
     let mut s = Setup::new("kill", &["sleep", "100"]);
@@ -72,6 +80,10 @@ fn kill_gives_137() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_created_container_can_be_killed() {
     root_test!();
     let mut s = Setup::new("created", &["true"]);
@@ -83,6 +95,10 @@ fn a_created_container_can_be_killed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn a_missing_program_fails_the_spawn_with_its_kind_and_the_runtime_message() {
     root_test!();
     let mut s = Setup::new("nope", &["nope"]);
@@ -101,6 +117,10 @@ fn a_missing_program_fails_the_spawn_with_its_kind_and_the_runtime_message() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn programs_that_cannot_run_fail_the_spawn_with_their_kinds() {
     root_test!();
     for (args, want) in [
@@ -123,6 +143,10 @@ fn programs_that_cannot_run_fail_the_spawn_with_their_kinds() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn recover_sees_running_then_exited() {
     root_test!();
     let mut s = Setup::new("recover", &["sleep", "100"]);
@@ -159,6 +183,10 @@ fn recover_sees_running_then_exited() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn the_log_rotates() {
     root_test!();
     let script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done";
@@ -184,6 +212,10 @@ fn the_log_rotates() {
 /// `update` reaches the running container's cgroup through the runtime; once the container
 /// exited it is a conflict.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn update_changes_the_limits_then_conflicts_after_exit() {
     root_test!();
     let mut s = Setup::new("update", &["sleep", "100"]);

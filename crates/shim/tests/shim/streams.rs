@@ -16,6 +16,10 @@ fn process(args: &[&str], tty: bool) -> berth_oci::runtime::Process {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn attach_streams_framed_output() {
     root_test!();
     let mut s = Setup::new("attach", &["sh", "-c", "echo hello; echo oops >&2"]);
@@ -29,6 +33,10 @@ fn attach_streams_framed_output() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn stdin_reaches_cat_and_half_close_ends_it() {
     root_test!();
     let mut s = Setup::new("cat", &["cat"]);
@@ -48,6 +56,10 @@ fn stdin_reaches_cat_and_half_close_ends_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn tty_is_raw_and_resize_changes_stty_size() {
     root_test!();
     let mut s = Setup::new("tty", &["sh"]).tty();
@@ -66,6 +78,10 @@ fn tty_is_raw_and_resize_changes_stty_size() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn exec_streams_output_and_reports_its_code() {
     root_test!();
     let mut s = Setup::new("exec", &["sleep", "100"]);
@@ -128,6 +144,10 @@ fn exec_streams_output_and_reports_its_code() {
 /// Prints the shim's memory while it streams a running container (for the benchmark's record;
 /// set `BERTH_SHIM_EXE` to measure another build). Asserts only that the figures are there.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn reports_its_memory() {
     root_test!();
     let mut s = Setup::new(
@@ -148,6 +168,10 @@ fn reports_its_memory() {
 
 /// Like [`reports_its_memory`], beside an idle running container (the benchmark's `sleep`).
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn reports_its_memory_idle() {
     root_test!();
     let mut s = Setup::new("rssidle", &["sleep", "100"]);
@@ -212,6 +236,10 @@ fn print_memory(pid: i32) {
 /// Much more output than a pipe holds reaches a slow attach client and the log complete and in
 /// order (flow control, then the drain at exit).
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn bulk_output_arrives_whole() {
     root_test!();
     let mut s = Setup::new("bulk", &["seq", "1", "30000"]);

@@ -138,6 +138,10 @@ fn check_down(d: &Daemon, p: &Project, volume: bool) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn counter_with_berth_compose() {
     if !opted_in() {
         return;
@@ -190,6 +194,10 @@ fn counter_with_berth_compose() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn counter_with_docker_compose_1_29() {
     if !opted_in() {
         return;
@@ -220,6 +228,10 @@ fn counter_with_docker_compose_1_29() {
 /// Docker's API dropped in 1.45 (1.29 talks the version the daemon announces, and fails with
 /// `KeyError: 'ContainerConfig'` against Docker 25+); the berth daemon still sends it.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn counter_change_with_docker_compose_1_29() {
     if !opted_in() {
         return;
@@ -242,6 +254,10 @@ fn counter_change_with_docker_compose_1_29() {
 /// Bad input in the example's files: each error names its place, and an `up` that fails
 /// half-way (the published port is taken) leaves no container, network or volume behind.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn counter_bad_input() {
     if !opted_in() {
         return;

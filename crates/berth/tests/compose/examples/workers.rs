@@ -31,6 +31,10 @@ fn check_replicas(d: &Daemon, p: &Project, dispatcher: &str, names: &[String]) {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn workers_scaled_with_berth_compose() {
     if !opted_in() {
         return;
@@ -75,6 +79,10 @@ fn workers_scaled_with_berth_compose() {
 }
 
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn workers_scaled_with_docker_compose_1_29() {
     if !opted_in() {
         return;

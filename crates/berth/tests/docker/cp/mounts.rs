@@ -15,6 +15,10 @@ use crate::harness::{code, opted_in, stderr, Daemon};
 /// host directory and in the tmpfs; `cp -L` follows a link by its target inside the container; a
 /// copy of `/` takes `/proc` as an empty directory and ends.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_sees_binds_and_tmpfs_of_a_running_container() {
     if !opted_in() {
         return;
@@ -111,6 +115,10 @@ fn cp_sees_binds_and_tmpfs_of_a_running_container() {
 /// created container (whose mount targets do not exist yet, one of them nested in another
 /// bind) and an exited one; copies in land in the binds' host directories.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_sees_binds_of_a_stopped_container() {
     if !opted_in() {
         return;
@@ -204,6 +212,10 @@ fn cp_sees_binds_of_a_stopped_container() {
 /// a copy in shows there at once), an anonymous volume from `-v /path`, and a local volume on a
 /// tmpfs of its own, whose mount the copy releases after it.
 #[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
 fn cp_sees_volumes_of_running_and_stopped_containers() {
     if !opted_in() {
         return;
