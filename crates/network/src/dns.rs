@@ -8,9 +8,12 @@
 //! with [`serve_udp`] / [`serve_tcp`]. Upstream queries leave from the daemon's namespace (the host's),
 //! where the host's resolvers are reachable. The container's resolv.conf says `nameserver 127.0.0.11`.
 //!
-//! Answers: A for known names (AA set); AAAA for known names is an empty NOERROR (IPv4 only for now);
-//! PTR for known addresses; everything else is forwarded verbatim with a timeout (SERVFAIL on failure),
-//! and answered NXDOMAIN when no upstream is configured.
+//! Answers: A and AAAA for known names (AA set; a name with addresses of the other family only
+//! gets an empty NOERROR, as Docker's); PTR for known addresses (`in-addr.arpa` and `ip6.arpa`);
+//! everything else is forwarded verbatim with a timeout (SERVFAIL on failure), and answered
+//! NXDOMAIN when no upstream is configured. A name with several addresses (a scaled service's
+//! containers sharing an alias) gets them in a new random order for each answer, as Docker
+//! shuffles them, so that clients taking the first spread over all of them.
 //!
 //! Forwarding is off ([`Resolver::forward`]) for a container only on `--internal` networks: its
 //! queries would leave from the host's namespace, past the network's isolation, and could carry
@@ -18,8 +21,8 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -34,12 +37,13 @@ const TTL: u32 = 600;
 /// Names per network; the daemon updates it as containers join and leave networks.
 #[derive(Debug, Default)]
 pub struct DnsTable {
-    entries: RwLock<HashMap<String, Vec<(String, Ipv4Addr)>>>,
+    entries: RwLock<HashMap<String, Vec<(String, IpAddr)>>>,
 }
 
 impl DnsTable {
     /// Makes `name` (a container name or alias) resolve to `ip` on `network`.
-    pub fn insert(&self, network: &str, name: &str, ip: Ipv4Addr) {
+    pub fn insert(&self, network: &str, name: &str, ip: impl Into<IpAddr>) {
+        let ip = ip.into();
         let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let list = e.entry(network.to_string()).or_default();
         let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -49,7 +53,8 @@ impl DnsTable {
     }
 
     /// Forgets every name of `ip` on `network` (the endpoint left).
-    pub fn remove_ip(&self, network: &str, ip: Ipv4Addr) {
+    pub fn remove_ip(&self, network: &str, ip: impl Into<IpAddr>) {
+        let ip = ip.into();
         let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if let Some(list) = e.get_mut(network) {
             list.retain(|(_, i)| *i != ip);
@@ -64,7 +69,7 @@ impl DnsTable {
             .remove(network);
     }
 
-    fn lookup(&self, networks: &[String], name: &str) -> Vec<Ipv4Addr> {
+    fn lookup(&self, networks: &[String], name: &str) -> Vec<IpAddr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
@@ -78,7 +83,7 @@ impl DnsTable {
         out
     }
 
-    fn reverse(&self, networks: &[String], ip: Ipv4Addr) -> Option<String> {
+    fn reverse(&self, networks: &[String], ip: IpAddr) -> Option<String> {
         let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
         networks.iter().find_map(|n| {
             e.get(n)?
@@ -180,15 +185,57 @@ fn respond(q: &Query<'_>, rcode: u8, authoritative: bool, answers: &[(u16, Vec<u
     out
 }
 
-fn ptr_address(name: &str) -> Option<Ipv4Addr> {
+/// The address a PTR question names: `d.c.b.a.in-addr.arpa` or the 32 nibbles of
+/// `….ip6.arpa`, least significant first.
+fn ptr_address(name: &str) -> Option<IpAddr> {
+    if let Some(rest) = name.strip_suffix(".ip6.arpa") {
+        let mut n: u128 = 0;
+        let mut count = 0;
+        for nib in rest.split('.').rev() {
+            if nib.len() != 1 {
+                return None;
+            }
+            n = (n << 4) | u128::from(u8::from_str_radix(nib, 16).ok()?);
+            count += 1;
+        }
+        return (count == 32).then(|| IpAddr::V6(Ipv6Addr::from(n)));
+    }
     let rest = name.strip_suffix(".in-addr.arpa")?;
     let o: Vec<u8> = rest
         .split('.')
         .map(|p| p.parse().ok())
         .collect::<Option<_>>()?;
     match o.as_slice() {
-        [d, c, b, a] => Some(Ipv4Addr::new(*a, *b, *c, *d)),
+        [d, c, b, a] => Some(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d))),
         _ => None,
+    }
+}
+
+/// A fast, non-cryptographic random number (splitmix64 over a counter seeded from the clock):
+/// enough to vary the order of answers.
+fn next_random() -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+    if STATE.load(Ordering::Relaxed) == 0 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(GOLDEN);
+        let _ = STATE.compare_exchange(0, now | 1, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    let mut z = STATE
+        .fetch_add(GOLDEN, Ordering::Relaxed)
+        .wrapping_add(GOLDEN);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Puts `items` in a random order (Fisher–Yates).
+fn shuffle<T>(items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = (next_random() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
     }
 }
 
@@ -198,13 +245,15 @@ impl Resolver {
         let q = parse_query(msg)?;
         let ips = self.table.lookup(&self.networks, &q.name);
         if !ips.is_empty() {
-            let answers: Vec<(u16, Vec<u8>)> = match q.qtype {
-                TYPE_A => ips
-                    .iter()
-                    .map(|ip| (TYPE_A, ip.octets().to_vec()))
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let mut answers: Vec<(u16, Vec<u8>)> = ips
+                .iter()
+                .filter_map(|ip| match (q.qtype, ip) {
+                    (TYPE_A, IpAddr::V4(v4)) => Some((TYPE_A, v4.octets().to_vec())),
+                    (TYPE_AAAA, IpAddr::V6(v6)) => Some((TYPE_AAAA, v6.octets().to_vec())),
+                    _ => None,
+                })
+                .collect();
+            shuffle(&mut answers);
             return Some(respond(&q, 0, true, &answers));
         }
         if q.qtype == TYPE_PTR {
@@ -216,7 +265,6 @@ impl Resolver {
                 return Some(respond(&q, 0, true, &[(TYPE_PTR, rdata)]));
             }
         }
-        let _ = TYPE_AAAA;
         if !self.forward {
             return Some(respond(&q, RCODE_SERVFAIL, false, &[]));
         }
@@ -331,6 +379,19 @@ pub fn build_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
 
 /// The response code and the A-record addresses of a response (for tests and health checks).
 pub fn parse_response(msg: &[u8]) -> Option<(u8, Vec<Ipv4Addr>)> {
+    let (rcode, ips) = parse_answers(msg)?;
+    let v4 = ips
+        .into_iter()
+        .filter_map(|ip| match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    Some((rcode, v4))
+}
+
+/// The response code and the A and AAAA addresses of a response, in the order given.
+pub fn parse_answers(msg: &[u8]) -> Option<(u8, Vec<IpAddr>)> {
     if msg.len() < 12 || msg[2] & 0x80 == 0 {
         return None;
     }
@@ -358,7 +419,13 @@ pub fn parse_response(msg: &[u8]) -> Option<(u8, Vec<Ipv4Addr>)> {
         pos += 10;
         let rdata = msg.get(pos..pos + len)?;
         if ty == TYPE_A && len == 4 {
-            ips.push(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]));
+            ips.push(IpAddr::V4(Ipv4Addr::new(
+                rdata[0], rdata[1], rdata[2], rdata[3],
+            )));
+        } else if ty == TYPE_AAAA && len == 16 {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(rdata);
+            ips.push(IpAddr::V6(Ipv6Addr::from(o)));
         }
         pos += len;
     }

@@ -130,3 +130,58 @@ fn table_updates() {
     r.table.remove_network("front");
     assert_eq!(ask(&r, "web", qtype::A).0, RCODE_NXDOMAIN);
 }
+
+fn ask_all(r: &Resolver, name: &str, qtype: u16) -> (u8, Vec<IpAddr>) {
+    let reply = r.answer(&build_query(9, name, qtype)).expect("an answer");
+    parse_answers(&reply).expect("a well-formed response")
+}
+
+#[test]
+fn a_names_several_addresses_come_complete_in_varying_order() {
+    let r = resolver(vec![]);
+    let all: Vec<Ipv4Addr> = (2..=7).map(|d| Ipv4Addr::new(10, 5, 1, d)).collect();
+    for ip in &all {
+        r.table.insert("front", "svc", *ip);
+    }
+    let mut orders = std::collections::BTreeSet::new();
+    let mut firsts = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let (rcode, got) = ask(&r, "svc", qtype::A);
+        assert_eq!(rcode, 0);
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(sorted, all, "every address, once");
+        firsts.insert(got[0]);
+        orders.insert(got);
+    }
+    // 720 orders are possible: 200 answers in one order would be a fixed order.
+    assert!(
+        orders.len() > 20,
+        "only {} orders: {orders:?}",
+        orders.len()
+    );
+    assert_eq!(
+        firsts.len(),
+        all.len(),
+        "each address comes first sometimes"
+    );
+}
+
+#[test]
+fn aaaa_and_ip6_ptr_for_v6_addresses() {
+    let r = resolver(vec![]);
+    let v6: Ipv6Addr = "2001:db8:1::2".parse().unwrap();
+    r.table.insert("front", "web", v6);
+    assert_eq!(ask_all(&r, "web", qtype::AAAA), (0, vec![IpAddr::V6(v6)]));
+    assert_eq!(
+        ask_all(&r, "web", qtype::A),
+        (0, vec![IpAddr::V4(Ipv4Addr::new(10, 5, 0, 2))])
+    );
+    let name = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa";
+    let reply = r.answer(&build_query(7, name, qtype::PTR)).unwrap();
+    assert_eq!(parse_response(&reply).unwrap().0, 0);
+    assert!(reply.windows(4).any(|w| w == b"\x03web"), "{reply:?}");
+    assert_eq!(ptr_address("1.0.ip6.arpa"), None);
+    r.table.remove_ip("front", v6);
+    assert_eq!(ask_all(&r, "web", qtype::AAAA), (0, vec![]));
+}
