@@ -157,7 +157,8 @@ pub fn create_request(
         )
     };
     let network = p.string("network").unwrap_or("default").to_string();
-    let endpoints = endpoints_config(p, &network)?;
+    let links = links(spec, p)?;
+    let endpoints = endpoints_config(p, &network, &links)?;
     let swappiness = match p.string("memory-swappiness") {
         Some(_) => int(spec, p, "memory-swappiness")?,
         None => -1,
@@ -188,7 +189,7 @@ pub fn create_request(
         group_add: null_or_list(p.list("group-add")),
         ipc_mode: text("ipc"),
         cgroup: Some(String::new()),
-        links: None,
+        links: null_or_list(links),
         oom_score_adj: Some(int(spec, p, "oom-score-adj")?),
         pid_mode: text("pid"),
         privileged: p.bool("privileged"),
@@ -290,10 +291,41 @@ fn no_healthcheck() -> Result<Value> {
         .map_err(|e| CliError::Message(format!("encoding --no-healthcheck: {e}")))
 }
 
+/// `--link NAME[:ALIAS]`, checked as the docker CLI checks it (an empty value, more than one
+/// `:`), sent as given.
+fn links(spec: &Spec, p: &Parsed) -> Result<Vec<String>> {
+    let links = p.list("link");
+    for l in &links {
+        let why = if l.is_empty() {
+            "empty string specified for links".to_string()
+        } else if l.split(':').count() > 2 {
+            format!("bad format for links: {l}")
+        } else {
+            continue;
+        };
+        return Err(spec.invalid_value("link", l, &why));
+    }
+    Ok(links)
+}
+
+/// Whether `network` names a user-defined network, as the docker CLI decides it.
+fn user_defined(network: &str) -> bool {
+    !matches!(network, "default" | "bridge" | "host" | "none") && !network.starts_with("container:")
+}
+
 /// `NetworkingConfig.EndpointsConfig` as the docker CLI sends it: an endpoint for the network named
 /// by `--network` only when one of the per-endpoint flags is given (`{}` otherwise), and a
-/// `default` endpoint when no network is named.
-fn endpoints_config(p: &Parsed, network: &str) -> Result<BTreeMap<String, EndpointSettings>> {
+/// `default` endpoint when no network is named. On a user-defined network `--link`s are the
+/// endpoint's too (DNS aliases there; on the default bridge they are legacy links only).
+fn endpoints_config(
+    p: &Parsed,
+    network: &str,
+    links: &[String],
+) -> Result<BTreeMap<String, EndpointSettings>> {
+    let links = match user_defined(network) {
+        true => links.to_vec(),
+        false => Vec::new(),
+    };
     let aliases = p.list("network-alias");
     let ipam = EndpointIpamConfig {
         ipv4_address: p.str_or_empty("ip").into(),
@@ -302,7 +334,8 @@ fn endpoints_config(p: &Parsed, network: &str) -> Result<BTreeMap<String, Endpoi
     };
     let mac = p.str_or_empty("mac-address");
     let has_ipam = ipam != EndpointIpamConfig::default();
-    if p.is_set("network") && aliases.is_empty() && !has_ipam && mac.is_empty() {
+    if p.is_set("network") && aliases.is_empty() && links.is_empty() && !has_ipam && mac.is_empty()
+    {
         return Ok(BTreeMap::new());
     }
     let ipam_config = match has_ipam {
@@ -313,6 +346,7 @@ fn endpoints_config(p: &Parsed, network: &str) -> Result<BTreeMap<String, Endpoi
     let endpoint = EndpointSettings {
         ipam_config,
         aliases: null_or_list(aliases),
+        links: null_or_list(links),
         mac_address: mac.into(),
         ..run_opts::default_endpoint()
     };

@@ -8,7 +8,7 @@ use crate::flags::{concat, list, switch, value, Flag, Parsed, Spec};
 use berth_api::container::RestartPolicy;
 
 /// `run`'s flags (`create` uses the same table; the attach/detach ones are ignored there).
-pub const RUN_FLAGS: &[Flag] = &concat::<66, 10, 76>(RUN_ONLY_FLAGS, RESOURCE_FLAGS);
+pub const RUN_FLAGS: &[Flag] = &concat::<67, 10, 77>(RUN_ONLY_FLAGS, RESOURCE_FLAGS);
 
 /// The resource flags `run`, `create` and `update` share (same names, types and help texts).
 pub const RESOURCE_FLAGS: [Flag; 10] = [
@@ -60,7 +60,7 @@ pub const RESOURCE_FLAGS: [Flag; 10] = [
 ];
 
 /// `run`'s other flags.
-const RUN_ONLY_FLAGS: [Flag; 66] = [
+const RUN_ONLY_FLAGS: [Flag; 67] = [
     list(
         "add-host",
         None,
@@ -144,6 +144,7 @@ const RUN_ONLY_FLAGS: [Flag; 66] = [
         None,
         "Read in a line delimited file of labels",
     ),
+    list("link", None, "Add link to another container"),
     value(
         "log-driver",
         None,

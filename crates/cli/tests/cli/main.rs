@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod build;
 mod fake;
 mod network;
 mod output;
+mod run_links;
 mod volume;
 
 use fake::{empty_reply, json_reply, Fake, Reply, Req};
