@@ -1,7 +1,8 @@
 //! `berth shim`: the small per-container monitor process, its protocol and the daemon's client.
 //!
 //! The daemon execs one shim per container ([`client::spawn`]); the shim leaves the daemon's
-//! session ([`daemonize`]), creates the container with the built-in runtime so that the
+//! session ([`daemonize`]), creates the container with its runtime ([`runtime`]: the built-in
+//! one in-process, or an external runc-compatible executable such as runc or crun) so that the
 //! container's init is its child, and serves a line protocol on `<state-dir>/shim.sock`
 //! ([`protocol`], which documents the whole contract) from one single-threaded poll loop
 //! ([`server`]): start, state, signals, resize, attach and exec streams ([`io`], [`exec`]), the
@@ -33,6 +34,7 @@ pub mod io;
 pub mod log;
 pub mod memory;
 pub mod protocol;
+pub mod runtime;
 pub mod server;
 
 pub use client::{recover, spawn, Recovered, ShimError, ShimHandle};

@@ -3,8 +3,11 @@
 //!
 //! ## Invocation
 //! `berth shim --id ID --bundle DIR --state-dir DIR --runtime-root DIR [--log-path FILE]
-//! [--log-max-size BYTES] [--log-max-file N] [--stdin] [--stdin-once] [--terminal]`
-//! (the `berth-shim` binary takes the same arguments, with or without the leading `shim`).
+//! [--log-max-size BYTES] [--log-max-file N] [--stdin] [--stdin-once] [--terminal]
+//! [--runtime PATH [--runtime-arg ARG]...]` (the `berth-shim` binary takes the same arguments,
+//! with or without the leading `shim`). Without `--runtime` the shim drives the built-in runtime
+//! in-process; with it, the runc-compatible executable at PATH (runc, crun), each `--runtime-arg`
+//! given before its command, with `--runtime-root` as its `--root` ([`crate::runtime`]).
 //! [`ShimConfig::to_args`] and [`ShimConfig::from_args`] are the two directions. The spawner passes
 //! the write end of a pipe as fd 3 (the *ready fd*): the shim writes exactly one line on it,
 //! `ready <pid>` once the container is created and the socket serves, or `error ` and an
@@ -20,6 +23,9 @@
 //!   the runtime container (cgroup and runtime state) was deleted. Its presence means the
 //!   container is gone for good.
 //! - `shim.log`: the shim's own diagnostics (its stderr).
+//! - `runtime.json`: with an external runtime, which one the shim drives ([`ExternalRuntime`]:
+//!   its path, arguments and root), written before the container is created; `runtime.log`
+//!   is that runtime's own log (`--log`, JSON lines), whose errors become the shim's messages.
 //!
 //! ## Socket protocol
 //! One connection per request. The client writes one JSON [`Request`] line; the shim answers one
@@ -120,6 +126,19 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// The container has a terminal (its spec's `process.terminal` must agree).
     pub terminal: bool,
+    /// An external runc-compatible runtime; `None`: the built-in one, in-process.
+    pub runtime: Option<ExternalRuntime>,
+}
+
+/// A runc-compatible runtime executable the shim drives through its command line (the file
+/// `runtime.json` in the state dir records it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalRuntime {
+    /// The executable (absolute: the daemon resolved it).
+    pub path: PathBuf,
+    /// Global options given before every command (daemon.json `runtimeArgs`).
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// A bad command line.
@@ -133,6 +152,8 @@ pub enum ArgsError {
     Number { flag: &'static str, value: String },
     #[error("shim: --{0} is required")]
     Required(&'static str),
+    #[error("shim: --runtime-arg without --runtime")]
+    RuntimeArgAlone,
 }
 
 impl ShimConfig {
@@ -167,6 +188,14 @@ impl ShimConfig {
                 a.push(flag.into());
             }
         }
+        if let Some(rt) = &self.runtime {
+            a.push("--runtime".into());
+            a.push(rt.path.as_os_str().to_owned());
+            for arg in &rt.args {
+                a.push("--runtime-arg".into());
+                a.push(arg.into());
+            }
+        }
         a
     }
 
@@ -180,6 +209,7 @@ impl ShimConfig {
             log_max_file: 1,
             ..ShimConfig::default()
         };
+        let mut runtime_args = Vec::new();
         let mut it = args.into_iter().map(Into::into).peekable();
         if it.peek().is_some_and(|a| a == "shim") {
             it.next();
@@ -211,8 +241,21 @@ impl ShimConfig {
                 "--stdin" => c.stdin = true,
                 "--stdin-once" => c.stdin_once = true,
                 "--terminal" => c.terminal = true,
+                "--runtime" => {
+                    let path = value("--runtime")?.into();
+                    c.runtime.get_or_insert_with(ExternalRuntime::default).path = path;
+                }
+                "--runtime-arg" => {
+                    let arg = value("--runtime-arg")?.to_string_lossy().into_owned();
+                    runtime_args.push(arg);
+                }
                 _ => return Err(ArgsError::Unknown(flag)),
             }
+        }
+        match &mut c.runtime {
+            Some(rt) => rt.args = runtime_args,
+            None if !runtime_args.is_empty() => return Err(ArgsError::RuntimeArgAlone),
+            None => {}
         }
         for (empty, name) in [
             (c.id.is_empty(), "id"),
@@ -467,6 +510,10 @@ mod tests {
             stdin: true,
             stdin_once: true,
             terminal: true,
+            runtime: Some(ExternalRuntime {
+                path: "/usr/bin/crun".into(),
+                args: vec!["--systemd-cgroup".into(), "--debug".into()],
+            }),
         };
         let mut args = vec![std::ffi::OsString::from("shim")];
         args.extend(c.to_args());
@@ -478,6 +525,7 @@ mod tests {
             stdin: false,
             stdin_once: false,
             terminal: false,
+            runtime: None,
             ..c
         };
         assert_eq!(ShimConfig::from_args(plain.to_args()).unwrap(), plain);
@@ -496,6 +544,10 @@ mod tests {
         assert_eq!(
             ShimConfig::from_args(["--id", "x"]),
             Err(ArgsError::Required("bundle"))
+        );
+        assert_eq!(
+            ShimConfig::from_args(["--runtime-arg", "--debug"]),
+            Err(ArgsError::RuntimeArgAlone)
         );
         assert!(matches!(
             ShimConfig::from_args(["--log-max-size", "lots"]),

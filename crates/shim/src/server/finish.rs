@@ -4,7 +4,6 @@
 use super::{Kind, Shim, Src};
 use crate::exit;
 use crate::protocol::{ExecExit, ExitStatus};
-use berth_runtime::container;
 
 impl Shim {
     /// Drains the output of exited execs, closes their streams and answers their waiters.
@@ -62,13 +61,8 @@ impl Shim {
                 eprintln!("shim {}: {e}", self.cfg.id);
             }
         }
-        let oom = self
-            .state
-            .cgroup()
-            .ok()
-            .and_then(|c| c.oom_kills().ok())
-            .is_some_and(|n| n > 0);
-        if let Err(e) = container::delete(&self.cfg.runtime_root, &self.cfg.id, true) {
+        let oom = self.runtime.oom_killed();
+        if let Err(e) = self.runtime.delete() {
             eprintln!("shim {}: delete container: {e}", self.cfg.id);
         }
         let status = exit::from_wait(ws, oom).unwrap_or(ExitStatus {

@@ -16,7 +16,7 @@ use crate::log::JsonLog;
 use crate::protocol::{
     self, ErrorKind, ErrorReply, ExitStatus, Request, ShimConfig, IDLE_EXIT_SECS, SOCKET_NAME,
 };
-use berth_runtime::container::{self, CreateOptions};
+use crate::runtime::Runtime;
 use conn::{Conn, Kind};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -75,7 +75,8 @@ pub struct Shim {
     cfg: ShimConfig,
     listener: UnixListener,
     sfd: SignalFd,
-    state: container::State,
+    /// The container's runtime ([`crate::runtime`]): every runtime operation goes through it.
+    runtime: Runtime,
     ctr: ProcIo,
     started: bool,
     reaped: Option<WaitStatus>,
@@ -102,9 +103,9 @@ impl Drop for SocketFile {
 }
 
 impl Shim {
-    /// Binds the socket and creates the container (its init parked until `start`). The working
-    /// directory is the state dir and [`blocked_signals`] are blocked. Errors have their kind
-    /// (the runtime's, for a failed create) and a one-line message.
+    /// Binds the socket and creates the container with its runtime (its init parked until
+    /// `start`). The working directory is the state dir and [`blocked_signals`] are blocked.
+    /// Errors have their kind (the runtime's, for a failed create) and a one-line message.
     pub fn create(cfg: ShimConfig) -> Result<Shim, ErrorReply> {
         let io = |what: &'static str| {
             move |e: std::io::Error| {
@@ -127,37 +128,12 @@ impl Shim {
         listener
             .set_nonblocking(true)
             .map_err(io("set non-blocking"))?;
-        let opts = CreateOptions {
-            root: cfg.runtime_root.clone(),
-            id: cfg.id.clone(),
-            bundle: cfg.bundle.clone(),
-            relay_terminal: cfg.terminal,
-            ..CreateOptions::default()
-        };
-        let (state, ctr) = if cfg.terminal {
-            let created = container::create(&opts)?;
-            let Some(master) = created.terminal else {
-                let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
-                return Err(ErrorReply::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "shim: --terminal given but process.terminal is false in {}",
-                        cfg.bundle.join("config.json").display()
-                    ),
-                ));
-            };
-            let io = ProcIo::terminal(master, cfg.stdin)?;
-            (created.state, io)
-        } else {
-            let (io, child) = ProcIo::pipes(cfg.stdin)?;
-            let created = crate::io::with_stdio(&child, || container::create(&opts))??;
-            (created.state, io)
-        };
+        let (runtime, ctr) = Runtime::create(&cfg)?;
         let log = match &cfg.log_path {
             Some(p) => match JsonLog::open(p, cfg.log_max_size, cfg.log_max_file) {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
+                    let _ = runtime.delete();
                     return Err(ErrorReply::new(ErrorKind::of_io(&e.source), e.to_string()));
                 }
             },
@@ -168,7 +144,7 @@ impl Shim {
             cfg,
             listener,
             sfd,
-            state,
+            runtime,
             ctr,
             started: false,
             reaped: None,
@@ -373,7 +349,7 @@ impl Shim {
                 WaitStatus::Signaled(_, s, _) => 128 + s as i32,
                 _ => continue,
             };
-            if pid == self.state.init_pid() {
+            if pid == self.runtime.init_pid() {
                 self.reaped = Some(st);
             } else if let Some(e) = self.execs.iter_mut().find(|e| e.pid == pid) {
                 e.code = Some(code);

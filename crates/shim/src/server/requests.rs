@@ -4,14 +4,12 @@ use super::{Exec, Kind, Shim, KEPT_EXECS};
 use crate::protocol::{
     self, ErrorKind, ErrorReply, ExecExit, ExecStarted, Request, StateReply, Status,
 };
-use berth_runtime::container;
 use nix::sys::signal::Signal;
 
 impl Shim {
     pub(super) fn dispatch(&mut self, i: usize, req: Request) {
         // Requests run code the streaming loop does not: give its pages back after each one.
         self.shrink_soon();
-        let root = self.cfg.runtime_root.clone();
         let id = self.cfg.id.clone();
         let exited = self.exit.is_some() || self.reaped.is_some();
         let not_running = || {
@@ -31,19 +29,16 @@ impl Shim {
                 ErrorKind::Conflict,
                 format!("container {id} was started already"),
             )),
-            Request::Start => container::start(&root, &id)
-                .map(|_| self.started = true)
-                .map_err(ErrorReply::from),
+            Request::Start => self.runtime.start().map(|()| self.started = true),
             Request::State => {
                 let status = match (&self.exit, self.started) {
                     (Some(_), _) => Status::Exited,
                     (None, false) => Status::Created,
                     (None, true) => Status::Running,
                 };
-                let paused = status == Status::Running
-                    && self.state.status(&root) == container::Status::Paused;
+                let paused = status == Status::Running && self.runtime.paused();
                 let reply = StateReply {
-                    pid: self.state.pid,
+                    pid: self.runtime.init_pid().as_raw(),
                     status,
                     paused,
                     exit: self.exit.clone(),
@@ -59,7 +54,7 @@ impl Shim {
                         format!("invalid signal {signal}"),
                     )
                 })
-                .and_then(|s| container::kill(&root, &id, s, all).map_err(ErrorReply::from)),
+                .and_then(|s| self.runtime.kill(s, all)),
             Request::Resize { height, width } => match self.ctr.master() {
                 Some(m) => {
                     berth_runtime::console::set_size(m, height, width).map_err(ErrorReply::from)
@@ -71,14 +66,9 @@ impl Shim {
                 )),
             },
             Request::Pause | Request::Resume if exited => Err(not_running()),
-            Request::Pause | Request::Resume => {
-                container::pause(&root, &id, matches!(req, Request::Pause))
-                    .map_err(ErrorReply::from)
-            }
+            Request::Pause | Request::Resume => self.runtime.pause(matches!(req, Request::Pause)),
             Request::Update { .. } if exited => Err(not_running()),
-            Request::Update { resources } => {
-                container::update(&root, &id, &resources).map_err(ErrorReply::from)
-            }
+            Request::Update { resources } => self.runtime.update(&resources),
             Request::Wait => {
                 match &self.exit {
                     Some(e) => {
@@ -120,7 +110,7 @@ impl Shim {
                     ))
                 } else {
                     self.exec_seq = self.exec_seq.wrapping_add(1);
-                    match crate::exec::start(&self.cfg, self.exec_seq, *process, tty, stdin) {
+                    match crate::exec::start(&self.runtime, self.exec_seq, *process, tty, stdin) {
                         Ok(started) => {
                             let exec = Exec {
                                 id: exec_id,
