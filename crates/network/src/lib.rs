@@ -4,6 +4,7 @@
 //! - [`netns`]: network namespaces made, bound and removed, and work and sockets inside them on a
 //!   helper thread (the caller's threads never `unshare` or `setns`, so a multi-threaded daemon
 //!   may use it);
+//! - [`conntrack`]: the kernel's connection tracking table (deleting a released address's flows);
 //! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes);
 //! - [`ifname`]: checked interface names, the only kind the firewall and the bridges take;
 //! - [`bridge`], [`endpoint`]: Linux bridges and per-container veth endpoints;
@@ -13,6 +14,7 @@
 //! - [`dns`]: the embedded DNS server for user-defined networks.
 
 pub mod bridge;
+pub mod conntrack;
 pub mod dns;
 pub mod endpoint;
 pub mod files;

@@ -4,6 +4,7 @@
 //! the test fails. Traffic stays on this machine: loopback, the test's bridges and namespaces.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod conntrack;
 mod dns;
 mod firewall;
 mod harness;
