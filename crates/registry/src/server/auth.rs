@@ -5,32 +5,31 @@
 //!   Basic` for a user of the file (bcrypt hashes only, as distribution accepts); else `401` with
 //!   `WWW-Authenticate: Basic realm="…"` and an `UNAUTHORIZED` error body.
 //! - **token** (`--token-auth`, `--token-realm`, `--token-service`, `--token-issuer`): Docker's
-//!   token flow with this server as its own token server. A request without a valid bearer token
-//!   for what it does gets `401` with `WWW-Authenticate: Bearer realm=…,service=…,scope=…`; the
-//!   client asks `GET /token?service=&scope=…` (with the user's basic credentials when
-//!   `--htpasswd` is given too: then only its users get tokens) and retries with `Authorization:
-//!   Bearer`. Tokens are JWTs (HS256, a key made at start, so a restart ends them) granting
-//!   exactly the scopes asked for, for [`TOKEN_TTL`].
+//!   token flow. A request without a valid bearer token for what it does gets `401` with
+//!   `WWW-Authenticate: Bearer realm=…,service=…,scope=…`; the client asks the realm for a token
+//!   and retries with `Authorization: Bearer`. The issuer ([`Issuer`]) is this server
+//!   ([`super::token`], for the `--htpasswd` users: token auth without users is refused) or an
+//!   external token server whose signing certificates chain to `--token-rootcertbundle`
+//!   ([`super::issuer`]).
 //!
 //! What a request needs ([`Need`]): `GET`/`HEAD` on a repository → `pull`, `POST`/`PUT`/`PATCH` →
 //! `push`, `DELETE` → `delete`, the catalog → `registry:catalog:*`, `/v2/` → any valid token.
+//! A cross-repository mount (`POST …/blobs/uploads/?mount=&from=`) also needs `pull` on `from`:
+//! without it the mount is dropped from the request, which becomes a plain upload (`202`), so
+//! a push grant never reads another repository's blobs.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use sha2::{Digest as _, Sha256};
 
-/// How long a token is valid.
-pub const TOKEN_TTL: Duration = Duration::from_secs(300);
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use super::issuer::Roots;
+use super::token::{self, grants, Claims};
 
 /// Users and their bcrypt hashes, from an htpasswd file.
 #[derive(Clone)]
@@ -101,22 +100,46 @@ pub enum Auth {
     },
     Token {
         settings: TokenSettings,
-        /// Users allowed to get tokens; anyone when `None`.
-        users: Option<Htpasswd>,
-        key: Arc<[u8; 32]>,
+        issuer: Issuer,
     },
 }
 
+/// Who signs the tokens the server accepts.
+#[derive(Debug, Clone)]
+pub enum Issuer {
+    /// This server, at `/token`, for these users, with a key made at start.
+    Own { users: Htpasswd, key: Arc<[u8; 32]> },
+    /// An external token server (at the realm) whose signing certificates chain to these roots.
+    External(Arc<Roots>),
+}
+
 impl Auth {
-    /// Token auth with a fresh signing key.
-    pub fn token(settings: TokenSettings, users: Option<Htpasswd>) -> Result<Auth, String> {
+    /// Token auth by this server for `users`, with a fresh signing key.
+    pub fn token(settings: TokenSettings, users: Htpasswd) -> Result<Auth, String> {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| format!("making the token key: {e}"))?;
         Ok(Auth::Token {
             settings,
-            users,
-            key: Arc::new(key),
+            issuer: Issuer::Own {
+                users,
+                key: Arc::new(key),
+            },
         })
+    }
+
+    /// The claims of a bearer token, if valid for this server.
+    fn claims(&self, token: &str) -> Option<Claims> {
+        match self {
+            Auth::Basic { .. } => None,
+            Auth::Token {
+                settings,
+                issuer: Issuer::Own { key, .. },
+            } => token::verify(token, key, settings),
+            Auth::Token {
+                settings,
+                issuer: Issuer::External(roots),
+            } => roots.verify(token, settings),
+        }
     }
 }
 
@@ -185,7 +208,7 @@ impl Need {
 }
 
 /// The middleware: lets a request through, or answers `401` with the challenge.
-pub async fn check(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+pub async fn check(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path == "/token" {
         return next.run(req).await;
@@ -198,6 +221,7 @@ pub async fn check(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
         .map(str::to_string);
     match &*auth {
         Auth::Basic { realm, users } => {
+            // A user of the file may do everything, mounts included.
             if basic_user(given.as_deref(), users).is_some() {
                 return next.run(req).await;
             }
@@ -206,17 +230,22 @@ pub async fn check(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
                 "authentication required",
             )
         }
-        Auth::Token { settings, key, .. } => {
+        Auth::Token { settings, .. } => {
             let claims = given
                 .as_deref()
                 .and_then(|g| g.strip_prefix("Bearer "))
-                .and_then(|t| verify(t.trim(), key, settings));
+                .and_then(|t| auth.claims(t.trim()));
             let allowed = match (&claims, &need) {
                 (None, _) => false,
                 (Some(_), Need::Login) => true,
                 (Some(c), Need::Scope { kind, name, action }) => grants(c, kind, name, action),
             };
             if allowed {
+                if let (Some(c), Some(from)) = (&claims, mount_source(req.uri())) {
+                    if *req.method() == Method::POST && !grants(c, "repository", &from, "pull") {
+                        drop_mount(&mut req);
+                    }
+                }
                 return next.run(req).await;
             }
             let mut challenge = format!(
@@ -231,6 +260,39 @@ pub async fn check(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
             }
             unauthorized(&challenge, "authentication required")
         }
+    }
+}
+
+/// The `from` repository of a cross-repository mount request (`?mount=&from=`).
+fn mount_source(uri: &Uri) -> Option<String> {
+    let q = uri.query()?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if !pairs.iter().any(|(k, _)| k == "mount") {
+        return None;
+    }
+    pairs.into_iter().find(|(k, _)| k == "from").map(|(_, v)| v)
+}
+
+/// Removes `mount` and `from` from the request's query: a plain upload is started instead.
+fn drop_mount(req: &mut Request) {
+    let uri = req.uri();
+    let kept: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k != "mount" && k != "from")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut pq = uri.path().to_string();
+    if !kept.is_empty() {
+        pq.push('?');
+        pq.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(kept)
+                .finish(),
+        );
+    }
+    if let Ok(new) = Uri::builder().path_and_query(pq).build() {
+        *req.uri_mut() = new;
     }
 }
 
@@ -261,7 +323,7 @@ fn percent_decoded(path: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| path.to_string())
 }
 
-fn unauthorized(challenge: &str, message: &str) -> Response {
+pub(super) fn unauthorized(challenge: &str, message: &str) -> Response {
     let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": message,
         "detail": null}]});
     let mut r = (
@@ -277,7 +339,7 @@ fn unauthorized(challenge: &str, message: &str) -> Response {
 }
 
 /// The user of a valid `Basic` header.
-fn basic_user(given: Option<&str>, users: &Htpasswd) -> Option<String> {
+pub(super) fn basic_user(given: Option<&str>, users: &Htpasswd) -> Option<String> {
     let encoded = given?.strip_prefix("Basic ")?.trim();
     let raw = base64::engine::general_purpose::STANDARD
         .decode(encoded)
@@ -285,162 +347,6 @@ fn basic_user(given: Option<&str>, users: &Htpasswd) -> Option<String> {
     let text = String::from_utf8(raw).ok()?;
     let (user, password) = text.split_once(':')?;
     users.check(user, password).then(|| user.to_string())
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Access {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    actions: Vec<String>,
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    aud: String,
-    exp: u64,
-    nbf: u64,
-    iat: u64,
-    access: Vec<Access>,
-}
-
-fn grants(c: &Claims, kind: &str, name: &str, action: &str) -> bool {
-    c.access.iter().any(|a| {
-        a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*")
-    })
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// HMAC-SHA256 (RFC 2104).
-fn hmac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(key);
-    let pad = |b: u8| block.iter().map(|k| k ^ b).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
-
-fn sign(claims: &Claims, key: &[u8; 32]) -> Result<String, serde_json::Error> {
-    let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = B64.encode(serde_json::to_vec(claims)?);
-    let signed = format!("{header}.{payload}");
-    let mac = B64.encode(hmac(key, signed.as_bytes()));
-    Ok(format!("{signed}.{mac}"))
-}
-
-/// The claims of a token this server signed, unexpired, for its service.
-fn verify(token: &str, key: &[u8; 32], settings: &TokenSettings) -> Option<Claims> {
-    let (signed, mac) = token.rsplit_once('.')?;
-    let given = B64.decode(mac).ok()?;
-    let want = hmac(key, signed.as_bytes());
-    // Constant time: every byte compared.
-    if given.len() != want.len() || given.iter().zip(want).fold(0, |d, (a, b)| d | (a ^ b)) != 0 {
-        return None;
-    }
-    let (_, payload) = signed.split_once('.')?;
-    let claims: Claims = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
-    let t = now();
-    (claims.aud == settings.service
-        && claims.iss == settings.issuer
-        && claims.nbf <= t + 5
-        && t < claims.exp)
-        .then_some(claims)
-}
-
-/// Parses `type:name:actions` (the name may hold `:` for a port, as `127.0.0.1:5000/x` never
-/// does in a repository name, but `registry:catalog:*` does not).
-fn parse_scope(s: &str) -> Option<Access> {
-    let (kind, rest) = s.split_once(':')?;
-    let (name, actions) = rest.rsplit_once(':')?;
-    if kind.is_empty() || name.is_empty() {
-        return None;
-    }
-    Some(Access {
-        kind: kind.to_string(),
-        name: name.to_string(),
-        actions: actions
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect(),
-    })
-}
-
-/// `GET /token?service=&scope=…`: a token for the scopes asked (with the user's basic
-/// credentials when the server has users).
-pub async fn token(
-    State(auth): State<Arc<Auth>>,
-    Query(q): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Response {
-    let Auth::Token {
-        settings,
-        users,
-        key,
-    } = &*auth
-    else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let subject = match users {
-        Some(u) => match basic_user(given, u) {
-            Some(user) => user,
-            None => {
-                return unauthorized(
-                    &format!("Basic realm=\"{}\"", settings.realm),
-                    "invalid username or password",
-                )
-            }
-        },
-        None => String::new(),
-    };
-    if let Some((_, s)) = q.iter().find(|(k, _)| k == "service") {
-        if s != &settings.service {
-            return (StatusCode::BAD_REQUEST, format!("unknown service {s:?}")).into_response();
-        }
-    }
-    let access = q
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' '))
-        .filter_map(parse_scope)
-        .collect();
-    let t = now();
-    let claims = Claims {
-        iss: settings.issuer.clone(),
-        sub: subject,
-        aud: settings.service.clone(),
-        exp: t + TOKEN_TTL.as_secs(),
-        nbf: t,
-        iat: t,
-        access,
-    };
-    match sign(&claims, key) {
-        Ok(jwt) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::json!({"token": jwt, "access_token": jwt,
-                "expires_in": TOKEN_TTL.as_secs()})
-            .to_string(),
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
 }
 
 #[cfg(test)]
@@ -488,52 +394,6 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_checked_for_key_service_and_time() {
-        let settings = TokenSettings {
-            realm: "http://r/token".into(),
-            service: "svc".into(),
-            issuer: "iss".into(),
-        };
-        let key = [7u8; 32];
-        let t = now();
-        let claims = Claims {
-            iss: "iss".into(),
-            sub: "u".into(),
-            aud: "svc".into(),
-            exp: t + 60,
-            nbf: t,
-            iat: t,
-            access: vec![parse_scope("repository:a/b:pull,push").unwrap_or(Access {
-                kind: String::new(),
-                name: String::new(),
-                actions: Vec::new(),
-            })],
-        };
-        let jwt = sign(&claims, &key).unwrap_or_default();
-        let c = verify(&jwt, &key, &settings);
-        assert!(c
-            .as_ref()
-            .is_some_and(|c| grants(c, "repository", "a/b", "push")));
-        assert!(!c
-            .as_ref()
-            .is_some_and(|c| grants(c, "repository", "a/c", "pull")));
-        assert!(verify(&jwt, &[8u8; 32], &settings).is_none());
-        let mut tampered = jwt.clone();
-        tampered.insert(jwt.find('.').unwrap_or(0) + 3, 'x');
-        assert!(verify(&tampered, &key, &settings).is_none());
-        let other = TokenSettings {
-            service: "other".into(),
-            ..settings.clone()
-        };
-        assert!(verify(&jwt, &key, &other).is_none());
-        let old = Claims {
-            exp: t.saturating_sub(1),
-            ..claims
-        };
-        assert!(verify(&sign(&old, &key).unwrap_or_default(), &key, &settings).is_none());
-    }
-
-    #[test]
     fn htpasswd_takes_bcrypt_only() {
         let hash = bcrypt::hash("s3cret", 4).unwrap_or_default();
         let h =
@@ -548,14 +408,5 @@ mod tests {
         );
         assert_eq!(basic_user(Some(&basic), &h).as_deref(), Some("berth"));
         assert_eq!(basic_user(Some("Basic !!"), &h), None);
-    }
-
-    #[test]
-    fn scopes_parse_with_ports_and_several_actions() {
-        let a = parse_scope("repository:reg/a:pull,push");
-        assert!(a.is_some_and(|a| a.name == "reg/a" && a.actions == ["pull", "push"]));
-        let c = parse_scope("registry:catalog:*");
-        assert!(c.is_some_and(|c| c.kind == "registry" && c.actions == ["*"]));
-        assert!(parse_scope("nonsense").is_none());
     }
 }

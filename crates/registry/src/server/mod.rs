@@ -19,11 +19,13 @@
 
 mod auth;
 pub mod gc;
+mod issuer;
 mod names;
 pub mod proxy;
 mod referrers;
 pub mod storage;
 mod tls;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,12 +74,24 @@ pub struct ServeArgs {
     /// The basic-auth realm (auth.htpasswd.realm).
     #[arg(long, default_value = "berth-registry")]
     pub auth_realm: String,
-    /// Docker's token auth, this server issuing the tokens at /token (auth.token).
+    /// Docker's token auth (auth.token): this server issuing the tokens at /token to the
+    /// --htpasswd users, or an external token server's tokens (--token-rootcertbundle).
     #[arg(long)]
     pub token_auth: bool,
     /// The token realm announced to clients (auth.token.realm); default http(s)://ADDR/token.
+    /// The external token server's URL with --token-rootcertbundle.
     #[arg(long)]
     pub token_realm: Option<String>,
+    /// Accept the tokens of an external token server, signed by a key whose certificate (the
+    /// token's x5c chain, or its kid) leads to one of this file's PEM certificates
+    /// (auth.token.rootcertbundle). Needs --token-auth and --token-realm.
+    #[arg(
+        long,
+        requires = "token_auth",
+        requires = "token_realm",
+        conflicts_with = "htpasswd"
+    )]
+    pub token_rootcertbundle: Option<PathBuf>,
     /// The token service name (auth.token.service).
     #[arg(long, default_value = "berth-registry")]
     pub token_service: String,
@@ -108,6 +122,21 @@ impl ServeArgs {
                 realm,
                 service: self.token_service.clone(),
                 issuer: self.token_issuer.clone(),
+            };
+            if let Some(bundle) = &self.token_rootcertbundle {
+                let roots = issuer::Roots::load(bundle)?;
+                return Ok(Some(auth::Auth::Token {
+                    settings,
+                    issuer: auth::Issuer::External(Arc::new(roots)),
+                }));
+            }
+            let Some(users) = users else {
+                return Err(
+                    "--token-auth needs --htpasswd FILE (the users who may get tokens) \
+                    or --token-rootcertbundle FILE (an external token issuer): without either, \
+                    anyone would get a token for anything"
+                        .to_string(),
+                );
             };
             return auth::Auth::token(settings, users).map(Some);
         }
@@ -320,7 +349,7 @@ fn router_full(
         app = app
             .merge(
                 Router::new()
-                    .route("/token", axum::routing::get(auth::token))
+                    .route("/token", axum::routing::get(token::token))
                     .with_state(a.clone()),
             )
             .layer(axum::middleware::from_fn_with_state(a, auth::check));
@@ -577,3 +606,5 @@ use referrers::referrers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;

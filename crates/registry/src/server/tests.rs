@@ -10,7 +10,7 @@ use hyper::Method;
 use crate::hosts::{Endpoint, HostsConfig, Scheme};
 use crate::transport::{self, BodyKind, Outgoing};
 
-struct Srv {
+pub(super) struct Srv {
     _dir: tempfile::TempDir,
     ep: Endpoint,
     root: std::path::PathBuf,
@@ -21,9 +21,14 @@ async fn start() -> Srv {
 }
 
 async fn start_limited(max_upload: u64) -> Srv {
+    start_full(max_upload, None).await
+}
+
+/// A server with an upload limit and access control.
+pub(super) async fn start_full(max_upload: u64, access: Option<super::auth::Auth>) -> Srv {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("reg");
-    let app = super::router_with_limit(&root, max_upload).unwrap();
+    let app = super::router_full(&root, max_upload, None, access).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -43,7 +48,7 @@ async fn start_limited(max_upload: u64) -> Srv {
 }
 
 impl Srv {
-    async fn req(
+    pub(super) async fn req(
         &self,
         method: Method,
         path: &str,
