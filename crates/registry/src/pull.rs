@@ -364,13 +364,16 @@ async fn pull_from(
             .map_err(RegistryError::internal)?
     };
     // What this pull downloads and unpacks stays pinned against GC until its commit.
-    let diff_ids = pending.config.rootfs.diff_ids.clone();
+    // The chain IDs are worked out once here, not again for every layer unpacked.
+    let chain = Arc::new(model::LayerChain::new(
+        pending.config.rootfs.diff_ids.clone(),
+    ));
     let _pinned = store.pin(
         manifest
             .layers
             .iter()
             .map(|l| l.digest.to_string())
-            .chain(model::chain_ids(&diff_ids).iter().map(|c| c.to_string())),
+            .chain(chain.chain_ids().iter().map(|c| c.to_string())),
     );
     // A blob removed by a concurrent GC between its download and the commit (another process's
     // GC, which our pins do not reach): fetch again once.
@@ -380,7 +383,7 @@ async fn pull_from(
             repo: &repo,
             store: &store,
             layers: &manifest.layers,
-            diff_ids: &diff_ids,
+            chain: &chain,
             label: &reference.familiar(),
             progress,
         };
@@ -466,8 +469,8 @@ struct Job<'a> {
     repo: &'a Arc<Repo>,
     store: &'a Arc<ImageStore>,
     layers: &'a [Descriptor],
-    /// The config's diff IDs, one per layer.
-    diff_ids: &'a [Digest],
+    /// The config's diff IDs, one per layer, with their chain IDs.
+    chain: &'a Arc<model::LayerChain>,
     /// The image in errors.
     label: &'a str,
     progress: &'a ProgressSink,
@@ -524,13 +527,13 @@ async fn download_and_unpack(job: &Job<'_>, max: usize) -> Result<(), RegistryEr
             }
             let id = short_id(&l.digest);
             job.progress.send(Progress::item(&id, "Extracting"));
-            let (store, label, diff_ids, blob) = (
+            let (store, label, chain, blob) = (
                 job.store.clone(),
                 job.label.to_string(),
-                job.diff_ids.to_vec(),
+                job.chain.clone(),
                 l.digest.clone(),
             );
-            tokio::task::spawn_blocking(move || store.unpack_layer(&label, i, &diff_ids, &blob))
+            tokio::task::spawn_blocking(move || store.unpack_layer(&label, i, &chain, &blob))
                 .await
                 .map_err(RegistryError::internal)??;
             job.progress.send(Progress::item(&id, "Pull complete"));

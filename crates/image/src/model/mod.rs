@@ -143,6 +143,54 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     out
 }
 
+/// An image's layer stack with its chain IDs worked out once (one hash per layer), for code
+/// that handles the layers one at a time: a pull unpacking layer after layer looks each chain
+/// ID and its parent up instead of hashing the stack below it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerChain {
+    diff_ids: Vec<Digest>,
+    chain_ids: Vec<Digest>,
+}
+
+impl LayerChain {
+    pub fn new(diff_ids: Vec<Digest>) -> LayerChain {
+        let chain_ids = chain_ids(&diff_ids);
+        LayerChain {
+            diff_ids,
+            chain_ids,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.diff_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.diff_ids.is_empty()
+    }
+
+    pub fn diff_ids(&self) -> &[Digest] {
+        &self.diff_ids
+    }
+
+    pub fn chain_ids(&self) -> &[Digest] {
+        &self.chain_ids
+    }
+
+    /// Layer `index`'s diff ID, chain ID and its parent's chain ID.
+    pub fn layer(&self, index: usize) -> Option<(&Digest, &Digest, Option<&Digest>)> {
+        let parent = match index.checked_sub(1) {
+            Some(p) => Some(self.chain_ids.get(p)?),
+            None => None,
+        };
+        Some((
+            self.diff_ids.get(index)?,
+            self.chain_ids.get(index)?,
+            parent,
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -23,6 +23,40 @@ fn chain_ids_follow_the_spec() {
 }
 
 #[test]
+fn a_layer_chain_answers_each_layer_as_chain_ids_of_its_prefix() {
+    let diffs: Vec<Digest> = (0..40).map(d).collect();
+    let chain = LayerChain::new(diffs.clone());
+    assert_eq!(chain.len(), 40);
+    for i in 0..diffs.len() {
+        let prefix = chain_ids(&diffs[..=i]);
+        let (diff, id, parent) = chain.layer(i).unwrap();
+        assert_eq!(diff, &diffs[i]);
+        assert_eq!(id, &prefix[i]);
+        assert_eq!(parent, i.checked_sub(1).map(|p| &prefix[p]));
+    }
+    assert!(chain.layer(40).is_none());
+    assert!(LayerChain::new(Vec::new()).layer(0).is_none());
+}
+
+#[test]
+fn a_deep_layer_chain_is_worked_out_once_not_per_layer() {
+    // 20 000 layers: one hash each (a per-layer recomputation would be 2e8 hashes).
+    let diffs: Vec<Digest> = (0..20_000u32)
+        .map(|n| Digest::sha256_of(&n.to_le_bytes()))
+        .collect();
+    let start = std::time::Instant::now();
+    let chain = LayerChain::new(diffs);
+    for i in 0..chain.len() {
+        assert!(chain.layer(i).is_some());
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
 fn verify_bytes_checks_size_then_digest() {
     let good = Descriptor::of(media::OCI_CONFIG, b"{}");
     assert!(verify_bytes("config", &good, b"{}").is_ok());

@@ -14,7 +14,7 @@ use super::ImageStore;
 use crate::error::ImageError;
 use crate::layer::{self, ApplyOptions};
 use crate::metadata::{self, LayerRecord};
-use crate::model::chain_ids;
+use crate::model::{chain_ids, LayerChain};
 use crate::snapshot::{Kind, SnapshotError};
 
 static EXTRACT_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -93,31 +93,31 @@ impl ImageStore {
         Ok(rec)
     }
 
-    /// Unpacks layer `index` of an image still to be committed, whose config lists `diff_ids`,
-    /// from blob `blob` (the layers below it already unpacked): a registry pull applies each layer
-    /// while later ones download, and its commit then finds them done. `label` names the image in
-    /// errors. The caller pins the blob and the layer's chain ID until its commit, since GC frees
-    /// a layer no image uses.
+    /// Unpacks layer `index` of an image still to be committed, whose config lists the diff IDs
+    /// of `layers`, from blob `blob` (the layers below it already unpacked): a registry pull
+    /// applies each layer while later ones download, and its commit then finds them done. The
+    /// chain IDs come from `layers`, worked out once per image, not per layer. `label` names the
+    /// image in errors. The caller pins the blob and the layer's chain ID until its commit, since
+    /// GC frees a layer no image uses.
     pub fn unpack_layer(
         &self,
         label: &str,
         index: usize,
-        diff_ids: &[Digest],
+        layers: &LayerChain,
         blob: &Digest,
     ) -> Result<(), ImageError> {
         let _op = self.shared_op();
-        let Some(diff_id) = diff_ids.get(index) else {
+        let Some((diff_id, chain_id, parent)) = layers.layer(index) else {
             return Err(ImageError::invalid(
                 label.to_string(),
-                format!("no layer {index} among {} diff IDs", diff_ids.len()),
+                format!("no layer {index} among {} diff IDs", layers.len()),
             ));
         };
-        let chains = chain_ids(&diff_ids[..=index]);
         self.ensure_layer(&LayerJob {
             image: label,
             index,
-            chain_id: &chains[index],
-            parent: index.checked_sub(1).map(|p| &chains[p]),
+            chain_id,
+            parent,
             diff_id,
             blob,
         })?;
