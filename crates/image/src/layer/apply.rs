@@ -175,7 +175,10 @@ impl Applier<'_> {
         let path = path::normalize(&raw, &raw)?;
         let entry_s = display(&raw);
         // Before anything is created: refuses overlayfs xattrs and PAX sparse files.
-        let meta = meta::read(entry, &entry_s)?;
+        let mut meta = meta::read(entry, &entry_s)?;
+        if let Some(map) = &self.opts.id_map {
+            (meta.uid, meta.gid) = map.to_host(meta.uid, meta.gid, &entry_s)?;
+        }
         let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
             // The target root itself: its metadata belongs to the snapshot, not to the layer.
             return Ok(());

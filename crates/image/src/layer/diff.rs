@@ -65,6 +65,8 @@ struct Walker<W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     /// Convert overlayfs whiteouts and opaque markers.
     overlay: bool,
+    /// Owners shifted back to the container's ids ([`DiffOptions::id_map`]).
+    id_map: Option<super::IdMap>,
 }
 
 /// `rel/name` as tar path bytes.
@@ -90,6 +92,7 @@ impl<W: Write> Walker<W> {
             w: TarWriter::new(out, opts.clamp_mtime),
             links: HashMap::new(),
             overlay,
+            id_map: opts.id_map.clone(),
         }
     }
 
@@ -184,12 +187,16 @@ impl<W: Write> Walker<W> {
         st: &FileStat,
     ) -> Result<(), LayerError> {
         let link_target;
+        let (uid, gid) = match &self.id_map {
+            Some(map) => map.to_container(st.st_uid, st.st_gid, &String::from_utf8_lossy(rel))?,
+            None => (st.st_uid, st.st_gid),
+        };
         let mut item = Item {
             path: rel,
             kind: EntryType::Regular,
             mode: st.st_mode & 0o7777,
-            uid: u64::from(st.st_uid),
-            gid: u64::from(st.st_gid),
+            uid: u64::from(uid),
+            gid: u64::from(gid),
             mtime: st.st_mtime,
             size: 0,
             link: None,

@@ -103,6 +103,14 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+    /// An owner the user namespace remap ([`super::IdMap`]) has no id for.
+    #[error("layer entry {entry:?} is owned by {kind} {id}, which the user namespace remap cannot map to {direction} id; refusing")]
+    Unmapped {
+        entry: String,
+        kind: super::IdKind,
+        id: u32,
+        direction: &'static str,
+    },
     /// The helper thread of an apply could not run.
     #[error("cannot run the layer reader thread: {0}")]
     Thread(#[source] io::Error),
@@ -138,6 +146,7 @@ impl LayerError {
                 | LayerError::HardlinkEscape { .. }
                 | LayerError::InvalidWhiteout { .. }
                 | LayerError::Overwrite { .. }
+                | LayerError::Unmapped { .. }
         )
     }
 }

@@ -51,6 +51,7 @@ mod compression;
 mod diff;
 mod error;
 mod hash;
+mod idmap;
 mod meta;
 mod path;
 mod pipeline;
@@ -65,6 +66,7 @@ pub use compression::{decompress, detect, Compression, Decompressor, Sniffed};
 pub use diff::{diff_dirs, diff_upper, tar_dir};
 pub use error::LayerError;
 pub(crate) use hash::{HeaderWindow, HEADER_BUDGET};
+pub use idmap::{IdKind, IdMap, IdRange};
 
 use berth_oci::Digest;
 
@@ -101,6 +103,9 @@ pub struct ApplyOptions {
     /// Give every entry this `(uid, gid)` instead of the tar's (`docker cp -a`: the container
     /// user's); needs root.
     pub owner: Option<(u32, u32)>,
+    /// Shift the tar's owners into the host range of this user-namespace map (a daemon with
+    /// `--userns-remap`); an owner it has no id for refuses the layer. Needs root.
+    pub id_map: Option<IdMap>,
 }
 
 impl ApplyOptions {
@@ -113,6 +118,7 @@ impl ApplyOptions {
             literal_names: false,
             no_overwrite_dir_non_dir: false,
             owner: None,
+            id_map: None,
         }
     }
 
@@ -145,6 +151,9 @@ pub struct Applied {
 pub struct DiffOptions {
     /// Write no mtime later than this (seconds since the epoch), for reproducible layers.
     pub clamp_mtime: Option<i64>,
+    /// Write owners shifted back from the host range of this user-namespace map to the ids the
+    /// container sees (the inverse of [`ApplyOptions::id_map`]).
+    pub id_map: Option<IdMap>,
 }
 
 /// Whether this process runs with effective uid 0.

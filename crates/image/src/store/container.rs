@@ -57,13 +57,27 @@ impl ImageStore {
         })?;
         let result = self
             .unpack_image(img.id.as_str())
-            .and_then(|top| Ok(self.snapshotter().prepare(container_key, top.as_deref())?));
+            .and_then(|top| Ok(self.snapshotter().prepare(container_key, top.as_deref())?))
+            .and_then(|mounts| {
+                self.own_writable_root(container_key)?;
+                Ok(mounts)
+            });
         if result.is_err() {
             let _ = self
                 .meta()
                 .write(|tx| metadata::release_holder(tx, container_key));
         }
         result
+    }
+
+    /// With a remapped root ([`Self::with_id_map`]): the writable layer's top directory, which
+    /// overlayfs shows as the container's `/`, belongs to the remapped root, as dockerd makes it.
+    fn own_writable_root(&self, container_key: &str) -> Result<(), ImageError> {
+        let Some((uid, gid)) = self.id_map().and_then(|m| m.root()) else {
+            return Ok(());
+        };
+        let dir = self.snapshotter().writable_dir(container_key)?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).at(&dir)
     }
 
     /// The holders of containers' rootfs snapshots (a container holds the snapshot named after
@@ -121,7 +135,10 @@ impl ImageStore {
             .prefix("commit-")
             .tempfile_in(self.tmp_dir())
             .at(&self.tmp_dir())?;
-        let diff_opts = DiffOptions { clamp_mtime: epoch };
+        let diff_opts = DiffOptions {
+            clamp_mtime: epoch,
+            id_map: self.id_map().cloned(),
+        };
         let diff = match self.snapshotter().whiteout_mode() {
             WhiteoutMode::Overlay => layer::diff_upper(&upper, spool.as_file(), &diff_opts)?,
             WhiteoutMode::Delete => {

@@ -133,6 +133,9 @@ pub struct ImageStore {
     /// Operations that write blobs, snapshots or spooled files hold this shared; `check` and
     /// `repair` hold it exclusively, so they never mistake work in flight for leftovers.
     busy: RwLock<()>,
+    /// The user-namespace map of a daemon remapping root: layers are unpacked shifted into it and
+    /// diffed back from it ([`crate::layer::IdMap`]).
+    id_map: Option<crate::layer::IdMap>,
 }
 
 impl std::fmt::Debug for ImageStore {
@@ -165,6 +168,7 @@ impl ImageStore {
             pins: pins::Pins::default(),
             unpack_locks: pins::KeyLocks::default(),
             busy: RwLock::new(()),
+            id_map: None,
         };
         store.sweep()?;
         Ok(store)
@@ -175,6 +179,20 @@ impl ImageStore {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The store of a daemon remapping root (`--userns-remap`): layers are unpacked with their
+    /// owners shifted into `map`'s host range, containers' writable layers are owned by its root,
+    /// and commits write the owners the container saw. The store's root must be that daemon's
+    /// own (dockerd keeps one per remapped root: `<data-root>/<uid>.<gid>`).
+    pub fn with_id_map(mut self, map: Option<crate::layer::IdMap>) -> Self {
+        self.id_map = map;
+        self
+    }
+
+    /// The user-namespace map layers are shifted into, if any ([`Self::with_id_map`]).
+    pub fn id_map(&self) -> Option<&crate::layer::IdMap> {
+        self.id_map.as_ref()
     }
 
     /// The size limits in force.

@@ -60,8 +60,9 @@ impl ImageStore {
         let applied = (|| -> Result<layer::Applied, ImageError> {
             let dir = self.snapshotter().writable_dir(&key)?;
             let blob = self.content().open_blob(job.blob)?;
-            let opts = ApplyOptions::new(self.snapshotter().whiteout_mode())
+            let mut opts = ApplyOptions::new(self.snapshotter().whiteout_mode())
                 .with_max_bytes(self.limits.layer_bytes);
+            opts.id_map = self.id_map().cloned();
             let applied = layer::apply(std::io::BufReader::new(blob), &dir, &opts)?;
             if &applied.diff_id != job.diff_id {
                 return Err(ImageError::DiffId {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod catalog;
+mod idmap;
 mod roundtrip;
 mod sparse;
 mod support;

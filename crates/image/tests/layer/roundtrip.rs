@@ -214,6 +214,7 @@ fn clamp_mtime() {
         &mut out,
         &DiffOptions {
             clamp_mtime: Some(1_000),
+            id_map: None,
         },
     )
     .unwrap();

@@ -477,6 +477,7 @@ pub fn check(vector: &Vector, bytes: &[u8]) {
         literal_names: false,
         no_overwrite_dir_non_dir: false,
         owner: None,
+        id_map: None,
     };
     let result = apply(bytes, &fx.target(), &opts);
     assert_eq!(
