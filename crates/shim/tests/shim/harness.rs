@@ -102,6 +102,25 @@ impl Setup {
         self
     }
 
+    /// Drives the host's `runtime` (runc, crun) as an external runtime instead of the built-in
+    /// one. The tests that call it run in the full suite only, where a missing runtime fails.
+    pub fn external(mut self, runtime: &str) -> Setup {
+        let out = std::process::Command::new("which")
+            .arg(runtime)
+            .output()
+            .expect("which");
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && !path.is_empty(),
+            "{runtime} is not installed: the external-runtime tests need it"
+        );
+        self.shim.runtime = Some(berth_shim::protocol::ExternalRuntime {
+            path: path.into(),
+            args: Vec::new(),
+        });
+        self
+    }
+
     pub fn write_config(&self) {
         std::fs::write(
             self.shim.bundle.join("config.json"),
@@ -156,7 +175,18 @@ impl Drop for Setup {
                 );
             }
         }
-        let _ = berth_runtime::container::delete(&self.shim.runtime_root, &self.id, true);
+        match &self.shim.runtime {
+            None => {
+                let _ = berth_runtime::container::delete(&self.shim.runtime_root, &self.id, true);
+            }
+            Some(rt) => {
+                let _ = std::process::Command::new(&rt.path)
+                    .arg("--root")
+                    .arg(&self.shim.runtime_root)
+                    .args(["delete", "--force", &self.id])
+                    .output();
+            }
+        }
     }
 }
 

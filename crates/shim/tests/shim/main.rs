@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod external;
 mod harness;
 mod lifecycle;
 mod streams;
