@@ -9,7 +9,9 @@
 //!
 //! The claims must then name this registry's `--token-issuer` and `--token-service` and be
 //! within their `nbf`..`exp`; what the token grants is its `access` list ([`super::token`]).
-//! Anything else (`alg` `none` or HMAC, an unknown `kid`, a broken chain) is no token.
+//! Anything else (`alg` `none` or HMAC, an unknown `kid`, a broken chain) is no token. The
+//! signing certificate must be X.509 v3 (webpki refuses v1 end-entity certificates, which Go's
+//! x509 takes: `openssl x509 -req` makes v3 only with `-extfile`).
 
 use std::path::Path;
 
@@ -212,6 +214,201 @@ mod tests {
         assert!(kid
             .chars()
             .all(|c| c == ':' || c.is_ascii_uppercase() || ('2'..='7').contains(&c)));
+    }
+
+    fn openssl(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        let mut stdin = child.stdin.take();
+        if let (Some(i), Some(s)) = (input, stdin.as_mut()) {
+            s.write_all(i).unwrap_or_else(|e| panic!("{e}"));
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn der_of(dir: &Path, pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from(openssl(dir, &["x509", "-in", pem, "-outform", "DER"], None))
+    }
+
+    /// A JWT of `claims` signed with `key`: RS256 and `x5c` of `chain`, or ES256 and `kid`.
+    fn jwt(dir: &Path, key: &str, header: serde_json::Value, claims: &serde_json::Value) -> String {
+        let es = header["alg"] == "ES256";
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let sig = openssl(
+            dir,
+            &["dgst", "-sha256", "-sign", key],
+            Some(input.as_bytes()),
+        );
+        let sig = if es { der_to_rs(&sig) } else { sig };
+        format!("{input}.{}", B64.encode(sig))
+    }
+
+    fn der_to_rs(der: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 2;
+        for _ in 0..2 {
+            let len = usize::from(der[i + 1]);
+            let int: Vec<u8> = der[i + 2..i + 2 + len]
+                .iter()
+                .copied()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.extend(std::iter::repeat_n(0u8, 32 - int.len()));
+            out.extend(int);
+            i += 2 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn external_tokens_need_a_key_of_the_bundle_and_the_right_claims() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path();
+        let ca = ["-addext", "basicConstraints=critical,CA:TRUE"];
+        std::fs::write(p.join("ext.cnf"), "keyUsage=critical,digitalSignature\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        for name in ["ca", "rogue"] {
+            let (key, crt, subj) = (
+                format!("{name}.key"),
+                format!("{name}.crt"),
+                format!("/CN={name}"),
+            );
+            let mut args = vec![
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key,
+            ];
+            args.extend(["-out", &crt, "-days", "1", "-subj", &subj]);
+            args.extend(ca);
+            openssl(p, &args, None);
+            let (skey, csr, scrt) = (
+                format!("{name}-s.key"),
+                format!("{name}-s.csr"),
+                format!("{name}-s.crt"),
+            );
+            openssl(
+                p,
+                &[
+                    "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &skey, "-out", &csr,
+                    "-subj", "/CN=s",
+                ],
+                None,
+            );
+            openssl(
+                p,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &crt,
+                    "-CAkey",
+                    &key,
+                    "-CAcreateserial",
+                    "-out",
+                    &scrt,
+                    "-days",
+                    "1",
+                    // X.509 v3, as webpki wants an end-entity certificate.
+                    "-extfile",
+                    "ext.cnf",
+                ],
+                None,
+            );
+        }
+        openssl(
+            p,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ec.key",
+                "-out",
+                "ec.crt",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=ec",
+            ],
+            None,
+        );
+        let roots = Roots::new(vec![der_of(p, "ca.crt"), der_of(p, "ec.crt")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let settings = TokenSettings {
+            realm: "http://t/token".into(),
+            service: "svc".into(),
+            issuer: "iss".into(),
+        };
+        let t = super::super::token::now();
+        let claims = |aud: &str, exp: u64| {
+            serde_json::json!({"iss": "iss", "sub": "u", "aud": aud, "exp": exp, "nbf": t - 1,
+                "iat": t, "access": [{"type": "repository", "name": "a", "actions": ["pull"]}]})
+        };
+        let x5c = |crt: &str| {
+            serde_json::json!({"alg": "RS256", "x5c": [
+                base64::engine::general_purpose::STANDARD.encode(der_of(p, crt))]})
+        };
+        let good = jwt(p, "ca-s.key", x5c("ca-s.crt"), &claims("svc", t + 60));
+        let c = roots.verify(&good, &settings);
+        assert!(c.is_some_and(|c| super::super::token::grants(&c, "repository", "a", "pull")));
+        // Another CA's signer, a key that does not match its x5c, another audience, expired.
+        let rogue = jwt(p, "rogue-s.key", x5c("rogue-s.crt"), &claims("svc", t + 60));
+        assert!(roots.verify(&rogue, &settings).is_none());
+        let mixed = jwt(p, "rogue-s.key", x5c("ca-s.crt"), &claims("svc", t + 60));
+        assert!(roots.verify(&mixed, &settings).is_none());
+        let other = jwt(p, "ca-s.key", x5c("ca-s.crt"), &claims("other", t + 60));
+        assert!(roots.verify(&other, &settings).is_none());
+        let old = jwt(p, "ca-s.key", x5c("ca-s.crt"), &claims("svc", t - 1));
+        assert!(roots.verify(&old, &settings).is_none());
+        // ES256 with the kid of the bundle's EC certificate; an unknown kid is nothing.
+        let spki = EndEntityCert::try_from(&der_of(p, "ec.crt"))
+            .map(|c| c.subject_public_key_info())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kid = libtrust_key_id(spki.as_ref());
+        let es = jwt(
+            p,
+            "ec.key",
+            serde_json::json!({"alg": "ES256", "kid": kid}),
+            &claims("svc", t + 60),
+        );
+        assert!(roots.verify(&es, &settings).is_some());
+        let unknown = jwt(
+            p,
+            "ec.key",
+            serde_json::json!({"alg": "ES256", "kid": "AAAA"}),
+            &claims("svc", t + 60),
+        );
+        assert!(roots.verify(&unknown, &settings).is_none());
+        // The signed part altered after signing.
+        let (head, rest) = good.split_once('.').unwrap_or_default();
+        let (_, sig) = rest.split_once('.').unwrap_or_default();
+        let tampered = format!(
+            "{head}.{}.{sig}",
+            B64.encode(claims("svc", t + 9999).to_string())
+        );
+        assert!(roots.verify(&tampered, &settings).is_none());
     }
 
     #[test]
