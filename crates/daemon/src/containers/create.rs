@@ -2,7 +2,8 @@
 //! the image's defaults (Entrypoint/Cmd semantics, Env, WorkingDir, User, Labels, StopSignal),
 //! finds or makes its volumes (`containers::volumes`: the user's, `VolumesFrom`'s, the image's
 //! `VOLUME`s), prepares the writable rootfs (holding the image), writes the container's own
-//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, and records the container as `created`.
+//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, records the container as `created`
+//! and registers its endpoints on every network it asked for (`containers::create_networks`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -294,6 +295,11 @@ impl ContainerService {
         let mut host = req.host_config.clone();
         let warnings = validate_host(&mut host)?;
         spec::settle(self, &mut host, &req.config.hostname)?;
+        let networks = super::create_networks::plan(
+            &self.inner.networks,
+            host.network_mode.as_deref().unwrap_or_default(),
+            req.endpoints.clone(),
+        )?;
         validate_settings(&req.settings)?;
         working_dir(&req.config.working_dir)?;
         let img = self.inner.images.inspect(&req.config.image).await?;
@@ -381,7 +387,7 @@ impl ContainerService {
             self.release_volumes(&c, true).await;
             return Err(e);
         }
-        if let Err(e) = self.register_network(&c, req.endpoints.clone()).await {
+        if let Err(e) = self.attach_networks(&c, networks).await {
             if let Ok(entry) = self.lookup(&id) {
                 let _ = self.forget(&entry);
             }

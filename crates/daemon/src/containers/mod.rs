@@ -19,6 +19,7 @@ pub mod attach;
 pub mod changes;
 pub mod commit;
 pub mod create;
+pub mod create_networks;
 pub mod exec;
 pub mod export;
 pub mod health;

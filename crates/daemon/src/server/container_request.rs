@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use berth_api::container::{ContainerConfig, EndpointSettings, HealthConfig, HostConfig};
+use berth_api::ApiVersion;
 use serde_json::Value;
 
 use crate::containers::create::CreateRequest;
@@ -45,6 +46,39 @@ pub fn create_request(
         host_config,
         endpoints: super::endpoint_request::endpoints(endpoints.as_ref())?,
     })
+}
+
+/// `NetworkingConfig.EndpointsConfig` as API `version` reads it. From 1.44 on every entry is a
+/// network to attach. Before, a create names one network at most (more is refused in moby's
+/// words), and that one entry configures the `NetworkMode`'s network whatever its key.
+pub fn endpoints_for_version(
+    version: ApiVersion,
+    host: &HostConfig,
+    endpoints: Option<BTreeMap<String, EndpointSettings>>,
+) -> Result<Option<BTreeMap<String, EndpointSettings>>, DaemonError> {
+    let Some(endpoints) = endpoints else {
+        return Ok(None);
+    };
+    if version.at_least(1, 44) {
+        return Ok(Some(endpoints));
+    }
+    if endpoints.len() > 1 {
+        let names: Vec<&str> = endpoints.keys().map(String::as_str).collect();
+        return Err(invalid(format!(
+            "Container cannot be created with multiple network endpoints: {}",
+            names.join(", ")
+        )));
+    }
+    let mode = match host.network_mode.as_deref().unwrap_or_default() {
+        "" => "default",
+        m => m,
+    };
+    Ok(Some(
+        endpoints
+            .into_values()
+            .map(|cfg| (mode.to_string(), cfg))
+            .collect(),
+    ))
 }
 
 /// The settings of a request. The exposed ports are the request's; create puts the image's in
@@ -426,6 +460,41 @@ mod tests {
             (d.search, d.options),
             (vec!["example.org".to_string()], vec!["ndots:2".to_string()])
         );
+    }
+
+    #[test]
+    fn endpoints_by_api_version() {
+        let eps = |names: &[&str]| {
+            Some(
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), EndpointSettings::default()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
+        let host = HostConfig {
+            network_mode: Some("a".into()),
+            ..Default::default()
+        };
+        let keys = |m: Option<BTreeMap<String, EndpointSettings>>| {
+            m.unwrap_or_default().into_keys().collect::<Vec<_>>()
+        };
+        let v = |minor| ApiVersion::new(1, minor);
+        let both = endpoints_for_version(v(44), &host, eps(&["a", "b"])).unwrap();
+        assert_eq!(keys(both), ["a", "b"]);
+        let e = endpoints_for_version(v(43), &host, eps(&["a", "b"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "Container cannot be created with multiple network endpoints: a, b"
+        );
+        // Before 1.44 the one entry is the mode's network's, whatever its key.
+        let one = endpoints_for_version(v(41), &host, eps(&["other"])).unwrap();
+        assert_eq!(keys(one), ["a"]);
+        let one = endpoints_for_version(v(41), &HostConfig::default(), eps(&["x"])).unwrap();
+        assert_eq!(keys(one), ["default"]);
+        assert!(endpoints_for_version(v(41), &host, None).unwrap().is_none());
     }
 
     #[test]

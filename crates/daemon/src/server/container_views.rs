@@ -130,6 +130,21 @@ pub fn status_text(c: &Container, now: i64) -> String {
     }
 }
 
+/// The list's `Command`: the path, then the arguments, each one holding a space put in single
+/// quotes, as moby's list does (the quotes are not escaped: it is a display, not a shell line).
+pub fn list_command(path: &str, args: &[String]) -> String {
+    std::iter::once(path.to_string())
+        .chain(args.iter().map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The networks a container shows without endpoints (the mode's name, with an empty endpoint).
 pub fn networks_of(c: &Container) -> BTreeMap<String, EndpointSettings> {
     let mode = c
@@ -226,5 +241,18 @@ mod tests {
         assert_eq!(w.status, "healthy");
         assert_eq!(w.log.len(), 1);
         assert!(w.log[0].start.starts_with("1970-01-01T00:00:01"));
+    }
+
+    #[test]
+    fn list_command_quotes_arguments_with_spaces() {
+        let args: Vec<String> = ["-c", "echo \"a b\" c", "x y", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            list_command("/bin/sh", &args),
+            "/bin/sh -c 'echo \"a b\" c' 'x y' "
+        );
+        assert_eq!(list_command("/true", &[]), "/true");
     }
 }

@@ -43,6 +43,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let host = req.host_config.unwrap_or_default();
     super::mount_request::check_api_version(&host, version)?;
+    let endpoints = container_request::endpoints_for_version(
+        version,
+        &host,
+        req.networking_config.and_then(|n| n.endpoints_config),
+    )?;
     let created = s
         .engine
         .containers
@@ -50,7 +55,7 @@ pub async fn create(
             params.non_empty("name").map(str::to_string),
             req.config,
             host,
-            req.networking_config.and_then(|n| n.endpoints_config),
+            endpoints,
         )?)
         .await?;
     let body = ContainerCreateResponse {
@@ -167,7 +172,7 @@ pub(super) fn summary(c: &Container, now: i64) -> ContainerSummary {
         names: vec![format!("/{}", c.name)],
         image: c.image_name.clone(),
         image_id: c.image_id.clone(),
-        command: c.command_line(),
+        command: container_views::list_command(&c.path, &c.args),
         created: c.created / 1_000_000_000,
         ports: Vec::new(),
         size_rw: None,
