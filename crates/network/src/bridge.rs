@@ -1,9 +1,10 @@
-//! Linux bridges: one per Berth network, holding the network's gateway address.
+//! Linux bridges: one per Berth network, holding the network's gateway address (and, on a
+//! dual-stack network, its IPv6 gateway: [`ensure6`]).
 //!
 //! [`ensure`] is idempotent (creates what is missing, keeps what is there) so the daemon can call it at
 //! every start; [`remove`] is a no-op when the bridge is already gone.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ifname::IfName;
 use crate::ipam::{choose_default_subnet, IpamError, Subnet};
@@ -21,6 +22,12 @@ pub enum BridgeError {
     Vanished { name: String },
     #[error(transparent)]
     Ipam(#[from] IpamError),
+    #[error("bridge {name}: enable IPv6 ({path}): {source}")]
+    Sysctl {
+        name: String,
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Creates bridge `name` if missing, gives it `gateway/prefix` and brings it up; returns its index.
@@ -52,6 +59,37 @@ pub fn ensure(
     nl.add_address(index, gateway, prefix).map_err(wrap)?;
     nl.set_up(index).map_err(wrap)?;
     Ok(index)
+}
+
+/// Gives bridge `name` (made by [`ensure`]) the IPv6 gateway `gateway/prefix`, IPv6 enabled on
+/// it first (a host whose `default.disable_ipv6` is 1 makes bridges without it).
+pub fn ensure6(
+    nl: &mut Netlink,
+    name: &IfName,
+    gateway: Ipv6Addr,
+    prefix: u8,
+) -> Result<(), BridgeError> {
+    let name = name.as_str();
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    let sysctl = |source| BridgeError::Sysctl {
+        name: name.to_string(),
+        path: path.clone(),
+        source,
+    };
+    if std::fs::read_to_string(&path).map_err(sysctl)?.trim() != "0" {
+        std::fs::write(&path, "0").map_err(sysctl)?;
+    }
+    let wrap = |source| BridgeError::Netlink {
+        name: name.to_string(),
+        source,
+    };
+    let index = nl
+        .link_index(name)
+        .map_err(wrap)?
+        .ok_or_else(|| BridgeError::Vanished {
+            name: name.to_string(),
+        })?;
+    nl.add_address6(index, gateway, prefix).map_err(wrap)
 }
 
 /// Deletes bridge `name`; a missing bridge is not an error. Any name goes (netlink takes it as

@@ -1,14 +1,15 @@
 //! Container endpoints: a veth pair per (container, network), the host end on the network's bridge, the
 //! container end created directly inside the container's network namespace as `eth0`, `eth1`, ...
 //!
-//! The container side (`lo` up, address, default route) is configured through a netlink socket
+//! The container side (`lo` up, addresses, default routes; on a dual-stack network IPv6 enabled
+//! in the namespace first, its sysctls written from the helper thread) is configured through a netlink socket
 //! opened by a helper thread inside that namespace ([`crate::netns::run_in`]); the caller's own
 //! threads never `setns`.
 //! [`attach`] makes the pair, enslaves and raises the host end in one request, and undoes its own
 //! partial work on failure; [`detach`] is a no-op when the veth is gone; [`delete_later`] sweeps a
 //! stopped container's veths off the caller's path, if the kernel has not deleted them already.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::BorrowedFd;
 
 use crate::ifname::IfName;
@@ -31,6 +32,12 @@ pub enum EndpointError {
     },
     #[error("invalid MAC address {0:?}: expected six hex bytes such as 02:42:ac:11:00:02")]
     InvalidMac(String),
+    #[error("endpoint {veth}: enable IPv6 in the container ({path}): {source}")]
+    Sysctl {
+        veth: String,
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// What to build for one endpoint.
@@ -49,6 +56,10 @@ pub struct EndpointConfig {
     pub default_gateway: Option<Ipv4Addr>,
     /// `--link-local-ip` addresses, added beside `ip` as /16 (as Docker adds them).
     pub link_local: Vec<Ipv4Addr>,
+    /// The IPv6 address and prefix length on a dual-stack network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// Install the IPv6 default route via this gateway.
+    pub default_gateway6: Option<Ipv6Addr>,
 }
 
 /// Docker's MAC for an address: 02:42 followed by the four bytes of the IPv4 address.
@@ -166,12 +177,43 @@ fn configure(netns: BorrowedFd<'_>, cfg: &EndpointConfig) -> Result<(), Endpoint
         for ip in &cfg.link_local {
             inner.add_address(eth, *ip, 16).map_err(nl_err)?;
         }
+        if let Some((ip6, prefix6)) = cfg.ip6 {
+            enable_ipv6(&cfg.host_ifname, &cfg.ifname)?;
+            inner.add_address6(eth, ip6, prefix6).map_err(nl_err)?;
+        }
         inner.set_up(eth).map_err(nl_err)?;
         if let Some(gw) = cfg.default_gateway {
             inner.add_default_route(gw).map_err(nl_err)?;
         }
+        if let Some(gw6) = cfg.default_gateway6 {
+            inner.add_default_route6(gw6).map_err(nl_err)?;
+        }
         Ok(())
     })
+}
+
+/// Turns IPv6 on (`disable_ipv6=0`) for the whole namespace and for `ifname`, as Docker does for
+/// a container on an IPv6 network (an image or a host default may have it off). Called on a
+/// thread inside the namespace: `/proc/sys/net` is that namespace's.
+fn enable_ipv6(veth: &str, ifname: &str) -> Result<(), EndpointError> {
+    for scope in ["all", "default", ifname] {
+        let path = format!("/proc/sys/net/ipv6/conf/{scope}/disable_ipv6");
+        let write = std::fs::read_to_string(&path).and_then(|v| {
+            if v.trim() == "0" {
+                Ok(())
+            } else {
+                std::fs::write(&path, "0")
+            }
+        });
+        if let Err(source) = write {
+            return Err(EndpointError::Sysctl {
+                veth: veth.to_string(),
+                path,
+                source,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f` with a netlink socket of the namespace `netns` ([`crate::netns::run_in`]) and a

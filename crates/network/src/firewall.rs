@@ -1,6 +1,12 @@
 //! Berth's own nftables table: outbound masquerade, Docker's inter-network isolation, `--internal`
 //! networks, and published ports. No other table is ever read or touched.
 //!
+//! IPv6: a table of the same name in the `ip6` family mirrors the forwarding rules (isolation,
+//! `--internal`, only replies inbound) and the masquerade for the networks with an IPv6 subnet,
+//! as Docker 27+ NATs IPv6 by default. It exists only while such a network does (a v4-only state
+//! renders no ip6 rules), is replaced in the same transaction as the `ip` table and deleted with
+//! it. Ports are published on IPv4 host addresses only.
+//!
 //! The table is a pure function of the desired state ([`Desired`]: networks and port mappings, which the
 //! daemon keeps in its store). [`Firewall::apply`] replaces the whole table in one atomic `nft -f`
 //! transaction, so the kernel never sees half a ruleset and a restart reconciles by construction; an
@@ -30,6 +36,7 @@ use std::process::{Command, Stdio};
 
 use crate::ifname::IfName;
 use crate::ipam::Subnet;
+use crate::ipam6::Subnet6;
 use crate::ports::PortMapping;
 
 /// Errors from programming nftables or the related sysctls.
@@ -37,7 +44,7 @@ use crate::ports::PortMapping;
 pub enum FirewallError {
     #[error("run {program}: {source}; install the nftables package")]
     Spawn { program: String, source: io::Error },
-    #[error("nft refused the ruleset for table ip {table}: {stderr}")]
+    #[error("nft refused the ruleset for table {table}: {stderr}")]
     Nft { table: String, stderr: String },
     #[error("sysctl {path}: {source}")]
     Sysctl { path: String, source: io::Error },
@@ -49,6 +56,8 @@ pub struct NetworkRules {
     /// A checked name: it is written into the ruleset in quotes.
     pub bridge: IfName,
     pub subnet: Subnet,
+    /// The IPv6 subnet of a dual-stack network.
+    pub subnet6: Option<Subnet6>,
     /// `--internal`: no traffic in or out of the bridge except among its containers.
     pub internal: bool,
 }
@@ -128,6 +137,32 @@ impl Default for Firewall {
     }
 }
 
+/// The `forward` chain of a table over `networks`: isolation between them, `--internal` ones
+/// closed, inbound traffic only for replies and DNAT.
+fn forward_chain(s: &mut String, networks: &[&NetworkRules]) {
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+    for n in networks {
+        let b = &n.bridge;
+        let _ = writeln!(s, "    iifname \"{b}\" oifname \"{b}\" accept");
+        if n.internal {
+            let _ = writeln!(s, "    iifname \"{b}\" drop");
+            let _ = writeln!(s, "    oifname \"{b}\" drop");
+        }
+    }
+    if networks.len() > 1 {
+        let all: Vec<&IfName> = networks.iter().map(|n| &n.bridge).collect();
+        let set = quote_list(&all);
+        let _ = writeln!(s, "    iifname {{ {set} }} oifname {{ {set} }} drop");
+    }
+    for n in networks {
+        let b = &n.bridge;
+        let _ = writeln!(s, "    oifname \"{b}\" ct state established,related accept");
+        let _ = writeln!(s, "    oifname \"{b}\" ct status dnat accept");
+        let _ = writeln!(s, "    oifname \"{b}\" drop");
+    }
+    s.push_str("  }\n");
+}
+
 fn quote_list(names: &[&IfName]) -> String {
     names
         .iter()
@@ -141,34 +176,13 @@ impl Firewall {
     pub fn render(&self, desired: &Desired) -> String {
         let t = &self.table;
         let mut s = format!("table ip {t}\ndelete table ip {t}\n");
+        s.push_str(&format!("table ip6 {t}\ndelete table ip6 {t}\n"));
         if desired.networks.is_empty() && desired.ports.is_empty() {
             return s;
         }
         let _ = writeln!(s, "table ip {t} {{");
-        // forward: isolation between networks, internal networks, inbound only for replies and DNAT.
-        s.push_str(
-            "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
-        );
-        for n in &desired.networks {
-            let b = &n.bridge;
-            let _ = writeln!(s, "    iifname \"{b}\" oifname \"{b}\" accept");
-            if n.internal {
-                let _ = writeln!(s, "    iifname \"{b}\" drop");
-                let _ = writeln!(s, "    oifname \"{b}\" drop");
-            }
-        }
-        if desired.networks.len() > 1 {
-            let all: Vec<&IfName> = desired.networks.iter().map(|n| &n.bridge).collect();
-            let set = quote_list(&all);
-            let _ = writeln!(s, "    iifname {{ {set} }} oifname {{ {set} }} drop");
-        }
-        for n in &desired.networks {
-            let b = &n.bridge;
-            let _ = writeln!(s, "    oifname \"{b}\" ct state established,related accept");
-            let _ = writeln!(s, "    oifname \"{b}\" ct status dnat accept");
-            let _ = writeln!(s, "    oifname \"{b}\" drop");
-        }
-        s.push_str("  }\n");
+        let all: Vec<&NetworkRules> = desired.networks.iter().collect();
+        forward_chain(&mut s, &all);
 
         let els = Elements::of(&desired.ports);
         for (name, ty, elements) in [
@@ -230,7 +244,33 @@ impl Firewall {
         }
         s.push_str("    ip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade\n");
         s.push_str("  }\n}\n");
+        self.render6(&mut s, desired);
         s
+    }
+
+    /// The `ip6` table of the networks with an IPv6 subnet (nothing when there is none).
+    fn render6(&self, s: &mut String, desired: &Desired) {
+        let v6: Vec<&NetworkRules> = desired
+            .networks
+            .iter()
+            .filter(|n| n.subnet6.is_some())
+            .collect();
+        if v6.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "table ip6 {} {{", self.table);
+        forward_chain(s, &v6);
+        s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+        for n in v6.iter().filter(|n| !n.internal) {
+            if let Some(sub) = n.subnet6 {
+                let _ = writeln!(
+                    s,
+                    "    ip6 saddr {sub} oifname != \"{}\" masquerade",
+                    n.bridge
+                );
+            }
+        }
+        s.push_str("  }\n}\n");
     }
 
     /// Replaces Berth's table with `desired` atomically, and sets `route_localnet` on each bridge.
@@ -356,6 +396,22 @@ pub fn set_ip_forward(on: bool) -> Result<bool, FirewallError> {
     Ok(before)
 }
 
+const IP6_FORWARD: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+
+/// Sets IPv6 forwarding (`net.ipv6.conf.all.forwarding`) and returns its previous value.
+pub fn set_ip6_forward(on: bool) -> Result<bool, FirewallError> {
+    let before = std::fs::read_to_string(IP6_FORWARD)
+        .map(|v| v.trim() == "1")
+        .map_err(|source| FirewallError::Sysctl {
+            path: IP6_FORWARD.into(),
+            source,
+        })?;
+    if before != on {
+        write_sysctl(IP6_FORWARD, if on { "1" } else { "0" })?;
+    }
+    Ok(before)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -371,7 +427,7 @@ mod tests {
         };
         assert_eq!(
             fw.render(&Desired::default()),
-            "table ip t1\ndelete table ip t1\n"
+            "table ip t1\ndelete table ip t1\ntable ip6 t1\ndelete table ip6 t1\n"
         );
     }
 
@@ -383,11 +439,13 @@ mod tests {
                 NetworkRules {
                     bridge: IfName::new("berth0").unwrap(),
                     subnet: "172.17.0.0/16".parse().unwrap(),
+                    subnet6: None,
                     internal: false,
                 },
                 NetworkRules {
                     bridge: IfName::new("br-1").unwrap(),
                     subnet: "172.18.0.0/16".parse().unwrap(),
+                    subnet6: None,
                     internal: true,
                 },
             ],
@@ -401,7 +459,10 @@ mod tests {
         };
         let s = fw.render(&desired);
         assert!(
-            s.starts_with("table ip berth\ndelete table ip berth\ntable ip berth {"),
+            s.starts_with(
+                "table ip berth\ndelete table ip berth\ntable ip6 berth\ndelete table ip6 berth\n\
+                 table ip berth {"
+            ),
             "{s}"
         );
         assert!(
@@ -428,6 +489,49 @@ mod tests {
         );
         // Same-bridge traffic is accepted before the isolation drop.
         assert!(s.find("iifname \"berth0\" oifname \"berth0\" accept") < s.find("iifname {"));
+        assert!(
+            !s.contains("table ip6 berth {"),
+            "no IPv6 network, no ip6 rules: {s}"
+        );
+    }
+
+    #[test]
+    fn ipv6_networks_get_mirrored_rules_in_an_ip6_table() {
+        let fw = Firewall::default();
+        let net = |b: &str, v4: &str, v6: Option<&str>, internal| NetworkRules {
+            bridge: IfName::new(b).unwrap(),
+            subnet: v4.parse().unwrap(),
+            subnet6: v6.map(|x| x.parse().unwrap()),
+            internal,
+        };
+        let desired = Desired {
+            networks: vec![
+                net("berth0", "172.17.0.0/16", None, false),
+                net("br-a", "172.18.0.0/16", Some("2001:db8:1::/64"), false),
+                net("br-b", "172.19.0.0/16", Some("2001:db8:2::/64"), true),
+            ],
+            ports: vec![],
+        };
+        let s = fw.render(&desired);
+        let v6 = &s[s.find("table ip6 berth {").expect("an ip6 table")..];
+        for want in [
+            "    iifname \"br-a\" oifname \"br-a\" accept\n",
+            "    iifname { \"br-a\", \"br-b\" } oifname { \"br-a\", \"br-b\" } drop\n",
+            "    iifname \"br-b\" drop\n",
+            "    oifname \"br-a\" ct state established,related accept\n",
+            "    oifname \"br-a\" drop\n",
+            "    ip6 saddr 2001:db8:1::/64 oifname != \"br-a\" masquerade\n",
+        ] {
+            assert!(v6.contains(want), "{want:?} in {v6}");
+        }
+        assert!(
+            !v6.contains("berth0"),
+            "a v4-only bridge has no ip6 rules: {v6}"
+        );
+        assert!(
+            !v6.contains("2001:db8:2::/64"),
+            "internal: not masqueraded: {v6}"
+        );
     }
 
     #[test]
@@ -441,6 +545,7 @@ mod tests {
             networks: vec![NetworkRules {
                 bridge,
                 subnet: "10.9.0.0/24".parse().unwrap(),
+                subnet6: None,
                 internal: true,
             }],
             ports: vec![],

@@ -128,6 +128,24 @@ impl From<Subnet6> for String {
     }
 }
 
+/// A unique local /64 (RFC 4193: `fd` and a 40-bit global ID, subnet 0) for a network created
+/// with `--ipv6` and no IPv6 subnet, its global ID taken from `seed` (the network's random ID),
+/// so that two networks' subnets collide with a chance of 2^-40; a clash with `existing` is
+/// refused as any overlap is, by [`Pool6::new`].
+pub fn ula_subnet(seed: &str) -> Subnet6 {
+    // FNV-1a: stable across releases, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let global = u128::from(h & 0xff_ffff_ffff);
+    let addr = (0xfdu128 << 120) | (global << 80);
+    Subnet6 {
+        addr: Ipv6Addr::from(addr),
+        prefix: 64,
+    }
+}
+
 /// What a user asks for (`--subnet`, `--gateway`, `--ip-range` with IPv6 values).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolRequest6 {
@@ -292,6 +310,16 @@ mod tests {
             Pool6::new(&bad, &[]),
             Err(Ipam6Error::GatewayOutside { .. })
         ));
+    }
+
+    #[test]
+    fn ula_subnets_are_unique_local_64s_stable_for_a_seed() {
+        let a = ula_subnet(&"a".repeat(64));
+        assert_eq!(a, ula_subnet(&"a".repeat(64)));
+        assert_ne!(a, ula_subnet(&"b".repeat(64)));
+        assert_eq!(a.prefix(), 64);
+        assert_eq!(a.addr().segments()[0] >> 8, 0xfd, "{a}");
+        assert_eq!(a.addr().segments()[3], 0, "subnet ID 0: {a}");
     }
 
     #[test]

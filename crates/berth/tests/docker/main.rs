@@ -32,6 +32,8 @@ mod lifecycle;
 mod links;
 mod logs_rotation;
 mod net_catalog;
+mod net_flows;
+mod net_ipv6;
 mod net_security;
 mod network;
 mod network_parity;

@@ -40,13 +40,17 @@ pub fn host_upstreams(servers: &[std::net::IpAddr]) -> Vec<SocketAddr> {
     servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()
 }
 
-/// Makes the endpoint's names resolve on `net` (container name, aliases, short ID).
+/// Makes the endpoint's names resolve on `net` (container name, aliases, short ID) to its
+/// addresses (A, and AAAA on a dual-stack network).
 pub fn dns_insert(table: &DnsTable, net: &str, container_id: &str, ep: &Endpoint) {
-    table.insert(net, &ep.container_name, ep.ip);
-    for a in &ep.aliases {
-        table.insert(net, a, ep.ip);
+    let ips = std::iter::once(IpAddr::V4(ep.ip)).chain(ep.ip6.map(IpAddr::V6));
+    for ip in ips {
+        table.insert(net, &ep.container_name, ip);
+        for a in &ep.aliases {
+            table.insert(net, a, ip);
+        }
+        table.insert(net, &container_id[..12.min(container_id.len())], ip);
     }
-    table.insert(net, &container_id[..12.min(container_id.len())], ep.ip);
 }
 
 /// Whether the embedded DNS of container `id` forwards names it does not know: only when one of

@@ -2,8 +2,8 @@
 //! at create (the endpoint on the container's network, its address allocated and kept),
 //! [`NetworkService::attach`] at start (veths, published ports, `/etc/hosts` and
 //! `/etc/resolv.conf`, the embedded DNS server, the firewall), [`NetworkService::detach`] when it
-//! stops, [`NetworkService::forget`] at remove; plus `network connect`/`disconnect` and what
-//! inspect shows. Each of them refreshes the link aliases of the networks it touches
+//! stops (the conntrack entries of its addresses deleted), [`NetworkService::forget`] at remove.
+//! Dual-stack networks give an endpoint an IPv6 address too (`--ip6`, else allocated). Each of them refreshes the link aliases of the networks it touches
 //! ([`links::refresh_aliases`]).
 
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ impl NetworkService {
         Ok(())
     }
 
-    fn add_endpoint(
+    pub(super) fn add_endpoint(
         &self,
         st: &mut State,
         net: &str,
@@ -108,7 +108,8 @@ impl NetworkService {
         };
         let ipam = cfg.and_then(|c| c.ipam.clone());
         let requested = ipam.as_ref().and_then(|i| i.ipv4);
-        if requested.is_some() && n.predefined {
+        let requested6 = ipam.as_ref().and_then(|i| i.ipv6);
+        if (requested.is_some() || requested6.is_some()) && n.predefined {
             return Err(DaemonError::InvalidArgument(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
@@ -125,11 +126,41 @@ impl NetworkService {
                 "links are only supported for user-defined networks".into(),
             ));
         }
+        if let (Some(ip6), None) = (requested6, &n.pool6) {
+            return Err(DaemonError::InvalidArgument(format!(
+                "invalid IPv6 address {ip6}: network {} does not have IPv6 enabled; create it \
+                 with --ipv6",
+                n.name
+            )));
+        }
         let ip = pool.allocate(requested).map_err(|e| match e {
             // libnetwork marks a taken address forbidden (403).
             berth_network::ipam::IpamError::InUse(_) => DaemonError::Forbidden(e.to_string()),
             e => DaemonError::InvalidArgument(e.to_string()),
         })?;
+        let ip6 = match n.pool6.as_mut().map(|p| p.allocate(requested6)) {
+            None => None,
+            Some(Ok(ip6)) => Some(ip6),
+            Some(Err(e)) => {
+                if let Some(p) = n.pool.as_mut() {
+                    p.release(ip);
+                }
+                return Err(match e {
+                    berth_network::ipam6::Ipam6Error::InUse(_) => {
+                        DaemonError::Forbidden(e.to_string())
+                    }
+                    e => DaemonError::InvalidArgument(e.to_string()),
+                });
+            }
+        };
+        let release = |n: &mut super::model::Network| {
+            if let Some(p) = n.pool.as_mut() {
+                p.release(ip);
+            }
+            if let (Some(p6), Some(ip6)) = (n.pool6.as_mut(), ip6) {
+                p6.release(ip6);
+            }
+        };
         let mac = match mac.filter(|m| !m.is_empty()).or(cfg
             .and_then(|c| c.mac_address.as_deref())
             .filter(|m| !m.is_empty()))
@@ -137,7 +168,7 @@ impl NetworkService {
             Some(m) => match endpoint::parse_mac(m) {
                 Ok(b) => endpoint::format_mac(&b),
                 Err(e) => {
-                    pool.release(ip);
+                    release(n);
                     return Err(DaemonError::InvalidArgument(e.to_string()));
                 }
             },
@@ -147,6 +178,7 @@ impl NetworkService {
             id: super::manage::new_id()?,
             container_name: c.name.clone(),
             ip,
+            ip6,
             static_ip: requested.is_some(),
             mac,
             aliases: cfg.map(|c| c.aliases.clone()).unwrap_or_default(),
@@ -160,9 +192,7 @@ impl NetworkService {
         n.endpoints.insert(c.id.clone(), ep);
         if let Err(e) = self.inner.store.put(n) {
             n.endpoints.remove(&c.id);
-            if let Some(p) = n.pool.as_mut() {
-                p.release(ip);
-            }
+            release(n);
             return Err(e);
         }
         Ok(i)
@@ -215,6 +245,7 @@ impl NetworkService {
         for (k, i) in order.iter().enumerate() {
             let n = &mut st.networks[*i];
             let Some(pool) = n.pool.clone() else { continue };
+            let pool6 = n.pool6.as_ref().map(|p| (p.gateway, p.subnet.prefix()));
             let has_dns = n.has_dns();
             let Some(ep) = n.endpoints.get_mut(&c.id) else {
                 continue;
@@ -229,6 +260,10 @@ impl NetworkService {
                 mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|_| endpoint::mac_from_ip(ep.ip)),
                 default_gateway: (k == 0 && !n.internal).then_some(pool.gateway),
                 link_local: link_local(ep),
+                ip6: ep.ip6.zip(pool6.map(|(_, prefix)| prefix)),
+                default_gateway6: pool6
+                    .filter(|_| k == 0 && !n.internal && ep.ip6.is_some())
+                    .map(|(gw, _)| gw),
             };
             endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| {
                 internal(
@@ -238,6 +273,7 @@ impl NetworkService {
             })?;
             ep.active = true;
             ips.push(IpAddr::V4(ep.ip));
+            ips.extend(ep.ip6.map(IpAddr::V6));
             if k == 0 {
                 primary_ip = Some(ep.ip);
             }
@@ -298,6 +334,7 @@ impl NetworkService {
         let mut nl = None;
         let mut changed = false;
         let mut veths = Vec::new();
+        let mut released: Vec<IpAddr> = Vec::new();
         for n in st.networks.iter_mut() {
             let Some(ep) = n.endpoints.get_mut(id) else {
                 continue;
@@ -317,6 +354,11 @@ impl NetworkService {
             }
             ep.active = false;
             self.inner.dns_table.remove_ip(&n.id, ep.ip);
+            released.push(IpAddr::V4(ep.ip));
+            if let Some(ip6) = ep.ip6 {
+                self.inner.dns_table.remove_ip(&n.id, ip6);
+                released.push(IpAddr::V6(ip6));
+            }
             let _ = self.inner.store.put(n);
             links::refresh_aliases(&self.inner.dns_table, n);
             changed = true;
@@ -331,6 +373,8 @@ impl NetworkService {
             // Deletions wait for a grace period: `rm` does not wait for them (see `firewall`).
             self.push_firewall_later(self.firewall_target(&st));
         }
+        drop(st);
+        forget_flows(id, &released);
     }
 
     /// At remove: the container's endpoints and addresses go.
@@ -339,9 +383,7 @@ impl NetworkService {
         let mut st = self.state();
         for n in st.networks.iter_mut() {
             if let Some(ep) = n.endpoints.remove(id) {
-                if let Some(p) = n.pool.as_mut() {
-                    p.release(ep.ip);
-                }
+                release_addresses(n, &ep);
                 let _ = self.inner.store.put(n);
             }
         }
@@ -358,6 +400,9 @@ impl NetworkService {
             ep.container_name = new_name.to_string();
             if has_dns && ep.active {
                 self.inner.dns_table.remove_ip(&n.id, ep.ip);
+                if let Some(ip6) = ep.ip6 {
+                    self.inner.dns_table.remove_ip(&n.id, ip6);
+                }
                 dns::dns_insert(&self.inner.dns_table, &n.id, id, ep);
             }
             links::refresh_aliases(&self.inner.dns_table, n);
@@ -382,9 +427,7 @@ impl NetworkService {
                 let _ = endpoint::detach(&mut nl, &endpoint::host_ifname(&ep.id));
             }
             n.endpoints.remove(id);
-            if let Some(p) = n.pool.as_mut() {
-                p.release(ep.ip);
-            }
+            release_addresses(n, &ep);
             if let Err(e) = self.inner.store.put(n) {
                 tracing::warn!(container = id, error = %e, "recording the rolled-back connect");
             }
@@ -421,164 +464,31 @@ impl NetworkService {
             }
         }
     }
+}
 
-    /// `POST /networks/{id}/connect`; `running_netns` is the container's namespace when it runs.
-    pub fn connect(
-        &self,
-        net: &str,
-        c: &Container,
-        cfg: Option<&EndpointRequest>,
-        running_netns: Option<&Path>,
-    ) -> Result<(), DaemonError> {
-        let mode = c.host_config.network_mode.clone().unwrap_or_default();
-        if mode_network(&mode).is_none() {
-            return Err(DaemonError::InvalidArgument(format!(
-                "container sharing network namespace with another container or host cannot be connected to any other network ({mode})"
-            )));
-        }
-        let i = {
-            let mut st = self.state();
-            self.add_endpoint(&mut st, net, c, cfg, None)?
-        };
-        let Some(netns_path) = running_netns else {
-            return Ok(());
-        };
-        let r = self.attach_one(i, c, netns_path);
-        if r.is_err() {
-            let _ = self.disconnect(net, &c.id, true, Some(netns_path));
-        }
-        r
+/// Returns the endpoint's addresses to its network's pools.
+pub(super) fn release_addresses(n: &mut super::model::Network, ep: &Endpoint) {
+    if let Some(p) = n.pool.as_mut() {
+        p.release(ep.ip);
     }
-
-    fn attach_one(&self, i: usize, c: &Container, netns_path: &Path) -> Result<(), DaemonError> {
-        let ns = berth_network::netns::open(netns_path)
-            .map_err(|e| internal("opening the container's network namespace", e))?;
-        let mut nl = netlink()?;
-        let mut st = self.state();
-        let k = st
-            .networks
-            .iter()
-            .filter(|n| n.endpoints.get(&c.id).is_some_and(|e| e.active))
-            .count();
-        let n = &mut st.networks[i];
-        let pool = n
-            .pool
-            .clone()
-            .ok_or_else(|| internal("connecting", "network has no pool"))?;
-        let has_dns = n.has_dns();
-        let ep = n
-            .endpoints
-            .get_mut(&c.id)
-            .ok_or_else(|| internal("connecting", "endpoint vanished"))?;
-        ep.ifname = format!("eth{k}");
-        let cfg = EndpointConfig {
-            bridge: n.bridge.clone(),
-            host_ifname: endpoint::host_ifname(&ep.id),
-            ifname: ep.ifname.clone(),
-            ip: ep.ip,
-            prefix: pool.subnet.prefix(),
-            mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|_| endpoint::mac_from_ip(ep.ip)),
-            default_gateway: None,
-            link_local: link_local(ep),
-        };
-        endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| internal("connecting", e))?;
-        crate::fault::crash_point!("network.connect.after-veth");
-        ep.active = true;
-        let ups = dns::host_upstreams(&dns::upstreams(c));
-        if has_dns {
-            ep.dns_upstreams = Some(ups.clone());
-            dns::dns_insert(&self.inner.dns_table, &n.id, &c.id, ep);
-        }
-        self.inner.store.put(n)?;
-        links::refresh_aliases(&self.inner.dns_table, n);
-        let nets = dns::dns_networks(&st.networks, &c.id);
-        dns::restart_dns(self, &mut st, &c.id, netns_path, nets, ups)?;
-        self.apply_firewall(&st)
+    if let (Some(p6), Some(ip6)) = (n.pool6.as_mut(), ep.ip6) {
+        p6.release(ip6);
     }
+}
 
-    /// `POST /networks/{id}/disconnect`; `running_netns` is the container's namespace when it
-    /// runs (its embedded DNS then goes on serving the networks it is still on).
-    pub fn disconnect(
-        &self,
-        net: &str,
-        container_id: &str,
-        _force: bool,
-        running_netns: Option<&Path>,
-    ) -> Result<(), DaemonError> {
-        let mut st = self.state();
-        let i = Self::find(&st.networks, net)?;
-        let n = &mut st.networks[i];
-        let Some(ep) = n.endpoints.remove(container_id) else {
-            return Err(not_connected(
-                container_id,
-                &n.name,
-                running_netns.is_some(),
-            ));
-        };
-        if ep.active {
-            if let Ok(mut nl) = netlink() {
-                let _ = endpoint::detach(&mut nl, &endpoint::host_ifname(&ep.id));
-            }
-            self.inner.dns_table.remove_ip(&n.id, ep.ip);
-        }
-        if let Some(p) = n.pool.as_mut() {
-            p.release(ep.ip);
-        }
-        self.inner.store.put(n)?;
-        self.inner
-            .dns_table
-            .remove_network(&links::alias_key(&n.id, container_id));
-        links::refresh_aliases(&self.inner.dns_table, n);
-        if let Some(server) = st.live.dns.remove(container_id) {
-            let upstreams = server.upstreams.clone();
-            server.stop();
-            let nets = dns::dns_networks(&st.networks, container_id);
-            if let (Some(ns), false) = (running_netns, nets.is_empty()) {
-                let server = dns::DnsServer::start(
-                    container_id,
-                    ns,
-                    self.inner.dns_table.clone(),
-                    nets,
-                    upstreams,
-                    dns::forwards(&st.networks, container_id),
-                )?;
-                st.live.dns.insert(container_id.to_string(), server);
-            }
-        }
-        self.apply_firewall(&st)
+/// Deletes the kernel's tracked flows of addresses container `id` no longer uses (NET-09), as
+/// Docker does when an endpoint goes: a later holder of the address must not inherit them (UDP
+/// replies steered to it, a stale DNAT). A failure is logged.
+pub(super) fn forget_flows(id: &str, addrs: &[IpAddr]) {
+    if let Err(e) = berth_network::conntrack::flush(addrs) {
+        tracing::warn!(container = id, error = %e, "deleting the conntrack entries of its addresses");
     }
 }
 
 /// The endpoint's `--link-local-ip` addresses.
-fn link_local(ep: &Endpoint) -> Vec<Ipv4Addr> {
+pub(super) fn link_local(ep: &Endpoint) -> Vec<Ipv4Addr> {
     ep.ipam
         .as_ref()
         .map(|i| i.link_local.clone())
         .unwrap_or_default()
-}
-
-/// `network disconnect` of a container that is not on the network: moby answers with a plain
-/// error (500), worded differently for a running container and a stopped one.
-fn not_connected(container_id: &str, network: &str, running: bool) -> DaemonError {
-    let the = if running { "" } else { "the " };
-    DaemonError::Internal(format!(
-        "container {container_id} is not connected to {the}network {network}"
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disconnecting_a_non_member_is_mobys_plain_error() {
-        let e = not_connected("abc", "front", true);
-        assert!(
-            matches!(&e, DaemonError::Internal(m) if m == "container abc is not connected to network front")
-        );
-        let e = not_connected("abc", "front", false);
-        assert!(
-            matches!(&e, DaemonError::Internal(m) if m == "container abc is not connected to the network front")
-        );
-    }
 }

@@ -36,7 +36,8 @@ impl NetworkService {
                 .collect();
             mine.sort_by_key(|n| n.name != primary);
             mine.iter()
-                .filter_map(|n| n.endpoints.get(&c.id).map(|e| IpAddr::V4(e.ip)))
+                .filter_map(|n| n.endpoints.get(&c.id))
+                .flat_map(|e| std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6)))
                 .collect()
         };
         let p = files_dir.join("hosts");

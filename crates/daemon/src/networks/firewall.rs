@@ -48,6 +48,7 @@ impl NetworkService {
                     // A record with a name not valid now has no bridge (see `checked_bridge`).
                     bridge: IfName::new(&n.bridge).ok()?,
                     subnet: n.pool.as_ref()?.subnet,
+                    subnet6: n.pool6.as_ref().map(|p| p.subnet),
                     internal: n.internal,
                 })
             })
@@ -87,6 +88,13 @@ impl NetworkService {
             // As Docker does, forwarding stays on (other daemons may need it).
             berth_network::firewall::set_ip_forward(true)
                 .map_err(|e| internal("enabling ip forwarding", e))?;
+        }
+        if target.desired.networks.iter().any(|n| n.subnet6.is_some())
+            && !self.inner.forward6_on.swap(true, Ordering::Relaxed)
+        {
+            // The same for IPv6, once a dual-stack network exists (as Docker does).
+            berth_network::firewall::set_ip6_forward(true)
+                .map_err(|e| internal("enabling IPv6 forwarding", e))?;
         }
         let previous = applied.desired.take();
         self.inner

@@ -214,6 +214,9 @@ pub fn refresh_aliases(table: &DnsTable, n: &Network) {
             });
             if let Some((_, t)) = target {
                 table.insert(&key, &l.alias, t.ip);
+                if let Some(ip6) = t.ip6 {
+                    table.insert(&key, &l.alias, ip6);
+                }
             }
         }
     }

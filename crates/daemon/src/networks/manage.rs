@@ -1,14 +1,16 @@
 //! Network verbs: create (bridge driver only; subnet, gateway, ip-range, `--internal`, labels,
-//! options), lookup (name, full ID, unique ID prefix), list with filters, remove (refused while a
+//! options; dual-stack with `--ipv6`: an IPv4 pool as always plus the IPv6 subnet given, else a
+//! unique local /64), lookup (name, full ID, unique ID prefix), list with filters, remove (refused while a
 //! running container is attached; predefined networks never) and prune. Errors carry Docker's words and
 //! kinds: 409 for a duplicate name; 403 for a predefined network's name, a pool overlap, removing a
 //! predefined network or one with active endpoints (libnetwork marks those errors forbidden).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_network::ifname::IfName;
 use berth_network::ipam::{Pool, PoolRequest, Subnet};
+use berth_network::ipam6::{Pool6, PoolRequest6, Subnet6};
 
 use super::model::{Driver, IpamGiven, Network};
 use super::{internal, netlink, NetworkService};
@@ -22,11 +24,13 @@ pub struct CreateNetwork {
     pub driver: String,
     pub internal: bool,
     pub attachable: bool,
+    /// `EnableIPv6`: a dual-stack network.
+    pub enable_ipv6: bool,
     /// `IPAM.Driver`: `default` (or empty); anything else is refused.
     pub ipam_driver: String,
     /// `IPAM.Options` as sent (`None`: not sent).
     pub ipam_options: Option<BTreeMap<String, String>>,
-    /// `IPAM.Config`: at most one (IPv4) entry.
+    /// `IPAM.Config`: at most one IPv4 entry and one IPv6 entry.
     pub pools: Vec<PoolConfig>,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
@@ -88,6 +92,69 @@ fn parse_ip(what: &str, s: &str) -> Result<Ipv4Addr, DaemonError> {
     s.parse().map_err(|_| {
         DaemonError::InvalidArgument(format!("invalid {what} address {s:?}: use IPv4"))
     })
+}
+
+fn parse_ip6(what: &str, s: &str) -> Result<Ipv6Addr, DaemonError> {
+    s.parse().map_err(|_| {
+        DaemonError::InvalidArgument(format!(
+            "invalid {what} address {s:?}: the network's IPv6 subnet needs an IPv6 {what}"
+        ))
+    })
+}
+
+/// Whether an `IPAM.Config` entry is an IPv6 one (its subnet, else its gateway, is IPv6).
+fn is_v6(c: &PoolConfig) -> bool {
+    c.subnet
+        .as_deref()
+        .or(c.gateway.as_deref())
+        .is_some_and(|s| s.contains(':'))
+}
+
+/// The IPv4 and the IPv6 entry of a create's `IPAM.Config` (each at most once).
+fn split_pools(pools: &[PoolConfig]) -> Result<(PoolConfig, Option<PoolConfig>), DaemonError> {
+    let (v6, v4): (Vec<&PoolConfig>, Vec<&PoolConfig>) = pools.iter().partition(|c| is_v6(c));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(DaemonError::InvalidArgument(format!(
+            "{} IPAM configs given: berth supports one IPv4 and one IPv6 subnet per network",
+            pools.len()
+        )));
+    }
+    Ok((
+        v4.first().map(|c| (*c).clone()).unwrap_or_default(),
+        v6.first().map(|c| (*c).clone()),
+    ))
+}
+
+/// The IPv6 pool of a dual-stack network: the entry given, else a unique local /64 named by
+/// the network's ID. `taken` are the other networks' IPv6 subnets.
+fn pool6(given: Option<&PoolConfig>, id: &str, taken: &[Subnet6]) -> Result<Pool6, DaemonError> {
+    let invalid = |e: berth_network::ipam6::Ipam6Error| match e {
+        berth_network::ipam6::Ipam6Error::Overlap => {
+            DaemonError::Forbidden(format!("invalid pool request: {e}"))
+        }
+        other => DaemonError::InvalidArgument(other.to_string()),
+    };
+    let parse_subnet6 = |s: &str| s.parse::<Subnet6>().map_err(invalid);
+    let g = given.cloned().unwrap_or_default();
+    if !g.aux_addresses.is_empty() {
+        return Err(DaemonError::InvalidArgument(
+            "--aux-address is not supported on an IPv6 subnet by berth: give it on the IPv4 one"
+                .into(),
+        ));
+    }
+    let req = PoolRequest6 {
+        subnet: Some(match &g.subnet {
+            Some(s) => parse_subnet6(s)?,
+            None => berth_network::ipam6::ula_subnet(id),
+        }),
+        gateway: g
+            .gateway
+            .as_deref()
+            .map(|s| parse_ip6("gateway", s))
+            .transpose()?,
+        ip_range: g.ip_range.as_deref().map(parse_subnet6).transpose()?,
+    };
+    Pool6::new(&req, taken).map_err(invalid)
 }
 
 fn parse_subnet(s: &str) -> Result<Subnet, DaemonError> {
@@ -242,16 +309,14 @@ impl NetworkService {
                 req.ipam_driver
             )));
         }
-        let given = match req.pools.as_slice() {
-            [] => PoolConfig::default(),
-            [one] => one.clone(),
-            more => {
-                return Err(DaemonError::InvalidArgument(format!(
-                    "{} IPAM configs given: berth supports one IPv4 subnet per network",
-                    more.len()
-                )))
-            }
-        };
+        let (given, given6) = split_pools(&req.pools)?;
+        if let (Some(g), false) = (&given6, req.enable_ipv6) {
+            return Err(DaemonError::InvalidArgument(format!(
+                "invalid network config: IPv6 subnet {} given but IPv6 is not enabled on the \
+                 network: add --ipv6 (EnableIPv6) to create a dual-stack network",
+                g.subnet.as_deref().unwrap_or_default()
+            )));
+        }
         let id = new_id()?;
         let bridge = bridge_name(&req.options, &id, &self.inner.naming.bridge_prefix)?;
         let mut st = self.state();
@@ -309,9 +374,27 @@ impl NetworkService {
             other => DaemonError::InvalidArgument(other.to_string()),
         })?;
         let aux_addresses = reserve_aux(&mut pool, &given.aux_addresses)?;
+        let pool6 = if req.enable_ipv6 {
+            let taken6: Vec<Subnet6> = st
+                .networks
+                .iter()
+                .filter_map(|n| n.pool6.as_ref().map(|p| p.subnet))
+                .collect();
+            Some(pool6(given6.as_ref(), &id, &taken6)?)
+        } else {
+            None
+        };
         let mut nl = netlink()?;
         berth_network::bridge::ensure(&mut nl, &bridge, pool.gateway, pool.subnet.prefix())
             .map_err(|e| internal("creating the bridge", e))?;
+        if let Some(p6) = &pool6 {
+            if let Err(e) =
+                berth_network::bridge::ensure6(&mut nl, &bridge, p6.gateway, p6.subnet.prefix())
+            {
+                let _ = berth_network::bridge::remove(&mut nl, bridge.as_str());
+                return Err(internal("giving the bridge its IPv6 gateway", e));
+            }
+        }
         let n = Network {
             id: id.clone(),
             name: req.name.clone(),
@@ -319,6 +402,7 @@ impl NetworkService {
             driver: Driver::Bridge,
             bridge: bridge.to_string(),
             pool: Some(pool),
+            pool6,
             internal: req.internal,
             labels: req.labels.clone(),
             options: req.options.clone(),
@@ -327,6 +411,8 @@ impl NetworkService {
                 subnet: given.subnet.is_some(),
                 gateway: given.gateway.is_some(),
                 aux_addresses,
+                subnet6: given6.as_ref().is_some_and(|g| g.subnet.is_some()),
+                gateway6: given6.as_ref().is_some_and(|g| g.gateway.is_some()),
             },
             attachable: req.attachable,
             predefined: false,

@@ -12,9 +12,10 @@
 //!
 //! Files: [`manage`] (create, list, inspect, remove, prune), [`views`] (what inspect and list
 //! show), [`endpoints`] (the container hooks:
-//! register at create, attach at start, detach at stop, forget at remove, connect, disconnect),
+//! register at create, attach at start, detach at stop, forget at remove),
 //! `etc_files` (the container's `/etc/hosts` and `/etc/resolv.conf`), [`publish`] (`-p`/`-P`),
-//! [`dns`], [`links`] (the rules of legacy `--link`: environment, hosts lines, DNS aliases). Every method is
+//! `connect` (`network connect`/`disconnect`), [`dns`], [`links`] (the rules of legacy `--link`:
+//! environment, hosts lines, DNS aliases). Every method is
 //! synchronous (netlink, `nft`, helper threads for [`berth_network::netns::socket_in`]); async
 //! callers use `spawn_blocking`.
 //!
@@ -26,6 +27,7 @@
 //! Names: a daemon with the default exec root uses bridge `berth0` and table `berth`; any other
 //! exec root (tests, side-by-side daemons) derives both from a hash of it, so daemons never collide.
 
+mod connect;
 pub mod dns;
 pub mod endpoints;
 mod etc_files;
@@ -106,6 +108,8 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// ip_forward was switched on by this daemon.
     forward_on: AtomicBool,
+    /// IPv6 forwarding was switched on by this daemon (for its first dual-stack network).
+    forward6_on: AtomicBool,
     /// The table as last applied, and the number of the last target computed.
     firewall_applied: Mutex<firewall::Applied>,
     firewall_generation: AtomicU64,
@@ -156,6 +160,7 @@ impl NetworkService {
                     live: Live::default(),
                 }),
                 forward_on: AtomicBool::new(false),
+                forward6_on: AtomicBool::new(false),
                 firewall_applied: Mutex::default(),
                 firewall_generation: AtomicU64::new(0),
             }),
@@ -170,6 +175,10 @@ impl NetworkService {
             if let Some(pool) = &n.pool {
                 berth_network::bridge::ensure(&mut nl, &bridge, pool.gateway, pool.subnet.prefix())
                     .map_err(|e| internal("creating the bridge", e))?;
+            }
+            if let Some(p6) = &n.pool6 {
+                berth_network::bridge::ensure6(&mut nl, &bridge, p6.gateway, p6.subnet.prefix())
+                    .map_err(|e| internal("giving the bridge its IPv6 gateway", e))?;
             }
             if n.has_dns() {
                 for (cid, ep) in &n.endpoints {
@@ -226,6 +235,7 @@ impl NetworkService {
                     String::new()
                 },
                 pool,
+                pool6: None,
                 internal: false,
                 labels: BTreeMap::new(),
                 options: BTreeMap::new(),

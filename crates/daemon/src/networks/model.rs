@@ -7,10 +7,11 @@
 //! exists in the container's namespace) while the container runs.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use berth_network::ifname::IfName;
 use berth_network::ipam::Pool;
+use berth_network::ipam6::Pool6;
 use berth_network::ports::PortMapping;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,9 @@ pub struct Network {
     /// The address pool (bridge driver only).
     #[serde(default)]
     pub pool: Option<Pool>,
+    /// The IPv6 pool of a dual-stack network (`--ipv6`; `EnableIPv6` shows whether there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool6: Option<Pool6>,
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]
@@ -74,6 +78,11 @@ pub struct Network {
 }
 
 impl Network {
+    /// Whether the network is dual-stack (`EnableIPv6`).
+    pub fn ipv6(&self) -> bool {
+        self.pool6.is_some()
+    }
+
     /// User-defined networks get the embedded DNS server.
     pub fn has_dns(&self) -> bool {
         self.driver == Driver::Bridge && !self.predefined
@@ -110,13 +119,21 @@ pub struct IpamGiven {
     /// `--aux-address NAME=IP`: reserved in the pool, never handed out.
     #[serde(default)]
     pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// The request named an IPv6 subnet (else one was chosen: a unique local /64).
+    #[serde(default)]
+    pub subnet6: bool,
+    /// The request named an IPv6 gateway.
+    #[serde(default)]
+    pub gateway6: bool,
 }
 
-/// An endpoint's `IPAMConfig` as the client gave it (`--ip`, `--link-local-ip`).
+/// An endpoint's `IPAMConfig` as the client gave it (`--ip`, `--ip6`, `--link-local-ip`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndpointIpam {
     #[serde(default)]
     pub ipv4: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Addr>,
     /// Added to the container's interface (as /16, as Docker does).
     #[serde(default)]
     pub link_local: Vec<Ipv4Addr>,
@@ -147,6 +164,9 @@ pub struct Endpoint {
     /// The container's name (without `/`), for DNS and inspect.
     pub container_name: String,
     pub ip: Ipv4Addr,
+    /// The IPv6 address on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// `--ip`: kept when the container restarts.
     #[serde(default)]
     pub static_ip: bool,
@@ -194,6 +214,7 @@ pub(crate) mod fixtures {
             id: "e".repeat(64),
             container_name: "web".into(),
             ip: Ipv4Addr::new(10, 5, 0, 2),
+            ip6: None,
             static_ip: false,
             mac: String::new(),
             aliases: Vec::new(),
@@ -215,6 +236,7 @@ pub(crate) mod fixtures {
             driver: Driver::Bridge,
             bridge: String::new(),
             pool: None,
+            pool6: None,
             internal: false,
             labels: BTreeMap::new(),
             options: BTreeMap::new(),

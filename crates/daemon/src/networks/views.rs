@@ -3,7 +3,7 @@
 //! (inspect's `NetworkSettings`, the `Ports` and `Networks` of list entries) are built in
 //! `server::network_views`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_network::ports::PortMapping;
 
@@ -18,6 +18,8 @@ pub struct EndpointView {
     pub endpoint: Endpoint,
     pub gateway: Ipv4Addr,
     pub prefix: u8,
+    /// The network's IPv6 gateway and prefix length (dual-stack networks).
+    pub ipv6: Option<(Ipv6Addr, u8)>,
     pub predefined: bool,
 }
 
@@ -43,6 +45,7 @@ impl NetworkService {
                     endpoint: ep.clone(),
                     gateway: pool.gateway,
                     prefix: pool.subnet.prefix(),
+                    ipv6: n.pool6.as_ref().map(|p| (p.gateway, p.subnet.prefix())),
                     predefined: n.predefined,
                 })
             })

@@ -1,9 +1,10 @@
 //! Docker's endpoint settings (`NetworkingConfig.EndpointsConfig` of a create,
 //! `EndpointConfig` of `POST /networks/{id}/connect`) in the engine's terms: aliases, the
-//! `IPAMConfig` JSON's addresses (IPv4 only), the MAC address, driver options and links.
+//! `IPAMConfig` JSON's addresses (`--ip`, `--ip6`, link-local IPv4), the MAC address, driver
+//! options and links.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_api::container::EndpointSettings;
 
@@ -40,7 +41,8 @@ pub fn endpoints(
 }
 
 /// The endpoint's `IPAMConfig` as given (fields that are null or empty count as not given):
-/// `None` when the client sent none. IPv6 addresses are refused: Berth's networks are IPv4 only.
+/// `None` when the client sent none. Link-local IPv6 addresses are refused: Berth adds IPv4
+/// ones only.
 fn endpoint_ipam(cfg: &EndpointSettings) -> Result<Option<EndpointIpam>, DaemonError> {
     let Some(v) = cfg.ipam_config.as_ref().filter(|v| !v.is_null()) else {
         return Ok(None);
@@ -50,11 +52,13 @@ fn endpoint_ipam(cfg: &EndpointSettings) -> Result<Option<EndpointIpam>, DaemonE
             .and_then(|s| s.as_str())
             .filter(|s| !s.is_empty())
     };
-    if let Some(s) = text("IPv6Address") {
-        return Err(DaemonError::InvalidArgument(format!(
-            "invalid --ip6 {s:?}: berth networks are IPv4 only"
-        )));
-    }
+    let ipv6 = text("IPv6Address")
+        .map(|s| {
+            s.parse::<Ipv6Addr>().map_err(|_| {
+                DaemonError::InvalidArgument(format!("invalid IPv6 address {s:?} in --ip6"))
+            })
+        })
+        .transpose()?;
     let ipv4 = text("IPv4Address")
         .map(|s| {
             s.parse().map_err(|_| {
@@ -79,7 +83,11 @@ fn endpoint_ipam(cfg: &EndpointSettings) -> Result<Option<EndpointIpam>, DaemonE
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(EndpointIpam { ipv4, link_local }))
+    Ok(Some(EndpointIpam {
+        ipv4,
+        ipv6,
+        link_local,
+    }))
 }
 
 #[cfg(test)]
@@ -107,7 +115,15 @@ mod tests {
         assert_eq!((none.ipam, none.mac_address), (None, None));
         let v6: EndpointSettings =
             serde_json::from_value(json!({"IPAMConfig": {"IPv6Address": "fd00::5"}})).unwrap();
-        let e = endpoint(&v6).unwrap_err().to_string();
-        assert!(e.contains("berth networks are IPv4 only"), "{e}");
+        let ipam = endpoint(&v6).unwrap().ipam.unwrap();
+        assert_eq!(ipam.ipv6, Some("fd00::5".parse().unwrap()));
+        assert_eq!(ipam.ipv4, None);
+        let bad: EndpointSettings =
+            serde_json::from_value(json!({"IPAMConfig": {"IPv6Address": "10.0.0.1"}})).unwrap();
+        let e = endpoint(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("invalid IPv6 address \"10.0.0.1\" in --ip6"),
+            "{e}"
+        );
     }
 }

@@ -53,6 +53,13 @@ pub fn endpoint_settings(v: &EndpointView) -> EndpointSettings {
         gateway: v.gateway.to_string(),
         ip_address: e.ip.to_string(),
         ip_prefix_len: i64::from(v.prefix),
+        ipv6_gateway: v.ipv6.map(|(gw, _)| gw.to_string()).unwrap_or_default(),
+        global_ipv6_address: e.ip6.map(|ip| ip.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_len: e
+            .ip6
+            .and(v.ipv6)
+            .map(|(_, prefix)| i64::from(prefix))
+            .unwrap_or_default(),
         dns_names,
         ipam_config: ipam_config(e),
         driver_opts: e.driver_opts.clone(),
@@ -72,6 +79,9 @@ fn ipam_config(e: &crate::networks::model::Endpoint) -> Option<serde_json::Value
     let mut m = serde_json::Map::new();
     if let Some(ip) = i.ipv4 {
         m.insert("IPv4Address".into(), ip.to_string().into());
+    }
+    if let Some(ip) = i.ipv6 {
+        m.insert("IPv6Address".into(), ip.to_string().into());
     }
     if !i.link_local.is_empty() {
         let ips = i.link_local.iter().map(|ip| ip.to_string().into());
@@ -173,6 +183,7 @@ mod tests {
                 id: "e".repeat(64),
                 container_name: "web".into(),
                 ip: Ipv4Addr::new(10, 5, 0, 2),
+                ip6: Some("2001:db8:5::2".parse().unwrap()),
                 static_ip: false,
                 mac: "02:42:0a:05:00:02".into(),
                 aliases: vec!["svc".into()],
@@ -185,6 +196,7 @@ mod tests {
             },
             gateway: Ipv4Addr::new(10, 5, 0, 1),
             prefix: 24,
+            ipv6: Some(("2001:db8:5::1".parse().unwrap(), 64)),
             predefined: false,
         }
     }
@@ -197,6 +209,9 @@ mod tests {
         assert_eq!(running.ip_prefix_len, 24);
         assert_eq!(running.mac_address, "02:42:0a:05:00:02");
         assert_eq!(running.endpoint_id, "e".repeat(64));
+        assert_eq!(running.global_ipv6_address, "2001:db8:5::2");
+        assert_eq!(running.global_ipv6_prefix_len, 64);
+        assert_eq!(running.ipv6_gateway, "2001:db8:5::1");
         let stopped = endpoint_settings(&view(false));
         assert_eq!(
             (
@@ -207,6 +222,13 @@ mod tests {
                 stopped.endpoint_id.as_str()
             ),
             ("", "", 0, "", "")
+        );
+        assert_eq!(
+            (
+                stopped.global_ipv6_address.as_str(),
+                stopped.ipv6_gateway.as_str()
+            ),
+            ("", "")
         );
         assert_eq!(stopped.network_id, "n".repeat(64));
         assert_eq!(stopped.aliases, Some(vec!["svc".to_string()]));

@@ -1,5 +1,6 @@
-//! `/networks`: list (filters name, id, label, driver, type), inspect, create, delete, connect,
-//! disconnect and prune, decoded into `networks` calls and encoded as Docker's `NetworkResource`.
+//! `/networks`: list (filters name, id, label, driver, type), inspect, create (dual-stack with
+//! `EnableIPv6`), delete, connect, disconnect and prune, decoded into `networks` calls and
+//! encoded as Docker's `NetworkResource`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,8 +31,22 @@ async fn blocking<T: Send + 'static>(
 pub fn resource(n: &Network) -> NetworkResource {
     // As Docker does: a given subnet's config echoes the request, an allocated one shows the
     // subnet and gateway the IPAM chose.
+    let given = &n.ipam;
+    let config6 = n.pool6.as_ref().map(|p| IpamConfig {
+        subnet: p.subnet.to_string(),
+        ip_range: p
+            .ip_range
+            .filter(|_| given.subnet6)
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        gateway: if given.gateway6 || !given.subnet6 {
+            p.gateway.to_string()
+        } else {
+            String::new()
+        },
+        auxiliary_addresses: None,
+    });
     let config = n.pool.as_ref().map(|p| {
-        let given = &n.ipam;
         vec![IpamConfig {
             subnet: p.subnet.to_string(),
             ip_range: p
@@ -60,6 +75,7 @@ pub fn resource(n: &Network) -> NetworkResource {
         .filter(|(_, e)| e.active)
         .map(|(id, e)| {
             let prefix = n.pool.as_ref().map(|p| p.subnet.prefix()).unwrap_or(32);
+            let prefix6 = n.pool6.as_ref().map(|p| p.subnet.prefix()).unwrap_or(128);
             (
                 id.clone(),
                 NetworkContainer {
@@ -67,7 +83,10 @@ pub fn resource(n: &Network) -> NetworkResource {
                     endpoint_id: e.id.clone(),
                     mac_address: e.mac.clone(),
                     ipv4_address: format!("{}/{prefix}", e.ip),
-                    ipv6_address: String::new(),
+                    ipv6_address: e
+                        .ip6
+                        .map(|ip| format!("{ip}/{prefix6}"))
+                        .unwrap_or_default(),
                 },
             )
         })
@@ -87,10 +106,16 @@ pub fn resource(n: &Network) -> NetworkResource {
         scope: "local".into(),
         driver: n.driver.name().into(),
         enable_ipv4: true,
-        enable_ipv6: false,
+        enable_ipv6: n.ipv6(),
         ipam: Ipam {
             driver: "default".into(),
-            config: Some(config.unwrap_or_default()),
+            config: Some(
+                config
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(config6)
+                    .collect(),
+            ),
             options: n.ipam.options.clone(),
         },
         internal: n.internal,
@@ -167,6 +192,7 @@ pub async fn create(
         driver: req.driver.unwrap_or_default(),
         internal: req.internal.unwrap_or(false),
         attachable: req.attachable.unwrap_or(false),
+        enable_ipv6: req.enable_ipv6.unwrap_or(false),
         ipam_driver: ipam.driver,
         ipam_options: ipam.options,
         pools,
@@ -192,11 +218,6 @@ fn refuse_unsupported(req: &NetworkCreateRequest) -> Result<(), ApiError> {
             "{what} is not supported: berth makes local bridge networks only"
         )))
     };
-    if req.enable_ipv6 == Some(true) {
-        return Err(ApiError::bad_request(
-            "EnableIPv6 is not supported yet: berth networks are IPv4 only",
-        ));
-    }
     if req.enable_ipv4 == Some(false) {
         return refuse("EnableIPv4=false (an IPv6-only network)");
     }

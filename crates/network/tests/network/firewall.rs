@@ -89,11 +89,13 @@ fn networks_are_isolated_and_published_ports_reach_the_container() {
             NetworkRules {
                 bridge: b1.ifname(),
                 subnet: subnet("10.232.1.0/24"),
+                subnet6: None,
                 internal: false,
             },
             NetworkRules {
                 bridge: b2.ifname(),
                 subnet: subnet("10.232.2.0/24"),
+                subnet6: None,
                 internal: false,
             },
         ],
@@ -217,6 +219,7 @@ fn internal_networks_have_no_way_out() {
         networks: vec![NetworkRules {
             bridge: b1.ifname(),
             subnet: "10.233.1.0/24".parse().unwrap(),
+            subnet6: None,
             internal: true,
         }],
         ports: vec![],

@@ -17,6 +17,8 @@ pub fn endpoint_cfg(bridge: &str, ip: Ipv4Addr, gw: Ipv4Addr) -> EndpointConfig 
         mac: mac_from_ip(ip),
         default_gateway: Some(gw),
         link_local: Vec::new(),
+        ip6: None,
+        default_gateway6: None,
     }
 }
 

@@ -8,4 +8,5 @@ mod conntrack;
 mod dns;
 mod firewall;
 mod harness;
+mod ipv6;
 mod links;
