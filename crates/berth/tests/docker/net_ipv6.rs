@@ -5,20 +5,32 @@
 
 use crate::harness::{code, opted_in, stderr, Daemon};
 
-/// Puts `net.ipv6.conf.all.forwarding` back as it was (the daemon turns it on, as Docker does).
-struct Ip6Forward(String);
+/// Puts `net.ipv6.conf.all.forwarding` back as it was (the daemons turn it on, as Docker does)
+/// when the last test holding one ends: the tests of this file run in parallel.
+struct Ip6Forward;
 
 const IP6_FORWARD: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
 
+static FORWARD: std::sync::Mutex<(u32, String)> = std::sync::Mutex::new((0, String::new()));
+
 impl Ip6Forward {
     fn remember() -> Ip6Forward {
-        Ip6Forward(std::fs::read_to_string(IP6_FORWARD).expect("read ipv6 forwarding"))
+        let mut g = FORWARD.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0 == 0 {
+            g.1 = std::fs::read_to_string(IP6_FORWARD).expect("read ipv6 forwarding");
+        }
+        g.0 += 1;
+        Ip6Forward
     }
 }
 
 impl Drop for Ip6Forward {
     fn drop(&mut self) {
-        let _ = std::fs::write(IP6_FORWARD, self.0.trim());
+        let mut g = FORWARD.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 -= 1;
+        if g.0 == 0 {
+            let _ = std::fs::write(IP6_FORWARD, g.1.trim());
+        }
     }
 }
 
@@ -151,4 +163,118 @@ fn dual_stack_network_containers_reach_each_other_by_name_over_ipv6() {
         !String::from_utf8_lossy(&ruleset.stdout).contains("2001:db8:71::/64"),
         "the ip6 rules outlived the network"
     );
+}
+
+/// An "outside machine": a namespace joined to the host by a veth, with `2001:db8:7e::2/64`
+/// (the host end `2001:db8:7e::1/64`) and no route to any container subnet; deleted on drop.
+struct Outside {
+    ns: String,
+    veth: String,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let pid = std::process::id() % 100_000;
+        let o = Outside {
+            ns: format!("bv6-out-{pid}"),
+            veth: format!("bv6o{pid}"),
+        };
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("ip");
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        };
+        ip(&["netns", "add", &o.ns]);
+        ip(&[
+            "link", "add", &o.veth, "type", "veth", "peer", "name", "eth0", "netns", &o.ns,
+        ]);
+        ip(&["addr", "add", "2001:db8:7e::1/64", "dev", &o.veth, "nodad"]);
+        ip(&["link", "set", &o.veth, "up"]);
+        for args in [
+            &["addr", "add", "2001:db8:7e::2/64", "dev", "eth0", "nodad"][..],
+            &["link", "set", "eth0", "up"],
+            &["link", "set", "lo", "up"],
+        ] {
+            let mut all = vec!["netns", "exec", o.ns.as_str(), "ip"];
+            all.extend_from_slice(args);
+            ip(&all);
+        }
+        o
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn ipv6_traffic_leaves_masqueraded_and_internal_networks_have_no_way_out() {
+    if !opted_in() {
+        return;
+    }
+    let _forward = Ip6Forward::remember();
+    let d = Daemon::start();
+    let outside = Outside::new();
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "2001:db8:73::/64",
+        "v6out",
+    ]);
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--internal",
+        "--subnet",
+        "2001:db8:74::/64",
+        "v6int",
+    ]);
+    // The outside machine has no route back to 2001:db8:73::/64: a reply arrives only because the
+    // request left with the host's address.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6out",
+        "busybox",
+        "ping6",
+        "-c1",
+        "-W3",
+        "2001:db8:7e::2",
+    ]);
+    assert_eq!(code(&out), 0, "ping6 the outside machine: {out:?}");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6int",
+        "busybox",
+        "ping6",
+        "-c1",
+        "-W2",
+        "2001:db8:7e::2",
+    ]);
+    assert_ne!(
+        code(&out),
+        0,
+        "an --internal network reached outside: {out:?}"
+    );
+    drop(outside);
+    d.ok(&["network", "rm", "v6out", "v6int"]);
 }
