@@ -14,6 +14,7 @@
 
 pub mod file;
 pub mod reload;
+pub mod runtimes;
 
 use std::path::{Path, PathBuf};
 
@@ -131,6 +132,13 @@ pub struct DaemonArgs {
     /// SIGHUP).
     #[arg(long = "authorization-plugin", value_name = "NAME")]
     pub authorization_plugins: Vec<String>,
+    /// Register an external runc-compatible runtime, NAME=PATH (repeatable; reloaded on SIGHUP).
+    #[arg(long = "add-runtime", value_name = "NAME=PATH")]
+    pub add_runtime: Vec<String>,
+    /// The runtime of containers that name none (default: runc, the built-in one; reloaded on
+    /// SIGHUP).
+    #[arg(long, value_name = "NAME")]
+    pub default_runtime: Option<String>,
     /// Set no-new-privileges by default for new containers.
     #[arg(long)]
     pub no_new_privileges: bool,
@@ -322,6 +330,13 @@ impl DaemonConfig {
                 &mut conflicts,
             )
             .unwrap_or_default(),
+            runtimes: runtimes::merge(
+                &args.add_runtime,
+                args.default_runtime.clone(),
+                file.runtimes,
+                file.default_runtime,
+                &mut conflicts,
+            )?,
         };
         file::check_labels(&reloadable.labels)?;
         file::check_plugin_names(&reloadable.authorization_plugins)?;

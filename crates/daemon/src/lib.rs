@@ -133,6 +133,7 @@ impl Engine {
         let networks = tokio::task::spawn_blocking(move || NetworkService::open(&dr, &er))
             .await
             .map_err(DaemonError::join)??;
+        let settings = config::Live::new(config.reloadable.clone());
         let containers = ContainerService::open(
             &ContainerOptions {
                 data_root: config.data_root.clone(),
@@ -141,6 +142,7 @@ impl Engine {
                 networks: networks.clone(),
                 volumes: volumes.clone(),
                 upgrade: server::container_request::upgrade_record,
+                settings: settings.clone(),
                 no_new_privileges: config.no_new_privileges,
             },
             images.clone(),
@@ -157,7 +159,7 @@ impl Engine {
             volumes,
             events,
             system,
-            settings: config::Live::new(config.reloadable.clone()),
+            settings,
         })
     }
 }

@@ -47,6 +47,7 @@ mod registry_run;
 mod reliability;
 mod restart;
 mod run;
+mod runtimes;
 mod stats;
 mod user_db;
 mod verbs;

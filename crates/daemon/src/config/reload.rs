@@ -1,5 +1,6 @@
 //! What a running daemon reloads on `SIGHUP`, as dockerd does: `debug`, `labels`,
-//! `registry-mirrors`, `insecure-registries` and `authorization-plugins`. Every other key keeps the value the daemon
+//! `registry-mirrors`, `insecure-registries`, `authorization-plugins`, `runtimes` and
+//! `default-runtime`. Every other key keeps the value the daemon
 //! started with; a changed one is named in a warning ("takes effect at the next start").
 //!
 //! Readers hold a [`Live`] (cloned from [`crate::Engine::settings`]) and see the new value on
@@ -27,6 +28,9 @@ pub struct Reloadable {
     /// `authorization-plugins` / `--authorization-plugin`: the plugins asked about every API
     /// request, in order (`crate::server::authz`).
     pub authorization_plugins: Vec<String>,
+    /// `runtimes` / `--add-runtime` and `default-runtime`: the runtimes containers may name
+    /// ([`super::runtimes`]).
+    pub runtimes: super::runtimes::Runtimes,
 }
 
 impl Reloadable {

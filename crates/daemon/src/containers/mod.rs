@@ -180,6 +180,8 @@ pub struct ContainerOptions {
     /// [`settings::Settings`] from the request it kept); given by the front door whose request
     /// format old records hold.
     pub upgrade: RecordUpgrade,
+    /// The settings `SIGHUP` reloads: the runtimes containers may name are read from it.
+    pub settings: crate::config::Live,
     /// `no-new-privileges`: new containers that do not say otherwise get no_new_privs.
     pub no_new_privileges: bool,
 }
@@ -198,6 +200,8 @@ pub(crate) struct Inner {
     /// descriptor must live as long as the service): containers are cloned from shims, so none
     /// of them can reach the host's binary through `/proc/<pid>/exe` (CVE-2019-5736).
     _shim_copy: berth_runtime::sealed_exe::SealedExe,
+    /// See [`ContainerOptions::settings`].
+    pub settings: crate::config::Live,
     pub networks: crate::networks::NetworkService,
     pub volumes: crate::volumes::VolumeService,
     /// See [`ContainerOptions::no_new_privileges`].
@@ -265,6 +269,7 @@ impl ContainerService {
                 paths,
                 shim_exe: shim_copy.path(),
                 _shim_copy: shim_copy,
+                settings: opts.settings.clone(),
                 networks: opts.networks.clone(),
                 volumes: opts.volumes.clone(),
                 no_new_privileges: opts.no_new_privileges,
@@ -282,6 +287,11 @@ impl ContainerService {
 
     pub(crate) fn paths(&self) -> &Paths {
         &self.inner.paths
+    }
+
+    /// The runtimes containers may name, as configured now (reloaded on `SIGHUP`).
+    pub fn runtimes(&self) -> crate::config::runtimes::Runtimes {
+        self.inner.settings.get().runtimes.clone()
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Entry>>> {

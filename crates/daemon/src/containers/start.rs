@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_runtime::error::ErrorKind as RuntimeKind;
-use berth_shim::protocol::ShimConfig;
+use berth_shim::protocol::{ExternalRuntime, ShimConfig};
 
 use super::model::Container;
 use super::settings::LogDriver;
@@ -201,6 +201,10 @@ impl ContainerService {
         let paths = self.paths().clone();
         let state_dir = paths.shim_dir(&c.id);
         let _ = std::fs::remove_dir_all(&state_dir);
+        let (runtime, runtime_root) = match shim_runtime(&self.runtimes(), &paths, &c) {
+            Ok(r) => r,
+            Err(e) => return Err(self.start_failed(entry, e).await),
+        };
         let joined = match self.joined_netns(&c) {
             Ok(j) => j,
             Err(e) => return Err(self.start_failed(entry, e).await),
@@ -250,13 +254,14 @@ impl ContainerService {
             id: c.id.clone(),
             bundle: paths.bundle(&c.id),
             state_dir: state_dir.clone(),
-            runtime_root: paths.runtime_root.clone(),
+            runtime_root,
             log_path: (log.driver != LogDriver::None).then(|| paths.log_path(&c.id)),
             log_max_size: log.max_size,
             log_max_file: log.max_files,
             stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
             terminal: c.config.tty,
+            runtime,
         };
         let handle = match shim::spawn(config, &self.inner.shim_exe).await {
             Ok(h) => h,
@@ -337,6 +342,35 @@ impl ContainerService {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         e
+    }
+}
+
+/// The runtime the shim of `c` drives, by the name the container records, and its root: `None`
+/// and the daemon's runtime root for the built-in one; for an external one its executable
+/// (resolved now, so a missing one fails the start with its name) and `<exec-root>/runtime-NAME`,
+/// the root dockerd gives it. A name no longer configured fails the start with Docker's words.
+fn shim_runtime(
+    runtimes: &crate::config::runtimes::Runtimes,
+    paths: &super::Paths,
+    c: &Container,
+) -> Result<(Option<ExternalRuntime>, std::path::PathBuf), DaemonError> {
+    use crate::config::runtimes::Selected;
+    let name = c
+        .host_config
+        .runtime
+        .as_deref()
+        .unwrap_or(spec::DEFAULT_RUNTIME);
+    match runtimes.get(name) {
+        Some(Selected::Builtin) => Ok((None, paths.runtime_root.clone())),
+        Some(Selected::External(ext)) => {
+            let runtime = ExternalRuntime {
+                path: ext.resolve(name)?,
+                args: ext.args.clone(),
+            };
+            let root = paths.runtime_root.with_file_name(format!("runtime-{name}"));
+            Ok((Some(runtime), root))
+        }
+        None => Err(crate::config::runtimes::unknown(name)),
     }
 }
 

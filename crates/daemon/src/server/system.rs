@@ -158,21 +158,19 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
         docker_root_dir: host.data_root.display().to_string(),
         name: host.hostname.clone(),
         server_version: ENGINE_VERSION.to_string(),
-        // Both names are the built-in runc-compatible runtime (`containers::spec::RUNTIMES`).
-        runtimes: crate::containers::spec::RUNTIMES
-            .iter()
-            .map(|name| {
-                let path = "berth".to_string();
-                (
-                    name.to_string(),
-                    Runtime {
-                        path,
-                        runtime_args: None,
-                    },
-                )
+        // The built-in runtime's names (path `berth`) and the configured external ones.
+        runtimes: engine
+            .settings
+            .get()
+            .runtimes
+            .listed()
+            .into_iter()
+            .map(|(name, path, args)| {
+                let runtime_args = (!args.is_empty()).then_some(args);
+                (name, Runtime { path, runtime_args })
             })
             .collect(),
-        default_runtime: crate::containers::spec::DEFAULT_RUNTIME.to_string(),
+        default_runtime: engine.settings.get().runtimes.default.clone(),
         swarm: SwarmInfo::default(),
         labels: engine.settings.get().labels.clone(),
         debug: engine.settings.get().debug,

@@ -81,12 +81,14 @@ impl From<SpecError> for DaemonError {
     }
 }
 
-/// The runtime names a container may ask for (`HostConfig.Runtime`): Docker's default name, which
-/// tools expect and which Berth's built-in runc-compatible runtime answers to, and Berth's own.
-pub const RUNTIMES: [&str; 2] = ["runc", "berth"];
+/// The names of Berth's built-in runc-compatible runtime (`HostConfig.Runtime`): Docker's default
+/// name, which tools expect, and Berth's own; daemon.json `runtimes` adds external ones
+/// ([`crate::config::runtimes`]).
+pub const RUNTIMES: [&str; 2] = crate::config::runtimes::BUILTIN;
 
-/// The runtime a container gets when it names none (Docker's default, shown by inspect).
-pub const DEFAULT_RUNTIME: &str = "runc";
+/// The runtime a container gets when it names none and the daemon's `default-runtime` names no
+/// other (Docker's default, shown by inspect).
+pub const DEFAULT_RUNTIME: &str = crate::config::runtimes::DEFAULT;
 
 /// At create: checks the namespace modes ([`namespaces::settle`], donors among `containers`) and
 /// the runtime name, and fills in what Docker records for them.
@@ -96,15 +98,8 @@ pub fn settle(
     hostname: &str,
 ) -> Result<(), DaemonError> {
     namespaces::settle(host, hostname, |n| Ok(containers.lookup(n)?.id()))?;
-    match host.runtime.as_deref().unwrap_or("") {
-        "" => host.runtime = Some(DEFAULT_RUNTIME.to_string()),
-        name if RUNTIMES.contains(&name) => {}
-        name => {
-            return Err(DaemonError::InvalidArgument(format!(
-                "unknown or invalid runtime name: {name}"
-            )))
-        }
-    }
+    let asked = host.runtime.as_deref().unwrap_or("");
+    host.runtime = Some(containers.runtimes().choose(asked)?);
     Ok(())
 }
 
