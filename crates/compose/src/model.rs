@@ -92,6 +92,8 @@ pub struct Service {
     pub scale: Option<i64>,
     pub profiles: Vec<String>,
     pub ipc: Option<String>,
+    /// The driver of the volumes the engine makes for the service (`HostConfig.VolumeDriver`).
+    pub volume_driver: Option<String>,
     pub pid: Option<String>,
     pub platform: Option<String>,
     pub pull_policy: Option<String>,

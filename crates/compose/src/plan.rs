@@ -236,6 +236,7 @@ pub fn create_body(
         group_add: opt_vec(&svc.group_add),
         security_opt: opt_vec(&svc.security_opt),
         ipc_mode: svc.ipc.clone(),
+        volume_driver: svc.volume_driver.clone(),
         pid_mode: svc.pid.clone(),
         privileged: svc.privileged,
         readonly_rootfs: svc.read_only,

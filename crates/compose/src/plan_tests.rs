@@ -179,6 +179,20 @@ fn volumes_go_into_the_body_as_binds_mounts_and_volumes_from() {
 }
 
 #[test]
+fn volume_driver_is_the_engines_volume_driver() {
+    let p = project("services:\n  app: {image: busybox, volume_driver: plug, volumes: ['/anon']}\n  other: {image: busybox}\n");
+    let body = |name: &str| {
+        let svc = p.service(name).cloned().unwrap_or_default();
+        create_body(&p, &svc, 1, false, &Inherit::default())
+            .host_config
+            .unwrap_or_default()
+            .volume_driver
+    };
+    assert_eq!(body("app").as_deref(), Some("plug"));
+    assert_eq!(body("other"), None);
+}
+
+#[test]
 fn endpoints_beyond_the_primary_are_split_off_for_old_engines() {
     let p = project("services:\n  app: {image: x, networks: {back: {aliases: [b]}, front: {}}}\nnetworks:\n  front: {}\n  back: {}\n");
     let svc = p.service("app").unwrap_or_else(|| panic!("app"));

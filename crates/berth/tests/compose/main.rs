@@ -15,6 +15,7 @@ mod examples;
 mod lifecycle;
 mod registry;
 mod secrets;
+mod volume_config;
 mod volumes;
 
 use harness::Daemon;

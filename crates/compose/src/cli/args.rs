@@ -72,6 +72,9 @@ pub enum Cmd {
         exit_code_from: Option<String>,
         #[arg(long)]
         scale: Vec<String>,
+        /// Assume "yes" as answer to all prompts and run non-interactively
+        #[arg(short = 'y', long)]
+        yes: bool,
         services: Vec<String>,
     },
     /// Create containers
@@ -80,6 +83,9 @@ pub enum Cmd {
         build: bool,
         #[arg(long)]
         no_build: bool,
+        /// Assume "yes" as answer to all prompts and run non-interactively
+        #[arg(short = 'y', long)]
+        yes: bool,
         services: Vec<String>,
     },
     /// Stop and remove containers and networks

@@ -143,9 +143,11 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
             abort_on_container_exit,
             exit_code_from,
             scale,
+            yes,
             services,
         } => {
             let mut o = up::UpOptions {
+                assume_yes: yes,
                 remove_orphans,
                 wait,
                 build,
@@ -186,9 +188,11 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
         Cmd::Create {
             build,
             no_build,
+            yes,
             services,
         } => {
             let o = up::UpOptions {
+                assume_yes: yes,
                 services,
                 build,
                 no_build,
@@ -269,7 +273,7 @@ async fn run(host: Option<String>, cli: Cli) -> Result<i32, BoxError> {
                 };
                 up::up(&c, &project, &o, true).await?;
             }
-            resources::ensure_resources(&c, &project, &Default::default()).await?;
+            resources::ensure_resources(&c, &project, &Default::default(), false).await?;
             images::ensure(&c, &project, &[svc], build, false).await?;
             let o = RunOptions {
                 exec: exec_options(&flags),

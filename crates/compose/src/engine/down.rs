@@ -11,7 +11,7 @@ use crate::plan;
 use serde_json::Value;
 
 /// Stops (with each container's own stop timeout) and removes `batch` concurrently.
-async fn remove_all(c: &Client, batch: &[&Value], volumes: bool) -> Result<()> {
+pub(super) async fn remove_all(c: &Client, batch: &[&Value], volumes: bool) -> Result<()> {
     let mut set = tokio::task::JoinSet::new();
     for x in batch {
         let id = x["Id"].as_str().unwrap_or_default().to_string();

@@ -16,7 +16,17 @@ use tokio::task::JoinSet;
 /// The project's named volumes and networks, all at once (each is one look-up and at most one
 /// create), then the files of its environment- and content-sourced secrets and configs. The first
 /// failure is returned once every request has finished, so `made` holds all that was made.
-pub async fn ensure_resources(c: &Client, p: &Project, made: &Arc<Made>) -> Result<()> {
+///
+/// A project volume that exists with another driver or other driver options than the file's is
+/// Compose v2's question (`Recreate (data will be lost)?`), answered yes by `assume_yes` (`up -y`):
+/// yes removes the containers that mount it and the volume, and makes it again; no (the answer
+/// when stdin is not a terminal and gives none) keeps the volume as it is.
+pub async fn ensure_resources(
+    c: &Client,
+    p: &Project,
+    made: &Arc<Made>,
+    assume_yes: bool,
+) -> Result<()> {
     let mut set = JoinSet::new();
     for (key, vol) in &p.volumes {
         if used(p, key) {
@@ -34,19 +44,120 @@ pub async fn ensure_resources(c: &Client, p: &Project, made: &Arc<Made>) -> Resu
         if p.services.iter().any(|s| s.networks.contains_key(key)) {
             let (c, made, body) = (c.clone(), made.clone(), network_body(p, key, net));
             let (name, external) = (net.name.clone(), net.external);
-            set.spawn(async move { ensure_network(&c, &name, external, body, &made).await });
+            set.spawn(async move {
+                ensure_network(&c, &name, external, body, &made)
+                    .await
+                    .map(|()| None)
+            });
         }
     }
     let mut first = None;
+    let mut diverged = Vec::new();
     while let Some(r) = set.join_next().await {
-        if let Err(e) = r.map_err(|e| c.transport(e)).and_then(|r| r) {
-            first.get_or_insert(e);
+        match r.map_err(|e| c.transport(e)).and_then(|r| r) {
+            Ok(Some(key)) => diverged.push(key),
+            Ok(None) => {}
+            Err(e) => {
+                first.get_or_insert(e);
+            }
         }
     }
-    match first {
-        Some(e) => Err(e),
-        None => write_file_objects(p),
+    if let Some(e) = first {
+        return Err(e);
     }
+    diverged.sort();
+    for key in diverged {
+        if let Some(vol) = p.volumes.get(&key) {
+            recreate_if_confirmed(c, p, &key, vol, made, assume_yes).await?;
+        }
+    }
+    write_file_objects(p)
+}
+
+/// Compose v2's words for a volume that does not match the file.
+pub fn diverged_question(name: &str) -> String {
+    format!("Volume {name:?} exists but doesn't match configuration in compose file. Recreate (data will be lost)?")
+}
+
+/// Whether existing volume `existing` (`GET /volumes/{name}`), made by a Compose, has another
+/// driver or other driver options than `vol` asks for.
+fn diverges(vol: &Volume, existing: &Value) -> bool {
+    if existing["Labels"][plan::PROJECT].as_str().is_none() {
+        return false;
+    }
+    let driver = vol.driver.as_deref().unwrap_or("local");
+    let wanted = present(&vol.driver_opts);
+    let have: BTreeMap<String, String> = existing["Options"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    existing["Driver"].as_str() != Some(driver) || have != wanted
+}
+
+/// Asks `question` as Compose v2 does: on a terminal with a `(y/N)` hint, else printed and one
+/// line read from stdin (none, as from /dev/null, is no).
+async fn confirm(question: String) -> Result<bool> {
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{IsTerminal, Write};
+        let mut out = std::io::stdout();
+        if std::io::stdin().is_terminal() {
+            let _ = write!(out, "? {question} (y/N) ");
+        } else {
+            let _ = write!(out, "{question}");
+        }
+        let _ = out.flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        let _ = writeln!(out);
+        line
+    })
+    .await
+    .map_err(|e| EngineError::Daemon {
+        status: 0,
+        message: format!("reading the answer: {e}"),
+    })?;
+    let a = answer.trim().to_ascii_lowercase();
+    Ok(matches!(a.as_str(), "y" | "yes" | "1" | "t" | "true"))
+}
+
+/// The diverged volume `key`: when confirmed, the project's containers that mount it are stopped
+/// and removed (up makes them again), the volume removed and made again from the file.
+async fn recreate_if_confirmed(
+    c: &Client,
+    p: &Project,
+    key: &str,
+    vol: &Volume,
+    made: &Made,
+    assume_yes: bool,
+) -> Result<()> {
+    if !assume_yes && !confirm(diverged_question(&vol.name)).await? {
+        return Ok(());
+    }
+    let services: Vec<&str> = p
+        .services
+        .iter()
+        .filter(|s| {
+            s.volumes
+                .iter()
+                .any(|m| m.kind == "volume" && m.source.as_deref() == Some(key))
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    let all = super::up::containers(c, &p.name, true).await?;
+    let users: Vec<&Value> = all
+        .iter()
+        .filter(|x| services.contains(&super::up::label(x, plan::SERVICE)))
+        .collect();
+    super::down::remove_all(c, &users, false).await?;
+    eprintln!(" Volume {:?}  Removing", vol.name);
+    c.delete(&format!("/volumes/{}?force=1", encode(&vol.name)))
+        .await?;
+    eprintln!(" Volume {:?}  Removed", vol.name);
+    create_volume(c, key, vol, volume_body(p, key, vol), made).await
 }
 
 /// Writes each environment- or content-sourced secret (0400) and config (0444) a service uses to
@@ -151,14 +262,17 @@ fn used(p: &Project, key: &str) -> bool {
     })
 }
 
+/// The entries of `m` that have a value.
+fn present(m: &BTreeMap<String, Option<String>>) -> BTreeMap<String, String> {
+    m.iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+        .collect()
+}
+
 /// The create body of a project volume: its driver (`local` by default), options and labels,
 /// with Compose's own labels on top.
 pub fn volume_body(p: &Project, key: &str, vol: &Volume) -> Value {
-    let some = |m: &BTreeMap<String, Option<String>>| -> BTreeMap<String, String> {
-        m.iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect()
-    };
+    let some = present;
     let mut labels = some(&vol.labels);
     labels.insert(plan::PROJECT.into(), p.name.clone());
     labels.insert(plan::VOLUME.into(), key.into());
@@ -187,7 +301,8 @@ fn warn_if_foreign(project: &str, vol: &Volume, existing: &Value) {
     }
 }
 
-/// Creates the named volume `key` unless it exists; an external one must exist.
+/// Creates the named volume `key` unless it exists; an external one must exist. `Some(key)`
+/// when it exists with another driver or other options than the file's.
 async fn ensure_volume(
     c: &Client,
     project: &str,
@@ -195,16 +310,17 @@ async fn ensure_volume(
     vol: &Volume,
     body: Value,
     made: &Made,
-) -> Result<()> {
+) -> Result<Option<String>> {
     match c
         .get::<Value>(&format!("/volumes/{}", encode(&vol.name)))
         .await
     {
         Ok(existing) => {
-            if !vol.external {
-                warn_if_foreign(project, vol, &existing);
+            if vol.external {
+                return Ok(None);
             }
-            return Ok(());
+            warn_if_foreign(project, vol, &existing);
+            return Ok(diverges(vol, &existing).then(|| key.to_string()));
         }
         Err(e) if e.is_status(404) && vol.external => {
             return Err(EngineError::Daemon {
@@ -215,6 +331,17 @@ async fn ensure_volume(
         Err(e) if e.is_status(404) => {}
         Err(e) => return Err(e),
     }
+    create_volume(c, key, vol, body, made).await.map(|()| None)
+}
+
+/// `POST /volumes/create` of project volume `key`.
+async fn create_volume(
+    c: &Client,
+    key: &str,
+    vol: &Volume,
+    body: Value,
+    made: &Made,
+) -> Result<()> {
     eprintln!(" Volume {:?}  Creating", vol.name);
     let _: Value = c
         .post_json("/volumes/create", &body)
@@ -258,5 +385,57 @@ mod tests {
         );
         assert!(used(&p, "data") && used(&p, "ext") && !used(&p, "spare"));
         assert_eq!(p.volumes.get("ext").map(|v| v.name.as_str()), Some("ext"));
+    }
+
+    #[test]
+    fn a_compose_volume_with_another_driver_or_options_diverges() {
+        let vol = Volume {
+            name: "proj_data".into(),
+            driver_opts: BTreeMap::from([
+                ("type".to_string(), Some("tmpfs".to_string())),
+                ("o".to_string(), Some("size=1m".to_string())),
+            ]),
+            ..Volume::default()
+        };
+        let existing = |driver: &str, opts: Value, project: Option<&str>| {
+            json!({"Name": "proj_data", "Driver": driver, "Options": opts,
+                   "Labels": project.map(|p| json!({plan::PROJECT: p})).unwrap_or(Value::Null)})
+        };
+        let same = json!({"type": "tmpfs", "o": "size=1m"});
+        assert!(!diverges(
+            &vol,
+            &existing("local", same.clone(), Some("proj"))
+        ));
+        assert!(diverges(
+            &vol,
+            &existing("other", same.clone(), Some("proj"))
+        ));
+        let changed = json!({"type": "tmpfs", "o": "size=2m"});
+        assert!(diverges(
+            &vol,
+            &existing("local", changed.clone(), Some("proj"))
+        ));
+        assert!(diverges(
+            &vol,
+            &existing("local", Value::Null, Some("other"))
+        ));
+        // A volume no Compose made is only warned about, as Compose does.
+        assert!(!diverges(&vol, &existing("local", changed, None)));
+        let plain = Volume {
+            name: "proj_data".into(),
+            ..Volume::default()
+        };
+        assert!(!diverges(
+            &plain,
+            &existing("local", Value::Null, Some("proj"))
+        ));
+        assert!(!diverges(
+            &plain,
+            &existing("local", json!({}), Some("proj"))
+        ));
+        assert_eq!(
+            diverged_question("proj_data"),
+            "Volume \"proj_data\" exists but doesn't match configuration in compose file. Recreate (data will be lost)?"
+        );
     }
 }

@@ -29,6 +29,8 @@ pub struct UpOptions {
     pub no_build: bool,
     /// `--no-deps`: only the named services, not what they depend on.
     pub no_deps: bool,
+    /// `-y`: yes to Compose's questions (recreate a volume that no longer matches the file).
+    pub assume_yes: bool,
 }
 
 fn filters(project: &str, extra: &[String]) -> String {
@@ -421,7 +423,7 @@ async fn converge_all(
         .collect();
     let wanted: Vec<&crate::model::Service> = names.iter().filter_map(|n| p.service(n)).collect();
     images::ensure(c, p, &wanted, o.build, o.no_build).await?;
-    super::resources::ensure_resources(c, p, made).await?;
+    super::resources::ensure_resources(c, p, made, o.assume_yes).await?;
     let existing = containers(c, &p.name, false).await?;
     if o.remove_orphans {
         for x in &existing {

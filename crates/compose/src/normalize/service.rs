@@ -59,6 +59,7 @@ const STRINGS: &[&str] = &[
     "user",
     "userns_mode",
     "uts",
+    "volume_driver",
     "working_dir",
 ];
 
