@@ -5,6 +5,7 @@
 
 mod context;
 mod output;
+mod stream;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -207,14 +208,20 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             .map_err(msg)??;
     // A directory streams through a pipe while the daemon reads it; a failure to read a file
     // here is reported after the daemon's answer.
-    let (request_body, mut writer) = match source {
-        Source::Ready(bytes) => (body::full(bytes), None),
+    let (request_body, mut writer, mut sent) = match source {
+        Source::Ready(bytes) => {
+            let n = bytes.len() as u64;
+            (body::full(bytes), None, Some(n))
+        }
         Source::Dir(dir) => {
             let (r, w) = nix::unistd::pipe().map_err(|e| msg(format!("making a pipe: {e}")))?;
             let w = std::fs::File::from(w);
-            let task = tokio::task::spawn_blocking(move || write_context(&dir, w));
+            let task = tokio::task::spawn_blocking(move || {
+                let mut w = stream::Counting::new(w);
+                write_context(&dir, &mut w).map(|()| w.bytes())
+            });
             let r = tokio::fs::File::from_std(std::fs::File::from(r));
-            (body::from_reader(r), Some(task))
+            (body::from_reader(r), Some(task), None)
         }
     };
     let quiet = p.bool("quiet");
@@ -293,8 +300,30 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         .await?;
     let mut lines = JsonLines::new(resp.into_body());
     let mut image = None;
+    // What `-q` kept back, printed to standard error if the build fails (as the docker CLI).
+    let mut held = String::new();
+    let mut first = true;
     while let Some(m) = lines.next().await? {
-        if let Some(e) = m.get("errorDetail").or_else(|| m.get("error")) {
+        let error = m.get("errorDetail").or_else(|| m.get("error"));
+        if std::mem::take(&mut first) {
+            // A build's first message comes once the daemon has read the whole context: the
+            // docker CLI's line saying how much it sent comes first. (An error may come early,
+            // the upload cut short.)
+            let finished = writer.as_ref().is_some_and(|t| t.is_finished());
+            if let Some(task) = writer.as_mut().filter(|_| error.is_none() || finished) {
+                let done = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+                if let Ok(Ok(Ok(n))) = done {
+                    sent = Some(n);
+                    writer = None;
+                }
+            }
+            match sent.map(stream::sent_line) {
+                Some(line) if quiet => held.push_str(&line),
+                Some(line) => show(&line),
+                None => {}
+            }
+        }
+        if let Some(e) = error {
             let text = e
                 .get("message")
                 .and_then(Value::as_str)
@@ -307,6 +336,7 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
                     return Err(local);
                 }
             }
+            eprint!("{held}");
             eprintln!("{text}");
             return Err(CliError::Exit(i32::try_from(code).unwrap_or(1).max(1)));
         }
@@ -317,9 +347,11 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         {
             image = Some(id.to_string());
         }
-        if let Some(s) = m.get("stream").and_then(Value::as_str) {
-            if !quiet {
-                show(s);
+        if let Some(text) = stream::display(&m) {
+            if quiet {
+                held.push_str(&text);
+            } else {
+                show(&text);
             }
         }
     }
