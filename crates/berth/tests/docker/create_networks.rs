@@ -98,6 +98,24 @@ fn create_attaches_every_endpoints_config_network() {
     assert!(pings(&d, "peer-b", "alias-b"), "peer-b -> alias-b");
     assert!(!pings(&d, "peer-a", "alias-b"), "alias-b is cn-b's only");
 
+    // The docker CLI 28 sends both `--network`s in one create (API 1.50).
+    d.ok(&[
+        "create",
+        "--name",
+        "two",
+        "--network",
+        "cn-a",
+        "--network",
+        "cn-b",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let nets = json(&d.inspect("two", "{{json .NetworkSettings.Networks}}"));
+    let names: Vec<&String> = nets.as_object().expect("networks").keys().collect();
+    assert_eq!(names, ["cn-a", "cn-b"], "{nets}");
+    d.ok(&["start", "two"]);
+    assert!(pings(&d, "two", "peer-b"), "two -> peer-b");
     // docker-compose's way still works: created on one network, connected to the other.
     d.ok(&[
         "create",
