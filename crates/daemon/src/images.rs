@@ -306,6 +306,22 @@ impl ImageService {
         .await
     }
 
+    /// A step that changes only the config (the builder's `ENV`, `CMD`, …): `parent`'s layers,
+    /// one `empty_layer` history entry: see `ImageStore::config_image`.
+    pub async fn config_image(
+        &self,
+        parent: &str,
+        config: ContainerConfig,
+        created_by: &str,
+        epoch: Option<i64>,
+    ) -> Result<Digest, DaemonError> {
+        let (parent, created_by) = (parent.to_string(), created_by.to_string());
+        self.blocking(move |store| {
+            Ok(store.config_image(&parent, &config, &created_by, epoch)?)
+        })
+        .await
+    }
+
     fn publish_image(&self, action: &str, id: &Digest, name: &str) {
         self.events
             .publish(EventType::Image, action, id.as_str(), name_attr(name));

@@ -54,3 +54,47 @@ fn independent_stages_build_side_by_side() {
     assert_eq!(d.inspect("sidebyside", "{{.Id}}"), id);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+/// One more independent stage than the daemon has CPUs, each `RUN` staying until all of them are
+/// inside at once (or 3 s passed) and noting how many were, in a cache mount they share: at most
+/// one stage per CPU does steps at a time.
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn parallel_stages_are_capped_at_the_cpus() {
+    if !opted_in() {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = cpus + 1;
+    let sync = format!("cap-{}", std::process::id());
+    let mut df = String::new();
+    for i in 0..n {
+        df.push_str(&format!(
+            "FROM busybox AS s{i}\nRUN --mount=type=cache,id={sync},target=/sync sh -c '\
+mkdir /sync/in-{i}; ls /sync | grep -c ^in- >> /sync/counts; i=0; \
+while [ $(ls /sync | grep -c ^in-) -lt {n} ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; \
+rmdir /sync/in-{i}; echo {i} > /done'\n"
+        ));
+    }
+    df.push_str("FROM busybox\n");
+    for i in 0..n {
+        df.push_str(&format!("COPY --from=s{i} /done /done-{i}\n"));
+    }
+    df.push_str(&format!(
+        "RUN --mount=type=cache,id={sync},target=/sync sort -n /sync/counts | tail -n 1 > /most\n"
+    ));
+    let d = Daemon::start();
+    let ctx = context(&[("Dockerfile", &df)]);
+    build_ok(&d, ctx.path(), &["-t", "capped"]);
+    let most: usize = d
+        .ok(&["run", "--rm", "capped", "cat", "/most"])
+        .parse()
+        .expect("a count");
+    assert!(most <= cpus, "{most} stages at once with {cpus} CPUs");
+    if cpus > 1 {
+        assert!(most > 1, "the stages never ran side by side");
+    }
+}

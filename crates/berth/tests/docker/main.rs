@@ -14,6 +14,7 @@ mod build_output;
 mod build_repro;
 mod build_secrets;
 mod build_stages;
+mod build_steps;
 mod catalog_defaults;
 mod cli_links;
 mod commit;

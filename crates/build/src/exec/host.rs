@@ -6,10 +6,12 @@
 //! (its changes become a layer of a new image with the given config) or left for removal.
 //!
 //! Lifecycle of one step that changes files: `create` → (`start` for `RUN`; `is_dir`, `copy_in`
-//! for `COPY`/`ADD`) → `commit` → `remove`. Metadata-only steps (`ENV`, `CMD`, …) create and
-//! commit a container as Docker's classic builder does, so that every step is an image the cache
-//! can find again. The executor removes every container it created unless the build failed and
-//! `rm`/`force_rm` say to keep it.
+//! for `COPY`/`ADD`) → `commit` → `remove`. Metadata-only steps (`ENV`, `CMD`, …, and a `WORKDIR`
+//! whose directory is there) make no container: [`configure`](BuildHost::configure) makes an
+//! image with the parent's layers, the new config and an `empty_layer` history entry, as Docker's
+//! builders record them, so that every step is still an image the cache can find again. The
+//! executor removes every container it created unless the build failed and `rm`/`force_rm` say
+//! to keep it.
 //!
 //! Concurrency: a host that can [`fork`](BuildHost::fork) lets stages that do not depend on each
 //! other build at the same time, each on its own thread with its own fork.
@@ -223,6 +225,16 @@ pub trait BuildHost {
     fn commit(
         &mut self,
         container: &str,
+        config: &ImageConfig,
+        created_by: &str,
+    ) -> Result<String, HostError>;
+
+    /// A new image on `image` (`None`: an empty root file system) with the same layers and
+    /// `config`: a step that changes only the config; `created_by` goes into the image's history
+    /// as an entry with no layer (`empty_layer`). Returns the image ID.
+    fn configure(
+        &mut self,
+        image: Option<&str>,
         config: &ImageConfig,
         created_by: &str,
     ) -> Result<String, HostError>;

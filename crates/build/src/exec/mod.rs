@@ -83,6 +83,9 @@ pub struct BuildOptions {
     /// `--cache-from`: images whose history the build may reuse steps of (see
     /// [`BuildHost::cache_from`]), after its own cache.
     pub cache_from: Vec<String>,
+    /// How many stages may do steps at the same time (0: the number of CPUs); a stage waiting
+    /// for another does not count.
+    pub parallel_stages: usize,
     /// The ids of the secrets the client gave (`berth build --secret`): `RUN
     /// --mount=type=secret` mounts them; the host holds their bytes.
     pub secrets: BTreeSet<String>,
@@ -198,10 +201,12 @@ pub fn build(
         stage_names: df.stages.iter().map(|s| s.name.clone()).collect(),
         planned: need.clone(),
         board: stages::Board::default(),
+        slots: stages::Slots::new(opts.parallel_stages),
         scratch: opts.scratch.clone().unwrap_or_else(std::env::temp_dir),
     };
     let order: Vec<usize> = need.iter().copied().collect();
     let outcomes = stages::run_all(host, &order, target, |h, i| {
+        let _slot = shared.slots.hold();
         let ending = stages::Ending::new(&shared.board, i);
         let mut run = steps::Run::new(h, &shared, first_step[&i]);
         let extra = (i == target).then_some(label_step.as_ref()).flatten();

@@ -10,6 +10,11 @@
 //!   A stage that fails marks itself failed and aborts the build: the others stop before their
 //!   next step, and a stage waiting for the failed one stops at once.
 //!
+//! - The slots: at most [`BuildOptions::parallel_stages`](super::BuildOptions) stages (the
+//!   number of CPUs by default) do steps at the same time; the others wait for a slot before
+//!   their first step. A stage waiting on the board gives its slot up meanwhile, so a stage that
+//!   waits for another never keeps it from running.
+//!
 //! Stages run concurrently only when the host can [`fork`](super::BuildHost::fork) a host for
 //! each stage beside the target's; otherwise one after another, in Dockerfile order. Output stays
 //! line by line: every `progress` call is one whole line, so lines of different stages may
@@ -124,6 +129,56 @@ impl Board {
             }
             st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+/// How many stages may do steps at the same time, and how many do.
+pub(super) struct Slots {
+    free: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Slots {
+    /// `n` slots; 0: one per CPU.
+    pub fn new(n: usize) -> Self {
+        let n = match n {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Slots {
+            free: Mutex::new(n),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot and takes it.
+    pub fn acquire(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.changed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+
+    /// Gives a slot back.
+    pub fn release(&self) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.changed.notify_one();
+    }
+
+    /// Takes a slot until the guard is dropped.
+    pub fn hold(&self) -> SlotGuard<'_> {
+        self.acquire();
+        SlotGuard(self)
+    }
+}
+
+/// A slot held by a stage; given back when dropped (a stage that panics too).
+pub(super) struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 

@@ -1,5 +1,5 @@
 //! One stage and one step: expansion with the stage's variables, the cache key, and what each
-//! instruction does to the image (a new layer) or to its config (a metadata-only commit).
+//! instruction does to the image (a new layer) or to its config (an image with no new layer).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +39,8 @@ pub(super) struct Shared<'a> {
     pub planned: BTreeSet<usize>,
     /// The images of finished stages.
     pub board: Board,
+    /// The stages doing steps at the same time.
+    pub slots: super::stages::Slots,
     /// Where the tars of `COPY` steps are spooled (unnamed files, gone when closed).
     pub scratch: std::path::PathBuf,
 }
@@ -180,7 +182,11 @@ impl Run<'_> {
 
     /// The image of planned stage `index`, waiting for it to finish.
     pub fn stage_result(&self, index: usize) -> Result<String, BuildError> {
-        self.shared.board.wait(index).ok_or(BuildError::Cancelled)
+        // The slot is someone else's while this stage waits.
+        self.shared.slots.release();
+        let done = self.shared.board.wait(index);
+        self.shared.slots.acquire();
+        done.ok_or(BuildError::Cancelled)
     }
 
     pub fn expand(&self, st: &State, step: &Step, word: &str) -> Result<String, BuildError> {
@@ -409,19 +415,7 @@ impl Run<'_> {
                     })
                 );
                 st.config.working_dir = Some(abs.clone());
-                let created = format!("WORKDIR {abs}");
-                return self.change(
-                    st,
-                    &[&created],
-                    &format!("/bin/sh -c #(nop) {created}"),
-                    None,
-                    |run, c| {
-                        let empty = [0u8; 1024];
-                        run.host
-                            .copy_in(c, &abs, Box::new(std::io::Cursor::new(empty)))?;
-                        Ok(())
-                    },
-                );
+                return self.workdir(st, &abs);
             }
             Instruction::Run {
                 command,
@@ -464,13 +458,7 @@ impl Run<'_> {
             Instruction::Copy(spec) => return self.copy(st, step, spec, false),
             Instruction::Add(spec) => return self.copy(st, step, spec, true),
         }
-        self.change(
-            st,
-            &[&desc],
-            &format!("/bin/sh -c #(nop) {desc}"),
-            None,
-            |_, _| Ok(()),
-        )
+        self.configure(st, &[&desc], &format!("/bin/sh -c #(nop) {desc}"))
     }
 
     fn run_step(
@@ -531,15 +519,8 @@ impl Run<'_> {
         )
     }
 
-    /// A step that makes a new image: from the cache, or through a container.
-    pub fn change(
-        &mut self,
-        st: &mut State,
-        parts: &[&str],
-        created_by: &str,
-        run: Option<&RunSpec>,
-        work: impl FnOnce(&mut Self, &str) -> Result<(), BuildError>,
-    ) -> Result<(), BuildError> {
+    /// The cache key of a step on the stage's image and (already changed) config.
+    fn key(&self, st: &State, parts: &[&str]) -> String {
         let mut h = Sha256::new();
         h.update(st.image.as_deref().unwrap_or("scratch").as_bytes());
         for p in parts {
@@ -551,37 +532,137 @@ impl Run<'_> {
         if let Some(epoch) = self.opts.source_date_epoch {
             h.update(format!("\0epoch {epoch}").as_bytes());
         }
-        let key = format!("sha256:{}", hex::encode(h.finalize()));
-        if !self.opts.no_cache {
-            let mut found = self.host.cache_get(&key)?;
-            // A source's history names a `RUN`'s command, not what its bind mounts held: a
-            // step that binds the context is never taken from one.
-            let binds = run.is_some_and(|r| {
-                r.mounts
-                    .iter()
-                    .any(|m| matches!(m.source, MountSource::Context(_)))
-            });
-            if found.is_none() && !binds && !self.opts.cache_from.is_empty() {
-                found = self.host.cache_from(
-                    &self.opts.cache_from,
-                    st.image.as_deref(),
-                    created_by,
-                    &st.config,
-                )?;
-                if let Some(img) = &found {
-                    self.host.cache_put(&key, img)?;
-                }
-            }
-            if let Some(img) = found {
-                self.hits += 1;
-                self.progress(" ---> Using cache");
-                self.progress(&format!(" ---> {}", short(&img)));
-                st.image = Some(img);
-                return Ok(());
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+
+    /// Answers a step from the cache (Berth's, then `--cache-from` unless `binds`: a source's
+    /// history names a `RUN`'s command, not what its bind mounts held); the stage moves on to
+    /// the cached image. `false` on a miss or with `--no-cache`.
+    fn cached(
+        &mut self,
+        st: &mut State,
+        key: &str,
+        created_by: &str,
+        binds: bool,
+    ) -> Result<bool, BuildError> {
+        if self.opts.no_cache {
+            return Ok(false);
+        }
+        let mut found = self.host.cache_get(key)?;
+        if found.is_none() && !binds && !self.opts.cache_from.is_empty() {
+            found = self.host.cache_from(
+                &self.opts.cache_from,
+                st.image.as_deref(),
+                created_by,
+                &st.config,
+            )?;
+            if let Some(img) = &found {
+                self.host.cache_put(key, img)?;
             }
         }
+        let Some(img) = found else {
+            return Ok(false);
+        };
+        self.hits += 1;
+        self.progress(" ---> Using cache");
+        self.progress(&format!(" ---> {}", short(&img)));
+        st.image = Some(img);
+        Ok(true)
+    }
+
+    /// Records a step's new image in the cache and moves the stage on to it.
+    fn made(&mut self, st: &mut State, key: &str, img: String) -> Result<(), BuildError> {
+        self.host.cache_put(key, &img)?;
+        self.progress(&format!(" ---> {}", short(&img)));
+        st.image = Some(img);
+        Ok(())
+    }
+
+    /// A step that changes only the config: from the cache, or an image with no new layer
+    /// (no container).
+    pub fn configure(
+        &mut self,
+        st: &mut State,
+        parts: &[&str],
+        created_by: &str,
+    ) -> Result<(), BuildError> {
+        let key = self.key(st, parts);
+        if self.cached(st, &key, created_by, false)? {
+            return Ok(());
+        }
+        let img = self
+            .host
+            .configure(st.image.as_deref(), &st.config, created_by)?;
+        self.made(st, &key, img)
+    }
+
+    /// `WORKDIR abs` (the config already changed): the directory made through a container
+    /// unless the image has it, when the step only changes the config.
+    fn workdir(&mut self, st: &mut State, abs: &str) -> Result<(), BuildError> {
+        let step = format!("WORKDIR {abs}");
+        let created_by = format!("/bin/sh -c #(nop) {step}");
+        let key = self.key(st, &[&step]);
+        if self.cached(st, &key, &created_by, false)? {
+            return Ok(());
+        }
+        let c = self.host.create(st.image.as_deref(), &st.config, None)?;
+        match self.host.is_dir(&c, abs) {
+            Ok(true) => {
+                self.host.remove(&c)?;
+                let img = self
+                    .host
+                    .configure(st.image.as_deref(), &st.config, &created_by)?;
+                self.made(st, &key, img)
+            }
+            Ok(false) => self.in_container(st, &key, c, &created_by, false, |run, c| {
+                let empty = [0u8; 1024];
+                run.host
+                    .copy_in(c, abs, Box::new(std::io::Cursor::new(empty)))?;
+                Ok(())
+            }),
+            Err(e) => {
+                let _ = self.host.remove(&c);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A step that makes a new image: from the cache, or through a container.
+    pub fn change(
+        &mut self,
+        st: &mut State,
+        parts: &[&str],
+        created_by: &str,
+        run: Option<&RunSpec>,
+        work: impl FnOnce(&mut Self, &str) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        let key = self.key(st, parts);
+        let binds = run.is_some_and(|r| {
+            r.mounts
+                .iter()
+                .any(|m| matches!(m.source, MountSource::Context(_)))
+        });
+        if self.cached(st, &key, created_by, binds)? {
+            return Ok(());
+        }
         let c = self.host.create(st.image.as_deref(), &st.config, run)?;
-        self.progress(&format!(" ---> Running in {}", short(&c)));
+        self.in_container(st, &key, c, created_by, run.is_some(), work)
+    }
+
+    /// Does a step's `work` in container `c` (a `RUN`'s when `runs`: only those are shown, as
+    /// the classic builder shows its containers) and commits it.
+    fn in_container(
+        &mut self,
+        st: &mut State,
+        key: &str,
+        c: String,
+        created_by: &str,
+        runs: bool,
+        work: impl FnOnce(&mut Self, &str) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        if runs {
+            self.progress(&format!(" ---> Running in {}", short(&c)));
+        }
         let worked = work(self, &c);
         let committed = match worked {
             Ok(()) => self
@@ -599,16 +680,15 @@ impl Run<'_> {
                 return Err(e);
             }
         };
-        if !self.opts.keep_containers {
+        if !self.opts.keep_containers || !runs {
             self.host.remove(&c)?;
-            self.progress(&format!(
-                " ---> Removed intermediate container {}",
-                short(&c)
-            ));
+            if runs {
+                self.progress(&format!(
+                    " ---> Removed intermediate container {}",
+                    short(&c)
+                ));
+            }
         }
-        self.host.cache_put(&key, &img)?;
-        self.progress(&format!(" ---> {}", short(&img)));
-        st.image = Some(img);
-        Ok(())
+        self.made(st, key, img)
     }
 }

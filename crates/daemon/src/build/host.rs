@@ -1,8 +1,9 @@
 //! The daemon's [`BuildHost`]: build containers are ordinary containers made, started, waited for,
 //! copied into and removed through [`ContainerService`]; commits and tags go through
 //! [`ImageService`]. Runs on the blocking pool and drives the async services with the runtime's
-//! handle. Output goes to the request's JSON stream as `stream` lines (none in quiet mode but the
-//! image ID), the image ID as `aux`.
+//! handle. Output goes to the request's JSON stream as `stream` lines, the image ID as `aux`; in
+//! quiet mode the stream carries only the image ID, the rest held back and sent only before a
+//! failure's error, as moby does.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -79,6 +80,9 @@ pub struct DaemonHost {
     pub(super) stubs: Arc<Mutex<HashMap<String, Stubs>>>,
     /// The snapshots of steps that never run, by key.
     pub(super) steps: Arc<Mutex<HashMap<String, Arc<Mutex<StepRoot>>>>>,
+    /// In quiet mode, the text the stream did not carry: sent before the error if the build
+    /// fails, as moby does.
+    pub(super) held: Arc<Mutex<String>>,
 }
 
 /// The hostname of build containers in a reproducible build.
@@ -110,6 +114,7 @@ impl DaemonHost {
             secrets: None,
             stubs: Arc::default(),
             steps: Arc::default(),
+            held: Arc::default(),
         }
     }
 
@@ -118,6 +123,23 @@ impl DaemonHost {
         let line = json_line(msg);
         if lock(&self.out).write_all(&line).is_err() {
             self.gone.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Build output as a `stream` message; held back in quiet mode.
+    pub(super) fn stream(&mut self, text: String) {
+        if self.quiet {
+            lock(&self.held).push_str(&text);
+        } else {
+            self.send(&JsonMessage::stream(text));
+        }
+    }
+
+    /// In quiet mode, sends the output held back (before a failure's error).
+    pub fn release_held(&mut self) {
+        let text = std::mem::take(&mut *lock(&self.held));
+        if !text.is_empty() {
+            self.send(&JsonMessage::stream(text));
         }
     }
 
@@ -250,6 +272,7 @@ impl BuildHost for DaemonHost {
             secrets: self.secrets.clone(),
             stubs: self.stubs.clone(),
             steps: self.steps.clone(),
+            held: self.held.clone(),
         }))
     }
 
@@ -407,6 +430,30 @@ impl BuildHost for DaemonHost {
         Ok(id.to_string())
     }
 
+    fn configure(
+        &mut self,
+        image: Option<&str>,
+        config: &ImageConfig,
+        created_by: &str,
+    ) -> Result<String, HostError> {
+        let image = match image {
+            Some(i) => i.to_string(),
+            None => self.scratch()?,
+        };
+        let config = serde_json::to_value(config)
+            .and_then(serde_json::from_value)
+            .map_err(|e| HostError(format!("converting the image config: {e}")))?;
+        let id = self
+            .rt
+            .block_on(
+                self.engine
+                    .images
+                    .config_image(&image, config, created_by, self.epoch),
+            )
+            .map_err(host_err)?;
+        Ok(id.to_string())
+    }
+
     fn remove(&mut self, container: &str) -> Result<(), HostError> {
         lock(&self.images).remove(container);
         if let Some(root) = lock(&self.steps).remove(container) {
@@ -492,9 +539,7 @@ impl BuildHost for DaemonHost {
     }
 
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, HostError> {
-        if !self.quiet {
-            self.send(&JsonMessage::stream(format!("Downloading {url}\n")));
-        }
+        self.stream(format!("Downloading {url}\n"));
         self.rt
             .block_on(super::fetch::fetch(url))
             .map_err(HostError)
@@ -505,9 +550,7 @@ impl BuildHost for DaemonHost {
     }
 
     fn progress(&mut self, line: &str) {
-        if !self.quiet {
-            self.send(&JsonMessage::stream(format!("{line}\n")));
-        }
+        self.stream(format!("{line}\n"));
     }
 
     fn built(&mut self, image: &str) {

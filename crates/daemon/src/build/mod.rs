@@ -263,6 +263,7 @@ pub fn run(
     }
     let outcome = build(&engine, &mut host, &req, body);
     if let Err((message, code)) = outcome {
+        host.release_held();
         host.send(&JsonMessage {
             error_detail: Some(ErrorDetail {
                 code,
@@ -307,6 +308,7 @@ fn build(
         source_date_epoch: req.source_date_epoch,
         secrets: host.secret_ids(),
         cache_from: req.cache_from.clone(),
+        parallel_stages: 0,
     };
     let result = exec::build(host, &context, &opts);
     if result.is_err() && req.force_rm {

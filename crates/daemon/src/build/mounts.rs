@@ -19,9 +19,9 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::{openat, renameat2, OFlag, RenameFlags, AT_FDCWD};
 use nix::sys::stat::{fstatat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
@@ -128,13 +128,28 @@ pub fn cache_dir(root: &Path, id: &str, uid: u32, gid: u32, mode: u32) -> Result
     let fail = |e: std::io::Error| format!("making the cache mount {id} at {}: {e}", dir.display());
     if !dir.is_dir() {
         std::fs::create_dir_all(root).map_err(fail)?;
-        let tmp = root.join(format!(".{name}"));
-        let _ = std::fs::remove_dir_all(&tmp);
+        // Made aside under a name of its own, then moved in place unless another stage or
+        // build was first (never over its directory, which may be mounted already).
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = root.join(format!(".{name}.{}.{n}", std::process::id()));
         std::fs::create_dir(&tmp).map_err(fail)?;
-        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(fail)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(fail)?;
-        if let Err(e) = std::fs::rename(&tmp, &dir) {
+        let made = std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))
+            .and_then(|()| {
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode & 0o7777))
+            })
+            .and_then(|()| {
+                renameat2(
+                    AT_FDCWD,
+                    &tmp,
+                    AT_FDCWD,
+                    &dir,
+                    RenameFlags::RENAME_NOREPLACE,
+                )
+                .map_err(std::io::Error::from)
+            });
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir(&tmp);
             if !dir.is_dir() {
                 return Err(fail(e));
             }
@@ -278,6 +293,29 @@ fn open_dir_nofollow(root: &OwnedFd, rel: &str) -> nix::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stages of one build (or two builds) make the same cache mount at once: each gets the
+    /// one directory, and nothing is left beside it.
+    #[test]
+    fn cache_dirs_made_at_once_are_one() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        let made: Vec<Result<PathBuf, String>> = std::thread::scope(|s| {
+            let all: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| cache_dir(root.path(), "shared", uid, gid, 0o755)))
+                .collect();
+            all.into_iter().map(|t| t.join().expect("thread")).collect()
+        });
+        let first = made[0].clone().expect("made");
+        for m in made {
+            assert_eq!(m.expect("made"), first);
+        }
+        let entries = std::fs::read_dir(root.path()).expect("list").count();
+        assert_eq!(entries, 1, "one directory, no leftovers");
+    }
 
     #[test]
     fn stubs_are_the_targets_the_engine_files_and_their_parents_deepest_first() {

@@ -5,7 +5,6 @@
 //! reads an image through. Steps that never run make no container (see `view`).
 
 use berth_api::container::{ContainerConfig, HostConfig, Mount, TmpfsOptions};
-use berth_api::progress::JsonMessage;
 use berth_build::exec::{HostError, ImageConfig, MountSource, NetworkMode, RunMount, RunSpec};
 
 use super::host::{host_err, lock, DaemonHost, REPRODUCIBLE_HOSTNAME};
@@ -144,10 +143,7 @@ impl DaemonHost {
         };
         if let Ok((_, mut rx)) = svc.logs(container, opts) {
             while let Some(line) = self.rt.block_on(rx.recv()) {
-                if !self.quiet {
-                    let text = String::from_utf8_lossy(&line.data).into_owned();
-                    self.send(&JsonMessage::stream(text));
-                }
+                self.stream(String::from_utf8_lossy(&line.data).into_owned());
             }
         }
         let code = self.rt.block_on(waiter.done()).map_err(host_err)?;

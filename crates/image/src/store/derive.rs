@@ -1,6 +1,7 @@
-//! Images made from a step of another image's history, without copying or unpacking anything:
-//! what the classic builder's `--cache-from` does when a cached step matches (moby's
-//! `restoreCachedImage`).
+//! Images made without copying or unpacking anything: a step of another image's history (what
+//! the classic builder's `--cache-from` does when a cached step matches, moby's
+//! `restoreCachedImage`), and a step that changes only the run-time config (`ENV`, `CMD`, …: an
+//! `empty_layer` history entry, as Docker's builders record it).
 
 use berth_oci::Digest;
 
@@ -8,7 +9,7 @@ use super::ImageStore;
 use crate::error::ImageError;
 use crate::formats::{LayerSource, PendingImage};
 use crate::metadata;
-use crate::model::{ContainerConfig, Descriptor, ImageConfig};
+use crate::model::{ContainerConfig, Descriptor, History, ImageConfig};
 
 impl ImageStore {
     /// A new image on `parent` (`None`: on nothing) made of step `index` of `source`'s history:
@@ -72,6 +73,43 @@ impl ImageStore {
             .map_err(|e| ImageError::invalid("config", e.to_string()))?;
         let mut pending = PendingImage::new(bytes, layers, None, Vec::new())?;
         pending.parent = parent_id;
+        let id = pending.config_digest.clone();
+        self.commit_pending_locked(vec![pending])?;
+        Ok(id)
+    }
+
+    /// A new image on `parent` with the same layers and run-time `config`, its history the
+    /// parent's plus one `empty_layer` entry `created_by`: a build step that changes only the
+    /// config. Created at `epoch` (seconds; `SOURCE_DATE_EPOCH`) when given, else now; the same
+    /// step on the same parent at the same time gives the same image ID.
+    pub fn config_image(
+        &self,
+        parent: &str,
+        config: &ContainerConfig,
+        created_by: &str,
+        epoch: Option<i64>,
+    ) -> Result<Digest, ImageError> {
+        let _op = self.shared_op();
+        let base = self.inspect(parent)?;
+        let layers = self.layer_sources(base.image.id.as_str())?;
+        let created = match epoch {
+            Some(secs) => berth_oci::time::rfc3339(secs),
+            None => super::archive::now_rfc3339(),
+        };
+        let mut out = base.config;
+        out.created = Some(created.clone());
+        out.config = Some(config.clone());
+        out.history.push(History {
+            created: Some(created),
+            created_by: Some(created_by.to_string()),
+            empty_layer: true,
+            ..Default::default()
+        });
+        let bytes = out
+            .to_bytes()
+            .map_err(|e| ImageError::invalid("config", e.to_string()))?;
+        let mut pending = PendingImage::new(bytes, layers, None, Vec::new())?;
+        pending.parent = Some(base.image.id.to_string());
         let id = pending.config_digest.clone();
         self.commit_pending_locked(vec![pending])?;
         Ok(id)

@@ -270,3 +270,43 @@ fn derive_image_restores_a_step_of_another_image() {
         .unwrap_err();
     assert!(err.to_string().contains("no such history entry"), "{err}");
 }
+
+/// A build step that changes only the config: the parent's layers, one `empty_layer` history
+/// entry, the new config; at a fixed epoch the same step gives the same image.
+#[test]
+fn config_image_adds_an_empty_layer_entry_and_no_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    import(&store, "base:1", &[("keep", b"k")]);
+    let base = store.inspect("base:1").unwrap();
+    let mut config = base.container_config();
+    config.env = Some(vec!["A=b".to_string()]);
+    let id = store
+        .config_image(
+            "base:1",
+            &config,
+            "/bin/sh -c #(nop) ENV A=b",
+            Some(1_700_000_000),
+        )
+        .unwrap();
+    let made = store.inspect(id.as_str()).unwrap();
+    assert_eq!(made.diff_ids, base.diff_ids, "no new layer");
+    let last = made.config.history.last().unwrap();
+    assert!(last.empty_layer, "{last:?}");
+    assert_eq!(
+        last.created_by.as_deref(),
+        Some("/bin/sh -c #(nop) ENV A=b")
+    );
+    assert_eq!(last.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+    assert_eq!(made.config.history.len(), base.config.history.len() + 1);
+    assert_eq!(made.container_config().env, config.env);
+    let again = store
+        .config_image(
+            "base:1",
+            &config,
+            "/bin/sh -c #(nop) ENV A=b",
+            Some(1_700_000_000),
+        )
+        .unwrap();
+    assert_eq!(again, id);
+}

@@ -10,6 +10,9 @@ use super::*;
 /// How long a `RUN await NAME` waits for a `RUN signal NAME` of another stage.
 const AWAIT: Duration = Duration::from_secs(10);
 
+/// How long a `RUN hold N` waits for `N` holds at once: a bound on what must not happen.
+const HOLD: Duration = Duration::from_secs(1);
+
 /// The fake behind a lock, forkable; `RUN` scripts also understand `signal NAME` and
 /// `await NAME` (exit 9 when nothing signals `NAME` within [`AWAIT`]); `panic` panics.
 #[derive(Clone)]
@@ -17,6 +20,16 @@ struct Forking {
     fake: Arc<Mutex<Fake>>,
     flags: Arc<(Mutex<BTreeSet<String>>, Condvar)>,
     forks: Arc<Mutex<usize>>,
+    /// `RUN`s inside a `hold` now, and the most there were at once.
+    holding: Arc<(Mutex<(usize, usize)>, Condvar)>,
+}
+
+/// The build options of these tests: more slots than stages unless a test says otherwise.
+fn opts(dockerfile: &str) -> BuildOptions {
+    BuildOptions {
+        parallel_stages: 8,
+        ..super::opts(dockerfile)
+    }
 }
 
 impl Forking {
@@ -25,11 +38,31 @@ impl Forking {
             fake: Arc::new(Mutex::new(Fake::with_base())),
             flags: Arc::default(),
             forks: Arc::default(),
+            holding: Arc::default(),
         }
     }
 
     fn fake(&self) -> std::sync::MutexGuard<'_, Fake> {
         self.fake.lock().expect("fake")
+    }
+
+    /// `hold N`: stays until `N` `RUN`s are inside a hold at once, or [`HOLD`] passed (what a
+    /// cap on parallel stages must make happen), recording the most there were.
+    fn hold(&self, n: usize) {
+        let (lock, cond) = &*self.holding;
+        let mut st = lock.lock().expect("holding");
+        st.0 += 1;
+        st.1 = st.1.max(st.0);
+        cond.notify_all();
+        let end = Instant::now() + HOLD;
+        while st.0 < n {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = cond.wait_timeout(st, left).expect("holding").0;
+        }
+        st.0 -= 1;
     }
 
     /// Runs the `signal` and `await` lines of a script; false when an await timed out.
@@ -42,6 +75,7 @@ impl Forking {
                     cond.notify_all();
                 }
                 ["panic"] => panic!("the host failed badly"),
+                ["hold", n] => self.hold(n.parse().unwrap_or(usize::MAX)),
                 ["await", name] => {
                     let end = Instant::now() + AWAIT;
                     let mut set = lock.lock().expect("flags");
@@ -114,6 +148,14 @@ impl BuildHost for Forking {
     }
     fn commit(&mut self, c: &str, config: &ImageConfig, by: &str) -> Result<String, HostError> {
         self.fake().commit(c, config, by)
+    }
+    fn configure(
+        &mut self,
+        image: Option<&str>,
+        config: &ImageConfig,
+        by: &str,
+    ) -> Result<String, HostError> {
+        self.fake().configure(image, config, by)
     }
     fn remove(&mut self, c: &str) -> Result<(), HostError> {
         self.fake().remove(c)
@@ -216,4 +258,48 @@ fn a_stage_whose_host_panics_ends_the_build() {
     let mut h = Forking::new();
     let e = build(&mut h, &ctx, &opts(df)).expect_err("fails");
     assert_eq!(e.to_string(), "the thread building stage 0 panicked");
+}
+
+/// Three independent stages whose `RUN`s each wait for all three to be inside at once: with two
+/// slots they never are (each pair waits out [`HOLD`]); with more, they are.
+#[test]
+fn at_most_parallel_stages_stages_do_steps_at_once() {
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox AS a\nRUN hold 3\nFROM busybox AS b\nRUN hold 3\n\
+FROM busybox AS c\nRUN hold 3\n\
+FROM busybox\nCOPY --from=a /etc /a\nCOPY --from=b /etc /b\nCOPY --from=c /etc /c\n";
+    for (slots, most) in [(2, 2), (8, 3)] {
+        let mut h = Forking::new();
+        let o = BuildOptions {
+            parallel_stages: slots,
+            no_cache: true,
+            ..opts(df)
+        };
+        build(&mut h, &ctx, &o).expect("build");
+        let at_once = h.holding.0.lock().expect("holding").1;
+        assert_eq!(at_once, most, "with {slots} slots");
+    }
+}
+
+/// With one slot, a stage waiting for another gives it up: the build ends (in order) instead of
+/// the final stage keeping the slot while it waits for a stage that cannot start.
+#[test]
+fn a_waiting_stage_gives_its_slot_up() {
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox AS a\nRUN write /a 1\nFROM busybox\nRUN write /t 1\n\
+COPY --from=a /a /a\n";
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut h = Forking::new();
+        let o = BuildOptions {
+            parallel_stages: 1,
+            ..opts(df)
+        };
+        let built = build(&mut h, &ctx, &o).map(|b| b.image);
+        let _ = tx.send(built.map(|id| h.fake().file(&id, "/a").is_some()));
+    });
+    let got = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the build ends within 30 s");
+    assert!(got.expect("build"), "the final image has stage a's file");
 }

@@ -40,6 +40,8 @@ struct Fake {
     cancel_at: Option<usize>,
     /// Each committed image's parent and its step's `created_by`.
     parents: BTreeMap<String, (Option<String>, String)>,
+    /// The `created_by` of each image made by `configure` (no container, no layer).
+    configured: Vec<String>,
 }
 
 impl Fake {
@@ -263,6 +265,28 @@ impl BuildHost for Fake {
         self.images.insert(id.clone(), (config.clone(), files));
         let parent = self.made_from.get(container).cloned().flatten();
         self.parents.insert(id.clone(), (parent, by.to_string()));
+        Ok(id)
+    }
+    fn configure(
+        &mut self,
+        image: Option<&str>,
+        config: &ImageConfig,
+        by: &str,
+    ) -> Result<String, HostError> {
+        let files = match image {
+            Some(i) => self
+                .images
+                .get(i)
+                .ok_or_else(|| HostError(format!("no image {i}")))?
+                .1
+                .clone(),
+            None => Files::new(),
+        };
+        let id = self.id("sha256:");
+        self.images.insert(id.clone(), (config.clone(), files));
+        self.parents
+            .insert(id.clone(), (image.map(str::to_string), by.to_string()));
+        self.configured.push(by.to_string());
         Ok(id)
     }
     fn remove(&mut self, container: &str) -> Result<(), HostError> {

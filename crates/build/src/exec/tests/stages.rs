@@ -314,3 +314,50 @@ fn cache_from_never_answers_a_run_that_binds_the_context() {
     assert_eq!(b.cache_hits, 0);
     assert_eq!(h.runs.len(), runs + 1, "the RUN ran again");
 }
+
+/// Steps that change only the config make no container: the host's `configure` gives each an
+/// image (no layer); a `WORKDIR` whose directory is there too; a rebuild takes them all from the
+/// cache, and a changed one misses from there on.
+#[test]
+fn config_steps_make_no_container() {
+    let (_d, ctx) = context(&[]);
+    let df = "FROM busybox\nARG V=1\nENV A=$V\nLABEL l=v\nEXPOSE 80\nUSER app\nWORKDIR /etc\n\
+STOPSIGNAL SIGINT\nHEALTHCHECK CMD true\nSHELL [\"/bin/sh\", \"-ec\"]\nVOLUME /data\n\
+ONBUILD RUN true\nENTRYPOINT [\"e\"]\nCMD [\"c\"]\nMAINTAINER me\n";
+    let mut h = Fake::with_base();
+    let b = run(&mut h, &ctx, &opts(df));
+    assert_eq!(h.configured.len(), 14, "{:?}", h.configured);
+    assert_eq!(h.configured[5], "/bin/sh -c #(nop) WORKDIR /etc");
+    assert!(h.runs.is_empty());
+    assert!(
+        !h.parents.values().any(|(_, by)| !h.configured.contains(by)),
+        "nothing committed"
+    );
+    assert!(
+        !h.lines.iter().any(|l| l.contains("Running in")),
+        "{:?}",
+        h.lines
+    );
+    let c = h.config(&b.image);
+    assert_eq!(c.env_var("A").as_deref(), Some("1"));
+    assert_eq!(c.working_dir.as_deref(), Some("/etc"));
+    assert!(h.containers.is_empty(), "the WORKDIR's look is removed");
+
+    // A WORKDIR that is not there makes it through a container.
+    let made = run(&mut h, &ctx, &opts("FROM busybox\nWORKDIR /new/dir\n"));
+    assert!(h.file(&made.image, "/new/dir").expect("dir").dir);
+    assert_eq!(h.configured.len(), 14);
+
+    h.configured.clear();
+    let again = run(&mut h, &ctx, &opts(df));
+    assert_eq!((again.image, again.cache_hits), (b.image, 14));
+    assert!(h.configured.is_empty());
+    let o = BuildOptions {
+        build_args: [("V".to_string(), "2".to_string())].into(),
+        ..opts(df)
+    };
+    let changed = run(&mut h, &ctx, &o);
+    // As the classic builder: the ARG step itself is the same, its value changes the ENV.
+    assert_eq!(changed.cache_hits, 1, "only the ARG step");
+    assert_eq!(h.configured.len(), 13);
+}
