@@ -63,6 +63,10 @@ pub enum DaemonError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// What dockerd reports as an unknown error (500) in another party's words, e.g. a pull
+    /// whose registry refused the credentials (`unauthorized: authentication required`).
+    #[error("{0}")]
+    Unknown(String),
     /// A failure of the container runtime (reported through the shim, or found by the same
     /// rules before it), with the runtime's kind: the status comes from [`Self::kind`], Docker's
     /// exit code for a command that cannot run from [`Self::runtime_kind`]. The message is the
@@ -94,7 +98,9 @@ impl DaemonError {
             DaemonError::InvalidArgument(_) | DaemonError::Config(_) => ErrorKind::InvalidArgument,
             DaemonError::NotImplemented(_) => ErrorKind::NotImplemented,
             DaemonError::Unavailable(_) => ErrorKind::Unavailable,
-            DaemonError::Io { .. } | DaemonError::Internal(_) => ErrorKind::Internal,
+            DaemonError::Io { .. } | DaemonError::Internal(_) | DaemonError::Unknown(_) => {
+                ErrorKind::Internal
+            }
             DaemonError::Plugin(e) => e.kind(),
             DaemonError::Runtime { kind, .. } => match kind {
                 RuntimeKind::NotFound => ErrorKind::NotFound,

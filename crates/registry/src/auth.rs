@@ -229,7 +229,7 @@ pub async fn authorize(
             return creds.basic().ok_or_else(|| RegistryError::Unauthorized {
                 host: registry.to_string(),
                 scope: scope.to_string(),
-                message: "the registry wants a user name and password".to_string(),
+                message: "unauthorized: authentication required".to_string(),
             })
         }
         Challenge::Bearer { realm, service, .. } => (realm, service),

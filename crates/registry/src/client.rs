@@ -214,6 +214,20 @@ pub fn error_message(body: &[u8], status: StatusCode) -> String {
         #[serde(default)]
         message: String,
     }
+    // Token servers (Docker Hub's among them) answer `{"details": "..."}`.
+    #[derive(serde::Deserialize)]
+    struct Details {
+        details: String,
+    }
+    if let Ok(d) = serde_json::from_slice::<Details>(body) {
+        if !d.details.is_empty() {
+            return match status {
+                StatusCode::UNAUTHORIZED => format!("unauthorized: {}", d.details),
+                StatusCode::TOO_MANY_REQUESTS => format!("toomanyrequests: {}", d.details),
+                _ => d.details,
+            };
+        }
+    }
     if let Ok(e) = serde_json::from_slice::<Errors>(body) {
         let parts: Vec<String> = e
             .errors
@@ -325,6 +339,12 @@ impl Repo {
     /// Turns a non-success response into an error naming `what`.
     pub async fn fail(&self, resp: Response<Incoming>, method: &str, what: &str) -> RegistryError {
         let status = resp.status();
+        let insufficient_scope = resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("insufficient_scope"));
         let body = transport::read_limited(resp.into_body(), 1 << 16, what)
             .await
             .unwrap_or_default();
@@ -335,6 +355,13 @@ impl Repo {
                 host,
                 what: what.to_string(),
                 message,
+            },
+            // A token without the scope asked (RFC 6750 `insufficient_scope`): denied, as
+            // Docker's registry client reads it.
+            StatusCode::UNAUTHORIZED if insufficient_scope => RegistryError::Denied {
+                host,
+                scope: self.scope.clone(),
+                message: "denied: requested access to the resource is denied".to_string(),
             },
             StatusCode::UNAUTHORIZED => RegistryError::Unauthorized {
                 host,
@@ -603,6 +630,14 @@ mod tests {
         assert_eq!(
             error_message(b"", StatusCode::BAD_GATEWAY),
             "502 Bad Gateway"
+        );
+        // A token server's `details`, in the words Docker's client gives them.
+        assert_eq!(
+            error_message(
+                br#"{"details":"incorrect username or password"}"#,
+                StatusCode::UNAUTHORIZED
+            ),
+            "unauthorized: incorrect username or password"
         );
     }
 }

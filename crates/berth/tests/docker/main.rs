@@ -42,6 +42,7 @@ mod parity;
 #[path = "../common/protected.rs"]
 mod protected;
 mod registry;
+mod registry_auth;
 mod registry_crash;
 mod registry_own;
 mod registry_run;

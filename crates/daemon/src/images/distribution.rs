@@ -87,6 +87,44 @@ pub fn registry_error(e: RegistryError) -> DaemonError {
     }
 }
 
+/// The registry's own words for refused credentials, as Docker's registry client renders them
+/// (`unauthorized: authentication required`).
+fn unauthorized_words(message: String) -> String {
+    if message.starts_with("unauthorized") {
+        message
+    } else {
+        format!("unauthorized: {message}")
+    }
+}
+
+/// A pull's registry error as dockerd answers it: refused credentials are an unknown error (500,
+/// so the docker CLI prints it instead of asking for a login) in the registry's words; a
+/// repository the registry denies is dockerd's "pull access denied" (404).
+pub fn pull_error(e: RegistryError, reference: &Reference) -> DaemonError {
+    match e {
+        RegistryError::Unauthorized { message, .. } => {
+            DaemonError::Unknown(unauthorized_words(message))
+        }
+        RegistryError::Denied { message, .. } => DaemonError::NotFound(format!(
+            "pull access denied for {}, repository does not exist or may require 'docker login': {message}",
+            reference.name_only().familiar()
+        )),
+        other => registry_error(other),
+    }
+}
+
+/// A push's registry error as dockerd reports it (in the stream, after "The push refers to
+/// repository"): refused credentials and denied access in the registry's words.
+pub fn push_error(e: RegistryError) -> DaemonError {
+    match e {
+        RegistryError::Unauthorized { message, .. } => {
+            DaemonError::Unknown(unauthorized_words(message))
+        }
+        RegistryError::Denied { message, .. } => DaemonError::Unknown(message),
+        other => registry_error(other),
+    }
+}
+
 /// What `GET /distribution/{name}/json` reports.
 #[derive(Debug, Clone)]
 pub struct DistributionInfo {
@@ -116,7 +154,7 @@ impl ImageService {
         let pulled =
             berth_registry::pull::pull(&client, self.store.clone(), reference, &opts, &progress)
                 .await
-                .map_err(registry_error)?;
+                .map_err(|e| pull_error(e, reference))?;
         self.events.publish(
             EventType::Image,
             "pull",
@@ -150,7 +188,7 @@ impl ImageService {
             &progress,
         )
         .await
-        .map_err(registry_error)?;
+        .map_err(|e| pull_error(e, reference))?;
         for (tag, _) in &pulled {
             let name = format!("{}:{tag}", reference.name_only().familiar());
             self.events
@@ -180,7 +218,7 @@ impl ImageService {
             &progress,
         )
         .await
-        .map_err(registry_error)?;
+        .map_err(push_error)?;
         self.events.publish(
             EventType::Image,
             "push",
@@ -217,7 +255,7 @@ impl ImageService {
             &progress,
         )
         .await
-        .map_err(registry_error)?;
+        .map_err(push_error)?;
         for p in &pushed {
             let name = format!("{}:{}", repository.familiar(), p.tag);
             self.events

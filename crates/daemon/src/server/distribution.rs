@@ -141,8 +141,10 @@ pub async fn progress_response<T: Send + 'static>(
     finish: impl FnOnce(T) -> Vec<JsonMessage> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let mut done = done;
+    // The operation ending drops its sink: a closed channel with nothing in it is not a first
+    // event but the end, whose outcome (an error keeps its status) is the answer.
     let first = tokio::select! {
-        p = rx.recv() => p,
+        Some(p) = rx.recv() => Some(p),
         r = &mut done => {
             let r = r.map_err(|e| ApiError(DaemonError::Internal(e.to_string())))?;
             let out = r.map_err(ApiError)?;

@@ -183,13 +183,19 @@ pub async fn push_tags(
     Ok(out)
 }
 
-/// The repository handle, authorized for push; announces the repository.
+/// Announces the repository, then the repository handle, authorized for push. The announcement
+/// comes first, as dockerd's: a registry refusing the credentials is then reported in the
+/// progress stream, after it.
 async fn open(
     client: &Client,
     target: &Reference,
     opts: &PushOptions,
     progress: &ProgressSink,
 ) -> Result<Arc<Repo>, RegistryError> {
+    progress.send(Progress::Status(format!(
+        "The push refers to repository [{}]",
+        target.name()
+    )));
     let repo = client
         .repo(
             target.registry(),
@@ -198,10 +204,6 @@ async fn open(
             opts.credentials.clone(),
         )
         .await?;
-    progress.send(Progress::Status(format!(
-        "The push refers to repository [{}]",
-        target.name()
-    )));
     Ok(Arc::new(repo))
 }
 
