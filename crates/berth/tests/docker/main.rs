@@ -46,6 +46,7 @@ mod registry_auth;
 mod registry_crash;
 mod registry_own;
 mod registry_run;
+mod registry_token;
 mod reliability;
 mod restart;
 mod run;

@@ -32,6 +32,11 @@ impl BerthRegistry {
         BerthRegistry::start_full("127.0.0.1", None, Some(user), flags)
     }
 
+    /// On 127.0.0.1 with `flags` only (an external token issuer's).
+    pub fn start_with_flags(flags: &[&str]) -> BerthRegistry {
+        BerthRegistry::start_full("127.0.0.1", None, None, flags)
+    }
+
     fn start_full(
         ip: &str,
         tls: Option<(&Path, &Path)>,
@@ -71,7 +76,8 @@ impl BerthRegistry {
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
                 .unwrap_or_default();
             let answered = out.starts_with("http/1.1 200")
-                || (user.is_some() && out.starts_with("http/1.1 401"));
+                || ((user.is_some() || flags.contains(&"--token-auth"))
+                    && out.starts_with("http/1.1 401"));
             if answered && out.contains("docker-distribution-api-version: registry/2.0") {
                 break;
             }
@@ -201,7 +207,7 @@ fn skopeo_and_docker_round_trip_through_berths_registry_server() {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .current_dir(dir)
         .args(args)
