@@ -47,6 +47,7 @@ mod registry_crash;
 mod registry_own;
 mod registry_run;
 mod registry_token;
+mod registry_token_server;
 mod reliability;
 mod restart;
 mod run;
