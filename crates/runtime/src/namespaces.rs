@@ -6,6 +6,13 @@
 //! the parent joins it before `clone`/`fork`. The cgroup namespace is unshared by the child only
 //! after the parent has moved it into its cgroup, so the container sees its cgroup as `/`. When a
 //! user namespace is joined by path, the new namespaces are unshared after that join instead.
+//! A new user namespace owns only what is created with it: the network, IPC and UTS namespaces
+//! given by path (a daemon makes a container's network namespace before the container exists,
+//! owned by the host's user namespace) are joined by the parent before `clone`
+//! ([`Plan::parent_join`], [`Entered`]), since the init, born in its new user namespace, has no
+//! rights over them; runc joins them before unsharing its user namespace for the same reason.
+//! [`join_all`] joins a list (a joined user namespace, `exec`'s whole set) with the user
+//! namespace after the others it may join first, as runc does.
 //! A network namespace the init creates gets its loopback up ([`loopback_up`], as crun does), so
 //! a container without networking still has a working 127.0.0.1; a joined one is left as it is.
 
@@ -30,6 +37,9 @@ pub struct Plan {
     pub new_cgroup: bool,
     /// The init is in a new user namespace: the parent writes its id maps.
     pub new_user: bool,
+    /// Namespaces the parent joins before `clone` (and leaves after), so that the init is born
+    /// in them: with a new user namespace, those given by path among network, IPC and UTS.
+    pub parent_join: Vec<(Ns, PathBuf)>,
 }
 
 impl Plan {
@@ -48,6 +58,7 @@ impl Default for Plan {
             pid_path: None,
             new_cgroup: false,
             new_user: false,
+            parent_join: Vec::new(),
         }
     }
 }
@@ -93,12 +104,18 @@ pub fn plan(spec: &Spec) -> Plan {
     let user_joined = namespaces
         .iter()
         .any(|n| n.typ() == Ns::User && n.path().is_some());
+    let user_new = namespaces
+        .iter()
+        .any(|n| n.typ() == Ns::User && n.path().is_none());
     for ns in JOIN_ORDER {
         let Some(n) = namespaces.iter().find(|n| n.typ() == ns) else {
             continue;
         };
         match (ns, n.path()) {
             (Ns::Pid, Some(p)) => plan.pid_path = Some(p.clone()),
+            (Ns::Network | Ns::Ipc | Ns::Uts, Some(p)) if user_new => {
+                plan.parent_join.push((ns, p.clone()))
+            }
             (_, Some(p)) => plan.join.push((ns, p.clone())),
             (Ns::Cgroup, None) => plan.new_cgroup = true,
             (Ns::Pid | Ns::User, None) => plan.clone_flags |= flag(ns),
@@ -121,6 +138,95 @@ pub fn join(ns: Ns, path: &Path) -> Result<()> {
         what: format!("join {} namespace {}", proc_name(ns), path.display()),
         source,
     })
+}
+
+/// Joins every namespace of `list` (in [`JOIN_ORDER`]): the files are opened first (joining the
+/// mount namespace changes what `/proc` paths name), then every one but the user namespace is
+/// tried, the user namespace joined, and those refused before (owned by it, for a caller without
+/// rights over it from outside) joined from inside. A caller with the host's rights can join a
+/// container's namespaces only from outside its user namespace when the host's user namespace
+/// owns them (a daemon-made network namespace), so trying them first is what makes both work.
+pub fn join_all(list: &[(Ns, PathBuf)]) -> Result<()> {
+    let mut opened = Vec::with_capacity(list.len());
+    for (ns, path) in list {
+        let file = std::fs::File::open(path).map_err(|source| RuntimeError::Io {
+            what: "open namespace",
+            path: path.clone(),
+            source,
+        })?;
+        opened.push((*ns, path, file));
+    }
+    let setns_one = |ns: Ns, path: &Path, file: &std::fs::File| {
+        setns(file.as_fd(), flag(ns)).map_err(|source| RuntimeError::Sys {
+            what: format!("join {} namespace {}", proc_name(ns), path.display()),
+            source,
+        })
+    };
+    let mut later = Vec::new();
+    let user = opened.iter().position(|(ns, ..)| *ns == Ns::User);
+    for (i, (ns, path, file)) in opened.iter().enumerate() {
+        if Some(i) == user {
+            continue;
+        }
+        match setns(file.as_fd(), flag(*ns)) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EPERM) if user.is_some() => later.push(i),
+            Err(source) => {
+                return Err(RuntimeError::Sys {
+                    what: format!("join {} namespace {}", proc_name(*ns), path.display()),
+                    source,
+                })
+            }
+        }
+    }
+    if let Some(u) = user {
+        let (ns, path, file) = &opened[u];
+        setns_one(*ns, path, file)?;
+    }
+    for i in later {
+        let (ns, path, file) = &opened[i];
+        setns_one(*ns, path, file)?;
+    }
+    Ok(())
+}
+
+/// The namespaces the calling thread left for [`enter`], to go back to with [`Entered::leave`].
+#[derive(Debug)]
+pub struct Entered {
+    saved: Vec<(Ns, std::fs::File)>,
+}
+
+/// Joins the network, IPC and UTS namespaces of `list` with the calling thread only (setns of
+/// these affects the thread, and a `clone` from it inherits them), remembering its own.
+pub fn enter(list: &[(Ns, PathBuf)]) -> Result<Entered> {
+    let mut entered = Entered { saved: Vec::new() };
+    for (ns, path) in list {
+        let own = PathBuf::from(format!("/proc/thread-self/ns/{}", proc_name(*ns)));
+        let file = std::fs::File::open(&own).map_err(|source| RuntimeError::Io {
+            what: "open own namespace",
+            path: own,
+            source,
+        })?;
+        if let Err(e) = join(*ns, path) {
+            let _ = entered.leave();
+            return Err(e);
+        }
+        entered.saved.push((*ns, file));
+    }
+    Ok(entered)
+}
+
+impl Entered {
+    /// Goes back to the namespaces [`enter`] left.
+    pub fn leave(self) -> Result<()> {
+        for (ns, file) in self.saved.iter().rev() {
+            setns(file.as_fd(), flag(*ns)).map_err(|source| RuntimeError::Sys {
+                what: format!("return to own {} namespace", proc_name(*ns)),
+                source,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Brings `lo` up in the calling thread's network namespace.
@@ -226,5 +332,34 @@ mod tests {
         assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP));
         assert!(p.new_cgroup);
         assert!(p.join.is_empty() && p.pid_path.is_none() && !p.new_user);
+    }
+
+    #[test]
+    fn a_new_user_namespace_is_born_in_the_namespaces_given_by_path() {
+        let mut spec = crate::spec::default_spec();
+        let mut nss = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        let mut user = berth_oci::runtime::LinuxNamespace::default();
+        user.set_typ(Ns::User);
+        nss.push(user);
+        for n in nss.iter_mut().filter(|n| n.typ() == Ns::Network) {
+            n.set_path(Some("/run/netns/x".into()));
+        }
+        spec.linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_namespaces(Some(nss.clone()));
+        let p = plan(&spec);
+        assert!(p.new_user && p.clone_flags.contains(CloneFlags::CLONE_NEWUSER));
+        assert_eq!(
+            p.parent_join,
+            [(Ns::Network, PathBuf::from("/run/netns/x"))]
+        );
+        assert!(p.join.is_empty());
+        // Without a new user namespace the init joins it itself.
+        nss.retain(|n| n.typ() != Ns::User);
+        spec.linux_mut().as_mut().unwrap().set_namespaces(Some(nss));
+        let p = plan(&spec);
+        assert!(p.parent_join.is_empty());
+        assert_eq!(p.join, [(Ns::Network, PathBuf::from("/run/netns/x"))]);
     }
 }

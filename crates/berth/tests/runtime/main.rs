@@ -30,3 +30,4 @@ mod rootfs_escapes;
 mod security;
 mod signals;
 mod update;
+mod userns_joins;

@@ -199,7 +199,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         seccomp: filter.as_ref(),
     };
     let parent_raw = parent_sock.as_raw_fd();
-    let (pid, in_cgroup) = clone_into(
+    // Namespaces the new user namespace does not own: the init is born in them (see namespaces).
+    let entered = namespaces::enter(&plan.parent_join)?;
+    let cloned = clone_into(
         plan.clone_flags,
         clone_target.as_ref().map(|fd| fd.as_fd()),
         || {
@@ -208,7 +210,13 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             unsafe { libc::close(parent_raw) };
             init::child_main(args);
         },
-    )?;
+    );
+    let left = entered.leave();
+    let (pid, in_cgroup) = cloned?;
+    if let Err(e) = left {
+        rollback.child = Some(pid);
+        return Err(e);
+    }
     rollback.child = Some(pid);
     // The child's end, console socket, fifo and `tasks` files were moved into the closure and
     // are closed now.

@@ -219,9 +219,7 @@ impl ExecChild<'_> {
             .map_err(sys("unblock signals"))?;
         nix::sys::prctl::set_dumpable(false).map_err(sys("make exec process non-dumpable"))?;
         init::expect_msg(self.sync.as_fd(), Msg::Go)?;
-        for (ns, path) in self.join {
-            namespaces::join(*ns, path)?;
-        }
+        namespaces::join_all(self.join)?;
         if let Some(root) = &self.chroot {
             rootfs::chroot(root, &RealSys)?;
         }

@@ -135,9 +135,7 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     let state_json = expect_msg(sync, Msg::Go)?;
 
     // 4. Namespaces.
-    for (ns, path) in &args.plan.join {
-        namespaces::join(*ns, path)?;
-    }
+    namespaces::join_all(&args.plan.join)?;
     namespaces::unshare_now(args.plan.unshare_flags)?;
     if args.plan.new_user {
         let root = nix::unistd::Gid::from_raw(0);
