@@ -175,6 +175,13 @@ pub fn ports(
         for b in list.iter().flatten() {
             let host_ip = match b.host_ip.as_str() {
                 "" => None,
+                ip if ip.parse::<std::net::Ipv6Addr>().is_ok() => {
+                    return Err(invalid(format!(
+                        "cannot publish port {key} on IPv6 host address {ip}: berth publishes \
+                         ports on IPv4 host addresses only; leave the address out or give an \
+                         IPv4 one such as 127.0.0.1"
+                    )))
+                }
                 ip => Some(
                     ip.parse::<Ipv4Addr>()
                         .map_err(|_| invalid(format!("invalid host IP {ip:?} for port {key}")))?,
@@ -384,6 +391,15 @@ mod tests {
         .unwrap();
         let e = ports(&bad, None).unwrap_err().to_string();
         assert_eq!(e, "invalid host IP \"1.2.3\" for port 80/tcp");
+        let v6: HostConfig = serde_json::from_value(
+            json!({"PortBindings": {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}}),
+        )
+        .unwrap();
+        let e = ports(&v6, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot publish port 80/tcp on IPv6 host address ::1"),
+            "{e}"
+        );
     }
 
     #[test]
