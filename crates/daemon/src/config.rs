@@ -142,6 +142,10 @@ pub struct DaemonArgs {
     /// Set no-new-privileges by default for new containers.
     #[arg(long)]
     pub no_new_privileges: bool,
+    /// Run containers in user namespaces whose root is this user (default, USER[:GROUP] or
+    /// UID[:GID]; `default` is `dockremap`).
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub userns_remap: Option<String>,
 }
 
 /// The TLS settings as given (flags merged with daemon.json); [`TlsOptions::security`] decides.
@@ -237,6 +241,11 @@ pub struct DaemonConfig {
     /// `no-new-privileges`: containers created without `--security-opt no-new-privileges=false`
     /// get no_new_privs (dockerd's default for new containers).
     pub no_new_privileges: bool,
+    /// `userns-remap` as given ([`crate::userns::resolve`] reads it at start).
+    pub userns_remap: Option<String>,
+    /// The remapping in force, resolved at start (`Daemon::start`), when `data_root` became the
+    /// remapped one.
+    pub remap: Option<crate::userns::Remap>,
 }
 
 impl Default for DaemonConfig {
@@ -256,6 +265,8 @@ impl Default for DaemonConfig {
             config_file: None,
             plugin_timeout: crate::plugins::DEFAULT_TIMEOUT,
             no_new_privileges: false,
+            userns_remap: None,
+            remap: None,
         }
     }
 }
@@ -412,6 +423,13 @@ impl DaemonConfig {
                 &mut conflicts,
             )
             .unwrap_or(false),
+            userns_remap: pick(
+                args.userns_remap.clone(),
+                file.userns_remap,
+                "userns-remap",
+                &mut conflicts,
+            ),
+            remap: None,
         };
         if !conflicts.is_empty() {
             return Err(DaemonError::Config(format!(

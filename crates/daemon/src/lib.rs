@@ -56,6 +56,7 @@ mod sdnotify;
 pub mod server;
 mod sqlite;
 pub mod system;
+pub mod userns;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -106,6 +107,7 @@ impl Engine {
         let driver = config.storage_driver;
         let image_root = config.image_root();
         let snap_root = config.data_root.join(driver.name());
+        let id_map = config.remap.as_ref().map(|r| r.map.clone());
         let store = tokio::task::spawn_blocking(move || -> Result<ImageStore, DaemonError> {
             let snapshots: Box<dyn Snapshotter> = match driver {
                 StorageDriver::Overlay => Box::new(
@@ -116,7 +118,7 @@ impl Engine {
                     PlainSnapshotter::open(&snap_root).map_err(|e| DaemonError::Image(e.into()))?,
                 ),
             };
-            Ok(ImageStore::open(&image_root, snapshots)?)
+            Ok(ImageStore::open(&image_root, snapshots)?.with_id_map(id_map))
         })
         .await
         .map_err(DaemonError::join)??;
@@ -126,9 +128,11 @@ impl Engine {
             None => default_shim_exe()?,
         };
         let (dr, ev) = (config.data_root.clone(), events.clone());
-        let volumes = tokio::task::spawn_blocking(move || VolumeService::open(&dr, ev))
-            .await
-            .map_err(DaemonError::join)??;
+        let owner = config.remap.as_ref().map(|r| r.root);
+        let volumes =
+            tokio::task::spawn_blocking(move || VolumeService::open_owned(&dr, ev, owner))
+                .await
+                .map_err(DaemonError::join)??;
         let (dr, er) = (config.data_root.clone(), config.exec_root.clone());
         let networks = tokio::task::spawn_blocking(move || NetworkService::open(&dr, &er))
             .await
@@ -144,6 +148,7 @@ impl Engine {
                 upgrade: server::container_request::upgrade_record,
                 settings: settings.clone(),
                 no_new_privileges: config.no_new_privileges,
+                remap: config.remap.clone(),
             },
             images.clone(),
             events.clone(),
@@ -178,7 +183,12 @@ pub struct Daemon {
 
 impl Daemon {
     /// Opens the engine, writes the pid file and starts serving every configured socket.
-    pub async fn start(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+    pub async fn start(mut config: DaemonConfig) -> Result<Daemon, DaemonError> {
+        // `--userns-remap`: the user and its ranges (maybe creating `dockremap`) and the
+        // remapped data root, before anything opens a store there.
+        config = tokio::task::spawn_blocking(move || userns::settle(config))
+            .await
+            .map_err(DaemonError::join)??;
         let root_lock = root_lock::RootLock::take(&config.data_root)?;
         std::fs::create_dir_all(&config.exec_root)
             .map_err(|e| DaemonError::io("creating directory", &config.exec_root, e))?;

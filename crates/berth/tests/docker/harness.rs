@@ -60,10 +60,17 @@ impl Daemon {
 
     /// [`Self::start`] with more `berth daemon` flags (`--plugin-timeout 2`).
     pub fn start_with(args: &[&str]) -> Daemon {
+        Self::start_prepared(args, |_| {})
+    }
+
+    /// [`Self::start_with`], `prepare` having run on the fresh temp dir first (its mode, files
+    /// the daemon must find).
+    pub fn start_prepared(args: &[&str], prepare: impl FnOnce(&Path)) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e")
             .tempdir()
             .expect("temp dir");
+        prepare(dir.path());
         let sock = dir.path().join("berth.sock");
         let mut d = Daemon {
             dir,

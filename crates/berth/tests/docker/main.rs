@@ -54,6 +54,7 @@ mod run;
 mod runtimes;
 mod stats;
 mod user_db;
+mod userns_remap;
 mod verbs;
 mod volume_cli;
 mod volume_mounts;

@@ -62,6 +62,7 @@ pub fn docker_bundle(name: &str, args: &[&str], edit: impl FnOnce(&mut Container
             .to_string(),
         netns: None,
         joins: Default::default(),
+        userns: None,
     };
     let mut warnings = Vec::new();
     b.config = build(&c, &paths, &mut warnings).expect("the daemon's spec");

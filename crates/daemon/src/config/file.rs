@@ -30,6 +30,7 @@ pub const KEYS: &[&str] = &[
     "tlscert",
     "tlskey",
     "tlsverify",
+    "userns-remap",
 ];
 
 /// `docker-socket`: `true` for `/var/run/docker.sock`, or another path.
@@ -64,6 +65,7 @@ pub struct FileConfig {
     pub docker_socket: Option<DockerSocketKey>,
     pub authorization_plugins: Option<Vec<String>>,
     pub no_new_privileges: Option<bool>,
+    pub userns_remap: Option<String>,
 }
 
 /// Reads and checks daemon.json at `path`.

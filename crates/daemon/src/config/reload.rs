@@ -98,6 +98,7 @@ pub fn restart_only_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<&'sta
         old.no_new_privileges != new.no_new_privileges,
         "no-new-privileges",
     );
+    check(old.userns_remap != new.userns_remap, "userns-remap");
     changed
 }
 

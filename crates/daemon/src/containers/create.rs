@@ -249,8 +249,8 @@ fn validate_host(host: &mut HostConfig) -> Result<Vec<String>, DaemonError> {
     Ok(warnings)
 }
 
-/// Writes the container's own files.
-fn write_files(dir: &Path, c: &Container) -> Result<(), DaemonError> {
+/// Writes the container's own files (owned by `owner`, the remapped root, when given).
+fn write_files(dir: &Path, c: &Container, owner: Option<(u32, u32)>) -> Result<(), DaemonError> {
     std::fs::create_dir_all(dir).map_err(|e| DaemonError::io("creating directory", dir, e))?;
     let files = [
         ("hosts", spec::hosts_file(c)),
@@ -263,6 +263,10 @@ fn write_files(dir: &Path, c: &Container) -> Result<(), DaemonError> {
     for (name, text) in files {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| DaemonError::io("writing", &p, e))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                .map_err(|e| DaemonError::io("changing the owner of", &p, e))?;
+        }
     }
     Ok(())
 }
@@ -354,7 +358,8 @@ impl ContainerService {
             rootfs_mounts: Vec::new(),
             settings,
         };
-        if let Err(e) = write_files(&self.paths().data_dir(&id), &c) {
+        let owner = self.paths().remap.as_ref().map(|r| r.root);
+        if let Err(e) = write_files(&self.paths().data_dir(&id), &c, owner) {
             self.release_volumes(&c, true).await;
             return Err(e);
         }

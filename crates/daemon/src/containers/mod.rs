@@ -86,6 +86,8 @@ pub struct Paths {
     pub runtime_root: PathBuf,
     /// `<exec-root>/s`: the shims' state dirs.
     pub shims: PathBuf,
+    /// `--userns-remap`: the files a container uses belong to the remapped root.
+    pub remap: Option<crate::userns::Remap>,
 }
 
 impl Paths {
@@ -184,6 +186,8 @@ pub struct ContainerOptions {
     pub settings: crate::config::Live,
     /// `no-new-privileges`: new containers that do not say otherwise get no_new_privs.
     pub no_new_privileges: bool,
+    /// `--userns-remap`: containers run in user namespaces with these maps.
+    pub remap: Option<crate::userns::Remap>,
 }
 
 /// See [`ContainerOptions::upgrade`].
@@ -232,6 +236,7 @@ impl ContainerService {
             exec: opts.exec_root.join("containers"),
             runtime_root: opts.exec_root.join("runtime"),
             shims: opts.exec_root.join("s"),
+            remap: opts.remap.clone(),
         };
         for dir in [&paths.data, &paths.exec, &paths.runtime_root, &paths.shims] {
             std::fs::create_dir_all(dir)
@@ -283,6 +288,11 @@ impl ContainerService {
     /// Whether new containers get no_new_privs unless they say otherwise (`no-new-privileges`).
     pub fn no_new_privileges(&self) -> bool {
         self.inner.no_new_privileges
+    }
+
+    /// The `--userns-remap` in force, if any.
+    pub fn remap(&self) -> Option<&crate::userns::Remap> {
+        self.inner.paths.remap.as_ref()
     }
 
     pub(crate) fn paths(&self) -> &Paths {

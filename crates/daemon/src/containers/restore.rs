@@ -239,6 +239,7 @@ mod tests {
             exec: root.path().join("exec"),
             runtime_root: root.path().join("runtime"),
             shims: root.path().join("s"),
+            remap: None,
         };
         let (known, orphan) = ("a".repeat(64), "b".repeat(64));
         let mut dirs = Vec::new();

@@ -77,6 +77,7 @@ fn prepare_bundle(
             .to_string(),
         netns: None,
         joins,
+        userns: paths.remap.as_ref().map(|r| r.map.clone()),
     };
     let mut spec_paths = spec_paths;
     if joined_netns.is_some() {

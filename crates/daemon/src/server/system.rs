@@ -184,6 +184,7 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<SystemInfo>, ApiErro
                     .no_new_privileges()
                     .then_some("name=no-new-privileges"),
             )
+            .chain(engine.containers.remap().map(|_| "name=userns"))
             .map(String::from)
             .collect(),
         ..Default::default()

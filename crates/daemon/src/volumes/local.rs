@@ -33,6 +33,8 @@ pub(super) const MAX_DEPTH: usize = 256;
 #[derive(Debug, Clone)]
 pub struct LocalDriver {
     root: PathBuf,
+    /// The owner of new volumes' `_data` (the remapped root of `--userns-remap`), else root.
+    owner: Option<(u32, u32)>,
 }
 
 impl LocalDriver {
@@ -44,7 +46,14 @@ impl LocalDriver {
             .map_err(|e| DaemonError::io("setting the mode of", root, e))?;
         Ok(LocalDriver {
             root: root.to_path_buf(),
+            owner: None,
         })
+    }
+
+    /// New volumes' `_data` belong to `owner` ([`LocalDriver::owner`]).
+    pub fn owned_by(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -80,6 +89,10 @@ impl LocalDriver {
             std::fs::create_dir(&data).map_err(|e| DaemonError::io("creating", &data, e))?;
             std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| DaemonError::io("setting the mode of", &data, e))?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                    .map_err(|e| DaemonError::io("changing the owner of", &data, e))?;
+            }
             // rename(2) refuses a target that exists and is not empty: never two volumes in one.
             std::fs::rename(&tmp, &dir).map_err(|e| DaemonError::io("renaming into", &dir, e))
         })();

@@ -116,7 +116,17 @@ impl VolumeService {
     /// finishes the removals a crash cut short and deletes the directories no record claims.
     /// Blocking.
     pub fn open(data_root: &Path, events: Events) -> Result<VolumeService, DaemonError> {
-        let local = LocalDriver::open(&data_root.join("volumes"))?;
+        Self::open_owned(data_root, events, None)
+    }
+
+    /// [`Self::open`] for a daemon with `--userns-remap`: new local volumes' `_data` belong to
+    /// `owner`, the remapped root (as dockerd makes them).
+    pub fn open_owned(
+        data_root: &Path,
+        events: Events,
+        owner: Option<(u32, u32)>,
+    ) -> Result<VolumeService, DaemonError> {
+        let local = LocalDriver::open(&data_root.join("volumes"))?.owned_by(owner);
         let store = VolumeStore::open(&data_root.join("volumes.db"))?;
         let mut table = BTreeMap::new();
         for row in store.load()? {

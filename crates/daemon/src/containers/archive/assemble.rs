@@ -290,6 +290,7 @@ mod tests {
             exec: dir.path().join("exec"),
             runtime_root: dir.path().join("rt"),
             shims: dir.path().join("s"),
+            remap: None,
         };
         // From JSON, so fields added to a mount later take their defaults here.
         let mount = |kind: &str, src: &str, dest: &str, ro: bool| -> Mount {

@@ -97,7 +97,8 @@ pub fn settle(
     host: &mut berth_api::container::HostConfig,
     hostname: &str,
 ) -> Result<(), DaemonError> {
-    namespaces::settle(host, hostname, |n| Ok(containers.lookup(n)?.id()))?;
+    let remapped = containers.paths().remap.is_some();
+    namespaces::settle(host, hostname, remapped, |n| Ok(containers.lookup(n)?.id()))?;
     let asked = host.runtime.as_deref().unwrap_or("");
     host.runtime = Some(containers.runtimes().choose(asked)?);
     Ok(())
@@ -117,6 +118,8 @@ pub struct SpecPaths {
     pub netns: Option<PathBuf>,
     /// The PID and IPC namespaces of other containers to join ([`namespaces::joins`]).
     pub joins: namespaces::Joins,
+    /// The id maps of a daemon with `--userns-remap` ([`crate::userns`]).
+    pub userns: Option<berth_image::layer::IdMap>,
 }
 
 /// The network mode's effect on the spec.
@@ -183,11 +186,19 @@ pub fn build(
     } else {
         c.config.working_dir.clone()
     };
+    let modes = namespaces::Modes::parse(host)?;
+    let userns = namespaces::user_namespace(&modes, &paths.joins, paths.userns.as_ref());
     if cwd != "/" {
-        rootfs::mkdir_all(&paths.rootfs, &cwd, ident.uid, ident.gid)?;
+        // Made as the container's user is seen from the host (shifted into a remapped range).
+        let (uid, gid) = match paths.userns.as_ref().filter(|_| userns.is_some()) {
+            Some(map) => map
+                .to_host(ident.uid, ident.gid, &cwd)
+                .map_err(|e| SpecError::Invalid(e.to_string()))?,
+            None => (ident.uid, ident.gid),
+        };
+        rootfs::mkdir_all(&paths.rootfs, &cwd, uid, gid)?;
     }
     let hostname = hostname(c);
-    let modes = namespaces::Modes::parse(host)?;
     let sec = &c.settings.security;
     let cap_names = security::capabilities(&sec.cap_add, &sec.cap_drop, sec.privileged)?;
     let mut rlimits = Vec::new();
@@ -217,7 +228,8 @@ pub fn build(
         process["oomScoreAdj"] = json!(adj);
     }
     let mut mounts = mounts::default_mounts(host.shm_size.unwrap_or(0), sec.privileged);
-    if sec.privileged {
+    // In a user namespace the cgroup mount cannot be made read-only again (dockerd clears it too).
+    if sec.privileged || userns.is_some() {
         writable_cgroups(&mut mounts);
     }
     namespaces::shm_mount(&mut mounts, &modes, &paths.joins);
@@ -246,6 +258,11 @@ pub fn build(
             None => namespaces.push(json!({"type": "network"})),
         }
     }
+    let mut id_maps = None;
+    if let Some((ns, maps)) = userns {
+        namespaces.insert(0, ns);
+        id_maps = maps;
+    }
     let (res, devices) = resources::resources(host, warnings)?;
     let mut linux = json!({
         "namespaces": namespaces,
@@ -254,6 +271,10 @@ pub fn build(
         "cgroupsPath": paths.cgroup,
         "sysctl": host.sysctls.clone().unwrap_or_default(),
     });
+    if let Some((uids, gids)) = id_maps {
+        linux["uidMappings"] = uids;
+        linux["gidMappings"] = gids;
+    }
     if !sec.privileged {
         linux["maskedPaths"] = json!(host
             .masked_paths

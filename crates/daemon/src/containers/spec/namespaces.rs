@@ -14,9 +14,15 @@
 //! mount at all; `host` the host's `/dev/shm`; `container:<x>` the donor's, named
 //! `/proc/<pid>/root/dev/shm`, which the runtime clones out of the donor's mount namespace
 //! (`berth_runtime::rootfs::foreign`). As Docker, only a `shareable` donor (or a `host` one, or
-//! one that joined another) is shared. User namespaces are not remapped: `UsernsMode` is `host`
-//! or empty, anything else is refused by name. None of the host modes changes the capabilities,
-//! the seccomp profile or the masked paths.
+//! one that joined another) is shared. None of the host modes changes the capabilities, the
+//! seccomp profile or the masked paths.
+//!
+//! `UsernsMode` is `host` or empty (anything else is refused, as Docker does). On a daemon with
+//! `--userns-remap` ([`crate::userns`]) an empty one gets a user namespace of its own with the
+//! daemon's id maps ([`user_namespace`]), or the donor's when it joins another container's PID
+//! or IPC namespace (a namespace is usable only from its own user namespace); `host` opts out.
+//! Remapped, `--privileged`, `--pid host` and `--network host` are refused with dockerd's
+//! words: they need `--userns host`.
 
 use std::path::PathBuf;
 
@@ -62,6 +68,8 @@ pub struct Modes {
     pub uts_host: bool,
     /// `CgroupnsMode` `private`: a cgroup namespace of its own.
     pub cgroupns_private: bool,
+    /// `UsernsMode` `host`: never a user namespace of its own, even on a remapped daemon.
+    pub userns_host: bool,
 }
 
 /// `container:<x>` → `x` (Docker's rule: the name must not be empty).
@@ -122,32 +130,34 @@ impl Modes {
                 )))
             }
         };
-        match host.userns_mode.as_deref().unwrap_or("") {
-            "" | "host" => {}
-            m => {
-                return Err(SpecError::Invalid(format!(
-                    "invalid UsernsMode {m:?}: Berth does not remap user namespaces \
-                     (userns-remap is not supported); use \"host\" or leave it empty"
-                )))
-            }
-        }
+        let userns_host = match host.userns_mode.as_deref().unwrap_or("") {
+            "" => false,
+            "host" => true,
+            m => return Err(SpecError::Invalid(format!("invalid UsernsMode: {m}"))),
+        };
         Ok(Modes {
             pid,
             ipc,
             uts_host,
             cgroupns_private: cgroupns == "private",
+            userns_host,
         })
     }
 }
 
-/// At create: checks the modes (with the container's `Hostname`), fills in Docker's defaults and
-/// records each donor by the ID `lookup` finds for it (Docker's 400 when there is none).
+/// At create: checks the modes (with the container's `Hostname`; `remapped`: the daemon has
+/// `--userns-remap`), fills in Docker's defaults and records each donor by the ID `lookup` finds
+/// for it (Docker's 400 when there is none).
 pub fn settle(
     host: &mut HostConfig,
     hostname: &str,
+    remapped: bool,
     lookup: impl Fn(&str) -> Result<String, DaemonError>,
 ) -> Result<(), DaemonError> {
     let modes = Modes::parse(host)?;
+    if remapped && !modes.userns_host {
+        remap_conflicts(host, &modes)?;
+    }
     if modes.uts_host && !hostname.is_empty() {
         return Err(DaemonError::InvalidArgument(
             "conflicting options: hostname and the UTS mode".into(),
@@ -179,6 +189,52 @@ pub fn settle(
         host.cgroupns_mode = Some(m.into());
     }
     Ok(())
+}
+
+/// dockerd's refusals of what a remapped user namespace cannot give (`verifyPlatformContainerSettings`).
+fn remap_conflicts(host: &HostConfig, modes: &Modes) -> Result<(), DaemonError> {
+    let refuse = |m: &str| Err(DaemonError::InvalidArgument(m.to_string()));
+    if host.privileged {
+        return refuse(
+            "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode",
+        );
+    }
+    if host.network_mode.as_deref() == Some("host") {
+        return refuse(
+            "cannot share the host's network namespace when user namespaces are enabled",
+        );
+    }
+    if modes.pid == PidMode::Host {
+        return refuse("cannot share the host PID namespace when user namespaces are enabled");
+    }
+    Ok(())
+}
+
+/// The spec's user namespace on a remapped daemon (`map`: its id maps) and the mappings to write
+/// into `linux`: none with `--userns host`; the donor's namespace (no mappings) when the
+/// container joins another's PID or IPC namespace, as Docker does; else a new one.
+pub fn user_namespace(
+    modes: &Modes,
+    joins: &Joins,
+    map: Option<&berth_image::layer::IdMap>,
+) -> Option<(Value, Option<(Value, Value)>)> {
+    let map = map.filter(|_| !modes.userns_host)?;
+    let donor = joins
+        .pid
+        .as_ref()
+        .or(joins.ipc.as_ref().map(|j| &j.namespace));
+    if let Some(ns) = donor.and_then(|p| p.parent()) {
+        return Some((json!({"type": "user", "path": ns.join("user")}), None));
+    }
+    let ranges = |r: &[berth_image::layer::IdRange]| {
+        r.iter()
+            .map(|r| json!({"containerID": r.container, "hostID": r.host, "size": r.size}))
+            .collect::<Vec<_>>()
+    };
+    Some((
+        json!({"type": "user"}),
+        Some((json!(ranges(&map.uids)), json!(ranges(&map.gids)))),
+    ))
 }
 
 /// The namespaces a start joins, found from the donors' state.
@@ -385,7 +441,10 @@ mod tests {
             err(host("", "", "", "nope", "")),
             "invalid cgroup namespace mode: nope"
         );
-        assert!(err(host("", "", "", "", "private")).contains("userns-remap is not supported"));
+        assert_eq!(
+            err(host("", "", "", "", "private")),
+            "invalid UsernsMode: private"
+        );
     }
 
     #[test]
@@ -395,7 +454,7 @@ mod tests {
             other => Err(DaemonError::NoSuchContainer(other.to_string())),
         };
         let mut h = host("container:db", "", "", "", "");
-        settle(&mut h, "", lookup).unwrap();
+        settle(&mut h, "", false, lookup).unwrap();
         assert_eq!(h.pid_mode, Some(format!("container:{}", "d".repeat(64))));
         assert_eq!(h.ipc_mode.as_deref(), Some("private"));
         assert!(matches!(
@@ -403,15 +462,82 @@ mod tests {
             Some("host" | "private")
         ));
         let mut h = host("", "container:ghost", "", "", "");
-        let e = settle(&mut h, "", lookup).unwrap_err();
+        let e = settle(&mut h, "", false, lookup).unwrap_err();
         assert!(matches!(e, DaemonError::InvalidArgument(_)), "{e:?}");
         assert_eq!(e.to_string(), "No such container: ghost");
         let mut h = host("", "", "host", "", "");
-        let e = settle(&mut h, "myhost", lookup).unwrap_err();
+        let e = settle(&mut h, "myhost", false, lookup).unwrap_err();
         assert_eq!(
             e.to_string(),
             "conflicting options: hostname and the UTS mode"
         );
+    }
+
+    #[test]
+    fn a_remapped_daemon_refuses_host_namespaces_unless_userns_is_host() {
+        let lookup = |x: &str| Err(DaemonError::NoSuchContainer(x.to_string()));
+        let refused = |mut h: HostConfig| match settle(&mut h, "", true, lookup) {
+            Err(DaemonError::InvalidArgument(m)) => m,
+            other => panic!("accepted: {other:?}"),
+        };
+        let mut privileged = host("", "", "", "", "");
+        privileged.privileged = true;
+        assert!(refused(privileged.clone())
+            .starts_with("privileged mode is incompatible with user namespaces."));
+        let mut net = host("", "", "", "", "");
+        net.network_mode = Some("host".into());
+        assert_eq!(
+            refused(net.clone()),
+            "cannot share the host's network namespace when user namespaces are enabled"
+        );
+        assert_eq!(
+            refused(host("host", "", "", "", "")),
+            "cannot share the host PID namespace when user namespaces are enabled"
+        );
+        for mut h in [privileged, net] {
+            h.userns_mode = Some("host".into());
+            assert!(settle(&mut h, "", true, lookup).is_ok());
+            h.userns_mode = None;
+            assert!(settle(&mut h, "", false, lookup).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_user_namespace_is_new_the_donors_or_none() {
+        use berth_image::layer::{IdMap, IdRange};
+        let map = IdMap {
+            uids: vec![IdRange {
+                container: 0,
+                host: 100000,
+                size: 65536,
+            }],
+            gids: vec![IdRange {
+                container: 0,
+                host: 200000,
+                size: 65536,
+            }],
+        };
+        let private = Modes::parse(&host("", "", "", "host", "")).unwrap();
+        let none = Joins::default();
+        let (ns, maps) = user_namespace(&private, &none, Some(&map)).unwrap();
+        assert_eq!(ns, json!({"type": "user"}));
+        let (uids, gids) = maps.unwrap();
+        assert_eq!(
+            uids,
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}])
+        );
+        assert_eq!(gids[0]["hostID"], 200000);
+        assert!(user_namespace(&private, &none, None).is_none());
+        let opted_out = Modes::parse(&host("", "", "", "host", "host")).unwrap();
+        assert!(user_namespace(&opted_out, &none, Some(&map)).is_none());
+        let joined = Modes::parse(&host("container:x", "", "", "", "")).unwrap();
+        let j = Joins {
+            pid: Some("/proc/7/ns/pid".into()),
+            ipc: None,
+        };
+        let (ns, maps) = user_namespace(&joined, &j, Some(&map)).unwrap();
+        assert_eq!(ns, json!({"type": "user", "path": "/proc/7/ns/user"}));
+        assert!(maps.is_none());
     }
 
     fn donor_of(status: Status, ipc: IpcMode) -> Donor {

@@ -30,6 +30,7 @@ fn paths(root: &Path) -> SpecPaths {
         cgroup: "/berth/x".into(),
         netns: None,
         joins: Default::default(),
+        userns: None,
     }
 }
 

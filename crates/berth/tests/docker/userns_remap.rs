@@ -1,0 +1,396 @@
+//! ISO-27 (security catalog): `--userns-remap` maps the containers' root to an unprivileged host
+//! uid. A daemon remapping to a test user with the range 100000:65536 (made here, removed again
+//! by [`RemapUser`]'s drop) runs busybox: the uid map, the owners of files made in a bind mount,
+//! a host-root file seen as 65534 and not writable, `mount` of the host's block device refused
+//! despite `CAP_SYS_ADMIN`, the remapped data root, the image's files still root's inside, and
+//! dockerd's refusals of `--privileged`, `--pid host` and `--network host` without
+//! `--userns host`. A user without ranges stops the daemon at start.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::{code, opted_in, stderr, stdout, Daemon};
+
+/// A system user made for one test, with the subordinate ranges `range` (if any); dropped, it
+/// is removed again with its ranges, and the last one dropped removes `/etc/subuid` and
+/// `/etc/subgid` if they did not exist before the first was made (`useradd` may create them).
+struct RemapUser {
+    name: String,
+    range: Option<(u32, u32)>,
+}
+
+const SUBID_FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
+
+/// Whether the files existed before this test binary made its first user.
+static HAD_FILES: std::sync::OnceLock<[bool; 2]> = std::sync::OnceLock::new();
+/// Users of this binary not dropped yet.
+static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().expect(program);
+    assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
+}
+
+impl RemapUser {
+    fn create(range: Option<(u32, u32)>) -> RemapUser {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "brm{}x{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        HAD_FILES.get_or_init(|| SUBID_FILES.map(|f| Path::new(f).exists()));
+        *live += 1;
+        drop(live);
+        let user = RemapUser { name, range };
+        run(
+            "useradd",
+            &[
+                "--system",
+                "--no-create-home",
+                "--user-group",
+                "--shell",
+                "/bin/false",
+                &user.name,
+            ],
+        );
+        if let Some((start, count)) = range {
+            let r = format!("{start}-{}", start + count - 1);
+            run(
+                "usermod",
+                &["--add-subuids", &r, "--add-subgids", &r, &user.name],
+            );
+        }
+        user
+    }
+}
+
+impl Drop for RemapUser {
+    fn drop(&mut self) {
+        if let Some((start, count)) = self.range {
+            let r = format!("{start}-{}", start + count - 1);
+            let _ = Command::new("usermod")
+                .args(["--del-subuids", &r, "--del-subgids", &r, &self.name])
+                .output();
+        }
+        let _ = Command::new("userdel").arg(&self.name).output();
+        let _ = Command::new("groupdel").arg(&self.name).output();
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        *live -= 1;
+        let had = HAD_FILES.get().copied().unwrap_or([true; 2]);
+        for (file, had) in SUBID_FILES.iter().zip(had) {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let prefix = format!("{}:", self.name);
+            if text.lines().any(|l| l.starts_with(&prefix)) {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| !l.starts_with(&prefix))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                let _ = std::fs::write(file, &kept);
+            }
+            if *live == 0
+                && !had
+                && std::fs::read_to_string(file).is_ok_and(|t| t.trim().is_empty())
+            {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+}
+
+/// The daemon's temp dir must be traversable by the remapped root (dockerd refuses to start
+/// otherwise, and so does Berth).
+fn traversable(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+}
+
+fn owner(p: &Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.uid(), m.gid())
+}
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
+    if !opted_in() {
+        return;
+    }
+    let user = RemapUser::create(Some((100000, 65536)));
+    let d = Daemon::start_prepared(&["--userns-remap", &user.name], traversable);
+
+    // The data root is <data-root>/<uid>.<gid>, 0710 root:remapped group, with the image store.
+    let remapped = d.data_root().join("100000.100000");
+    let m = std::fs::metadata(&remapped).expect("remapped data root");
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 100000, 0o710));
+    assert!(remapped.join("image/metadata.db").exists());
+    assert!(!d.data_root().join("image").exists());
+    assert!(d
+        .ok(&["info", "-f", "{{json .SecurityOptions}}"])
+        .contains("name=userns"));
+    assert_eq!(
+        d.ok(&["info", "-f", "{{.DockerRootDir}}"]),
+        remapped.display().to_string()
+    );
+
+    // The image's files stay root's inside; on the host the layer holds them as 100000.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "busybox",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/",
+            "/bin/busybox",
+            "/etc/passwd"
+        ]),
+        "0:0\n0:0\n0:0"
+    );
+    let shifted = Command::new("find")
+        .arg(&remapped)
+        .args(["-path", "*/bin/busybox", "-type", "f", "-uid", "100000"])
+        .output()
+        .expect("find");
+    assert!(
+        !stdout(&shifted).trim().is_empty(),
+        "no layer file owned by 100000 under {}",
+        remapped.display()
+    );
+
+    // Root inside is 100000 outside: uid_map, files made in a bind mount, a host-root file.
+    let bind = d.dir.path().join("bind");
+    std::fs::create_dir(&bind).expect("bind dir");
+    std::os::unix::fs::chown(&bind, Some(100000), Some(100000)).expect("chown bind");
+    let host_file = bind.join("rootfile");
+    std::fs::write(&host_file, "host\n").expect("host file");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/data", bind.display()),
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; touch /data/made; stat -c %u:%g /data/rootfile; \
+         (echo x >> /data/rootfile) 2>/dev/null && echo WROTE || echo DENIED; \
+         touch /new-in-rootfs && echo 10.9.8.7 extra >> /etc/hosts && echo OWN-FILES-OK",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"],
+        "{out}"
+    );
+    assert_eq!(owner(&bind.join("made")), (100000, 100000));
+    assert_eq!(lines[2], "65534:65534", "{out}");
+    assert_eq!(lines[3], "DENIED", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&host_file).ok().as_deref(),
+        Some("host\n")
+    );
+    assert_eq!(lines[4], "OWN-FILES-OK", "{out}");
+
+    // A named volume made by the remapped daemon is the remapped root's.
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "remapvol:/v",
+        "busybox",
+        "touch",
+        "/v/f",
+    ]);
+    let vol = remapped.join("volumes/remapvol/_data");
+    assert_eq!(owner(&vol), (100000, 100000));
+    assert_eq!(owner(&vol.join("f")), (100000, 100000));
+
+    // CAP_SYS_ADMIN counts only inside: mounting the host's block device is refused; the same
+    // with --userns host (and --privileged, which it needs) works, so the namespace is the cause.
+    let dev = root_block_device();
+    let mount = format!("mkdir -p /mnt/x && mount -t ext4 {dev} /mnt/x && echo MOUNTED");
+    let refused = d.docker(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--device",
+        &dev,
+        "busybox",
+        "sh",
+        "-c",
+        &mount,
+    ]);
+    assert_ne!(code(&refused), 0, "{}", stdout(&refused));
+    assert!(!stdout(&refused).contains("MOUNTED"));
+    assert!(
+        stderr(&refused).contains("permission denied")
+            || stderr(&refused).contains("not permitted"),
+        "{}",
+        stderr(&refused)
+    );
+    let host = d.ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("cat /proc/self/uid_map; {mount}"),
+    ]);
+    assert!(host.contains("MOUNTED"), "{host}");
+    assert_eq!(
+        host.lines()
+            .next()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["0", "0", "4294967295"])
+    );
+
+    // exec joins the container's user namespace (after its network namespace, which the host's
+    // owns); a commit writes the owners the container saw, not the host's.
+    d.ok(&["run", "-d", "--name", "ur", "busybox", "sleep", "1000"]);
+    let exec = d.ok(&[
+        "exec",
+        "ur",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; touch /committed",
+    ]);
+    let exec: Vec<&str> = exec.lines().collect();
+    assert_eq!(exec[0], "0");
+    assert_eq!(
+        exec[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    d.ok(&["commit", "ur", "remapped:c"]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "remapped:c",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/committed"
+        ]),
+        "0:0"
+    );
+    let saved = d.dir.path().join("saved");
+    std::fs::create_dir(&saved).expect("saved dir");
+    d.ok(&[
+        "save",
+        "-o",
+        &saved.join("c.tar").display().to_string(),
+        "remapped:c",
+    ]);
+    let listing = Command::new("sh")
+        .current_dir(&saved)
+        .arg("-c")
+        .arg("tar -xf c.tar && for b in blobs/sha256/*; do tar -tvf \"$b\" --numeric-owner 2>/dev/null; done | grep ' committed$'")
+        .output()
+        .expect("tar");
+    let line = stdout(&listing);
+    assert!(line.contains(" 0/0 "), "the committed layer holds {line:?}");
+
+    // dockerd's refusals without --userns host.
+    for (flags, words) in [
+        (
+            &["--privileged"][..],
+            "privileged mode is incompatible with user namespaces",
+        ),
+        (
+            &["--pid", "host"][..],
+            "cannot share the host PID namespace when user namespaces are enabled",
+        ),
+        (
+            &["--network", "host"][..],
+            "cannot share the host's network namespace when user namespaces are enabled",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "true"]);
+        let out = d.docker(&args);
+        assert_eq!(code(&out), 125, "{flags:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(words), "{flags:?}: {}", stderr(&out));
+    }
+}
+
+/// `/dev/<name>` of the block device the host's `/` is on.
+fn root_block_device() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let majmin = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .and_then(|l| l.split(' ').nth(2))
+        .expect("the root mount")
+        .to_string();
+    let link = std::fs::read_link(format!("/sys/dev/block/{majmin}")).expect("sysfs block link");
+    let name = link
+        .file_name()
+        .expect("device name")
+        .to_string_lossy()
+        .to_string();
+    format!("/dev/{name}")
+}
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn iso27_a_remap_user_without_ranges_stops_the_daemon() {
+    if !opted_in() {
+        return;
+    }
+    let user = RemapUser::create(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("daemon")
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("exec"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+        .args(["--userns-remap", &user.name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("berth daemon");
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon started without subordinate ranges for its remap user");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "no subuid ranges found for user \"{}\"",
+            user.name
+        )),
+        "{err}"
+    );
+    assert!(!dir.path().join("data/image").exists());
+}
