@@ -23,6 +23,7 @@ pub mod run;
 pub mod run_body;
 pub mod run_flags;
 pub mod run_mounts;
+pub mod run_networks;
 pub mod run_opts;
 pub mod search;
 pub mod stats;

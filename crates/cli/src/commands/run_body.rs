@@ -5,13 +5,13 @@
 
 use super::run_flags::{blkio_weight, nano_cpus, restart_policy};
 use super::run_mounts;
+use super::run_networks;
 use super::run_opts;
 use crate::error::{CliError, Result};
 use crate::flags::{Parsed, Spec};
 use crate::units;
 use berth_api::container::{
-    ContainerConfig, ContainerCreateRequest, EndpointIpamConfig, EndpointSettings, HealthConfig,
-    HostConfig, LogConfig, NetworkingConfig,
+    ContainerConfig, ContainerCreateRequest, HealthConfig, HostConfig, LogConfig, NetworkingConfig,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -156,9 +156,9 @@ pub fn create_request(
                 .collect(),
         )
     };
-    let network = p.string("network").unwrap_or("default").to_string();
     let links = links(spec, p)?;
-    let endpoints = endpoints_config(p, &network, &links)?;
+    let networks = run_networks::networks(spec, p, &links)?;
+    let (network, endpoints) = (networks.mode, networks.endpoints);
     let swappiness = match p.string("memory-swappiness") {
         Some(_) => int(spec, p, "memory-swappiness")?,
         None => -1,
@@ -306,51 +306,6 @@ fn links(spec: &Spec, p: &Parsed) -> Result<Vec<String>> {
         return Err(spec.invalid_value("link", l, &why));
     }
     Ok(links)
-}
-
-/// Whether `network` names a user-defined network, as the docker CLI decides it.
-fn user_defined(network: &str) -> bool {
-    !matches!(network, "default" | "bridge" | "host" | "none") && !network.starts_with("container:")
-}
-
-/// `NetworkingConfig.EndpointsConfig` as the docker CLI sends it: an endpoint for the network named
-/// by `--network` only when one of the per-endpoint flags is given (`{}` otherwise), and a
-/// `default` endpoint when no network is named. On a user-defined network `--link`s are the
-/// endpoint's too (DNS aliases there; on the default bridge they are legacy links only).
-fn endpoints_config(
-    p: &Parsed,
-    network: &str,
-    links: &[String],
-) -> Result<BTreeMap<String, EndpointSettings>> {
-    let links = match user_defined(network) {
-        true => links.to_vec(),
-        false => Vec::new(),
-    };
-    let aliases = p.list("network-alias");
-    let ipam = EndpointIpamConfig {
-        ipv4_address: p.str_or_empty("ip").into(),
-        ipv6_address: p.str_or_empty("ip6").into(),
-        ..EndpointIpamConfig::default()
-    };
-    let mac = p.str_or_empty("mac-address");
-    let has_ipam = ipam != EndpointIpamConfig::default();
-    if p.is_set("network") && aliases.is_empty() && links.is_empty() && !has_ipam && mac.is_empty()
-    {
-        return Ok(BTreeMap::new());
-    }
-    let ipam_config = match has_ipam {
-        // The shared field is still untyped (the daemon reads it as JSON): the typed value goes in.
-        true => Some(serde_json::to_value(ipam).map_err(|e| CliError::Message(e.to_string()))?),
-        false => None,
-    };
-    let endpoint = EndpointSettings {
-        ipam_config,
-        aliases: null_or_list(aliases),
-        links: null_or_list(links),
-        mac_address: mac.into(),
-        ..run_opts::default_endpoint()
-    };
-    Ok(BTreeMap::from([(network.to_string(), endpoint)]))
 }
 
 #[cfg(test)]

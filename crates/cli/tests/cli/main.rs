@@ -9,6 +9,7 @@ mod fake;
 mod network;
 mod output;
 mod run_links;
+mod run_networks;
 mod volume;
 
 use fake::{empty_reply, json_reply, Fake, Reply, Req};
