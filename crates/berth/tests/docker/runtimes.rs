@@ -95,6 +95,8 @@ fn runc_under_another_name_runs_execs_pauses_updates_and_stops() {
         "ext",
         "--runtime",
         "ext-runc",
+        "--tmpfs",
+        "/scratch",
         "busybox",
         "sleep",
         "1000",
@@ -123,6 +125,15 @@ fn runc_under_another_name_runs_execs_pauses_updates_and_stops() {
     );
     let out = d.docker(&["exec", "ext", "/etc"]);
     assert_eq!(code(&out), 126, "{}{}", stdout(&out), stderr(&out));
+
+    // docker cp reaches the running container's own mounts (its tmpfs) through its init.
+    let file = d.dir.path().join("copied.txt");
+    std::fs::write(&file, "copied\n").expect("file to copy");
+    d.ok(&["cp", &file.display().to_string(), "ext:/scratch/copied.txt"]);
+    assert_eq!(
+        d.ok(&["exec", "ext", "cat", "/scratch/copied.txt"]),
+        "copied"
+    );
 
     d.ok(&["pause", "ext"]);
     assert_eq!(d.inspect("ext", "{{.State.Paused}}"), "true");

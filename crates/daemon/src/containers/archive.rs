@@ -26,9 +26,9 @@
 //! writes, as it does from inside.
 
 mod assemble;
-mod resolve;
+pub(crate) mod resolve;
 mod sys;
-mod tarball;
+pub(crate) mod tarball;
 mod view;
 
 use std::io::{Read, Write};
@@ -90,7 +90,8 @@ impl ContainerService {
         let paths = self.paths().clone();
         let live = if c.state.status.is_active() {
             let (root, id) = (paths.runtime_root.clone(), c.id.clone());
-            tokio::task::spawn_blocking(move || view::live(&root, &id))
+            let shim_dir = paths.shim_dir(&c.id);
+            tokio::task::spawn_blocking(move || view::live(&root, &shim_dir, &id))
                 .await
                 .map_err(DaemonError::join)?
         } else {

@@ -36,6 +36,8 @@ pub const RECORD: &str = "runtime.json";
 pub const LOG: &str = "runtime.log";
 /// The init's pid file in the state dir.
 const INIT_PID: &str = "init.pid";
+/// The init's pid and start time in the state dir ([`InitRecord`]).
+pub const INIT: &str = "init.json";
 /// The console socket of the init's tty, in the state dir.
 const CONSOLE: &str = "console.sock";
 
@@ -46,6 +48,22 @@ pub struct Record {
     pub runtime: ExternalRuntime,
     /// The runtime's `--root`.
     pub root: PathBuf,
+}
+
+/// The init of a container of an external runtime, as the shim recorded it after create: for a
+/// reader outside the shim (the daemon's `docker cp` into a running container) that must know a
+/// pid still names that init (the same start time, clock ticks since boot).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InitRecord {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+/// Reads `init.json` in a shim's state dir; `None` when there is none (the built-in runtime, or
+/// a create that did not get that far).
+pub fn read_init(state_dir: &Path) -> Option<InitRecord> {
+    let text = std::fs::read(state_dir.join(INIT)).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 /// A runtime command, for messages and for reading the kind of its failure.
@@ -151,7 +169,10 @@ impl External {
             io
         };
         match read_pid(&pid_file) {
-            Some(pid) => ext.pid = pid,
+            Some(pid) => {
+                ext.pid = pid;
+                ext.record_init();
+            }
             None => {
                 let _ = ext.delete();
                 return Err(ErrorReply::system(format!(
@@ -166,6 +187,30 @@ impl External {
 
     pub(super) fn init_pid(&self) -> Pid {
         self.pid
+    }
+
+    /// Writes `init.json` (temp file, rename); a failure only loses `docker cp`'s live view.
+    fn record_init(&self) {
+        let Some((_, start_time)) = berth_runtime::container::state::proc_stat(self.pid.as_raw())
+        else {
+            return;
+        };
+        let record = InitRecord {
+            pid: self.pid.as_raw(),
+            start_time,
+        };
+        let (tmp, path) = (self.dir.join(".init.json.tmp"), self.dir.join(INIT));
+        let written = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            eprintln!(
+                "shim {}: record the init in {}: {e}",
+                self.id,
+                path.display()
+            );
+        }
     }
 
     pub(super) fn start(&self) -> Result<(), ErrorReply> {

@@ -101,19 +101,25 @@ fn exited(pidfd: &OwnedFd) -> bool {
 }
 
 /// The view of container `id` through its running init, or `None` when it has no live init
-/// (stopped, exiting, or a pid that is not its init's any more). Blocking, briefly.
-pub fn live(runtime_root: &Path, id: &str) -> Option<View> {
-    let state = State::load(runtime_root, id).ok()?;
-    if state.pid <= 0 {
+/// (stopped, exiting, or a pid that is not its init's any more). The init's pid and start time
+/// come from the built-in runtime's state under `runtime_root`, or, for an external runtime
+/// (runc, crun), from what its shim recorded in `shim_dir`. Blocking, briefly.
+pub fn live(runtime_root: &Path, shim_dir: &Path, id: &str) -> Option<View> {
+    let (pid, start_time) = match State::load(runtime_root, id) {
+        Ok(state) => (state.pid, state.start_time),
+        Err(_) => berth_shim::runtime::external::read_init(shim_dir)
+            .map(|init| (init.pid, init.start_time))?,
+    };
+    if pid <= 0 {
         return None;
     }
-    let pidfd = sys::pidfd_open(state.pid).ok()?;
-    match proc_stat(state.pid) {
-        Some((s, start)) if s != 'Z' && s != 'X' && start == state.start_time => {}
+    let pidfd = sys::pidfd_open(pid).ok()?;
+    match proc_stat(pid) {
+        Some((s, start)) if s != 'Z' && s != 'X' && start == start_time => {}
         _ => return None,
     }
     let root = nix::fcntl::open(
-        format!("/proc/{}/root", state.pid).as_str(),
+        format!("/proc/{pid}/root").as_str(),
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
