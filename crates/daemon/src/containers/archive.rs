@@ -26,9 +26,9 @@
 //! writes, as it does from inside.
 
 mod assemble;
-pub(crate) mod resolve;
+mod resolve;
 mod sys;
-pub(crate) mod tarball;
+mod tarball;
 mod view;
 
 use std::io::{Read, Write};
