@@ -13,7 +13,8 @@ Where the rows come from, so that none can be missed:
 An endpoint the daemon routes "works", a command `berth` knows "works", unless a note below says
 "partial" (with what is missing). Anything else needs a note saying why it is refused; a row
 without one, a note for a row that no longer exists, or a "works"/"partial" note on something
-Berth does not serve, is an error. `--check` regenerates the page in memory and fails (exit 1)
+Berth does not serve, is an error. Options and daemon settings (`OPTION_NOTES`) are listed by hand
+in a last table. `--check` regenerates the page in memory and fails (exit 1)
 when docs/compat.md differs or any of those errors is found; `cargo test -p berth --test docker
 compat` runs it.
 
@@ -123,6 +124,31 @@ for _sub in ["inspect", "revoke", "sign"]:
         "refused",
         "Docker Content Trust (Notary signatures) is not built",
     )
+
+# Options and daemon settings the tables of endpoints and commands do not show one by one:
+# (option, status, notes).
+OPTION_NOTES = [
+    (
+        "docker run --runtime NAME / docker create --runtime NAME (HostConfig.Runtime)",
+        "works",
+        "`runc` (Docker's default name) and `berth` are the built-in runtime; any name from "
+        "daemon.json `runtimes` or `--add-runtime` is that runc-compatible executable (runc, "
+        "crun), driven by the container's shim; an unknown name is Docker's 400 `unknown or "
+        "invalid runtime name: NAME`; inspect shows the name",
+    ),
+    (
+        "dockerd --add-runtime NAME=PATH / daemon.json `runtimes`",
+        "partial",
+        "`{\"NAME\": {\"path\": ..., \"runtimeArgs\": [...]}}`, reloaded on SIGHUP, listed by "
+        "docker info; `runc` and `berth` are reserved; containerd shim types (`runtimeType`, "
+        "`options`) are refused by name (see docs/daemon-json.md)",
+    ),
+    (
+        "dockerd --default-runtime NAME / daemon.json `default-runtime`",
+        "works",
+        "reloaded on SIGHUP; docker info shows it as DefaultRuntime",
+    ),
+]
 
 # The docker CLI's groups of swarm commands.
 SWARM_GROUPS = {"config", "node", "secret", "service", "stack", "swarm"}
@@ -354,6 +380,8 @@ def render(api, cli):
             ["Command", "Status", "Notes"],
             [(f"`docker {c}`", s, reason) for g, c, s, reason in cli if g == group],
         )
+    lines += ["", "## Options and daemon settings", ""]
+    lines += table(["Option", "Status", "Notes"], OPTION_NOTES)
     return "\n".join(lines) + "\n"
 
 
