@@ -227,3 +227,10 @@ def test_login_and_pull_push_with_credentials(client, busybox, auth_registry, un
     pulled = client.images.pull(repo, tag="v1", auth_config=creds)
     assert pulled.id == busybox.id
     client.images.remove(f"{repo}:v1")
+    # Credentials the registry refuses: dockerd's 500 in the registry's words, nothing pulled.
+    with pytest.raises(docker.errors.APIError) as bad:
+        client.images.pull(repo, tag="v1", auth_config={"username": "berth", "password": "wrong"})
+    assert bad.value.response.status_code == 500, bad.value
+    assert "unauthorized: " in str(bad.value), bad.value
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get(f"{repo}:v1")

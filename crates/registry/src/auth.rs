@@ -4,8 +4,9 @@
 //! credentials on every request to that registry. `Bearer realm=..,service=..,scope=..` means: ask the
 //! token server at `realm` (with basic credentials when the user has some, or a refresh token) for a
 //! token scoped to exactly what this operation needs (`repository:NAME:pull`, `...:pull,push`), then
-//! send `Authorization: Bearer <token>`. Tokens are cached per registry, scope and identity until
-//! they expire (`expires_in`, 60 s when absent, as the spec says).
+//! send `Authorization: Bearer <token>`. Tokens are cached per registry, scope and credentials
+//! (all of them, hashed: a user name with a wrong password is another identity) until they
+//! expire (`expires_in`, 60 s when absent, as the spec says).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use crate::error::RegistryError;
 use crate::hosts::{Endpoint, HostsConfig, Scheme};
@@ -58,14 +60,24 @@ impl Credentials {
         })
     }
 
+    /// What tokens are cached under: a hash of every secret, not the user name alone, so a
+    /// token one caller's credentials earned never serves another caller's wrong password (one
+    /// daemon serves many API clients); empty for anonymous.
     fn identity(&self) -> String {
-        if !self.username.is_empty() {
-            self.username.clone()
-        } else if !self.identity_token.is_empty() {
-            "<token>".to_string()
-        } else {
-            String::new()
+        if self.is_empty() {
+            return String::new();
         }
+        let mut h = sha2::Sha256::new();
+        for part in [
+            &self.username,
+            &self.password,
+            &self.identity_token,
+            &self.registry_token,
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("{:x}", h.finalize())
     }
 
     /// Decodes `X-Registry-Auth` (base64url JSON, padded or not); `{}`/empty means anonymous.
@@ -396,6 +408,26 @@ mod tests {
         let c = Credentials::from_header(&enc).unwrap_or_default();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p?>"));
         assert!(Credentials::from_header("!!").is_err());
+    }
+
+    #[test]
+    fn a_wrong_password_is_another_identity() {
+        let user = |password: &str, token: &str| Credentials {
+            username: "u".into(),
+            password: password.into(),
+            identity_token: token.into(),
+            registry_token: String::new(),
+        };
+        assert_eq!(user("p", "").identity(), user("p", "").identity());
+        assert_ne!(user("p", "").identity(), user("wrong", "").identity());
+        assert_ne!(user("", "t1").identity(), user("", "t2").identity());
+        // No field can be shifted into its neighbour to collide.
+        let shifted = Credentials {
+            username: "up".into(),
+            ..user("", "")
+        };
+        assert_ne!(shifted.identity(), user("p", "").identity());
+        assert_eq!(Credentials::default().identity(), "");
     }
 
     #[test]
