@@ -19,7 +19,12 @@
 //!
 //! The same [`crate::server::app`] serves every kind; [`serve`] runs it until the shutdown signal,
 //! one task per connection, with a read-header deadline ([`HEADER_READ_DEADLINE`]) so a header
-//! that never ends or a connection that never sends one is closed.
+//! that never ends or a connection that never sends one is closed. Each request carries its
+//! connection's [`PeerUser`] (a TLS client certificate's common name), for the authorization
+//! plugins.
+
+mod peer;
+pub use peer::{PeerIdentity, PeerUser};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +35,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::Request;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -293,13 +300,16 @@ pub const HEADER_READ_DEADLINE: Duration = Duration::from_secs(30);
 /// [`HEADER_READ_DEADLINE`] (axum's own `serve` sets no timer, so hyper enforces none). At
 /// `shutdown` it stops accepting, asks every connection to finish its request in flight and close,
 /// and returns when all have.
-async fn serve_connections<L: axum::serve::Listener>(
+async fn serve_connections<L>(
     mut listener: L,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Io: PeerIdentity,
+{
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
     let (closing, close_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -307,7 +317,13 @@ async fn serve_connections<L: axum::serve::Listener>(
             (io, _) = listener.accept() => io,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let (app, user) = (app.clone(), io.peer_user());
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            if let Some(user) = &user {
+                req.extensions_mut().insert(user.clone());
+            }
+            tower_service::Service::call(&mut app.clone(), req)
+        });
         let mut close_rx = close_rx.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();

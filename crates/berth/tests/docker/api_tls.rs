@@ -17,9 +17,9 @@ use crate::harness::{code, opted_in, stderr, stdout};
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A daemon with extra listen flags, on its own temp roots; stopped by PID on drop.
-struct ApiDaemon {
-    dir: tempfile::TempDir,
-    sock: PathBuf,
+pub(crate) struct ApiDaemon {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) sock: PathBuf,
     child: Option<Child>,
 }
 
@@ -44,7 +44,7 @@ impl ApiDaemon {
     }
 
     /// Starts `berth daemon -H unix://… ARGS` and waits until the socket and `tcp` answer.
-    fn start(dir: tempfile::TempDir, args: &[String], tcp: Option<u16>) -> ApiDaemon {
+    pub(crate) fn start(dir: tempfile::TempDir, args: &[String], tcp: Option<u16>) -> ApiDaemon {
         let sock = dir.path().join("api").join("berth.sock");
         let mut cmd = Self::command(dir.path(), &sock, args);
         let log = std::fs::File::create(dir.path().join("daemon.log")).expect("daemon log");
@@ -69,7 +69,7 @@ impl ApiDaemon {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 }
@@ -93,7 +93,7 @@ impl Drop for ApiDaemon {
     }
 }
 
-fn temp_dir() -> tempfile::TempDir {
+pub(crate) fn temp_dir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("berth-api")
         .tempdir()
@@ -104,7 +104,7 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 /// A TCP port nobody listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind :0");
     l.local_addr().expect("local addr").port()
 }
@@ -172,17 +172,17 @@ const CLIENT_EXT: &str = "extendedKeyUsage=clientAuth";
 
 /// The certificates of one test: CA, server, a good client, a client of another CA, an expired
 /// client, and a server certificate for the wrong name.
-struct Pki {
+pub(crate) struct Pki {
     ca: PathBuf,
-    server: PathBuf,
+    pub(crate) server: PathBuf,
     wrong_name: PathBuf,
-    client: PathBuf,
+    pub(crate) client: PathBuf,
     stranger: PathBuf,
     expired: PathBuf,
 }
 
 impl Pki {
-    fn make(dir: &Path) -> Pki {
+    pub(crate) fn make(dir: &Path) -> Pki {
         let ca = make_ca(dir, "ca");
         let other = make_ca(dir, "other-ca");
         Pki {
@@ -202,7 +202,7 @@ impl Pki {
     }
 
     /// `--tlsverify --tlscacert … --tlscert … --tlskey …` with `server`'s files.
-    fn daemon_flags(&self, server: &Path, verify: &str) -> Vec<String> {
+    pub(crate) fn daemon_flags(&self, server: &Path, verify: &str) -> Vec<String> {
         let f = |p: &Path, n: &str| p.join(n).display().to_string();
         vec![
             verify.to_string(),
@@ -215,7 +215,7 @@ impl Pki {
 
 /// The docker CLI against `tcp://127.0.0.1:port` with `flags` (TLS settings from the
 /// environment removed unless given in `env`).
-fn docker_tcp(
+pub(crate) fn docker_tcp(
     dir: &Path,
     port: u16,
     flags: &[String],
@@ -241,7 +241,7 @@ fn docker_tcp(
 }
 
 /// The client flags of a client certificate directory.
-fn client_flags(verify: &str, certs: &Path) -> Vec<String> {
+pub(crate) fn client_flags(verify: &str, certs: &Path) -> Vec<String> {
     let f = |n: &str| certs.join(n).display().to_string();
     vec![
         verify.to_string(),

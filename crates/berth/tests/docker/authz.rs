@@ -477,3 +477,51 @@ fn api07_an_exec_start_body_the_plugins_did_not_see_is_refused() {
     );
     assert_eq!(status, 200, "{body}");
 }
+
+/// API-07 over mutual TLS: the plugins see the client certificate's common name as `User`, with
+/// `UserAuthNMethod` `TLS`, as dockerd sends them; a request on the UNIX socket names no user.
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn api07_a_tls_client_certificates_common_name_is_the_user() {
+    use crate::api_tls::{client_flags, docker_tcp, free_port, temp_dir, ApiDaemon, Pki};
+    if !opted_in() {
+        return;
+    }
+    let name = unique("tls-user");
+    let socket = PathBuf::from("/run/docker/plugins").join(format!("{name}.sock"));
+    let p = AuthzPlugin::on_socket(&socket);
+    let dir = temp_dir();
+    let pki = Pki::make(dir.path());
+    let port = free_port();
+    let mut args = vec!["-H".to_string(), format!("tcp://127.0.0.1:{port}")];
+    args.extend(pki.daemon_flags(&pki.server, "--tlsverify"));
+    args.extend(["--plugin-timeout", TIMEOUT, "--authorization-plugin", &name].map(String::from));
+    let d = ApiDaemon::start(dir, &args, Some(port));
+    let root = d.dir.path().to_path_buf();
+
+    let flags = client_flags("--tlsverify", &pki.client);
+    let out = docker_tcp(&root, port, &flags, &[], &["version"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), d.log());
+    let over_tls = p.calls_for(REQ, "/version");
+    assert!(!over_tls.is_empty(), "the plugin saw no /version request");
+    for call in &over_tls {
+        assert_eq!(call.body["User"], "client", "{}", call.body);
+        assert_eq!(call.body["UserAuthNMethod"], "TLS", "{}", call.body);
+    }
+
+    let out = std::process::Command::new("docker")
+        .args(["-H", &format!("unix://{}", d.sock.display()), "info"])
+        .env("DOCKER_CONFIG", root.join("docker-config"))
+        .output()
+        .expect("running docker");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let over_unix = p.calls_for(REQ, "/info");
+    assert!(!over_unix.is_empty(), "the plugin saw no /info request");
+    for call in &over_unix {
+        assert!(call.body.get("User").is_none(), "{}", call.body);
+        assert!(call.body.get("UserAuthNMethod").is_none(), "{}", call.body);
+    }
+}

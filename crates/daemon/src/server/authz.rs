@@ -23,9 +23,9 @@
 //!    pulls, exports) go out as they are made, without `AuthZRes`: dockerd can only show the
 //!    plugins what is left once a stream has been sent, and cannot take it back either.
 //!
-//! Not yet: `User`/`UserAuthNMethod` from a TLS client certificate (the TCP listener does not
-//! hand the peer's certificate to requests), so the plugins see no user, as on dockerd's UNIX
-//! socket.
+//! `User` is the common name of the connection's TLS client certificate, with
+//! `UserAuthNMethod` `TLS`, as dockerd sets them ([`crate::listen::PeerUser`]); UNIX sockets and
+//! TCP without a client certificate name no user.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -43,6 +43,7 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use super::error::ApiError;
 use super::AppState;
 use crate::error::DaemonError;
+use crate::listen::PeerUser;
 use crate::plugins::authz::{self, Authorizer, AuthzRequest, MAX_BODY};
 use crate::plugins::{PluginError, Registry};
 
@@ -82,10 +83,13 @@ async fn guarded(
     next: Next,
 ) -> Result<Response, DaemonError> {
     let (mut parts, mut body) = req.into_parts();
+    let user = parts.extensions.get::<PeerUser>();
     let mut described = AuthzRequest {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
         headers: headers_of(&parts.headers),
+        user: user.map(|u| u.0.clone()).unwrap_or_default(),
+        user_authn_method: user.map(|_| "TLS".to_string()).unwrap_or_default(),
         ..Default::default()
     };
     let content_type = parts
