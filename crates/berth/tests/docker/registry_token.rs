@@ -190,6 +190,17 @@ fn berths_registry_takes_the_tokens_of_an_external_token_server() {
         d.ok(&["run", "--rm", &image, "echo", "via-tokens"]),
         "via-tokens"
     );
+    // A repository bob may not read: dockerd's "pull access denied" (404).
+    let denied = d.docker(&["pull", &format!("{}/team/base:1", reg.addr)]);
+    assert_eq!(denied.status.code(), Some(1), "{}", stdout(&denied));
+    assert!(
+        stderr(&denied).contains(&format!(
+            "Error response from daemon: pull access denied for {}/team/base, repository does not exist or may require 'docker login'",
+            reg.addr
+        )),
+        "{}",
+        stderr(&denied)
+    );
     let mine = format!("{}/bob/app:1", reg.addr);
     d.ok(&["tag", &image, &mine]);
     let pushed = d.ok(&["push", &mine]);
