@@ -129,3 +129,29 @@ fn runc_execs_signals_pause_and_update() {
     assert!(s.container_gone());
     h.shutdown().unwrap();
 }
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn runc_tty_container_through_the_console_socket() {
+    root_test!();
+    let mut s = Setup::new("runc-tty", &["sh"]).tty().external("runc");
+    s.shim.stdin = true;
+    let h = s.spawn();
+    let mut stream = h.attach(true, true, true).unwrap();
+    h.start().unwrap();
+    h.resize(33, 101).unwrap();
+    stream.write_all(b"stty size; tty\n").unwrap();
+    read_until(&mut stream, "33 101", 10);
+    read_until(&mut stream, "/dev/pts/", 10);
+    stream.write_all(b"exit 5\n").unwrap();
+    assert_eq!(h.wait().unwrap().exit_code, 5);
+    assert!(
+        !s.shim.state_dir.join("console.sock").exists(),
+        "console socket left"
+    );
+    assert!(s.container_gone());
+    h.shutdown().unwrap();
+}
