@@ -4,7 +4,7 @@
 //! the cache.
 
 use crate::build::{build_ok, context};
-use crate::harness::{opted_in, Daemon};
+use crate::harness::{opted_in, unix_now, Daemon};
 
 const CONFIG_ONLY: &str = "FROM busybox
 ARG V=1
@@ -90,4 +90,49 @@ fn config_steps_add_no_layer() {
     build_ok(&d, ctx.path(), &epoch);
     assert_eq!(d.inspect("e", "{{.Id}}"), first);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
+}
+
+/// `COPY --from=IMAGE` (and `--from=STAGE`) reads the image's snapshot: the build makes no
+/// container at all (no container event), and copies what `docker cp` would, links and all.
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn copy_from_an_image_makes_no_container() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    d.ok(&["tag", "busybox", "other-image"]);
+    let df = "FROM busybox AS stage\n\
+FROM busybox\n\
+COPY --from=other-image /etc/passwd /from-image/passwd\n\
+COPY --from=other-image /bin/sh /bins/\n\
+COPY --from=stage /etc/group /from-stage/group\n";
+    let ctx = context(&[("Dockerfile", df)]);
+    let since = unix_now();
+    build_ok(&d, ctx.path(), &["-t", "copied"]);
+    let until = unix_now();
+    let events = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Action}} {{.Actor.ID}}",
+    ]);
+    assert_eq!(events, "", "no build container");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "copied",
+        "sh",
+        "-c",
+        "head -c 9 /from-image/passwd; echo; head -c 5 /from-stage/group; echo; readlink /bins/sh",
+    ]);
+    assert_eq!(out, "root:x:0:\nroot:\nbusybox", "{out}");
 }

@@ -17,7 +17,6 @@ use berth_image::store::CommitOptions;
 use berth_oci::Reference;
 use berth_registry::{Credentials, ProgressSink};
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 
 use super::cache::CacheIndex;
 use super::mounts::{SecretFiles, Stubs};
@@ -29,29 +28,6 @@ use crate::Engine;
 
 pub(super) fn host_err(e: DaemonError) -> HostError {
     HostError(e.to_string())
-}
-
-/// A `Write` into a shared buffer (for `archive_path`, which wants an owned writer).
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
 }
 
 /// One build's view of the engine. Its forks (one per stage built beside the target's) share
@@ -309,17 +285,17 @@ impl BuildHost for DaemonHost {
     fn create(
         &mut self,
         image: Option<&str>,
-        config: &ImageConfig,
+        _config: &ImageConfig,
         run: Option<&RunSpec>,
     ) -> Result<String, HostError> {
         let image = match image {
             Some(i) => i.to_string(),
             None => self.scratch()?,
         };
-        if run.is_none() {
-            return self.create_step_root(&image);
+        match run {
+            Some(run) => self.create_container(&image, run),
+            None => self.create_step_root(&image),
         }
-        self.create_container(&image, config, run)
     }
 
     fn start(&mut self, container: &str) -> Result<i64, HostError> {
@@ -344,17 +320,14 @@ impl BuildHost for DaemonHost {
     }
 
     fn copy_out(&mut self, image: &str, path: &str, out: &mut dyn Write) -> Result<(), HostError> {
-        let c = self.create_container(image, &ImageConfig::default(), None)?;
-        let buf = Shared::default();
-        let (tx, _rx) = oneshot::channel();
-        let got = self.rt.block_on(
-            self.engine
-                .containers
-                .archive_path(&c, path, tx, buf.clone()),
-        );
-        let _ = self.remove(&c);
-        got.map_err(host_err)?;
-        out.write_all(&buf.take())
+        // The image's snapshot, read where it is mounted: no container.
+        let key = self.create_step_root(image)?;
+        let read = self.step(&key).and_then(|root| {
+            let tar = lock(&root).tar_of(path);
+            tar.map_err(HostError)
+        });
+        self.remove(&key)?;
+        out.write_all(&read?)
             .map_err(|e| HostError(format!("copying {path} of {image}: {e}")))
     }
 

@@ -5,7 +5,7 @@
 //! reads an image through. Steps that never run make no container (see `view`).
 
 use berth_api::container::{ContainerConfig, HostConfig, Mount, TmpfsOptions};
-use berth_build::exec::{HostError, ImageConfig, MountSource, NetworkMode, RunMount, RunSpec};
+use berth_build::exec::{HostError, MountSource, NetworkMode, RunMount, RunSpec};
 
 use super::host::{host_err, lock, DaemonHost, REPRODUCIBLE_HOSTNAME};
 use super::mounts::{self, Stubs};
@@ -68,46 +68,36 @@ impl DaemonHost {
         stubs.remove(&top, &lowers).map_err(HostError)
     }
 
-    /// A build container: made through the container service, for a `RUN` (or a copy out).
+    /// A `RUN` step's build container, made through the container service.
     pub(super) fn create_container(
         &mut self,
         image: &str,
-        config: &ImageConfig,
-        run: Option<&RunSpec>,
+        r: &RunSpec,
     ) -> Result<String, HostError> {
         let image = image.to_string();
         let mut cc = ContainerConfig {
             image: image.clone(),
+            cmd: Some(r.argv.clone()),
+            entrypoint: Some(Vec::new()),
+            env: Some(r.env.clone()),
+            user: r.user.clone(),
+            working_dir: r.workdir.clone(),
+            attach_stdout: true,
+            attach_stderr: true,
             ..Default::default()
         };
         if self.epoch.is_some() {
             cc.hostname = REPRODUCIBLE_HOSTNAME.to_string();
         }
-        let mut hc = HostConfig::default();
-        match run {
-            Some(r) => {
-                cc.cmd = Some(r.argv.clone());
-                cc.entrypoint = Some(Vec::new());
-                cc.env = Some(r.env.clone());
-                cc.user = r.user.clone();
-                cc.working_dir = r.workdir.clone();
-                cc.attach_stdout = true;
-                cc.attach_stderr = true;
-                hc.mounts = self.mounts(&r.mounts)?;
-                hc.network_mode = Some(match r.network {
-                    NetworkMode::Default => "default".into(),
-                    NetworkMode::None => "none".into(),
-                    NetworkMode::Host => "host".into(),
-                });
-            }
-            None => {
-                // Never started: a command only because create wants one.
-                cc.cmd = Some(vec!["/bin/sh".into(), "-c".into(), "#(nop)".into()]);
-                cc.entrypoint = Some(Vec::new());
-                cc.env = config.env.clone();
-                cc.network_disabled = Some(true);
-            }
-        }
+        let hc = HostConfig {
+            mounts: self.mounts(&r.mounts)?,
+            network_mode: Some(match r.network {
+                NetworkMode::Default => "default".into(),
+                NetworkMode::None => "none".into(),
+                NetworkMode::Host => "host".into(),
+            }),
+            ..Default::default()
+        };
         let mut labels = std::collections::BTreeMap::new();
         labels.insert(super::LABEL.to_string(), super::daemon_run_id().to_string());
         cc.labels = Some(labels);
@@ -119,10 +109,8 @@ impl DaemonHost {
             .map_err(host_err)?;
         // The executor names images by ID (`image`), which is what the commit needs.
         lock(&self.images).insert(created.id.clone(), image);
-        if let Some(r) = run {
-            let targets: Vec<String> = r.mounts.iter().map(|m| m.target.clone()).collect();
-            lock(&self.stubs).insert(created.id.clone(), Stubs::of(&targets));
-        }
+        let targets: Vec<String> = r.mounts.iter().map(|m| m.target.clone()).collect();
+        lock(&self.stubs).insert(created.id.clone(), Stubs::of(&targets));
         Ok(created.id)
     }
 

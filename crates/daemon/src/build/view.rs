@@ -1,28 +1,32 @@
 //! The file system of a build step that changes files without running anything (`COPY`, `ADD`,
-//! `WORKDIR`): a writable snapshot on the parent image, mounted once for the whole step on a
+//! `WORKDIR`), or of an image a `COPY --from` reads: a writable snapshot on the parent image, mounted once for the whole step on a
 //! thread of its own in a private mount namespace, where the step's stats, directory making,
 //! extractions and `/etc/passwd` reads all happen. No container is made for such a step: the
 //! snapshot is prepared, committed and released through the image store directly (a daemon that
 //! dies meanwhile leaves a holder the next start releases, as for a container's).
 //!
 //! Every path is resolved inside the root with `RESOLVE_IN_ROOT` (symbolic links followed as the
-//! container would see them, never out of it), and extraction goes through the image store's
-//! applier into the directory so resolved, as `docker cp` does. The mount lives in the thread's
+//! container would see them, never out of it) by `docker cp`'s own lookup
+//! (`containers::archive::resolve`); extraction goes through the image store's applier into the
+//! directory so resolved, and a `COPY --from`'s source is read with `docker cp`'s tar writer. The mount lives in the thread's
 //! namespace only, is `volatile` where the kernel allows (nothing to sync: the commit reads the
 //! upper directory), and is gone when the thread ends, which [`StepRoot::close`] waits for.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use berth_image::layer::{ApplyOptions, WhiteoutMode};
 use berth_image::snapshot::Mount;
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::{fstat, SFlag};
+
+use crate::containers::archive::resolve::{self, fd_path, ResolveError};
+use crate::containers::archive::tarball;
 
 type Job = Box<dyn FnOnce(&OwnedFd) + Send>;
 
@@ -42,18 +46,14 @@ pub struct StepRoot {
     worker: Option<Worker>,
 }
 
-/// `rel` opened under `root` with `RESOLVE_IN_ROOT`.
+/// `rel` opened under `root` with `RESOLVE_IN_ROOT` (`docker cp`'s lookup), its failure as the
+/// `errno` it was.
 fn open_in_root(root: &OwnedFd, rel: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let rel = rel.trim_start_matches('/');
-    openat2(root.as_fd(), if rel.is_empty() { "." } else { rel }, how)
-}
-
-/// The path a descriptor stands for.
-fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    resolve::open_in_root(root, rel, flags).map_err(|e| match e {
+        ResolveError::NotFound(_) => Errno::ENOENT,
+        ResolveError::NotADirectory(_) => Errno::ENOTDIR,
+        ResolveError::Io { source, .. } => source,
+    })
 }
 
 /// Mounts `mounts` on `dir` in a namespace of this thread's own; the root's descriptor.
@@ -210,6 +210,22 @@ impl StepRoot {
             berth_image::layer::apply(archive, &fd_path(&target), &opts)
                 .map(|_| ())
                 .map_err(|e| format!("copying into {dir}: {e}"))
+        })
+    }
+
+    /// The tar of `path` as `docker cp` makes it (its top entry named after the path's last
+    /// component; a trailing `/.` gives the directory's content), held in memory.
+    pub fn tar_of(&mut self, path: &str) -> Result<Vec<u8>, String> {
+        let path = path.to_string();
+        self.run(move |root| {
+            let (resolved, st) = resolve::stat_path(root, &path).map_err(|e| match e {
+                ResolveError::NotFound(_) => format!("Could not find the file {path} in the image"),
+                e => e.to_string(),
+            })?;
+            let mut out = Vec::new();
+            tarball::write_tar(&resolved, &st.name, &mut out)
+                .map_err(|e| format!("archiving {path}: {e}"))?;
+            Ok(out)
         })
     }
 

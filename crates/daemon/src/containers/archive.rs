@@ -26,9 +26,9 @@
 //! writes, as it does from inside.
 
 mod assemble;
-mod resolve;
+pub(crate) mod resolve;
 mod sys;
-mod tarball;
+pub(crate) mod tarball;
 mod view;
 
 use std::io::{Read, Write};
