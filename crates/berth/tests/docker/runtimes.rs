@@ -216,6 +216,27 @@ fn a_container_keeps_its_runtime_across_a_daemon_restart() {
     d.ok(&["start", "lr"]);
     assert!(runc_state(&d, "ext-runc", &id).exists(), "not runc's again");
     d.ok(&["rm", "-f", "lr"]);
+    // The OOM killer's work is read from the cgroup runc made, before runc deletes it.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "hog",
+        "--runtime",
+        "ext-runc",
+        "--memory",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    assert_eq!(
+        d.inspect("hog", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        "true 137"
+    );
 }
 
 #[test]
