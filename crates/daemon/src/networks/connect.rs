@@ -8,7 +8,7 @@ use std::path::Path;
 
 use berth_network::endpoint::{self, EndpointConfig};
 
-use super::endpoints::{forget_flows, link_local, mode_network, release_addresses};
+use super::endpoints::{link_local, mode_network, release_addresses};
 use super::model::EndpointRequest;
 use super::{dns, internal, links, netlink, NetworkService};
 use crate::containers::model::Container;
@@ -77,6 +77,10 @@ impl NetworkService {
             ip6: ep.ip6.zip(prefix6),
             default_gateway6: None,
         };
+        let addrs: Vec<IpAddr> = std::iter::once(IpAddr::V4(ep.ip))
+            .chain(ep.ip6.map(IpAddr::V6))
+            .collect();
+        self.wait_for_flows(&addrs);
         endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| internal("connecting", e))?;
         crate::fault::crash_point!("network.connect.after-veth");
         ep.active = true;
@@ -121,7 +125,7 @@ impl NetworkService {
                 self.inner.dns_table.remove_ip(&n.id, ip6);
                 flows.push(IpAddr::V6(ip6));
             }
-            forget_flows(container_id, &flows);
+            self.forget_flows_later(container_id, flows);
         }
         release_addresses(n, &ep);
         self.inner.store.put(n)?;

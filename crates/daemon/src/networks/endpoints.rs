@@ -265,6 +265,10 @@ impl NetworkService {
                     .filter(|_| k == 0 && !n.internal && ep.ip6.is_some())
                     .map(|(gw, _)| gw),
             };
+            let addrs: Vec<IpAddr> = std::iter::once(IpAddr::V4(ep.ip))
+                .chain(ep.ip6.map(IpAddr::V6))
+                .collect();
+            self.wait_for_flows(&addrs);
             endpoint::attach(&mut nl, ns.as_fd(), &cfg).map_err(|e| {
                 internal(
                     &format!("attaching container {} to network {}", c.name, n.name),
@@ -374,7 +378,7 @@ impl NetworkService {
             self.push_firewall_later(self.firewall_target(&st));
         }
         drop(st);
-        forget_flows(id, &released);
+        self.forget_flows_later(id, released);
     }
 
     /// At remove: the container's endpoints and addresses go.
@@ -473,15 +477,6 @@ pub(super) fn release_addresses(n: &mut super::model::Network, ep: &Endpoint) {
     }
     if let (Some(p6), Some(ip6)) = (n.pool6.as_mut(), ep.ip6) {
         p6.release(ip6);
-    }
-}
-
-/// Deletes the kernel's tracked flows of addresses container `id` no longer uses (NET-09), as
-/// Docker does when an endpoint goes: a later holder of the address must not inherit them (UDP
-/// replies steered to it, a stale DNAT). A failure is logged.
-pub(super) fn forget_flows(id: &str, addrs: &[IpAddr]) {
-    if let Err(e) = berth_network::conntrack::flush(addrs) {
-        tracing::warn!(container = id, error = %e, "deleting the conntrack entries of its addresses");
     }
 }
 

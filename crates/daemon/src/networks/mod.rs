@@ -14,7 +14,8 @@
 //! show), [`endpoints`] (the container hooks:
 //! register at create, attach at start, detach at stop, forget at remove),
 //! `etc_files` (the container's `/etc/hosts` and `/etc/resolv.conf`), [`publish`] (`-p`/`-P`),
-//! `connect` (`network connect`/`disconnect`), [`dns`], [`links`] (the rules of legacy `--link`:
+//! `connect` (`network connect`/`disconnect`), `flows` (a released address's conntrack entries
+//! deleted off the caller's path), [`dns`], [`links`] (the rules of legacy `--link`:
 //! environment, hosts lines, DNS aliases). Every method is
 //! synchronous (netlink, `nft`, helper threads for [`berth_network::netns::socket_in`]); async
 //! callers use `spawn_blocking`.
@@ -32,6 +33,7 @@ pub mod dns;
 pub mod endpoints;
 mod etc_files;
 mod firewall;
+mod flows;
 pub mod links;
 pub mod manage;
 pub mod model;
@@ -110,6 +112,8 @@ pub(crate) struct Inner {
     forward_on: AtomicBool,
     /// IPv6 forwarding was switched on by this daemon (for its first dual-stack network).
     forward6_on: AtomicBool,
+    /// Conntrack deletions running (see `flows`).
+    pending_flows: flows::PendingFlows,
     /// The table as last applied, and the number of the last target computed.
     firewall_applied: Mutex<firewall::Applied>,
     firewall_generation: AtomicU64,
@@ -161,6 +165,7 @@ impl NetworkService {
                 }),
                 forward_on: AtomicBool::new(false),
                 forward6_on: AtomicBool::new(false),
+                pending_flows: flows::PendingFlows::default(),
                 firewall_applied: Mutex::default(),
                 firewall_generation: AtomicU64::new(0),
             }),
