@@ -7,7 +7,6 @@
 //! suite's volume plugin.
 
 #[path = "../common/volume_plugin.rs"]
-#[allow(dead_code)]
 mod plugin;
 
 use std::path::{Path, PathBuf};
