@@ -204,3 +204,62 @@ fn secrets_reach_run_and_nothing_else() {
         stderr(&out)
     );
 }
+
+/// The daemon's own limit, for a client that does not check: more than 64 KiB of secrets in
+/// `X-Berth-Build-Secrets` is a 400 that names the limit and never quotes the secret.
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn the_daemon_refuses_more_than_64_kib_of_secrets() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let send = |bytes: usize| {
+        // 'xxx' is "eHh4" in base64: the header is base64 of {"tok": base64 of the secret}.
+        let json = format!("{{\"tok\":\"{}\"}}", "eHh4".repeat(bytes / 3));
+        let json_path = dir.path().join("secrets.json");
+        std::fs::write(&json_path, json).expect("write");
+        let b64 = Command::new("base64")
+            .arg("-w0")
+            .arg(&json_path)
+            .output()
+            .expect("base64");
+        let header = dir.path().join("header");
+        let mut line = b"X-Berth-Build-Secrets: ".to_vec();
+        line.extend_from_slice(&b64.stdout);
+        std::fs::write(&header, line).expect("write");
+        let out = Command::new("curl")
+            .arg("-s")
+            .arg("--unix-socket")
+            .arg(&d.sock)
+            .args(["-X", "POST", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("@{}", header.display()))
+            .args(["-H", "Content-Type: application/x-tar", "--data-binary", ""])
+            .arg("http://localhost/build?t=secretive")
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let answer = send(66_000);
+    assert!(answer.ends_with("\n400"), "{answer}");
+    assert!(
+        answer.contains("the build's secrets are larger than the 64 KiB a build request carries"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("eHh4") && !answer.contains("xxx"),
+        "{answer}"
+    );
+    // Under the limit the header is taken (the empty context then fails the build in-band).
+    let answer = send(60_000);
+    assert!(answer.ends_with("\n200"), "{answer}");
+    assert!(!answer.contains("64 KiB"), "{answer}");
+    assert!(
+        !answer.contains("eHh4") && !answer.contains("xxx"),
+        "{answer}"
+    );
+}
