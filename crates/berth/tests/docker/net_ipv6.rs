@@ -153,8 +153,75 @@ fn dual_stack_network_containers_reach_each_other_by_name_over_ipv6() {
     assert_ne!(code(&out), 0, "{out:?}");
     assert!(stderr(&out).contains("IPv6 is not enabled"), "{out:?}");
 
-    d.ok(&["rm", "-f", "v6a", "v6b"]);
-    d.ok(&["network", "rm", "v6net"]);
+    // --ip6 where there is no IPv6: refused with what to do.
+    let out = d.docker(&["run", "--rm", "--ip6", "2001:db8:71::5", "busybox", "true"]);
+    assert!(
+        stderr(&out)
+            .contains("user specified IP address is supported on user defined networks only"),
+        "{out:?}"
+    );
+    d.ok(&["network", "create", "--subnet", "10.198.73.0/24", "v4only"]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "v4only",
+        "--ip6",
+        "2001:db8:71::5",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&out).contains("does not have IPv6 enabled"),
+        "{out:?}"
+    );
+
+    // A running container connected to the dual-stack network with --ip6.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "v6c",
+        "--network",
+        "v4only",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&[
+        "network",
+        "connect",
+        "--ip6",
+        "2001:db8:71::55",
+        "v6net",
+        "v6c",
+    ]);
+    let c6 = d.inspect(
+        "v6c",
+        "{{.NetworkSettings.Networks.v6net.GlobalIPv6Address}}",
+    );
+    assert_eq!(c6, "2001:db8:71::55");
+    let out = d.docker(&["exec", "v6c", "ping6", "-c1", "-W3", "v6b"]);
+    assert_eq!(code(&out), 0, "ping6 v6b after connect: {out:?}");
+    d.ok(&["network", "disconnect", "v6net", "v6c"]);
+
+    // --ipv6 without an IPv6 subnet: a unique local /64.
+    d.ok(&["network", "create", "--ipv6", "v6auto"]);
+    let auto = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        "v6auto",
+    ]);
+    let ula = auto.split_whitespace().find(|s| s.contains(':'));
+    assert!(
+        ula.is_some_and(|s| s.starts_with("fd") && s.ends_with("::/64")),
+        "{auto}"
+    );
+
+    d.ok(&["rm", "-f", "v6a", "v6b", "v6c"]);
+    d.ok(&["network", "rm", "v6net", "v4only", "v6auto"]);
     let ruleset = std::process::Command::new("nft")
         .args(["list", "ruleset"])
         .output()
