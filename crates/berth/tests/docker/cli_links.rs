@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use crate::harness::{code, opted_in, stderr, stdout, Daemon};
 
 /// The berth CLI on the test's daemon.
-fn berth(d: &Daemon, args: &[&str]) -> Output {
+pub(crate) fn berth(d: &Daemon, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("-H")
         .arg(format!("unix://{}", d.sock.display()))
@@ -20,7 +20,7 @@ fn berth(d: &Daemon, args: &[&str]) -> Output {
         .expect("running berth")
 }
 
-fn berth_ok(d: &Daemon, args: &[&str]) -> String {
+pub(crate) fn berth_ok(d: &Daemon, args: &[&str]) -> String {
     let out = berth(d, args);
     assert_eq!(code(&out), 0, "berth {args:?}: {}", stderr(&out));
     stdout(&out).trim().to_string()

@@ -217,4 +217,11 @@ fn ps_quotes_arguments_with_spaces_as_moby() {
     // What dockerd 20.10 and 28 print for the same container.
     let shown = d.ok(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]);
     assert_eq!(shown, "\"sh -c 'echo \\\"a b\\\" c' 'x y' z\"");
+    // The berth CLI prints what the docker CLI prints, whole and truncated.
+    for args in [
+        &["ps", "-a", "--no-trunc", "--format", "{{.Command}}"][..],
+        &["ps", "-a", "--format", "{{.Command}}"][..],
+    ] {
+        assert_eq!(crate::cli_links::berth_ok(&d, args), d.ok(args), "{args:?}");
+    }
 }
