@@ -345,3 +345,77 @@ fn ipv6_traffic_leaves_masqueraded_and_internal_networks_have_no_way_out() {
     drop(outside);
     d.ok(&["network", "rm", "v6out", "v6int"]);
 }
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn a_restarted_daemon_keeps_the_ipv6_gateway_addresses_and_aaaa_answers() {
+    if !opted_in() {
+        return;
+    }
+    let _forward = Ip6Forward::remember();
+    let mut d = Daemon::start();
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "2001:db8:77::/64",
+        "v6keep",
+    ]);
+    for name in ["k1", "k2"] {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "v6keep",
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    }
+    let before = d.inspect(
+        "k2",
+        "{{.NetworkSettings.Networks.v6keep.GlobalIPv6Address}}",
+    );
+    d.kill9();
+    d.spawn();
+    let after = d.inspect(
+        "k2",
+        "{{.NetworkSettings.Networks.v6keep.GlobalIPv6Address}}",
+    );
+    assert_eq!(after, before);
+    let looked = d.ok(&["exec", "k1", "nslookup", "k2"]);
+    assert!(looked.contains(&before), "AAAA after the restart: {looked}");
+    let out = d.docker(&["exec", "k1", "ping6", "-c1", "-W3", "k2"]);
+    assert_eq!(code(&out), 0, "ping6 after the restart: {out:?}");
+    // A container started after the restart gets the next address and the gateway's route.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "k3",
+        "--network",
+        "v6keep",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let k3 = d.inspect(
+        "k3",
+        "{{.NetworkSettings.Networks.v6keep.GlobalIPv6Address}}",
+    );
+    assert!(k3.starts_with("2001:db8:77::") && k3 != before, "{k3}");
+    let out = d.docker(&["exec", "k3", "ping6", "-c1", "-W3", "2001:db8:77::1"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "ping6 the gateway after the restart: {out:?}"
+    );
+    d.ok(&["rm", "-f", "k1", "k2", "k3"]);
+    d.ok(&["network", "rm", "v6keep"]);
+}
