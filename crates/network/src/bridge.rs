@@ -22,7 +22,7 @@ pub enum BridgeError {
     Vanished { name: String },
     #[error(transparent)]
     Ipam(#[from] IpamError),
-    #[error("bridge {name}: enable IPv6 ({path}): {source}")]
+    #[error("bridge {name}: set {path}: {source}")]
     Sysctl {
         name: String,
         path: String,
@@ -56,9 +56,36 @@ pub fn ensure(
                 })?
         }
     };
+    refuse_router_advertisements(name)?;
     nl.add_address(index, gateway, prefix).map_err(wrap)?;
     nl.set_up(index).map_err(wrap)?;
     Ok(index)
+}
+
+/// `accept_ra=0` on bridge `name`, as Docker sets it since CVE-2020-13401: a container (with
+/// CAP_NET_RAW, a default) could otherwise send a router advertisement to the bridge and give the
+/// host an IPv6 default route through itself. A host without IPv6 has no such setting.
+fn refuse_router_advertisements(name: &str) -> Result<(), BridgeError> {
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/accept_ra");
+    let current = match std::fs::read_to_string(&path) {
+        Ok(v) => v,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(BridgeError::Sysctl {
+                name: name.to_string(),
+                path,
+                source,
+            })
+        }
+    };
+    if current.trim() != "0" {
+        std::fs::write(&path, "0").map_err(|source| BridgeError::Sysctl {
+            name: name.to_string(),
+            path,
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Gives bridge `name` (made by [`ensure`]) the IPv6 gateway `gateway/prefix`, IPv6 enabled on

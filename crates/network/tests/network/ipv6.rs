@@ -139,3 +139,22 @@ fn the_ip6_table_is_accepted_by_the_kernel_and_goes_with_the_last_v6_network() {
     let tables = nft_tables();
     assert!(!tables.contains(&format!(" {t}\n")), "{tables}");
 }
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn bridges_take_no_router_advertisements_from_containers() {
+    if !root_tests() {
+        return;
+    }
+    let br = Bridge::new(Ipv4Addr::new(10, 231, 12, 1), 24);
+    let ra = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/accept_ra", br.name))
+        .expect("accept_ra of the bridge");
+    assert_eq!(
+        ra.trim(),
+        "0",
+        "CVE-2020-13401: the host would route through a container"
+    );
+}
