@@ -302,6 +302,25 @@ fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
         .expect("tar");
     let line = stdout(&listing);
     assert!(line.contains(" 0/0 "), "the committed layer holds {line:?}");
+    // docker cp and export write the owners the container sees; cp in shifts them into the range.
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .current_dir(&saved)
+            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh");
+        stdout(&out)
+    };
+    let cp_out = sh("docker cp ur:/committed - | tar -tv --numeric-owner");
+    assert!(cp_out.contains(" 0/0 "), "docker cp wrote {cp_out:?}");
+    let export = sh("docker export ur | tar -tv --numeric-owner | grep ' committed$'");
+    assert!(export.contains(" 0/0 "), "docker export wrote {export:?}");
+    std::fs::write(saved.join("into"), "x").expect("file to copy");
+    d.ok(&["cp", &saved.join("into").display().to_string(), "ur:/into"]);
+    assert_eq!(d.ok(&["exec", "ur", "stat", "-c", "%u:%g", "/into"]), "0:0");
 
     // dockerd's refusals without --userns host.
     for (flags, words) in [

@@ -183,6 +183,7 @@ impl ContainerService {
         out: impl Write + Send + 'static,
     ) -> Result<(), DaemonError> {
         let (path, name) = (path.to_string(), name_or_id.to_string());
+        let map = self.remap().map(|r| r.map.clone());
         let c = self
             .with_view(name_or_id, move |view, c| {
                 let (resolved, st) = resolve::stat_path(&view.root, &path)
@@ -191,7 +192,7 @@ impl ContainerService {
                 if ready.send(st).is_err() {
                     return Ok(c.clone()); // the client went away
                 }
-                tarball::write_tar(&resolved, &top, out).map_err(|e| {
+                tarball::write_tar_mapped(&resolved, &top, out, map.as_ref()).map_err(|e| {
                     DaemonError::Internal(format!("archiving {path} of container {}: {e}", c.id))
                 })?;
                 Ok(c.clone())
@@ -210,6 +211,7 @@ impl ContainerService {
         body: impl Read + Send + 'static,
     ) -> Result<(), DaemonError> {
         let (path, name) = (path.to_string(), name_or_id.to_string());
+        let map = self.remap().map(|r| r.map.clone());
         let c = self
             .with_view(name_or_id, move |view, c| {
                 let abs = resolve::absolute(&path);
@@ -244,6 +246,16 @@ impl ContainerService {
                     let root = resolve::fd_path(&view.root);
                     let id = super::spec::user::resolve(&root, &c.config.user, &[])?;
                     apply_opts.owner = Some((id.uid, id.gid));
+                }
+                // A remapped container's files are owned in its range ([`crate::userns`]).
+                if let Some(map) = map {
+                    if let Some((uid, gid)) = apply_opts.owner {
+                        apply_opts.owner = Some(
+                            map.to_host(uid, gid, &path)
+                                .map_err(|e| DaemonError::InvalidArgument(e.to_string()))?,
+                        );
+                    }
+                    apply_opts.id_map = Some(map);
                 }
                 let applied =
                     berth_image::layer::apply(&mut body, &resolve::fd_path(&dir), &apply_opts);

@@ -29,7 +29,8 @@ impl ContainerService {
             } else {
                 c.rootfs_mounts.clone()
             };
-            berth_image::formats::export::export_mounts(&mounts, &paths.data, out)
+            let map = paths.remap.as_ref().map(|r| &r.map);
+            berth_image::formats::export::export_mounts_mapped(&mounts, &paths.data, out, map)
                 .map_err(|e| DaemonError::Internal(format!("exporting container {}: {e}", c.id)))
         })
         .await

@@ -187,8 +187,14 @@ impl<W: Write> Walker<W> {
         st: &FileStat,
     ) -> Result<(), LayerError> {
         let link_target;
+        // An owner the map has none for is what the container sees for it: the overflow id.
         let (uid, gid) = match &self.id_map {
-            Some(map) => map.to_container(st.st_uid, st.st_gid, &String::from_utf8_lossy(rel))?,
+            Some(map) => (
+                map.uid_to_container(st.st_uid)
+                    .unwrap_or(super::OVERFLOW_ID),
+                map.gid_to_container(st.st_gid)
+                    .unwrap_or(super::OVERFLOW_ID),
+            ),
             None => (st.st_uid, st.st_gid),
         };
         let mut item = Item {

@@ -104,12 +104,11 @@ pub enum LayerError {
         source: io::Error,
     },
     /// An owner the user namespace remap ([`super::IdMap`]) has no id for.
-    #[error("layer entry {entry:?} is owned by {kind} {id}, which the user namespace remap cannot map to {direction} id; refusing")]
+    #[error("layer entry {entry:?} is owned by {kind} {id}, which the user namespace remap cannot map to a host id; refusing")]
     Unmapped {
         entry: String,
         kind: super::IdKind,
         id: u32,
-        direction: &'static str,
     },
     /// The helper thread of an apply could not run.
     #[error("cannot run the layer reader thread: {0}")]

@@ -6,10 +6,15 @@
 //! Vocabulary (as in `/proc/<pid>/uid_map` and the OCI spec's `linux.uidMappings`): a range maps
 //! `size` ids starting at `container` inside the namespace to ids starting at `host` outside.
 //! An id no range covers cannot be shifted: applying it is refused with [`LayerError::Unmapped`]
-//! (dockerd refuses it too), and a host id outside every range, which only the host can have
-//! made, cannot be written back into a layer either.
+//! (dockerd refuses it too). A host id outside every range (only the host can have made it, a
+//! mount point the daemon made, say) is written back as [`OVERFLOW_ID`], the owner the
+//! container sees for it.
 
 use super::LayerError;
+
+/// The id a user namespace shows for an owner its map does not cover (the kernel's default
+/// `overflowuid`); a diff writes it for such an owner.
+pub const OVERFLOW_ID: u32 = 65534;
 
 /// One range of a uid or gid map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,31 +72,26 @@ impl IdMap {
         Some((to_host(&self.uids, 0)?, to_host(&self.gids, 0)?))
     }
 
+    /// The container uid of host uid `id`, if the map has one.
+    pub fn uid_to_container(&self, id: u32) -> Option<u32> {
+        to_container(&self.uids, id)
+    }
+
+    /// The container gid of host gid `id`, if the map has one.
+    pub fn gid_to_container(&self, id: u32) -> Option<u32> {
+        to_container(&self.gids, id)
+    }
+
     /// The host ids of the container ids `uid`, `gid`; `entry` names the layer entry in errors.
     pub fn to_host(&self, uid: u32, gid: u32, entry: &str) -> Result<(u32, u32), LayerError> {
         let unmapped = |kind, id| LayerError::Unmapped {
             entry: entry.to_string(),
             kind,
             id,
-            direction: "a host",
         };
         Ok((
             to_host(&self.uids, uid).ok_or_else(|| unmapped(IdKind::Uid, uid))?,
             to_host(&self.gids, gid).ok_or_else(|| unmapped(IdKind::Gid, gid))?,
-        ))
-    }
-
-    /// The container ids of the host ids `uid`, `gid`; `entry` names the file in errors.
-    pub fn to_container(&self, uid: u32, gid: u32, entry: &str) -> Result<(u32, u32), LayerError> {
-        let unmapped = |kind, id| LayerError::Unmapped {
-            entry: entry.to_string(),
-            kind,
-            id,
-            direction: "a container",
-        };
-        Ok((
-            to_container(&self.uids, uid).ok_or_else(|| unmapped(IdKind::Uid, uid))?,
-            to_container(&self.gids, gid).ok_or_else(|| unmapped(IdKind::Gid, gid))?,
         ))
     }
 }
@@ -119,13 +119,14 @@ mod tests {
         assert_eq!(m.to_host(0, 0, "a").ok(), Some((100000, 200000)));
         assert_eq!(m.to_host(999, 5, "a").ok(), Some((100999, 200005)));
         assert_eq!(m.to_host(1000, 65535, "a").ok(), Some((300000, 265535)));
-        assert_eq!(m.to_container(300001, 200001, "a").ok(), Some((1001, 1)));
+        assert_eq!(m.uid_to_container(300001), Some(1001));
+        assert_eq!(m.gid_to_container(200001), Some(1));
         let e = m.to_host(0, 65536, "etc/x").err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
             Some("layer entry \"etc/x\" is owned by gid 65536, which the user namespace remap cannot map to a host id; refusing")
         );
-        assert!(m.to_container(0, 200000, "a").is_err());
+        assert_eq!(m.uid_to_container(0), None);
         assert_eq!(IdMap::default().root(), None);
     }
 }

@@ -66,7 +66,7 @@ pub use compression::{decompress, detect, Compression, Decompressor, Sniffed};
 pub use diff::{diff_dirs, diff_upper, tar_dir};
 pub use error::LayerError;
 pub(crate) use hash::{HeaderWindow, HEADER_BUDGET};
-pub use idmap::{IdKind, IdMap, IdRange};
+pub use idmap::{IdKind, IdMap, IdRange, OVERFLOW_ID};
 
 use berth_oci::Digest;
 
@@ -152,7 +152,8 @@ pub struct DiffOptions {
     /// Write no mtime later than this (seconds since the epoch), for reproducible layers.
     pub clamp_mtime: Option<i64>,
     /// Write owners shifted back from the host range of this user-namespace map to the ids the
-    /// container sees (the inverse of [`ApplyOptions::id_map`]).
+    /// container sees (the inverse of [`ApplyOptions::id_map`]; [`OVERFLOW_ID`] for a host id
+    /// outside the range, as the container sees it).
     pub id_map: Option<IdMap>,
 }
 

@@ -37,8 +37,20 @@ const OUT_BUFFER: usize = 256 * 1024;
 
 /// Writes the tar of `r` with `top` as the name of its first entry.
 pub fn write_tar(r: &Resolved, top: &str, out: impl Write) -> io::Result<()> {
+    write_tar_mapped(r, top, out, None)
+}
+
+/// [`write_tar`] of a container in a remapped user namespace (`--userns-remap`): owners are
+/// written as the container sees them, 65534 (the kernel's overflow id) where `map` has none.
+pub fn write_tar_mapped(
+    r: &Resolved,
+    top: &str,
+    out: impl Write,
+    map: Option<&berth_image::layer::IdMap>,
+) -> io::Result<()> {
     let mut w = TarOut {
         tar: ArchiveWriter::new(out, OUT_BUFFER),
+        map: map.cloned(),
     };
     // A `/` top names its children `/etc`, … as Docker does.
     w.tar.preserve_absolute();
@@ -92,15 +104,26 @@ fn same_regular_file(statted: &FileStat, opened: &FileStat) -> bool {
 
 struct TarOut<W: Write> {
     tar: ArchiveWriter<W>,
+    /// The container's id map ([`write_tar_mapped`]).
+    map: Option<berth_image::layer::IdMap>,
 }
 
-/// What a header records of `st`.
-fn entry_stat(st: &FileStat) -> EntryStat {
+/// What a header records of `st` (owners through `map`, see [`write_tar_mapped`]).
+fn entry_stat(st: &FileStat, map: Option<&berth_image::layer::IdMap>) -> EntryStat {
     let device = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let (uid, gid) = match map {
+        Some(m) => (
+            m.uid_to_container(st.st_uid)
+                .unwrap_or(berth_image::layer::OVERFLOW_ID),
+            m.gid_to_container(st.st_gid)
+                .unwrap_or(berth_image::layer::OVERFLOW_ID),
+        ),
+        None => (st.st_uid, st.st_gid),
+    };
     EntryStat {
         mode: st.st_mode,
-        uid: st.st_uid,
-        gid: st.st_gid,
+        uid,
+        gid,
         mtime: st.st_mtime,
         device: Some((device(major(st.st_rdev)), device(minor(st.st_rdev)))),
     }
@@ -199,7 +222,7 @@ impl<W: Write> TarOut<W> {
 
     /// A second name of a file already written.
     fn hard_link(&mut self, path: &[u8], st: &FileStat, first: &[u8]) -> io::Result<()> {
-        let mut h = entry_stat(st).header(EntryType::Link, 0)?;
+        let mut h = entry_stat(st, self.map.as_ref()).header(EntryType::Link, 0)?;
         self.tar.append(&mut h, path, Some(first), io::empty())
     }
 
@@ -209,7 +232,7 @@ impl<W: Write> TarOut<W> {
     fn file(&mut self, path: &[u8], file: File) -> io::Result<()> {
         let st = fstat(file.as_fd())?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let mut h = entry_stat(&st).header(EntryType::Regular, size)?;
+        let mut h = entry_stat(&st, self.map.as_ref()).header(EntryType::Regular, size)?;
         let data = file.take(size).chain(io::repeat(0)).take(size);
         self.tar.append(&mut h, path, None, data)
     }
@@ -228,7 +251,7 @@ impl<W: Write> TarOut<W> {
         if kind == EntryType::Directory && !name.ends_with(b"/") {
             name.push(b'/');
         }
-        let mut h = entry_stat(st).header(kind, 0)?;
+        let mut h = entry_stat(st, self.map.as_ref()).header(kind, 0)?;
         self.tar.append(&mut h, &name, link, io::empty())
     }
 }

@@ -1,6 +1,6 @@
 //! A container's record → OCI runtime spec, as Docker builds it. The pieces live in submodules:
 //! [`mounts`] (defaults, binds, tmpfs), [`resources`] (cgroup limits, devices), [`security`]
-//! (capabilities, seccomp, no-new-privileges), [`devices`] (the host's, when privileged), [`user`] (names from the image's passwd/group),
+//! (capabilities, seccomp, no-new-privileges), [`devices`] (the host's, when privileged), [`user`] (names from the image's passwd/group), [`userns`] (the user namespace of `--userns-remap`),
 //! [`namespaces`] (Docker's PID, IPC, UTS, cgroup and user namespace modes), [`rootfs`] (safe
 //! reads and mkdirs inside the image) and [`init`] (`--init`). [`build`] puts them together for
 //! one start: the rootfs must already be mounted, because users are resolved and the working
@@ -15,6 +15,7 @@ pub mod resources;
 pub mod rootfs;
 pub mod security;
 pub mod user;
+pub mod userns;
 
 use std::path::{Path, PathBuf};
 
@@ -187,7 +188,7 @@ pub fn build(
         c.config.working_dir.clone()
     };
     let modes = namespaces::Modes::parse(host)?;
-    let userns = namespaces::user_namespace(&modes, &paths.joins, paths.userns.as_ref());
+    let userns = userns::user_namespace(&modes, &paths.joins, paths.userns.as_ref());
     if cwd != "/" {
         // Made as the container's user is seen from the host (shifted into a remapped range).
         let (uid, gid) = match paths.userns.as_ref().filter(|_| userns.is_some()) {
