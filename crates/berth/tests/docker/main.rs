@@ -33,6 +33,7 @@ mod lifecycle;
 mod links;
 mod logs_rotation;
 mod net_catalog;
+mod net_dns;
 mod net_flows;
 mod net_ipv6;
 mod net_security;
