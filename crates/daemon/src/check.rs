@@ -40,7 +40,8 @@ pub fn check(config: &DaemonConfig) -> Result<Vec<String>, DaemonError> {
             Box::new(PlainSnapshotter::open(&snap_root).map_err(|e| DaemonError::Image(e.into()))?)
         }
     };
-    let store = ImageStore::open(&config.image_root(), snapshots)?;
+    let store = ImageStore::open(&config.image_root(), snapshots)?
+        .with_id_map(config.remap.as_ref().map(|r| r.map.clone()));
     let mut problems: Vec<String> = store
         .check()?
         .problems

@@ -417,7 +417,14 @@ pub fn main(args: DaemonArgs) -> i32 {
         }
     };
     if args.check {
-        return check::main(&config);
+        // A remapped daemon's stores are under its remapped data root.
+        return match userns::settle(config) {
+            Ok(config) => check::main(&config),
+            Err(e) => {
+                eprintln!("berth daemon: {e}");
+                1
+            }
+        };
     }
     if let Err(e) = fault::arm() {
         eprintln!("berth daemon: {e}");

@@ -344,6 +344,48 @@ fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
         assert_eq!(code(&out), 125, "{flags:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(words), "{flags:?}: {}", stderr(&out));
     }
+
+    // `berth daemon --check` on the stopped daemon checks the remapped root's stores (a pulled
+    // image, a container, a volume: all found where the remapped daemon keeps them).
+    let mut d = d;
+    d.ok(&["rm", "-f", "ur"]);
+    d.stop();
+    let check = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("daemon")
+        .arg("--check")
+        .arg("--data-root")
+        .arg(d.data_root())
+        .arg("--exec-root")
+        .arg(d.exec_root())
+        .args(["--userns-remap", &user.name])
+        .output()
+        .expect("berth daemon --check");
+    assert!(
+        check.status.success() && stdout(&check).contains("the stores are consistent"),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    // The check reads the remapped root: a blob taken away there is a problem it reports.
+    let blobs = remapped.join("image/content/blobs/sha256");
+    let blob = std::fs::read_dir(&blobs)
+        .expect("remapped blobs")
+        .flatten()
+        .next()
+        .expect("a blob");
+    std::fs::remove_file(blob.path()).expect("remove a blob");
+    let check = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("daemon")
+        .arg("--check")
+        .arg("--data-root")
+        .arg(d.data_root())
+        .arg("--exec-root")
+        .arg(d.exec_root())
+        .args(["--userns-remap", &user.name])
+        .output()
+        .expect("berth daemon --check");
+    assert!(!check.status.success(), "{}", stdout(&check));
+    assert!(stderr(&check).contains("problem(s)"), "{}", stderr(&check));
 }
 
 /// `/dev/<name>` of the block device the host's `/` is on.
