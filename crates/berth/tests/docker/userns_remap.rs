@@ -455,3 +455,91 @@ fn iso27_a_remap_user_without_ranges_stops_the_daemon() {
     );
     assert!(!dir.path().join("data/image").exists());
 }
+
+/// Removes `dockremap` (user, group, ranges) on drop when it did not exist before the test.
+struct DockremapGuard {
+    existed: bool,
+}
+
+impl DockremapGuard {
+    fn new() -> DockremapGuard {
+        let existed = Command::new("id")
+            .arg("dockremap")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        // Counted as a user of the subordinate id files (see RemapUser).
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        HAD_FILES.get_or_init(|| SUBID_FILES.map(|f| Path::new(f).exists()));
+        *live += 1;
+        DockremapGuard { existed }
+    }
+}
+
+impl Drop for DockremapGuard {
+    fn drop(&mut self) {
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        *live -= 1;
+        if self.existed {
+            return;
+        }
+        let _ = Command::new("userdel").arg("dockremap").output();
+        let _ = Command::new("groupdel").arg("dockremap").output();
+        let had = HAD_FILES.get().copied().unwrap_or([true; 2]);
+        for (file, had) in SUBID_FILES.iter().zip(had) {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            if text.lines().any(|l| l.starts_with("dockremap:")) {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| !l.starts_with("dockremap:"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                let _ = std::fs::write(file, &kept);
+            }
+            if *live == 0
+                && !had
+                && std::fs::read_to_string(file).is_ok_and(|t| t.trim().is_empty())
+            {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn iso27_userns_remap_default_makes_dockremap_with_a_range() {
+    if !opted_in() {
+        return;
+    }
+    let guard = DockremapGuard::new();
+    let d = Daemon::start_prepared(&["--userns-remap", "default"], traversable);
+    let uid = Command::new("id")
+        .args(["-u", "dockremap"])
+        .output()
+        .expect("id");
+    assert!(uid.status.success(), "dockremap was not made");
+    let range = |file: &str| -> (u32, u32) {
+        let text = std::fs::read_to_string(file).expect(file);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("dockremap:"))
+            .unwrap_or_else(|| panic!("no dockremap range in {file}: {text:?}"));
+        let f: Vec<&str> = line.split(':').collect();
+        (f[1].parse().expect("start"), f[2].parse().expect("count"))
+    };
+    let (uid0, ucount) = range("/etc/subuid");
+    let (gid0, gcount) = range("/etc/subgid");
+    assert_eq!((ucount, gcount), (65536, 65536));
+    assert!(uid0 >= 100000 && gid0 >= 100000);
+    assert!(d.data_root().join(format!("{uid0}.{gid0}/image")).exists());
+    let map = d.ok(&["run", "--rm", "busybox", "cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0".to_string(), uid0.to_string(), "65536".to_string()]
+    );
+    drop(d);
+    drop(guard);
+}
