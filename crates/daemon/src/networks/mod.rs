@@ -182,8 +182,17 @@ impl NetworkService {
                     .map_err(|e| internal("creating the bridge", e))?;
             }
             if let Some(p6) = &n.pool6 {
-                berth_network::bridge::ensure6(&mut nl, &bridge, p6.gateway, p6.subnet.prefix())
-                    .map_err(|e| internal("giving the bridge its IPv6 gateway", e))?;
+                // A host that lost IPv6 (booted with ipv6.disable=1) still starts the daemon: its
+                // dual-stack networks go on without IPv6 until it is back.
+                let gw6 = berth_network::bridge::ensure6(
+                    &mut nl,
+                    &bridge,
+                    p6.gateway,
+                    p6.subnet.prefix(),
+                );
+                if let Err(e) = gw6 {
+                    tracing::warn!(network = %n.name, error = %e, "giving the bridge its IPv6 gateway");
+                }
             }
             if n.has_dns() {
                 for (cid, ep) in &n.endpoints {
