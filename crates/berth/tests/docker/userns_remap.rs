@@ -24,10 +24,71 @@ struct RemapUser {
 
 const SUBID_FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
 
-/// Whether the files existed before this test binary made its first user.
-static HAD_FILES: std::sync::OnceLock<[bool; 2]> = std::sync::OnceLock::new();
+/// The shadow tools' backups of the files they change (each change rewrites them).
+const SHADOW_BACKUPS: [&str; 6] = [
+    "/etc/passwd-",
+    "/etc/group-",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/subuid-",
+    "/etc/subgid-",
+];
+
+/// What the files were before this test binary made its first user.
+struct Before {
+    subid_existed: [bool; 2],
+    backups: Vec<Option<Vec<u8>>>,
+}
+
+static BEFORE: std::sync::OnceLock<Before> = std::sync::OnceLock::new();
 /// Users of this binary not dropped yet.
 static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+/// Counts a user made by a test in (taking the files' state first, once).
+fn enter() {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    BEFORE.get_or_init(|| Before {
+        subid_existed: SUBID_FILES.map(|f| Path::new(f).exists()),
+        backups: SHADOW_BACKUPS
+            .iter()
+            .map(|f| std::fs::read(f).ok())
+            .collect(),
+    });
+    *live += 1;
+}
+
+/// Counts user `name` (already deleted) out: its lines leave the subordinate id files; the last
+/// one out puts the files back as they were (the backups' contents, files that did not exist).
+fn leave(name: &str) {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    *live -= 1;
+    let prefix = format!("{name}:");
+    for file in SUBID_FILES {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.lines().any(|l| l.starts_with(&prefix)) {
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with(&prefix))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let _ = std::fs::write(file, &kept);
+        }
+    }
+    let Some(before) = BEFORE.get().filter(|_| *live == 0) else {
+        return;
+    };
+    for (file, existed) in SUBID_FILES.iter().zip(before.subid_existed) {
+        if !existed && std::fs::read_to_string(file).is_ok_and(|t| t.trim().is_empty()) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    for (file, content) in SHADOW_BACKUPS.iter().zip(&before.backups) {
+        let _ = match content {
+            Some(bytes) => std::fs::write(file, bytes),
+            None => std::fs::remove_file(file),
+        };
+    }
+}
 
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).output().expect(program);
@@ -42,10 +103,7 @@ impl RemapUser {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-        HAD_FILES.get_or_init(|| SUBID_FILES.map(|f| Path::new(f).exists()));
-        *live += 1;
-        drop(live);
+        enter();
         let user = RemapUser { name, range };
         run(
             "useradd",
@@ -79,27 +137,7 @@ impl Drop for RemapUser {
         }
         let _ = Command::new("userdel").arg(&self.name).output();
         let _ = Command::new("groupdel").arg(&self.name).output();
-        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-        *live -= 1;
-        let had = HAD_FILES.get().copied().unwrap_or([true; 2]);
-        for (file, had) in SUBID_FILES.iter().zip(had) {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
-            let prefix = format!("{}:", self.name);
-            if text.lines().any(|l| l.starts_with(&prefix)) {
-                let kept: String = text
-                    .lines()
-                    .filter(|l| !l.starts_with(&prefix))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                let _ = std::fs::write(file, &kept);
-            }
-            if *live == 0
-                && !had
-                && std::fs::read_to_string(file).is_ok_and(|t| t.trim().is_empty())
-            {
-                let _ = std::fs::remove_file(file);
-            }
-        }
+        leave(&self.name);
     }
 }
 
@@ -467,41 +505,18 @@ impl DockremapGuard {
             .arg("dockremap")
             .output()
             .is_ok_and(|o| o.status.success());
-        // Counted as a user of the subordinate id files (see RemapUser).
-        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-        HAD_FILES.get_or_init(|| SUBID_FILES.map(|f| Path::new(f).exists()));
-        *live += 1;
+        enter();
         DockremapGuard { existed }
     }
 }
 
 impl Drop for DockremapGuard {
     fn drop(&mut self) {
-        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-        *live -= 1;
-        if self.existed {
-            return;
+        if !self.existed {
+            let _ = Command::new("userdel").arg("dockremap").output();
+            let _ = Command::new("groupdel").arg("dockremap").output();
         }
-        let _ = Command::new("userdel").arg("dockremap").output();
-        let _ = Command::new("groupdel").arg("dockremap").output();
-        let had = HAD_FILES.get().copied().unwrap_or([true; 2]);
-        for (file, had) in SUBID_FILES.iter().zip(had) {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
-            if text.lines().any(|l| l.starts_with("dockremap:")) {
-                let kept: String = text
-                    .lines()
-                    .filter(|l| !l.starts_with("dockremap:"))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                let _ = std::fs::write(file, &kept);
-            }
-            if *live == 0
-                && !had
-                && std::fs::read_to_string(file).is_ok_and(|t| t.trim().is_empty())
-            {
-                let _ = std::fs::remove_file(file);
-            }
-        }
+        leave(if self.existed { "" } else { "dockremap" });
     }
 }
 
