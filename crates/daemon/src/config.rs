@@ -348,6 +348,12 @@ impl DaemonConfig {
                 file.default_runtime,
                 &mut conflicts,
             )?,
+            build_context_limit: file
+                .build_context_limit
+                .as_deref()
+                .map(crate::build::parse_context_limit)
+                .transpose()
+                .map_err(DaemonError::Config)?,
         };
         file::check_labels(&reloadable.labels)?;
         file::check_plugin_names(&reloadable.authorization_plugins)?;

@@ -1,13 +1,16 @@
 //! The build context against Berth: `berth build` leaves `.dockerignore`d files out before it
 //! sends anything (a 9 GiB sparse file there, ignored, costs nothing), with
 //! `NAME.Dockerfile.dockerignore` beside a Dockerfile named by `-f` taking precedence; and a
-//! context over the daemon's limit is refused with a clear error, no image and no context left.
+//! context over the daemon's limit (8 GiB, or daemon.json's `build-context-limit`) is refused
+//! with a clear error, no image and no context left.
 
 use std::path::Path;
+use std::time::Duration;
 
+use crate::bounded::daemon_pid;
 use crate::build::{build, context};
 use crate::build_secrets::berth;
-use crate::harness::{code, opted_in, stderr, stdout, Daemon};
+use crate::harness::{code, eventually, opted_in, stderr, stdout, Daemon};
 
 /// A sparse file of 9 GiB (no blocks on disk), over the daemon's 8 GiB context limit.
 fn huge(path: &Path) {
@@ -68,4 +71,41 @@ fn ignored_files_stay_home_and_a_huge_context_is_refused() {
         .filter(|n| n.starts_with("context-"))
         .collect();
     assert!(contexts.is_empty(), "{contexts:?}");
+}
+
+/// daemon.json's `build-context-limit` sets the limit, and a `SIGHUP` reloads it.
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn the_context_limit_comes_from_daemon_json() {
+    if !opted_in() {
+        return;
+    }
+    let conf_dir = tempfile::tempdir().expect("config dir");
+    let conf = conf_dir.path().join("daemon.json");
+    std::fs::write(&conf, r#"{"build-context-limit": "1m"}"#).expect("daemon.json");
+    let conf_arg = conf.display().to_string();
+    let d = Daemon::start_with(&["--config-file", &conf_arg]);
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY big /big\n")]);
+    std::fs::write(ctx.path().join("big"), vec![7u8; 2 << 20]).expect("write");
+    let out = berth(&d, ctx.path(), &["-t", "limited"]);
+    assert_ne!(code(&out), 0);
+    let want = "the build context is larger than 1 MiB, the most this daemon takes";
+    assert!(stderr(&out).contains(want), "{}", stderr(&out));
+
+    std::fs::write(&conf, r#"{"build-context-limit": "4MiB"}"#).expect("daemon.json");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon_pid(&d)),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    eventually(Duration::from_secs(10), "the new limit", || {
+        berth(&d, ctx.path(), &["-t", "limited"]).status.success()
+    });
+    assert_eq!(
+        d.ok(&["run", "--rm", "limited", "wc", "-c", "/big"]),
+        format!("{} /big", 2 << 20)
+    );
 }

@@ -163,10 +163,57 @@ pub fn prune(engine: &Engine) -> Result<Pruned, String> {
     Ok(Pruned { caches, reclaimed })
 }
 
-/// The most a build context may hold, uncompressed: the tar stream, one entry, and the files'
-/// sizes together (sparse ones at their apparent size). Docker sets none; a context this large is
-/// almost always a directory that needed a `.dockerignore`.
+/// The most a build context may hold by default (daemon.json's `build-context-limit` changes
+/// it), uncompressed: the tar stream, one entry, and the files' sizes together (sparse ones at
+/// their apparent size). Docker sets none; a context this large is almost always a directory
+/// that needed a `.dockerignore`.
 pub const MAX_CONTEXT_BYTES: u64 = 8 << 30;
+
+/// daemon.json's `build-context-limit`: a size with an optional binary unit (`512m`, `16GiB`,
+/// `17179869184`; `k`, `m`, `g`, `t`, any case, with or without `b`/`ib`), at least 1 MiB.
+pub fn parse_context_limit(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "build-context-limit {text:?}: give a size such as \"16g\" or \"512MiB\" (at least 1 MiB)"
+        )
+    };
+    let t = text.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let (digits, shift) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 10),
+        Some('m') => (&t[..t.len() - 1], 20),
+        Some('g') => (&t[..t.len() - 1], 30),
+        Some('t') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift)
+        .filter(|b| *b >= 1 << 20)
+        .ok_or_else(bad)
+}
+
+/// The most this daemon's build contexts may hold now (daemon.json, reloaded on `SIGHUP`).
+fn context_limit(engine: &Engine) -> u64 {
+    engine
+        .settings
+        .get()
+        .build_context_limit
+        .unwrap_or(MAX_CONTEXT_BYTES)
+}
+
+/// `n` bytes as the context error says it: whole GiB or MiB when it is one, else bytes.
+fn size_words(n: u64) -> String {
+    if n % (1 << 30) == 0 {
+        format!("{} GiB", n >> 30)
+    } else if n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
 
 /// The context directory, removed on drop.
 struct ContextDir(PathBuf);
@@ -188,7 +235,8 @@ fn unpack_context(engine: &Engine, body: impl Read + Send) -> Result<ContextDir,
         )
     })?;
     let mut opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
-    opts.max_bytes = Some(MAX_CONTEXT_BYTES);
+    let limit = context_limit(engine);
+    opts.max_bytes = Some(limit);
     // Compressed contexts go to the applier as they are; a plain tar through `TarFix`.
     let mut body = std::io::BufReader::new(body);
     let head = std::io::BufRead::fill_buf(&mut body)
@@ -210,9 +258,9 @@ fn unpack_context(engine: &Engine, body: impl Read + Send) -> Result<ContextDir,
         LayerError::TooLarge { .. }
         | LayerError::EntryTooLarge { .. }
         | LayerError::ExpandedTooLarge { .. } => format!(
-            "the build context is larger than {} GiB, the most this daemon takes: leave out \
+            "the build context is larger than {}, the most this daemon takes: leave out \
              what the build does not need with a .dockerignore",
-            MAX_CONTEXT_BYTES >> 30
+            size_words(limit)
         ),
         e => format!("unpacking the build context: {e}"),
     })?;
@@ -325,6 +373,26 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_limits_as_daemon_json_gives_them() {
+        for (text, bytes) in [
+            ("16g", 16u64 << 30),
+            ("512MiB", 512 << 20),
+            ("2 GB", 2 << 30),
+            ("1048576", 1 << 20),
+            ("1t", 1 << 40),
+        ] {
+            assert_eq!(parse_context_limit(text), Ok(bytes), "{text}");
+        }
+        for bad in ["", "lots", "12x", "1k", "-1g", "99999999999t"] {
+            let e = parse_context_limit(bad).expect_err(bad);
+            assert!(e.contains("build-context-limit"), "{e}");
+        }
+        assert_eq!(size_words(8 << 30), "8 GiB");
+        assert_eq!(size_words(3 << 20), "3 MiB");
+        assert_eq!(size_words(1_000_000), "1000000 bytes");
+    }
 
     #[test]
     fn credentials_by_registry() {

@@ -11,6 +11,7 @@ use crate::error::DaemonError;
 /// Every daemon.json key Berth understands; anything else is refused at start and on reload.
 pub const KEYS: &[&str] = &[
     "authorization-plugins",
+    "build-context-limit",
     "data-root",
     "debug",
     "default-runtime",
@@ -66,6 +67,8 @@ pub struct FileConfig {
     pub authorization_plugins: Option<Vec<String>>,
     pub no_new_privileges: Option<bool>,
     pub userns_remap: Option<String>,
+    /// Berth's own: the most a build context may hold (`crate::build::parse_context_limit`).
+    pub build_context_limit: Option<String>,
 }
 
 /// Reads and checks daemon.json at `path`.

@@ -1,7 +1,7 @@
 //! What a running daemon reloads on `SIGHUP`, as dockerd does: `debug`, `labels`,
 //! `registry-mirrors`, `insecure-registries`, `authorization-plugins`, `runtimes` and
-//! `default-runtime`. Every other key keeps the value the daemon
-//! started with; a changed one is named in a warning ("takes effect at the next start").
+//! `default-runtime` (and Berth's own `build-context-limit`). Every other key keeps the value
+//! the daemon started with; a changed one is named in a warning ("takes effect at the next start").
 //!
 //! Readers hold a [`Live`] (cloned from [`crate::Engine::settings`]) and see the new value on
 //! their next [`Live::get`]; a subsystem that must act on a change (the registry client
@@ -31,6 +31,9 @@ pub struct Reloadable {
     /// `runtimes` / `--add-runtime` and `default-runtime`: the runtimes containers may name
     /// ([`super::runtimes`]).
     pub runtimes: super::runtimes::Runtimes,
+    /// `build-context-limit` (Berth's own): the most a build context may hold, in bytes;
+    /// `None`: `crate::build::MAX_CONTEXT_BYTES`.
+    pub build_context_limit: Option<u64>,
 }
 
 impl Reloadable {
