@@ -74,6 +74,23 @@ fn runc_under_another_name_runs_execs_pauses_updates_and_stops() {
         ]),
         "hi"
     );
+    // The container starts with a clean signal state (nothing blocked or ignored), not the
+    // shim's, whatever process starts the runtime.
+    let signals = "grep -E '^Sig(Blk|Ign)' /proc/self/status";
+    let want = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000";
+    let run = [
+        "run",
+        "--rm",
+        "--runtime",
+        "ext-runc",
+        "busybox",
+        "sh",
+        "-c",
+    ];
+    assert_eq!(
+        d.ok(&[&run[..], &[&format!("exec {signals}")]].concat()),
+        want
+    );
     let runtimes = d.ok(&["info", "--format", "{{json .Runtimes}}"]);
     let runtimes: serde_json::Value = serde_json::from_str(&runtimes).expect("Runtimes JSON");
     assert_eq!(
@@ -111,6 +128,10 @@ fn runc_under_another_name_runs_execs_pauses_updates_and_stops() {
     assert!(record.contains(&runc.display().to_string()), "{record}");
 
     assert_eq!(d.ok(&["exec", "ext", "echo", "from-exec"]), "from-exec");
+    assert_eq!(
+        d.ok(&["exec", "ext", "sh", "-c", &format!("exec {signals}")]),
+        want
+    );
     assert_eq!(
         d.ok(&["exec", "-t", "ext", "sh", "-c", "test -t 1 && echo tty"]),
         "tty"

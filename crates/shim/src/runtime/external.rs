@@ -27,6 +27,7 @@ use berth_runtime::cgroups::Cgroup;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -313,6 +314,35 @@ impl External {
             .arg("--log-format=json")
             .arg(op.name())
             .args(args);
+        // The runtime hands its signal state on to the container's processes: it starts with
+        // none of the shim's (SIGCHLD and SIGPIPE blocked, SIGPIPE ignored, and whatever the
+        // daemon's parent ignored), as from a clean shell.
+        // SAFETY: the closure runs between fork and exec and makes only the sigprocmask and
+        // rt_sigaction system calls, which are async-signal-safe, on local memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+                libc::sigemptyset(set.as_mut_ptr());
+                if libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The kernel's `struct sigaction` all zero: SIG_DFL, no flags, empty mask. The
+                // raw call reaches the signals libc keeps for itself (32, 33) too.
+                let default = [0u64; 4];
+                for sig in 1..=64 {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        libc::syscall(
+                            libc::SYS_rt_sigaction,
+                            sig,
+                            default.as_ptr(),
+                            std::ptr::null_mut::<u64>(),
+                            8usize,
+                        );
+                    }
+                }
+                Ok(())
+            })
+        };
         let spawn_failed = |e: std::io::Error| {
             ErrorReply::system(format!(
                 "runtime {} {}: {e}",

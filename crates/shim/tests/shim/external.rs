@@ -144,8 +144,8 @@ fn runc_tty_container_through_the_console_socket() {
     h.start().unwrap();
     h.resize(33, 101).unwrap();
     stream.write_all(b"stty size; tty\n").unwrap();
-    read_until(&mut stream, "33 101", 10);
-    read_until(&mut stream, "/dev/pts/", 10);
+    let got = read_until(&mut stream, "/dev/pts/", 10);
+    assert!(got.contains("33 101"), "{got:?}");
     stream.write_all(b"exit 5\n").unwrap();
     assert_eq!(h.wait().unwrap().exit_code, 5);
     assert!(
