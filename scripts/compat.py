@@ -148,6 +148,22 @@ OPTION_NOTES = [
         "works",
         "reloaded on SIGHUP; docker info shows it as DefaultRuntime",
     ),
+    (
+        "dockerd --userns-remap default|USER[:GROUP]|UID[:GID] / daemon.json `userns-remap`",
+        "partial",
+        "as dockerd: `default` makes `dockremap` with a subordinate range; the maps are every "
+        "/etc/subuid and /etc/subgid range of the user (none: the daemon does not start); data "
+        "root `<data-root>/<uid>.<gid>` with layers owned by the range; docker info lists "
+        "`name=userns`; not yet: `docker build` COPY/ADD keep the tar's owners unshifted "
+        "(see docs/security.md, ISO-27)",
+    ),
+    (
+        "docker run --userns host / docker create --userns host (HostConfig.UsernsMode)",
+        "works",
+        "opts a container out of the daemon's remapping; `--privileged`, `--pid host` and "
+        "`--network host` need it on a remapped daemon (Docker's errors); any other value is "
+        "Docker's 400 `invalid UsernsMode`",
+    ),
 ]
 
 # The docker CLI's groups of swarm commands.
