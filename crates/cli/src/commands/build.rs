@@ -23,7 +23,7 @@ use crate::flags::{list, switch, value, Args, Parsed, Spec};
 
 pub const BUILD: Spec = Spec {
     name: "build",
-    usage: "[OPTIONS] PATH | -",
+    usage: "[OPTIONS] PATH | URL | -",
     about: "Build an image from a Dockerfile",
     flags: &[
         list("build-arg", None, "Set build-time variables"),
@@ -183,6 +183,16 @@ fn secrets_header(specs: &[String]) -> Result<Option<String>> {
 /// `berth build`.
 pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
     let path = p.args[0].clone();
+    // As the docker CLI tells them (moby's urlutil): a Git repository or a remote tar.
+    let remote = ["http://", "https://", "git://", "git@", "github.com/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    if remote {
+        return Err(msg(format!(
+            "unable to prepare context: remote build contexts are not supported ({path}): \
+             clone or download it and build the directory"
+        )));
+    }
     if path == "-" && std::io::stdin().is_terminal() {
         return Err(msg("unable to prepare context: stdin is a terminal"));
     }

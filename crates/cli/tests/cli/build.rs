@@ -122,13 +122,42 @@ fn build_output_matches_the_docker_cli() {
         &["-q", "-t", "quiet"],
         &["-t", "fail"],
         &["-q", "-t", "fail"],
+        // The legacy builder's client has no --progress: both refuse it alike.
+        &["--progress=plain", "-t", "ok"],
     ];
     for args in cases {
         let docker = run(std::path::Path::new("docker"), args);
         let berth = run(&berth_exe(), args);
         eprintln!("docker {args:?}: {docker:?}");
         assert_eq!(berth.0, docker.0, "stdout of build {args:?}");
-        assert_eq!(berth.1, docker.1, "stderr of build {args:?}");
+        assert_eq!(
+            berth.1,
+            docker.1.replace("docker", "berth"),
+            "stderr of build {args:?}"
+        );
         assert_eq!(berth.2, docker.2, "exit code of build {args:?}");
     }
+}
+
+/// A URL context (Git, a remote tar) is refused by name before anything is sent.
+#[test]
+fn a_remote_context_is_refused() {
+    if !need(berth_exe().exists(), "the berth example binary") {
+        return;
+    }
+    let f = daemon();
+    let out = std::process::Command::new(berth_exe())
+        .env("BERTH_HOST", f.host())
+        .args(["build", "https://github.com/example/app.git"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "remote build contexts are not supported (https://github.com/example/app.git)"
+        ),
+        "{err}"
+    );
+    assert!(!f.requests().iter().any(|r| r.path.contains("/build")));
 }
