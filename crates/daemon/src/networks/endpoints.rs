@@ -133,6 +133,7 @@ impl NetworkService {
                 n.name
             )));
         }
+        let id = super::manage::new_id()?;
         let ip = pool.allocate(requested).map_err(|e| match e {
             // libnetwork marks a taken address forbidden (403).
             berth_network::ipam::IpamError::InUse(_) => DaemonError::Forbidden(e.to_string()),
@@ -175,7 +176,7 @@ impl NetworkService {
             None => endpoint::format_mac(&endpoint::mac_from_ip(ip)),
         };
         let ep = Endpoint {
-            id: super::manage::new_id()?,
+            id,
             container_name: c.name.clone(),
             ip,
             ip6,
