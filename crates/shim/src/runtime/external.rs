@@ -461,9 +461,9 @@ pub fn kind_of(op: Op, reason: &str) -> ErrorKind {
     let r = reason.to_ascii_lowercase();
     let has = |s: &str| r.contains(s);
     if matches!(op, Op::Create | Op::Exec) {
-        if has("executable file not found")
-            || (has("exec") && has("no such file or directory"))
-            || has("system cannot find the file specified")
+        // runc and crun name the command as `exec: "CMD": ...`; a missing working directory or
+        // mount source is also "no such file or directory", but not a command not found.
+        if has("executable file not found") || (has("exec: \"") && has("no such file or directory"))
         {
             return ErrorKind::CommandNotFound;
         }
@@ -518,6 +518,10 @@ mod tests {
         assert_eq!(
             exec("exec failed: unable to start container process: exec: \"/x\": stat /x: no such file or directory"),
             ErrorKind::CommandNotFound
+        );
+        assert_eq!(
+            exec("runc exec failed: unable to start container process: chdir to cwd (\"/nope\") set in config.json failed: no such file or directory"),
+            ErrorKind::System
         );
         assert_eq!(
             exec("exec: \"/etc\": is a directory"),
