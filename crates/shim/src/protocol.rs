@@ -112,7 +112,7 @@ pub struct ShimConfig {
     pub bundle: PathBuf,
     /// The shim's own directory: socket, exit status, pid.
     pub state_dir: PathBuf,
-    /// The built-in runtime's state root (`berth runtime --root`).
+    /// The runtime's state root: its `--root` (`berth runtime --root` for the built-in one).
     pub runtime_root: PathBuf,
     /// The json-file log; none: output is only streamed to attached clients.
     pub log_path: Option<PathBuf>,

@@ -19,7 +19,7 @@
 //! Every failure is an [`ErrorReply`] with the kinds of the shim protocol. The built-in runtime
 //! gives its own kinds. An external runtime reports only text (its `--log`, JSON lines, else its
 //! stderr): its message is kept as the reply's message and its kind is read from it once, in
-//! [`external::kind_of`], as dockerd reads containerd's errors (a command not found is 127, one
+//! [`reason::kind_of`], as dockerd reads containerd's errors (a command not found is 127, one
 //! that cannot be run 126).
 //!
 //! ## Example
@@ -35,6 +35,7 @@
 
 pub mod builtin;
 pub mod external;
+pub mod reason;
 
 use crate::io::ProcIo;
 use crate::protocol::{ErrorKind, ErrorReply, ShimConfig};
