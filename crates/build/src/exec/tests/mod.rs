@@ -72,6 +72,19 @@ impl Fake {
         self.images[image].0.clone()
     }
 
+    /// The files of `image` (`None`: an empty root).
+    fn files_of(&self, image: Option<&str>) -> Result<Files, HostError> {
+        match image {
+            Some(i) => Ok(self
+                .images
+                .get(i)
+                .ok_or_else(|| HostError(format!("no image {i}")))?
+                .1
+                .clone()),
+            None => Ok(Files::new()),
+        }
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}{:064}", self.next)
@@ -107,15 +120,7 @@ impl BuildHost for Fake {
         _c: &ImageConfig,
         run: Option<&RunSpec>,
     ) -> Result<String, HostError> {
-        let files = match image {
-            Some(i) => self
-                .images
-                .get(i)
-                .ok_or_else(|| HostError(format!("no image {i}")))?
-                .1
-                .clone(),
-            None => Files::new(),
-        };
+        let files = self.files_of(image)?;
         let id = self.id("c");
         self.containers.insert(id.clone(), (files, run.cloned()));
         self.made_from.insert(id.clone(), image.map(str::to_string));
@@ -273,15 +278,7 @@ impl BuildHost for Fake {
         config: &ImageConfig,
         by: &str,
     ) -> Result<String, HostError> {
-        let files = match image {
-            Some(i) => self
-                .images
-                .get(i)
-                .ok_or_else(|| HostError(format!("no image {i}")))?
-                .1
-                .clone(),
-            None => Files::new(),
-        };
+        let files = self.files_of(image)?;
         let id = self.id("sha256:");
         self.images.insert(id.clone(), (config.clone(), files));
         self.parents
