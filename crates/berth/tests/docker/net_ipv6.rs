@@ -342,8 +342,60 @@ fn ipv6_traffic_leaves_masqueraded_and_internal_networks_have_no_way_out() {
         0,
         "an --internal network reached outside: {out:?}"
     );
+    // Two dual-stack networks are isolated from each other over IPv6 too (forwarding is on: the
+    // host would route between them).
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "2001:db8:78::/64",
+        "v6other",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "v6there",
+        "--network",
+        "v6other",
+        "--ip6",
+        "2001:db8:78::9",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6out",
+        "busybox",
+        "ping6",
+        "-c1",
+        "-W2",
+        "2001:db8:78::9",
+    ]);
+    assert_ne!(
+        code(&out),
+        0,
+        "another network's container reached: {out:?}"
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6other",
+        "busybox",
+        "ping6",
+        "-c1",
+        "-W3",
+        "2001:db8:78::9",
+    ]);
+    assert_eq!(code(&out), 0, "the same network's container: {out:?}");
+    d.ok(&["rm", "-f", "v6there"]);
     drop(outside);
-    d.ok(&["network", "rm", "v6out", "v6int"]);
+    d.ok(&["network", "rm", "v6out", "v6int", "v6other"]);
 }
 
 #[test]
