@@ -387,6 +387,8 @@ fn reload(
         registry_mirrors = ?r.registry_mirrors,
         insecure_registries = ?r.insecure_registries,
         authorization_plugins = ?r.authorization_plugins,
+        runtimes = ?r.runtimes.external.keys().collect::<Vec<_>>(),
+        default_runtime = %r.runtimes.default,
         "reloaded configuration"
     );
 }
