@@ -356,6 +356,34 @@ mod tests {
         assert_eq!(c, ["runtimes", "default-runtime"]);
     }
 
+    /// Through the daemon's whole configuration: daemon.json keys and flags.
+    #[test]
+    fn daemon_json_and_flags_reach_the_reloadable_settings() {
+        use crate::config::{file, DaemonArgs, DaemonConfig};
+        let text = r#"{"runtimes": {"ext-runc": {"path": "/usr/sbin/runc", "runtimeArgs": ["--debug"]}},
+                       "default-runtime": "ext-runc"}"#;
+        let f = file::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        let c = DaemonConfig::merge(&DaemonArgs::default(), f, "/certs".into()).unwrap();
+        assert_eq!(c.reloadable.runtimes.default, "ext-runc");
+        assert_eq!(c.reloadable.runtimes.external["ext-runc"].args, ["--debug"]);
+        let args = DaemonArgs {
+            add_runtime: vec!["crun=crun".into()],
+            default_runtime: Some("crun".into()),
+            ..DaemonArgs::default()
+        };
+        let f = file::parse("{}").unwrap_or_else(|e| panic!("{e}"));
+        let c = DaemonConfig::merge(&args, f, "/certs".into()).unwrap();
+        assert_eq!(c.reloadable.runtimes.default, "crun");
+        let bad = file::parse(r#"{"runtimes": {"runc": {"path": "/x"}}}"#).unwrap();
+        let e = DaemonConfig::merge(&DaemonArgs::default(), bad, "/certs".into()).unwrap_err();
+        assert!(
+            e.to_string().contains("runtime name 'runc' is reserved"),
+            "{e}"
+        );
+        let e = file::parse(r#"{"runtimes": {"x": {"path": 1}}}"#).unwrap_err();
+        assert!(e.contains("runtimes"), "{e}");
+    }
+
     #[test]
     fn paths_resolve_in_path_or_fail_with_the_name() {
         let sh = External {
