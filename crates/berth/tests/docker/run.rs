@@ -107,8 +107,8 @@ fn interactive_shell_through_a_pty() {
 }
 
 /// A command that cannot run reaches the API by its kind, not its words: the start answers 400,
-/// the container is left exited with Docker's code (127 missing, 126 not executable) and the
-/// docker CLI exits with it. Commands under a bind mount are looked up by the runtime inside the
+/// the container is left `created` (it never ran) with Docker's code (127 missing, 126 not
+/// executable) and the docker CLI exits with it. Commands under a bind mount are looked up by the runtime inside the
 /// container, so their kind crosses the setup socket, the shim's ready line and the daemon; the
 /// others are found missing by the daemon before any shim starts. Both answer alike.
 #[test]
@@ -138,10 +138,18 @@ fn commands_that_cannot_run_keep_their_kind_to_the_api() {
         d.ok(&create);
         let (status, body) = d.curl("POST", &format!("/containers/{name}/start"), None);
         assert_eq!(status, 400, "{name}: {body}\n{}", d.log());
+        // As Docker: never started, so `created`, with the code and the runtime's words.
         assert_eq!(
-            d.inspect(name, "{{.State.Status}} {{.State.ExitCode}}"),
-            format!("exited {want}"),
+            d.inspect(
+                name,
+                "{{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}}"
+            ),
+            format!("created {want} 0001-01-01T00:00:00Z"),
             "{name}: {body}"
+        );
+        assert!(
+            !d.inspect(name, "{{.State.Error}}").is_empty(),
+            "{name}: no State.Error"
         );
         let mut run = vec!["run", "--rm"];
         run.extend_from_slice(args);

@@ -8,7 +8,7 @@
 //! [`super::monitor`].
 //!
 //! A start that fails at create (a missing executable, a directory as command) leaves the container
-//! `exited` with Docker's codes, chosen by the runtime's error kind ([`create_failure_code`]: 127,
+//! as Docker does (`created` if it never ran, else `exited`) with Docker's codes, chosen by the runtime's error kind ([`create_failure_code`]: 127,
 //! 126; 128 otherwise) and the runtime's message in `State.Error`; the error goes back with the
 //! runtime's words, which the docker CLI reads to choose its own exit code.
 
@@ -306,7 +306,8 @@ impl ContainerService {
         })
     }
 
-    /// Records a failed start (exited with Docker's code), cleans up, honours AutoRemove.
+    /// Records a failed start (Docker's code; `created` when it never ran), cleans up, honours
+    /// AutoRemove.
     async fn start_failed(&self, entry: &Arc<Entry>, e: DaemonError) -> DaemonError {
         let id = entry.id();
         entry.set_shim(None);
@@ -319,11 +320,16 @@ impl ContainerService {
         let message = e.to_string();
         let code = create_failure_code(&e);
         let recorded = self.commit(entry, true, |c| {
-            c.state.status = Status::Exited;
+            // Docker's state follows StartedAt: a container that never ran stays `created`.
+            if c.state.has_been_started {
+                c.state.status = Status::Exited;
+                c.state.finished_at = super::now_nanos();
+            } else {
+                c.state.status = Status::Created;
+            }
             c.state.exit_code = code;
             c.state.error = message.clone();
             c.state.pid = 0;
-            c.state.finished_at = super::now_nanos();
         });
         if let Ok(c) = recorded {
             self.event(&c, "die", &[("exitCode", code.to_string())]);
