@@ -156,7 +156,8 @@ pub fn settle(
 ) -> Result<(), DaemonError> {
     let modes = Modes::parse(host)?;
     if remapped && !modes.userns_host {
-        super::userns::remap_conflicts(host, &modes)?;
+        let network_host = host.network_mode.as_deref() == Some("host");
+        super::userns::remap_conflicts(host.privileged, network_host, &modes)?;
     }
     if modes.uts_host && !hostname.is_empty() {
         return Err(DaemonError::InvalidArgument(
@@ -425,6 +426,22 @@ mod tests {
             e.to_string(),
             "conflicting options: hostname and the UTS mode"
         );
+    }
+
+    #[test]
+    fn settle_on_a_remapped_daemon_lets_userns_host_through() {
+        let lookup = |x: &str| Err(DaemonError::NoSuchContainer(x.to_string()));
+        let mut privileged = host("", "", "", "", "");
+        privileged.privileged = true;
+        let mut net = host("", "", "", "", "");
+        net.network_mode = Some("host".into());
+        for mut h in [privileged, net, host("host", "", "", "", "")] {
+            let e = settle(&mut h.clone(), "", true, lookup).unwrap_err();
+            assert!(matches!(e, DaemonError::InvalidArgument(_)), "{e:?}");
+            assert!(settle(&mut h.clone(), "", false, lookup).is_ok());
+            h.userns_mode = Some("host".into());
+            assert!(settle(&mut h, "", true, lookup).is_ok());
+        }
     }
 
     fn donor_of(status: Status, ipc: IpcMode) -> Donor {

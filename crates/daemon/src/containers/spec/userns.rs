@@ -4,21 +4,26 @@
 //! another's PID or IPC namespace (a namespace is usable only from the user namespace that owns
 //! it, so Docker joins the donor's), or none with `--userns host`.
 
-use berth_api::container::HostConfig;
 use serde_json::{json, Value};
 
 use super::namespaces::{Joins, Modes, PidMode};
 use crate::error::DaemonError;
 
-/// dockerd's refusals of what a remapped user namespace cannot give (`verifyPlatformContainerSettings`).
-pub fn remap_conflicts(host: &HostConfig, modes: &Modes) -> Result<(), DaemonError> {
+/// dockerd's refusals of what a remapped user namespace cannot give
+/// (`verifyPlatformContainerSettings`), for a container that is `privileged`, on the host's
+/// network (`network_host`) or with the PID mode of `modes`.
+pub fn remap_conflicts(
+    privileged: bool,
+    network_host: bool,
+    modes: &Modes,
+) -> Result<(), DaemonError> {
     let refuse = |m: &str| Err(DaemonError::InvalidArgument(m.to_string()));
-    if host.privileged {
+    if privileged {
         return refuse(
             "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode",
         );
     }
-    if host.network_mode.as_deref() == Some("host") {
+    if network_host {
         return refuse(
             "cannot share the host's network namespace when user namespaces are enabled",
         );
@@ -59,65 +64,51 @@ pub fn user_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::spec::namespaces::settle;
+    use crate::containers::spec::namespaces::IpcMode;
 
-    fn host(pid: &str, ipc: &str, uts: &str, cgroupns: &str, userns: &str) -> HostConfig {
-        let s = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        HostConfig {
-            pid_mode: s(pid),
-            ipc_mode: s(ipc),
-            uts_mode: s(uts),
-            cgroupns_mode: s(cgroupns),
-            userns_mode: s(userns),
-            ..Default::default()
+    fn modes(pid: PidMode, userns_host: bool) -> Modes {
+        Modes {
+            pid,
+            ipc: IpcMode::Private,
+            uts_host: false,
+            cgroupns_private: false,
+            userns_host,
         }
     }
 
     #[test]
-    fn a_remapped_daemon_refuses_host_namespaces_unless_userns_is_host() {
-        let lookup = |x: &str| Err(DaemonError::NoSuchContainer(x.to_string()));
-        let refused = |mut h: HostConfig| match settle(&mut h, "", true, lookup) {
+    fn dockerd_refuses_host_namespaces_in_a_remapped_user_namespace() {
+        let refused = |r: Result<(), DaemonError>| match r {
             Err(DaemonError::InvalidArgument(m)) => m,
             other => panic!("accepted: {other:?}"),
         };
-        let mut privileged = host("", "", "", "", "");
-        privileged.privileged = true;
-        assert!(refused(privileged.clone())
+        let private = modes(PidMode::Private, false);
+        assert!(refused(remap_conflicts(true, false, &private))
             .starts_with("privileged mode is incompatible with user namespaces."));
-        let mut net = host("", "", "", "", "");
-        net.network_mode = Some("host".into());
         assert_eq!(
-            refused(net.clone()),
+            refused(remap_conflicts(false, true, &private)),
             "cannot share the host's network namespace when user namespaces are enabled"
         );
         assert_eq!(
-            refused(host("host", "", "", "", "")),
+            refused(remap_conflicts(false, false, &modes(PidMode::Host, false))),
             "cannot share the host PID namespace when user namespaces are enabled"
         );
-        for mut h in [privileged, net] {
-            h.userns_mode = Some("host".into());
-            assert!(settle(&mut h, "", true, lookup).is_ok());
-            h.userns_mode = None;
-            assert!(settle(&mut h, "", false, lookup).is_ok());
-        }
+        assert!(remap_conflicts(false, false, &private).is_ok());
     }
 
     #[test]
     fn the_user_namespace_is_new_the_donors_or_none() {
         use berth_image::layer::{IdMap, IdRange};
-        let map = IdMap {
-            uids: vec![IdRange {
-                container: 0,
-                host: 100000,
-                size: 65536,
-            }],
-            gids: vec![IdRange {
-                container: 0,
-                host: 200000,
-                size: 65536,
-            }],
+        let range = |host| IdRange {
+            container: 0,
+            host,
+            size: 65536,
         };
-        let private = Modes::parse(&host("", "", "", "host", "")).unwrap();
+        let map = IdMap {
+            uids: vec![range(100000)],
+            gids: vec![range(200000)],
+        };
+        let private = modes(PidMode::Private, false);
         let none = Joins::default();
         let (ns, maps) = user_namespace(&private, &none, Some(&map)).unwrap();
         assert_eq!(ns, json!({"type": "user"}));
@@ -128,9 +119,9 @@ mod tests {
         );
         assert_eq!(gids[0]["hostID"], 200000);
         assert!(user_namespace(&private, &none, None).is_none());
-        let opted_out = Modes::parse(&host("", "", "", "host", "host")).unwrap();
+        let opted_out = modes(PidMode::Private, true);
         assert!(user_namespace(&opted_out, &none, Some(&map)).is_none());
-        let joined = Modes::parse(&host("container:x", "", "", "", "")).unwrap();
+        let joined = modes(PidMode::Container("x".into()), false);
         let j = Joins {
             pid: Some("/proc/7/ns/pid".into()),
             ipc: None,
