@@ -318,6 +318,35 @@ fn flags_add_runtimes_and_sighup_reloads_them() {
         ]),
         "reloaded"
     );
+    // Taken out again: a container created with it keeps the name, and its start says the name
+    // is unknown now.
+    d.ok(&[
+        "create",
+        "--name",
+        "orphan",
+        "--runtime",
+        "hup-runc",
+        "busybox",
+        "true",
+    ]);
+    std::fs::write(conf_dir.path().join("daemon.json"), "{}").expect("daemon.json");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon_pid(&d)),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    eventually(Duration::from_secs(10), "hup-runc to be gone", || {
+        !d.ok(&["info", "--format", "{{json .Runtimes}}"])
+            .contains("hup-runc")
+    });
+    let out = d.docker(&["start", "orphan"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown or invalid runtime name: hup-runc"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.inspect("orphan", "{{.HostConfig.Runtime}}"), "hup-runc");
 }
 
 /// `berth daemon` with `config` refuses to start, saying `want`.
