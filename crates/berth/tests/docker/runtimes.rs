@@ -137,6 +137,20 @@ fn runc_under_another_name_runs_execs_pauses_updates_and_stops() {
         "tty"
     );
     // Docker's codes and words (the 20.10 CLI prints an exec's failure on stdout).
+    // stdin reaches an exec's process and the container's init through the runtime.
+    let out = d.docker_input(&["exec", "-i", "ext", "cat"], b"to exec\n");
+    assert_eq!(stdout(&out), "to exec\n", "{}", stderr(&out));
+    let run_i = [
+        "run",
+        "-i",
+        "--rm",
+        "--runtime",
+        "ext-runc",
+        "busybox",
+        "cat",
+    ];
+    let out = d.docker_input(&run_i, b"to init\n");
+    assert_eq!(stdout(&out), "to init\n", "{}", stderr(&out));
     let out = d.docker(&["exec", "ext", "nope"]);
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert_eq!(code(&out), 127, "{text}");
