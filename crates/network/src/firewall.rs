@@ -5,7 +5,9 @@
 //! `--internal`, only replies inbound) and the masquerade for the networks with an IPv6 subnet,
 //! as Docker 27+ NATs IPv6 by default. It exists only while such a network does (a v4-only state
 //! renders no ip6 rules), is replaced in the same transaction as the `ip` table and deleted with
-//! it. Ports are published on IPv4 host addresses only.
+//! it. A port published on all addresses of a container with an IPv6 address is also DNATed from
+//! the host's IPv6 addresses (an element of the ip6 table's `publish_any`); `::1` is not (the
+//! kernel never routes it off the loopback, and no userland proxy runs), nor is hairpin traffic.
 //!
 //! The table is a pure function of the desired state ([`Desired`]: networks and port mappings, which the
 //! daemon keeps in its store). [`Firewall::apply`] replaces the whole table in one atomic `nft -f`
@@ -82,6 +84,8 @@ struct Elements {
     ip: Vec<String>,
     any: Vec<String>,
     hairpin: Vec<String>,
+    /// `publish_any` of the ip6 table: ports published on all addresses of dual-stack containers.
+    any6: Vec<String>,
 }
 
 impl Elements {
@@ -90,12 +94,19 @@ impl Elements {
             ip: Vec::new(),
             any: Vec::new(),
             hairpin: Vec::new(),
+            any6: Vec::new(),
         };
         for p in ports {
             let target = format!("{} . {}", p.container_ip, p.container_port);
             if p.host_ip.is_unspecified() {
                 e.any
                     .push(format!("{} . {} : {target}", p.proto, p.host_port));
+                if let Some(ip6) = p.container_ip6 {
+                    e.any6.push(format!(
+                        "{} . {} : {ip6} . {}",
+                        p.proto, p.host_port, p.container_port
+                    ));
+                }
             } else {
                 e.ip.push(format!(
                     "{} . {} . {} : {target}",
@@ -109,7 +120,7 @@ impl Elements {
                 c = p.container_ip
             ));
         }
-        for v in [&mut e.ip, &mut e.any, &mut e.hairpin] {
+        for v in [&mut e.ip, &mut e.any, &mut e.hairpin, &mut e.any6] {
             v.sort();
             v.dedup();
         }
@@ -260,6 +271,23 @@ impl Firewall {
         }
         let _ = writeln!(s, "table ip6 {} {{", self.table);
         forward_chain(s, &v6);
+        // Ports published on all addresses, for the host's IPv6 addresses (`::1` cannot be
+        // routed to a bridge: it is not published).
+        let els = Elements::of(&desired.ports);
+        s.push_str(
+            "  map publish_any {\n    type inet_proto . inet_service : ipv6_addr . inet_service\n",
+        );
+        if !els.any6.is_empty() {
+            let _ = writeln!(s, "    elements = {{ {} }}", join(&els.any6));
+        }
+        s.push_str("  }\n  chain publish {\n");
+        s.push_str("    dnat ip6 to meta l4proto . th dport map @publish_any\n  }\n");
+        s.push_str(
+            "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+        );
+        s.push_str("    fib daddr type local jump publish\n  }\n");
+        s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n");
+        s.push_str("    ip6 daddr != ::1 fib daddr type local jump publish\n  }\n");
         s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
         for n in v6.iter().filter(|n| !n.internal) {
             if let Some(sub) = n.subnet6 {
@@ -309,29 +337,34 @@ impl Firewall {
         let mut s = String::new();
         let sets = |e: &Elements| {
             [
-                ("publish_ip", e.ip.clone()),
-                ("publish_any", e.any.clone()),
-                ("hairpin", e.hairpin.clone()),
+                ("ip", "publish_ip", e.ip.clone()),
+                ("ip", "publish_any", e.any.clone()),
+                ("ip", "hairpin", e.hairpin.clone()),
+                ("ip6", "publish_any", e.any6.clone()),
             ]
         };
-        for ((name, before), (_, after)) in sets(&old).into_iter().zip(sets(&new)) {
+        for ((family, name, before), (_, _, after)) in sets(&old).into_iter().zip(sets(&new)) {
             let gone: Vec<String> = before
                 .iter()
                 .filter(|e| !after.contains(e))
                 .map(|e| e.split(" : ").next().unwrap_or(e).to_string())
                 .collect();
             if !gone.is_empty() {
-                let _ = writeln!(s, "delete element ip {t} {name} {{ {} }}", join(&gone));
+                let _ = writeln!(
+                    s,
+                    "delete element {family} {t} {name} {{ {} }}",
+                    join(&gone)
+                );
             }
         }
-        for ((name, before), (_, after)) in sets(&old).into_iter().zip(sets(&new)) {
+        for ((family, name, before), (_, _, after)) in sets(&old).into_iter().zip(sets(&new)) {
             let added: Vec<String> = after
                 .iter()
                 .filter(|e| !before.contains(e))
                 .cloned()
                 .collect();
             if !added.is_empty() {
-                let _ = writeln!(s, "add element ip {t} {name} {{ {} }}", join(&added));
+                let _ = writeln!(s, "add element {family} {t} {name} {{ {} }}", join(&added));
             }
         }
         s
@@ -455,6 +488,7 @@ mod tests {
                 container_ip: Ipv4Addr::new(172, 17, 0, 2),
                 container_port: 80,
                 proto: Proto::Tcp,
+                container_ip6: None,
             }],
         };
         let s = fw.render(&desired);
@@ -492,6 +526,47 @@ mod tests {
         assert!(
             !s.contains("table ip6 berth {"),
             "no IPv6 network, no ip6 rules: {s}"
+        );
+    }
+
+    #[test]
+    fn ports_of_dual_stack_containers_are_published_on_ipv6_too() {
+        let fw = Firewall::default();
+        let mut m = mapping([0, 0, 0, 0], 8080, 2, 80);
+        m.container_ip6 = Some("2001:db8:1::2".parse().unwrap());
+        let desired = Desired {
+            networks: vec![NetworkRules {
+                bridge: IfName::new("br-a").unwrap(),
+                subnet: "172.17.0.0/16".parse().unwrap(),
+                subnet6: Some("2001:db8:1::/64".parse().unwrap()),
+                internal: false,
+            }],
+            ports: vec![m.clone()],
+        };
+        let s = fw.render(&desired);
+        let v6 = &s[s.find("table ip6 berth {").expect("an ip6 table")..];
+        assert!(
+            v6.contains("elements = { tcp . 8080 : 2001:db8:1::2 . 80 }"),
+            "{v6}"
+        );
+        assert!(v6.contains("dnat ip6 to meta l4proto . th dport map @publish_any"));
+        // One on 127.0.0.1 only is not published on IPv6.
+        let local = mapping([127, 0, 0, 1], 9090, 3, 80);
+        let local = PortMapping {
+            container_ip6: Some("2001:db8:1::3".parse().unwrap()),
+            ..local
+        };
+        assert!(!Elements::of(std::slice::from_ref(&local))
+            .any6
+            .iter()
+            .any(|e| e.contains("9090")));
+        assert_eq!(
+            fw.render_port_changes(&[m], &[local]),
+            "delete element ip berth publish_any { tcp . 8080 }\n\
+             delete element ip berth hairpin { 172.17.0.2 . 172.17.0.2 . tcp . 80 }\n\
+             delete element ip6 berth publish_any { tcp . 8080 }\n\
+             add element ip berth publish_ip { 127.0.0.1 . tcp . 9090 : 172.17.0.3 . 80 }\n\
+             add element ip berth hairpin { 172.17.0.3 . 172.17.0.3 . tcp . 80 }\n"
         );
     }
 
@@ -576,6 +651,7 @@ mod tests {
             container_ip: Ipv4Addr::new(172, 17, 0, container),
             container_port,
             proto: Proto::Tcp,
+            container_ip6: None,
         }
     }
 

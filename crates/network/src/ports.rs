@@ -111,6 +111,10 @@ pub struct PortMapping {
     pub container_ip: Ipv4Addr,
     pub container_port: u16,
     pub proto: Proto,
+    /// The container's IPv6 address on a dual-stack network, for a port published on all
+    /// addresses: traffic to the host's IPv6 addresses (not `::1`) goes there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_ip6: Option<std::net::Ipv6Addr>,
 }
 
 impl PortMapping {
@@ -176,6 +180,7 @@ pub fn allocate(
         container_ip,
         container_port,
         proto: spec.proto,
+        container_ip6: None,
     };
     match spec.host_ports {
         Some((ha, hb)) if hb - ha == cb - ca => (ha..=hb)
@@ -267,6 +272,7 @@ mod tests {
             container_ip: c,
             container_port: 80,
             proto: Proto::Tcp,
+            container_ip6: None,
         };
         let err = allocate(
             &parse_publish("18080:80").unwrap(),

@@ -394,6 +394,44 @@ fn ipv6_traffic_leaves_masqueraded_and_internal_networks_have_no_way_out() {
     ]);
     assert_eq!(code(&out), 0, "the same network's container: {out:?}");
     d.ok(&["rm", "-f", "v6there"]);
+
+    // A port published on all addresses answers at the host's IPv6 address too.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "v6web",
+        "--network",
+        "v6out",
+        "-p",
+        "0:80",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-v6 > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let port = d.ok(&["port", "v6web", "80"]);
+    let port = port
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let url = format!("http://[2001:db8:7e::1]:{port}/");
+    let mut got = String::new();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !got.contains("hello-v6") && std::time::Instant::now() < end {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &outside.ns, "curl", "-sS", "-m", "2", &url])
+            .output()
+            .expect("curl in the outside namespace");
+        got = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(got.contains("hello-v6"), "{url} from outside: {got}");
+    d.ok(&["rm", "-f", "v6web"]);
     drop(outside);
     d.ok(&["network", "rm", "v6out", "v6int", "v6other"]);
 }

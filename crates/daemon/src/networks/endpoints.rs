@@ -280,7 +280,7 @@ impl NetworkService {
             ips.push(IpAddr::V4(ep.ip));
             ips.extend(ep.ip6.map(IpAddr::V6));
             if k == 0 {
-                primary_ip = Some(ep.ip);
+                primary_ip = Some((ep.ip, ep.ip6));
             }
             if has_dns {
                 ep.dns_upstreams = dns_upstreams.clone();
@@ -292,7 +292,7 @@ impl NetworkService {
         }
         // Each network's names first, then the link aliases (PTR answers the names).
         dns_nets.extend(dns::alias_keys(&st.networks, &c.id));
-        if let Some(ip) = primary_ip {
+        if let Some((ip, ip6)) = primary_ip {
             let specs = publish::specs(&c.settings.ports);
             if !specs.is_empty() {
                 let published: Vec<PortMapping> = st
@@ -300,7 +300,7 @@ impl NetworkService {
                     .values()
                     .flat_map(|r| r.mappings.iter().cloned())
                     .collect();
-                let granted = publish::grant(&specs, ip, &published)?;
+                let granted = publish::grant(&specs, ip, ip6, &published)?;
                 let (maps, held): (Vec<_>, Vec<_>) = granted.into_iter().unzip();
                 let rec = PortRecord { mappings: maps };
                 self.inner.store.put_ports(&c.id, &rec)?;

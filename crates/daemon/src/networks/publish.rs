@@ -2,7 +2,7 @@
 //! every exposed port not published explicitly) turned into [`PortSpec`]s and granted against
 //! the ports other containers hold.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use berth_network::ports::{self, HeldPort, PortError, PortMapping, PortSpec, Proto};
 
@@ -82,10 +82,12 @@ pub fn specs(ports: &Ports) -> Vec<PortSpec> {
     out
 }
 
-/// Grants every spec for a container at `ip`; nothing is held when one fails.
+/// Grants every spec for a container at `ip` (and `ip6`, for ports published on all addresses
+/// of a dual-stack container); nothing is held when one fails.
 pub fn grant(
     specs: &[PortSpec],
     ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
     published: &[PortMapping],
 ) -> Result<Vec<(PortMapping, HeldPort)>, DaemonError> {
     let mut granted: Vec<(PortMapping, HeldPort)> = Vec::new();
@@ -98,7 +100,13 @@ pub fn grant(
             )),
             other => DaemonError::InvalidArgument(other.to_string()),
         })?;
-        granted.extend(got);
+        granted.extend(got.into_iter().map(|(mut m, held)| {
+            // Published on all addresses: the host's IPv6 ones too, on a dual-stack network.
+            if m.host_ip.is_unspecified() {
+                m.container_ip6 = ip6;
+            }
+            (m, held)
+        }));
     }
     Ok(granted)
 }

@@ -243,6 +243,7 @@ mod tests {
             container_ip: Ipv4Addr::new(172, 17, 0, 2),
             container_port: 80,
             proto: Proto::Tcp,
+            container_ip6: None,
         };
         let exposed = BTreeMap::from([
             ("80/tcp".to_string(), serde_json::json!({})),
