@@ -180,6 +180,7 @@ pub fn merge(
     for value in add_runtime {
         let (name, path) = parse_add_runtime(value)?;
         check_name(&name)?;
+        check_path(&name, &path)?;
         let entry = External {
             path,
             args: Vec::new(),
@@ -203,6 +204,7 @@ pub fn merge(
                 "runtime {name:?}: give the \"path\" of a runc-compatible executable"
             )));
         }
+        check_path(&name, &rt.path)?;
         let entry = External {
             path: rt.path,
             args: rt.runtime_args,
@@ -222,6 +224,18 @@ pub fn merge(
         )));
     }
     Ok(runtimes)
+}
+
+/// A runtime's path: absolute, or a bare name looked up in `$PATH` (a relative path would depend
+/// on the daemon's working directory).
+fn check_path(name: &str, path: &str) -> Result<(), DaemonError> {
+    if path.contains('/') && !path.starts_with('/') {
+        return Err(DaemonError::Config(format!(
+            "runtime {name:?}: path {path:?} is relative; give an absolute path or a name \
+             looked up in $PATH"
+        )));
+    }
+    Ok(())
 }
 
 /// A runtime name: not reserved, and letters, digits, `_`, `.` and `-` (it names a directory).
@@ -318,6 +332,10 @@ mod tests {
             let e = message(merge(&[bad.to_string()], None, None, None, &mut c));
             assert!(e.contains("invalid runtime argument"), "{bad}: {e}");
         }
+        let e = message(merge(&["r=./runc".into()], None, None, None, &mut c));
+        assert!(e.contains("is relative"), "{e}");
+        let f = file(r#"{"r": {"path": "bin/runc"}}"#);
+        assert!(message(merge(&[], None, Some(f), None, &mut c)).contains("is relative"));
         let twice = ["a=/x".to_string(), "a=/y".to_string()];
         assert!(message(merge(&twice, None, None, None, &mut c)).contains("twice"));
     }
