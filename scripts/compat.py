@@ -150,12 +150,12 @@ OPTION_NOTES = [
     ),
     (
         "dockerd --userns-remap default|USER[:GROUP]|UID[:GID] / daemon.json `userns-remap`",
-        "partial",
+        "works",
         "as dockerd: `default` makes `dockremap` with a subordinate range; the maps are every "
         "/etc/subuid and /etc/subgid range of the user (none: the daemon does not start); data "
-        "root `<data-root>/<uid>.<gid>` with layers owned by the range; docker info lists "
-        "`name=userns`; not yet: `docker build` COPY/ADD keep the tar's owners unshifted "
-        "(see docs/security.md, ISO-27)",
+        "root `<data-root>/<uid>.<gid>` with layers owned by the range (commit, save, export, cp "
+        "and build see the image's owners); docker info lists `name=userns` (see "
+        "docs/security.md, ISO-27)",
     ),
     (
         "docker run --userns host / docker create --userns host (HostConfig.UsernsMode)",

@@ -360,6 +360,67 @@ fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
     d.ok(&["cp", &saved.join("into").display().to_string(), "ur:/into"]);
     assert_eq!(d.ok(&["exec", "ur", "stat", "-c", "%u:%g", "/into"]), "0:0");
 
+    // A build: COPY shifts into the range (the image says root, --chown's ids), RUN runs
+    // remapped, COPY --from gives root what it copies (Docker's classic builder).
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir(&ctx).expect("context dir");
+    std::fs::write(ctx.join("f"), "f").expect("context file");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox AS one\nCOPY f /f\nCOPY --chown=1000:1000 f /g\n\
+         RUN stat -c %u:%g /f /g > /owners && cat /proc/self/uid_map >> /owners\n\
+         FROM busybox\nCOPY --from=one /owners /g /\n",
+    )
+    .expect("Dockerfile");
+    crate::build::build_ok(&d, &ctx, &["-t", "remapped:b"]);
+    let built = d.ok(&[
+        "run",
+        "--rm",
+        "remapped:b",
+        "sh",
+        "-c",
+        "cat /owners; stat -c %u:%g /g /owners",
+    ]);
+    let built: Vec<Vec<&str>> = built
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        built,
+        [
+            vec!["0:0"],
+            vec!["1000:1000"],
+            vec!["0", "100000", "65536"],
+            vec!["0:0"],
+            vec!["0:0"]
+        ]
+    );
+
+    // RUN --mount: a cache directory and a secret file the remapped root owns and can use.
+    std::fs::write(ctx.join("s.txt"), "hush").expect("secret file");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/c --mount=type=secret,id=s \\\n\
+         sh -c 'touch /c/x && stat -c %u:%g /c/x /run/secrets/s > /m && cat /run/secrets/s >> /m'\n",
+    )
+    .expect("Dockerfile");
+    let out = crate::build_secrets::berth(
+        &d,
+        &ctx,
+        &[
+            "-t",
+            "remapped:m",
+            "--secret",
+            &format!("id=s,src={}", ctx.join("s.txt").display()),
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        d.ok(&["run", "--rm", "remapped:m", "cat", "/m"]),
+        "0:0\n0:0\nhush"
+    );
+
     // dockerd's refusals without --userns host.
     for (flags, words) in [
         (

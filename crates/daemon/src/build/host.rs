@@ -198,7 +198,10 @@ impl DaemonHost {
             .join("builder")
             .join("tmp");
         lock(&self.images).insert(key.clone(), image.to_string());
-        let root = Arc::new(Mutex::new(StepRoot::new(mounts, &scratch, &key)));
+        let id_map = self.engine.containers.remap().map(|r| r.map.clone());
+        let root = Arc::new(Mutex::new(
+            StepRoot::new(mounts, &scratch, &key).with_id_map(id_map),
+        ));
         lock(&self.steps).insert(key.clone(), root);
         Ok(key)
     }

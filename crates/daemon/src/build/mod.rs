@@ -305,9 +305,10 @@ pub fn run(
             .map(|id| id[..16].to_string())
             .unwrap_or_else(|_| "build".to_string());
         let secrets = std::mem::take(&mut req.secrets);
-        host.secrets = Some(Arc::new(mounts::SecretFiles::new(
-            &exec_root, &build, secrets,
-        )));
+        let group = engine.containers.remap().map(|r| r.root.1);
+        host.secrets = Some(Arc::new(
+            mounts::SecretFiles::new(&exec_root, &build, secrets).with_group(group),
+        ));
     }
     let outcome = build(&engine, &mut host, &req, body);
     if let Err((message, code)) = outcome {

@@ -52,6 +52,9 @@ pub struct SecretFiles {
     secrets: BTreeMap<String, Secret>,
     dir: PathBuf,
     next: AtomicUsize,
+    /// The remapped root's group (`--userns-remap`): the directory is 0710 root:group, so the
+    /// build container's root can reach its files, and nobody else.
+    group: Option<u32>,
 }
 
 /// Where the secret files of builds live, under the exec root.
@@ -77,7 +80,14 @@ impl SecretFiles {
             secrets,
             dir: root.join(format!("{run}-{build}")),
             next: AtomicUsize::new(0),
+            group: None,
         }
+    }
+
+    /// The secret files of a daemon with `--userns-remap` ([`SecretFiles::group`]).
+    pub fn with_group(mut self, group: Option<u32>) -> SecretFiles {
+        self.group = group;
+        self
     }
 
     /// The ids of the secrets.
@@ -93,7 +103,15 @@ impl SecretFiles {
             .ok_or_else(|| format!("secret {id} was not given"))?;
         let fail = |what: &str, e: std::io::Error| format!("{what} for secret {id}: {e}");
         std::fs::create_dir_all(&self.dir).map_err(|e| fail("making the directory", e))?;
-        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+        let dir_mode = match self.group {
+            Some(group) => {
+                std::os::unix::fs::chown(&self.dir, Some(0), Some(group))
+                    .map_err(|e| fail("owning the directory", e))?;
+                0o710
+            }
+            None => 0o700,
+        };
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(dir_mode))
             .map_err(|e| fail("protecting the directory", e))?;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(n.to_string());

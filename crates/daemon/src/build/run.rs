@@ -27,7 +27,8 @@ impl DaemonHost {
                 }
                 MountSource::Cache { id, uid, gid, mode } => {
                     let root = self.engine.system.host().data_root.join("builder");
-                    let dir = mounts::cache_dir(&root.join("cache-mounts"), id, *uid, *gid, *mode)
+                    let (uid, gid) = self.host_ids(*uid, *gid)?;
+                    let dir = mounts::cache_dir(&root.join("cache-mounts"), id, uid, gid, *mode)
                         .map_err(HostError)?;
                     ("bind", dir.display().to_string(), None)
                 }
@@ -36,7 +37,8 @@ impl DaemonHost {
                     let secrets = self.secrets.as_ref().ok_or_else(|| {
                         HostError(format!("secret {id}: this build was given no secrets"))
                     })?;
-                    let file = secrets.write(id, *uid, *gid, *mode).map_err(HostError)?;
+                    let (uid, gid) = self.host_ids(*uid, *gid)?;
+                    let file = secrets.write(id, uid, gid, *mode).map_err(HostError)?;
                     ("bind", file.display().to_string(), None)
                 }
             };
@@ -50,6 +52,19 @@ impl DaemonHost {
             });
         }
         Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// A build container's `uid`, `gid` as the host sees them: shifted into the range of a daemon
+    /// with `--userns-remap` ([`crate::userns`]).
+    fn host_ids(&self, uid: u32, gid: u32) -> Result<(u32, u32), HostError> {
+        let Some(remap) = self.engine.containers.remap() else {
+            return Ok((uid, gid));
+        };
+        remap.map.to_host(uid, gid, "").map_err(|_| {
+            HostError(format!(
+                "RUN --mount: uid {uid} or gid {gid} has no host id in the user namespace remap"
+            ))
+        })
     }
 
     /// Removes the mount points the run of `container` made (see [`mounts::Stubs`]).

@@ -44,6 +44,9 @@ pub struct StepRoot {
     /// The mount point (a directory of the builder's scratch area, named after the step).
     dir: PathBuf,
     worker: Option<Worker>,
+    /// The id map of a daemon with `--userns-remap`: files copied in are shifted into its
+    /// range, files read out shifted back ([`crate::userns`]).
+    id_map: Option<berth_image::layer::IdMap>,
 }
 
 /// `rel` opened under `root` with `RESOLVE_IN_ROOT` (`docker cp`'s lookup), its failure as the
@@ -88,7 +91,14 @@ impl StepRoot {
             mounts,
             dir: scratch.join(format!("step-{key}")),
             worker: None,
+            id_map: None,
         }
+    }
+
+    /// The step root of a remapped daemon ([`StepRoot::id_map`]).
+    pub fn with_id_map(mut self, id_map: Option<berth_image::layer::IdMap>) -> StepRoot {
+        self.id_map = id_map;
+        self
     }
 
     /// Runs `f` with the root's descriptor on the mount's thread (mounting first if needed).
@@ -181,6 +191,7 @@ impl StepRoot {
     /// 0755) first.
     pub fn copy_in(&mut self, dir: &str, archive: Box<dyn Read + Send>) -> Result<(), String> {
         let dir = dir.to_string();
+        let id_map = self.id_map.clone();
         self.run(move |root| {
             let mut missing = Vec::new();
             let mut path = String::new();
@@ -196,7 +207,8 @@ impl StepRoot {
                 }
                 missing.push(path.trim_start_matches('/').to_string());
             }
-            let opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+            let mut opts = ApplyOptions::new(WhiteoutMode::Delete).with_literal_names();
+            opts.id_map = id_map;
             if !missing.is_empty() {
                 let tar = berth_build::archive::dirs_tar(&missing)
                     .map_err(|e| format!("making {dir}: {e}"))?;
@@ -217,13 +229,14 @@ impl StepRoot {
     /// component; a trailing `/.` gives the directory's content), held in memory.
     pub fn tar_of(&mut self, path: &str) -> Result<Vec<u8>, String> {
         let path = path.to_string();
+        let id_map = self.id_map.clone();
         self.run(move |root| {
             let (resolved, st) = resolve::stat_path(root, &path).map_err(|e| match e {
                 ResolveError::NotFound(_) => format!("Could not find the file {path} in the image"),
                 e => e.to_string(),
             })?;
             let mut out = Vec::new();
-            tarball::write_tar(&resolved, &st.name, &mut out)
+            tarball::write_tar(&resolved, &st.name, &mut out, id_map.as_ref())
                 .map_err(|e| format!("archiving {path}: {e}"))?;
             Ok(out)
         })

@@ -192,7 +192,7 @@ impl ContainerService {
                 if ready.send(st).is_err() {
                     return Ok(c.clone()); // the client went away
                 }
-                tarball::write_tar_mapped(&resolved, &top, out, map.as_ref()).map_err(|e| {
+                tarball::write_tar(&resolved, &top, out, map.as_ref()).map_err(|e| {
                     DaemonError::Internal(format!("archiving {path} of container {}: {e}", c.id))
                 })?;
                 Ok(c.clone())

@@ -35,14 +35,10 @@ const MAX_DEPTH: usize = 512;
 /// Output buffer; the HTTP body writer is unbuffered.
 const OUT_BUFFER: usize = 256 * 1024;
 
-/// Writes the tar of `r` with `top` as the name of its first entry.
-pub fn write_tar(r: &Resolved, top: &str, out: impl Write) -> io::Result<()> {
-    write_tar_mapped(r, top, out, None)
-}
-
-/// [`write_tar`] of a container in a remapped user namespace (`--userns-remap`): owners are
-/// written as the container sees them, 65534 (the kernel's overflow id) where `map` has none.
-pub fn write_tar_mapped(
+/// Writes the tar of `r` with `top` as the name of its first entry. With `map` (a container in a
+/// remapped user namespace, `--userns-remap`) owners are written as the container sees them,
+/// 65534 (the kernel's overflow id) where the map has none.
+pub fn write_tar(
     r: &Resolved,
     top: &str,
     out: impl Write,
@@ -104,11 +100,11 @@ fn same_regular_file(statted: &FileStat, opened: &FileStat) -> bool {
 
 struct TarOut<W: Write> {
     tar: ArchiveWriter<W>,
-    /// The container's id map ([`write_tar_mapped`]).
+    /// The container's id map ([`write_tar`]).
     map: Option<berth_image::layer::IdMap>,
 }
 
-/// What a header records of `st` (owners through `map`, see [`write_tar_mapped`]).
+/// What a header records of `st` (owners through `map`, see [`write_tar`]).
 fn entry_stat(st: &FileStat, map: Option<&berth_image::layer::IdMap>) -> EntryStat {
     let device = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let (uid, gid) = match map {
@@ -301,7 +297,7 @@ mod tests {
         let root = open_root(dir.path()).unwrap();
         let r = resolve(&root, "/data").unwrap();
         let mut buf = Vec::new();
-        write_tar(&r, "data", &mut buf).unwrap();
+        write_tar(&r, "data", &mut buf, None).unwrap();
         let seen = entries(&buf);
         let none = String::new();
         assert_eq!(
@@ -330,7 +326,7 @@ mod tests {
         let root = open_root(dir.path()).unwrap();
         let r = resolve(&root, "/d/.").unwrap();
         let mut buf = Vec::new();
-        write_tar(&r, ".", &mut buf).unwrap();
+        write_tar(&r, ".", &mut buf, None).unwrap();
         let names: Vec<String> = entries(&buf).into_iter().map(|e| e.0).collect();
         assert_eq!(names, ["./", "./a"]);
     }
@@ -364,7 +360,7 @@ mod tests {
         std::thread::spawn(move || {
             let r = resolve(&root, "/d").unwrap();
             let mut buf = Vec::new();
-            let res = write_tar(&r, "d", &mut buf).map(|()| buf);
+            let res = write_tar(&r, "d", &mut buf, None).map(|()| buf);
             let _ = tx.send(res);
         });
         match rx.recv_timeout(Duration::from_secs(10)) {
@@ -475,7 +471,7 @@ mod tests {
         let root = open_root(dir.path()).unwrap();
         let r = resolve(&root, "/deep").unwrap();
         let mut buf = Vec::new();
-        assert!(write_tar(&r, "deep", &mut buf).is_err());
+        assert!(write_tar(&r, "deep", &mut buf, None).is_err());
         assert!(buf.len() < 1024 || buf[buf.len() - 1024..].iter().any(|&b| b != 0));
     }
 }
