@@ -410,14 +410,18 @@ fn ipv6_traffic_leaves_masqueraded_and_internal_networks_have_no_way_out() {
         "-c",
         "mkdir -p /www && echo hello-v6 > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
-    let port = d.ok(&["port", "v6web", "80"]);
-    let port = port
+    let listed = d.ok(&["port", "v6web", "80"]);
+    let port = listed
         .lines()
         .next()
         .and_then(|l| l.rsplit(':').next())
         .unwrap_or_default()
         .trim()
         .to_string();
+    assert!(
+        listed.contains(&format!("0.0.0.0:{port}")) && listed.contains(&format!("[::]:{port}")),
+        "both families: {listed}"
+    );
     let url = format!("http://[2001:db8:7e::1]:{port}/");
     let mut got = String::new();
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);

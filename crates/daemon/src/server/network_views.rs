@@ -116,11 +116,17 @@ pub fn summary_ports(
 ) -> Vec<Port> {
     let mut out: Vec<Port> = mappings
         .iter()
-        .map(|m| Port {
-            ip: Some(m.host_ip.to_string()),
-            private_port: m.container_port,
-            public_port: Some(m.host_port),
-            kind: m.proto.to_string(),
+        .flat_map(|m| {
+            // A dual-stack container's port published on all addresses is on IPv6's too.
+            let v6 = m.container_ip6.map(|_| "::".to_string());
+            std::iter::once(Some(m.host_ip.to_string()))
+                .chain(v6.map(Some))
+                .map(move |ip| Port {
+                    ip,
+                    private_port: m.container_port,
+                    public_port: Some(m.host_port),
+                    kind: m.proto.to_string(),
+                })
         })
         .collect();
     for key in exposed.into_iter().flat_map(|m| m.keys()) {
@@ -158,13 +164,17 @@ pub fn inspect_ports(
     }
     for m in mappings {
         let key = format!("{}/{}", m.container_port, m.proto);
-        out.entry(key)
-            .or_insert(None)
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: m.host_ip.to_string(),
+        let bindings = out.entry(key).or_insert(None).get_or_insert_with(Vec::new);
+        bindings.push(PortBinding {
+            host_ip: m.host_ip.to_string(),
+            host_port: m.host_port.to_string(),
+        });
+        if m.container_ip6.is_some() {
+            bindings.push(PortBinding {
+                host_ip: "::".into(),
                 host_port: m.host_port.to_string(),
             });
+        }
     }
     out
 }
@@ -256,5 +266,27 @@ mod tests {
         assert_eq!(ports[1].private_port, 53);
         assert_eq!(ports[1].kind, "udp");
         assert_eq!(ports[1].public_port, None);
+    }
+
+    #[test]
+    fn a_dual_stack_containers_port_on_all_addresses_shows_on_ipv6_too() {
+        let m = PortMapping {
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 8080,
+            container_ip: Ipv4Addr::new(172, 17, 0, 2),
+            container_port: 80,
+            proto: Proto::Tcp,
+            container_ip6: Some("2001:db8::2".parse().unwrap()),
+        };
+        let ports = summary_ports(std::slice::from_ref(&m), None);
+        let ips: Vec<_> = ports.iter().map(|p| p.ip.as_deref()).collect();
+        assert_eq!(ips, [Some("0.0.0.0"), Some("::")]);
+        let inspect = inspect_ports(&[m], None);
+        let hosts: Vec<&str> = inspect["80/tcp"]
+            .iter()
+            .flatten()
+            .map(|b| b.host_ip.as_str())
+            .collect();
+        assert_eq!(hosts, ["0.0.0.0", "::"]);
     }
 }
