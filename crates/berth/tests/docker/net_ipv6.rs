@@ -204,6 +204,24 @@ fn dual_stack_network_containers_reach_each_other_by_name_over_ipv6() {
     let out = d.docker(&["exec", "v6c", "ping6", "-c1", "-W3", "v6b"]);
     assert_eq!(code(&out), 0, "ping6 v6b after connect: {out:?}");
     d.ok(&["network", "disconnect", "v6net", "v6c"]);
+    // Connected before it starts, the dual-stack network gives the IPv6 default route though
+    // it is not the primary one.
+    d.ok(&[
+        "create",
+        "--name",
+        "v6d",
+        "--network",
+        "v4only",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&["network", "connect", "v6net", "v6d"]);
+    d.ok(&["start", "v6d"]);
+    let routes = d.ok(&["exec", "v6d", "ip", "-6", "route"]);
+    assert!(routes.contains("default via 2001:db8:71::1"), "{routes}");
+    let routes4 = d.ok(&["exec", "v6d", "ip", "route"]);
+    assert!(routes4.contains("default via 10.198.73.1"), "{routes4}");
 
     // --ipv6 without an IPv6 subnet: a unique local /64.
     d.ok(&["network", "create", "--ipv6", "v6auto"]);
@@ -220,7 +238,7 @@ fn dual_stack_network_containers_reach_each_other_by_name_over_ipv6() {
         "{auto}"
     );
 
-    d.ok(&["rm", "-f", "v6a", "v6b", "v6c"]);
+    d.ok(&["rm", "-f", "v6a", "v6b", "v6c", "v6d"]);
     d.ok(&["network", "rm", "v6net", "v4only", "v6auto"]);
     let ruleset = std::process::Command::new("nft")
         .args(["list", "ruleset"])

@@ -239,6 +239,9 @@ impl NetworkService {
         let mut ips: Vec<IpAddr> = Vec::new();
         let mut dns_nets = Vec::new();
         let mut primary_ip = None;
+        // The IPv6 default route goes through the first dual-stack network that is not
+        // internal, the primary one or not (as Docker picks a gateway per address family).
+        let mut gateway6_set = false;
         let dns_upstreams = order
             .iter()
             .any(|i| st.networks[*i].has_dns())
@@ -263,7 +266,7 @@ impl NetworkService {
                 link_local: link_local(ep),
                 ip6: ep.ip6.zip(pool6.map(|(_, prefix)| prefix)),
                 default_gateway6: pool6
-                    .filter(|_| k == 0 && !n.internal && ep.ip6.is_some())
+                    .filter(|_| !gateway6_set && !n.internal && ep.ip6.is_some())
                     .map(|(gw, _)| gw),
             };
             let addrs: Vec<IpAddr> = std::iter::once(IpAddr::V4(ep.ip))
@@ -276,6 +279,7 @@ impl NetworkService {
                     e,
                 )
             })?;
+            gateway6_set |= cfg.default_gateway6.is_some();
             ep.active = true;
             ips.push(IpAddr::V4(ep.ip));
             ips.extend(ep.ip6.map(IpAddr::V6));
