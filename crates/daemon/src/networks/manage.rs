@@ -1,7 +1,7 @@
 //! Network verbs: create (bridge driver only; subnet, gateway, ip-range, `--internal`, labels,
 //! options; dual-stack with `--ipv6`: an IPv4 pool as always plus the IPv6 subnet given, else a
-//! unique local /64), lookup (name, full ID, unique ID prefix), list with filters, remove (refused while a
-//! running container is attached; predefined networks never) and prune. Errors carry Docker's words and
+//! unique local /64), lookup (name, full ID, unique ID prefix), list with filters, remove
+//! (refused while a running container is attached; predefined networks never) and prune. Errors carry Docker's words and
 //! kinds: 409 for a duplicate name; 403 for a predefined network's name, a pool overlap, removing a
 //! predefined network or one with active endpoints (libnetwork marks those errors forbidden).
 
@@ -498,6 +498,56 @@ mod tests {
             labels: BTreeMap::from([("a".to_string(), "1".to_string())]),
             ..fixtures::network(name, predefined, used.then(fixtures::endpoint))
         }
+    }
+
+    #[test]
+    fn ipam_configs_split_by_family_and_ipv6_pools_are_made_as_docker_does() {
+        let cfg = |subnet: Option<&str>, gateway: Option<&str>| PoolConfig {
+            subnet: subnet.map(str::to_string),
+            gateway: gateway.map(str::to_string),
+            ..Default::default()
+        };
+        let (v4, v6) = split_pools(&[
+            cfg(Some("2001:db8:1::/64"), None),
+            cfg(Some("10.9.0.0/24"), Some("10.9.0.254")),
+        ])
+        .unwrap();
+        assert_eq!(v4.subnet.as_deref(), Some("10.9.0.0/24"));
+        assert_eq!(v6.unwrap().subnet.as_deref(), Some("2001:db8:1::/64"));
+        let (v4, v6) = split_pools(&[]).unwrap();
+        assert!(v4.subnet.is_none() && v6.is_none());
+        let two = [
+            cfg(Some("2001:db8:1::/64"), None),
+            cfg(Some("2001:db8:2::/64"), None),
+        ];
+        assert!(matches!(
+            split_pools(&two),
+            Err(DaemonError::InvalidArgument(_))
+        ));
+
+        let id = "ab".repeat(32);
+        let auto = pool6(None, &id, &[]).unwrap();
+        assert_eq!(auto.subnet, berth_network::ipam6::ula_subnet(&id));
+        let given = cfg(Some("2001:db8:1::/64"), Some("2001:db8:1::fe"));
+        let p = pool6(Some(&given), &id, &[]).unwrap();
+        assert_eq!(p.gateway.to_string(), "2001:db8:1::fe");
+        assert!(matches!(
+            pool6(Some(&given), &id, &[p.subnet]),
+            Err(DaemonError::Forbidden(m)) if m.contains("overlaps")
+        ));
+        let v4_gateway = cfg(Some("2001:db8:1::/64"), Some("10.0.0.1"));
+        assert!(matches!(
+            pool6(Some(&v4_gateway), &id, &[]),
+            Err(DaemonError::InvalidArgument(m)) if m.contains("needs an IPv6 gateway")
+        ));
+        let aux = PoolConfig {
+            aux_addresses: BTreeMap::from([("r".to_string(), "2001:db8:1::9".to_string())]),
+            ..given
+        };
+        assert!(matches!(
+            pool6(Some(&aux), &id, &[]),
+            Err(DaemonError::InvalidArgument(_))
+        ));
     }
 
     #[test]
