@@ -447,6 +447,16 @@ fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
     // `berth daemon --check` on the stopped daemon checks the remapped root's stores (a pulled
     // image, a container, a volume: all found where the remapped daemon keeps them).
     let mut d = d;
+    // A restarted daemon finds its remapped root again and adopts the running container.
+    d.stop();
+    d.spawn();
+    assert_eq!(d.inspect("ur", "{{.State.Running}}"), "true");
+    let again = d.ok(&["exec", "ur", "cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        again.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    assert!(d.ok(&["images", "-q", "remapped:c"]).len() > 1);
     d.ok(&["rm", "-f", "ur"]);
     d.stop();
     let check = Command::new(env!("CARGO_BIN_EXE_berth"))
