@@ -10,13 +10,13 @@
 //! elements; and `firewall` runs `nft` only for a change, deletions of a stopping container in the
 //! background (`bench/network.sh` measures what is left).
 //!
-//! Files: [`manage`] (create, list, inspect, remove, prune), [`views`] (what inspect and list
-//! show), [`endpoints`] (the container hooks:
-//! register at create, attach at start, detach at stop, forget at remove),
-//! `etc_files` (the container's `/etc/hosts` and `/etc/resolv.conf`), [`publish`] (`-p`/`-P`),
-//! `connect` (`network connect`/`disconnect`), `flows` (a released address's conntrack entries
-//! deleted off the caller's path), [`dns`], [`links`] (the rules of legacy `--link`:
-//! environment, hosts lines, DNS aliases). Every method is
+//! Files: [`manage`] (create, list, inspect, remove, prune; `ipam_request` its IPAM configs),
+//! [`views`] (what inspect and list show), [`endpoints`] (the container hooks: register at
+//! create, attach at start, detach at stop, forget at remove), `etc_files` (the container's
+//! `/etc/hosts` and `/etc/resolv.conf`), [`publish`] (`-p`/`-P`), `connect` (`network
+//! connect`/`disconnect`), `flows` (a released address's conntrack entries deleted off the
+//! caller's path), [`dns`], [`links`] (the rules of legacy `--link`: environment, hosts lines,
+//! DNS aliases). Every method is
 //! synchronous (netlink, `nft`, helper threads for [`berth_network::netns::socket_in`]); async
 //! callers use `spawn_blocking`.
 //!
@@ -34,6 +34,7 @@ pub mod endpoints;
 mod etc_files;
 mod firewall;
 mod flows;
+mod ipam_request;
 pub mod links;
 pub mod manage;
 pub mod model;
