@@ -60,13 +60,7 @@ fn group_by_name(name: &str) -> Result<Option<Group>, DaemonError> {
 /// Creates the `dockremap` user and group as dockerd does (`adduser --system ... --group`, else
 /// `useradd -r`), then gives it subordinate ranges if it has none.
 fn create_default_user() -> Result<User, DaemonError> {
-    let found = |p: &str| {
-        crate::on_path(
-            p,
-            Some(std::ffi::OsStr::new("/usr/sbin:/usr/bin:/sbin:/bin")),
-        )
-    };
-    if found("adduser").is_some() {
+    if subid::tool("adduser").is_some() {
         subid::run(
             "adduser",
             &[

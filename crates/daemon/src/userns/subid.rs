@@ -110,9 +110,22 @@ pub fn ensure_ranges(name: &str, uid: u32) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Runs a shadow tool, with its output in the error.
+/// Where the shadow tools are looked for: the daemon's `PATH`, then the system directories (a
+/// service manager's `PATH` may lack the `sbin` ones).
+pub fn tool(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    crate::on_path(program, Some(&path)).or_else(|| {
+        crate::on_path(
+            program,
+            Some(std::ffi::OsStr::new("/usr/sbin:/usr/bin:/sbin:/bin")),
+        )
+    })
+}
+
+/// Runs a shadow tool ([`tool`]), with its output in the error.
 pub fn run(program: &str, args: &[&str]) -> Result<(), DaemonError> {
-    let out = Command::new(program).args(args).output().map_err(|e| {
+    let exe = tool(program).unwrap_or_else(|| program.into());
+    let out = Command::new(&exe).args(args).output().map_err(|e| {
         DaemonError::Config(format!(
             "userns-remap: running {program} {}: {e}; install the shadow tools (passwd) or create the user and its /etc/subuid and /etc/subgid ranges yourself",
             args.join(" ")
