@@ -2,7 +2,8 @@
 //! as `time.ParseDuration` reads them: `--since 10m`, the `until` filter), binary sizes (`64m`,
 //! `1.5g`, as go-units' `RAMInBytes`: `-m`, `--tmpfs-size`, the `max-size` log option) and the
 //! human duration of status lines and `CREATED` columns (go-units' `HumanDuration`: `5 minutes`,
-//! `About an hour`).
+//! `About an hour`) and human sizes (go-units' `HumanSize`: decimal units with Go's `%.Ng`,
+//! `4.26MB`, `0B`).
 
 use std::time::Duration;
 
@@ -134,6 +135,50 @@ pub fn human_duration_secs(secs: i64) -> String {
     human_duration(Duration::from_secs(secs.max(0) as u64))
 }
 
+const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/// go-units' `HumanSizeWithPrecision(size, precision)`: decimal (1000-based) units.
+pub fn human_size_precision(size: f64, precision: usize) -> String {
+    let mut s = size;
+    let mut i = 0;
+    while s >= 1000.0 && i < DECIMAL.len() - 1 {
+        s /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_g(s, precision), DECIMAL[i])
+}
+
+/// go-units' `HumanSize`: four significant digits (`2.097MB`, `527B`).
+pub fn human_size(size: f64) -> String {
+    human_size_precision(size, 4)
+}
+
+/// Go's `%.Pg` for the non-negative magnitudes sizes have.
+pub fn go_g(v: f64, precision: usize) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let p = precision.max(1);
+    let sci = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= p as i32 {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{m}e{sign}{:02}", exp.abs());
+    }
+    let decimals = (p as i32 - 1 - exp).max(0) as usize;
+    trim_zeros(&format!("{v:.decimals$}"))
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +276,16 @@ mod tests {
         assert_eq!(d(800 * 86400), "2 years");
         assert_eq!(human_duration_secs(-5), "Less than a second");
         assert_eq!(human_duration_secs(5 * 3600), "5 hours");
+    }
+
+    #[test]
+    fn human_sizes_as_go_units() {
+        assert_eq!(human_size(0.0), "0B");
+        assert_eq!(human_size(527.0), "527B");
+        assert_eq!(human_size(2_000.0), "2kB");
+        assert_eq!(human_size(2_097_152.0), "2.097MB");
+        assert_eq!(human_size(28_570_000.0), "28.57MB");
+        assert_eq!(human_size_precision(1_228_800.0, 3), "1.23MB");
+        assert_eq!(human_size_precision(999_999.0, 3), "1e+03kB");
     }
 }

@@ -7,53 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 // The workspace's one civil-time implementation.
 use berth_oci::time::{self as civil_time, Civil};
 
-// The one owner of Go durations, binary sizes and human durations (shared with the daemon).
+// The one owner of Go durations, sizes and human durations (shared with the daemon).
 use berth_api::units;
-pub use berth_api::units::{human_duration, ram_in_bytes};
-
-const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-
-/// `units.HumanSizeWithPrecision(size, precision)`: decimal (1000-based) units.
-pub fn human_size_precision(size: f64, precision: usize) -> String {
-    let mut s = size;
-    let mut i = 0;
-    while s >= 1000.0 && i < DECIMAL.len() - 1 {
-        s /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", go_g(s, precision), DECIMAL[i])
-}
-
-/// `units.HumanSize`: four significant digits.
-pub fn human_size(size: f64) -> String {
-    human_size_precision(size, 4)
-}
-
-/// Go's `%.Pg` for the non-negative magnitudes sizes have.
-pub fn go_g(v: f64, precision: usize) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let p = precision.max(1);
-    let sci = format!("{:.*e}", p - 1, v);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= p as i32 {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{m}e{sign}{:02}", exp.abs());
-    }
-    let decimals = (p as i32 - 1 - exp).max(0) as usize;
-    trim_zeros(&format!("{v:.decimals$}"))
-}
-
-fn trim_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
-    }
-}
+pub use berth_api::units::{go_g, human_duration, human_size, human_size_precision, ram_in_bytes};
 
 /// Seconds since the epoch, now.
 pub fn now_unix() -> i64 {

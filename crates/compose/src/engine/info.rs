@@ -111,7 +111,8 @@ pub async fn images(c: &Client, project: &str, services: &[String], quiet: bool)
             repo,
             tag,
             short,
-            human_size(img["Size"].as_i64().unwrap_or(0)),
+            // Compose v2 prints image sizes with three significant digits.
+            berth_api::units::human_size_precision(img["Size"].as_i64().unwrap_or(0) as f64, 3),
         ]);
     }
     if !quiet {
@@ -119,23 +120,6 @@ pub async fn images(c: &Client, project: &str, services: &[String], quiet: bool)
         table(&head, &rows);
     }
     Ok(())
-}
-
-fn human_size(n: i64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.3}{}", units[i])
-            .replace(".000", "")
-            .to_string()
-    }
 }
 
 /// `ls [-a]`: NAME STATUS CONFIG FILES over every project on the engine.

@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::progress::{JsonMessage, ProgressDetail};
+use berth_api::units::human_size;
 use berth_oci::Reference;
 use berth_registry::pull::parse_platform;
 use berth_registry::{Credentials, Progress, ProgressSink};
@@ -67,40 +68,19 @@ pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference, ApiEr
     })
 }
 
-/// Docker's progress bar: `[=====>      ] 1.2MB/3.4MB`.
+/// Docker's progress text (jsonmessage's `JSONProgress.String` at the daemon's width): a bar of
+/// `percent / 2` `=` then `>`, padded to 50, and the counts in go-units sizes, the current one
+/// right-aligned in 8: `[=========================>                         ]  1.049MB/2.097MB`.
 pub fn progress_bar(current: u64, total: u64) -> String {
-    const WIDTH: u64 = 50;
-    let filled = (current.min(total) * WIDTH).checked_div(total).unwrap_or(0);
-    let mut bar = "=".repeat(filled as usize);
-    if filled < WIDTH {
-        bar.push('>');
-        bar.push_str(&" ".repeat((WIDTH - filled - 1) as usize));
-    }
-    format!("[{bar}] {}/{}", human_size(current), human_size(total))
-}
-
-/// Decimal sizes with three significant digits, as Docker's `units.HumanSize`.
-pub fn human_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    let text = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{}", units[i])
+    let percent = (current as f64 / total.max(1) as f64 * 100.0) as usize / 2;
+    let filled = percent.min(50);
+    format!(
+        "[{}>{}] {:>8}/{}",
+        "=".repeat(filled),
+        " ".repeat(50 - filled),
+        human_size(current as f64),
+        human_size(total as f64)
+    )
 }
 
 /// One progress event as a JSON line.
@@ -482,12 +462,13 @@ mod tests {
 
     #[test]
     fn sizes_and_bars_read_like_docker() {
-        assert_eq!(human_size(527), "527B");
-        assert_eq!(human_size(1_228_800), "1.23MB");
-        assert_eq!(human_size(2_000), "2kB");
-        let bar = progress_bar(1, 2);
-        assert!(bar.starts_with("[=========================>"), "{bar}");
-        assert!(bar.ends_with("] 1B/2B"), "{bar}");
+        let bar = progress_bar(1_048_576, 2_097_152);
+        assert_eq!(
+            bar,
+            format!("[{}>{}]  1.049MB/2.097MB", "=".repeat(25), " ".repeat(25))
+        );
+        let full = progress_bar(527, 527);
+        assert_eq!(full, format!("[{}>]     527B/527B", "=".repeat(50)));
         assert_eq!(registry_host("https://index.docker.io/v1/"), "docker.io");
         assert_eq!(registry_host("127.0.0.1:5000"), "127.0.0.1:5000");
         let t = |s: &str| search_target(s);
