@@ -150,12 +150,12 @@ OPTION_NOTES = [
     ),
     (
         "dockerd --userns-remap default|USER[:GROUP]|UID[:GID] / daemon.json `userns-remap`",
-        "works",
+        "partial",
         "as dockerd: `default` makes `dockremap` with a subordinate range; the maps are every "
         "/etc/subuid and /etc/subgid range of the user (none: the daemon does not start); data "
         "root `<data-root>/<uid>.<gid>` with layers owned by the range (commit, save, export, cp "
-        "and build see the image's owners); docker info lists `name=userns` (see "
-        "docs/security.md, ISO-27)",
+        "and build see the image's owners); docker info lists `name=userns`; `--ipc "
+        "container:X` in a remapped container is refused by name (see docs/security.md, ISO-27)",
     ),
     (
         "docker run --userns host / docker create --userns host (HostConfig.UsernsMode)",

@@ -421,6 +421,35 @@ fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
         "0:0\n0:0\nhush"
     );
 
+    // Joining another remapped container's PID namespace (and its user namespace); its IPC
+    // namespace is refused by name (not built remapped).
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let ipc = d.docker(&["run", "--rm", "--ipc", "container:donor", "busybox", "true"]);
+    assert_eq!(code(&ipc), 125, "{}", stderr(&ipc));
+    assert!(stderr(&ipc).contains("IPC namespace is not supported with user namespaces"));
+    assert!(d
+        .ok(&[
+            "run",
+            "--rm",
+            "--pid",
+            "container:donor",
+            "busybox",
+            "ps",
+            "-o",
+            "args"
+        ])
+        .contains("sleep 1000"));
+
     // dockerd's refusals without --userns host.
     for (flags, words) in [
         (

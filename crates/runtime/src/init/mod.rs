@@ -137,7 +137,14 @@ fn setup(args: &mut InitArgs<'_>) -> Result<std::convert::Infallible> {
     // 4. Namespaces.
     namespaces::join_all(&args.plan.join)?;
     namespaces::unshare_now(args.plan.unshare_flags)?;
-    if args.plan.new_user {
+    // In a user namespace of its own or joined (as runc does): root there, so what the setup
+    // makes is owned by an id the namespace maps.
+    let joined_user = args
+        .plan
+        .join
+        .iter()
+        .any(|(ns, _)| *ns == berth_oci::runtime::LinuxNamespaceType::User);
+    if args.plan.new_user || joined_user {
         let root = nix::unistd::Gid::from_raw(0);
         nix::unistd::setresgid(root, root, root)
             .map_err(sys_err("become gid 0 in the user namespace"))?;

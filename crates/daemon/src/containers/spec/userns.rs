@@ -1,12 +1,18 @@
 //! A container's user namespace on a daemon with `--userns-remap` ([`crate::userns`]): dockerd's
 //! refusals of the host namespaces a remapped container cannot have, and the spec's user
-//! namespace — a new one with the daemon's id maps, or the donor's when the container joins
-//! another's PID or IPC namespace (a namespace is usable only from the user namespace that owns
-//! it, so Docker joins the donor's), or none with `--userns host`.
+//! namespace — a new one with the daemon's id maps, or none with `--userns host`, or the
+//! donor's when the container joins another's PID namespace: `/proc` can be mounted only from
+//! the user namespace that owns the PID namespace, so Docker joins the donor's.
+//!
+//! Not built: joining another container's IPC namespace (`--ipc container:X`) remapped. Docker
+//! joins the donor's user namespace there too, but Berth's runtime makes a new PID namespace
+//! in the runtime's own user namespace before the init joins the donor's, which then cannot
+//! mount `/proc`; and a user namespace of its own cannot mount the donor's mqueue or reach its
+//! `/dev/shm`. It is refused by name (use `--userns host`, or share with `--ipc host`).
 
 use serde_json::{json, Value};
 
-use super::namespaces::{Joins, Modes, PidMode};
+use super::namespaces::{IpcMode, Joins, Modes, PidMode};
 use crate::error::DaemonError;
 
 /// dockerd's refusals of what a remapped user namespace cannot give
@@ -31,23 +37,25 @@ pub fn remap_conflicts(
     if modes.pid == PidMode::Host {
         return refuse("cannot share the host PID namespace when user namespaces are enabled");
     }
+    if let IpcMode::Container(_) = modes.ipc {
+        return refuse(
+            "joining another container's IPC namespace is not supported with user namespaces \
+             (userns-remap) in Berth yet: run both with --userns host, or use another IPC mode",
+        );
+    }
     Ok(())
 }
 
 /// The spec's user namespace on a remapped daemon (`map`: its id maps) and the mappings to write
 /// into `linux`: none with `--userns host`; the donor's namespace (no mappings) when the
-/// container joins another's PID or IPC namespace, as Docker does; else a new one.
+/// container joins another's PID namespace, as Docker does; else a new one.
 pub fn user_namespace(
     modes: &Modes,
     joins: &Joins,
     map: Option<&berth_image::layer::IdMap>,
 ) -> Option<(Value, Option<(Value, Value)>)> {
     let map = map.filter(|_| !modes.userns_host)?;
-    let donor = joins
-        .pid
-        .as_ref()
-        .or(joins.ipc.as_ref().map(|j| &j.namespace));
-    if let Some(ns) = donor.and_then(|p| p.parent()) {
+    if let Some(ns) = joins.pid.as_ref().and_then(|p| p.parent()) {
         return Some((json!({"type": "user", "path": ns.join("user")}), None));
     }
     let ranges = |r: &[berth_image::layer::IdRange]| {
@@ -64,7 +72,6 @@ pub fn user_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::spec::namespaces::IpcMode;
 
     fn modes(pid: PidMode, userns_host: bool) -> Modes {
         Modes {
@@ -94,6 +101,9 @@ mod tests {
             "cannot share the host PID namespace when user namespaces are enabled"
         );
         assert!(remap_conflicts(false, false, &private).is_ok());
+        let mut ipc = modes(PidMode::Private, false);
+        ipc.ipc = IpcMode::Container("x".into());
+        assert!(refused(remap_conflicts(false, false, &ipc)).contains("--userns host"));
     }
 
     #[test]
@@ -129,5 +139,16 @@ mod tests {
         let (ns, maps) = user_namespace(&joined, &j, Some(&map)).unwrap();
         assert_eq!(ns, json!({"type": "user", "path": "/proc/7/ns/user"}));
         assert!(maps.is_none());
+        // An IPC donor's namespace is entered from outside: the user namespace is new.
+        let ipc = Joins {
+            pid: None,
+            ipc: Some(super::super::namespaces::IpcJoin {
+                namespace: "/proc/7/ns/ipc".into(),
+                shm: "/proc/7/root/dev/shm".into(),
+            }),
+        };
+        let (ns, maps) = user_namespace(&private, &ipc, Some(&map)).unwrap();
+        assert_eq!(ns, json!({"type": "user"}));
+        assert!(maps.is_some());
     }
 }
