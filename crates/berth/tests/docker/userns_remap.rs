@@ -437,6 +437,21 @@ fn iso27_userns_remap_maps_root_to_an_unprivileged_host_uid() {
     let ipc = d.docker(&["run", "--rm", "--ipc", "container:donor", "busybox", "true"]);
     assert_eq!(code(&ipc), 125, "{}", stderr(&ipc));
     assert!(stderr(&ipc).contains("IPC namespace is not supported with user namespaces"));
+    // Another container's network namespace (the daemon's, owned by the host's user namespace).
+    let net = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; ip -o link | grep -c eth0",
+    ]);
+    assert_eq!(
+        net.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536", "1"]
+    );
     assert!(d
         .ok(&[
             "run",

@@ -19,8 +19,8 @@
 //!
 //! `UsernsMode` is `host` or empty (anything else is refused, as Docker does). On a daemon with
 //! `--userns-remap` ([`crate::userns`]) an empty one gets a user namespace of its own with the
-//! daemon's id maps ([`super::userns::user_namespace`]), or the donor's when it joins another container's PID
-//! namespace (`super::userns`); `host` opts out.
+//! daemon's id maps, or the donor's when it joins another container's PID namespace
+//! ([`super::userns::user_namespace`]); `host` opts out.
 //! Remapped, `--privileged`, `--pid host` and `--network host` are refused with dockerd's
 //! words: they need `--userns host`.
 
