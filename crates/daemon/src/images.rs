@@ -316,10 +316,8 @@ impl ImageService {
         epoch: Option<i64>,
     ) -> Result<Digest, DaemonError> {
         let (parent, created_by) = (parent.to_string(), created_by.to_string());
-        self.blocking(move |store| {
-            Ok(store.config_image(&parent, &config, &created_by, epoch)?)
-        })
-        .await
+        self.blocking(move |store| Ok(store.config_image(&parent, &config, &created_by, epoch)?))
+            .await
     }
 
     fn publish_image(&self, action: &str, id: &Digest, name: &str) {
