@@ -185,3 +185,64 @@ fn commands_are_checked_like_execve() {
         .to_string()
         .contains("permission denied"));
 }
+
+#[test]
+fn a_remapped_spec_has_a_user_namespace_with_the_maps() {
+    use berth_image::layer::{IdMap, IdRange};
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["etc", "bin"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    std::fs::write(dir.path().join("bin/sh"), "").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("bin/sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let range = |host| IdRange {
+        container: 0,
+        host,
+        size: 65536,
+    };
+    let mut p = paths(dir.path());
+    p.userns = Some(IdMap {
+        uids: vec![range(100000)],
+        gids: vec![range(200000)],
+    });
+    let c = container(ContainerConfig::default(), HostConfig::default());
+    let spec = build(&c, &p, &mut Vec::new()).unwrap();
+    assert_eq!(spec["linux"]["namespaces"][0], json!({"type": "user"}));
+    assert_eq!(
+        spec["linux"]["uidMappings"],
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}])
+    );
+    assert_eq!(spec["linux"]["gidMappings"][0]["hostID"], 200000);
+    // The cgroup mount cannot be made read-only again inside the namespace (as dockerd).
+    let cgroup = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "cgroup")
+        .unwrap();
+    assert!(!cgroup["options"].as_array().unwrap().contains(&json!("ro")));
+    // --userns host: none of it.
+    let host = HostConfig {
+        userns_mode: Some("host".into()),
+        ..Default::default()
+    };
+    let spec = build(
+        &container(ContainerConfig::default(), host),
+        &p,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let types: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    assert!(!types.contains(&"user"), "{types:?}");
+    assert!(spec["linux"].get("uidMappings").is_none());
+}
