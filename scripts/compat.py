@@ -75,24 +75,11 @@ API_NOTES = {
 
 # CLI commands: "group sub" or "command" -> (status, reason).
 CLI_NOTES = {
-    "diff": (
-        "partial",
-        "the daemon serves it (docker diff works against Berth); `berth diff` is not written yet",
-    ),
-    "container diff": (
-        "partial",
-        "the daemon serves it (docker container diff works against Berth); `berth container "
-        "diff` is not written yet",
-    ),
-    "builder build": (
-        "partial",
-        "the daemon serves it (docker builder build works against Berth); berth spells it "
-        "`berth build`",
-    ),
     "builder prune": (
-        "partial",
-        "the daemon serves POST /build/prune (docker builder prune works against Berth); "
-        "`berth builder prune` is not written yet",
+        "works",
+        "the classic builder's cache is unused between builds, so --all prunes what the default "
+        "does; --filter and --keep-storage are refused by name (the cache keeps no ages or sizes "
+        "per entry)",
     ),
     "checkpoint create": ("refused", "checkpoint and restore (CRIU) are not built"),
     "checkpoint ls": ("refused", "checkpoint and restore (CRIU) are not built"),

@@ -93,6 +93,11 @@ impl Filters {
         self.0.is_empty()
     }
 
+    /// The filters' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// Fails with Docker's `invalid filter 'x'` for a name outside `allowed`.
     pub fn allow_only(&self, allowed: &[&str]) -> Result<(), FiltersError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {

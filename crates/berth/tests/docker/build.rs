@@ -693,6 +693,20 @@ fn builder_prune_forgets_the_cache() {
             .count(),
         2
     );
+    // What the classic builder's cache cannot choose by is refused by name, pruning nothing.
+    for (args, words) in [
+        (
+            &["--filter", "until=24h"][..],
+            "filter 'until' is not supported",
+        ),
+        (&["--keep-storage", "1g"], "keep-storage is not supported"),
+    ] {
+        let mut prune = vec!["builder", "prune", "-f"];
+        prune.extend_from_slice(args);
+        let out = d.docker(&prune);
+        assert_ne!(code(&out), 0, "{args:?} was taken");
+        assert!(stderr(&out).contains(words), "{args:?}: {}", stderr(&out));
+    }
     let out = d.ok(&["builder", "prune", "-f"]);
     assert!(out.contains("Total reclaimed space: 4.096kB"), "{out}");
     assert!(!build_ok(&d, ctx.path(), &["-t", "pruned"]).contains("Using cache"));

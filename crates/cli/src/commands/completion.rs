@@ -77,7 +77,7 @@ pub struct Model {
 }
 
 /// The groups, their help text and the heading of the global help that lists their members.
-const GROUPS: [(&str, &str, Option<&str>, &[&str]); 5] = [
+const GROUPS: [(&str, &str, Option<&str>, &[&str]); 6] = [
     (
         "container",
         "Manage containers",
@@ -92,6 +92,7 @@ const GROUPS: [(&str, &str, Option<&str>, &[&str]); 5] = [
     ),
     ("network", "Manage networks", None, &["list", "remove"]),
     ("volume", "Manage volumes", None, &["list", "remove"]),
+    ("builder", "Manage builds", None, &["build"]),
     (
         "system",
         "Manage Berth",

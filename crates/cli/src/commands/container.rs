@@ -1,6 +1,6 @@
 //! Container lifecycle and query commands that are one request per container: `stop`,
-//! `restart`, `kill`, `rm`, `wait`, `rename`, `pause`, `unpause`, `top`, `port`, `update` and
-//! `container prune`.
+//! `restart`, `kill`, `rm`, `wait`, `rename`, `pause`, `unpause`, `top`, `port`, `diff`, `update`
+//! and `container prune`.
 
 use super::{for_each, int_flag, out, Ctx};
 use crate::client::{encode_path, query};
@@ -10,7 +10,7 @@ use crate::format::table;
 use crate::units;
 use berth_api::container::{
     ContainerInspect, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateRequest,
-    ContainerUpdateResponse, RestartPolicy, WaitResponse,
+    ContainerUpdateResponse, FilesystemChange, RestartPolicy, WaitResponse,
 };
 
 const STOP_FLAGS: &[crate::flags::Flag] = &[
@@ -244,6 +244,39 @@ pub fn top_table(v: &ContainerTopResponse) -> String {
     table::align_with(&text, 20, 3)
 }
 
+pub const DIFF: Spec = Spec {
+    name: "diff",
+    usage: "CONTAINER",
+    about: "Inspect changes to files or directories on a container's filesystem",
+    flags: &[],
+    args: Args::Exact(1),
+    stop_at_positional: false,
+};
+
+/// `berth diff`: `GET /containers/{id}/changes`, one `C|A|D PATH` line each, as docker prints.
+pub async fn diff(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
+    let changes: Option<Vec<FilesystemChange>> =
+        ctx.client.get_json(&cpath(&p.args[0], "/changes")).await?;
+    out(&diff_lines(&changes.unwrap_or_default()));
+    Ok(())
+}
+
+/// The `diff` lines: `C` modified, `A` added, `D` deleted (an unknown kind prints as `?`).
+pub fn diff_lines(changes: &[FilesystemChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                0 => "C",
+                1 => "A",
+                2 => "D",
+                _ => "?",
+            };
+            format!("{kind} {}\n", c.path)
+        })
+        .collect()
+}
+
 pub const PORT: Spec = Spec {
     name: "port",
     usage: "CONTAINER [PRIVATE_PORT[/PROTO]]",
@@ -450,6 +483,16 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    #[test]
+    fn diff_lines_as_docker_prints_them() {
+        let changes: Vec<FilesystemChange> = serde_json::from_value(json!([
+            {"Path": "/etc", "Kind": 0}, {"Path": "/etc/x", "Kind": 1}, {"Path": "/bin/sh", "Kind": 2}
+        ]))
+        .unwrap();
+        assert_eq!(diff_lines(&changes), "C /etc\nA /etc/x\nD /bin/sh\n");
+        assert_eq!(diff_lines(&[]), "");
+    }
 
     #[test]
     fn ports_and_top() {

@@ -56,8 +56,8 @@ Common Commands:
   info        Display system-wide information
 
 Container Commands:
-  attach commit cp create export kill logs pause port prune rename restart rm start stats stop
-  top unpause update wait
+  attach commit cp create diff export kill logs pause port prune rename restart rm start stats
+  stop top unpause update wait
 
 Image Commands:
   history import inspect load prune pull push rm save tag
@@ -67,6 +67,9 @@ Network Commands:
 
 Volume Commands:
   volume create inspect ls prune rm
+
+Builder Commands:
+  builder build prune
 
 System Commands:
   df events prune
@@ -173,6 +176,8 @@ fn resolve_alias<'a>(cmd: &'a str, rest: &'a [String]) -> (&'a str, &'a [String]
         ("system", Some("df")) => ("system df", tail),
         ("system", Some("prune")) => ("system prune", tail),
         ("system", Some(s)) if !s.starts_with('-') => (s, tail),
+        ("builder", Some("prune")) => ("builder prune", tail),
+        ("builder", Some("build")) => ("build", tail),
         ("rm" | "remove", _) if cmd == "remove" => ("rm", rest),
         _ => (cmd, rest),
     }
@@ -220,6 +225,7 @@ commands!(
         "events" => system::EVENTS, system::events;
         "system df" => system::DF, system::df;
         "system prune" => prune::PRUNE, prune::prune;
+        "builder prune" => prune::BUILDER_PRUNE, prune::builder_prune;
         "images" => images::IMAGES, images::images;
         "rmi" => images::RMI, images::rmi;
         "tag" => images::TAG, images::tag;
@@ -258,6 +264,7 @@ commands!(
         "top" => container::TOP, container::top;
         "stats" => stats::STATS, stats::stats;
         "port" => container::PORT, container::port;
+        "diff" => container::DIFF, container::diff;
         "update" => container::UPDATE, container::update;
         "container prune" => container::PRUNE, container::prune;
         "network create" => network::CREATE, network::create;

@@ -1,11 +1,11 @@
-//! `system prune` (containers, networks, volumes, images and build cache in docker's order) and
-//! what every prune shares: the request with its filters, the printing of the answers and the
+//! `system prune` (containers, networks, volumes, images and build cache in docker's order),
+//! `builder prune`, and what every prune shares: the request with its filters, the printing of the answers and the
 //! `Total reclaimed space` line (`image prune`, `container prune`, `network prune`).
 
 use super::{filters_json, out, Ctx};
 use crate::client::query;
 use crate::error::Result;
-use crate::flags::{list, switch, Args, Parsed, Spec};
+use crate::flags::{list, switch, value, Args, Parsed, Spec};
 use crate::units;
 use berth_api::container::ContainerPruneResponse;
 use berth_api::image::{BuildCachePruneResponse, DeleteResponseItem, ImagePruneResponse};
@@ -93,6 +93,68 @@ pub async fn prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
         );
     }
     print_total(total);
+    Ok(())
+}
+
+pub const BUILDER_PRUNE: Spec = Spec {
+    name: "builder prune",
+    usage: "[OPTIONS]",
+    about: "Remove build cache",
+    flags: &[
+        switch(
+            "all",
+            Some('a'),
+            "Remove all unused build cache, not just dangling ones",
+        ),
+        list("filter", None, "Provide filter values (e.g. \"until=24h\")"),
+        switch("force", Some('f'), "Do not prompt for confirmation"),
+        value(
+            "keep-storage",
+            None,
+            "bytes",
+            "Amount of disk space to keep for cache",
+        ),
+    ],
+    args: Args::None,
+    stop_at_positional: false,
+};
+
+/// `berth builder prune`: `POST /build/prune` with `all`, `keep-storage` and the filters, after
+/// docker's prompt.
+pub async fn builder_prune(ctx: &Ctx, spec: &Spec, p: Parsed) -> Result<()> {
+    let all = p.bool("all");
+    let keep = match p.string("keep-storage") {
+        Some(text) => units::ram_in_bytes(text)
+            .map_err(|e| spec.invalid_value("keep-storage", text, &e.to_string()))?,
+        None => 0,
+    };
+    let warning = if all {
+        "WARNING! This will remove all build cache. Are you sure you want to continue?"
+    } else {
+        "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
+    };
+    if !p.bool("force") && !super::confirm(warning) {
+        return Ok(());
+    }
+    // As the docker CLI's url.Values: sorted keys, `filters` always there (empty for none).
+    let mut params: Vec<(&str, String)> = Vec::new();
+    if all {
+        params.push(("all", "1".to_string()));
+    }
+    let filters = filters_json(spec, &p.list("filter"))?.unwrap_or_default();
+    params.push(("filters", filters));
+    if keep != 0 {
+        params.push(("keep-storage", keep.to_string()));
+    }
+    let b: BuildCachePruneResponse = ctx
+        .client
+        .post_for_json(&format!("/build/prune{}", query(&params)))
+        .await?;
+    print_total(print_pruned(
+        &b.caches_deleted,
+        "Deleted build cache objects:",
+        b.space_reclaimed,
+    ));
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod diff_prune;
 mod fake;
 mod network;
 mod output;

@@ -186,8 +186,32 @@ pub async fn build(
     Ok(([(CONTENT_TYPE, "application/json")], out).into_response())
 }
 
-/// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": N}`.
-pub async fn prune(State(s): State<AppState>) -> Result<Response, ApiError> {
+/// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": N}`. The classic builder's
+/// cache is used only while a build runs, so every entry is unused between builds: `all` and the
+/// default prune the same entries. Filters and the space limits (`keep-storage`,
+/// `reserved-space`, `max-used-space`, `min-free-space`) are refused by name: the cache keeps no
+/// ages, sizes per entry or kinds to choose by.
+pub async fn prune(State(s): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let filters = params.filters()?;
+    if let Some(name) = filters.names().next() {
+        return Err(ApiError::bad_request(format!(
+            "build cache prune filter '{name}' is not supported: Berth's classic builder cache \
+             keeps no ages or kinds to choose by; prune it whole"
+        )));
+    }
+    for limit in [
+        "keep-storage",
+        "reserved-space",
+        "max-used-space",
+        "min-free-space",
+    ] {
+        if params.non_empty(limit).is_some_and(|v| v != "0") {
+            return Err(ApiError::bad_request(format!(
+                "build cache prune {limit} is not supported: Berth's classic builder cache \
+                 keeps no sizes per entry; prune it whole"
+            )));
+        }
+    }
     let engine = s.engine.clone();
     let pruned = tokio::task::spawn_blocking(move || crate::build::prune(&engine))
         .await
