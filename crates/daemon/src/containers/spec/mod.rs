@@ -43,6 +43,41 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
+/// [`MASKED_PATHS`] and, as Docker masks them too, every CPU's `thermal_throttle` directory in
+/// the host's sysfs (the CPUs are listed once per daemon).
+fn default_masked_paths() -> Vec<String> {
+    static THERMAL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let thermal =
+        THERMAL.get_or_init(|| thermal_throttle_dirs(Path::new("/sys/devices/system/cpu")));
+    MASKED_PATHS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(thermal.iter().cloned())
+        .collect()
+}
+
+/// `<cpus>/cpuN/thermal_throttle` for each CPU that has one, in CPU order, as container paths.
+fn thermal_throttle_dirs(cpus: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(cpus) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, String)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n: u32 = name.strip_prefix("cpu")?.parse().ok()?;
+            e.path().join("thermal_throttle").is_dir().then(|| {
+                (
+                    n,
+                    format!("/sys/devices/system/cpu/{name}/thermal_throttle"),
+                )
+            })
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
 /// Paths Docker makes read-only in every unprivileged container.
 const READONLY_PATHS: &[&str] = &[
     "/proc/bus",
@@ -280,7 +315,7 @@ pub fn build(
         linux["maskedPaths"] = json!(host
             .masked_paths
             .clone()
-            .unwrap_or_else(|| MASKED_PATHS.iter().map(|s| s.to_string()).collect()));
+            .unwrap_or_else(default_masked_paths));
         linux["readonlyPaths"] = json!(host
             .readonly_paths
             .clone()

@@ -246,3 +246,23 @@ fn a_remapped_spec_has_a_user_namespace_with_the_maps() {
     assert!(!types.contains(&"user"), "{types:?}");
     assert!(spec["linux"].get("uidMappings").is_none());
 }
+
+#[test]
+fn every_cpus_thermal_throttle_directory_is_masked_in_cpu_order() {
+    let sys = tempfile::tempdir().unwrap();
+    for cpu in ["cpu10", "cpu2", "cpu0"] {
+        std::fs::create_dir_all(sys.path().join(cpu).join("thermal_throttle")).unwrap();
+    }
+    // A CPU without one, and entries that are not CPUs.
+    std::fs::create_dir_all(sys.path().join("cpu3")).unwrap();
+    std::fs::create_dir_all(sys.path().join("cpufreq/thermal_throttle")).unwrap();
+    std::fs::create_dir_all(sys.path().join("cpuidle")).unwrap();
+    assert_eq!(
+        thermal_throttle_dirs(sys.path()),
+        [0, 2, 10].map(|n| format!("/sys/devices/system/cpu/cpu{n}/thermal_throttle"))
+    );
+    assert!(thermal_throttle_dirs(&sys.path().join("missing")).is_empty());
+    let masked = default_masked_paths();
+    let fixed: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
+    assert!(masked.starts_with(&fixed));
+}
