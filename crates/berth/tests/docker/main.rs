@@ -42,6 +42,7 @@ mod network_parity;
 mod parity;
 #[path = "../common/protected.rs"]
 mod protected;
+mod ps_filters;
 mod registry;
 mod registry_auth;
 mod registry_crash;

@@ -18,6 +18,7 @@ use berth_api::container::{
 use berth_api::ApiVersion;
 use berth_shim::protocol::frame_header;
 
+use super::container_list_filters::ViewFilters;
 use super::container_request;
 use super::container_views::{self, networks_of, status_text};
 use super::error::ApiError;
@@ -231,9 +232,12 @@ pub async fn list(
     let limit = int_param(&params, "limit")?
         .filter(|n| *n > 0)
         .map(|n| n as usize);
+    let view_filters = ViewFilters::parse(&f)?;
+    // The view's filters come after the engine's list: the limit then applies to what passes.
+    let engine_limit = limit.filter(|_| view_filters.is_empty());
     let filter = ContainerFilter {
-        all: params.flag("all"),
-        limit,
+        all: params.flag("all") || limit.is_some(),
+        limit: engine_limit,
         id: f.get("id").to_vec(),
         name: f.get("name").to_vec(),
         label: f.get("label").to_vec(),
@@ -249,15 +253,16 @@ pub async fn list(
     let link_names = s.engine.containers.link_names();
     let mut list: Vec<ContainerSummary> = list
         .iter()
-        .map(|c| {
+        .filter_map(|c| {
             let mut entry = summary(c, now);
             entry
                 .names
                 .extend(link_names.get(&c.id).into_iter().flatten().cloned());
             let exposed = c.config.exposed_ports.as_ref();
             super::network_views::fill_summary(&s.engine.networks, &mut entry, exposed);
-            entry
+            view_filters.keeps(c, &entry).then_some(entry)
         })
+        .take(limit.unwrap_or(usize::MAX))
         .collect();
     if params.flag("size") {
         super::container_sizes::fill_sizes(&s, &mut list).await;

@@ -20,6 +20,7 @@ pub mod build;
 pub mod container_control;
 pub mod container_fs;
 pub mod container_prune;
+pub mod container_list_filters;
 pub mod container_request;
 pub mod container_sizes;
 pub mod container_top;
