@@ -172,6 +172,8 @@ fn endpoints_refused_as_docker_refuses_them() {
         "--network",
         "no-such-network",
         "busybox",
+        "sleep",
+        "600",
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let (status, text) = d.curl("POST", "/containers/nonet/start", None);

@@ -295,7 +295,7 @@ fn uts_cgroupns_and_userns_modes() {
         host_ns("cgroup")
     );
 
-    // userns: `host` is what Berth does; a remap is refused by name.
+    // userns: `host` (or empty); any other mode is refused with dockerd's words.
     assert_eq!(run_ns(&d, &["--userns", "host"], "user"), host_ns("user"));
     let remap = d.curl(
         "POST",
@@ -304,7 +304,7 @@ fn uts_cgroupns_and_userns_modes() {
     );
     assert_eq!(remap.0, 400, "{}", remap.1);
     assert!(
-        remap.1.contains("userns-remap is not supported"),
+        remap.1.contains("invalid UsernsMode: private"),
         "{}",
         remap.1
     );
