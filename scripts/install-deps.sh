@@ -7,6 +7,7 @@ pkgs=(
   libseccomp-dev   # seccomp filters (libseccomp crate)
   pkg-config gcc libc6-dev  # building libseccomp bindings and the static test probe
   iproute2 strace jq  # network and process inspection in tests and benchmarks
+  openssl curl     # test certificates (TLS API, registry token servers) and raw HTTPS requests
   nftables         # Berth's NAT, isolation and published ports (the nft binary)
   skopeo umoci     # outside peers for image-format interoperability tests
   docker-registry  # Debian's distribution registry: the peer of the registry tests
