@@ -5,6 +5,7 @@
 
 mod context;
 mod output;
+mod progress;
 mod stream;
 
 use std::io::IsTerminal;
@@ -54,6 +55,12 @@ pub const BUILD: Spec = Spec {
             None,
             "string",
             "Set platform if server is multi-platform capable",
+        ),
+        value(
+            "progress",
+            None,
+            "string",
+            "How to show the build: \"auto\", \"plain\" (the docker CLI's text) or \"tty\" (a live view of the steps) (default \"auto\")",
         ),
         switch(
             "pull",
@@ -235,6 +242,13 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         }
     };
     let quiet = p.bool("quiet");
+    let to_stdout = outputs.iter().any(|o| o.to_stdout());
+    let mode = progress::Mode::parse(p.string("progress"), std::io::stdout().is_terminal())
+        .map_err(|e| CliError::Flag { message: e })?;
+    // The live view draws on the terminal; quiet builds and builds writing an output to
+    // standard output show nothing live.
+    let mut live = (mode == progress::Mode::Tty && !quiet && !to_stdout)
+        .then(|| progress::LiveView::new(progress::terminal_width()));
     let mut q: Vec<(&str, String)> = vec![("dockerfile", dockerfile), ("version", "1".into())];
     for t in p.list("tag") {
         q.push(("t", t));
@@ -329,6 +343,7 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
             }
             match sent.map(stream::sent_line) {
                 Some(line) if quiet => held.push_str(&line),
+                Some(_) if live.is_some() => {}
                 Some(line) => show(&line),
                 None => {}
             }
@@ -346,6 +361,9 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
                     return Err(local);
                 }
             }
+            if let Some(view) = live.as_mut() {
+                view.finish(&mut std::io::stdout());
+            }
             eprint!("{held}");
             eprintln!("{text}");
             return Err(CliError::Exit(i32::try_from(code).unwrap_or(1).max(1)));
@@ -360,10 +378,15 @@ pub async fn build(ctx: &Ctx, _spec: &Spec, p: Parsed) -> Result<()> {
         if let Some(text) = stream::display(&m) {
             if quiet {
                 held.push_str(&text);
+            } else if let Some(view) = live.as_mut() {
+                view.feed(&text, &mut std::io::stdout());
             } else {
                 show(&text);
             }
         }
+    }
+    if let Some(view) = live.as_mut() {
+        view.finish(&mut std::io::stdout());
     }
     let Some(id) = image else {
         return Err(msg("the daemon answered without an image ID"));

@@ -122,8 +122,6 @@ fn build_output_matches_the_docker_cli() {
         &["-q", "-t", "quiet"],
         &["-t", "fail"],
         &["-q", "-t", "fail"],
-        // The legacy builder's client has no --progress: both refuse it alike.
-        &["--progress=plain", "-t", "ok"],
     ];
     for args in cases {
         let docker = run(std::path::Path::new("docker"), args);
@@ -137,6 +135,51 @@ fn build_output_matches_the_docker_cli() {
         );
         assert_eq!(berth.2, docker.2, "exit code of build {args:?}");
     }
+}
+
+/// `--progress` (berth's own: the legacy builder's client has none): `plain`, and `auto` without
+/// a terminal, print exactly what the docker CLI prints; `tty` draws the live view of the steps
+/// (here onto a pipe, so its frames can be read); another value is a flag error.
+#[test]
+fn progress_modes() {
+    if !need(
+        docker_available() && berth_exe().exists(),
+        "docker CLI or the berth example binary",
+    ) {
+        return;
+    }
+    for tag in ["ok", "fail"] {
+        let docker = run(std::path::Path::new("docker"), &["-t", tag]);
+        for mode in ["--progress=plain", "--progress=auto"] {
+            let berth = run(&berth_exe(), &[mode, "-t", tag]);
+            assert_eq!(berth.0, docker.0, "stdout of build {mode} -t {tag}");
+            assert_eq!(berth.2, docker.2, "exit code of build {mode} -t {tag}");
+        }
+    }
+    let (out, _, code) = run(&berth_exe(), &["--progress=tty", "-t", "ok"]);
+    assert_eq!(code, Some(0), "{out}");
+    let last = out.rsplit("\x1b[J").next().unwrap_or("");
+    let lines: Vec<&str> = last.lines().collect();
+    assert!(
+        lines[0].starts_with("[+] Building ") && lines[0].ends_with("(3/3)"),
+        "{last}"
+    );
+    assert!(lines[1].starts_with(" => [1/3] FROM busybox"), "{last}");
+    assert!(lines[2].starts_with(" => [2/3] RUN echo hi"), "{last}");
+    assert!(lines[3].starts_with(" => CACHED [3/3] ENV A=b"), "{last}");
+    assert_eq!(
+        &lines[4..],
+        [
+            "Successfully built 1a2b3c4d5e6f",
+            "Successfully tagged ok:latest"
+        ]
+    );
+    let (_, err, code) = run(&berth_exe(), &["--progress=fancy", "-t", "ok"]);
+    assert_eq!(code, Some(125), "{err}");
+    assert!(
+        err.contains("invalid argument \"fancy\" for \"--progress\""),
+        "{err}"
+    );
 }
 
 /// A URL context (Git, a remote tar) is refused by name before anything is sent.

@@ -43,26 +43,9 @@ pub fn sent_line(bytes: u64) -> String {
     )
 }
 
+/// go-units' `HumanSize` of a byte count.
 fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
-        unit += 1;
-    }
-    // `%.4g`: four significant digits, trailing zeros dropped.
-    let whole = if size >= 1.0 {
-        size.log10().floor() as i32 + 1
-    } else {
-        1
-    };
-    let decimals = (4 - whole).max(0) as usize;
-    let mut s = format!("{size:.decimals$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", UNITS[unit])
+    berth_api::units::human_size(bytes as f64)
 }
 
 /// A writer that counts what went through it.
