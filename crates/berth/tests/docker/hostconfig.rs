@@ -231,3 +231,56 @@ fn sysctls_reach_the_container() {
         "1"
     );
 }
+
+/// Fields Berth does not act on are refused by name at create and update (issue #15), and a
+/// refused create leaves no container; the docker CLI's empty defaults pass.
+#[test]
+#[cfg_attr(
+    not(root_tests),
+    ignore = "root test: run as root with BERTH_ROOT_TESTS=1"
+)]
+fn ignored_fields_are_refused_by_name() {
+    if !opted_in() {
+        return;
+    }
+    let d = Daemon::start();
+    let out = d.docker(&["run", "--rm", "--cgroup-parent", "/mine", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{:?}", out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HostConfig.CgroupParent is not supported by Berth"),
+        "{err}"
+    );
+    let out = d.docker(&[
+        "create",
+        "--device-cgroup-rule",
+        "c 1:3 rwm",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HostConfig.DeviceCgroupRules"));
+    assert_eq!(
+        d.ok(&["ps", "-aq"]),
+        "",
+        "a refused create left a container"
+    );
+
+    d.ok(&["create", "--name", "upd", "busybox", "true"]);
+    let (status, body) = d.curl(
+        "POST",
+        "/containers/upd/update",
+        Some(r#"{"BlkioDeviceWriteBps":[{"Path":"/dev/null","Rate":1024}]}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("HostConfig.BlkioDeviceWriteBps is not supported"),
+        "{body}"
+    );
+    let (status, body) = d.curl(
+        "POST",
+        "/containers/upd/update",
+        Some(r#"{"CpuShares":512}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+}

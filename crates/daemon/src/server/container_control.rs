@@ -49,6 +49,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ContainerUpdateRequest>,
 ) -> Result<Json<ContainerUpdateResponse>, ApiError> {
+    super::unsupported::refuse_in_update(&req)?;
     let warnings = s.engine.containers.update(&id, req.into()).await?;
     Ok(Json(ContainerUpdateResponse { warnings }))
 }

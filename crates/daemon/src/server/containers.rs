@@ -44,6 +44,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let host = req.host_config.unwrap_or_default();
     super::mount_request::check_api_version(&host, version)?;
+    super::unsupported::refuse_in_create(&host)?;
     let endpoints = container_request::endpoints_for_version(
         version,
         &host,

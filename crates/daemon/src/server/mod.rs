@@ -19,8 +19,8 @@ pub mod authz;
 pub mod build;
 pub mod container_control;
 pub mod container_fs;
-pub mod container_prune;
 pub mod container_list_filters;
+pub mod container_prune;
 pub mod container_request;
 pub mod container_sizes;
 pub mod container_top;
@@ -40,6 +40,7 @@ pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod time;
+mod unsupported;
 pub mod volumes;
 
 use std::future::Future;
