@@ -24,10 +24,32 @@ pub fn open_migrated(path: &Path, migrations: &[&str]) -> rusqlite::Result<Conne
     Ok(conn)
 }
 
+/// A store error in words that say what to do: SQLite's "database or disk is full" is the file
+/// system out of space, said as the kernel says it.
+pub fn describe(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            "no space left on device (the database could not grow): free space and retry".into()
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_said_as_no_space() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        assert!(describe(&full).starts_with("no space left on device"));
+        let other = rusqlite::Error::QueryReturnedNoRows;
+        assert_eq!(describe(&other), other.to_string());
+    }
 
     #[test]
     fn migrations_run_once_each_in_order() {

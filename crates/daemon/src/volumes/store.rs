@@ -169,6 +169,7 @@ fn encode(v: &Volume) -> Result<String, DaemonError> {
 }
 
 fn sql_error(path: &Path, e: rusqlite::Error) -> DaemonError {
+    let e = crate::sqlite::describe(&e);
     DaemonError::Internal(format!("volume store {}: {e}", path.display()))
 }
 
