@@ -357,6 +357,36 @@ impl Drop for Daemon {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         remove_empty_cgroup_parent();
+        remove_network_leftovers(&self.exec_root());
+    }
+}
+
+/// Deletes what a daemon on `exec_root` may leave on the host's network when it did not stop
+/// cleanly (killed by a test, a full disk): its default bridge, its user networks' bridges and
+/// its nftables tables, named from the exec root as the daemon names them (`networks::Naming`).
+fn remove_network_leftovers(exec_root: &Path) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in exec_root.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let tag = format!("{:06x}", h & 0xff_ffff);
+    let quiet = |cmd: &mut Command| {
+        let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    };
+    let links = Command::new("ip").args(["-o", "link", "show"]).output();
+    let text = links.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let user_prefix = format!("b{tag}-");
+    for line in text.unwrap_or_default().lines() {
+        let Some(name) = line.split(": ").nth(1) else {
+            continue;
+        };
+        let name = name.split('@').next().unwrap_or(name);
+        if name == format!("bt{tag}") || name.starts_with(&user_prefix) {
+            quiet(Command::new("ip").args(["link", "del", name]));
+        }
+    }
+    for family in ["ip", "ip6"] {
+        quiet(Command::new("nft").args(["delete", "table", family, &format!("berth_{tag}")]));
     }
 }
 
