@@ -4,7 +4,6 @@
 
 use super::berth_exe;
 use crate::fake::{json_reply, Fake, Reply, Req};
-use std::path::PathBuf;
 
 fn canned() -> Fake {
     Fake::start(|r: &Req| {
@@ -45,7 +44,6 @@ fn diff_and_builder_prune_match_the_docker_cli() {
     ) {
         return;
     }
-    let docker = PathBuf::from("docker");
     for args in [
         &["diff", "box"][..],
         &["container", "diff", "box"],
@@ -70,19 +68,7 @@ fn diff_and_builder_prune_match_the_docker_cli() {
         &["builder", "prune", "-a"],
         &["builder", "prune", "extra"],
     ] {
-        let mut d = super::run_against(&canned(), &docker, args);
-        d.2 = without_buildx_banner(&d.2);
-        let b = super::run_against(&canned(), &berth_exe(), args);
-        assert_eq!(b.0, d.0, "requests of {args:?}");
-        assert_eq!(b.1, d.1, "stdout of {args:?}");
-        assert_eq!(
-            b.3, d.3,
-            "exit code of {args:?} (stderr: {} / {})",
-            b.2, d.2
-        );
-        if d.3 == Some(0) || !d.2.contains("Usage") {
-            assert_eq!(b.2, d.2, "stderr of {args:?}");
-        }
+        super::assert_like_docker(canned, args, without_buildx_banner);
     }
 }
 

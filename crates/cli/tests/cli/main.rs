@@ -321,11 +321,47 @@ fn run_against(
     )
 }
 
+/// Runs the docker CLI and berth with `args`, each against a fresh `fake()`, and asserts that they
+/// send the same requests, print the same stdout and exit alike; stderr too (after
+/// `docker_stderr` adjusts the docker CLI's), unless the docker CLI failed with a usage text.
+fn assert_like_docker(
+    fake: impl Fn() -> Fake,
+    args: &[&str],
+    docker_stderr: impl Fn(&str) -> String,
+) {
+    let mut d = run_against(&fake(), Path::new("docker"), args);
+    d.2 = docker_stderr(&d.2);
+    let b = run_against(&fake(), &berth_exe(), args);
+    assert_eq!(b.0, d.0, "requests of {args:?}");
+    assert_eq!(b.1, d.1, "stdout of {args:?}");
+    assert_eq!(
+        b.3, d.3,
+        "exit code of {args:?} (stderr: {} / {})",
+        b.2, d.2
+    );
+    if d.3 == Some(0) || !d.2.contains("Usage") {
+        assert_eq!(b.2, d.2, "stderr of {args:?}");
+    }
+}
+
 fn docker_available() -> bool {
     std::process::Command::new("docker")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// The create request's JSON among `reqs`, Env sorted (the docker CLI's order comes from a Go
+/// map).
+fn create_body(reqs: &[Req]) -> Option<serde_json::Value> {
+    let r = reqs
+        .iter()
+        .find(|r| r.path.contains("/containers/create"))?;
+    let mut j = r.json();
+    if let Some(env) = j.get_mut("Env").and_then(|e| e.as_array_mut()) {
+        env.sort_by_key(|e| e.to_string());
+    }
+    Some(j)
 }
 
 /// Runs the real docker CLI and berth with the same arguments against fresh fakes.

@@ -2,20 +2,7 @@
 //! and on a user-defined network the endpoint's Links) is the docker CLI's, and a malformed link
 //! is refused before any request, with the docker CLI's words.
 
-use super::fake::Req;
-use super::{both, docker_available, need};
-
-/// The create request's JSON, Env sorted (the docker CLI's order comes from a Go map).
-fn create_body(reqs: &[Req]) -> Option<serde_json::Value> {
-    let r = reqs
-        .iter()
-        .find(|r| r.path.contains("/containers/create"))?;
-    let mut j = r.json();
-    if let Some(env) = j.get_mut("Env").and_then(|e| e.as_array_mut()) {
-        env.sort_by_key(|e| e.to_string());
-    }
-    Some(j)
-}
+use super::{both, create_body, docker_available, need};
 
 #[test]
 fn link_flags_send_what_the_docker_cli_sends() {

@@ -4,19 +4,7 @@
 //! a per-network setting beside its container-wide flag, a bad field) makes no request in berth
 //! either, with exit status 125.
 
-use super::fake::Req;
-use super::{both, docker_available, need};
-
-fn create_body(reqs: &[Req]) -> Option<serde_json::Value> {
-    let r = reqs
-        .iter()
-        .find(|r| r.path.contains("/containers/create"))?;
-    let mut j = r.json();
-    if let Some(env) = j.get_mut("Env").and_then(|e| e.as_array_mut()) {
-        env.sort_by_key(|e| e.to_string());
-    }
-    Some(j)
-}
+use super::{both, create_body, docker_available, need};
 
 #[test]
 fn network_flags_send_what_the_docker_cli_sends() {

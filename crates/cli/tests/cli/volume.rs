@@ -4,7 +4,6 @@
 
 use super::berth_exe;
 use crate::fake::{empty_reply, json_reply, Fake, Reply, Req};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Two volumes in the daemon's order (v10 before v2: the CLI sorts naturally); one label each
@@ -74,11 +73,6 @@ fn canned() -> Fake {
     })
 }
 
-/// Runs `program` against a fresh fake: (requests, stdout, stderr, exit code).
-fn run(program: &Path, args: &[&str]) -> (Vec<String>, String, String, Option<i32>) {
-    super::run_against(&canned(), program, args)
-}
-
 #[test]
 fn volume_commands_match_the_docker_cli() {
     if !super::need(
@@ -87,7 +81,6 @@ fn volume_commands_match_the_docker_cli() {
     ) {
         return;
     }
-    let docker = PathBuf::from("docker");
     for args in [
         &["volume", "create"][..],
         &[
@@ -141,18 +134,7 @@ fn volume_commands_match_the_docker_cli() {
         &["volume", "bogus"],
         &["system", "df", "-v"],
     ] {
-        let d = run(&docker, args);
-        let b = run(&berth_exe(), args);
-        assert_eq!(b.0, d.0, "requests of {args:?}");
-        assert_eq!(b.1, d.1, "stdout of {args:?}");
-        assert_eq!(
-            b.3, d.3,
-            "exit code of {args:?} (stderr: {} / {})",
-            b.2, d.2
-        );
-        if d.3 == Some(0) || !d.2.contains("Usage") {
-            assert_eq!(b.2, d.2, "stderr of {args:?}");
-        }
+        super::assert_like_docker(canned, args, str::to_string);
     }
 }
 
