@@ -85,11 +85,12 @@ impl Drop for ApiDaemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // A daemon killed mid-way leaves its exec root's tmpfs mounted.
+        // A daemon killed mid-way leaves its exec root's tmpfs mounted, and its network.
         let _ = nix::mount::umount2(
             &self.dir.path().join("exec"),
             nix::mount::MntFlags::MNT_DETACH,
         );
+        crate::harness::remove_network_leftovers(&self.dir.path().join("exec"));
     }
 }
 

@@ -361,15 +361,21 @@ impl Drop for Daemon {
     }
 }
 
-/// Deletes what a daemon on `exec_root` may leave on the host's network when it did not stop
-/// cleanly (killed by a test, a full disk): its default bridge, its user networks' bridges and
-/// its nftables tables, named from the exec root as the daemon names them (`networks::Naming`).
-fn remove_network_leftovers(exec_root: &Path) {
+/// The tag a daemon on `exec_root` names its default bridge (`bt<tag>`) and nftables table
+/// (`berth_<tag>`) with, as `networks::Naming` makes it.
+pub fn network_tag(exec_root: &Path) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in exec_root.as_os_str().as_encoded_bytes() {
         h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
     }
-    let tag = format!("{:06x}", h & 0xff_ffff);
+    format!("{:06x}", h & 0xff_ffff)
+}
+
+/// Deletes what a daemon on `exec_root` may leave on the host's network when it did not stop
+/// cleanly (killed by a test, a full disk): its default bridge, its user networks' bridges and
+/// its nftables tables, named from the exec root as the daemon names them (`networks::Naming`).
+pub fn remove_network_leftovers(exec_root: &Path) {
+    let tag = network_tag(exec_root);
     let quiet = |cmd: &mut Command| {
         let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
     };
