@@ -212,12 +212,28 @@ impl Daemon {
         }
     }
 
+    /// Checks the authorization plugins, opens the engine and serves. A failure after the engine
+    /// opened (a socket that cannot be bound) takes its networks down again, as a stop does, so
+    /// a daemon that did not start leaves no bridge or nftables table behind.
     async fn start_servers(
         config: &DaemonConfig,
         pid_file: PathBuf,
     ) -> Result<Daemon, DaemonError> {
-        let engine = Arc::new(Engine::open(config).await?);
         server::authz::check(&config.reloadable.authorization_plugins).await?;
+        let engine = Arc::new(Engine::open(config).await?);
+        let served = Self::serve(config, engine.clone(), pid_file).await;
+        if served.is_err() {
+            let networks = engine.networks.clone();
+            let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
+        }
+        served
+    }
+
+    async fn serve(
+        config: &DaemonConfig,
+        engine: Arc<Engine>,
+        pid_file: PathBuf,
+    ) -> Result<Daemon, DaemonError> {
         let (shutdown, rx) = watch::channel(false);
         let mut daemon = Daemon {
             engine: engine.clone(),

@@ -430,6 +430,22 @@ fn the_daemon_does_not_start_without_its_plugin() {
         err.contains("failed to validate authorization plugin") && err.contains(&name),
         "{err}"
     );
+    // It checked before making its networks: no bridge or nftables table is left.
+    let tag = crate::harness::network_tag(&dir.path().join("exec"));
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .expect("ip link");
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(
+        !links.contains(&format!("bt{tag}")),
+        "a bridge was left: {links}"
+    );
+    let table = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &format!("berth_{tag}")])
+        .output()
+        .expect("nft");
+    assert!(!table.status.success(), "an nftables table was left");
 }
 
 /// An exec start reads its body by hand (it may upgrade the connection): a JSON body the plugins
